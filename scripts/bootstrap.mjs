@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// The README's commands start here, on a machine that may have nothing but Node.js and npm:
+// find or install Bun (into ./.tools, no root needed), install the locked packages, then run
+// `inkreel dev` (mode "dev") or the whole test suite (mode "test").
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BUN_VERSION = "1.4.5";
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const localBun = join(root, ".tools", "node_modules", ".bin", "bun");
+const [mode = "dev", ...rest] = process.argv.slice(2);
+
+function say(message) {
+  console.error(`[inkreel] ${message}`);
+}
+
+function bunVersion(bin) {
+  try {
+    return execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function atLeast(version, wanted) {
+  const [a, b] = version.split(".").map(Number);
+  const [x, y] = wanted.split(".").map(Number);
+  return a > x || (a === x && b >= y);
+}
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...options });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+function findBun() {
+  for (const bin of ["bun", localBun]) {
+    const version = bunVersion(bin);
+    if (version && atLeast(version, "1.4")) return bin;
+  }
+  say(`Bun ${BUN_VERSION} not found; installing it into .tools/ with npm`);
+  const code = run("npm", ["install", "--prefix", join(root, ".tools"), "--no-save", "--no-audit", "--no-fund", `bun@${BUN_VERSION}`]);
+  if (code !== 0 || !bunVersion(localBun)) {
+    say("could not install Bun with npm; install it yourself (npm install -g bun) and run this again");
+    process.exit(1);
+  }
+  return localBun;
+}
+
+/** Playwright drives Debian's Chromium (its own browser download cannot work offline). */
+function ensureChromium() {
+  if (existsSync("/usr/bin/chromium")) return;
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !existsSync("/usr/bin/apt-get")) {
+    say("Chromium is missing: install Debian's `chromium` package (needed by the browser test)");
+    return;
+  }
+  say("installing Chromium with apt-get for the browser test");
+  run("apt-get", ["update", "-qq"]);
+  run("apt-get", ["install", "-y", "-qq", "chromium"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+}
+
+const bun = findBun();
+if (run(bun, ["install", "--frozen-lockfile"]) !== 0) process.exit(1);
+
+if (mode === "test") {
+  ensureChromium();
+  process.exit(run(bun, ["tests/run.ts", ...rest]));
+}
+process.exit(run(bun, ["src/cli.ts", mode, ...rest]));

@@ -1,0 +1,36 @@
+import { cors } from "@elysiajs/cors";
+import { Elysia } from "elysia";
+import pkg from "../package.json" with { type: "json" };
+import type { Deps } from "./deps.ts";
+import { docsPlugin } from "./http/docs.ts";
+import { httpPlugin } from "./http/plugin.ts";
+import { authModule } from "./modules/auth/index.ts";
+import { healthModule } from "./modules/health/index.ts";
+import { spacesModule } from "./modules/spaces/index.ts";
+import { usersModule } from "./modules/users/index.ts";
+
+/** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
+export function createApp(deps: Deps) {
+  const { origins } = deps.config.cors;
+  return (
+    new Elysia()
+      // First, so its error handler and request id cover every route registered after it.
+      .use(httpPlugin(deps))
+      .use(
+        cors({
+          origin: origins.includes("*") ? true : origins.length ? origins : false,
+          credentials: !origins.includes("*"),
+          exposeHeaders: ["X-Request-Id", "Retry-After"],
+          allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Last-Event-ID"],
+        }),
+      )
+      .use(docsPlugin(pkg.version))
+      .get("/.well-known/jwks.json", () => deps.issuer.jwks(), { detail: { tags: ["operations"], summary: "Public keys of our token issuer" } })
+      .use(healthModule(deps))
+      .use(authModule(deps))
+      .use(usersModule(deps))
+      .use(spacesModule(deps))
+  );
+}
+
+export type App = ReturnType<typeof createApp>;

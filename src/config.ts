@@ -1,0 +1,147 @@
+import { resolve } from "node:path";
+
+/** The one typed configuration of every Inkreel process, read from the environment. */
+export interface Config {
+  /** Absent: the embedded PostgreSQL under `dataDir` is used. */
+  databaseUrl: string | null;
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Public base URL of the API, used in printed URLs and signed links. */
+  publicUrl: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  jwt: {
+    /** When set, access tokens are HS256 with this secret; otherwise ES256 with a stored key. */
+    secret: string | null;
+    issuer: string;
+    accessTtlS: number;
+    refreshTtlS: number;
+  };
+  supabase: {
+    url: string;
+    anonKey: string;
+    serviceRoleKey: string | null;
+    jwtSecret: string | null;
+  } | null;
+  cors: { origins: string[] };
+  cookieSecure: boolean;
+  trustProxy: boolean;
+  limits: {
+    bodyBytes: number;
+    authPerMinute: number;
+    userPerMinute: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | null {
+  const v = env[name]?.trim();
+  return v ? v : null;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const raw = str(env, name);
+  if (raw === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "must be a URL");
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(" or ")}`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, "PORT", 3000, 0, 65535);
+  const host = str(env, "HOST") ?? "0.0.0.0";
+  const secret = str(env, "JWT_SECRET");
+  if (secret !== null && secret.length < 32) {
+    throw new ConfigError("JWT_SECRET", "must be at least 32 characters");
+  }
+  const supabaseUrl = url(env, "SUPABASE_URL", ["http:", "https:"]);
+  let supabase: Config["supabase"] = null;
+  if (supabaseUrl) {
+    const anonKey = str(env, "SUPABASE_ANON_KEY");
+    if (!anonKey) throw new ConfigError("SUPABASE_ANON_KEY", "is required when SUPABASE_URL is set");
+    supabase = {
+      url: supabaseUrl,
+      anonKey,
+      serviceRoleKey: str(env, "SUPABASE_SERVICE_ROLE_KEY"),
+      jwtSecret: str(env, "SUPABASE_JWT_SECRET"),
+    };
+  }
+  const origins = (str(env, "CORS_ORIGINS") ?? "")
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (origin === "*") continue;
+    try {
+      new URL(origin);
+    } catch {
+      throw new ConfigError("CORS_ORIGINS", `contains "${origin}", which is not an origin URL or *`);
+    }
+  }
+  const accessTtlS = int(env, "JWT_ACCESS_TTL_S", 900, 30, 86_400);
+  return {
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    host,
+    port,
+    dataDir: resolve(str(env, "DATA_DIR") ?? ".inkreel"),
+    publicUrl: url(env, "PUBLIC_URL", ["http:", "https:"]) ?? `http://localhost:${port}`,
+    logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
+    jwt: {
+      secret,
+      issuer: supabase ? `${supabase.url}/auth/v1` : (str(env, "JWT_ISSUER") ?? "inkreel"),
+      accessTtlS,
+      refreshTtlS: int(env, "JWT_REFRESH_TTL_S", 30 * 86_400, accessTtlS, 365 * 86_400),
+    },
+    supabase,
+    cors: { origins },
+    cookieSecure: bool(env, "COOKIE_SECURE", true),
+    trustProxy: bool(env, "TRUST_PROXY", false),
+    limits: {
+      bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
+      authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),
+      userPerMinute: int(env, "RATE_LIMIT_USER_PER_MIN", 60, 1, 1_000_000),
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+export type UserRole = "USER" | "ADMIN";
+export type SpaceRole = "admin" | "editor" | "viewer";
+export type SpaceType = "personal" | "team";
+
+export interface UsersTable {
+  id: Generated<string>;
+  username: string;
+  email: string;
+  password_hash: string | null;
+  role: ColumnType<UserRole, UserRole | undefined, UserRole>;
+  auth_provider: ColumnType<"local" | "supabase", "local" | "supabase" | undefined, "local" | "supabase">;
+  avatar_url: string | null;
+  current_space_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id: Generated<string>;
+  user_id: string;
+  created_at: Timestamp;
+  expires_at: Date;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: Generated<string>;
+  session_id: string;
+  token_hash: Buffer;
+  created_at: Timestamp;
+  expires_at: Date;
+  used_at: NullableTimestamp;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  private_jwk: ColumnType<Record<string, unknown>, string, string>;
+  public_jwk: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Timestamp;
+}
+
+export interface SpacesTable {
+  id: Generated<string>;
+  type: SpaceType;
+  name: string;
+  logo_url: string | null;
+  owner_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SpaceMembersTable {
+  space_id: string;
+  user_id: string;
+  role: SpaceRole;
+  joined_at: Timestamp;
+  last_accessed_at: NullableTimestamp;
+}
+
+export interface SpaceInvitesTable {
+  id: Generated<string>;
+  space_id: string;
+  code: string;
+  role: SpaceRole;
+  max_uses: number;
+  uses: ColumnType<number, number | undefined, number>;
+  expires_at: Date;
+  revoked_at: NullableTimestamp;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
+export interface RateLimitsTable {
+  key: string;
+  window_start: Date;
+  count: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  spaces: SpacesTable;
+  space_members: SpaceMembersTable;
+  space_invites: SpaceInvitesTable;
+  rate_limits: RateLimitsTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type Space = Selectable<SpacesTable>;
+export type SpaceMember = Selectable<SpaceMembersTable>;
+export type SpaceInvite = Selectable<SpaceInvitesTable>;

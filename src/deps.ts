@@ -1,0 +1,42 @@
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { createIssuer, createSupabaseVerifier, type AccessClaims, type TokenIssuer } from "./auth/tokens.ts";
+import type { Config } from "./config.ts";
+import type { Db } from "./db/client.ts";
+import type { Logger } from "./log.ts";
+
+/** Everything a request handler needs, built once per process and passed to every module. */
+export interface Deps {
+  config: Config;
+  db: Db;
+  log: Logger;
+  issuer: TokenIssuer;
+  /** Set in Supabase mode: verifies Supabase Auth access tokens. */
+  verifySupabase: ((token: string) => Promise<AccessClaims>) | null;
+  /** Set in Supabase mode: a fresh, session-less supabase-js client for one auth call. */
+  supabaseClient: (() => SupabaseClient) | null;
+  startedAt: number;
+}
+
+export interface DepsOverrides {
+  /** Lets tests point jose's JWKS fetch and supabase-js at local servers. */
+  fetch?: typeof fetch;
+}
+
+export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
+  const sb = config.supabase;
+  return {
+    config,
+    db,
+    log,
+    issuer: await createIssuer(config, db),
+    verifySupabase: sb ? createSupabaseVerifier(sb, overrides.fetch) : null,
+    supabaseClient: sb
+      ? () =>
+          createClient(sb.url, sb.anonKey, {
+            auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+            global: overrides.fetch ? { fetch: overrides.fetch } : {},
+          })
+      : null,
+    startedAt: Date.now(),
+  };
+}

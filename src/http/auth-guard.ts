@@ -1,0 +1,81 @@
+import { Elysia } from "elysia";
+import type { Deps } from "../deps.ts";
+import type { User } from "../db/types.ts";
+import { ensureSupabaseUser } from "../modules/users/service.ts";
+import { forbidden, unauthorized } from "./errors.ts";
+import { hitRateLimit } from "./rate-limit.ts";
+import { requestInfo } from "./request-info.ts";
+
+export interface Caller {
+  user: User;
+  /** Our session behind the token; null for Supabase tokens (Supabase tracks those). */
+  sessionId: string | null;
+}
+
+export function bearerToken(header: string | null | undefined): string | null {
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header ?? "");
+  return match ? match[1]! : null;
+}
+
+/** Verifies an access token and loads its user; any failure is 401. */
+export async function authenticate(deps: Deps, token: string | null): Promise<Caller> {
+  if (!token) throw unauthorized("missing bearer token");
+  if (deps.verifySupabase) {
+    const claims = await deps.verifySupabase(token).catch(() => null);
+    if (!claims) throw unauthorized("invalid or expired token");
+    const user = await ensureSupabaseUser(deps.db, {
+      sub: claims.sub,
+      email: claims.email,
+      username: typeof claims.user_metadata?.username === "string" ? claims.user_metadata.username : undefined,
+    });
+    return { user, sessionId: null };
+  }
+  const claims = await deps.issuer.verify(token).catch(() => null);
+  if (!claims?.session_id) throw unauthorized("invalid or expired token");
+  const user = await deps.db
+    .selectFrom("users")
+    .innerJoin("sessions", "sessions.user_id", "users.id")
+    .selectAll("users")
+    .where("users.id", "=", claims.sub)
+    .where("sessions.id", "=", claims.session_id)
+    .where("sessions.revoked_at", "is", null)
+    .executeTakeFirst();
+  if (!user) throw unauthorized("token has been revoked");
+  return { user, sessionId: claims.session_id };
+}
+
+export function requireAdmin(user: User) {
+  if (user.role !== "ADMIN") throw forbidden("this needs the ADMIN role");
+}
+
+/** The caller's address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
+export function clientIp(deps: Deps, request: Request, server: { requestIP(r: Request): { address: string } | null } | null) {
+  if (deps.config.trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return server?.requestIP(request)?.address ?? "unknown";
+}
+
+/**
+ * Route options for auth: `auth: true` resolves `caller` (401 without a valid token) and counts
+ * the request against the caller's per-minute limit; `ipLimit: true` counts an unauthenticated
+ * request (login, register, refresh) against the per-IP limit.
+ */
+export function authGuard(deps: Deps) {
+  return new Elysia({ name: "inkreel.auth-guard" }).macro({
+    auth: {
+      async resolve({ request }) {
+        const caller = await authenticate(deps, bearerToken(request.headers.get("authorization")));
+        requestInfo(request).userId = caller.user.id;
+        await hitRateLimit(deps.db, `user:${caller.user.id}`, deps.config.limits.userPerMinute);
+        return { caller };
+      },
+    },
+    ipLimit: {
+      async beforeHandle({ request, server }) {
+        await hitRateLimit(deps.db, `ip:${clientIp(deps, request, server)}`, deps.config.limits.authPerMinute);
+      },
+    },
+  });
+}

@@ -1,0 +1,60 @@
+import { t, type TSchema } from "elysia";
+import type { ErrorCode } from "./errors.ts";
+
+/** The success envelope of every answer. */
+export function ok<T>(data: T, message = "ok") {
+  return { success: true as const, data, message };
+}
+
+export function failure(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+  return { success: false as const, data: null, message, error: { code, details } };
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  page_size: number;
+  total_pages: number;
+}
+
+export function page<T>(items: T[], total: number, pageNo: number, pageSize: number): Page<T> {
+  return { items, total, page: pageNo, page_size: pageSize, total_pages: Math.ceil(total / pageSize) };
+}
+
+/** Schema of a success envelope around `data`, for response validation and OpenAPI. */
+export const Envelope = <S extends TSchema>(data: S) =>
+  t.Object({ success: t.Literal(true), data, message: t.String() });
+
+export const ErrorEnvelope = t.Object(
+  {
+    success: t.Literal(false),
+    data: t.Null(),
+    message: t.String(),
+    error: t.Object({ code: t.String(), details: t.Record(t.String(), t.Unknown()) }),
+  },
+  {
+    examples: [
+      {
+        success: false,
+        data: null,
+        message: "request validation failed",
+        error: { code: "VALIDATION_ERROR", details: { fields: [{ path: "/email", message: "Expected string" }] } },
+      },
+    ],
+  },
+);
+
+export const PageQuery = t.Object({
+  page: t.Optional(t.Integer({ minimum: 1, default: 1 })),
+  page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+});
+
+export const PageOf = <S extends TSchema>(item: S) =>
+  t.Object({
+    items: t.Array(item),
+    total: t.Integer(),
+    page: t.Integer(),
+    page_size: t.Integer(),
+    total_pages: t.Integer(),
+  });

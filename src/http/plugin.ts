@@ -1,0 +1,119 @@
+import { Elysia } from "elysia";
+import type { Deps } from "../deps.ts";
+import { failure } from "./envelope.ts";
+import { AppError } from "./errors.ts";
+import { requestInfo, requestInfoOf } from "./request-info.ts";
+
+/** Reads a request body as text, refusing to buffer more than `limit` bytes. */
+async function readLimited(request: Request, limit: number): Promise<string> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+}
+
+const tooLarge = (limit: number) =>
+  new AppError("PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`, { limit_bytes: limit });
+
+interface ValidationLike {
+  type?: string;
+  all?: Array<{ path?: string; message?: string; summary?: string }>;
+}
+
+function validationFields(error: ValidationLike) {
+  const seen = new Set<string>();
+  const fields: Array<{ path: string; message: string }> = [];
+  for (const e of error.all ?? []) {
+    const path = e.path || "/";
+    if (seen.has(path)) continue;
+    seen.add(path);
+    fields.push({ path, message: e.summary ?? e.message ?? "is invalid" });
+  }
+  return fields;
+}
+
+/**
+ * Cross-cutting HTTP behaviour, registered before every module: request ids, the body limit,
+ * strict JSON parsing, the failure envelope for every error, and one structured access log line.
+ */
+export function httpPlugin(deps: Deps) {
+  const limit = deps.config.limits.bodyBytes;
+  const log = deps.log;
+  return new Elysia({ name: "inkreel.http" })
+    .onRequest(({ request, set }) => {
+      const info = requestInfo(request);
+      set.headers["x-request-id"] = info.id;
+      const length = Number(request.headers.get("content-length") ?? 0);
+      if (length > limit) throw tooLarge(limit);
+    })
+    .onParse({ as: "global" }, async ({ request, contentType }) => {
+      if (!/^application\/(.+\+)?json/i.test(contentType ?? "")) return;
+      let text: string;
+      try {
+        text = await readLimited(request, limit);
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        throw new AppError("VALIDATION_ERROR", "request body is not valid UTF-8", { fields: [{ path: "/", message: "not UTF-8" }] });
+      }
+      if (text.trim() === "") return undefined;
+      try {
+        return JSON.parse(text);
+      } catch (err) {
+        throw new AppError("VALIDATION_ERROR", "request body is not valid JSON", {
+          fields: [{ path: "/", message: (err as Error).message }],
+        });
+      }
+    })
+    .onError({ as: "global" }, ({ code, error: raised, request, set }) => {
+      const info = requestInfoOf(request);
+      // Elysia wraps what the parse hook throws in a ParseError; ours carry their own status.
+      const error = code === "PARSE" && (raised as Error).cause instanceof AppError ? (raised as Error).cause : raised;
+      set.headers["content-type"] = "application/json; charset=utf-8";
+      if (info) set.headers["x-request-id"] = info.id;
+      if (error instanceof AppError) {
+        set.status = error.status;
+        Object.assign(set.headers, error.headers);
+        return failure(error.code, error.message, error.details);
+      }
+      if (code === "VALIDATION" && (error as ValidationLike).type !== "response") {
+        set.status = 400;
+        return failure("VALIDATION_ERROR", "request validation failed", { fields: validationFields(error as ValidationLike) });
+      }
+      if (code === "PARSE") {
+        set.status = 400;
+        return failure("VALIDATION_ERROR", "request body could not be parsed", { fields: [{ path: "/", message: "malformed body" }] });
+      }
+      if (code === "NOT_FOUND") {
+        set.status = 404;
+        return failure("NOT_FOUND", "route not found");
+      }
+      const requestId = info?.id ?? "unknown";
+      log.error("unhandled error", { request_id: requestId, code: String(code), error: error as Error, stack: (error as Error)?.stack });
+      set.status = 500;
+      return failure("INTERNAL_ERROR", "internal error", { request_id: requestId });
+    })
+    .onAfterResponse({ as: "global" }, ({ request, set }) => {
+      const info = requestInfoOf(request);
+      const url = new URL(request.url);
+      // The path only: query strings may carry tokens (?token= on SSE and WebSocket).
+      log.info("request", {
+        request_id: info?.id,
+        method: request.method,
+        path: url.pathname,
+        status: typeof set.status === "number" ? set.status : Number(set.status) || 200,
+        duration_ms: info ? Math.round((performance.now() - info.start) * 10) / 10 : undefined,
+        user_id: info?.userId,
+      });
+    });
+}

@@ -1,0 +1,64 @@
+import { access, constants } from "node:fs/promises";
+import { Elysia, t } from "elysia";
+import { sql } from "kysely";
+import type { Deps } from "../../deps.ts";
+import type { Db } from "../../db/client.ts";
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error("timed out")), ms).unref()),
+  ]);
+}
+
+/**
+ * Jobs waiting and running. Until the queue's migration has created `jobs`, there is nothing
+ * queued and the counts are honestly zero.
+ */
+async function queueDepth(db: Db) {
+  const { rows } = await sql<{ ready: number; running: number }>`
+    select
+      coalesce((select count(*) from jobs where state = 'ready'), 0)::int as ready,
+      coalesce((select count(*) from jobs where state = 'running'), 0)::int as running
+    where to_regclass('jobs') is not null
+  `.execute(db).catch(() => ({ rows: [] as { ready: number; running: number }[] }));
+  return rows[0] ?? { ready: 0, running: 0 };
+}
+
+export const HealthSchema = t.Object({
+  status: t.Union([t.Literal("ok"), t.Literal("degraded")]),
+  database: t.Union([t.Literal("connected"), t.Literal("disconnected")]),
+  storage: t.Union([t.Literal("connected"), t.Literal("disconnected")]),
+  queue: t.Object({ ready: t.Integer(), running: t.Integer() }),
+  uptime_s: t.Integer(),
+});
+
+export async function checkHealth(deps: Deps) {
+  const [database, storage] = await Promise.all([
+    withTimeout(sql`select 1`.execute(deps.db), CHECK_TIMEOUT_MS).then(() => "connected" as const, () => "disconnected" as const),
+    access(deps.config.dataDir, constants.W_OK).then(() => "connected" as const, () => "disconnected" as const),
+  ]);
+  const queue = database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => ({ ready: 0, running: 0 })) : { ready: 0, running: 0 };
+  const status = database === "connected" && storage === "connected" ? ("ok" as const) : ("degraded" as const);
+  return { status, database, storage, queue, uptime_s: Math.floor((Date.now() - deps.startedAt) / 1000) };
+}
+
+export function healthModule(deps: Deps) {
+  return new Elysia({ tags: ["operations"] }).get(
+    "/health",
+    async ({ set }) => {
+      const data = await checkHealth(deps);
+      if (data.status !== "ok") set.status = 503;
+      return { success: data.status === "ok", data, message: data.status };
+    },
+    {
+      response: {
+        200: t.Object({ success: t.Boolean(), data: HealthSchema, message: t.String() }),
+        503: t.Object({ success: t.Boolean(), data: HealthSchema, message: t.String() }),
+      },
+      detail: { summary: "Liveness and dependencies", description: "503 with status \"degraded\" when Postgres or storage is down." },
+    },
+  );
+}

@@ -1,0 +1,26 @@
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { createDb } from "./db/client.ts";
+import { createDeps } from "./deps.ts";
+import type { Logger } from "./log.ts";
+
+/** Serves the API until `stop()`; used by `inkreel api`. */
+export async function startApi(config: Config, databaseUrl: string, log: Logger) {
+  const db = createDb(databaseUrl);
+  const deps = await createDeps(config, db, log);
+  const app = createApp(deps).listen({
+    hostname: config.host,
+    port: config.port,
+    // The HTTP layer answers oversize bodies with 413 itself; this only caps what Bun buffers.
+    maxRequestBodySize: config.limits.bodyBytes + 1024,
+  });
+  const port = app.server?.port ?? config.port;
+  log.info("api listening", { url: `http://localhost:${port}`, swagger: `http://localhost:${port}/swagger` });
+  return {
+    port,
+    async stop() {
+      await app.stop();
+      await db.destroy();
+    },
+  };
+}
