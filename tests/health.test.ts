@@ -1,0 +1,28 @@
+import { describe, expect, test } from "bun:test";
+import { createApp } from "../src/app.ts";
+import { createDb } from "../src/db/client.ts";
+import { freePort } from "../src/db/embedded.ts";
+import { createTestContext } from "./support/context.ts";
+
+const ctx = await createTestContext();
+
+describe("health when a dependency is down", () => {
+  test("503 degraded with database disconnected when Postgres cannot be reached", async () => {
+    const port = await freePort();
+    const deadDb = createDb(`postgres://nobody:x@127.0.0.1:${port}/none`, { connectionTimeoutMillis: 500 });
+    const app = createApp({ ...ctx.deps, db: deadDb });
+    const res = await app.handle(new Request("http://localhost/health"));
+    expect(res.status).toBe(503);
+    const body = await res.json();
+    expect(body.success).toBe(false);
+    expect(body.data).toMatchObject({ status: "degraded", database: "disconnected", storage: "connected" });
+    await deadDb.destroy();
+  });
+
+  test("503 with storage disconnected when DATA_DIR is not writable", async () => {
+    const app = createApp({ ...ctx.deps, config: { ...ctx.config, dataDir: "/nonexistent/inkreel" } });
+    const res = await app.handle(new Request("http://localhost/health"));
+    expect(res.status).toBe(503);
+    expect((await res.json()).data).toMatchObject({ status: "degraded", database: "connected", storage: "disconnected" });
+  });
+});
