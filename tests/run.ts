@@ -3,14 +3,20 @@
 import { startTestCluster } from "./support/cluster.ts";
 
 const cluster = await startTestCluster();
-const args = process.argv.slice(2);
-const child = Bun.spawn(["bun", "test", ...(args.length ? args : ["--parallel=2"])], {
-  env: { ...process.env, INKREEL_TEST_PG_URL: cluster.url },
-  stdio: ["inherit", "inherit", "inherit"],
-});
-const stop = () => child.kill("SIGTERM");
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
-const code = await child.exited;
-await cluster.stop();
+let code = 1;
+try {
+  const args = process.argv.slice(2);
+  // process.execPath: the Bun running this file, which need not be on the PATH (.tools/).
+  const child = Bun.spawn([process.execPath, "test", ...(args.length ? args : ["--parallel=2"])], {
+    env: { ...process.env, INKREEL_TEST_PG_URL: cluster.url },
+    stdio: ["inherit", "inherit", "inherit"],
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => child.kill(signal));
+  }
+  code = await child.exited;
+} finally {
+  await cluster.stop();
+}
 process.exit(code);
