@@ -1,5 +1,5 @@
 import { cors } from "@elysiajs/cors";
-import { Elysia } from "elysia";
+import { Elysia, type AnyElysia } from "elysia";
 import pkg from "../package.json" with { type: "json" };
 import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
@@ -12,7 +12,8 @@ import { usersModule } from "./modules/users/index.ts";
 /** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
 export function createApp(deps: Deps) {
   const { origins } = deps.config.cors;
-  return (
+  let routes: AnyElysia["routes"] = [];
+  const app = (
     new Elysia()
       // First, so its error handler and request id cover every route registered after it.
       .use(httpPlugin(deps))
@@ -24,13 +25,15 @@ export function createApp(deps: Deps) {
           allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Last-Event-ID"],
         }),
       )
-      .use(docsPlugin(pkg.version))
+      .use(docsPlugin(pkg.version, () => routes))
       .get("/.well-known/jwks.json", () => deps.issuer.jwks(), { detail: { tags: ["operations"], summary: "Public keys of our token issuer" } })
       .use(healthModule(deps))
       .use(authModule(deps))
       .use(usersModule(deps))
       .use(spacesModule(deps))
   );
+  routes = app.routes;
+  return app;
 }
 
 export type App = ReturnType<typeof createApp>;

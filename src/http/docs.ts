@@ -1,6 +1,6 @@
 import { dirname, join } from "node:path";
 import { openapi } from "@elysiajs/openapi";
-import { Elysia } from "elysia";
+import { Elysia, type AnyElysia } from "elysia";
 
 const SWAGGER_DIST = dirname(Bun.resolveSync("swagger-ui-dist/package.json", import.meta.dir));
 const ASSETS: Record<string, string> = {
@@ -8,13 +8,39 @@ const ASSETS: Record<string, string> = {
   "swagger-ui.css": "text/css; charset=utf-8",
   "favicon-32x32.png": "image/png",
 };
+const SPEC_PATH = "/openapi.json";
+
+type Operation = { requestBody?: { content?: Record<string, unknown>; required?: boolean } };
+type Spec = { paths?: Record<string, Record<string, Operation>> };
+
+/**
+ * The generator leaves request bodies without content when a function parse hook is present
+ * (ours, in http/plugin.ts); fill them from the routes' body schemas, which are JSON Schema.
+ */
+function fillRequestBodies(spec: Spec, routes: AnyElysia["routes"]) {
+  for (const route of routes) {
+    const body = route.hooks?.body as object | undefined;
+    if (!body || typeof body !== "object") continue;
+    const path = route.path.replace(/:(\w+)/g, "{$1}");
+    const operation = spec.paths?.[path]?.[route.method.toLowerCase()];
+    if (!operation?.requestBody || Object.keys(operation.requestBody.content ?? {}).length) continue;
+    const optional = Object.getOwnPropertySymbols(body).some((s) => s.description === "TypeBox.Optional");
+    operation.requestBody.content = { "application/json": { schema: JSON.parse(JSON.stringify(body)) } };
+    operation.requestBody.required = !optional;
+  }
+  return spec;
+}
 
 /**
  * OpenAPI 3.1 at /openapi.json and Swagger UI at /swagger, with the UI's assets served from the
- * installed swagger-ui-dist package: the page works with no internet access.
+ * installed swagger-ui-dist package: the page works with no internet access. `routes` is read
+ * when the spec is requested, so it sees every module of the finished app.
  */
-export function docsPlugin(version: string) {
+export function docsPlugin(version: string, routes: () => AnyElysia["routes"]) {
   return new Elysia({ name: "inkreel.docs" })
+    .onAfterHandle({ as: "global" }, ({ path, response }) => {
+      if (path === SPEC_PATH && response && typeof response === "object") fillRequestBodies(response as Spec, routes());
+    })
     .get(
       "/swagger/assets/:file",
       ({ params, set }) => {
@@ -32,9 +58,9 @@ export function docsPlugin(version: string) {
     .use(
       openapi({
         path: "/swagger",
-        specPath: "/openapi.json",
+        specPath: SPEC_PATH,
         provider: "swagger-ui",
-        exclude: { paths: ["/swagger/assets/:file", "/swagger", "/openapi.json"] },
+        exclude: { paths: ["/swagger/assets/:file", "/swagger", SPEC_PATH] },
         swagger: {
           cdn: "/swagger/assets/swagger-ui-bundle.js",
           theme: "/swagger/assets/swagger-ui.css",

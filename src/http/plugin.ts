@@ -37,9 +37,6 @@ export function httpPlugin(deps: Deps) {
       if (length > limit) throw tooLarge(limit);
     })
     .onParse({ as: "global" }, ({ request, contentType }) => parseBody(request, contentType, limit))
-    // Never reached for a body (parseBody handles every type); it makes the OpenAPI generator
-    // document request bodies as application/json, which it skips for function parsers.
-    .onParse({ as: "global" }, { fn: "json" } as never)
     .onError({ as: "global" }, ({ code, error: raised, request, set }) => {
       const info = requestInfoOf(request);
       // Elysia wraps what the parse hook throws in a ParseError; ours carry their own status.
