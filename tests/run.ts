@@ -7,7 +7,7 @@ let code = 1;
 try {
   const args = process.argv.slice(2);
   // process.execPath: the Bun running this file, which need not be on the PATH (.tools/).
-  const child = Bun.spawn([process.execPath, "test", ...(args.length ? args : ["--parallel=2"])], {
+  const child = Bun.spawn([process.execPath, "test", "--timeout=30000", ...(args.length ? args : ["--parallel=2"])], {
     env: { ...process.env, INKREEL_TEST_PG_URL: cluster.url },
     stdio: ["inherit", "inherit", "inherit"],
   });
