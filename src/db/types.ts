@@ -83,7 +83,65 @@ export interface RateLimitsTable {
   count: number;
 }
 
+export type JobState = "waiting" | "ready" | "running";
+export type FinishedJobState = "completed" | "failed" | "cancelled";
+
+interface JobColumns {
+  id: string;
+  queue: string;
+  kind: string;
+  payload: unknown;
+  priority: number;
+  attempt: ColumnType<number, number | undefined, number>;
+  max_attempts: number;
+  timeout_ms: number;
+  backoff_ms: number;
+  unique_key: string | null;
+  concurrency_key: string | null;
+  concurrency_limit: number | null;
+  on_parent_failure: "fail" | "proceed";
+  progress: ColumnType<number, number | undefined, number>;
+  progress_message: ColumnType<string | null, string | null | undefined, string | null>;
+  last_error: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export interface JobsTable extends JobColumns {
+  state: JobState;
+  run_at: Timestamp;
+  lease_token: ColumnType<string | null, string | null | undefined, string | null>;
+  locked_by: ColumnType<string | null, string | null | undefined, string | null>;
+  locked_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  cancel_requested_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+}
+
+export interface JobHistoryTable extends JobColumns {
+  state: FinishedJobState;
+  result: unknown;
+  finished_at: Timestamp;
+}
+
+export interface JobParentsTable {
+  parent_id: string;
+  child_id: string;
+}
+
+export interface JobSchedulesTable {
+  name: string;
+  cron: string;
+  queue: string;
+  kind: string;
+  payload: unknown;
+  next_run_at: Date;
+  last_run_at: Date | null;
+}
+
 export interface Database {
+  jobs: JobsTable;
+  job_history: JobHistoryTable;
+  job_parents: JobParentsTable;
+  job_schedules: JobSchedulesTable;
   users: UsersTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;

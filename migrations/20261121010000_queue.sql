@@ -1,0 +1,274 @@
+-- The job queue. Live jobs (waiting, ready, running) stay in `jobs`, a small hot table; a job
+-- leaves it the moment it finishes, into `job_history`, which maintenance prunes. The claim is
+-- served by a partial index over ready rows only.
+
+create table jobs (
+  id uuid primary key default gen_random_uuid(),
+  queue text not null default 'default',
+  kind text not null,
+  payload jsonb not null default '{}',
+  -- waiting: parents not done yet; ready: claimable from run_at; running: leased to a worker
+  state text not null default 'ready' check (state in ('waiting', 'ready', 'running')),
+  priority integer not null default 0,
+  run_at timestamptz not null default now(),
+  attempt integer not null default 0,
+  max_attempts integer not null default 5 check (max_attempts between 1 and 1000),
+  timeout_ms integer not null default 300000 check (timeout_ms > 0),
+  -- first retry delay; each further retry doubles it (capped at an hour), with ±25% jitter
+  backoff_ms integer not null default 1000 check (backoff_ms >= 0),
+  lease_token uuid,
+  locked_by text,
+  locked_until timestamptz,
+  unique_key text,
+  concurrency_key text,
+  concurrency_limit integer check (concurrency_limit > 0),
+  on_parent_failure text not null default 'fail' check (on_parent_failure in ('fail', 'proceed')),
+  progress smallint not null default 0,
+  progress_message text,
+  last_error jsonb,
+  cancel_requested_at timestamptz,
+  created_at timestamptz not null default now(),
+  started_at timestamptz
+) with (fillfactor = 80);
+
+create index jobs_claim_idx on jobs (queue, priority, run_at, id) where state = 'ready' and concurrency_key is null;
+create index jobs_claim_keyed_idx on jobs (queue, priority, run_at, id) where state = 'ready' and concurrency_key is not null;
+create index jobs_running_key_idx on jobs (concurrency_key) where state = 'running' and concurrency_key is not null;
+create index jobs_lease_idx on jobs (locked_until) where state = 'running';
+create index jobs_waiting_idx on jobs (created_at) where state = 'waiting';
+create unique index jobs_unique_key_idx on jobs (unique_key) where unique_key is not null;
+
+create table job_parents (
+  parent_id uuid not null,
+  child_id uuid not null,
+  primary key (parent_id, child_id)
+);
+create index job_parents_child_idx on job_parents (child_id);
+
+create table job_history (
+  id uuid primary key,
+  queue text not null,
+  kind text not null,
+  payload jsonb not null,
+  state text not null check (state in ('completed', 'failed', 'cancelled')),
+  priority integer not null,
+  attempt integer not null,
+  max_attempts integer not null,
+  timeout_ms integer not null,
+  backoff_ms integer not null,
+  unique_key text,
+  concurrency_key text,
+  concurrency_limit integer,
+  on_parent_failure text not null,
+  progress smallint not null,
+  progress_message text,
+  result jsonb,
+  last_error jsonb,
+  created_at timestamptz not null,
+  started_at timestamptz,
+  finished_at timestamptz not null default now()
+);
+create index job_history_finished_idx on job_history (finished_at);
+create index job_history_state_idx on job_history (state, queue, kind, finished_at desc);
+create index job_history_unique_key_idx on job_history (unique_key) where unique_key is not null;
+
+-- Recurring jobs: each row is claimed when due by whichever worker gets it first.
+create table job_schedules (
+  name text primary key,
+  cron text not null,
+  queue text not null default 'maintenance',
+  kind text not null,
+  payload jsonb not null default '{}',
+  next_run_at timestamptz not null,
+  last_run_at timestamptz
+);
+
+-- Wake-ups: one notification per queue per inserting statement.
+create function inkreel_jobs_notify_insert() returns trigger language plpgsql as $$
+declare q text;
+begin
+  for q in select distinct queue from inserted where state = 'ready' loop
+    perform pg_notify('inkreel_jobs', q);
+  end loop;
+  return null;
+end $$;
+create trigger jobs_notify_insert after insert on jobs
+  referencing new table as inserted for each statement execute function inkreel_jobs_notify_insert();
+
+-- Moves live jobs to history in one state, with a result or an error each. Returns the ids moved.
+create function inkreel_jobs_archive(p_ids uuid[], p_state text, p_results jsonb[], p_errors jsonb[])
+returns setof uuid language sql as $$
+  delete from job_parents where child_id = any(p_ids);
+  with gone as (
+    delete from jobs j using unnest(p_ids, p_results, p_errors) as d(id, result, error)
+    where j.id = d.id
+    returning j.*, d.result as new_result, d.error as new_error
+  )
+  insert into job_history (id, queue, kind, payload, state, priority, attempt, max_attempts, timeout_ms, backoff_ms,
+    unique_key, concurrency_key, concurrency_limit, on_parent_failure, progress, progress_message, result, last_error,
+    created_at, started_at)
+  select id, queue, kind, payload, p_state, priority, attempt, max_attempts, timeout_ms, backoff_ms,
+    unique_key, concurrency_key, concurrency_limit, on_parent_failure,
+    case when p_state = 'completed' then 100 else progress end, progress_message,
+    new_result, coalesce(new_error, last_error), created_at, started_at
+  from gone
+  returning id
+$$;
+
+-- After jobs left `jobs`, settles their waiting children: a child whose parents have all left
+-- becomes ready; a child of a failed or cancelled parent fails too (policy 'fail', and so on
+-- down the tree) or goes on (policy 'proceed'). Each statement sees children committed by
+-- concurrent enqueues (enqueue locks the parents it waits for, so it commits before we run).
+create function inkreel_jobs_settle_children(p_parent_ids uuid[]) returns void language plpgsql as $$
+declare
+  frontier uuid[] := p_parent_ids;
+  doomed uuid[];
+  n integer;
+begin
+  while coalesce(cardinality(frontier), 0) > 0 loop
+    select array_agg(c.id) into doomed
+    from jobs c
+    where c.state = 'waiting' and c.on_parent_failure = 'fail'
+      and c.id in (select child_id from job_parents where parent_id = any(frontier))
+      and exists (
+        select 1 from job_parents p join job_history h on h.id = p.parent_id
+        where p.child_id = c.id and h.state in ('failed', 'cancelled'));
+    if doomed is not null then
+      perform inkreel_jobs_archive(doomed, 'failed', array_fill(null::jsonb, array[cardinality(doomed)]),
+        array_fill('{"message": "a parent job failed or was cancelled", "permanent": true}'::jsonb, array[cardinality(doomed)]));
+    end if;
+    with promoted as (
+      update jobs c set state = 'ready', run_at = greatest(c.run_at, now())
+      where c.state = 'waiting'
+        and c.id in (select child_id from job_parents where parent_id = any(frontier))
+        and not exists (select 1 from job_parents p join jobs pj on pj.id = p.parent_id where p.child_id = c.id)
+      returning c.queue
+    )
+    select count(pg_notify('inkreel_jobs', q.queue)) into n from (select distinct queue from promoted) q;
+    frontier := doomed;
+  end loop;
+end $$;
+
+-- Completes running jobs whose lease token still matches (a stale attempt's completion is
+-- ignored), then settles their children. Returns the ids completed.
+create function inkreel_jobs_complete(p_ids uuid[], p_tokens uuid[], p_results jsonb[]) returns setof uuid
+language plpgsql as $$
+declare
+  v_ids uuid[];
+  v_results jsonb[];
+  done uuid[];
+begin
+  select array_agg(s.id), array_agg(s.result) into v_ids, v_results from (
+    select t.id, t.result from unnest(p_ids, p_tokens, p_results) as t(id, token, result)
+    join jobs j on j.id = t.id and j.lease_token = t.token and j.state = 'running'
+    for update of j
+  ) s;
+  if v_ids is null then return; end if;
+  select array_agg(x) into done from inkreel_jobs_archive(v_ids, 'completed', v_results,
+    array_fill(null::jsonb, array[cardinality(v_ids)])) as x;
+  if exists (select 1 from job_parents where parent_id = any(done)) then
+    perform inkreel_jobs_settle_children(done);
+  end if;
+  return query select unnest(done);
+end $$;
+
+-- Fails running attempts whose lease token matches: with attempts left and not permanent, the
+-- job is ready again after an exponential backoff with jitter; otherwise it moves to history as
+-- failed (re-drivable) and its children are settled. Returns the ids accepted.
+create function inkreel_jobs_fail(p_ids uuid[], p_tokens uuid[], p_errors jsonb[], p_permanent boolean[])
+returns setof uuid language plpgsql as $$
+declare
+  v_ids uuid[];
+  v_errors jsonb[];
+  v_dead boolean[];
+  dead uuid[];
+  dead_errors jsonb[];
+begin
+  with locked as (
+    select t.id, t.error, (t.permanent or j.attempt >= j.max_attempts) as dead
+    from unnest(p_ids, p_tokens, p_errors, p_permanent) as t(id, token, error, permanent)
+    join jobs j on j.id = t.id and j.lease_token = t.token and j.state = 'running'
+    for update of j
+  )
+  select array_agg(id), array_agg(error), array_agg(dead) into v_ids, v_errors, v_dead from locked;
+  if v_ids is null then return; end if;
+  update jobs j set
+    state = 'ready',
+    run_at = now() + make_interval(secs => least(3600, j.backoff_ms / 1000.0 * power(2, j.attempt - 1)) * (0.75 + random() * 0.5)),
+    lease_token = null, locked_by = null, locked_until = null, last_error = f.error
+  from unnest(v_ids, v_errors, v_dead) as f(id, error, dead)
+  where j.id = f.id and not f.dead;
+  select array_agg(f.id), array_agg(f.error) into dead, dead_errors
+  from unnest(v_ids, v_errors, v_dead) as f(id, error, dead) where f.dead;
+  if dead is not null then
+    perform inkreel_jobs_archive(dead, 'failed', array_fill(null::jsonb, array[cardinality(dead)]), dead_errors);
+    perform inkreel_jobs_settle_children(dead);
+  end if;
+  return query select unnest(v_ids);
+end $$;
+
+-- Returns expired leases to ready (or, with no attempts left, to failed): the worker that held
+-- them crashed or hung. Returns how many jobs were rescued.
+create function inkreel_jobs_rescue() returns integer language plpgsql as $$
+declare
+  expired uuid[];
+  exhausted uuid[];
+  lease_error constant jsonb := '{"message": "lease expired: the worker stopped heartbeating"}';
+begin
+  select array_agg(id) into expired from (
+    select id from jobs where state = 'running' and locked_until < now() for update skip locked
+  ) s;
+  if expired is null then return 0; end if;
+  select array_agg(id) into exhausted from jobs where id = any(expired) and attempt >= max_attempts;
+  update jobs j set
+    state = 'ready',
+    run_at = now() + make_interval(secs => least(3600, j.backoff_ms / 1000.0 * power(2, j.attempt - 1)) * (0.75 + random() * 0.5)),
+    lease_token = null, locked_by = null, locked_until = null, last_error = lease_error
+  where j.id = any(expired) and j.attempt < j.max_attempts;
+  if exhausted is not null then
+    perform inkreel_jobs_archive(exhausted, 'failed', array_fill(null::jsonb, array[cardinality(exhausted)]),
+      array_fill(lease_error, array[cardinality(exhausted)]));
+    perform inkreel_jobs_settle_children(exhausted);
+  end if;
+  return cardinality(expired);
+end $$;
+
+-- Cancels a job: a waiting or ready one at once; a running one is asked to stop (its worker is
+-- told through NOTIFY, and sees the flag at its next heartbeat). Returns 'cancelled',
+-- 'cancelling', or null when the job is not live.
+create function inkreel_jobs_cancel(p_id uuid) returns text language plpgsql as $$
+declare s text;
+begin
+  select state into s from jobs where id = p_id for update;
+  if not found then return null; end if;
+  if s <> 'running' then
+    perform inkreel_jobs_archive(array[p_id], 'cancelled', array[null::jsonb], array['{"message": "cancelled"}'::jsonb]);
+    perform inkreel_jobs_settle_children(array[p_id]);
+    return 'cancelled';
+  end if;
+  update jobs set cancel_requested_at = coalesce(cancel_requested_at, now()) where id = p_id;
+  perform pg_notify('inkreel_jobs_cancel', p_id::text);
+  return 'cancelling';
+end $$;
+
+-- A running attempt that stopped because it was cancelled.
+create function inkreel_jobs_finish_cancelled(p_id uuid, p_token uuid) returns boolean language plpgsql as $$
+begin
+  perform 1 from jobs where id = p_id and lease_token = p_token and state = 'running' for update;
+  if not found then return false; end if;
+  perform inkreel_jobs_archive(array[p_id], 'cancelled', array[null::jsonb], array['{"message": "cancelled while running"}'::jsonb]);
+  perform inkreel_jobs_settle_children(array[p_id]);
+  return true;
+end $$;
+
+-- Re-drives a failed or cancelled job: back to ready with a fresh attempt budget.
+create function inkreel_jobs_retry(p_id uuid) returns boolean language plpgsql as $$
+begin
+  with h as (delete from job_history where id = p_id and state in ('failed', 'cancelled') returning *)
+  insert into jobs (id, queue, kind, payload, state, priority, run_at, attempt, max_attempts, timeout_ms, backoff_ms,
+    unique_key, concurrency_key, concurrency_limit, on_parent_failure, last_error, created_at)
+  select id, queue, kind, payload, 'ready', priority, now(), 0, max_attempts, timeout_ms, backoff_ms,
+    unique_key, concurrency_key, concurrency_limit, on_parent_failure, last_error, created_at
+  from h;
+  return found;
+end $$;

@@ -1,0 +1,82 @@
+import { sql } from "kysely";
+import type { Db } from "../db/client.ts";
+import type { ClaimedJob } from "./types.ts";
+
+export interface ClaimOptions {
+  queues: string[];
+  limit: number;
+  workerId: string;
+  leaseMs: number;
+}
+
+const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token`;
+
+const lease = (o: ClaimOptions) => sql`
+  state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = ${o.workerId},
+  locked_until = now() + make_interval(secs => ${o.leaseMs / 1000}), started_at = now(), cancel_requested_at = null`;
+
+/**
+ * Claims up to `limit` ready jobs without a concurrency key in one statement: the partial
+ * index over ready rows yields them in (priority, run_at, id) order, SKIP LOCKED passes over
+ * rows another worker is claiming, and the UPDATE leases them.
+ */
+async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
+  const { rows } = await sql<ClaimedJob>`
+    with picked as (
+      select id from jobs
+      where state = 'ready' and concurrency_key is null and queue = any(${o.queues}::text[]) and run_at <= now()
+      order by priority, run_at, id
+      limit ${o.limit}
+      for update skip locked
+    )
+    update jobs j set ${lease(o)}
+    from picked where j.id = picked.id
+    returning ${RETURNING}`.execute(db);
+  return rows;
+}
+
+/**
+ * Claims keyed jobs without ever exceeding a key's limit: candidates are locked, then per key
+ * (in key order, so claimers cannot deadlock) a transaction-scoped advisory lock serialises
+ * claimers while they count what is running and take only the free slots.
+ */
+async function claimKeyed(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
+  const probe = await sql<{ one: number }>`
+    select 1 as one from jobs
+    where state = 'ready' and concurrency_key is not null and queue = any(${o.queues}::text[]) and run_at <= now()
+    limit 1`.execute(db);
+  if (probe.rows.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const { rows: candidates } = await sql<{ id: string; concurrency_key: string; concurrency_limit: number }>`
+      select id, concurrency_key, concurrency_limit from jobs j
+      where state = 'ready' and concurrency_key is not null and queue = any(${o.queues}::text[]) and run_at <= now()
+        and (select count(*) from jobs r where r.state = 'running' and r.concurrency_key = j.concurrency_key) < j.concurrency_limit
+      order by priority, run_at, id
+      limit ${o.limit * 4}
+      for update skip locked`.execute(trx);
+    const byKey = new Map<string, typeof candidates>();
+    for (const c of candidates) byKey.set(c.concurrency_key, [...(byKey.get(c.concurrency_key) ?? []), c]);
+    const chosen: string[] = [];
+    for (const key of [...byKey.keys()].sort()) {
+      if (chosen.length >= o.limit) break;
+      const group = byKey.get(key)!;
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`inkreel.jobs:${key}`}, 0))`.execute(trx);
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from jobs where state = 'running' and concurrency_key = ${key}`.execute(trx);
+      const free = Math.max(0, group[0]!.concurrency_limit - rows[0]!.n);
+      chosen.push(...group.slice(0, Math.min(free, o.limit - chosen.length)).map((c) => c.id));
+    }
+    if (chosen.length === 0) return [];
+    const { rows } = await sql<ClaimedJob>`
+      update jobs j set ${lease(o)} where j.id = any(${chosen}::uuid[]) returning ${RETURNING}`.execute(trx);
+    return rows;
+  });
+}
+
+/** Claims up to `limit` jobs for one worker, plain ones first. */
+export async function claimJobs(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
+  const plain = await claimPlain(db, o);
+  if (plain.length >= o.limit) return plain;
+  const keyed = await claimKeyed(db, { ...o, limit: o.limit - plain.length });
+  return keyed.length ? [...plain, ...keyed] : plain;
+}

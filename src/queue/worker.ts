@@ -1,0 +1,256 @@
+import { createDb } from "../db/client.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { rescueExpired } from "./admin.ts";
+import { claimJobs } from "./claim.ts";
+import { completeJobs, failJobs, finishCancelled, heartbeatJobs, reportProgress, snoozeJob, type Completion, type Failure } from "./finish.ts";
+import { listen, type Listener } from "./listener.ts";
+import { enqueueDueSchedules } from "./schedules.ts";
+import { PermanentJobError, SnoozeJob, type ClaimedJob, type Handler, type JobContext } from "./types.ts";
+
+export interface WorkerOptions {
+  connectionString: string;
+  handlers: Record<string, Handler>;
+  queues?: string[];
+  concurrency?: number;
+  log?: Logger;
+  /** "poll-only" for transaction-mode poolers, where LISTEN does not work. */
+  mode?: "listen" | "poll-only";
+  pollIntervalMs?: number;
+  leaseMs?: number;
+  heartbeatMs?: number;
+  rescueIntervalMs?: number;
+  /** Also enqueue due recurring jobs (any number of workers may; each run is enqueued once). */
+  schedules?: boolean;
+  /** How long stop() lets in-flight jobs finish before aborting and releasing them. */
+  shutdownDeadlineMs?: number;
+  workerId?: string;
+}
+
+export interface Worker {
+  readonly id: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Jobs this worker is running now. */
+  running(): number;
+}
+
+interface Running {
+  job: ClaimedJob;
+  controller: AbortController;
+  cancelRequested: boolean;
+  done: Promise<void>;
+}
+
+/** Why a handler's signal fired. */
+export type AbortReason = "cancelled" | "timeout" | "lease-lost" | "shutdown";
+
+const errorInfo = (err: unknown) =>
+  err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
+
+export function createWorker(options: WorkerOptions): Worker {
+  const id = options.workerId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const queues = options.queues ?? ["default"];
+  const concurrency = options.concurrency ?? 10;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const heartbeatMs = options.heartbeatMs ?? Math.min(1000, leaseMs / 3);
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const log = (options.log ?? createLogger("info")).child({ worker_id: id });
+  const db = createDb(options.connectionString, { max: 4 });
+  const running = new Map<string, Running>();
+  const completions: Completion[] = [];
+  const failures: Failure[] = [];
+  let flushing: Promise<void> | null = null;
+  let listener: Listener | null = null;
+  let stopping = false;
+  let loopDone: Promise<void> = Promise.resolve();
+  const timers: ReturnType<typeof setInterval>[] = [];
+
+  // Wake-ups: a notification, a freed slot or a timer resolves the loop's wait.
+  let wakeUp: (() => void) | null = null;
+  let woken = false;
+  const wake = () => {
+    woken = true;
+    wakeUp?.();
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (woken) return resolve();
+      const t = setTimeout(resolve, ms);
+      wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => {
+      wakeUp = null;
+      woken = false;
+    });
+
+  /** Sends buffered completions and failures, one batch per round trip. */
+  function flush(): Promise<void> {
+    if (flushing) return flushing;
+    flushing = (async () => {
+      while (completions.length || failures.length) {
+        const done = completions.splice(0, completions.length);
+        const failed = failures.splice(0, failures.length);
+        try {
+          const [okDone, okFailed] = await Promise.all([completeJobs(db, done), failJobs(db, failed)]);
+          for (const d of done) if (!okDone.has(d.id)) log.warn("completion of a stale attempt rejected", { job_id: d.id });
+          for (const f of failed) if (!okFailed.has(f.id)) log.warn("failure of a stale attempt rejected", { job_id: f.id });
+        } catch (err) {
+          // The leases are still held: retry shortly; if this process dies, rescue takes over.
+          log.error("recording job outcomes failed; retrying", { error: err as Error });
+          completions.unshift(...done);
+          failures.unshift(...failed);
+          await Bun.sleep(200);
+        }
+      }
+    })().finally(() => {
+      flushing = null;
+    });
+    return flushing;
+  }
+
+  async function run(job: ClaimedJob, entry: Running) {
+    const handler = options.handlers[job.kind];
+    const jobLog = log.child({ job_id: job.id, kind: job.kind, attempt: job.attempt });
+    const lease = { id: job.id, token: job.lease_token };
+    const timeout = setTimeout(() => entry.controller.abort("timeout" satisfies AbortReason), job.timeout_ms);
+    const ctx: JobContext = {
+      id: job.id,
+      kind: job.kind,
+      attempt: job.attempt,
+      signal: entry.controller.signal,
+      log: jobLog,
+      progress: (percent, message) => reportProgress(db, lease, percent, message),
+      heartbeat: async () => {
+        const held = await heartbeatJobs(db, [lease], leaseMs);
+        if (!held.has(job.id)) entry.controller.abort("lease-lost" satisfies AbortReason);
+      },
+    };
+    const started = performance.now();
+    try {
+      if (!handler) throw new PermanentJobError(`no handler registered for kind "${job.kind}"`);
+      const result = await handler(job.payload, ctx);
+      if (entry.controller.signal.aborted && entry.controller.signal.reason === "lease-lost") return;
+      completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
+      jobLog.debug("job completed", { duration_ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      const reason = entry.controller.signal.aborted ? (entry.controller.signal.reason as AbortReason) : null;
+      if (reason === "lease-lost") {
+        jobLog.warn("job lost its lease; another worker owns it now");
+      } else if (entry.cancelRequested || reason === "cancelled") {
+        await finishCancelled(db, job.id, job.lease_token);
+        jobLog.info("job cancelled while running");
+      } else if (reason === "shutdown" || err instanceof SnoozeJob) {
+        await snoozeJob(db, job.id, job.lease_token, err instanceof SnoozeJob ? err.delayMs : 0);
+        jobLog.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
+      } else {
+        const error = reason === "timeout" ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` } : errorInfo(err);
+        failures.push({ id: job.id, token: job.lease_token, error, permanent: err instanceof PermanentJobError });
+        jobLog.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
+      }
+    } finally {
+      clearTimeout(timeout);
+      running.delete(job.id);
+      void flush();
+      wake();
+    }
+  }
+
+  function startJob(job: ClaimedJob) {
+    const entry = { job, controller: new AbortController(), cancelRequested: false } as Running;
+    running.set(job.id, entry);
+    entry.done = run(job, entry);
+  }
+
+  async function loop() {
+    while (!stopping) {
+      const free = concurrency - running.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const jobs = await claimJobs(db, { queues, limit: free, workerId: id, leaseMs });
+          claimed = jobs.length;
+          for (const job of jobs) startJob(job);
+        } catch (err) {
+          log.error("claim failed", { error: err as Error });
+          await Bun.sleep(Math.min(pollIntervalMs, 1000));
+        }
+      }
+      // A full batch means more may be waiting: go again at once. Otherwise wait to be woken.
+      if (stopping || (free > 0 && claimed === free)) continue;
+      await sleep(pollIntervalMs);
+    }
+  }
+
+  async function heartbeat() {
+    const leases = [...running.values()].map((r) => ({ id: r.job.id, token: r.job.lease_token }));
+    if (leases.length === 0) return;
+    try {
+      const held = await heartbeatJobs(db, leases, leaseMs);
+      for (const r of running.values()) {
+        if (!held.has(r.job.id)) r.controller.abort("lease-lost" satisfies AbortReason);
+        else if (held.get(r.job.id)) cancelLocal(r.job.id);
+      }
+    } catch (err) {
+      log.warn("heartbeat failed", { error: err as Error });
+    }
+  }
+
+  function cancelLocal(jobId: string) {
+    const r = running.get(jobId);
+    if (!r || r.cancelRequested) return;
+    r.cancelRequested = true;
+    r.controller.abort("cancelled" satisfies AbortReason);
+  }
+
+  return {
+    id,
+    running: () => running.size,
+    async start() {
+      if (options.mode !== "poll-only") {
+        try {
+          listener = await listen(options.connectionString, log, {
+            wake: (queue) => queues.includes(queue) && wake(),
+            cancel: cancelLocal,
+            reconnected: wake,
+          });
+        } catch (err) {
+          log.warn("LISTEN unavailable; polling only", { error: err as Error });
+        }
+      }
+      timers.push(setInterval(() => void heartbeat(), heartbeatMs));
+      timers.push(
+        setInterval(async () => {
+          try {
+            if ((await rescueExpired(db)) > 0) wake();
+            if (options.schedules && (await enqueueDueSchedules(db)) > 0) wake();
+          } catch (err) {
+            log.warn("maintenance sweep failed", { error: err as Error });
+          }
+        }, options.rescueIntervalMs ?? 15_000),
+      );
+      loopDone = loop();
+      log.info("worker started", { queues, concurrency, mode: listener ? "listen" : "poll-only", kinds: Object.keys(options.handlers) });
+    },
+    async stop() {
+      stopping = true;
+      wake();
+      await loopDone;
+      const deadline = options.shutdownDeadlineMs ?? 10_000;
+      const inFlight = [...running.values()];
+      const finished = Promise.all(inFlight.map((r) => r.done));
+      const timedOut = await Promise.race([finished.then(() => false), Bun.sleep(deadline).then(() => true)]);
+      if (timedOut) {
+        for (const r of running.values()) r.controller.abort("shutdown" satisfies AbortReason);
+        // Handlers that ignore the signal get one more second; their leases expire for rescue.
+        await Promise.race([Promise.all([...running.values()].map((r) => r.done)), Bun.sleep(1000)]);
+      }
+      for (const t of timers) clearInterval(t);
+      await flush();
+      await listener?.close().catch(() => {});
+      await db.destroy();
+      log.info("worker stopped", { released: timedOut ? inFlight.length : 0 });
+    },
+  };
+}
