@@ -181,8 +181,8 @@ declare
   v_ids uuid[];
   v_errors jsonb[];
   v_dead boolean[];
-  dead uuid[];
-  dead_errors jsonb[];
+  v_dead_ids uuid[];
+  v_dead_errors jsonb[];
 begin
   with locked as (
     select t.id, t.error, (t.permanent or j.attempt >= j.max_attempts) as dead
@@ -198,11 +198,11 @@ begin
     lease_token = null, locked_by = null, locked_until = null, last_error = f.error
   from unnest(v_ids, v_errors, v_dead) as f(id, error, dead)
   where j.id = f.id and not f.dead;
-  select array_agg(f.id), array_agg(f.error) into dead, dead_errors
+  select array_agg(f.id), array_agg(f.error) into v_dead_ids, v_dead_errors
   from unnest(v_ids, v_errors, v_dead) as f(id, error, dead) where f.dead;
-  if dead is not null then
-    perform inkreel_jobs_archive(dead, 'failed', array_fill(null::jsonb, array[cardinality(dead)]), dead_errors);
-    perform inkreel_jobs_settle_children(dead);
+  if v_dead_ids is not null then
+    perform inkreel_jobs_archive(v_dead_ids, 'failed', array_fill(null::jsonb, array[cardinality(v_dead_ids)]), v_dead_errors);
+    perform inkreel_jobs_settle_children(v_dead_ids);
   end if;
   return query select unnest(v_ids);
 end $$;

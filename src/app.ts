@@ -6,6 +6,7 @@ import { docsPlugin } from "./http/docs.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { healthModule } from "./modules/health/index.ts";
+import { jobsModule } from "./modules/jobs/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { usersModule } from "./modules/users/index.ts";
 
@@ -31,6 +32,7 @@ export function createApp(deps: Deps) {
       .use(authModule(deps))
       .use(usersModule(deps))
       .use(spacesModule(deps))
+      .use(jobsModule(deps))
   );
   routes = app.routes;
   return app;

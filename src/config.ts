@@ -26,6 +26,14 @@ export interface Config {
   cors: { origins: string[] };
   cookieSecure: boolean;
   trustProxy: boolean;
+  queue: {
+    /** "poll-only" behind transaction-mode poolers (e.g. Supabase's port 6543), where LISTEN fails. */
+    mode: "listen" | "poll-only";
+    pollIntervalMs: number;
+    leaseMs: number;
+    /** How long finished jobs stay in job_history. */
+    retentionHours: number;
+  };
   limits: {
     bodyBytes: number;
     authPerMinute: number;
@@ -138,6 +146,12 @@ export function loadConfig(env: Env = process.env): Config {
     cors: { origins },
     cookieSecure: bool(env, "COOKIE_SECURE", true),
     trustProxy: bool(env, "TRUST_PROXY", false),
+    queue: {
+      mode: oneOf(env, "QUEUE_MODE", ["listen", "poll-only"] as const, "listen"),
+      pollIntervalMs: int(env, "QUEUE_POLL_INTERVAL_MS", 1000, 10, 60_000),
+      leaseMs: int(env, "QUEUE_LEASE_MS", 30_000, 1000, 3_600_000),
+      retentionHours: int(env, "JOB_RETENTION_HOURS", 168, 1, 24 * 365),
+    },
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),

@@ -1,29 +1,34 @@
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
-import { pruneRateLimits } from "./http/rate-limit.ts";
+import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
+import { createWorker, defineSchedules } from "./queue/index.ts";
 
-const MAINTENANCE_EVERY_MS = 60_000;
+export interface WorkerCliOptions {
+  queues: string[];
+  concurrency: number;
+}
 
-/**
- * A worker process. Today it runs the periodic maintenance (expired rate-limit windows); job
- * handlers join it as the queue lands.
- */
-export async function startWorker(config: Config, databaseUrl: string, log: Logger) {
-  const db = createDb(databaseUrl, { max: 4 });
-  const maintain = async () => {
-    try {
-      await pruneRateLimits(db);
-    } catch (err) {
-      log.warn("maintenance failed", { error: err as Error });
-    }
-  };
-  await maintain();
-  const timer = setInterval(maintain, MAINTENANCE_EVERY_MS);
-  log.info("worker started", { tasks: ["prune-rate-limits"] });
+/** A worker process: every registered handler, the maintenance schedules, until stop(). */
+export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerCliOptions) {
+  const db = createDb(databaseUrl, { max: 2 });
+  await defineSchedules(db, MAINTENANCE_SCHEDULES);
+  const handlers = { ...maintenanceHandlers(db, config) };
+  const worker = createWorker({
+    connectionString: databaseUrl,
+    handlers,
+    queues: options.queues,
+    concurrency: options.concurrency,
+    mode: config.queue.mode,
+    pollIntervalMs: config.queue.pollIntervalMs,
+    leaseMs: config.queue.leaseMs,
+    schedules: options.queues.includes(MAINTENANCE_QUEUE),
+    log,
+  });
+  await worker.start();
   return {
     async stop() {
-      clearInterval(timer);
+      await worker.stop();
       await db.destroy();
     },
   };

@@ -79,7 +79,7 @@ export function docsPlugin(version: string, routes: () => AnyElysia["routes"]) {
             { name: "auth", description: "Register, log in, refresh, log out" },
             { name: "users", description: "User profiles and roles" },
             { name: "spaces", description: "Personal and team spaces, invites, members" },
-            { name: "operations", description: "Health and keys" },
+            { name: "operations", description: "Health, keys and the job queue (ADMIN)" },
           ],
           components: {
             securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },

@@ -2,7 +2,7 @@ import { access, constants } from "node:fs/promises";
 import { Elysia, t } from "elysia";
 import { sql } from "kysely";
 import type { Deps } from "../../deps.ts";
-import type { Db } from "../../db/client.ts";
+import { queueDepth } from "../../queue/index.ts";
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -13,25 +13,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-/**
- * Jobs waiting and running. Until the queue's migration has created `jobs`, there is nothing
- * queued and the counts are honestly zero.
- */
-async function queueDepth(db: Db) {
-  const { rows } = await sql<{ ready: number; running: number }>`
-    select
-      coalesce((select count(*) from jobs where state = 'ready'), 0)::int as ready,
-      coalesce((select count(*) from jobs where state = 'running'), 0)::int as running
-    where to_regclass('jobs') is not null
-  `.execute(db).catch(() => ({ rows: [] as { ready: number; running: number }[] }));
-  return rows[0] ?? { ready: 0, running: 0 };
-}
-
 export const HealthSchema = t.Object({
   status: t.Union([t.Literal("ok"), t.Literal("degraded")]),
   database: t.Union([t.Literal("connected"), t.Literal("disconnected")]),
   storage: t.Union([t.Literal("connected"), t.Literal("disconnected")]),
-  queue: t.Object({ ready: t.Integer(), running: t.Integer() }),
+  queue: t.Object({ ready: t.Integer(), running: t.Integer(), waiting: t.Integer() }),
   uptime_s: t.Integer(),
 });
 
@@ -40,7 +26,8 @@ export async function checkHealth(deps: Deps) {
     withTimeout(sql`select 1`.execute(deps.db), CHECK_TIMEOUT_MS).then(() => "connected" as const, () => "disconnected" as const),
     access(deps.config.dataDir, constants.W_OK).then(() => "connected" as const, () => "disconnected" as const),
   ]);
-  const queue = database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => ({ ready: 0, running: 0 })) : { ready: 0, running: 0 };
+  const unknown = { ready: 0, running: 0, waiting: 0 };
+  const queue = database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => unknown) : unknown;
   const status = database === "connected" && storage === "connected" ? ("ok" as const) : ("degraded" as const);
   return { status, database, storage, queue, uptime_s: Math.floor((Date.now() - deps.startedAt) / 1000) };
 }

@@ -1,0 +1,24 @@
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import { pruneRateLimits } from "../http/rate-limit.ts";
+import { pruneHistory, rescueExpired, type Handler, type Schedule } from "../queue/index.ts";
+
+export const MAINTENANCE_QUEUE = "maintenance";
+
+/** Recurring upkeep, enqueued by whichever worker finds it due. */
+export const MAINTENANCE_SCHEDULES: Schedule[] = [
+  { name: "prune-job-history", cron: "17 * * * *", kind: "maintenance.prune_history", queue: MAINTENANCE_QUEUE },
+  { name: "prune-rate-limits", cron: "*/5 * * * *", kind: "maintenance.prune_rate_limits", queue: MAINTENANCE_QUEUE },
+  { name: "rescue-sweep", cron: "* * * * *", kind: "maintenance.rescue", queue: MAINTENANCE_QUEUE },
+];
+
+export function maintenanceHandlers(db: Db, config: Config): Record<string, Handler> {
+  return {
+    "maintenance.prune_history": async () => ({ deleted: await pruneHistory(db, config.queue.retentionHours * 3_600_000) }),
+    "maintenance.prune_rate_limits": async () => {
+      await pruneRateLimits(db);
+      return { ok: true };
+    },
+    "maintenance.rescue": async () => ({ rescued: await rescueExpired(db) }),
+  };
+}
