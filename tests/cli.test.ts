@@ -12,7 +12,6 @@ import { freePort } from "../src/db/embedded.ts";
 import { readMigrations } from "../src/db/migrator.ts";
 import { createDeps } from "../src/deps.ts";
 import { createLogger } from "../src/log.ts";
-import { withDatabase } from "./support/cluster.ts";
 import { createTestDatabase } from "./support/context.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -195,19 +194,7 @@ describe("inkreel migrate", () => {
   test(
     "applies the migrations to an empty database, and nothing on a second run",
     async () => {
-      const base = process.env.INKREEL_TEST_PG_URL!;
-      const name = `e_${crypto.randomUUID().replaceAll("-", "")}`;
-      const admin = new pg.Client({ connectionString: base });
-      await admin.connect();
-      await admin.query(`create database ${name}`);
-      await admin.end();
-      afterAll(async () => {
-        const c = new pg.Client({ connectionString: base });
-        await c.connect();
-        await c.query(`drop database if exists ${name} with (force)`);
-        await c.end();
-      });
-      const url = withDatabase(base, name);
+      const url = await createTestDatabase("template1");
       const versions = (await readMigrations()).map((m) => m.version);
       expect(versions.length).toBeGreaterThan(0);
 

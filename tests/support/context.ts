@@ -24,14 +24,17 @@ export interface CallResult {
   headers: Headers;
 }
 
-/** A fresh database cloned from the migrated template; dropped when the file's tests end. */
-export async function createTestDatabase(): Promise<string> {
+/**
+ * A fresh database cloned from the migrated template (or from `template`, e.g. "template1" for
+ * an empty one); dropped when the file's tests end.
+ */
+export async function createTestDatabase(template = TEMPLATE_DB): Promise<string> {
   const base = process.env.INKREEL_TEST_PG_URL;
   if (!base) throw new Error("INKREEL_TEST_PG_URL is not set; run tests with `bun test` (preload starts Postgres)");
   const name = `t_${crypto.randomUUID().replaceAll("-", "")}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
-  await admin.query(`create database ${name} template ${TEMPLATE_DB}`);
+  await admin.query(`create database ${name} template ${template}`);
   await admin.end();
   afterAll(async () => {
     const c = new pg.Client({ connectionString: base });
