@@ -174,32 +174,41 @@ end $$;
 
 -- Fails running attempts whose lease token matches: with attempts left and not permanent, the
 -- job is ready again after an exponential backoff with jitter; otherwise it moves to history as
--- failed (re-drivable) and its children are settled. Returns the ids accepted.
+-- failed (re-drivable) and its children are settled. An attempt whose cancel was acknowledged
+-- ends the job as cancelled instead. Returns the ids accepted.
 create function inkreel_jobs_fail(p_ids uuid[], p_tokens uuid[], p_errors jsonb[], p_permanent boolean[])
 returns setof uuid language plpgsql as $$
 declare
   v_ids uuid[];
   v_errors jsonb[];
   v_dead boolean[];
+  v_cancelled boolean[];
   v_dead_ids uuid[];
   v_dead_errors jsonb[];
+  v_gone uuid[];
 begin
   with locked as (
-    select t.id, t.error, (t.permanent or j.attempt >= j.max_attempts) as dead
+    select t.id, t.error, (t.permanent or j.attempt >= j.max_attempts) as dead, j.cancel_requested_at is not null as cancelled
     from unnest(p_ids, p_tokens, p_errors, p_permanent) as t(id, token, error, permanent)
     join jobs j on j.id = t.id and j.lease_token = t.token and j.state = 'running'
     for update of j
   )
-  select array_agg(id), array_agg(error), array_agg(dead) into v_ids, v_errors, v_dead from locked;
+  select array_agg(id), array_agg(error), array_agg(dead), array_agg(cancelled) into v_ids, v_errors, v_dead, v_cancelled from locked;
   if v_ids is null then return; end if;
   update jobs j set
     state = 'ready',
     run_at = now() + make_interval(secs => least(3600, j.backoff_ms / 1000.0 * power(2, j.attempt - 1)) * (0.75 + random() * 0.5)),
     lease_token = null, locked_by = null, locked_until = null, last_error = f.error
-  from unnest(v_ids, v_errors, v_dead) as f(id, error, dead)
-  where j.id = f.id and not f.dead;
+  from unnest(v_ids, v_errors, v_dead, v_cancelled) as f(id, error, dead, cancelled)
+  where j.id = f.id and not f.dead and not f.cancelled;
+  select array_agg(f.id) into v_gone from unnest(v_ids, v_cancelled) as f(id, cancelled) where f.cancelled;
+  if v_gone is not null then
+    perform inkreel_jobs_archive(v_gone, 'cancelled', array_fill(null::jsonb, array[cardinality(v_gone)]),
+      array_fill('{"message": "cancelled while running"}'::jsonb, array[cardinality(v_gone)]));
+    perform inkreel_jobs_settle_children(v_gone);
+  end if;
   select array_agg(f.id), array_agg(f.error) into v_dead_ids, v_dead_errors
-  from unnest(v_ids, v_errors, v_dead) as f(id, error, dead) where f.dead;
+  from unnest(v_ids, v_errors, v_dead, v_cancelled) as f(id, error, dead, cancelled) where f.dead and not f.cancelled;
   if v_dead_ids is not null then
     perform inkreel_jobs_archive(v_dead_ids, 'failed', array_fill(null::jsonb, array[cardinality(v_dead_ids)]), v_dead_errors);
     perform inkreel_jobs_settle_children(v_dead_ids);
@@ -207,24 +216,31 @@ begin
   return query select unnest(v_ids);
 end $$;
 
--- Returns expired leases to ready (or, with no attempts left, to failed): the worker that held
--- them crashed or hung. Returns how many jobs were rescued.
+-- Returns expired leases to ready (or, with no attempts left, to failed; or, when a cancel was
+-- acknowledged, to cancelled): the worker that held them crashed or hung. Returns how many.
 create function inkreel_jobs_rescue() returns integer language plpgsql as $$
 declare
   expired uuid[];
   exhausted uuid[];
+  v_cancelled uuid[];
   lease_error constant jsonb := '{"message": "lease expired: the worker stopped heartbeating"}';
 begin
   select array_agg(id) into expired from (
     select id from jobs where state = 'running' and locked_until < now() for update skip locked
   ) s;
   if expired is null then return 0; end if;
-  select array_agg(id) into exhausted from jobs where id = any(expired) and attempt >= max_attempts;
+  select array_agg(id) into v_cancelled from jobs where id = any(expired) and cancel_requested_at is not null;
+  select array_agg(id) into exhausted from jobs where id = any(expired) and cancel_requested_at is null and attempt >= max_attempts;
   update jobs j set
     state = 'ready',
     run_at = now() + make_interval(secs => least(3600, j.backoff_ms / 1000.0 * power(2, j.attempt - 1)) * (0.75 + random() * 0.5)),
     lease_token = null, locked_by = null, locked_until = null, last_error = lease_error
-  where j.id = any(expired) and j.attempt < j.max_attempts;
+  where j.id = any(expired) and j.attempt < j.max_attempts and j.cancel_requested_at is null;
+  if v_cancelled is not null then
+    perform inkreel_jobs_archive(v_cancelled, 'cancelled', array_fill(null::jsonb, array[cardinality(v_cancelled)]),
+      array_fill('{"message": "cancelled while running; its worker stopped"}'::jsonb, array[cardinality(v_cancelled)]));
+    perform inkreel_jobs_settle_children(v_cancelled);
+  end if;
   if exhausted is not null then
     perform inkreel_jobs_archive(exhausted, 'failed', array_fill(null::jsonb, array[cardinality(exhausted)]),
       array_fill(lease_error, array[cardinality(exhausted)]));

@@ -57,7 +57,9 @@ async function enqueueWithParents(trx: Transaction<Database>, input: EnqueueInpu
     .where("id", "in", parents)
     .where("state", "in", ["failed", "cancelled"])
     .execute();
-  const values = row(input, live.length > 0 ? "waiting" : "ready");
+  const doomed = failed.length > 0 && (input.onParentFailure ?? "fail") === "fail";
+  // A doomed child goes in 'waiting' so that settling its failed parents fails it.
+  const values = row(input, live.length > 0 || doomed ? "waiting" : "ready");
   const inserted = await trx
     .insertInto("jobs")
     .values(values)

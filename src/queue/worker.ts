@@ -184,11 +184,15 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   async function heartbeat() {
-    const leases = [...running.values()].map((r) => ({ id: r.job.id, token: r.job.lease_token }));
+    // Judge only the attempts this heartbeat asked about: jobs claimed during its round trip
+    // are missing from the answer without having lost anything.
+    const sent = [...running.values()];
+    const leases = sent.map((r) => ({ id: r.job.id, token: r.job.lease_token }));
     if (leases.length === 0) return;
     try {
       const held = await heartbeatJobs(db, leases, leaseMs);
-      for (const r of running.values()) {
+      for (const r of sent) {
+        if (running.get(r.job.id) !== r) continue;
         if (!held.has(r.job.id)) r.controller.abort("lease-lost" satisfies AbortReason);
         else if (held.get(r.job.id)) cancelLocal(r.job.id);
       }
