@@ -16,21 +16,27 @@ const lease = (o: ClaimOptions) => sql`
   locked_until = now() + make_interval(secs => ${o.leaseMs / 1000}), started_at = now(), cancel_requested_at = null`;
 
 /**
- * Claims up to `limit` ready jobs without a concurrency key in one statement: the partial
- * index over ready rows yields them in (priority, run_at, id) order, SKIP LOCKED passes over
- * rows another worker is claiming, and the UPDATE leases them.
+ * Claims up to `limit` ready jobs without a concurrency key in one statement. Per queue, the
+ * partial index over ready rows yields them in (priority, run_at, id) order (a lateral scan per
+ * queue: `queue = any(...)` would read and sort every ready row); SKIP LOCKED passes over rows
+ * another worker is claiming; the UPDATE leases them through the primary key.
  */
 async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
   const { rows } = await sql<ClaimedJob>`
     with picked as (
-      select id from jobs
-      where state = 'ready' and concurrency_key is null and queue = any(${o.queues}::text[]) and run_at <= now()
-      order by priority, run_at, id
+      select c.id from unnest(${o.queues}::text[]) as q(name)
+      cross join lateral (
+        select id, priority, run_at from jobs
+        where state = 'ready' and concurrency_key is null and queue = q.name and run_at <= now()
+        order by priority, run_at, id
+        limit ${o.limit}
+        for update skip locked
+      ) c
+      order by c.priority, c.run_at, c.id
       limit ${o.limit}
-      for update skip locked
     )
     update jobs j set ${lease(o)}
-    from picked where j.id = picked.id
+    where j.id = any(array(select id from picked))
     returning ${RETURNING}`.execute(db);
   return rows;
 }

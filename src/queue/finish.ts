@@ -34,13 +34,15 @@ export async function failJobs(db: Db, failed: Failure[]): Promise<Set<string>> 
   return new Set(rows.map((r) => r.id));
 }
 
-/** Puts a running job back to ready after `delayMs` without spending its attempt. */
-export async function snoozeJob(db: Db, id: string, token: string, delayMs: number): Promise<boolean> {
+/** Puts leased jobs back to ready after `delayMs` without spending their attempt (snooze, shutdown). */
+export async function releaseJobs(db: Db, leases: Lease[], delayMs: number): Promise<number> {
+  if (leases.length === 0) return 0;
   const res = await sql`
-    update jobs set state = 'ready', attempt = attempt - 1, run_at = now() + make_interval(secs => ${delayMs / 1000}),
+    update jobs j set state = 'ready', attempt = j.attempt - 1, run_at = now() + make_interval(secs => ${delayMs / 1000}),
       lease_token = null, locked_by = null, locked_until = null
-    where id = ${id} and lease_token = ${token} and state = 'running'`.execute(db);
-  return Number(res.numAffectedRows ?? 0) > 0;
+    from unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) as t(id, token)
+    where j.id = t.id and j.lease_token = t.token`.execute(db);
+  return Number(res.numAffectedRows ?? 0);
 }
 
 export async function finishCancelled(db: Db, id: string, token: string): Promise<boolean> {
@@ -62,7 +64,7 @@ export async function heartbeatJobs(db: Db, leases: Lease[], leaseMs: number): P
   const { rows } = await sql<{ id: string; cancel: boolean }>`
     update jobs j set locked_until = now() + make_interval(secs => ${leaseMs / 1000})
     from unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) as t(id, token)
-    where j.id = t.id and j.lease_token = t.token and j.state = 'running'
+    where j.id = t.id and j.lease_token = t.token
     returning j.id, j.cancel_requested_at is not null as cancel`.execute(db);
   return new Map(rows.map((r) => [r.id, r.cancel]));
 }
@@ -70,5 +72,5 @@ export async function heartbeatJobs(db: Db, leases: Lease[], leaseMs: number): P
 export async function reportProgress(db: Db, lease: Lease, percent: number, message?: string) {
   await sql`
     update jobs set progress = ${Math.max(0, Math.min(100, Math.round(percent)))}, progress_message = ${message ?? null}
-    where id = ${lease.id} and lease_token = ${lease.token} and state = 'running'`.execute(db);
+    where id = ${lease.id} and lease_token = ${lease.token}`.execute(db);
 }

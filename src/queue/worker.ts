@@ -2,7 +2,7 @@ import { createDb } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { rescueExpired } from "./admin.ts";
 import { claimJobs } from "./claim.ts";
-import { completeJobs, failJobs, finishCancelled, heartbeatJobs, reportProgress, snoozeJob, type Completion, type Failure } from "./finish.ts";
+import { completeJobs, failJobs, finishCancelled, heartbeatJobs, releaseJobs, reportProgress, type Completion, type Failure } from "./finish.ts";
 import { listen, type Listener } from "./listener.ts";
 import { enqueueDueSchedules } from "./schedules.ts";
 import { PermanentJobError, SnoozeJob, type ClaimedJob, type Handler, type JobContext } from "./types.ts";
@@ -23,6 +23,13 @@ export interface WorkerOptions {
   schedules?: boolean;
   /** How long stop() lets in-flight jobs finish before aborting and releasing them. */
   shutdownDeadlineMs?: number;
+  /**
+   * Jobs claimed ahead of free slots and held (leased) in memory, so that short jobs are not
+   * bound by one claim round trip per slot. Used only while recent jobs are short (under
+   * `fastJobMs` on average): slow jobs are never hoarded away from other workers. 0 disables.
+   */
+  localQueueSize?: number;
+  fastJobMs?: number;
   workerId?: string;
 }
 
@@ -55,8 +62,14 @@ export function createWorker(options: WorkerOptions): Worker {
   const heartbeatMs = options.heartbeatMs ?? Math.min(1000, leaseMs / 3);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const log = (options.log ?? createLogger("info")).child({ worker_id: id });
+  const localQueueSize = options.localQueueSize ?? 200;
+  const fastJobMs = options.fastJobMs ?? 50;
   const db = createDb(options.connectionString, { max: 4 });
   const running = new Map<string, Running>();
+  // Claimed, leased, not started yet (the local queue).
+  const buffered: ClaimedJob[] = [];
+  // Moving average of handler durations; starts "slow" so nothing is hoarded before we know.
+  let avgJobMs = Number.POSITIVE_INFINITY;
   const completions: Completion[] = [];
   const failures: Failure[] = [];
   let flushing: Promise<void> | null = null;
@@ -89,6 +102,8 @@ export function createWorker(options: WorkerOptions): Worker {
   function flush(): Promise<void> {
     if (flushing) return flushing;
     flushing = (async () => {
+      // Let the outcomes of this tick join the batch.
+      await new Promise((resolve) => setImmediate(resolve));
       while (completions.length || failures.length) {
         const done = completions.splice(0, completions.length);
         const failed = failures.splice(0, failures.length);
@@ -142,7 +157,7 @@ export function createWorker(options: WorkerOptions): Worker {
         await finishCancelled(db, job.id, job.lease_token);
         jobLog.info("job cancelled while running");
       } else if (reason === "shutdown" || err instanceof SnoozeJob) {
-        await snoozeJob(db, job.id, job.lease_token, err instanceof SnoozeJob ? err.delayMs : 0);
+        await releaseJobs(db, [lease], err instanceof SnoozeJob ? err.delayMs : 0);
         jobLog.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
       } else {
         const error = reason === "timeout" ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` } : errorInfo(err);
@@ -151,8 +166,11 @@ export function createWorker(options: WorkerOptions): Worker {
       }
     } finally {
       clearTimeout(timeout);
+      const ms = performance.now() - started;
+      avgJobMs = Number.isFinite(avgJobMs) ? avgJobMs * 0.9 + ms * 0.1 : ms;
       running.delete(job.id);
       void flush();
+      dispatch();
       wake();
     }
   }
@@ -163,15 +181,30 @@ export function createWorker(options: WorkerOptions): Worker {
     entry.done = run(job, entry);
   }
 
+  /** Starts buffered jobs while slots are free. */
+  function dispatch() {
+    while (!stopping && running.size < concurrency && buffered.length > 0) startJob(buffered.shift()!);
+  }
+
+  /** How many jobs to claim now: free slots, plus a local-queue refill while jobs are short. */
+  function wanted(): number {
+    const free = concurrency - running.size - buffered.length;
+    if (localQueueSize === 0 || avgJobMs >= fastJobMs) return Math.max(0, free);
+    // Refill the local queue once it is half empty, in one claim.
+    if (buffered.length > localQueueSize / 2) return 0;
+    return concurrency + localQueueSize - running.size - buffered.length;
+  }
+
   async function loop() {
     while (!stopping) {
-      const free = concurrency - running.size;
+      const free = wanted();
       let claimed = 0;
       if (free > 0) {
         try {
           const jobs = await claimJobs(db, { queues, limit: free, workerId: id, leaseMs });
           claimed = jobs.length;
-          for (const job of jobs) startJob(job);
+          buffered.push(...jobs);
+          dispatch();
         } catch (err) {
           log.error("claim failed", { error: err as Error });
           await Bun.sleep(Math.min(pollIntervalMs, 1000));
@@ -187,7 +220,8 @@ export function createWorker(options: WorkerOptions): Worker {
     // Judge only the attempts this heartbeat asked about: jobs claimed during its round trip
     // are missing from the answer without having lost anything.
     const sent = [...running.values()];
-    const leases = sent.map((r) => ({ id: r.job.id, token: r.job.lease_token }));
+    const waiting = [...buffered];
+    const leases = [...sent.map((r) => r.job), ...waiting].map((j) => ({ id: j.id, token: j.lease_token }));
     if (leases.length === 0) return;
     try {
       const held = await heartbeatJobs(db, leases, leaseMs);
@@ -196,12 +230,26 @@ export function createWorker(options: WorkerOptions): Worker {
         if (!held.has(r.job.id)) r.controller.abort("lease-lost" satisfies AbortReason);
         else if (held.get(r.job.id)) cancelLocal(r.job.id);
       }
+      for (const job of waiting) {
+        if (held.has(job.id) && !held.get(job.id)) continue;
+        const at = buffered.indexOf(job);
+        if (at < 0) continue;
+        buffered.splice(at, 1);
+        // Lost (rescued elsewhere): just forget it. Cancel requested: it never started.
+        if (held.get(job.id)) await finishCancelled(db, job.id, job.lease_token);
+      }
     } catch (err) {
       log.warn("heartbeat failed", { error: err as Error });
     }
   }
 
   function cancelLocal(jobId: string) {
+    const at = buffered.findIndex((j) => j.id === jobId);
+    if (at >= 0) {
+      const [job] = buffered.splice(at, 1);
+      void finishCancelled(db, job!.id, job!.lease_token).catch((err) => log.warn("cancel failed", { error: err as Error }));
+      return;
+    }
     const r = running.get(jobId);
     if (!r || r.cancelRequested) return;
     r.cancelRequested = true;
@@ -241,6 +289,9 @@ export function createWorker(options: WorkerOptions): Worker {
       stopping = true;
       wake();
       await loopDone;
+      // Jobs claimed but not started go straight back, their attempt unspent.
+      const unstarted = buffered.splice(0, buffered.length);
+      if (unstarted.length) await releaseJobs(db, unstarted.map((j) => ({ id: j.id, token: j.lease_token })), 0);
       const deadline = options.shutdownDeadlineMs ?? 10_000;
       const inFlight = [...running.values()];
       const finished = Promise.all(inFlight.map((r) => r.done));
