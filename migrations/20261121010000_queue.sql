@@ -30,8 +30,8 @@ create table jobs (
   created_at timestamptz not null default now(),
   started_at timestamptz,
   -- A lease token exists exactly while running. Outcomes therefore match on (id, lease_token)
-  -- alone: a state predicate would let the planner prefer the small partial indexes, whose
-  -- statistics are always stale on a table this busy.
+  -- alone, and every statement joining a batch also says `id = any(ids)`: the planner must go
+  -- through the primary key whatever the (always stale) statistics of this busy table say.
   constraint jobs_lease_only_when_running check ((state = 'running') = (lease_token is not null))
 ) with (fillfactor = 80);
 
@@ -72,8 +72,10 @@ create table job_history (
   started_at timestamptz,
   finished_at timestamptz not null default now()
 );
-create index job_history_finished_idx on job_history (finished_at);
-create index job_history_state_idx on job_history (state, queue, kind, finished_at desc);
+-- Kept cheap to insert into, since every finished job lands here: BRIN for the time-ordered
+-- pruning, and a partial index for the (few) failed and cancelled jobs operators look for.
+create index job_history_finished_idx on job_history using brin (finished_at);
+create index job_history_unfinished_business_idx on job_history (state, finished_at desc) where state <> 'completed';
 create index job_history_unique_key_idx on job_history (unique_key) where unique_key is not null;
 
 -- Recurring jobs: each row is claimed when due by whichever worker gets it first.
@@ -99,13 +101,14 @@ end $$;
 create trigger jobs_notify_insert after insert on jobs
   referencing new table as inserted for each statement execute function inkreel_jobs_notify_insert();
 
--- Moves live jobs to history in one state, with a result or an error each. Returns the ids moved.
+-- Moves live jobs to history in one state, with a result or an error each (the failure and
+-- cancellation paths; completion has its own single statement). Returns the ids moved.
 create function inkreel_jobs_archive(p_ids uuid[], p_state text, p_results jsonb[], p_errors jsonb[])
 returns setof uuid language sql as $$
   delete from job_parents where child_id = any(p_ids);
   with gone as (
     delete from jobs j using unnest(p_ids, p_results, p_errors) as d(id, result, error)
-    where j.id = d.id
+    where j.id = any(p_ids) and j.id = d.id
     returning j.*, d.result as new_result, d.error as new_error
   )
   insert into job_history (id, queue, kind, payload, state, priority, attempt, max_attempts, timeout_ms, backoff_ms,
@@ -154,22 +157,29 @@ begin
 end $$;
 
 -- Completes running jobs whose lease token still matches (a stale attempt's completion is
--- ignored), then settles their children. Returns the ids completed.
+-- ignored) in one statement that moves them to history, then settles their children.
+-- Returns the ids completed. This is the hot path: one round trip per batch of outcomes.
 create function inkreel_jobs_complete(p_ids uuid[], p_tokens uuid[], p_results jsonb[]) returns setof uuid
 language plpgsql as $$
 declare
-  v_ids uuid[];
-  v_results jsonb[];
   done uuid[];
 begin
-  select array_agg(s.id), array_agg(s.result) into v_ids, v_results from (
-    select t.id, t.result from unnest(p_ids, p_tokens, p_results) as t(id, token, result)
-    join jobs j on j.id = t.id and j.lease_token = t.token
-    for update of j
-  ) s;
-  if v_ids is null then return; end if;
-  select array_agg(x) into done from inkreel_jobs_archive(v_ids, 'completed', v_results,
-    array_fill(null::jsonb, array[cardinality(v_ids)])) as x;
+  with gone as (
+    delete from jobs j using unnest(p_ids, p_tokens, p_results) as t(id, token, result)
+    where j.id = any(p_ids) and j.id = t.id and j.lease_token = t.token
+    returning j.*, t.result as new_result
+  ), moved as (
+    insert into job_history (id, queue, kind, payload, state, priority, attempt, max_attempts, timeout_ms, backoff_ms,
+      unique_key, concurrency_key, concurrency_limit, on_parent_failure, progress, progress_message, result, last_error,
+      created_at, started_at)
+    select id, queue, kind, payload, 'completed', priority, attempt, max_attempts, timeout_ms, backoff_ms,
+      unique_key, concurrency_key, concurrency_limit, on_parent_failure, 100, progress_message, new_result, last_error,
+      created_at, started_at
+    from gone
+    returning id
+  )
+  select array_agg(id) into done from moved;
+  if done is null then return; end if;
   if exists (select 1 from job_parents where parent_id = any(done)) then
     perform inkreel_jobs_settle_children(done);
   end if;
@@ -195,6 +205,7 @@ begin
     select t.id, t.error, (t.permanent or j.attempt >= j.max_attempts) as dead, j.cancel_requested_at is not null as cancelled
     from unnest(p_ids, p_tokens, p_errors, p_permanent) as t(id, token, error, permanent)
     join jobs j on j.id = t.id and j.lease_token = t.token
+    where j.id = any(p_ids)
     for update of j
   )
   select array_agg(id), array_agg(error), array_agg(dead), array_agg(cancelled) into v_ids, v_errors, v_dead, v_cancelled from locked;
@@ -204,7 +215,7 @@ begin
     run_at = now() + make_interval(secs => least(3600, j.backoff_ms / 1000.0 * power(2, j.attempt - 1)) * (0.75 + random() * 0.5)),
     lease_token = null, locked_by = null, locked_until = null, last_error = f.error
   from unnest(v_ids, v_errors, v_dead, v_cancelled) as f(id, error, dead, cancelled)
-  where j.id = f.id and not f.dead and not f.cancelled;
+  where j.id = any(v_ids) and j.id = f.id and not f.dead and not f.cancelled;
   select array_agg(f.id) into v_gone from unnest(v_ids, v_cancelled) as f(id, cancelled) where f.cancelled;
   if v_gone is not null then
     perform inkreel_jobs_archive(v_gone, 'cancelled', array_fill(null::jsonb, array[cardinality(v_gone)]),

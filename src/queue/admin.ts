@@ -19,8 +19,12 @@ export async function retryJob(db: Db, id: string): Promise<boolean> {
   return rows[0]?.ok ?? false;
 }
 
-/** Deletes finished jobs older than `retentionMs`, in bounded batches; returns how many. */
+/**
+ * Deletes finished jobs older than `retentionMs`, in bounded batches, and the parent links of
+ * children that finished (completion leaves them, to stay one statement); returns how many jobs.
+ */
 export async function pruneHistory(db: Db, retentionMs: number, batch = 5000): Promise<number> {
+  await sql`delete from job_parents p where not exists (select 1 from jobs j where j.id = p.child_id)`.execute(db);
   let total = 0;
   for (;;) {
     const res = await sql`

@@ -41,7 +41,7 @@ export async function releaseJobs(db: Db, leases: Lease[], delayMs: number): Pro
     update jobs j set state = 'ready', attempt = j.attempt - 1, run_at = now() + make_interval(secs => ${delayMs / 1000}),
       lease_token = null, locked_by = null, locked_until = null
     from unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) as t(id, token)
-    where j.id = t.id and j.lease_token = t.token`.execute(db);
+    where j.id = any(${leases.map((l) => l.id)}::uuid[]) and j.id = t.id and j.lease_token = t.token`.execute(db);
   return Number(res.numAffectedRows ?? 0);
 }
 
@@ -64,7 +64,7 @@ export async function heartbeatJobs(db: Db, leases: Lease[], leaseMs: number): P
   const { rows } = await sql<{ id: string; cancel: boolean }>`
     update jobs j set locked_until = now() + make_interval(secs => ${leaseMs / 1000})
     from unnest(${leases.map((l) => l.id)}::uuid[], ${leases.map((l) => l.token)}::uuid[]) as t(id, token)
-    where j.id = t.id and j.lease_token = t.token
+    where j.id = any(${leases.map((l) => l.id)}::uuid[]) and j.id = t.id and j.lease_token = t.token
     returning j.id, j.cancel_requested_at is not null as cancel`.execute(db);
   return new Map(rows.map((r) => [r.id, r.cancel]));
 }

@@ -62,7 +62,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const heartbeatMs = options.heartbeatMs ?? Math.min(1000, leaseMs / 3);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const log = (options.log ?? createLogger("info")).child({ worker_id: id });
-  const localQueueSize = options.localQueueSize ?? 200;
+  const localQueueSize = options.localQueueSize ?? 500;
   const fastJobMs = options.fastJobMs ?? 50;
   const db = createDb(options.connectionString, { max: 4 });
   const running = new Map<string, Running>();
@@ -127,7 +127,14 @@ export function createWorker(options: WorkerOptions): Worker {
 
   async function run(job: ClaimedJob, entry: Running) {
     const handler = options.handlers[job.kind];
-    const jobLog = log.child({ job_id: job.id, kind: job.kind, attempt: job.attempt });
+    // Built on first use: most short jobs never log.
+    let childLog: Logger | null = null;
+    const jobLog = {
+      get current() {
+        childLog ??= log.child({ job_id: job.id, kind: job.kind, attempt: job.attempt });
+        return childLog;
+      },
+    };
     const lease = { id: job.id, token: job.lease_token };
     const timeout = setTimeout(() => entry.controller.abort("timeout" satisfies AbortReason), job.timeout_ms);
     const ctx: JobContext = {
@@ -135,7 +142,9 @@ export function createWorker(options: WorkerOptions): Worker {
       kind: job.kind,
       attempt: job.attempt,
       signal: entry.controller.signal,
-      log: jobLog,
+      get log() {
+        return jobLog.current;
+      },
       progress: (percent, message) => reportProgress(db, lease, percent, message),
       heartbeat: async () => {
         const held = await heartbeatJobs(db, [lease], leaseMs);
@@ -148,21 +157,21 @@ export function createWorker(options: WorkerOptions): Worker {
       const result = await handler(job.payload, ctx);
       if (entry.controller.signal.aborted && entry.controller.signal.reason === "lease-lost") return;
       completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
-      jobLog.debug("job completed", { duration_ms: Math.round(performance.now() - started) });
+      log.debug("job completed", { job_id: job.id, kind: job.kind, attempt: job.attempt, duration_ms: Math.round(performance.now() - started) });
     } catch (err) {
       const reason = entry.controller.signal.aborted ? (entry.controller.signal.reason as AbortReason) : null;
       if (reason === "lease-lost") {
-        jobLog.warn("job lost its lease; another worker owns it now");
+        jobLog.current.warn("job lost its lease; another worker owns it now");
       } else if (entry.cancelRequested || reason === "cancelled") {
         await finishCancelled(db, job.id, job.lease_token);
-        jobLog.info("job cancelled while running");
+        jobLog.current.info("job cancelled while running");
       } else if (reason === "shutdown" || err instanceof SnoozeJob) {
         await releaseJobs(db, [lease], err instanceof SnoozeJob ? err.delayMs : 0);
-        jobLog.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
+        jobLog.current.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
       } else {
         const error = reason === "timeout" ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` } : errorInfo(err);
         failures.push({ id: job.id, token: job.lease_token, error, permanent: err instanceof PermanentJobError });
-        jobLog.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
+        jobLog.current.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
       }
     } finally {
       clearTimeout(timeout);
@@ -171,7 +180,8 @@ export function createWorker(options: WorkerOptions): Worker {
       running.delete(job.id);
       void flush();
       dispatch();
-      wake();
+      // Wake the claim loop only when it has something to claim for.
+      if (wanted() > 0) wake();
     }
   }
 
