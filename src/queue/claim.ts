@@ -2,14 +2,29 @@ import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
 import type { ClaimedJob } from "./types.ts";
 
+/** A position in a queue's claim order. */
+export interface ClaimKey {
+  priority: number;
+  run_at: Date;
+  id: string;
+}
+
 export interface ClaimOptions {
   queues: string[];
   limit: number;
   workerId: string;
   leaseMs: number;
+  /**
+   * Per queue, start the scan after this key (the last one this worker claimed). Rows before it
+   * were claimed already; under a long-held snapshot their dead index entries cannot be cleaned,
+   * and starting after them keeps a claim from wading through all of them again.
+   */
+  after?: ReadonlyMap<string, ClaimKey>;
 }
 
-const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token`;
+const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority, j.run_at`;
+/** Before every job: the scan from the start of a queue. */
+const START: ClaimKey = { priority: -2147483648, run_at: new Date(0), id: "00000000-0000-0000-0000-000000000000" };
 
 const lease = (o: ClaimOptions) => sql`
   state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = ${o.workerId},
@@ -22,13 +37,18 @@ const lease = (o: ClaimOptions) => sql`
  * another worker is claiming; the UPDATE leases them through the primary key.
  */
 async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
+  const from = o.queues.map((q) => o.after?.get(q) ?? START);
   const { rows } = await sql<ClaimedJob>`
     with picked as (
-      select c.id from unnest(${o.queues}::text[]) as q(name)
+      select c.id from unnest(
+        ${o.queues}::text[], ${from.map((k) => k.priority)}::int[],
+        ${from.map((k) => (k === START ? "-infinity" : k.run_at.toISOString()))}::timestamptz[], ${from.map((k) => k.id)}::uuid[]
+      ) as q(name, priority, run_at, id)
       cross join lateral (
-        select id, priority, run_at from jobs
-        where state = 'ready' and concurrency_key is null and queue = q.name and run_at <= now()
-        order by priority, run_at, id
+        select r.id, r.priority, r.run_at from jobs r
+        where r.state = 'ready' and r.concurrency_key is null and r.queue = q.name and r.run_at <= now()
+          and (r.priority, r.run_at, r.id) > (q.priority, q.run_at, q.id)
+        order by r.priority, r.run_at, r.id
         limit ${o.limit}
         for update skip locked
       ) c

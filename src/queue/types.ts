@@ -34,6 +34,8 @@ export interface ClaimedJob {
   max_attempts: number;
   timeout_ms: number;
   lease_token: string;
+  priority: number;
+  run_at: Date;
 }
 
 export interface JobContext {

@@ -1,7 +1,7 @@
 import { createDb } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { rescueExpired } from "./admin.ts";
-import { claimJobs } from "./claim.ts";
+import { claimJobs, type ClaimKey } from "./claim.ts";
 import { completeJobs, failJobs, finishCancelled, heartbeatJobs, releaseJobs, reportProgress, type Completion, type Failure } from "./finish.ts";
 import { listen, type Listener } from "./listener.ts";
 import { enqueueDueSchedules } from "./schedules.ts";
@@ -50,6 +50,13 @@ interface Running {
 
 /** Why a handler's signal fired. */
 export type AbortReason = "cancelled" | "timeout" | "lease-lost" | "shutdown";
+
+const FULL_SCAN_MS = 250;
+
+/** Claim order: priority, then run_at, then id. */
+function compareKeys(a: ClaimKey, b: ClaimKey): number {
+  return a.priority - b.priority || a.run_at.getTime() - b.run_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
 
 const errorInfo = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
@@ -205,16 +212,40 @@ export function createWorker(options: WorkerOptions): Worker {
     return concurrency + localQueueSize - running.size - buffered.length;
   }
 
+  // Where this worker's last claims ended, per queue (see ClaimOptions.after). A scan from the
+  // start runs whenever a resumed scan comes up short and at least every FULL_SCAN_MS, so jobs
+  // that sort earlier (a higher priority enqueued later) wait at most that long.
+  const resumeAt = new Map<string, ClaimKey>();
+  let lastFullScan = 0;
+
+  async function claim(limit: number): Promise<number> {
+    const full = resumeAt.size === 0 || performance.now() - lastFullScan > FULL_SCAN_MS;
+    if (full) {
+      resumeAt.clear();
+      lastFullScan = performance.now();
+    }
+    const jobs = await claimJobs(db, { queues, limit, workerId: id, leaseMs, after: resumeAt });
+    for (const job of jobs) {
+      const last = resumeAt.get(job.queue);
+      if (!last || compareKeys(job, last) > 0) resumeAt.set(job.queue, { priority: job.priority, run_at: job.run_at, id: job.id });
+    }
+    buffered.push(...jobs);
+    dispatch();
+    // Short from a resumed scan proves nothing about the rows before it: look from the start.
+    if (!full && jobs.length < limit) {
+      resumeAt.clear();
+      return claim(limit - jobs.length).then((more) => jobs.length + more);
+    }
+    return jobs.length;
+  }
+
   async function loop() {
     while (!stopping) {
       const free = wanted();
       let claimed = 0;
       if (free > 0) {
         try {
-          const jobs = await claimJobs(db, { queues, limit: free, workerId: id, leaseMs });
-          claimed = jobs.length;
-          buffered.push(...jobs);
-          dispatch();
+          claimed = await claim(free);
         } catch (err) {
           log.error("claim failed", { error: err as Error });
           await Bun.sleep(Math.min(pollIntervalMs, 1000));
