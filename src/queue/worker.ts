@@ -43,7 +43,10 @@ export interface Worker {
 
 interface Running {
   job: ClaimedJob;
-  controller: AbortController;
+  /** Why the attempt was aborted, if it was. */
+  aborted: AbortReason | null;
+  /** Created when the handler first reads ctx.signal: most short jobs never do. */
+  controller: AbortController | null;
   cancelRequested: boolean;
   done: Promise<void>;
 }
@@ -52,6 +55,12 @@ interface Running {
 export type AbortReason = "cancelled" | "timeout" | "lease-lost" | "shutdown";
 
 const FULL_SCAN_MS = 250;
+
+function abort(entry: Running, reason: AbortReason) {
+  if (entry.aborted) return;
+  entry.aborted = reason;
+  entry.controller?.abort(reason);
+}
 
 /** Claim order: priority, then run_at, then id. */
 function compareKeys(a: ClaimKey, b: ClaimKey): number {
@@ -143,30 +152,41 @@ export function createWorker(options: WorkerOptions): Worker {
       },
     };
     const lease = { id: job.id, token: job.lease_token };
-    const timeout = setTimeout(() => entry.controller.abort("timeout" satisfies AbortReason), job.timeout_ms);
+    let timeout: ReturnType<typeof setTimeout> | undefined;
     const ctx: JobContext = {
       id: job.id,
       kind: job.kind,
       attempt: job.attempt,
-      signal: entry.controller.signal,
+      get signal() {
+        if (!entry.controller) {
+          entry.controller = new AbortController();
+          if (entry.aborted) entry.controller.abort(entry.aborted);
+        }
+        return entry.controller.signal;
+      },
       get log() {
         return jobLog.current;
       },
       progress: (percent, message) => reportProgress(db, lease, percent, message),
       heartbeat: async () => {
         const held = await heartbeatJobs(db, [lease], leaseMs);
-        if (!held.has(job.id)) entry.controller.abort("lease-lost" satisfies AbortReason);
+        if (!held.has(job.id)) abort(entry, "lease-lost");
       },
     };
     const started = performance.now();
     try {
       if (!handler) throw new PermanentJobError(`no handler registered for kind "${job.kind}"`);
-      const result = await handler(job.payload, ctx);
-      if (entry.controller.signal.aborted && entry.controller.signal.reason === "lease-lost") return;
+      let result = handler(job.payload, ctx);
+      // Only work that goes asynchronous can overrun: arm the timeout then, not for every job.
+      if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+        timeout = setTimeout(() => abort(entry, "timeout"), job.timeout_ms);
+        result = await result;
+      }
+      if (entry.aborted === "lease-lost") return;
       completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
       log.debug("job completed", { job_id: job.id, kind: job.kind, attempt: job.attempt, duration_ms: Math.round(performance.now() - started) });
     } catch (err) {
-      const reason = entry.controller.signal.aborted ? (entry.controller.signal.reason as AbortReason) : null;
+      const reason = entry.aborted;
       if (reason === "lease-lost") {
         jobLog.current.warn("job lost its lease; another worker owns it now");
       } else if (entry.cancelRequested || reason === "cancelled") {
@@ -193,7 +213,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   function startJob(job: ClaimedJob) {
-    const entry = { job, controller: new AbortController(), cancelRequested: false } as Running;
+    const entry = { job, aborted: null, controller: null, cancelRequested: false } as unknown as Running;
     running.set(job.id, entry);
     entry.done = run(job, entry);
   }
@@ -268,7 +288,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const held = await heartbeatJobs(db, leases, leaseMs);
       for (const r of sent) {
         if (running.get(r.job.id) !== r) continue;
-        if (!held.has(r.job.id)) r.controller.abort("lease-lost" satisfies AbortReason);
+        if (!held.has(r.job.id)) abort(r, "lease-lost");
         else if (held.get(r.job.id)) cancelLocal(r.job.id);
       }
       for (const job of waiting) {
@@ -294,7 +314,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const r = running.get(jobId);
     if (!r || r.cancelRequested) return;
     r.cancelRequested = true;
-    r.controller.abort("cancelled" satisfies AbortReason);
+    abort(r, "cancelled");
   }
 
   return {
@@ -338,7 +358,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const finished = Promise.all(inFlight.map((r) => r.done));
       const timedOut = await Promise.race([finished.then(() => false), Bun.sleep(deadline).then(() => true)]);
       if (timedOut) {
-        for (const r of running.values()) r.controller.abort("shutdown" satisfies AbortReason);
+        for (const r of running.values()) abort(r, "shutdown");
         // Handlers that ignore the signal get one more second; their leases expire for rescue.
         await Promise.race([Promise.all([...running.values()].map((r) => r.done)), Bun.sleep(1000)]);
       }
