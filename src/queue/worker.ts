@@ -25,8 +25,10 @@ export interface WorkerOptions {
   shutdownDeadlineMs?: number;
   /**
    * Jobs claimed ahead of free slots and held (leased) in memory, so that short jobs are not
-   * bound by one claim round trip per slot. Used only while recent jobs are short (under
-   * `fastJobMs` on average): slow jobs are never hoarded away from other workers. 0 disables.
+   * bound by one claim round trip per slot (default 1000). Used only while recent jobs average
+   * under `fastJobMs` (default 10): a full local queue then drains within about
+   * localQueueSize × fastJobMs / concurrency (1 s), and slow jobs such as renders are never
+   * hoarded away from other workers. 0 disables.
    */
   localQueueSize?: number;
   fastJobMs?: number;
@@ -78,8 +80,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const heartbeatMs = options.heartbeatMs ?? Math.min(1000, leaseMs / 3);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const log = (options.log ?? createLogger("info")).child({ worker_id: id });
-  const localQueueSize = options.localQueueSize ?? 500;
-  const fastJobMs = options.fastJobMs ?? 50;
+  const localQueueSize = options.localQueueSize ?? 1000;
+  const fastJobMs = options.fastJobMs ?? 10;
   const db = createDb(options.connectionString, { max: 4 });
   const running = new Map<string, Running>();
   // Claimed, leased, not started yet (the local queue).
@@ -228,7 +230,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const free = concurrency - running.size - buffered.length;
     if (localQueueSize === 0 || avgJobMs >= fastJobMs) return Math.max(0, free);
     // Refill the local queue once it is half empty, in one claim.
-    if (buffered.length > localQueueSize / 2) return 0;
+    if (buffered.length > localQueueSize / 4) return 0;
     return concurrency + localQueueSize - running.size - buffered.length;
   }
 
