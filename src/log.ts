@@ -9,6 +9,7 @@ const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|api[-_]?key|pr
 export type Fields = Record<string, unknown>;
 
 export interface Logger {
+  readonly level: Level;
   debug(msg: string, fields?: Fields): void;
   info(msg: string, fields?: Fields): void;
   warn(msg: string, fields?: Fields): void;
@@ -36,6 +37,7 @@ export function createLogger(level: Config["logLevel"] = "info", base: Fields = 
     write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...record }), lvl);
   };
   return {
+    level,
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),

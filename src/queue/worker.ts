@@ -72,6 +72,50 @@ function compareKeys(a: ClaimKey, b: ClaimKey): number {
 const errorInfo = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
 
+interface ContextShared {
+  db: ReturnType<typeof createDb>;
+  log: Logger;
+  leaseMs: number;
+}
+
+/** What a handler gets; a class so that a short job costs one small allocation. */
+class Context implements JobContext {
+  private childLog: Logger | null = null;
+  constructor(
+    private readonly shared: ContextShared,
+    private readonly job: ClaimedJob,
+    private readonly entry: Running,
+  ) {}
+  get id() {
+    return this.job.id;
+  }
+  get kind() {
+    return this.job.kind;
+  }
+  get attempt() {
+    return this.job.attempt;
+  }
+  get signal(): AbortSignal {
+    const entry = this.entry;
+    if (!entry.controller) {
+      entry.controller = new AbortController();
+      if (entry.aborted) entry.controller.abort(entry.aborted);
+    }
+    return entry.controller.signal;
+  }
+  get log(): Logger {
+    this.childLog ??= this.shared.log.child({ job_id: this.job.id, kind: this.job.kind, attempt: this.job.attempt });
+    return this.childLog;
+  }
+  progress(percent: number, message?: string) {
+    return reportProgress(this.shared.db, { id: this.job.id, token: this.job.lease_token }, percent, message);
+  }
+  async heartbeat() {
+    const held = await heartbeatJobs(this.shared.db, [{ id: this.job.id, token: this.job.lease_token }], this.shared.leaseMs);
+    if (!held.has(this.job.id)) abort(this.entry, "lease-lost");
+  }
+}
+
 export function createWorker(options: WorkerOptions): Worker {
   const id = options.workerId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const queues = options.queues ?? ["default"];
@@ -143,38 +187,13 @@ export function createWorker(options: WorkerOptions): Worker {
     return flushing;
   }
 
+  const debug = log.level === "debug";
+  const shared: ContextShared = { db, log, leaseMs };
+
   async function run(job: ClaimedJob, entry: Running) {
     const handler = options.handlers[job.kind];
-    // Built on first use: most short jobs never log.
-    let childLog: Logger | null = null;
-    const jobLog = {
-      get current() {
-        childLog ??= log.child({ job_id: job.id, kind: job.kind, attempt: job.attempt });
-        return childLog;
-      },
-    };
-    const lease = { id: job.id, token: job.lease_token };
+    const ctx = new Context(shared, job, entry);
     let timeout: ReturnType<typeof setTimeout> | undefined;
-    const ctx: JobContext = {
-      id: job.id,
-      kind: job.kind,
-      attempt: job.attempt,
-      get signal() {
-        if (!entry.controller) {
-          entry.controller = new AbortController();
-          if (entry.aborted) entry.controller.abort(entry.aborted);
-        }
-        return entry.controller.signal;
-      },
-      get log() {
-        return jobLog.current;
-      },
-      progress: (percent, message) => reportProgress(db, lease, percent, message),
-      heartbeat: async () => {
-        const held = await heartbeatJobs(db, [lease], leaseMs);
-        if (!held.has(job.id)) abort(entry, "lease-lost");
-      },
-    };
     const started = performance.now();
     try {
       if (!handler) throw new PermanentJobError(`no handler registered for kind "${job.kind}"`);
@@ -186,21 +205,21 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       if (entry.aborted === "lease-lost") return;
       completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
-      log.debug("job completed", { job_id: job.id, kind: job.kind, attempt: job.attempt, duration_ms: Math.round(performance.now() - started) });
+      if (debug) log.debug("job completed", { job_id: job.id, kind: job.kind, attempt: job.attempt, duration_ms: Math.round(performance.now() - started) });
     } catch (err) {
       const reason = entry.aborted;
       if (reason === "lease-lost") {
-        jobLog.current.warn("job lost its lease; another worker owns it now");
+        ctx.log.warn("job lost its lease; another worker owns it now");
       } else if (entry.cancelRequested || reason === "cancelled") {
         await finishCancelled(db, job.id, job.lease_token);
-        jobLog.current.info("job cancelled while running");
+        ctx.log.info("job cancelled while running");
       } else if (reason === "shutdown" || err instanceof SnoozeJob) {
-        await releaseJobs(db, [lease], err instanceof SnoozeJob ? err.delayMs : 0);
-        jobLog.current.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
+        await releaseJobs(db, [{ id: job.id, token: job.lease_token }], err instanceof SnoozeJob ? err.delayMs : 0);
+        ctx.log.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
       } else {
         const error = reason === "timeout" ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` } : errorInfo(err);
         failures.push({ id: job.id, token: job.lease_token, error, permanent: err instanceof PermanentJobError });
-        jobLog.current.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
+        ctx.log.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
       }
     } finally {
       clearTimeout(timeout);
