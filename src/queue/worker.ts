@@ -2,10 +2,11 @@ import { createDb } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { rescueExpired } from "./admin.ts";
 import { claimJobs, type ClaimKey } from "./claim.ts";
-import { completeJobs, failJobs, finishCancelled, heartbeatJobs, releaseJobs, reportProgress, type Completion, type Failure } from "./finish.ts";
+import { abort, Context, type AbortReason, type ContextShared, type Running } from "./attempt.ts";
+import { completeJobs, failJobs, finishCancelled, heartbeatJobs, releaseJobs, type Completion, type Failure } from "./finish.ts";
 import { listen, type Listener } from "./listener.ts";
 import { enqueueDueSchedules } from "./schedules.ts";
-import { PermanentJobError, SnoozeJob, type ClaimedJob, type Handler, type JobContext } from "./types.ts";
+import { PermanentJobError, SnoozeJob, type ClaimedJob, type Handler } from "./types.ts";
 
 export interface WorkerOptions {
   connectionString: string;
@@ -43,26 +44,7 @@ export interface Worker {
   running(): number;
 }
 
-interface Running {
-  job: ClaimedJob;
-  /** Why the attempt was aborted, if it was. */
-  aborted: AbortReason | null;
-  /** Created when the handler first reads ctx.signal: most short jobs never do. */
-  controller: AbortController | null;
-  cancelRequested: boolean;
-  done: Promise<void>;
-}
-
-/** Why a handler's signal fired. */
-export type AbortReason = "cancelled" | "timeout" | "lease-lost" | "shutdown";
-
 const FULL_SCAN_MS = 250;
-
-function abort(entry: Running, reason: AbortReason) {
-  if (entry.aborted) return;
-  entry.aborted = reason;
-  entry.controller?.abort(reason);
-}
 
 /** Claim order: priority, then run_at, then id. */
 function compareKeys(a: ClaimKey, b: ClaimKey): number {
@@ -71,50 +53,6 @@ function compareKeys(a: ClaimKey, b: ClaimKey): number {
 
 const errorInfo = (err: unknown) =>
   err instanceof Error ? { name: err.name, message: err.message } : { name: "Error", message: String(err) };
-
-interface ContextShared {
-  db: ReturnType<typeof createDb>;
-  log: Logger;
-  leaseMs: number;
-}
-
-/** What a handler gets; a class so that a short job costs one small allocation. */
-class Context implements JobContext {
-  private childLog: Logger | null = null;
-  constructor(
-    private readonly shared: ContextShared,
-    private readonly job: ClaimedJob,
-    private readonly entry: Running,
-  ) {}
-  get id() {
-    return this.job.id;
-  }
-  get kind() {
-    return this.job.kind;
-  }
-  get attempt() {
-    return this.job.attempt;
-  }
-  get signal(): AbortSignal {
-    const entry = this.entry;
-    if (!entry.controller) {
-      entry.controller = new AbortController();
-      if (entry.aborted) entry.controller.abort(entry.aborted);
-    }
-    return entry.controller.signal;
-  }
-  get log(): Logger {
-    this.childLog ??= this.shared.log.child({ job_id: this.job.id, kind: this.job.kind, attempt: this.job.attempt });
-    return this.childLog;
-  }
-  progress(percent: number, message?: string) {
-    return reportProgress(this.shared.db, { id: this.job.id, token: this.job.lease_token }, percent, message);
-  }
-  async heartbeat() {
-    const held = await heartbeatJobs(this.shared.db, [{ id: this.job.id, token: this.job.lease_token }], this.shared.leaseMs);
-    if (!held.has(this.job.id)) abort(this.entry, "lease-lost");
-  }
-}
 
 export function createWorker(options: WorkerOptions): Worker {
   const id = options.workerId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
