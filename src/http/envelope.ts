@@ -45,6 +45,16 @@ export const ErrorEnvelope = t.Object(
   },
 );
 
+/** The failure answers an authenticated route may give, for its `response` map (OpenAPI). */
+export const ErrorResponses = {
+  400: ErrorEnvelope,
+  401: ErrorEnvelope,
+  403: ErrorEnvelope,
+  404: ErrorEnvelope,
+  409: ErrorEnvelope,
+  429: ErrorEnvelope,
+};
+
 export const PageQuery = t.Object({
   page: t.Optional(t.Integer({ minimum: 1, default: 1 })),
   page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
-import { Envelope, ErrorEnvelope, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as jobs from "./service.ts";
 
 const State = t.Union([
@@ -44,7 +44,6 @@ const Query = t.Composite([
     kind: t.Optional(t.String({ maxLength: 128 })),
   }),
 ]);
-const errors = { 400: ErrorEnvelope, 401: ErrorEnvelope, 403: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 429: ErrorEnvelope };
 const security = [{ bearer: [] }];
 
 /** Operations on the job queue, for ADMINs. */
@@ -59,7 +58,7 @@ export function jobsModule(deps: Deps) {
         const { page = 1, page_size = 20, ...filter } = query;
         return ok(await jobs.listJobs(db, filter, page, page_size));
       },
-      { auth: true, query: Query, response: { 200: Envelope(PageOf(JobSchema)), ...errors }, detail: { summary: "List jobs by state, queue and kind (ADMIN)", security } },
+      { auth: true, query: Query, response: { 200: Envelope(PageOf(JobSchema)), ...ErrorResponses }, detail: { summary: "List jobs by state, queue and kind (ADMIN)", security } },
     )
     .get(
       "/:id",
@@ -67,7 +66,7 @@ export function jobsModule(deps: Deps) {
         requireAdmin(caller.user);
         return ok(await jobs.getJob(db, params.id));
       },
-      { auth: true, params: Params, response: { 200: Envelope(JobSchema), ...errors }, detail: { summary: "Get one job, live or finished (ADMIN)", security } },
+      { auth: true, params: Params, response: { 200: Envelope(JobSchema), ...ErrorResponses }, detail: { summary: "Get one job, live or finished (ADMIN)", security } },
     )
     .post(
       "/:id/retry",
@@ -78,7 +77,7 @@ export function jobsModule(deps: Deps) {
       {
         auth: true,
         params: Params,
-        response: { 200: Envelope(JobSchema), ...errors },
+        response: { 200: Envelope(JobSchema), ...ErrorResponses },
         detail: { summary: "Re-drive a failed or cancelled job with a fresh attempt budget (ADMIN)", security },
       },
     )
@@ -93,7 +92,7 @@ export function jobsModule(deps: Deps) {
         params: Params,
         response: {
           200: Envelope(t.Composite([JobSchema, t.Object({ cancellation: t.Union([t.Literal("cancelled"), t.Literal("cancelling")]) })])),
-          ...errors,
+          ...ErrorResponses,
         },
         detail: {
           summary: "Cancel a job (ADMIN)",

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
-import { Envelope, ErrorEnvelope, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import {
   CreateInviteBody,
   CreateSpaceBody,
@@ -18,7 +18,6 @@ import {
 } from "./model.ts";
 import * as spaces from "./service.ts";
 
-const errors = { 400: ErrorEnvelope, 401: ErrorEnvelope, 403: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 429: ErrorEnvelope };
 const security = [{ bearer: [] }];
 
 export function spacesModule(deps: Deps) {
@@ -28,7 +27,7 @@ export function spacesModule(deps: Deps) {
     .get("", async ({ query, caller }) => ok(await spaces.listSpaces(db, caller.user.id, query.page ?? 1, query.page_size ?? 20)), {
       auth: true,
       query: PageQuery,
-      response: { 200: Envelope(PageOf(SpaceSchema)), ...errors },
+      response: { 200: Envelope(PageOf(SpaceSchema)), ...ErrorResponses },
       detail: { summary: "Spaces I belong to (personal first), with my role", security },
     })
     .post(
@@ -40,7 +39,7 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         body: CreateSpaceBody,
-        response: { 201: Envelope(SpaceSchema), ...errors },
+        response: { 201: Envelope(SpaceSchema), ...ErrorResponses },
         detail: { summary: "Create a team space (I become its admin)", security },
       },
     )
@@ -52,14 +51,14 @@ export function spacesModule(deps: Deps) {
       },
       {
         auth: true,
-        response: { 200: Envelope(t.Nullable(SpaceSchema)), ...errors },
+        response: { 200: Envelope(t.Nullable(SpaceSchema)), ...ErrorResponses },
         detail: { summary: "My current space", security },
       },
     )
     .post("/switch", async ({ body, caller }) => ok(await spaces.switchSpace(db, caller.user.id, body.space_id)), {
       auth: true,
       body: SwitchBody,
-      response: { 200: Envelope(SpaceSchema), ...errors },
+      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
       detail: { summary: "Switch my current space", security },
     })
     .post(
@@ -71,21 +70,21 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         body: JoinBody,
-        response: { 201: Envelope(SpaceSchema), ...errors },
+        response: { 201: Envelope(SpaceSchema), ...ErrorResponses },
         detail: { summary: "Join a team space with an invite code", description: "Unknown, revoked, expired or used-up codes answer 404.", security },
       },
     )
     .get("/:id", async ({ params, caller }) => ok(await spaces.getSpace(db, params.id, caller.user.id)), {
       auth: true,
       params: SpaceParams,
-      response: { 200: Envelope(SpaceSchema), ...errors },
+      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
       detail: { summary: "Get a space I belong to", security },
     })
     .patch("/:id", async ({ params, body, caller }) => ok(await spaces.updateSpace(db, params.id, caller.user.id, body)), {
       auth: true,
       params: SpaceParams,
       body: UpdateSpaceBody,
-      response: { 200: Envelope(SpaceSchema), ...errors },
+      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
       detail: { summary: "Rename a space or change its logo (admin)", security },
     })
     .delete(
@@ -97,7 +96,7 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         params: SpaceParams,
-        response: { 200: Envelope(t.Null()), ...errors },
+        response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a team space (admin)", security },
       },
     )
@@ -111,14 +110,14 @@ export function spacesModule(deps: Deps) {
         auth: true,
         params: SpaceParams,
         body: CreateInviteBody,
-        response: { 201: Envelope(InviteSchema), ...errors },
+        response: { 201: Envelope(InviteSchema), ...ErrorResponses },
         detail: { summary: "Create an invite code with a role, expiry and use limit (admin)", security },
       },
     )
     .get("/:id/invites", async ({ params, caller }) => ok(await spaces.listInvites(db, params.id, caller.user.id)), {
       auth: true,
       params: SpaceParams,
-      response: { 200: Envelope(t.Array(InviteSchema)), ...errors },
+      response: { 200: Envelope(t.Array(InviteSchema)), ...ErrorResponses },
       detail: { summary: "List a space's invite codes (admin)", security },
     })
     .delete(
@@ -127,7 +126,7 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         params: InviteParams,
-        response: { 200: Envelope(InviteSchema), ...errors },
+        response: { 200: Envelope(InviteSchema), ...ErrorResponses },
         detail: { summary: "Revoke an invite code (admin)", security },
       },
     )
@@ -139,7 +138,7 @@ export function spacesModule(deps: Deps) {
         auth: true,
         params: SpaceParams,
         query: PageQuery,
-        response: { 200: Envelope(PageOf(MemberSchema)), ...errors },
+        response: { 200: Envelope(PageOf(MemberSchema)), ...ErrorResponses },
         detail: { summary: "Members of a space with their roles", security },
       },
     )
@@ -150,7 +149,7 @@ export function spacesModule(deps: Deps) {
         auth: true,
         params: MemberParams,
         body: RoleBody,
-        response: { 200: Envelope(t.Object({ user_id: t.String(), role: t.String() })), ...errors },
+        response: { 200: Envelope(t.Object({ user_id: t.String(), role: t.String() })), ...ErrorResponses },
         detail: { summary: "Change a member's role (admin)", security },
       },
     )
@@ -163,7 +162,7 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         params: MemberParams,
-        response: { 200: Envelope(t.Null()), ...errors },
+        response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Remove a member (admin)", security },
       },
     )
@@ -176,7 +175,7 @@ export function spacesModule(deps: Deps) {
       {
         auth: true,
         params: SpaceParams,
-        response: { 200: Envelope(t.Null()), ...errors },
+        response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Leave a team space", security },
       },
     );

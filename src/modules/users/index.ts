@@ -1,14 +1,13 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
-import { Envelope, ErrorEnvelope, ok } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import { conflict, forbidden, notFound } from "../../http/errors.ts";
 import type { User } from "../../db/types.ts";
 import { checkUsername } from "../auth/service.ts";
 import { UserIdParams, UserPatchBody, UserSchema } from "./model.ts";
 import { deleteUser, findUserById, toPublicUser, updateUser } from "./service.ts";
 
-const errors = { 400: ErrorEnvelope, 401: ErrorEnvelope, 403: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope, 429: ErrorEnvelope };
 const security = [{ bearer: [] }];
 
 /** Self or ADMIN may see a user; anyone else gets 404, as if the user did not exist. */
@@ -25,7 +24,7 @@ export function usersModule(deps: Deps) {
     .get("/:id", async ({ params, caller }) => ok(toPublicUser(await visibleUser(deps, caller.user, params.id))), {
       auth: true,
       params: UserIdParams,
-      response: { 200: Envelope(UserSchema), ...errors },
+      response: { 200: Envelope(UserSchema), ...ErrorResponses },
       detail: { summary: "Get a user (self or ADMIN)", security },
     })
     .patch(
@@ -41,7 +40,7 @@ export function usersModule(deps: Deps) {
         auth: true,
         params: UserIdParams,
         body: UserPatchBody,
-        response: { 200: Envelope(UserSchema), ...errors },
+        response: { 200: Envelope(UserSchema), ...ErrorResponses },
         detail: {
           summary: "Update a user (self or ADMIN; only ADMIN changes roles)",
           description: "A password change signs the user out of every other session.",
@@ -61,7 +60,7 @@ export function usersModule(deps: Deps) {
       {
         auth: true,
         params: UserIdParams,
-        response: { 200: Envelope(t.Null()), ...errors },
+        response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a user (ADMIN only)", security },
       },
     );
