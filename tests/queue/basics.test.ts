@@ -396,9 +396,11 @@ describe("schedules", () => {
     await defineSchedules(q.db, [{ name: "prune", cron: "* * * * *", kind: "prune-history", payload: { keep: "7d" } }]);
     const callers = [q.pool(2), q.pool(2), q.pool(2), q.pool(2)];
     expect(await enqueueDueSchedules(q.db)).toBe(0);
+    // A run is keyed by its due time: give each round its own due minute, all in the past.
+    const base = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000);
     for (let round = 1; round <= 5; round++) {
       const { rows } = await sql<{ due: Date }>`
-        update job_schedules set next_run_at = date_trunc('second', now()) - make_interval(secs => ${round}) returning next_run_at as due`.execute(q.db);
+        update job_schedules set next_run_at = ${new Date(base.getTime() + round * 60_000)} returning next_run_at as due`.execute(q.db);
       const due = rows[0]!.due;
       const counts = await Promise.all(callers.map((c) => enqueueDueSchedules(c)));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
