@@ -104,6 +104,26 @@ describe("register", () => {
     }
   });
 
+  test("an email Supabase refuses is 400 on /email; disabled sign-ups are 403", async () => {
+    const account = newAccount();
+    fake.settings.rejectedEmailDomain = account.email.split("@")[1]!;
+    try {
+      const res = await ctx.call("POST", "/api/v1/auth/register", { body: account });
+      expect(res.status).toBe(400);
+      expect(res.json.error.details.fields[0].path).toBe("/email");
+    } finally {
+      fake.settings.rejectedEmailDomain = null;
+    }
+    fake.settings.signupDisabled = true;
+    try {
+      const res = await ctx.call("POST", "/api/v1/auth/register", { body: newAccount() });
+      expect(res.status).toBe(403);
+      expect(res.json.error.code).toBe("FORBIDDEN");
+    } finally {
+      fake.settings.signupDisabled = false;
+    }
+  });
+
   test("with email confirmation on, answers 202 and creates the local user", async () => {
     fake.settings.autoconfirm = false;
     try {

@@ -42,6 +42,18 @@ describe("admin jobs API", () => {
     expect(again.status).toBe(409);
   });
 
+  test("retrying a failed job whose unique key a live job now holds is 409, and changes nothing", async () => {
+    const job = await enqueue(ctx.db, { kind: "keyed", queue: "q-keyed", maxAttempts: 1, uniqueKey: "render:shot-7" });
+    const [claimed] = await claimJobs(ctx.db, { queues: ["q-keyed"], limit: 1, workerId: "test", leaseMs: 10_000 });
+    await failJobs(ctx.db, [{ id: claimed!.id, token: claimed!.lease_token, error: { message: "boom" }, permanent: true }]);
+    const successor = await enqueue(ctx.db, { kind: "keyed", queue: "q-keyed", uniqueKey: "render:shot-7" });
+    expect(successor.id).not.toBe(job.id);
+    const res = await ctx.call("POST", `/api/v1/admin/jobs/${job.id}/retry`, { token: admin.token });
+    expect(res.status).toBe(409);
+    expect(res.json.message).toContain("unique key");
+    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe("failed");
+  });
+
   test("cancel a ready job at once; a finished one is 409; unknown is 404", async () => {
     const job = await enqueue(ctx.db, { kind: "cancelme", queue: "c" });
     const res = await ctx.call("POST", `/api/v1/admin/jobs/${job.id}/cancel`, { token: admin.token });

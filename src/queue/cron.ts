@@ -36,7 +36,8 @@ export function parseCron(expression: string): Cron {
   const parts = expression.trim().split(/\s+/);
   if (parts.length !== 5) throw new Error(`cron "${expression}" must have 5 fields`);
   const [m, h, dom, mon, dow] = parts.map((p, i) => parseField(p, FIELDS[i]!));
-  return { minutes: m!, hours: h!, days: dom!, months: mon!, weekdays: dow!, anyDay: parts[2] === "*", anyWeekday: parts[4] === "*" };
+  // As in Vixie cron, a day field starting with "*" (also "*/2") counts as unrestricted.
+  return { minutes: m!, hours: h!, days: dom!, months: mon!, weekdays: dow!, anyDay: parts[2]!.startsWith("*"), anyWeekday: parts[4]!.startsWith("*") };
 }
 
 function dayMatches(c: Cron, d: Date): boolean {

@@ -362,6 +362,9 @@ describe("cron", () => {
     // Both day fields restricted: either matches (the 13th, or a Friday).
     expect(nextRun(parseCron("0 0 13 * 5"), at("2026-03-04T00:00:00Z"))).toEqual(at("2026-03-06T00:00:00Z"));
     expect(nextRun(parseCron("0 0 13 * 5"), at("2026-03-10T00:00:00Z"))).toEqual(at("2026-03-13T00:00:00Z"));
+    // A day field starting with "*" counts as unrestricted (Vixie cron): "*/2" with Mondays is
+    // every Monday, not "odd days or Mondays" (Thursday 2026-03-05 is odd, and not chosen).
+    expect(nextRun(parseCron("0 0 */2 * 1"), at("2026-03-04T10:00:00Z"))).toEqual(at("2026-03-09T00:00:00Z"));
   });
 
   test("invalid expressions throw", () => {

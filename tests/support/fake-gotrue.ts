@@ -42,7 +42,7 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
   const keys: SigningKey[] = [await newKey()];
   const requests: RecordedRequest[] = [];
   /** GoTrue's "autoconfirm": when false, signup answers the user only (email confirmation pending). */
-  const settings = { autoconfirm: true, minPasswordLength: 6 };
+  const settings = { autoconfirm: true, minPasswordLength: 6, signupDisabled: false, rejectedEmailDomain: null as string | null };
 
   const current = () => keys[keys.length - 1]!;
   const byId = (id: string) => [...users.values()].find((u) => u.id === id);
@@ -139,6 +139,10 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
     if (route === "POST /auth/v1/signup") {
       const email = body.email?.toLowerCase() ?? "";
       if (!/^[^@\s]+@[^@\s]+$/.test(email)) return fail(req, 400, "validation_failed", "Unable to validate email address: invalid format");
+      if (settings.signupDisabled) return fail(req, 422, "signup_disabled", "Signups not allowed for this instance");
+      if (settings.rejectedEmailDomain && email.endsWith(`@${settings.rejectedEmailDomain}`)) {
+        return fail(req, 400, "email_address_invalid", `Email address "${email}" is invalid`);
+      }
       if ((body.password ?? "").length < settings.minPasswordLength) {
         return fail(req, 422, "weak_password", `Password should be at least ${settings.minPasswordLength} characters.`, {
           weak_password: { reasons: ["length"] },

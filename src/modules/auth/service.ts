@@ -48,6 +48,10 @@ function supabaseFailure(error: AuthError, unauthorizedMessage: string): never {
   if (error.code === "weak_password") {
     throw validation([{ path: "/password", message: error.message || "is too weak" }]);
   }
+  if (error.code === "email_address_invalid") {
+    throw validation([{ path: "/email", message: error.message || "is not accepted" }]);
+  }
+  if (error.code === "signup_disabled") throw new AppError("FORBIDDEN", "sign-ups are disabled for this project");
   if (status === 422 && /already/i.test(error.message)) {
     throw conflict("email is already registered", { fields: [{ path: "/email", message: "already registered" }] });
   }

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Db } from "../../db/client.ts";
+import { isUniqueViolation, type Db } from "../../db/client.ts";
 import { page } from "../../http/envelope.ts";
 import { conflict, notFound } from "../../http/errors.ts";
 import { cancelJob, retryJob } from "../../queue/index.ts";
@@ -62,9 +62,14 @@ export async function getJob(db: Db, id: string) {
 
 export async function retry(db: Db, id: string) {
   const job = await getJob(db, id);
-  if (!(await retryJob(db, id).catch(() => false))) {
-    throw conflict(`only failed or cancelled jobs can be retried; this one is ${job.state}`);
+  let redriven: boolean;
+  try {
+    redriven = await retryJob(db, id);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw conflict("a live job already holds this job's unique key");
+    throw err;
   }
+  if (!redriven) throw conflict(`only failed or cancelled jobs can be retried; this one is ${job.state}`);
   return getJob(db, id);
 }
 
