@@ -89,6 +89,39 @@ create table job_schedules (
   last_run_at timestamptz
 );
 
+-- Claims up to p_limit ready jobs without a concurrency key, in one statement: per queue (a
+-- lateral scan, since `queue = any(...)` would read and sort every ready row), the partial index
+-- yields ready rows in (priority, run_at, id) order starting after the given key (where this
+-- worker's last claim ended, so dead index entries left behind a held-back vacuum are not walked
+-- again); SKIP LOCKED passes over rows another worker is claiming; the UPDATE leases them
+-- through the primary key. A function, so its plan is prepared once per connection.
+create function inkreel_jobs_claim(p_queues text[], p_after_priority int[], p_after_run_at timestamptz[],
+  p_after_id uuid[], p_limit int, p_worker text, p_lease_ms int)
+returns table (id uuid, queue text, kind text, payload jsonb, attempt int, max_attempts int, timeout_ms int,
+  lease_token uuid, priority int, run_at timestamptz)
+language plpgsql as $$
+#variable_conflict use_column
+begin
+  return query
+  with picked as (
+    select c.id from unnest(p_queues, p_after_priority, p_after_run_at, p_after_id) as q(name, priority, run_at, id)
+    cross join lateral (
+      select r.id, r.priority, r.run_at from jobs r
+      where r.state = 'ready' and r.concurrency_key is null and r.queue = q.name and r.run_at <= now()
+        and (r.priority, r.run_at, r.id) > (q.priority, q.run_at, q.id)
+      order by r.priority, r.run_at, r.id
+      limit p_limit
+      for update skip locked
+    ) c
+    order by c.priority, c.run_at, c.id
+    limit p_limit
+  )
+  update jobs j set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = p_worker,
+    locked_until = now() + make_interval(secs => p_lease_ms / 1000.0), started_at = now(), cancel_requested_at = null
+  where j.id = any(array(select picked.id from picked))
+  returning j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority, j.run_at;
+end $$;
+
 -- Wake-ups: one notification per queue per inserting statement.
 create function inkreel_jobs_notify_insert() returns trigger language plpgsql as $$
 declare q text;

@@ -30,34 +30,14 @@ const lease = (o: ClaimOptions) => sql`
   state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = ${o.workerId},
   locked_until = now() + make_interval(secs => ${o.leaseMs / 1000}), started_at = now(), cancel_requested_at = null`;
 
-/**
- * Claims up to `limit` ready jobs without a concurrency key in one statement. Per queue, the
- * partial index over ready rows yields them in (priority, run_at, id) order (a lateral scan per
- * queue: `queue = any(...)` would read and sort every ready row); SKIP LOCKED passes over rows
- * another worker is claiming; the UPDATE leases them through the primary key.
- */
+/** Plain jobs (no concurrency key): see inkreel_jobs_claim in the queue migration. */
 async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
   const from = o.queues.map((q) => o.after?.get(q) ?? START);
   const { rows } = await sql<ClaimedJob>`
-    with picked as (
-      select c.id from unnest(
-        ${o.queues}::text[], ${from.map((k) => k.priority)}::int[],
-        ${from.map((k) => (k === START ? "-infinity" : k.run_at.toISOString()))}::timestamptz[], ${from.map((k) => k.id)}::uuid[]
-      ) as q(name, priority, run_at, id)
-      cross join lateral (
-        select r.id, r.priority, r.run_at from jobs r
-        where r.state = 'ready' and r.concurrency_key is null and r.queue = q.name and r.run_at <= now()
-          and (r.priority, r.run_at, r.id) > (q.priority, q.run_at, q.id)
-        order by r.priority, r.run_at, r.id
-        limit ${o.limit}
-        for update skip locked
-      ) c
-      order by c.priority, c.run_at, c.id
-      limit ${o.limit}
-    )
-    update jobs j set ${lease(o)}
-    where j.id = any(array(select id from picked))
-    returning ${RETURNING}`.execute(db);
+    select * from inkreel_jobs_claim(
+      ${o.queues}::text[], ${from.map((k) => k.priority)}::int[],
+      ${from.map((k) => (k === START ? "-infinity" : k.run_at.toISOString()))}::timestamptz[], ${from.map((k) => k.id)}::uuid[],
+      ${o.limit}, ${o.workerId}, ${o.leaseMs})`.execute(db);
   return rows;
 }
 
