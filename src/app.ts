@@ -5,6 +5,7 @@ import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { authModule } from "./modules/auth/index.ts";
+import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
@@ -33,6 +34,7 @@ export function createApp(deps: Deps) {
       .use(usersModule(deps))
       .use(spacesModule(deps))
       .use(jobsModule(deps))
+      .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
   );
   routes = app.routes;
   return app;

@@ -26,6 +26,13 @@ export interface Config {
   cors: { origins: string[] };
   cookieSecure: boolean;
   trustProxy: boolean;
+  storage: {
+    /** "local": files under DATA_DIR/files behind signed links; "supabase": Supabase Storage. */
+    driver: "local" | "supabase";
+    bucket: string;
+    /** HMAC secret of local signed links; generated and kept under DATA_DIR when absent. */
+    signingSecret: string | null;
+  };
   queue: {
     /** "poll-only" behind transaction-mode poolers (e.g. Supabase's port 6543), where LISTEN fails. */
     mode: "listen" | "poll-only";
@@ -96,6 +103,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+function storageConfig(env: Env, supabase: Config["supabase"]): Config["storage"] {
+  const driver = oneOf(env, "STORAGE_DRIVER", ["local", "supabase"] as const, "local");
+  if (driver === "supabase" && !supabase) throw new ConfigError("STORAGE_DRIVER", "is supabase but SUPABASE_URL is not set");
+  if (driver === "supabase" && !supabase?.serviceRoleKey) {
+    throw new ConfigError("SUPABASE_SERVICE_ROLE_KEY", "is required when STORAGE_DRIVER is supabase");
+  }
+  const bucket = str(env, "SUPABASE_STORAGE_BUCKET") ?? "inkreel";
+  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket)) throw new ConfigError("SUPABASE_STORAGE_BUCKET", "must be a valid bucket name");
+  const signingSecret = str(env, "STORAGE_SIGNING_SECRET");
+  if (signingSecret !== null && signingSecret.length < 32) throw new ConfigError("STORAGE_SIGNING_SECRET", "must be at least 32 characters");
+  return { driver, bucket, signingSecret };
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, "PORT", 3000, 0, 65535);
@@ -146,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     cors: { origins },
     cookieSecure: bool(env, "COOKIE_SECURE", true),
     trustProxy: bool(env, "TRUST_PROXY", false),
+    storage: storageConfig(env, supabase),
     queue: {
       mode: oneOf(env, "QUEUE_MODE", ["listen", "poll-only"] as const, "listen"),
       pollIntervalMs: int(env, "QUEUE_POLL_INTERVAL_MS", 1000, 10, 60_000),

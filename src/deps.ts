@@ -3,6 +3,8 @@ import { createIssuer, createSupabaseVerifier, type AccessClaims, type TokenIssu
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
+import { createStorage } from "./storage/index.ts";
+import type { Storage } from "./storage/types.ts";
 
 /** Everything a request handler needs, built once per process and passed to every module. */
 export interface Deps {
@@ -14,6 +16,9 @@ export interface Deps {
   verifySupabase: ((token: string) => Promise<AccessClaims>) | null;
   /** Set in Supabase mode: a fresh, session-less supabase-js client for one auth call. */
   supabaseClient: (() => SupabaseClient) | null;
+  storage: Storage;
+  /** Secret of the local driver's signed file links; null when files live in Supabase. */
+  fileLinkSecret: string | null;
   startedAt: number;
 }
 
@@ -24,6 +29,7 @@ export interface DepsOverrides {
 
 export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
   const sb = config.supabase;
+  const { storage, linkSecret } = await createStorage(config);
   return {
     config,
     db,
@@ -37,6 +43,8 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
             global: overrides.fetch ? { fetch: overrides.fetch } : {},
           })
       : null,
+    storage,
+    fileLinkSecret: linkSecret,
     startedAt: Date.now(),
   };
 }

@@ -27,6 +27,12 @@ describe("config", () => {
       [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
       [{ BODY_LIMIT_BYTES: "-1" }, "BODY_LIMIT_BYTES"],
       [{ RATE_LIMIT_AUTH_PER_MIN: "0" }, "RATE_LIMIT_AUTH_PER_MIN"],
+      [{ STORAGE_DRIVER: "s3" }, "STORAGE_DRIVER"],
+      [{ STORAGE_DRIVER: "supabase" }, "STORAGE_DRIVER"],
+      [{ STORAGE_DRIVER: "supabase", SUPABASE_URL: "http://localhost:54321", SUPABASE_ANON_KEY: "anon" }, "SUPABASE_SERVICE_ROLE_KEY"],
+      [{ SUPABASE_STORAGE_BUCKET: "Bad Bucket!" }, "SUPABASE_STORAGE_BUCKET"],
+      [{ STORAGE_SIGNING_SECRET: "short" }, "STORAGE_SIGNING_SECRET"],
+      [{ QUEUE_MODE: "sometimes" }, "QUEUE_MODE"],
     ];
     for (const [env, variable] of cases) {
       let error: unknown;

@@ -1,5 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createApp } from "../src/app.ts";
+import { createLocalStorage } from "../src/storage/local.ts";
 import { createDb } from "../src/db/client.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { createTestContext } from "./support/context.ts";
@@ -19,8 +23,11 @@ describe("health when a dependency is down", () => {
     await deadDb.destroy();
   });
 
-  test("503 with storage disconnected when DATA_DIR is not writable", async () => {
-    const app = createApp({ ...ctx.deps, config: { ...ctx.config, dataDir: "/nonexistent/inkreel" } });
+  test("503 with storage disconnected when the storage root is gone", async () => {
+    const root = mkdtempSync(join(tmpdir(), "inkreel-gone-"));
+    const storage = await createLocalStorage({ root, publicUrl: "http://localhost" });
+    rmSync(root, { recursive: true, force: true });
+    const app = createApp({ ...ctx.deps, storage });
     const res = await app.handle(new Request("http://localhost/health"));
     expect(res.status).toBe(503);
     expect((await res.json()).data).toMatchObject({ status: "degraded", database: "connected", storage: "disconnected" });

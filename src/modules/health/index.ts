@@ -1,4 +1,3 @@
-import { access, constants } from "node:fs/promises";
 import { Elysia, t } from "elysia";
 import { sql } from "kysely";
 import type { Deps } from "../../deps.ts";
@@ -24,7 +23,7 @@ export const HealthSchema = t.Object({
 export async function checkHealth(deps: Deps) {
   const [database, storage] = await Promise.all([
     withTimeout(sql`select 1`.execute(deps.db), CHECK_TIMEOUT_MS).then(() => "connected" as const, () => "disconnected" as const),
-    access(deps.config.dataDir, constants.W_OK).then(() => "connected" as const, () => "disconnected" as const),
+    withTimeout(deps.storage.check(), CHECK_TIMEOUT_MS).then((ok) => (ok ? ("connected" as const) : ("disconnected" as const)), () => "disconnected" as const),
   ]);
   const unknown = { ready: 0, running: 0, waiting: 0 };
   const queue = database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => unknown) : unknown;
