@@ -1,0 +1,146 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { mediaTools } from "./tools.ts";
+
+/** A media step that failed: which tool, why, and the tail of what it printed. */
+export class MediaError extends Error {
+  override name = "MediaError";
+  constructor(
+    message: string,
+    readonly reason: "exit" | "timeout" | "aborted" | "probe",
+    readonly stderr = "",
+  ) {
+    super(message);
+  }
+}
+
+export interface Progress {
+  /** Seconds of output written so far. */
+  outTimeS: number;
+  /** 0-100 when the expected output duration is known. */
+  percent: number | null;
+  done: boolean;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Expected output duration, to turn out_time into a percentage. */
+  durationS?: number;
+  onProgress?: (p: Progress) => void;
+}
+
+const STDERR_KEEP = 16_384;
+
+/** The last lines ffmpeg printed that say what went wrong (its banner and stats say nothing). */
+function tail(stderr: string): string {
+  return stderr.trim().split("\n").slice(-8).join("\n").slice(-2000);
+}
+
+async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOptions) {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let outTimeS = 0;
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      const [k, v] = line.split("=", 2);
+      if (k === "out_time_us" || k === "out_time_ms") {
+        // Old builds report microseconds under out_time_ms too.
+        const us = Number(v);
+        if (Number.isFinite(us) && us >= 0) outTimeS = us / 1_000_000;
+      } else if (k === "progress") {
+        const percent = options.durationS ? Math.min(100, (outTimeS / options.durationS) * 100) : null;
+        options.onProgress?.({ outTimeS, percent: v === "end" ? 100 : percent, done: v === "end" });
+      }
+    }
+  }
+}
+
+async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    text = (text + decoder.decode(chunk, { stream: true })).slice(-STDERR_KEEP);
+  }
+  return text;
+}
+
+/**
+ * Runs ffmpeg with the given arguments (inputs, filters, output), with a timeout and an abort
+ * signal that kill it, progress read from `-progress`, and its stderr kept for the error.
+ */
+export async function runFfmpeg(args: string[], options: RunOptions = {}): Promise<void> {
+  if (options.signal?.aborted) throw new MediaError("ffmpeg was not started: aborted", "aborted");
+  const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stoppedBy: "timeout" | "aborted" | null = null;
+  const stop = (why: "timeout" | "aborted") => {
+    stoppedBy ??= why;
+    proc.kill("SIGKILL");
+  };
+  const timer = setTimeout(() => stop("timeout"), options.timeoutMs ?? 10 * 60_000);
+  const onAbort = () => stop("aborted");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const [, stderr, code] = await Promise.all([readProgress(proc.stdout, options), readTail(proc.stderr), proc.exited]);
+    if (stoppedBy === "timeout") throw new MediaError(`ffmpeg timed out after ${options.timeoutMs ?? 600_000} ms`, "timeout", tail(stderr));
+    if (stoppedBy === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
+    if (code !== 0) throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+export interface ProbeStream {
+  codec_type: "video" | "audio" | "subtitle" | "data";
+  codec_name: string;
+  width?: number;
+  height?: number;
+  r_frame_rate?: string;
+  sample_rate?: string;
+  channels?: number;
+  duration?: string;
+}
+
+export interface ProbeResult {
+  durationS: number;
+  formatName: string;
+  streams: ProbeStream[];
+}
+
+/** ffprobe's view of a media file: container, duration and streams. */
+export async function probe(path: string, timeoutMs = 30_000): Promise<ProbeResult> {
+  const proc = Bun.spawn([mediaTools().ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  try {
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (code !== 0) throw new MediaError(`ffprobe could not read ${path}: ${tail(err) || `exit ${code}`}`, "probe", tail(err));
+    const json = JSON.parse(out) as { format?: { duration?: string; format_name?: string }; streams?: ProbeStream[] };
+    return { durationS: Number(json.format?.duration ?? 0), formatName: json.format?.format_name ?? "", streams: json.streams ?? [] };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `work` in a fresh temporary directory that is removed afterwards, whatever happens. */
+export async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "inkreel-media-"));
+  try {
+    return await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
