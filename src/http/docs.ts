@@ -80,6 +80,7 @@ export function docsPlugin(version: string, routes: () => AnyElysia["routes"]) {
             { name: "users", description: "User profiles and roles" },
             { name: "spaces", description: "Personal and team spaces, invites, members" },
             { name: "operations", description: "Health, keys and the job queue (ADMIN)" },
+            { name: "files", description: "Signed, expiring download links" },
           ],
           components: {
             securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
