@@ -29,7 +29,7 @@ export interface DepsOverrides {
 
 export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
   const sb = config.supabase;
-  const { storage, linkSecret } = await createStorage(config);
+  const { storage, linkSecret } = await createStorage(config, overrides.fetch);
   return {
     config,
     db,

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { createLocalStorage } from "./local.ts";
+import { createSupabaseStorage } from "./supabase.ts";
 import type { Storage } from "./types.ts";
 
 export interface StorageSetup {
@@ -10,7 +11,13 @@ export interface StorageSetup {
 }
 
 /** The storage driver the configuration names. */
-export async function createStorage(config: Config): Promise<StorageSetup> {
+export async function createStorage(config: Config, fetchImpl?: typeof fetch): Promise<StorageSetup> {
+  if (config.storage.driver === "supabase") {
+    // loadConfig guarantees both when the driver is supabase.
+    const sb = config.supabase!;
+    const storage = createSupabaseStorage({ url: sb.url, serviceKey: sb.serviceRoleKey!, bucket: config.storage.bucket, fetch: fetchImpl });
+    return { storage, linkSecret: null };
+  }
   const local = await createLocalStorage({
     root: join(config.dataDir, "files"),
     publicUrl: config.publicUrl,
