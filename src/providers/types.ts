@@ -44,3 +44,31 @@ export interface MusicModel {
   readonly modelId: string;
   generate(options: MusicOptions): Promise<GenerateResult<AudioOutput>>;
 }
+
+export interface SpeechTiming {
+  text: string;
+  startS: number;
+  endS: number;
+}
+
+export interface SpeechOutput extends AudioOutput {
+  /** Per-sentence timings, for subtitles. */
+  timings: SpeechTiming[];
+}
+
+export interface SpeechOptions {
+  text: string;
+  language: "zh" | "en";
+  /** A voice id of the provider; local: any name, mapped to a stable espeak variant and pitch. */
+  voice: string;
+  /** 0.5 to 2.0 (1 = normal). */
+  speed?: number;
+  signal?: AbortSignal;
+}
+
+/** Text + voice + speed → audio with timings. */
+export interface SpeechModel {
+  readonly provider: string;
+  readonly modelId: string;
+  generate(options: SpeechOptions): Promise<GenerateResult<SpeechOutput>>;
+}

@@ -1,0 +1,121 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { withTempDir } from "../../media/ffmpeg.ts";
+import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming } from "../types.ts";
+import { encodeWav } from "./wav.ts";
+
+const SCRIPT = join(import.meta.dir, "espeak-process.ts");
+const GAP_S = 0.12;
+const VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4"];
+
+const ENDS = new Set(["。", "！", "？", "!", "?", "；", ";", "…"]);
+const CLOSERS = new Set(["”", '"', "」", "』", "’", ")", "）"]);
+
+/**
+ * Splits text into sentences, keeping their end punctuation and closing quotes. A Western "."
+ * ends a sentence only before whitespace or the end, so "3.14" stays whole.
+ */
+export function sentences(text: string): string[] {
+  const chars = [...text];
+  const out: string[] = [];
+  let current = "";
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === "\n") {
+      out.push(current);
+      current = "";
+      continue;
+    }
+    current += c;
+    const next = chars[i + 1];
+    if (ENDS.has(c) || (c === "." && (next === undefined || /\s/.test(next)))) {
+      while (i + 1 < chars.length && (ENDS.has(chars[i + 1]!) || CLOSERS.has(chars[i + 1]!))) current += chars[++i];
+      out.push(current);
+      current = "";
+    }
+  }
+  out.push(current);
+  return out.map((s) => s.trim()).filter((s) => /[\p{L}\p{N}]/u.test(s));
+}
+
+/** A stable, distinct espeak voice for a voice name: one variant and pitch per name. */
+export function localVoice(name: string, language: "zh" | "en") {
+  const h = createHash("sha256").update(name).digest();
+  return { voice: `${language === "zh" ? "cmn" : "en-us"}+${VARIANTS[h[0]! % VARIANTS.length]}`, pitch: 30 + (h[1]! % 41) };
+}
+
+interface Pcm {
+  rate: number;
+  samples: Int16Array;
+}
+
+/** The PCM of a 16-bit mono WAV, found by walking its chunks. */
+function readWav(bytes: Uint8Array): Pcm {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let rate = 0;
+  for (let at = 12; at + 8 <= bytes.length; ) {
+    const id = String.fromCharCode(...bytes.subarray(at, at + 4));
+    const size = view.getUint32(at + 4, true);
+    if (id === "fmt ") rate = view.getUint32(at + 12, true);
+    if (id === "data") {
+      const end = Math.min(bytes.length, at + 8 + size);
+      return { rate, samples: new Int16Array(bytes.slice(at + 8, end - ((end - at - 8) % 2)).buffer) };
+    }
+    at += 8 + size + (size % 2);
+  }
+  throw new Error("espeak produced a WAV without audio");
+}
+
+/**
+ * Offline speech: espeak-ng (Mandarin or English) in a separate process, one sentence at a time
+ * so each sentence's start and end are known exactly; the sentences are joined with short pauses.
+ */
+export function createLocalSpeech(options: { timeoutMs?: number } = {}): SpeechModel {
+  return {
+    provider: "local",
+    modelId: "espeak-ng",
+    async generate(o: SpeechOptions): Promise<GenerateResult<SpeechOutput>> {
+      if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
+      const speed = o.speed ?? 1;
+      if (!(speed >= 0.5 && speed <= 2)) throw new RangeError("speed must be between 0.5 and 2.0");
+      const parts = sentences(o.text);
+      if (parts.length === 0) throw new RangeError("there is no text to speak");
+      const { voice, pitch } = localVoice(o.voice, o.language);
+      const wavs = await withTempDir(async (dir) => {
+        const proc = Bun.spawn([process.execPath, SCRIPT, dir], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+        proc.stdin.write(JSON.stringify({ sentences: parts, voice, speed: Math.round(175 * speed), pitch }));
+        await proc.stdin.end();
+        const kill = () => proc.kill("SIGKILL");
+        const timer = setTimeout(kill, options.timeoutMs ?? 120_000);
+        o.signal?.addEventListener("abort", kill, { once: true });
+        try {
+          const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+          if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
+          if (code !== 0) throw new Error(`espeak-ng failed (exit ${code}): ${err.trim().split("\n").pop() ?? ""}`);
+        } finally {
+          clearTimeout(timer);
+          o.signal?.removeEventListener("abort", kill);
+        }
+        return Promise.all(parts.map(async (_, i) => readWav(await Bun.file(join(dir, `${i}.wav`)).bytes())));
+      });
+      const rate = wavs[0]!.rate;
+      const gap = Math.round(GAP_S * rate);
+      const total = wavs.reduce((n, w) => n + w.samples.length, 0) + gap * (wavs.length - 1);
+      const out = new Float32Array(total);
+      const timings: SpeechTiming[] = [];
+      let at = 0;
+      wavs.forEach((w, i) => {
+        for (let j = 0; j < w.samples.length; j++) out[at + j] = w.samples[j]! / 32768;
+        timings.push({ text: parts[i]!, startS: at / rate, endS: (at + w.samples.length) / rate });
+        at += w.samples.length + gap;
+      });
+      const durationS = total / rate;
+      return {
+        data: { bytes: encodeWav(out, rate, 1), mimeType: "audio/wav", durationS, sampleRate: rate, timings },
+        warnings: [],
+        usage: { audioSeconds: durationS },
+        response: { provider: "local", modelId: "espeak-ng", timestamp: new Date() },
+      };
+    },
+  };
+}
