@@ -195,6 +195,8 @@ export function createWorker(options: WorkerOptions): Worker {
   // start runs whenever a resumed scan comes up short and at least every FULL_SCAN_MS, so jobs
   // that sort earlier (a higher priority enqueued later) wait at most that long.
   const resumeAt = new Map<string, ClaimKey>();
+  // When each claimed job's lease was last set (claim or renewal), for the heartbeat.
+  const leasedAt = new WeakMap<ClaimedJob, number>();
   let lastFullScan = 0;
 
   async function claim(limit: number): Promise<number> {
@@ -208,6 +210,8 @@ export function createWorker(options: WorkerOptions): Worker {
       const last = resumeAt.get(job.queue);
       if (!last || compareKeys(job, last) > 0) resumeAt.set(job.queue, { priority: job.priority, run_at: job.run_at, id: job.id });
     }
+    const now = performance.now();
+    for (const job of jobs) leasedAt.set(job, now);
     buffered.push(...jobs);
     dispatch();
     // Short from a resumed scan proves nothing about the rows before it: look from the start.
@@ -239,12 +243,17 @@ export function createWorker(options: WorkerOptions): Worker {
   async function heartbeat() {
     // Judge only the attempts this heartbeat asked about: jobs claimed during its round trip
     // are missing from the answer without having lost anything.
+    // Running attempts are always renewed (that is also how a cancel reaches them without
+    // NOTIFY); buffered ones only once a third of their lease has passed, so a full local queue
+    // does not rewrite a thousand rows every second.
     const sent = [...running.values()];
-    const waiting = [...buffered];
+    const startedAt = performance.now();
+    const waiting = buffered.filter((j) => startedAt - (leasedAt.get(j) ?? 0) > leaseMs / 3);
     const leases = [...sent.map((r) => r.job), ...waiting].map((j) => ({ id: j.id, token: j.lease_token }));
     if (leases.length === 0) return;
     try {
       const held = await heartbeatJobs(db, leases, leaseMs);
+      for (const job of waiting) if (held.has(job.id)) leasedAt.set(job, startedAt);
       for (const r of sent) {
         if (running.get(r.job.id) !== r) continue;
         if (!held.has(r.job.id)) abort(r, "lease-lost");

@@ -127,10 +127,11 @@ describe("queue across worker processes", () => {
   test("concurrency keys: the maximum running per key never exceeds its limit, across 3 processes", async () => {
     const q = await queueTest();
     const procs = await Promise.all([1, 2, 3].map(() => q.spawn({ concurrency: 10, pollIntervalMs: 50 })));
+    // Jobs long enough (60 ms) that runs of one key overlap and every process gets slots even on a loaded machine.
     const inputs: EnqueueInput[] = [];
     for (let i = 0; i < 100; i++) {
-      inputs.push({ kind: "tracked", payload: { sleepMs: 20 }, concurrencyKey: "user:1", concurrencyLimit: 2 });
-      inputs.push({ kind: "tracked", payload: { sleepMs: 20 }, concurrencyKey: "user:2", concurrencyLimit: 3 });
+      inputs.push({ kind: "tracked", payload: { sleepMs: 60 }, concurrencyKey: "user:1", concurrencyLimit: 2 });
+      inputs.push({ kind: "tracked", payload: { sleepMs: 60 }, concurrencyKey: "user:2", concurrencyLimit: 3 });
     }
     await enqueueMany(q.db, inputs);
 
