@@ -98,7 +98,7 @@ create table job_schedules (
 create function inkreel_jobs_claim(p_queues text[], p_after_priority int[], p_after_run_at timestamptz[],
   p_after_id uuid[], p_limit int, p_worker text, p_lease_ms int)
 returns table (id uuid, queue text, kind text, payload jsonb, attempt int, max_attempts int, timeout_ms int,
-  lease_token uuid, priority int, run_at timestamptz)
+  lease_token uuid, priority int, run_at text)
 language plpgsql as $$
 #variable_conflict use_column
 begin
@@ -119,7 +119,9 @@ begin
   update jobs j set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = p_worker,
     locked_until = now() + make_interval(secs => p_lease_ms / 1000.0), started_at = now(), cancel_requested_at = null
   where j.id = any(array(select picked.id from picked))
-  returning j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority, j.run_at;
+  returning j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority,
+    -- Fixed-width UTC text with microseconds: exact when passed back, and sorts as it compares.
+    to_char(j.run_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
 end $$;
 
 -- Wake-ups: one notification per queue per inserting statement.

@@ -5,7 +5,8 @@ import type { ClaimedJob } from "./types.ts";
 /** A position in a queue's claim order. */
 export interface ClaimKey {
   priority: number;
-  run_at: Date;
+  /** UTC, fixed width with microseconds ("2026-11-21T14:00:00.123456Z"): sorts as it compares. */
+  run_at: string;
   id: string;
 }
 
@@ -22,9 +23,10 @@ export interface ClaimOptions {
   after?: ReadonlyMap<string, ClaimKey>;
 }
 
-const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority, j.run_at`;
+const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority,
+  to_char(j.run_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as run_at`;
 /** Before every job: the scan from the start of a queue. */
-const START: ClaimKey = { priority: -2147483648, run_at: new Date(0), id: "00000000-0000-0000-0000-000000000000" };
+const START: ClaimKey = { priority: -2147483648, run_at: "-infinity", id: "00000000-0000-0000-0000-000000000000" };
 
 const lease = (o: ClaimOptions) => sql`
   state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = ${o.workerId},
@@ -36,7 +38,7 @@ async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
   const { rows } = await sql<ClaimedJob>`
     select * from inkreel_jobs_claim(
       ${o.queues}::text[], ${from.map((k) => k.priority)}::int[],
-      ${from.map((k) => (k === START ? "-infinity" : k.run_at.toISOString()))}::timestamptz[], ${from.map((k) => k.id)}::uuid[],
+      ${from.map((k) => k.run_at)}::timestamptz[], ${from.map((k) => k.id)}::uuid[],
       ${o.limit}, ${o.workerId}, ${o.leaseMs})`.execute(db);
   return rows;
 }

@@ -35,7 +35,8 @@ export interface ClaimedJob {
   timeout_ms: number;
   lease_token: string;
   priority: number;
-  run_at: Date;
+  /** UTC text with microseconds (see ClaimKey). */
+  run_at: string;
 }
 
 export interface JobContext {

@@ -48,7 +48,8 @@ const FULL_SCAN_MS = 250;
 
 /** Claim order: priority, then run_at, then id. */
 function compareKeys(a: ClaimKey, b: ClaimKey): number {
-  return a.priority - b.priority || a.run_at.getTime() - b.run_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const byText = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return a.priority - b.priority || byText(a.run_at, b.run_at) || byText(a.id, b.id);
 }
 
 const errorInfo = (err: unknown) =>
