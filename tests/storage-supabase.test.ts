@@ -327,17 +327,18 @@ describe("invalid keys", () => {
     const before = fake.requests.length;
     const bad = ["../etc/passwd", "/abs", "a//b", "a/../b", "", "a/./b", "trailing/", "back\\slash", "nul\u0000byte"];
     for (const key of bad) {
-      const attempts: Promise<unknown>[] = [
-        storage.put(key, bytes(4), { contentType: "text/plain" }),
-        storage.get(key),
-        storage.stream(key),
-        storage.stream(key, { start: 0, end: 1 }),
-        storage.stat(key),
-        storage.delete(key),
-        storage.signedUrl(key, 60),
+      // Called one at a time, so no rejected promise waits unobserved.
+      const attempts: Array<() => Promise<unknown>> = [
+        () => storage.put(key, bytes(4), { contentType: "text/plain" }),
+        () => storage.get(key),
+        () => storage.stream(key),
+        () => storage.stream(key, { start: 0, end: 1 }),
+        () => storage.stat(key),
+        () => storage.delete(key),
+        () => storage.signedUrl(key, 60),
       ];
       for (const attempt of attempts) {
-        const err = await rejection(attempt);
+        const err = await rejection(attempt());
         expect(err).toBeInstanceOf(InvalidStorageKey);
         expect((err as InvalidStorageKey).key).toBe(key);
       }
@@ -375,8 +376,9 @@ describe("errors and health", () => {
   test("a missing bucket is a SupabaseStorageError, not StorageNotFound", async () => {
     const elsewhere: Storage = createSupabaseStorage({ url: fake.url, serviceKey: fake.serviceKey, bucket: "no-such-bucket" });
     expect(await elsewhere.check()).toBe(false);
-    for (const p of [elsewhere.get("a.png"), elsewhere.stat("a.png"), elsewhere.put("a.png", bytes(1), { contentType: "image/png" })]) {
-      const err = await rejection(p);
+    // One call at a time: a promise created before it is awaited could reject unobserved.
+    for (const call of [() => elsewhere.get("a.png"), () => elsewhere.stat("a.png"), () => elsewhere.put("a.png", bytes(1), { contentType: "image/png" })]) {
+      const err = await rejection(call());
       expect(err).toBeInstanceOf(SupabaseStorageError);
       expect((err as SupabaseStorageError).code).toBe("NoSuchBucket");
     }
