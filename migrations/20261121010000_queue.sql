@@ -89,12 +89,29 @@ create table job_schedules (
   last_run_at timestamptz
 );
 
+-- Leases the given ready jobs to a worker (one attempt each, a fresh lease token) and returns
+-- what the worker needs to run them. Both claim paths (plain and keyed) lease through here.
+create function inkreel_jobs_lease(p_ids uuid[], p_worker text, p_lease_ms int)
+returns table (id uuid, queue text, kind text, payload jsonb, attempt int, max_attempts int, timeout_ms int,
+  lease_token uuid, priority int, run_at text)
+language plpgsql as $$
+#variable_conflict use_column
+begin
+  return query
+  update jobs j set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = p_worker,
+    locked_until = now() + make_interval(secs => p_lease_ms / 1000.0), started_at = now(), cancel_requested_at = null
+  where j.id = any(p_ids)
+  returning j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority,
+    -- Fixed-width UTC text with microseconds: exact when passed back, and sorts as it compares.
+    to_char(j.run_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+end $$;
+
 -- Claims up to p_limit ready jobs without a concurrency key, in one statement: per queue (a
 -- lateral scan, since `queue = any(...)` would read and sort every ready row), the partial index
 -- yields ready rows in (priority, run_at, id) order starting after the given key (where this
 -- worker's last claim ended, so dead index entries left behind a held-back vacuum are not walked
--- again); SKIP LOCKED passes over rows another worker is claiming; the UPDATE leases them
--- through the primary key. A function, so its plan is prepared once per connection.
+-- again); SKIP LOCKED passes over rows another worker is claiming; the lease goes through the
+-- primary key. A function, so its plan is prepared once per connection.
 create function inkreel_jobs_claim(p_queues text[], p_after_priority int[], p_after_run_at timestamptz[],
   p_after_id uuid[], p_limit int, p_worker text, p_lease_ms int)
 returns table (id uuid, queue text, kind text, payload jsonb, attempt int, max_attempts int, timeout_ms int,
@@ -103,7 +120,7 @@ language plpgsql as $$
 #variable_conflict use_column
 begin
   return query
-  with picked as (
+  select * from inkreel_jobs_lease(array(
     select c.id from unnest(p_queues, p_after_priority, p_after_run_at, p_after_id) as q(name, priority, run_at, id)
     cross join lateral (
       select r.id, r.priority, r.run_at from jobs r
@@ -115,13 +132,7 @@ begin
     ) c
     order by c.priority, c.run_at, c.id
     limit p_limit
-  )
-  update jobs j set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = p_worker,
-    locked_until = now() + make_interval(secs => p_lease_ms / 1000.0), started_at = now(), cancel_requested_at = null
-  where j.id = any(array(select picked.id from picked))
-  returning j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority,
-    -- Fixed-width UTC text with microseconds: exact when passed back, and sorts as it compares.
-    to_char(j.run_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+  ), p_worker, p_lease_ms);
 end $$;
 
 -- Wake-ups: one notification per queue per inserting statement.

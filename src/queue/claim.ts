@@ -23,14 +23,8 @@ export interface ClaimOptions {
   after?: ReadonlyMap<string, ClaimKey>;
 }
 
-const RETURNING = sql`j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms, j.lease_token, j.priority,
-  to_char(j.run_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as run_at`;
 /** Before every job: the scan from the start of a queue. */
 const START: ClaimKey = { priority: -2147483648, run_at: "-infinity", id: "00000000-0000-0000-0000-000000000000" };
-
-const lease = (o: ClaimOptions) => sql`
-  state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(), locked_by = ${o.workerId},
-  locked_until = now() + make_interval(secs => ${o.leaseMs / 1000}), started_at = now(), cancel_requested_at = null`;
 
 /** Plain jobs (no concurrency key): see inkreel_jobs_claim in the queue migration. */
 async function claimPlain(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
@@ -76,7 +70,7 @@ async function claimKeyed(db: Db, o: ClaimOptions): Promise<ClaimedJob[]> {
     }
     if (chosen.length === 0) return [];
     const { rows } = await sql<ClaimedJob>`
-      update jobs j set ${lease(o)} where j.id = any(${chosen}::uuid[]) returning ${RETURNING}`.execute(trx);
+      select * from inkreel_jobs_lease(${chosen}::uuid[], ${o.workerId}, ${o.leaseMs})`.execute(trx);
     return rows;
   });
 }

@@ -68,7 +68,7 @@ async function enqueueWithParents(trx: Transaction<Database>, input: EnqueueInpu
     .executeTakeFirst();
   if (!inserted) return (await existingByKey(trx, input.uniqueKey!))!;
   await trx.insertInto("job_parents").values(parents.map((parent_id) => ({ parent_id, child_id: inserted.id }))).execute();
-  if (failed.length > 0 && (input.onParentFailure ?? "fail") === "fail") {
+  if (doomed) {
     await sql`select inkreel_jobs_settle_children(${sql.val(failed.map((f) => f.id))}::uuid[])`.execute(trx);
     const after = await trx.selectFrom("job_history").select("state").where("id", "=", inserted.id).executeTakeFirst();
     if (after) return { ...inserted, state: after.state, created: true };

@@ -187,7 +187,7 @@ export function createWorker(options: WorkerOptions): Worker {
   function wanted(): number {
     const free = concurrency - running.size - buffered.length;
     if (localQueueSize === 0 || avgJobMs >= fastJobMs) return Math.max(0, free);
-    // Refill the local queue once it is half empty, in one claim.
+    // Refill the local queue once three quarters of it have started, in one claim.
     if (buffered.length > localQueueSize / 4) return 0;
     return concurrency + localQueueSize - running.size - buffered.length;
   }
