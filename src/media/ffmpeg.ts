@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { guard } from "./process.ts";
 import { mediaTools } from "./tools.ts";
 
 /** A media step that failed: which tool, why, and the tail of what it printed. */
@@ -81,22 +82,15 @@ export async function runFfmpeg(args: string[], options: RunOptions = {}): Promi
     stdout: "pipe",
     stderr: "pipe",
   });
-  let stoppedBy: "timeout" | "aborted" | null = null;
-  const stop = (why: "timeout" | "aborted") => {
-    stoppedBy ??= why;
-    proc.kill("SIGKILL");
-  };
-  const timer = setTimeout(() => stop("timeout"), options.timeoutMs ?? 10 * 60_000);
-  const onAbort = () => stop("aborted");
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  const guarded = guard(proc, { timeoutMs, signal: options.signal });
   try {
     const [, stderr, code] = await Promise.all([readProgress(proc.stdout, options), readTail(proc.stderr), proc.exited]);
-    if (stoppedBy === "timeout") throw new MediaError(`ffmpeg timed out after ${options.timeoutMs ?? 600_000} ms`, "timeout", tail(stderr));
-    if (stoppedBy === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
+    if (guarded.stoppedBy() === "timeout") throw new MediaError(`ffmpeg timed out after ${timeoutMs} ms`, "timeout", tail(stderr));
+    if (guarded.stoppedBy() === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
     if (code !== 0) throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
+    guarded.release();
   }
 }
 
@@ -124,14 +118,15 @@ export async function probe(path: string, timeoutMs = 30_000): Promise<ProbeResu
     stdout: "pipe",
     stderr: "pipe",
   });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const guarded = guard(proc, { timeoutMs });
   try {
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    if (guarded.stoppedBy()) throw new MediaError(`ffprobe timed out after ${timeoutMs} ms reading ${path}`, "timeout", tail(err));
     if (code !== 0) throw new MediaError(`ffprobe could not read ${path}: ${tail(err) || `exit ${code}`}`, "probe", tail(err));
     const json = JSON.parse(out) as { format?: { duration?: string; format_name?: string }; streams?: ProbeStream[] };
     return { durationS: Number(json.format?.duration ?? 0), formatName: json.format?.format_name ?? "", streams: json.streams ?? [] };
   } finally {
-    clearTimeout(timer);
+    guarded.release();
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { withTempDir } from "../../media/ffmpeg.ts";
+import { guard } from "../../media/process.ts";
 import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming } from "../types.ts";
 import { encodeWav } from "./wav.ts";
 
@@ -85,16 +86,15 @@ export function createLocalSpeech(options: { timeoutMs?: number } = {}): SpeechM
         const proc = Bun.spawn([process.execPath, SCRIPT, dir], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
         proc.stdin.write(JSON.stringify({ sentences: parts, voice, speed: Math.round(175 * speed), pitch }));
         await proc.stdin.end();
-        const kill = () => proc.kill("SIGKILL");
-        const timer = setTimeout(kill, options.timeoutMs ?? 120_000);
-        o.signal?.addEventListener("abort", kill, { once: true });
+        const timeoutMs = options.timeoutMs ?? 120_000;
+        const guarded = guard(proc, { timeoutMs, signal: o.signal });
         try {
           const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-          if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
+          if (guarded.stoppedBy() === "aborted") throw o.signal?.reason ?? new Error("aborted");
+          if (guarded.stoppedBy() === "timeout") throw new Error(`espeak-ng timed out after ${timeoutMs} ms`);
           if (code !== 0) throw new Error(`espeak-ng failed (exit ${code}): ${err.trim().split("\n").pop() ?? ""}`);
         } finally {
-          clearTimeout(timer);
-          o.signal?.removeEventListener("abort", kill);
+          guarded.release();
         }
         return Promise.all(parts.map(async (_, i) => readWav(await Bun.file(join(dir, `${i}.wav`)).bytes())));
       });
