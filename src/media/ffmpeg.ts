@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fontSetup } from "./fonts.ts";
 import { guard } from "./process.ts";
 import { mediaTools } from "./tools.ts";
 
@@ -81,6 +82,7 @@ export async function runFfmpeg(args: string[], options: RunOptions = {}): Promi
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
+    env: { ...process.env, FONTCONFIG_FILE: fontSetup().config },
   });
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const guarded = guard(proc, { timeoutMs, signal: options.signal });
@@ -129,6 +131,9 @@ export async function probe(path: string, timeoutMs = 30_000): Promise<ProbeResu
     guarded.release();
   }
 }
+
+/** A file path quoted for a filter option (drawtext, subtitles); text itself always goes in files. */
+export const filterPath = (p: string) => `'${p.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'")}'`;
 
 /** Runs `work` in a fresh temporary directory that is removed afterwards, whatever happens. */
 export async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {

@@ -4,6 +4,9 @@
  * ledger) and response metadata. Local, OpenAI, fal and ElevenLabs implementations plug in here.
  */
 
+import type { Static, TSchema } from "@sinclair/typebox";
+import type { Camera, MOOD_VALUES, TimeOfDay } from "../story/schemas.ts";
+
 export interface Usage {
   inputTokens?: number;
   outputTokens?: number;
@@ -26,8 +29,8 @@ export interface AudioOutput {
   sampleRate: number;
 }
 
-export const MOODS = ["calm", "happy", "sad", "tense", "epic", "mysterious"] as const;
-export type Mood = (typeof MOODS)[number];
+export { MOOD_VALUES as MOODS } from "../story/schemas.ts";
+export type Mood = (typeof MOOD_VALUES)[number];
 
 export interface MusicOptions {
   mood: Mood;
@@ -71,4 +74,99 @@ export interface SpeechModel {
   readonly provider: string;
   readonly modelId: string;
   generate(options: SpeechOptions): Promise<GenerateResult<SpeechOutput>>;
+}
+
+export interface ObjectRequest<S extends TSchema> {
+  /** The answer's JSON schema (one of src/story/schemas.ts for analysis); it carries an `$id`. */
+  schema: S;
+  system: string;
+  prompt: string;
+  /** The story text the prompt is about, for models that read it directly (the local analyser). */
+  source?: string;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface TextRequest {
+  system: string;
+  prompt: string;
+  signal?: AbortSignal;
+}
+
+export interface TextStream {
+  /** The answer as it is produced. */
+  textStream: AsyncIterable<string>;
+  /** Settles once the stream ends. */
+  usage: Promise<Usage>;
+}
+
+/** Text: JSON output validated against a schema, and streamed text. */
+export interface TextModel {
+  readonly provider: string;
+  readonly modelId: string;
+  generateObject<S extends TSchema>(request: ObjectRequest<S>): Promise<GenerateResult<Static<S>>>;
+  streamText(request: TextRequest): TextStream;
+}
+
+export interface ImageOutput {
+  bytes: Uint8Array;
+  mimeType: "image/png" | "image/jpeg" | "image/webp";
+  width: number;
+  height: number;
+}
+
+/** What a keyframe shows, for models that draw from structure (the local painter) rather than prose. */
+export interface SceneHint {
+  location: string;
+  timeOfDay: TimeOfDay;
+  mood: Mood;
+  characters: string[];
+  caption?: string;
+}
+
+export interface ImageOptions {
+  prompt: string;
+  width: number;
+  height: number;
+  /** Image-to-image: reference images (a character's sheet) the result must stay consistent with. */
+  references?: Array<{ bytes: Uint8Array; mimeType: string; label?: string }>;
+  scene?: SceneHint;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+/** Images: text-to-image, and image-to-image with reference images. */
+export interface ImageModel {
+  readonly provider: string;
+  readonly modelId: string;
+  generate(options: ImageOptions): Promise<GenerateResult<ImageOutput>>;
+}
+
+export interface VideoOutput {
+  bytes: Uint8Array;
+  mimeType: "video/mp4";
+  width: number;
+  height: number;
+  durationS: number;
+}
+
+export interface VideoOptions {
+  prompt: string;
+  /** Image-to-video when present; text-to-video otherwise. */
+  image?: { bytes: Uint8Array; mimeType: string };
+  durationS: number;
+  width: number;
+  height: number;
+  fps?: number;
+  camera?: Camera;
+  scene?: SceneHint;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+/** Video: image-to-video and text-to-video. */
+export interface VideoModel {
+  readonly provider: string;
+  readonly modelId: string;
+  generate(options: VideoOptions): Promise<GenerateResult<VideoOutput>>;
 }

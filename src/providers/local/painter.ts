@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
+import { filterPath, runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
+import { fontFile } from "../../media/fonts.ts";
+import type { TimeOfDay } from "../../story/schemas.ts";
 import type { Mood } from "../types.ts";
-
-export type TimeOfDay = "dawn" | "day" | "dusk" | "night";
 
 export interface KeyframeSpec {
   width: number;
@@ -24,8 +24,8 @@ export interface Signature {
   h: number;
 }
 
-// A CJK font shipped as a package (OFL): Chinese captions and name tags render offline.
-const FONT = Bun.resolveSync("@expo-google-fonts/noto-sans-sc/500Medium/NotoSansSC_500Medium.ttf", import.meta.dir);
+// A CJK font shipped as a package: Chinese captions and name tags render offline.
+const FONT = fontFile();
 
 const SKY: Record<TimeOfDay, string> = { dawn: "0xe8a27c", day: "0x87b8e8", dusk: "0x8a4f7d", night: "0x1c2541" };
 const TINT: Record<Mood, string> = {
@@ -52,8 +52,6 @@ export function signature(name: string): Signature {
   };
 }
 
-/** Characters for drawtext's option syntax (its text comes from files, never from here). */
-const escapePath = (p: string) => p.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'");
 
 function validate(spec: KeyframeSpec) {
   for (const [name, v] of [["width", spec.width], ["height", spec.height]] as const) {
@@ -74,7 +72,7 @@ function figure(sig: Signature, name: string, cx: number, ground: number, H: num
     `drawbox=x=${x}:y=${y}:w=${w}:h=${h}:color=${sig.body}@1:t=fill`,
     `drawbox=x=${Math.round(cx - head / 2)}:y=${y - head}:w=${head}:h=${head}:color=${sig.accent}@1:t=fill`,
     `drawbox=x=${x}:y=${y + Math.round(h * 0.45)}:w=${w}:h=${Math.max(2, Math.round(h * 0.06))}:color=${sig.accent}@1:t=fill`,
-    `drawtext=fontfile='${escapePath(FONT)}':textfile='${escapePath(nameFile)}':fontsize=${Math.max(12, Math.round(H * 0.04))}:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=4:x=${Math.round(cx)}-text_w/2:y=${ground + 6}`,
+    `drawtext=fontfile=${filterPath(FONT)}:textfile=${filterPath(nameFile)}:fontsize=${Math.max(12, Math.round(H * 0.04))}:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=4:x=${Math.round(cx)}-text_w/2:y=${ground + 6}`,
   ];
 }
 
@@ -110,7 +108,7 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       const file = join(dir, "caption.txt");
       await Bun.write(file, spec.caption);
       filters.push(
-        `drawtext=fontfile='${escapePath(FONT)}':textfile='${escapePath(file)}':fontsize=${Math.max(14, Math.round(H * 0.05))}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:x=(w-text_w)/2:y=h-text_h-${Math.round(H * 0.05)}`,
+        `drawtext=fontfile=${filterPath(FONT)}:textfile=${filterPath(file)}:fontsize=${Math.max(14, Math.round(H * 0.05))}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:x=(w-text_w)/2:y=h-text_h-${Math.round(H * 0.05)}`,
       );
     }
     const out = join(dir, "keyframe.png");

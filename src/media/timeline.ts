@@ -1,0 +1,103 @@
+import type { SpeechTiming } from "../providers/types.ts";
+import type { Transition } from "../story/schemas.ts";
+
+/** What the composer renders: shots in order, background music, subtitles, cover and output. */
+export interface Timeline {
+  output: OutputSpec;
+  shots: TimelineShot[];
+  bgm?: BgmSpec | null;
+  subtitles?: SubtitleSpec | null;
+  cover?: CoverSpec | null;
+}
+
+export const RESOLUTIONS = { "720p": 720, "1080p": 1080, "4k": 2160 } as const;
+export const ASPECT_RATIOS = { "16:9": [16, 9], "9:16": [9, 16], "1:1": [1, 1], "4:3": [4, 3], "3:4": [3, 4] } as const;
+export const FRAME_RATES = [24, 25, 30, 50, 60] as const;
+
+export interface OutputSpec {
+  resolution: keyof typeof RESOLUTIONS;
+  aspectRatio: keyof typeof ASPECT_RATIOS;
+  fps: (typeof FRAME_RATES)[number];
+  format: "mp4" | "mov";
+}
+
+export interface EditConfig {
+  /** A region of the picture to keep, as fractions of its width and height. */
+  crop?: { x: number; y: number; w: number; h: number } | null;
+  /** 1 (none) to 4: magnifies around the centre, then pan moves the view. */
+  zoom?: number;
+  /** -1 to 1: how far the zoomed view moves from the centre towards an edge. */
+  pan?: { x: number; y: number };
+  /** Degrees, -180 to 180, clockwise; the frame is filled after rotating. */
+  rotation?: number;
+  filter?: { name: FilterName; intensity: number } | null;
+}
+
+export const FILTERS = ["none", "grayscale", "sepia", "warm", "cool", "vivid", "fade", "noir"] as const;
+export type FilterName = (typeof FILTERS)[number];
+
+export interface AudioLine {
+  path: string;
+  /** Seconds from the start of the shot. */
+  offsetS: number;
+  /** 0 to 2 (1 = as recorded). */
+  volume?: number;
+  /** The spoken text with its timings (relative to this audio), for subtitles. */
+  text?: string;
+  timings?: SpeechTiming[];
+}
+
+export interface TimelineShot {
+  id: string;
+  visual: { kind: "still" | "clip"; path: string };
+  durationS: number;
+  /** How this shot begins after the previous one. */
+  transition?: Transition;
+  transitionS?: number;
+  edit?: EditConfig | null;
+  audio?: AudioLine[];
+}
+
+export interface BgmSpec {
+  path: string;
+  /** 0 to 1 of the track's level. */
+  volume?: number;
+  loop?: boolean;
+  fadeInS?: number;
+  fadeOutS?: number;
+  /** Lowered under narration and dialogue. */
+  duck?: boolean;
+}
+
+export interface SubtitleStyle {
+  font?: string;
+  /** Pixels at the output height. */
+  size?: number;
+  colour?: string;
+  position?: "bottom" | "middle" | "top";
+  box?: boolean;
+  boxColour?: string;
+  boxOpacity?: number;
+}
+
+export interface SubtitleSpec {
+  burnIn: boolean;
+  style?: SubtitleStyle;
+}
+
+export interface CoverSpec {
+  /** The shot whose picture is used; the first by default. */
+  shotId?: string;
+  title?: string;
+}
+
+/** Output width and height: the resolution names the short side, both even. */
+export function frameSize(output: OutputSpec): { width: number; height: number } {
+  const short = RESOLUTIONS[output.resolution];
+  const [a, b] = ASPECT_RATIOS[output.aspectRatio];
+  const long = Math.round((short * Math.max(a, b)) / Math.min(a, b) / 2) * 2;
+  return a >= b ? { width: long, height: short } : { width: short, height: long };
+}
+
+/** Each shot lasts a whole number of frames: its duration rounded to the nearest frame. */
+export const shotFrames = (shot: TimelineShot, fps: number) => Math.max(1, Math.round(shot.durationS * fps));
