@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { CAPABILITIES, PROVIDERS, type ProviderChoice } from "./providers/capabilities.ts";
 
 /** The one typed configuration of every Inkreel process, read from the environment. */
 export interface Config {
@@ -41,6 +42,8 @@ export interface Config {
     /** How long finished jobs stay in job_history. */
     retentionHours: number;
   };
+  /** Which provider serves each capability (TEXT_PROVIDER, IMAGE_PROVIDER, …; "local" by default). */
+  providers: ProviderChoice;
   limits: {
     bodyBytes: number;
     authPerMinute: number;
@@ -116,6 +119,12 @@ function storageConfig(env: Env, supabase: Config["supabase"]): Config["storage"
   return { driver, bucket, signingSecret };
 }
 
+function providerChoice(env: Env): ProviderChoice {
+  const choice: Record<string, string> = {};
+  for (const c of CAPABILITIES) choice[c] = oneOf(env, `${c.toUpperCase()}_PROVIDER`, PROVIDERS[c], "local");
+  return choice as ProviderChoice;
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, "PORT", 3000, 0, 65535);
@@ -173,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: int(env, "QUEUE_LEASE_MS", 30_000, 1000, 3_600_000),
       retentionHours: int(env, "JOB_RETENTION_HOURS", 168, 1, 24 * 365),
     },
+    providers: providerChoice(env),
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),

@@ -28,6 +28,8 @@ describe("config", () => {
       [{ BODY_LIMIT_BYTES: "-1" }, "BODY_LIMIT_BYTES"],
       [{ RATE_LIMIT_AUTH_PER_MIN: "0" }, "RATE_LIMIT_AUTH_PER_MIN"],
       [{ STORAGE_DRIVER: "s3" }, "STORAGE_DRIVER"],
+      [{ TEXT_PROVIDER: "gpt" }, "TEXT_PROVIDER"],
+      [{ VIDEO_PROVIDER: "sora" }, "VIDEO_PROVIDER"],
       [{ STORAGE_DRIVER: "supabase" }, "STORAGE_DRIVER"],
       [{ STORAGE_DRIVER: "supabase", SUPABASE_URL: "http://localhost:54321", SUPABASE_ANON_KEY: "anon" }, "SUPABASE_SERVICE_ROLE_KEY"],
       [{ SUPABASE_STORAGE_BUCKET: "Bad Bucket!" }, "SUPABASE_STORAGE_BUCKET"],

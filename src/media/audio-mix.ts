@@ -4,52 +4,72 @@ import type { BgmSpec } from "./timeline.ts";
 export interface PlacedAudio {
   path: string;
   atS: number;
-  /** Longest it may play: up to the end of its shot. */
-  maxS: number;
+  /** How long it plays: its length, cut at the end of its shot. */
+  playS: number;
   volume: number;
 }
 
-const RATE = 48_000;
-const FORMAT = `aresample=${RATE},aformat=sample_fmts=fltp:channel_layouts=stereo`;
+export const MIX_RATE = 48_000;
+/** Music under speech plays at this gain (about -14 dB), reached over RAMP_S before and after. */
+export const DUCK_GAIN = 0.2;
+const RAMP_S = 0.25;
 const f = (n: number) => Number(n.toFixed(4));
 
+/** Where speech plays, overlapping spans merged. */
+export function speechSpans(speech: PlacedAudio[]): Array<[number, number]> {
+  const spans = speech.filter((s) => s.volume > 0).map((s) => [s.atS, s.atS + s.playS] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const span of spans) {
+    const last = merged.at(-1);
+    if (last && span[0] <= last[1] + 2 * RAMP_S) last[1] = Math.max(last[1], span[1]);
+    else merged.push([...span]);
+  }
+  return merged;
+}
+
 /**
- * ffmpeg inputs and filters for the soundtrack: every narration and dialogue line at its offset,
- * mixed at unit gain (amix divides by its input count; every input lasts the whole video so the
- * divisor never changes and `volume` undoes it exactly), and the background music looped or cut
- * to length, faded, set to its volume and ducked under the speech by a sidechain compressor.
- * `first` is the index of the first input these arguments add; the result ends in `[aout]`.
+ * The music's gain over time as an ffmpeg expression: 1, eased down to DUCK_GAIN over RAMP_S
+ * before each span of speech and back up after it. The spans are known exactly (every line's
+ * start and length), so no compressor has to guess them from the signal.
  */
-export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: number, first: number): { inputs: string[]; graph: string[] } {
+function duckExpression(spans: Array<[number, number]>): string {
+  if (spans.length === 0) return "1";
+  // Depth 0..1 of each span at time t (a trapezoid), the deepest one wins.
+  const depth = spans.map(([a, b]) => `clip(min((t-${f(a - RAMP_S)})/${RAMP_S},(${f(b + RAMP_S)}-t)/${RAMP_S}),0,1)`);
+  const deepest = depth.reduce((acc, d) => `max(${acc},${d})`);
+  return `1-${f(1 - DUCK_GAIN)}*${deepest}`;
+}
+
+/**
+ * ffmpeg inputs and filters for the soundtrack, ending in `[aout]`: every narration and dialogue
+ * line at its offset, mixed at unit gain (amix divides by its input count; every input lasts the
+ * whole video, so the divisor never changes and `volume` undoes it exactly), and the background
+ * music looped or cut to length, at its volume, faded, and ducked under the speech.
+ */
+export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: number, channels: 1 | 2): { inputs: string[]; graph: string[] } {
+  const format = `aresample=${MIX_RATE},aformat=sample_fmts=fltp:channel_layouts=${channels === 1 ? "mono" : "stereo"}`;
   const inputs: string[] = [];
   const graph: string[] = [];
   const total = f(totalS);
-  let k = first;
+  let k = 0;
   const lines = speech.map((s, i) => {
     inputs.push("-i", s.path);
     const ms = Math.round(s.atS * 1000);
-    graph.push(`[${k++}:a]${FORMAT},atrim=0:${f(s.maxS)},volume=${f(s.volume)},adelay=${ms}|${ms},apad,atrim=0:${total}[l${i}]`);
+    graph.push(`[${k++}:a]${format},atrim=0:${f(s.playS)},volume=${f(s.volume)},adelay=${channels === 1 ? ms : `${ms}|${ms}`},apad,atrim=0:${total}[l${i}]`);
     return `[l${i}]`;
   });
-  if (lines.length === 0) graph.push(`anullsrc=r=${RATE}:cl=stereo,atrim=0:${total}[speech]`);
-  else if (lines.length === 1) graph.push(`${lines[0]}anull[speech]`);
-  else graph.push(`${lines.join("")}amix=inputs=${lines.length}:duration=first:dropout_transition=0,volume=${lines.length}[speech]`);
-  if (!bgm) {
-    graph.push(`[speech]anull[aout]`);
-    return { inputs, graph };
+  const layers = [...lines];
+  if (bgm) {
+    inputs.push(...(bgm.loop !== false ? ["-stream_loop", "-1"] : []), "-i", bgm.path);
+    const chain = [format, "apad", `atrim=0:${total}`, `volume=${f(bgm.volume ?? 0.25)}`];
+    if (bgm.fadeInS) chain.push(`afade=t=in:st=0:d=${f(bgm.fadeInS)}`);
+    if (bgm.fadeOutS) chain.push(`afade=t=out:st=${f(Math.max(0, totalS - bgm.fadeOutS))}:d=${f(bgm.fadeOutS)}`);
+    if (bgm.duck !== false) chain.push(`volume='${duckExpression(speechSpans(speech))}':eval=frame`);
+    graph.push(`[${k}:a]${chain.join(",")}[music]`);
+    layers.push("[music]");
   }
-  inputs.push(...(bgm.loop !== false ? ["-stream_loop", "-1"] : []), "-i", bgm.path);
-  const fades: string[] = [];
-  if (bgm.fadeInS) fades.push(`afade=t=in:st=0:d=${f(bgm.fadeInS)}`);
-  if (bgm.fadeOutS) fades.push(`afade=t=out:st=${f(Math.max(0, totalS - bgm.fadeOutS))}:d=${f(bgm.fadeOutS)}`);
-  graph.push(`[${k}:a]${FORMAT},apad,atrim=0:${total},volume=${f(bgm.volume ?? 0.25)}${fades.length ? `,${fades.join(",")}` : ""}[music]`);
-  if (bgm.duck !== false && speech.length > 0) {
-    graph.push(`[speech]asplit[voice][key]`);
-    // About -18 dB of gain reduction while someone speaks, released over half a second.
-    graph.push(`[music][key]sidechaincompress=threshold=0.01:ratio=12:attack=15:release=500:makeup=1[ducked]`);
-    graph.push(`[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0,volume=2[aout]`);
-  } else {
-    graph.push(`[speech][music]amix=inputs=2:duration=first:dropout_transition=0,volume=2[aout]`);
-  }
+  if (layers.length === 0) graph.push(`anullsrc=r=${MIX_RATE}:cl=${channels === 1 ? "mono" : "stereo"},atrim=0:${total}[aout]`);
+  else if (layers.length === 1) graph.push(`${layers[0]}anull[aout]`);
+  else graph.push(`${layers.join("")}amix=inputs=${layers.length}:duration=first:dropout_transition=0,volume=${layers.length}[aout]`);
   return { inputs, graph };
 }

@@ -61,6 +61,8 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   const allCues: Cue[] = [];
   let atS = 0;
   const starts: number[] = [];
+  // Mono sources (espeak, the local synthesiser) make a mono soundtrack: half the encoding work.
+  let stereo = false;
   for (const shot of timeline.shots) {
     visuals.push(await inspect(shot.visual.path, shot.visual.kind === "still" ? "image" : "video", shot.id, shot.visual.kind === "still" ? "picture" : "video clip"));
     const frames = shotFrames(shot, fps);
@@ -70,7 +72,8 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
       const info = await inspect(line.path, "audio", shot.id, `audio line ${j + 1}`);
       const maxS = lengthS - line.offsetS;
       if (info.durationS! > maxS + 0.05) warnings.push(`shot "${shot.id}": audio line ${j + 1} (${info.durationS!.toFixed(2)} s) is cut at the end of the shot`);
-      speech.push({ path: line.path, atS: atS + line.offsetS, maxS, volume: line.volume ?? 1 });
+      speech.push({ path: line.path, atS: atS + line.offsetS, playS: Math.min(info.durationS!, maxS), volume: line.volume ?? 1 });
+      if (info.channels !== 1) stereo = true;
       if (line.text?.trim()) cues.push(...speechCues(line.offsetS, line.text, line.timings, Math.min(info.durationS!, maxS), lengthS));
     }
     shotCues.push(cues);
@@ -79,7 +82,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     atS += lengthS;
   }
   const totalS = atS;
-  if (timeline.bgm) await inspect(timeline.bgm.path, "audio", null, "background music");
+  if (timeline.bgm && (await inspect(timeline.bgm.path, "audio", null, "background music")).channels !== 1) stereo = true;
 
   const plans: ShotPlan[] = timeline.shots.map((shot, i) => {
     const prev = i > 0 ? timeline.shots[i - 1]! : null;
@@ -103,7 +106,8 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   const stopAudio = () => audioStop.abort();
   options.signal?.addEventListener("abort", stopAudio, { once: true });
   const audioFile = join(work, "audio.m4a");
-  const audio = encodeSoundtrack(speech, timeline, totalS, audioFile, { signal: audioStop.signal, timeoutMs: options.timeoutMs });
+  const channels = stereo ? 2 : 1;
+  const audio = encodeSoundtrack(soundtrack(speech, timeline.bgm ?? null, totalS, channels), channels, totalS, audioFile, { signal: audioStop.signal, timeoutMs: options.timeoutMs });
   try {
     // Segments missing from the cache, rendered a run of consecutive shots at a time.
     const cached = await Promise.all(plans.map((p) => exists(segmentPath(options.cacheDir, p.digest))));
@@ -176,11 +180,13 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   }
 }
 
-/** Mixes and encodes the soundtrack (AAC-LC 128 kb/s; the coding tools that cost the most time in ffmpeg's encoder are off). */
-async function encodeSoundtrack(speech: PlacedAudio[], timeline: Timeline, totalS: number, out: string, options: RunOptions) {
-  const mix = soundtrack(speech, timeline.bgm ?? null, totalS, 0);
+/**
+ * Mixes and encodes the soundtrack: AAC-LC at 128 kb/s stereo or 96 kb/s mono, with the coding
+ * tools that cost ffmpeg's encoder the most time (TNS, M/S, PNS, intensity stereo) off.
+ */
+async function encodeSoundtrack(mix: ReturnType<typeof soundtrack>, channels: 1 | 2, totalS: number, out: string, options: RunOptions) {
   await runFfmpeg(
-    [...mix.inputs, "-filter_complex", mix.graph.join(";"), "-map", "[aout]", "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+    [...mix.inputs, "-filter_complex", mix.graph.join(";"), "-map", "[aout]", "-c:a", "aac", "-b:a", channels === 1 ? "96k" : "128k", "-ar", "48000",
       "-aac_tns", "0", "-aac_ms", "0", "-aac_pns", "0", "-aac_is", "0", "-t", String(totalS), out],
     options,
   );

@@ -10,6 +10,7 @@ export interface MediaInfo {
   width?: number;
   height?: number;
   durationS?: number;
+  channels?: number;
 }
 
 const MAX_INPUT_BYTES = 2 * 1024 ** 3;
@@ -52,16 +53,20 @@ export function imageSize(b: Uint8Array): { width: number; height: number } | nu
   return null;
 }
 
-/** Seconds of audio in a PCM WAV, from its header; null when not a WAV. */
-export function wavDuration(b: Uint8Array): number | null {
+/** Seconds and channels of audio in a PCM WAV, from its header; null when not a WAV. */
+export function wavInfo(b: Uint8Array): { durationS: number; channels: number } | null {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (b.length < 12 || v.getUint32(0) !== 0x52494646 || v.getUint32(8) !== 0x57415645) return null;
   let byteRate = 0;
+  let channels = 0;
   for (let at = 12; at + 8 <= b.length; ) {
     const id = String.fromCharCode(...b.subarray(at, at + 4));
     const size = v.getUint32(at + 4, true);
-    if (id === "fmt " && at + 16 <= b.length) byteRate = v.getUint32(at + 16, true);
-    if (id === "data") return byteRate > 0 ? size / byteRate : null;
+    if (id === "fmt " && at + 20 <= b.length) {
+      channels = v.getUint16(at + 10, true);
+      byteRate = v.getUint32(at + 16, true);
+    }
+    if (id === "data") return byteRate > 0 && channels > 0 ? { durationS: size / byteRate, channels } : null;
     at += 8 + size + (size % 2);
   }
   return null;
@@ -92,8 +97,8 @@ export async function inspect(path: string, expect: MediaInfo["kind"], shotId: s
     const size = imageSize(bytes);
     if (size) info = { kind: "image", ...size };
   } else if (expect === "audio") {
-    const d = wavDuration(bytes);
-    if (d !== null) info = { kind: "audio", durationS: d };
+    const wav = wavInfo(bytes);
+    if (wav) info = { kind: "audio", ...wav };
   }
   if (!info) {
     const p = await probe(path).catch((e: unknown) => {
@@ -102,7 +107,7 @@ export async function inspect(path: string, expect: MediaInfo["kind"], shotId: s
     });
     const v = p.streams.find((s) => s.codec_type === "video");
     const a = p.streams.find((s) => s.codec_type === "audio");
-    if (expect === "audio" && a) info = { kind: "audio", durationS: Number(a.duration ?? p.durationS) };
+    if (expect === "audio" && a) info = { kind: "audio", durationS: Number(a.duration ?? p.durationS), channels: a.channels ?? 2 };
     else if (expect !== "audio" && v?.width && v.height) info = { kind: expect, width: v.width, height: v.height, durationS: p.durationS };
     else throw new ComposeError(`the ${what} file holds no ${expect === "audio" ? "audio" : "picture"}`, shotId);
   }

@@ -9,7 +9,7 @@ import { type Cue, toAss } from "./subtitles.ts";
 import type { SubtitleStyle, TimelineShot } from "./timeline.ts";
 
 /** Bump when the rendering below changes, so old cached segments are not reused. */
-const ENGINE = "segment-v1";
+const ENGINE = "segment-v2";
 
 /** One encoder setting for every segment, so segments join by stream copy. */
 export function encoderArgs(fps: number): string[] {
@@ -143,7 +143,9 @@ export async function renderRun(run: ShotPlan[], frame: Frame, style: SubtitleSt
   const keyTimes = [0, ...boundaries].map((f) => seconds(Math.max(0, f / fps - 0.001))).join(",");
   const outputs =
     run.length > 1
-      ? ["-f", "segment", "-segment_frames", boundaries.join(","), "-reset_timestamps", "1", "-segment_format", "mp4", join(dir, "part%05d.mp4")]
+      ? // The segment muxer does not pass -video_track_timescale on to its mp4 muxer: without this,
+        // these segments get a different timescale from single-shot ones and cannot be joined with them.
+        ["-f", "segment", "-segment_frames", boundaries.join(","), "-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options", "video_track_timescale=90000", join(dir, "part%05d.mp4")]
       : [join(dir, "part00000.mp4")];
   await runFfmpeg(
     [...inputs, "-filter_complex", graph.join(";"), "-map", "[out]", "-vsync", "passthrough", "-frames:v", String(total), ...encoderArgs(fps), "-force_key_frames", keyTimes, "-an", ...outputs],

@@ -48,8 +48,8 @@ function checkShot(shot: TimelineShot, i: number, seen: Set<string>) {
 /** Checks everything about a timeline that needs no file: a clear error naming the shot, or nothing. */
 export function checkTimeline(t: Timeline): void {
   const o = t.output;
-  if (!o || !(o.resolution in RESOLUTIONS)) throw new ComposeError(`resolution must be one of ${Object.keys(RESOLUTIONS).join(", ")}`);
-  if (!(o.aspectRatio in ASPECT_RATIOS)) throw new ComposeError(`aspect ratio must be one of ${Object.keys(ASPECT_RATIOS).join(", ")}`);
+  if (!o || !Object.hasOwn(RESOLUTIONS, o.resolution)) throw new ComposeError(`resolution must be one of ${Object.keys(RESOLUTIONS).join(", ")}`);
+  if (!Object.hasOwn(ASPECT_RATIOS, o.aspectRatio)) throw new ComposeError(`aspect ratio must be one of ${Object.keys(ASPECT_RATIOS).join(", ")}`);
   if (!(FRAME_RATES as readonly number[]).includes(o.fps)) throw new ComposeError(`fps must be one of ${FRAME_RATES.join(", ")}`);
   if (o.format !== "mp4" && o.format !== "mov") throw new ComposeError('format must be "mp4" or "mov"');
   if (!Array.isArray(t.shots) || t.shots.length === 0) throw new ComposeError("the timeline has no shots");
