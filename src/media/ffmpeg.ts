@@ -40,10 +40,12 @@ function tail(stderr: string): string {
   return stderr.trim().split("\n").slice(-8).join("\n").slice(-2000);
 }
 
-async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOptions) {
+/** Reads `-progress` lines; returns the number of video frames written, as ffmpeg last reported. */
+async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOptions): Promise<number> {
   const decoder = new TextDecoder();
   let buffered = "";
   let outTimeS = 0;
+  let frames = 0;
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(chunk, { stream: true });
     let nl: number;
@@ -55,12 +57,15 @@ async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOpti
         // Old builds report microseconds under out_time_ms too.
         const us = Number(v);
         if (Number.isFinite(us) && us >= 0) outTimeS = us / 1_000_000;
+      } else if (k === "frame") {
+        frames = Number(v) || 0;
       } else if (k === "progress") {
         const percent = options.durationS ? Math.min(100, (outTimeS / options.durationS) * 100) : null;
         options.onProgress?.({ outTimeS, percent: v === "end" ? 100 : percent, done: v === "end" });
       }
     }
   }
+  return frames;
 }
 
 async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
@@ -75,8 +80,9 @@ async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
 /**
  * Runs ffmpeg with the given arguments (inputs, filters, output), with a timeout and an abort
  * signal that kill it, progress read from `-progress`, and its stderr kept for the error.
+ * Resolves to the number of video frames written.
  */
-export async function runFfmpeg(args: string[], options: RunOptions = {}): Promise<void> {
+export async function runFfmpeg(args: string[], options: RunOptions = {}): Promise<{ frames: number }> {
   if (options.signal?.aborted) throw new MediaError("ffmpeg was not started: aborted", "aborted");
   const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", ...args], {
     stdin: "ignore",
@@ -87,10 +93,11 @@ export async function runFfmpeg(args: string[], options: RunOptions = {}): Promi
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const guarded = guard(proc, { timeoutMs, signal: options.signal });
   try {
-    const [, stderr, code] = await Promise.all([readProgress(proc.stdout, options), readTail(proc.stderr), proc.exited]);
+    const [frames, stderr, code] = await Promise.all([readProgress(proc.stdout, options), readTail(proc.stderr), proc.exited]);
     if (guarded.stoppedBy() === "timeout") throw new MediaError(`ffmpeg timed out after ${timeoutMs} ms`, "timeout", tail(stderr));
     if (guarded.stoppedBy() === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
     if (code !== 0) throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
+    return { frames };
   } finally {
     guarded.release();
   }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { editFilters } from "./edit.ts";
-import { filterPath, runFfmpeg, type RunOptions } from "./ffmpeg.ts";
+import { filterPath, MediaError, runFfmpeg, type RunOptions } from "./ffmpeg.ts";
 import { fontSetup } from "./fonts.ts";
 import type { MediaInfo } from "./inspect.ts";
 import { type Cue, toAss } from "./subtitles.ts";
@@ -147,10 +147,13 @@ export async function renderRun(run: ShotPlan[], frame: Frame, style: SubtitleSt
         // these segments get a different timescale from single-shot ones and cannot be joined with them.
         ["-f", "segment", "-segment_frames", boundaries.join(","), "-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options", "video_track_timescale=90000", join(dir, "part%05d.mp4")]
       : [join(dir, "part00000.mp4")];
-  await runFfmpeg(
+  const { frames } = await runFfmpeg(
     [...inputs, "-filter_complex", graph.join(";"), "-map", "[out]", "-vsync", "passthrough", "-frames:v", String(total), ...encoderArgs(fps), "-force_key_frames", keyTimes, "-an", ...outputs],
     { ...options, durationS: total / fps },
   );
+  // ffmpeg exits 0 even when an input stops decoding (a truncated picture) and the run ends early:
+  // a run is only good if it wrote every frame of every shot.
+  if (frames !== total) throw new MediaError(`ffmpeg ended early: ${frames} of ${total} frames written`, "exit");
   await mkdir(cacheDir, { recursive: true });
   for (const [i, p] of run.entries()) {
     await rename(join(dir, `part${String(i).padStart(5, "0")}.mp4`), segmentPath(cacheDir, p.digest));

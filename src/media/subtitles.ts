@@ -102,7 +102,9 @@ export function toAss(cues: Cue[], size: { width: number; height: number }, styl
   const border = s.box ? `3,${Math.round(s.size * 0.2)},0` : `1,${Math.max(1, Math.round(s.size * 0.06))},0`;
   const outline = s.box ? assColour(s.boxColour, s.boxOpacity) : assColour("#000000", 1);
   const margin = Math.round(size.height * 0.06);
-  const escape = (t: string) => t.replace(/\\/g, "\\\\").replace(/\{/g, "\\{").replace(/\n/g, "\\N");
+  // libass has no escape for "\" ("\\" shows both, and "\N", "\n", "\h" still act): a word joiner
+  // (zero-width) after each backslash keeps it literal. "{" would open an override block: "\{".
+  const escape = (t: string) => t.replace(/\\/g, "\\\u2060").replace(/\{/g, "\\{").replace(/\n/g, "\\N");
   return [
     "[Script Info]",
     "ScriptType: v4.00+",
