@@ -13,7 +13,7 @@ import { frameSize, shotFrames, type Timeline } from "./timeline.ts";
 export interface ComposeOptions {
   /** Where rendered segments are kept between compositions (one file per segment digest). */
   cacheDir: string;
-  /** Where the results go: video.mp4|mov, subtitles.srt/.vtt/.ass, cover.jpg. */
+  /** Where the results go (video.mp4|mov, subtitles.srt/.vtt/.ass, cover.jpg): one directory per composition. */
   outDir: string;
   signal?: AbortSignal;
   /** 0-100 over the whole composition. */
@@ -108,6 +108,8 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   const audioFile = join(work, "audio.m4a");
   const channels = stereo ? 2 : 1;
   const audio = encodeSoundtrack(soundtrack(speech, timeline.bgm ?? null, totalS, channels), channels, totalS, audioFile, { signal: audioStop.signal, timeoutMs: options.timeoutMs });
+  // Its failure is reported where it is awaited, after the segments; until then it is not "unhandled".
+  audio.catch(() => {});
   try {
     // Segments missing from the cache, rendered a run of consecutive shots at a time.
     const cached = await Promise.all(plans.map((p) => exists(segmentPath(options.cacheDir, p.digest))));
