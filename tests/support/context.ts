@@ -28,7 +28,7 @@ export interface CallResult {
  * A fresh database cloned from the migrated template (or from `template`, e.g. "template1" for
  * an empty one); dropped when the file's tests end.
  */
-export async function createTestDatabase(template = TEMPLATE_DB): Promise<string> {
+export async function createTestDatabase(template = TEMPLATE_DB, beforeDrop?: () => Promise<void>): Promise<string> {
   const base = process.env.INKREEL_TEST_PG_URL;
   if (!base) throw new Error("INKREEL_TEST_PG_URL is not set; run tests with `bun test` (preload starts Postgres)");
   const name = `t_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -37,6 +37,8 @@ export async function createTestDatabase(template = TEMPLATE_DB): Promise<string
   await admin.query(`create database ${name} template ${template}`);
   await admin.end();
   afterAll(async () => {
+    // bun runs afterAll hooks last-registered first: whatever uses the database stops here, before the drop.
+    await beforeDrop?.();
     const c = new pg.Client({ connectionString: base });
     await c.connect();
     await c.query(`drop database if exists ${name} with (force)`);

@@ -133,8 +133,8 @@ export class WorkerProcess {
 /**
  * One test's world: a fresh migrated database with `test_runs`, and everything started on it
  * (in-process workers, worker processes, extra pools) stopped when the test ends. Call inside a
- * test: bun runs an afterAll registered there right after that test, and this one is registered
- * before createTestDatabase's, so it runs before the database is dropped.
+ * test: bun runs an afterAll registered there right after that test; the database is dropped only
+ * after the cleanup (a drop WITH (FORCE) under live workers kills their connections mid-use).
  */
 export async function queueTest() {
   const workers: Worker[] = [];
@@ -147,9 +147,7 @@ export async function queueTest() {
     await Promise.all(workers.splice(0).map((w) => w.stop().catch(() => {})));
     await Promise.all(pools.splice(0).map((p) => p.destroy().catch(() => {})));
   }
-  afterAll(cleanup);
-
-  const url = await createTestDatabase();
+  const url = await createTestDatabase(undefined, cleanup);
   const db = createDb(url, { max: 10 });
   pools.push(db);
   await sql`
