@@ -5,8 +5,10 @@ import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { authModule } from "./modules/auth/index.ts";
+import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
+import { projectsModule } from "./modules/projects/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { usersModule } from "./modules/users/index.ts";
@@ -34,6 +36,8 @@ export function createApp(deps: Deps) {
       .use(usersModule(deps))
       .use(spacesModule(deps))
       .use(jobsModule(deps))
+      .use(eventsModule(deps))
+      .use(projectsModule(deps))
       .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
   );
   routes = app.routes;

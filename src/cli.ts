@@ -14,7 +14,7 @@ const USAGE = `inkreel <command>
   dev                     start Postgres (embedded unless DATABASE_URL), migrate, run the API and a worker
   api                     run the HTTP API
   worker [--queues q1,q2] [--concurrency N]
-                          run a worker process (default: queues default,maintenance; concurrency 10)
+                          run a worker process (default: queues default,maintenance,pipeline; concurrency 10)
   migrate                 apply pending migrations
   admin create --username <name> --email <email> [--password <pw>]
                           create an ADMIN user (password also from INKREEL_ADMIN_PASSWORD or stdin)
@@ -52,7 +52,7 @@ async function api(config: Config, log: Logger) {
 
 async function worker(config: Config, log: Logger, args: string[]) {
   const { values } = parseArgs({ args, options: { queues: { type: "string" }, concurrency: { type: "string" } } });
-  const queues = (values.queues ?? "default,maintenance").split(",").map((q) => q.trim()).filter(Boolean);
+  const queues = (values.queues ?? "default,maintenance,pipeline").split(",").map((q) => q.trim()).filter(Boolean);
   const concurrency = Number(values.concurrency ?? 10);
   if (!queues.length || !queues.every((q) => /^[\w.-]{1,64}$/.test(q))) throw new UsageError("--queues takes a comma-separated list of queue names");
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new UsageError("--concurrency must be a whole number from 1 to 1000");

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { CAPABILITIES, PROVIDERS, type ProviderChoice } from "./providers/capabilities.ts";
 
@@ -44,6 +45,8 @@ export interface Config {
   };
   /** Which provider serves each capability (TEXT_PROVIDER, IMAGE_PROVIDER, …; "local" by default). */
   providers: ProviderChoice;
+  /** Pipeline jobs a worker process runs at once (they are CPU-bound): PIPELINE_CONCURRENCY, default one per core. */
+  pipelineConcurrency: number;
   limits: {
     bodyBytes: number;
     authPerMinute: number;
@@ -183,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionHours: int(env, "JOB_RETENTION_HOURS", 168, 1, 24 * 365),
     },
     providers: providerChoice(env),
+    pipelineConcurrency: int(env, "PIPELINE_CONCURRENCY", availableParallelism(), 1, 256),
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),

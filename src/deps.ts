@@ -3,6 +3,7 @@ import { createIssuer, createSupabaseVerifier, type AccessClaims, type TokenIssu
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
+import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 
@@ -19,12 +20,16 @@ export interface Deps {
   storage: Storage;
   /** Secret of the local driver's signed file links; null when files live in Supabase. */
   fileLinkSecret: string | null;
+  /** This process's live-event hub (one LISTEN connection, opened on first use or `start()`). */
+  realtime: RealtimeHub;
   startedAt: number;
 }
 
 export interface DepsOverrides {
   /** Lets tests point jose's JWKS fetch and supabase-js at local servers. */
   fetch?: typeof fetch;
+  /** The database the realtime hub LISTENs on, when config.databaseUrl is not it (embedded Postgres). */
+  databaseUrl?: string;
 }
 
 export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -45,6 +50,14 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
       : null,
     storage,
     fileLinkSecret: linkSecret,
+    realtime: createRealtimeHub({
+      db,
+      log,
+      connectionString: overrides.databaseUrl ?? config.databaseUrl,
+      mode: config.queue.mode,
+      pollIntervalMs: config.queue.pollIntervalMs,
+      broadcast: sb?.serviceRoleKey ? { url: sb.url, serviceRoleKey: sb.serviceRoleKey, fetch: overrides.fetch } : null,
+    }),
     startedAt: Date.now(),
   };
 }

@@ -7,7 +7,9 @@ import type { Logger } from "./log.ts";
 /** Serves the API until `stop()`; used by `inkreel api`. */
 export async function startApi(config: Config, databaseUrl: string, log: Logger) {
   const db = createDb(databaseUrl);
-  const deps = await createDeps(config, db, log);
+  const deps = await createDeps(config, db, log, { databaseUrl });
+  // Eagerly, so this process takes part in the Supabase broadcast leader election.
+  await deps.realtime.start();
   const app = createApp(deps).listen({
     hostname: config.host,
     port: config.port,
@@ -19,6 +21,8 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
   return {
     port,
     async stop() {
+      // First: ends SSE streams and WebSockets, which app.stop() would otherwise wait for.
+      await deps.realtime.close();
       await app.stop();
       await db.destroy();
     },

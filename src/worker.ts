@@ -2,33 +2,36 @@ import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
+import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
+import { createProviders } from "./providers/registry.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
+import { createStorage } from "./storage/index.ts";
 
 export interface WorkerCliOptions {
   queues: string[];
   concurrency: number;
 }
 
-/** A worker process: every registered handler, the maintenance schedules, until stop(). */
+/**
+ * A worker process: every registered handler, the maintenance schedules, until stop(). Pipeline
+ * jobs (providers, ffmpeg) are CPU-bound, so their queue gets its own loop with one slot per core
+ * (PIPELINE_CONCURRENCY); the other queues share `concurrency` slots.
+ */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerCliOptions) {
-  const db = createDb(databaseUrl, { max: 2 });
+  const db = createDb(databaseUrl, { max: 4 });
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
-  const handlers = { ...maintenanceHandlers(db, config) };
-  const worker = createWorker({
-    connectionString: databaseUrl,
-    handlers,
-    queues: options.queues,
-    concurrency: options.concurrency,
-    mode: config.queue.mode,
-    pollIntervalMs: config.queue.pollIntervalMs,
-    leaseMs: config.queue.leaseMs,
-    schedules: options.queues.includes(MAINTENANCE_QUEUE),
-    log,
-  });
-  await worker.start();
+  const { storage } = await createStorage(config);
+  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers: createProviders(config.providers), log }) };
+  const common = { connectionString: databaseUrl, handlers, mode: config.queue.mode, pollIntervalMs: config.queue.pollIntervalMs, leaseMs: config.queue.leaseMs, log };
+  const others = options.queues.filter((q) => q !== PIPELINE_QUEUE);
+  const workers = [
+    ...(others.length ? [createWorker({ ...common, queues: others, concurrency: options.concurrency, schedules: others.includes(MAINTENANCE_QUEUE) })] : []),
+    ...(options.queues.includes(PIPELINE_QUEUE) ? [createWorker({ ...common, queues: [PIPELINE_QUEUE], concurrency: config.pipelineConcurrency, schedules: false })] : []),
+  ];
+  for (const w of workers) await w.start();
   return {
     async stop() {
-      await worker.stop();
+      await Promise.all(workers.map((w) => w.stop()));
       await db.destroy();
     },
   };

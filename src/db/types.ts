@@ -137,7 +137,117 @@ export interface JobSchedulesTable {
   last_run_at: Date | null;
 }
 
+export type ProjectStatus = "draft" | "generating" | "editing" | "completed" | "failed";
+export type RunStatus = "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
+type Json<T> = ColumnType<T, string, string>;
+type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+
+export interface ProjectsTable {
+  id: Generated<string>;
+  space_id: string;
+  owner_id: string | null;
+  name: string;
+  input_type: "novel" | "script" | "storyboard";
+  input_text: string;
+  options: Json<Record<string, unknown>>;
+  status: ColumnType<ProjectStatus, ProjectStatus | undefined, ProjectStatus>;
+  stage: string | null;
+  progress: ColumnType<number, number | undefined, number>;
+  current_step: string | null;
+  active_package_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PackagesTable {
+  id: Generated<string>;
+  project_id: string;
+  version: number;
+  name: string;
+  parent_id: string | null;
+  storyline: NullableJson<unknown>;
+  art_style: NullableJson<unknown>;
+  characters: ColumnType<unknown[], string | undefined, string>;
+  scenes: ColumnType<unknown[], string | undefined, string>;
+  music: NullableJson<unknown>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PackageShotsTable {
+  package_id: string;
+  shot_id: string;
+  position: number;
+  data: Json<unknown>;
+}
+
+export interface RunsTable {
+  id: Generated<string>;
+  project_id: string;
+  package_id: string | null;
+  created_by: string | null;
+  mode: "auto" | "step";
+  from_stage: string | null;
+  to_stage: string | null;
+  status: ColumnType<RunStatus, RunStatus | undefined, RunStatus>;
+  progress: ColumnType<number, number | undefined, number>;
+  current_step: string | null;
+  stages: Json<unknown>;
+  error: NullableJson<unknown>;
+  export_id: string | null;
+  created_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+export interface AssetsTable {
+  id: Generated<string>;
+  space_id: string;
+  project_id: string | null;
+  package_id: string | null;
+  owner_id: string | null;
+  kind: string;
+  mime_type: string;
+  size: number;
+  sha256: string;
+  input_digest: string;
+  storage_key: string;
+  meta: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Timestamp;
+}
+
+export interface ExportsTable {
+  id: Generated<string>;
+  project_id: string;
+  package_id: string | null;
+  run_id: string | null;
+  created_by: string | null;
+  options: Json<unknown>;
+  status: ColumnType<"queued" | "running" | "completed" | "failed" | "cancelled", string | undefined, string>;
+  progress: ColumnType<number, number | undefined, number>;
+  error: NullableJson<unknown>;
+  files: ColumnType<unknown[], string | undefined, string>;
+  stats: NullableJson<unknown>;
+  created_at: Timestamp;
+  completed_at: NullableTimestamp;
+}
+
+export interface ProjectEventsTable {
+  id: Generated<number>;
+  project_id: string;
+  run_id: string | null;
+  event: string;
+  data: Json<unknown>;
+  created_at: Timestamp;
+}
+
 export interface Database {
+  projects: ProjectsTable;
+  packages: PackagesTable;
+  package_shots: PackageShotsTable;
+  runs: RunsTable;
+  assets: AssetsTable;
+  exports: ExportsTable;
+  project_events: ProjectEventsTable;
   jobs: JobsTable;
   job_history: JobHistoryTable;
   job_parents: JobParentsTable;

@@ -1,0 +1,109 @@
+import { Elysia } from "elysia";
+import type { Deps } from "../../deps.ts";
+import { authGuard } from "../../http/auth-guard.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { cancelRun, startRun } from "../../pipeline/orchestrate.ts";
+import { requireProject } from "./access.ts";
+import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectSchema, RunSchema, StartRunBody, UpdateProjectBody } from "./model.ts";
+import * as projects from "./service.ts";
+
+const security = [{ bearer: [] }];
+
+/** Projects, runs of the pipeline and exports (API.md "Projects and runs", "Exports and files"). */
+export function projectsModule(deps: Deps) {
+  const { db, storage } = deps;
+  return new Elysia({ prefix: "/api/v1", tags: ["projects"] })
+    .use(authGuard(deps))
+    .post(
+      "/projects",
+      async ({ body, caller, set }) => {
+        set.status = 201;
+        return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, body));
+      },
+      { auth: true, body: CreateProjectBody, response: { 201: Envelope(ProjectSchema), ...ErrorResponses }, detail: { summary: "Create a project from a story", security } },
+    )
+    .get("/projects", async ({ query, caller }) => ok(await projects.listProjects(db, caller.user.id, query)), {
+      auth: true,
+      query: ProjectListQuery,
+      response: { 200: Envelope(PageOf(ProjectSchema)), ...ErrorResponses },
+      detail: { summary: "Projects in my spaces, newest first, by status or name keyword", security },
+    })
+    .get("/projects/:id", async ({ params, caller }) => ok(projects.toProject(await requireProject(db, params.id, caller.user.id))), {
+      auth: true,
+      params: IdParams,
+      response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+      detail: { summary: "A project", security },
+    })
+    .patch("/projects/:id", async ({ params, body, caller }) => ok(await projects.updateProject(db, caller.user.id, params.id, body)), {
+      auth: true,
+      params: IdParams,
+      body: UpdateProjectBody,
+      response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+      detail: { summary: "Rename a project or change its options", security },
+    })
+    .delete(
+      "/projects/:id",
+      async ({ params, caller }) => {
+        await projects.deleteProject(db, storage, caller.user.id, params.id);
+        return ok(null);
+      },
+      { auth: true, params: IdParams, detail: { summary: "Delete a project, its runs, packages, exports and files", security } },
+    )
+    .post(
+      "/projects/:id/runs",
+      async ({ params, body, caller, set }) => {
+        await requireProject(db, params.id, caller.user.id, "editor");
+        set.status = 202;
+        const run = await startRun(db, { projectId: params.id, userId: caller.user.id, mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage });
+        return ok(projects.toRun(run));
+      },
+      {
+        auth: true,
+        params: IdParams,
+        body: StartRunBody,
+        response: { 202: Envelope(RunSchema), ...ErrorResponses },
+        detail: {
+          summary: "Run the pipeline",
+          description: "`auto` runs every stage through export; `step` stops after `to_stage` (continue with another run). `from_stage` redoes from that stage into a new material-package version.",
+          security,
+        },
+      },
+    )
+    .get("/runs/:id", async ({ params, caller }) => ok(projects.toRun(await projects.getRunFor(db, caller.user.id, params.id))), {
+      auth: true,
+      params: IdParams,
+      response: { 200: Envelope(RunSchema), ...ErrorResponses },
+      detail: { summary: "A run with its stages", security },
+    })
+    .post(
+      "/runs/:id/cancel",
+      async ({ params, caller }) => {
+        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        await requireProject(db, run.project_id, caller.user.id, "editor");
+        return ok(projects.toRun(await cancelRun(db, run.id)));
+      },
+      { auth: true, params: IdParams, response: { 200: Envelope(RunSchema), ...ErrorResponses }, detail: { summary: "Cancel a run (running jobs abort)", security } },
+    )
+    .post(
+      "/projects/:id/exports",
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        const id = await projects.startExport(db, caller.user.id, params.id, body as never);
+        return ok(await projects.exportView(db, storage, id, caller.user.id));
+      },
+      { auth: true, params: IdParams, body: ExportBody, response: { 202: Envelope(ExportSchema), ...ErrorResponses }, detail: { summary: "Export the active package as a video", security } },
+    )
+    .get("/projects/:id/exports", async ({ params, query, caller }) => ok(await projects.listExports(db, storage, caller.user.id, params.id, query.page ?? 1, query.page_size ?? 20)), {
+      auth: true,
+      params: IdParams,
+      query: PageQuery,
+      response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
+      detail: { summary: "Export history of a project", security },
+    })
+    .get("/exports/:id", async ({ params, caller }) => ok(await projects.exportView(db, storage, params.id, caller.user.id)), {
+      auth: true,
+      params: IdParams,
+      response: { 200: Envelope(ExportSchema), ...ErrorResponses },
+      detail: { summary: "An export with signed, expiring download links", security },
+    });
+}

@@ -1,0 +1,127 @@
+import { t } from "elysia";
+import { STAGES } from "../../pipeline/stages.ts";
+
+const iso = t.String({ format: "date-time" });
+const uuid = t.String({ format: "uuid" });
+const StageName = t.Union(STAGES.map((s) => t.Literal(s)));
+
+export const ProjectOptions = t.Object(
+  {
+    style: t.Optional(t.String({ maxLength: 50, examples: ["anime"] })),
+    aspect_ratio: t.Optional(t.Union([t.Literal("16:9"), t.Literal("9:16"), t.Literal("4:3"), t.Literal("1:1")])),
+    language: t.Optional(t.Union([t.Literal("zh"), t.Literal("en")])),
+    voice_speed: t.Optional(t.Number({ minimum: 0.5, maximum: 2 })),
+    subtitle_enabled: t.Optional(t.Boolean()),
+    shot_duration_s: t.Optional(t.Number({ minimum: 1, maximum: 60 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateProjectBody = t.Object({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  input: t.Object({
+    type: t.Union([t.Literal("novel"), t.Literal("script"), t.Literal("storyboard")]),
+    text: t.String({ minLength: 50, maxLength: 200_000, description: "The story, 50 to 200,000 characters." }),
+  }),
+  options: t.Optional(ProjectOptions),
+  space_id: t.Optional(uuid),
+});
+
+export const UpdateProjectBody = t.Object({
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  options: t.Optional(ProjectOptions),
+});
+
+export const ProjectSchema = t.Object({
+  id: uuid,
+  space_id: uuid,
+  name: t.String(),
+  input_type: t.String(),
+  status: t.Union([t.Literal("draft"), t.Literal("generating"), t.Literal("editing"), t.Literal("completed"), t.Literal("failed")]),
+  stage: t.Nullable(t.String()),
+  progress: t.Integer(),
+  current_step: t.Nullable(t.String()),
+  options: t.Record(t.String(), t.Unknown()),
+  active_package_id: t.Nullable(uuid),
+  created_at: iso,
+  updated_at: iso,
+});
+
+export const ProjectListQuery = t.Object({
+  page: t.Optional(t.Integer({ minimum: 1 })),
+  page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
+  status: t.Optional(t.Union([t.Literal("draft"), t.Literal("generating"), t.Literal("editing"), t.Literal("completed"), t.Literal("failed")])),
+  keyword: t.Optional(t.String({ maxLength: 100 })),
+  space_id: t.Optional(uuid),
+});
+
+export const IdParams = t.Object({ id: uuid });
+
+export const StartRunBody = t.Object({
+  mode: t.Union([t.Literal("auto"), t.Literal("step")]),
+  from_stage: t.Optional(StageName),
+  to_stage: t.Optional(StageName),
+});
+
+export const StageStateSchema = t.Object({
+  stage: t.String(),
+  status: t.String(),
+  progress: t.Integer(),
+  error: t.Optional(t.Nullable(t.Object({ message: t.String(), shot_id: t.Optional(t.String()) }, { additionalProperties: true }))),
+});
+
+export const RunSchema = t.Object({
+  id: uuid,
+  project_id: uuid,
+  package_id: t.Nullable(uuid),
+  mode: t.String(),
+  status: t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("paused"), t.Literal("completed"), t.Literal("failed"), t.Literal("cancelled")]),
+  progress: t.Integer(),
+  current_step: t.Nullable(t.String()),
+  stages: t.Array(StageStateSchema),
+  error: t.Nullable(t.Unknown()),
+  export_id: t.Nullable(uuid),
+  created_at: iso,
+  finished_at: t.Nullable(iso),
+});
+
+export const ExportBody = t.Object({
+  resolution: t.Optional(t.Union([t.Literal("720p"), t.Literal("1080p"), t.Literal("4K")])),
+  format: t.Optional(t.Union([t.Literal("MP4"), t.Literal("MOV")])),
+  fps: t.Optional(t.Union([t.Literal(24), t.Literal(25), t.Literal(30), t.Literal(50), t.Literal(60)])),
+  subtitle: t.Optional(
+    t.Object({
+      enabled: t.Boolean(),
+      burn_in: t.Optional(t.Boolean()),
+      format: t.Optional(t.Union([t.Literal("SRT"), t.Literal("VTT"), t.Literal("ASS")])),
+      font_size: t.Optional(t.Integer({ minimum: 8, maximum: 400 })),
+      font_color: t.Optional(t.String({ pattern: "^#[0-9a-fA-F]{6}$" })),
+      position: t.Optional(t.Union([t.Literal("bottom"), t.Literal("middle"), t.Literal("top")])),
+    }),
+  ),
+  cover: t.Optional(t.Object({ enabled: t.Boolean(), title_text: t.Optional(t.String({ maxLength: 100 })) })),
+});
+
+export const ExportFileSchema = t.Object({
+  id: uuid,
+  file_type: t.Union([t.Literal("video"), t.Literal("subtitle"), t.Literal("cover"), t.Literal("audio")]),
+  file_name: t.String(),
+  mime_type: t.String(),
+  file_size: t.Integer(),
+  duration_s: t.Optional(t.Nullable(t.Number())),
+  download_url: t.String(),
+  expires_at: iso,
+});
+
+export const ExportSchema = t.Object({
+  id: uuid,
+  project_id: uuid,
+  status: t.String(),
+  progress: t.Integer(),
+  options: t.Unknown(),
+  files: t.Array(ExportFileSchema),
+  error: t.Nullable(t.Unknown()),
+  segments: t.Optional(t.Nullable(t.Object({ rendered: t.Integer(), reused: t.Integer() }))),
+  created_at: iso,
+  completed_at: t.Nullable(iso),
+});

@@ -1,0 +1,179 @@
+import { sql } from "kysely";
+import type { Db } from "../../db/client.ts";
+import { page } from "../../http/envelope.ts";
+import { conflict, notFound } from "../../http/errors.ts";
+import { enqueue } from "../../queue/index.ts";
+import type { ProjectOptions } from "../../pipeline/context.ts";
+import { createExport, exportDefaults, type ExportFile, type ExportOptions } from "../../pipeline/export.ts";
+import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
+import { cancelRun } from "../../pipeline/orchestrate.ts";
+import type { RunRow } from "../../pipeline/run-state.ts";
+import type { Storage } from "../../storage/types.ts";
+import { requireSpaceRole } from "../spaces/service.ts";
+import { requireProject } from "./access.ts";
+
+type ProjectRow = Awaited<ReturnType<typeof requireProject>>;
+
+export const toProject = (p: ProjectRow) => ({
+  id: p.id,
+  space_id: p.space_id,
+  name: p.name,
+  input_type: p.input_type,
+  status: p.status,
+  stage: p.stage,
+  progress: p.progress,
+  current_step: p.current_step,
+  options: p.options,
+  active_package_id: p.active_package_id,
+  created_at: p.created_at.toISOString(),
+  updated_at: p.updated_at.toISOString(),
+});
+
+export const toRun = (r: RunRow) => ({
+  id: r.id,
+  project_id: r.project_id,
+  package_id: r.package_id,
+  mode: r.mode,
+  status: r.status,
+  progress: r.progress,
+  current_step: r.current_step,
+  stages: r.stages.map(({ done: _d, total: _t, ...s }) => s),
+  error: r.error ?? null,
+  export_id: r.export_id,
+  created_at: r.created_at.toISOString(),
+  finished_at: r.finished_at?.toISOString() ?? null,
+});
+
+/** A default name from the story's first line. */
+function nameFrom(text: string): string {
+  const first = text.trim().split(/\n/)[0]!.replace(/^#+\s*/, "").trim();
+  return [...first].slice(0, 30).join("") || "Untitled";
+}
+
+export async function createProject(
+  db: Db,
+  userId: string,
+  currentSpace: string | null,
+  body: { name?: string; input: { type: "novel" | "script" | "storyboard"; text: string }; options?: ProjectOptions; space_id?: string },
+) {
+  const spaceId = body.space_id ?? currentSpace;
+  if (!spaceId) throw notFound("space");
+  await requireSpaceRole(db, spaceId, userId, "editor");
+  const row = await db
+    .insertInto("projects")
+    .values({
+      space_id: spaceId,
+      owner_id: userId,
+      name: body.name ?? nameFrom(body.input.text),
+      input_type: body.input.type,
+      input_text: body.input.text,
+      options: JSON.stringify(body.options ?? {}),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toProject(row);
+}
+
+export async function listProjects(db: Db, userId: string, q: { page?: number; page_size?: number; status?: string; keyword?: string; space_id?: string }) {
+  const pageNo = q.page ?? 1;
+  const size = q.page_size ?? 20;
+  let base = db
+    .selectFrom("projects")
+    .innerJoin("space_members", "space_members.space_id", "projects.space_id")
+    .where("space_members.user_id", "=", userId);
+  if (q.space_id) base = base.where("projects.space_id", "=", q.space_id);
+  if (q.status) base = base.where("projects.status", "=", q.status as ProjectRow["status"]);
+  if (q.keyword) base = base.where("projects.name", "ilike", `%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  const [rows, count] = await Promise.all([
+    base.selectAll("projects").orderBy("projects.updated_at", "desc").orderBy("projects.id").limit(size).offset((pageNo - 1) * size).execute(),
+    base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
+  ]);
+  return page(rows.map(toProject), Number(count.n), pageNo, size);
+}
+
+export async function updateProject(db: Db, userId: string, id: string, body: { name?: string; options?: ProjectOptions }) {
+  const p = await requireProject(db, id, userId, "editor");
+  const row = await db
+    .updateTable("projects")
+    .set({ ...(body.name ? { name: body.name } : {}), ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}), updated_at: new Date() })
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toProject(row);
+}
+
+/** Deletes a project with everything it made: its runs are cancelled, its files removed from storage. */
+export async function deleteProject(db: Db, storage: Storage, userId: string, id: string) {
+  await requireProject(db, id, userId, "editor");
+  const runs = await db.selectFrom("runs").select("id").where("project_id", "=", id).where("status", "in", ["queued", "running", "paused"]).execute();
+  for (const r of runs) await cancelRun(db, r.id).catch(() => {});
+  await db.deleteFrom("projects").where("id", "=", id).execute();
+  for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
+}
+
+export async function getRunFor(db: Db, userId: string, runId: string): Promise<RunRow> {
+  const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as RunRow | undefined;
+  if (!run) throw notFound("run");
+  await requireProject(db, run.project_id, userId, "viewer").catch(() => {
+    throw notFound("run");
+  });
+  return run;
+}
+
+export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {
+  const project = await requireProject(db, projectId, userId, "editor");
+  if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
+  const shots = await db.selectFrom("package_shots").select("shot_id").where("package_id", "=", project.active_package_id).limit(1).execute();
+  if (shots.length === 0) throw conflict("the project has no storyboard yet: run the pipeline first");
+  const exportId = await db.transaction().execute(async (trx) => {
+    const id = await createExport(trx, { projectId, packageId: project.active_package_id!, runId: null, userId, options: exportDefaults(options, project.options as ProjectOptions) });
+    await enqueue(trx, { kind: "pipeline.export", queue: PIPELINE_QUEUE, payload: { export_id: id }, maxAttempts: 2, timeoutMs: 60 * 60_000 });
+    return id;
+  });
+  return exportId;
+}
+
+export async function exportView(db: Db, storage: Storage, exportId: string, userId: string) {
+  const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
+  if (!ex) throw notFound("export");
+  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+    throw notFound("export");
+  });
+  return toExport(storage, ex);
+}
+
+type ExportRow = NonNullable<Awaited<ReturnType<typeof getExportRow>>>;
+const getExportRow = (db: Db, id: string) => db.selectFrom("exports").selectAll().where("id", "=", id).executeTakeFirst();
+
+/** Signed download links are made fresh on each read and expire after an hour. */
+export async function toExport(storage: Storage, ex: ExportRow) {
+  const files = [];
+  for (const f of ex.files as ExportFile[]) {
+    const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
+    const { url, expiresAt } = await storage.signedUrl(key, 3600, { downloadName: f.file_name });
+    files.push({ id: f.asset_id, file_type: f.file_type, file_name: f.file_name, mime_type: f.mime_type, file_size: f.file_size, duration_s: f.duration_s, download_url: url, expires_at: expiresAt.toISOString() });
+  }
+  const stats = ex.stats as { segments?: { rendered: number; reused: number } } | null;
+  return {
+    id: ex.id,
+    project_id: ex.project_id,
+    status: ex.status,
+    progress: ex.progress,
+    options: ex.options,
+    files,
+    error: ex.error ?? null,
+    segments: stats?.segments ?? null,
+    created_at: ex.created_at.toISOString(),
+    completed_at: ex.completed_at?.toISOString() ?? null,
+  };
+}
+
+export async function listExports(db: Db, storage: Storage, userId: string, projectId: string, pageNo: number, size: number) {
+  await requireProject(db, projectId, userId, "viewer");
+  const base = db.selectFrom("exports").where("project_id", "=", projectId);
+  const [rows, count] = await Promise.all([
+    base.selectAll().orderBy("created_at", "desc").limit(size).offset((pageNo - 1) * size).execute(),
+    base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
+  ]);
+  return page(await Promise.all(rows.map((r) => toExport(storage, r))), Number(count.n), pageNo, size);
+}

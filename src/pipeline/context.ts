@@ -1,0 +1,50 @@
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../log.ts";
+import type { Providers } from "../providers/registry.ts";
+import type { Storage } from "../storage/types.ts";
+import type { AssetOwner } from "./assets.ts";
+import type { RunRow } from "./run-state.ts";
+
+/** What pipeline jobs need, built once per worker process. */
+export interface PipelineDeps {
+  config: Config;
+  db: Db;
+  storage: Storage;
+  providers: Providers;
+  log: Logger;
+}
+
+export interface ProjectOptions {
+  style?: string;
+  aspect_ratio?: "16:9" | "9:16" | "4:3" | "1:1";
+  language?: "zh" | "en";
+  voice_speed?: number;
+  subtitle_enabled?: boolean;
+  shot_duration_s?: number;
+}
+
+/** One stage (or one shot of it) at work: the run, its project and package, and the job's signal. */
+export interface StepContext {
+  deps: PipelineDeps;
+  run: RunRow;
+  project: { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: ProjectOptions; name: string };
+  packageId: string;
+  owner: AssetOwner;
+  signal: AbortSignal;
+  progress(percent: number): Promise<void>;
+}
+
+/** Pictures are made at 720p in the project's aspect ratio; exports scale them. */
+export function pictureSize(options: ProjectOptions): { width: number; height: number } {
+  switch (options.aspect_ratio ?? "16:9") {
+    case "9:16":
+      return { width: 720, height: 1280 };
+    case "4:3":
+      return { width: 960, height: 720 };
+    case "1:1":
+      return { width: 720, height: 720 };
+    default:
+      return { width: 1280, height: 720 };
+  }
+}

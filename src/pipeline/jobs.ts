@@ -1,0 +1,163 @@
+import { ComposeError } from "../media/compose-error.ts";
+import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
+import type { Db } from "../db/client.ts";
+import type { PipelineDeps, ProjectOptions, StepContext } from "./context.ts";
+import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
+import { loadShots } from "./packages.ts";
+import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
+import { PER_SHOT, type Stage } from "./stages.ts";
+import * as analysis from "./steps/analysis.ts";
+import { music } from "./steps/music.ts";
+import * as shots from "./steps/shots.ts";
+
+export const PIPELINE_QUEUE = "pipeline";
+/** A step is tried this many times before its stage fails. */
+const ATTEMPTS = 2;
+
+const WHOLE: Partial<Record<Stage, (ctx: StepContext) => Promise<void>>> = {
+  storyline: analysis.storyline,
+  art_style: analysis.artStyle,
+  characters: analysis.characters,
+  scenes: analysis.scenes,
+  storyboard: analysis.storyboard,
+  music,
+};
+
+const PER_SHOT_STEP: Partial<Record<Stage, (ctx: StepContext, shotId: string) => Promise<void>>> = {
+  keyframes: shots.keyframe,
+  voices: shots.voice,
+  clips: shots.clip,
+};
+
+/** The job that runs one stage of a run. */
+export function stageJob(runId: string, stage: Stage) {
+  return { kind: "pipeline.stage", queue: PIPELINE_QUEUE, payload: { run_id: runId, stage }, maxAttempts: ATTEMPTS, timeoutMs: 30 * 60_000 };
+}
+
+async function stepContext(deps: PipelineDeps, run: RunRow, job: JobContext): Promise<StepContext> {
+  const project = await deps.db.selectFrom("projects").selectAll().where("id", "=", run.project_id).executeTakeFirstOrThrow();
+  return {
+    deps,
+    run,
+    project: { ...project, options: project.options as ProjectOptions },
+    packageId: run.package_id!,
+    owner: { spaceId: project.space_id, projectId: project.id, packageId: run.package_id, ownerId: run.created_by },
+    signal: job.signal,
+    progress: async (p) => {
+      await job.progress(p);
+    },
+  };
+}
+
+const active = (run: RunRow | undefined): run is RunRow => !!run && (run.status === "queued" || run.status === "running");
+
+/** What a user is told when a step fails: the reason, never a stack. */
+function reason(e: unknown): string {
+  if (e instanceof ComposeError) return e.message;
+  if (e instanceof Error) return e.message.slice(0, 500);
+  return String(e);
+}
+
+/** A stage is done: start the next one, or pause (step mode reached `to_stage`), or finish. */
+async function advance(db: Db, run: RunRow, stage: Stage) {
+  const current = await updateStage(db, run.id, stage, { status: "completed", progress: 100 });
+  const next = nextStage(current, stage);
+  if (!next) return finishRun(db, run.id, "completed");
+  if (run.mode === "step" && run.to_stage === stage) return finishRun(db, run.id, "paused");
+  await enqueue(db, stageJob(run.id, next));
+}
+
+async function failStage(db: Db, run: RunRow, stage: Stage, message: string, shotId?: string) {
+  await updateStage(db, run.id, stage, { status: "failed", error: { message, ...(shotId ? { shot_id: shotId } : {}) } });
+  await finishRun(db, run.id, "failed", { stage, message, ...(shotId ? { shot_id: shotId } : {}) });
+}
+
+const isFinal = (e: unknown, ctx: JobContext) => ctx.attempt >= ATTEMPTS || e instanceof PermanentJobError || e instanceof ComposeError || e instanceof RangeError;
+
+export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
+  const { db } = deps;
+  return {
+    "pipeline.stage": async (payload: { run_id: string; stage: Stage }, ctx: JobContext) => {
+      const run = await getRun(db, payload.run_id);
+      if (!active(run)) return { skipped: "the run is not running" };
+      if (run.status === "queued") await db.updateTable("runs").set({ status: "running" }).where("id", "=", run.id).execute();
+      const stage = payload.stage;
+      await updateStage(db, run.id, stage, { status: "running", progress: 0, error: null });
+      try {
+        const step = await stepContext(deps, run, ctx);
+        if (PER_SHOT.has(stage)) {
+          const list = await loadShots(db, run.package_id!);
+          if (list.length === 0) return advance(db, run, stage);
+          await updateStage(db, run.id, stage, { done: 0, total: list.length });
+          await db.transaction().execute(async (trx) => {
+            const children = await enqueueMany(
+              trx,
+              list.map((s) => ({ kind: "pipeline.shot", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage, shot_id: s.id }, maxAttempts: ATTEMPTS, timeoutMs: 10 * 60_000 })),
+            );
+            await enqueue(trx, { kind: "pipeline.join", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage }, parents: children.map((c) => c.id), onParentFailure: "proceed" });
+          });
+          return { shots: list.length };
+        }
+        if (stage === "export") {
+          const exportId = run.export_id ?? (await createExport(db, { projectId: run.project_id, packageId: run.package_id!, runId: run.id, userId: run.created_by, options: exportDefaults(undefined, step.project.options) }));
+          if (!run.export_id) await db.updateTable("runs").set({ export_id: exportId }).where("id", "=", run.id).execute();
+          try {
+            await renderExport(deps, exportId, ctx.signal, (p) => updateStage(db, run.id, "export", { progress: p }).then(() => {}));
+          } catch (e) {
+            if (isFinal(e, ctx) && !ctx.signal.aborted) await failExport(db, exportId, reason(e), e instanceof ComposeError ? e.shotId : null);
+            throw e;
+          }
+        } else {
+          await WHOLE[stage]!(step);
+        }
+        await advance(db, run, stage);
+        return { stage };
+      } catch (e) {
+        if (isFinal(e, ctx) && !ctx.signal.aborted) await failStage(db, run, stage, reason(e), e instanceof ComposeError ? (e.shotId ?? undefined) : undefined);
+        throw e;
+      }
+    },
+
+    "pipeline.shot": async (payload: { run_id: string; stage: Stage; shot_id: string }, ctx: JobContext) => {
+      const run = await getRun(db, payload.run_id);
+      if (!active(run)) return { skipped: "the run is not running" };
+      try {
+        await PER_SHOT_STEP[payload.stage]!(await stepContext(deps, run, ctx), payload.shot_id);
+      } catch (e) {
+        if (isFinal(e, ctx) && !ctx.signal.aborted) {
+          // The first failing shot is the one the stage reports; the join fails the run.
+          await updateStage(db, run.id, payload.stage, (s) => (s.error ? {} : { error: { message: reason(e), shot_id: payload.shot_id } }));
+        }
+        throw e;
+      }
+      await updateStage(db, run.id, payload.stage, (s) => {
+        const done = (s.done ?? 0) + 1;
+        return { done, progress: Math.floor((done / Math.max(1, s.total ?? 1)) * 100) };
+      });
+      return { shot: payload.shot_id };
+    },
+
+    "pipeline.join": async (payload: { run_id: string; stage: Stage }) => {
+      const run = await getRun(db, payload.run_id);
+      if (!active(run)) return { skipped: "the run is not running" };
+      const state = run.stages.find((s) => s.stage === payload.stage)!;
+      if (state.error || (state.done ?? 0) < (state.total ?? 0)) {
+        const message = state.error?.message ?? `${(state.total ?? 0) - (state.done ?? 0)} shots did not finish`;
+        await failStage(db, run, payload.stage, message, state.error?.shot_id);
+        return { failed: true };
+      }
+      await advance(db, run, payload.stage);
+      return { stage: payload.stage };
+    },
+
+    "pipeline.export": async (payload: { export_id: string }, ctx: JobContext) => {
+      try {
+        const { files } = await renderExport(deps, payload.export_id, ctx.signal, (p) => ctx.progress(p));
+        return { files: files.length };
+      } catch (e) {
+        if (isFinal(e, ctx) && !ctx.signal.aborted) await failExport(db, payload.export_id, reason(e), e instanceof ComposeError ? e.shotId : null);
+        throw e;
+      }
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { EditConfig } from "../media/timeline.ts";
+import type { SpeechTiming } from "../providers/types.ts";
+import type { Character, Scene, Shot, Storyline } from "../story/schemas.ts";
+
+/** A stored file a material points at. */
+export interface AssetRef {
+  asset_id: string;
+  storage_key: string;
+  mime_type: string;
+  sha256: string;
+}
+
+export interface Voice {
+  provider: string;
+  voice_id: string;
+  speed: number;
+}
+
+export interface CharacterMaterial extends Character {
+  voice: Voice;
+  reference: AssetRef | null;
+}
+
+export interface SceneMaterial extends Scene {
+  image: AssetRef | null;
+}
+
+export interface ArtStyle {
+  name: string;
+  prompt: string;
+  palette: string[];
+}
+
+export interface LineMaterial {
+  id: string;
+  kind: "narration" | "dialogue";
+  speaker: string | null;
+  text: string;
+  voice: Voice;
+  volume: number;
+  audio: (AssetRef & { duration_s: number; timings: SpeechTiming[] }) | null;
+}
+
+export interface Candidates {
+  candidates: AssetRef[];
+  selected: number | null;
+}
+
+/** One storyboard shot with everything made for it. `stale` lists what an edit made out of date. */
+export interface ShotMaterial extends Omit<Shot, "narration" | "dialogue"> {
+  lines: LineMaterial[];
+  keyframe: Candidates;
+  clip: Candidates;
+  edit: EditConfig | null;
+  stale: Array<"keyframe" | "voice" | "clip">;
+}
+
+export interface MusicMaterial {
+  asset: AssetRef | null;
+  mood: string;
+  volume: number;
+  loop: boolean;
+  fade_in_s: number;
+  fade_out_s: number;
+}
+
+export interface PackageContent {
+  storyline: Storyline | null;
+  art_style: ArtStyle | null;
+  characters: CharacterMaterial[];
+  scenes: SceneMaterial[];
+  music: MusicMaterial | null;
+}
+
+export const selected = (c: Candidates): AssetRef | null => (c.selected === null ? null : (c.candidates[c.selected] ?? null));
+
+/** The gap between consecutive lines of a shot, and the air before the first. */
+export const LINE_GAP_S = 0.3;
+export const LEAD_S = 0.3;
+
+/** Where each line starts in its shot, and how long the shot must last to hold them all. */
+export function lineLayout(shot: ShotMaterial): { offsets: number[]; spokenS: number } {
+  let at = LEAD_S;
+  const offsets = shot.lines.map((l) => {
+    const start = at;
+    at += (l.audio?.duration_s ?? 0) + LINE_GAP_S;
+    return start;
+  });
+  return { offsets, spokenS: at };
+}

@@ -1,0 +1,110 @@
+import { sql } from "kysely";
+import type { Db } from "../db/client.ts";
+import type { RunStatus } from "../db/types.ts";
+import { appendEvent, type ProjectEventName } from "../realtime/events.ts";
+import { STAGES, type Stage, type StageState, WEIGHT } from "./stages.ts";
+
+export interface RunRow {
+  id: string;
+  project_id: string;
+  package_id: string | null;
+  created_by: string | null;
+  mode: "auto" | "step";
+  from_stage: string | null;
+  to_stage: string | null;
+  status: RunStatus;
+  progress: number;
+  current_step: string | null;
+  stages: StageState[];
+  error: unknown;
+  export_id: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export async function getRun(db: Db, runId: string): Promise<RunRow | undefined> {
+  return (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as RunRow | undefined;
+}
+
+/** Overall progress: completed stages by weight, plus the running ones' share. */
+export function runProgress(stages: StageState[]): number {
+  const total = stages.reduce((s, x) => s + WEIGHT[x.stage], 0);
+  const done = stages.reduce((s, x) => s + (["completed", "skipped"].includes(x.status) ? WEIGHT[x.stage] : x.status === "running" ? (WEIGHT[x.stage] * x.progress) / 100 : 0), 0);
+  return Math.min(100, Math.floor((done / total) * 100));
+}
+
+const STEP_NAMES: Record<Stage, string> = {
+  storyline: "Reading the story",
+  art_style: "Choosing the art style",
+  characters: "Creating characters",
+  scenes: "Building scenes",
+  storyboard: "Drawing up the storyboard",
+  keyframes: "Painting keyframes",
+  voices: "Recording voices",
+  clips: "Animating shots",
+  music: "Composing music",
+  export: "Rendering the video",
+};
+
+/**
+ * Changes one stage of a run (row-locked, so concurrent shot jobs never lose each other's
+ * updates), recomputes the run's progress, mirrors it on the project and appends the event.
+ * Returns the run as it is now.
+ */
+export async function updateStage(
+  db: Db,
+  runId: string,
+  stage: Stage,
+  change: Partial<Omit<StageState, "stage">> | ((s: StageState) => Partial<Omit<StageState, "stage">>),
+  message?: string,
+): Promise<RunRow> {
+  return db.transaction().execute(async (trx) => {
+    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    const before = run.stages.find((s) => s.stage === stage)!;
+    const patch = typeof change === "function" ? change(before) : change;
+    const event: ProjectEventName = patch.status && patch.status !== before.status ? "stage" : "progress";
+    const stages = run.stages.map((s) => (s.stage === stage ? { ...s, ...patch } : s));
+    const progress = runProgress(stages);
+    const current = STEP_NAMES[stage];
+    await trx.updateTable("runs").set({ stages: JSON.stringify(stages), progress, current_step: current }).where("id", "=", runId).execute();
+    await trx.updateTable("projects").set({ stage, progress, current_step: current, updated_at: new Date() }).where("id", "=", run.project_id).execute();
+    const s = stages.find((x) => x.stage === stage)!;
+    await appendEvent(trx, event, { project_id: run.project_id, run_id: runId, stage, status: s.status, progress, current_step: current, message });
+    return { ...run, stages, progress, current_step: current };
+  });
+}
+
+/** Ends a run (completed, failed or cancelled) or pauses it, with the project's status to match. */
+export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, "queued" | "running">, error?: { message: string; stage?: string; shot_id?: string }) {
+  return db.transaction().execute(async (trx) => {
+    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    if (["completed", "failed", "cancelled"].includes(run.status)) return run;
+    const stages = status === "cancelled" ? run.stages.map((s) => (s.status === "running" || s.status === "pending" ? { ...s, status: "cancelled" as const } : s)) : run.stages;
+    const progress = status === "completed" ? 100 : runProgress(stages);
+    await trx
+      .updateTable("runs")
+      .set({ status, stages: JSON.stringify(stages), progress, error: error ? JSON.stringify(error) : null, finished_at: status === "paused" ? null : new Date() })
+      .where("id", "=", runId)
+      .execute();
+    const projectStatus = status === "completed" ? "completed" : status === "failed" ? "failed" : "editing";
+    await trx.updateTable("projects").set({ status: projectStatus, progress, updated_at: new Date() }).where("id", "=", run.project_id).execute();
+    const event: ProjectEventName = status === "completed" ? "completed" : status === "failed" ? "failed" : status === "cancelled" ? "cancelled" : "stage";
+    await appendEvent(trx, event, { project_id: run.project_id, run_id: runId, stage: error?.stage, status, progress, current_step: run.current_step, message: error?.message });
+    return { ...run, status, stages, progress };
+  });
+}
+
+/** The stage after `stage` that still has to run, if any. */
+export function nextStage(run: RunRow, stage: Stage): Stage | null {
+  const i = STAGES.indexOf(stage);
+  for (const s of STAGES.slice(i + 1)) {
+    if (run.stages.find((x) => x.stage === s)?.status === "pending") return s;
+  }
+  return null;
+}
+
+/** Ids of the run's jobs still queued or running. */
+export async function liveRunJobs(db: Db, runId: string): Promise<string[]> {
+  const rows = await sql<{ id: string }>`select id from jobs where payload->>'run_id' = ${runId}`.execute(db);
+  return rows.rows.map((r) => r.id);
+}

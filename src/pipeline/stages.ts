@@ -1,0 +1,31 @@
+/** The default workflow, in order. Per-shot stages fan out one job per shot and join. */
+export const STAGES = ["storyline", "art_style", "characters", "scenes", "storyboard", "keyframes", "voices", "clips", "music", "export"] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const PER_SHOT: ReadonlySet<Stage> = new Set(["keyframes", "voices", "clips"]);
+
+export const isStage = (s: unknown): s is Stage => typeof s === "string" && (STAGES as readonly string[]).includes(s);
+
+export interface StageState {
+  stage: Stage;
+  status: "pending" | "running" | "completed" | "failed" | "skipped" | "cancelled";
+  progress: number;
+  error?: { message: string; shot_id?: string; code?: string } | null;
+  /** Per-shot stages: shots finished of all. */
+  done?: number;
+  total?: number;
+}
+
+/** A stage's share of a whole run's progress: roughly how long each takes on the local providers. */
+export const WEIGHT: Record<Stage, number> = {
+  storyline: 2,
+  art_style: 1,
+  characters: 6,
+  scenes: 5,
+  storyboard: 2,
+  keyframes: 18,
+  voices: 20,
+  clips: 22,
+  music: 4,
+  export: 20,
+};

@@ -1,0 +1,98 @@
+import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
+import { ensureAsset, inputDigest } from "../assets.ts";
+import type { StepContext } from "../context.ts";
+import { pictureSize } from "../context.ts";
+import type { ArtStyle, CharacterMaterial, LineMaterial, SceneMaterial, ShotMaterial } from "../material.ts";
+import { loadPackage, replaceShots, savePackage } from "../packages.ts";
+
+const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
+
+async function ask<S extends Parameters<StepContext["deps"]["providers"]["text"]["generateObject"]>[0]["schema"]>(ctx: StepContext, schema: S, task: string) {
+  const result = await ctx.deps.providers.text.generateObject({
+    schema,
+    system: SYSTEM,
+    prompt: `${task}\n\nStory:\n${ctx.project.input_text}`,
+    source: ctx.project.input_text,
+    signal: ctx.signal,
+  });
+  return result.data;
+}
+
+export async function storyline(ctx: StepContext) {
+  const data = await ask(ctx, StorylineSchema, "Give the storyline: title, logline, summary, tone, genre, language and chapters.");
+  await savePackage(ctx.deps.db, ctx.packageId, { storyline: data });
+}
+
+const STYLES: Record<string, Omit<ArtStyle, "name">> = {
+  anime: { prompt: "anime style, clean line art, cel shading, vivid colours", palette: ["#f4a6b7", "#87b8e8", "#fff0a0", "#2d3047"] },
+  ink: { prompt: "Chinese ink wash painting, soft brush strokes, muted tones", palette: ["#1f1f1f", "#6b6b6b", "#d8d2c4", "#a33b2b"] },
+  realistic: { prompt: "cinematic realistic, natural light, shallow depth of field", palette: ["#3a4a5c", "#c8a27a", "#e8e2d6", "#1c2541"] },
+  comic: { prompt: "western comic book, bold outlines, halftone shading", palette: ["#e63946", "#f1faee", "#a8dadc", "#1d3557"] },
+};
+
+/** A preset chosen by the project's style option, else by the story's genre and tone. */
+export async function artStyle(ctx: StepContext) {
+  const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
+  const wanted = ctx.project.options.style?.toLowerCase();
+  const byStory = /古|仙|侠|wuxia|ancient/i.test(`${pkg.storyline?.genre} ${pkg.storyline?.tone}`) ? "ink" : "anime";
+  const name = wanted && STYLES[wanted] ? wanted : byStory;
+  await savePackage(ctx.deps.db, ctx.packageId, { art_style: { name, ...STYLES[name]! } });
+}
+
+export async function characters(ctx: StepContext) {
+  const { characters: found } = await ask(ctx, CharactersSchema, "List the characters with role, gender, age, appearance and personality.");
+  const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
+  const speed = ctx.project.options.voice_speed ?? 1;
+  const size = pictureSize(ctx.project.options);
+  const image = ctx.deps.providers.image;
+  const out: CharacterMaterial[] = [];
+  for (const [i, c] of found.entries()) {
+    const prompt = `${pkg.art_style?.prompt ?? ""}. Character reference sheet of ${c.name}: ${c.description}`;
+    const hint = { location: "studio", timeOfDay: "day" as const, mood: "calm" as const, characters: [c.name], caption: c.name };
+    const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size });
+    const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "reference", digest, async () => {
+      const r = await image.generate({ prompt, ...size, scene: hint, signal: ctx.signal });
+      return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+    });
+    const previous = pkg.characters.find((p) => p.name === c.name);
+    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.deps.providers.speech.provider, voice_id: c.name, speed }, reference: ref });
+    await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
+  }
+  await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
+}
+
+export async function scenes(ctx: StepContext) {
+  const { scenes: found } = await ask(ctx, ScenesSchema, "List the scenes with location, time of day, mood and who is there.");
+  const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
+  const size = pictureSize(ctx.project.options);
+  const image = ctx.deps.providers.image;
+  const out: SceneMaterial[] = [];
+  for (const [i, s] of found.entries()) {
+    const prompt = `${pkg.art_style?.prompt ?? ""}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
+    const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
+    const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size });
+    const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "scene_image", digest, async () => {
+      const r = await image.generate({ prompt, ...size, scene: hint, signal: ctx.signal });
+      return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+    });
+    out.push({ ...s, image: ref });
+    await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
+  }
+  await savePackage(ctx.deps.db, ctx.packageId, { scenes: out });
+}
+
+export async function storyboard(ctx: StepContext) {
+  const { shots } = await ask(ctx, StoryboardSchema, "Break the story into shots with narration, dialogue, camera, transition and duration.");
+  const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
+  const speed = ctx.project.options.voice_speed ?? 1;
+  const narrator = { provider: ctx.deps.providers.speech.provider, voice_id: "narrator", speed };
+  const voiceOf = (name: string) => pkg.characters.find((c) => c.name === name || c.aliases.includes(name))?.voice ?? { ...narrator, voice_id: name };
+  const materials: ShotMaterial[] = shots.map(({ narration, dialogue, ...shot }) => {
+    const lines: LineMaterial[] = [];
+    if (narration.trim()) lines.push({ id: `${shot.id}-n`, kind: "narration", speaker: null, text: narration, voice: narrator, volume: 1, audio: null });
+    dialogue.forEach((d, i) => lines.push({ id: `${shot.id}-d${i + 1}`, kind: "dialogue", speaker: d.speaker, text: d.text, voice: voiceOf(d.speaker), volume: 1, audio: null }));
+    const minS = ctx.project.options.shot_duration_s;
+    return { ...shot, durationS: minS ? Math.max(minS, shot.durationS) : shot.durationS, lines, keyframe: { candidates: [], selected: null }, clip: { candidates: [], selected: null }, edit: null, stale: [] };
+  });
+  await replaceShots(ctx.deps.db, ctx.packageId, materials);
+}

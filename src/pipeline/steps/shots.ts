@@ -1,0 +1,77 @@
+import { ensureAsset, inputDigest, localFile } from "../assets.ts";
+import { pictureSize, type StepContext } from "../context.ts";
+import { lineLayout, selected, type ShotMaterial } from "../material.ts";
+import { loadPackage, loadShot, saveShot } from "../packages.ts";
+import { join } from "node:path";
+
+/** The keyframe: the shot's scene, its characters drawn from their reference sheets. */
+export async function keyframe(ctx: StepContext, shotId: string) {
+  const { db, storage, providers } = ctx.deps;
+  const pkg = await loadPackage(db, ctx.packageId);
+  const shot = await loadShot(db, ctx.packageId, shotId);
+  const scene = pkg.scenes.find((s) => s.id === shot.sceneId);
+  const refs = shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null);
+  const size = pictureSize(ctx.project.options);
+  const prompt = `${pkg.art_style?.prompt ?? ""}. ${shot.description}. Camera: ${shot.camera}.`;
+  const hint = { location: scene?.location ?? "studio", timeOfDay: scene?.timeOfDay ?? "day", mood: scene?.mood ?? "calm", characters: shot.characters };
+  const digest = inputDigest({ provider: providers.image.provider, model: providers.image.modelId, prompt, hint, size, refs: refs.map((r) => r.sha256) });
+  const { ref } = await ensureAsset(db, storage, ctx.owner, "keyframe", digest, async () => {
+    const references = await Promise.all(refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })));
+    const r = await providers.image.generate({ prompt, ...size, scene: hint, references, signal: ctx.signal });
+    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+  });
+  await saveShot(db, ctx.packageId, withCandidate(shot, "keyframe", ref));
+}
+
+function withCandidate(shot: ShotMaterial, kind: "keyframe" | "clip", ref: NonNullable<ReturnType<typeof selected>>): ShotMaterial {
+  const c = shot[kind];
+  let i = c.candidates.findIndex((x) => x.asset_id === ref.asset_id);
+  const candidates = i >= 0 ? c.candidates : [...c.candidates, ref];
+  if (i < 0) i = candidates.length - 1;
+  return { ...shot, [kind]: { candidates, selected: i }, stale: shot.stale.filter((s) => s !== kind) };
+}
+
+/** Every narration and dialogue line of the shot spoken; the shot lasts at least as long as its lines. */
+export async function voice(ctx: StepContext, shotId: string) {
+  const { db, storage, providers } = ctx.deps;
+  const pkg = await loadPackage(db, ctx.packageId);
+  const shot = await loadShot(db, ctx.packageId, shotId);
+  const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
+  const lines = [];
+  for (const line of shot.lines) {
+    const digest = inputDigest({ provider: providers.speech.provider, model: providers.speech.modelId, text: line.text, voice: line.voice.voice_id, speed: line.voice.speed, language });
+    const { ref, meta } = await ensureAsset(db, storage, ctx.owner, "voice", digest, async () => {
+      const r = await providers.speech.generate({ text: line.text, language, voice: line.voice.voice_id, speed: line.voice.speed, signal: ctx.signal });
+      return { bytes: r.data.bytes, mimeType: r.data.mimeType, meta: { duration_s: r.data.durationS, timings: r.data.timings } };
+    });
+    lines.push({ ...line, audio: { ...ref, duration_s: meta.duration_s as number, timings: meta.timings as never } });
+  }
+  const next = { ...shot, lines, stale: shot.stale.filter((s) => s !== "voice") };
+  const { spokenS } = lineLayout(next);
+  next.durationS = Math.min(60, Math.max(shot.durationS, Math.ceil(spokenS * 10) / 10));
+  await saveShot(db, ctx.packageId, next);
+}
+
+/** A moving clip made from the selected keyframe, as long as the shot. */
+export async function clip(ctx: StepContext, shotId: string) {
+  const { db, storage, providers, config } = ctx.deps;
+  const shot = await loadShot(db, ctx.packageId, shotId);
+  const frame = selected(shot.keyframe);
+  if (!frame) throw new Error("the shot has no keyframe to animate");
+  const size = pictureSize(ctx.project.options);
+  const digest = inputDigest({ provider: providers.video.provider, model: providers.video.modelId, image: frame.sha256, duration: shot.durationS, camera: shot.camera, size });
+  const { ref } = await ensureAsset(db, storage, ctx.owner, "clip", digest, async () => {
+    const path = await localFile(storage, frame, join(config.dataDir, "cache", "assets"));
+    const r = await providers.video.generate({
+      prompt: shot.description,
+      image: { bytes: await Bun.file(path).bytes(), mimeType: frame.mime_type },
+      durationS: shot.durationS,
+      ...size,
+      fps: 24,
+      camera: shot.camera,
+      signal: ctx.signal,
+    });
+    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+  });
+  await saveShot(db, ctx.packageId, withCandidate(shot, "clip", ref));
+}

@@ -1,0 +1,71 @@
+import type { ProjectEvent, ProjectEventData, ProjectEventName } from "./events.ts";
+
+/**
+ * Seed 003's WebSocket event types. Its four (`generation.progress`, `generation.completed`,
+ * `video.progress`, `export.completed`) plus, by the same pattern, the outcomes it has no name
+ * for (failed, cancelled), so a client never has to poll to learn that work stopped.
+ */
+export type ClientEventType =
+  | "generation.progress"
+  | "generation.completed"
+  | "generation.failed"
+  | "generation.cancelled"
+  | "video.progress"
+  | "export.completed"
+  | "export.failed"
+  | "export.cancelled";
+
+/** An event concerns an export when its data names one; otherwise it is about a run. */
+export function clientEventType(event: ProjectEventName, data: Pick<ProjectEventData, "export_id">): ClientEventType {
+  const exporting = typeof data.export_id === "string" && data.export_id.length > 0;
+  switch (event) {
+    case "progress":
+    case "stage":
+      return exporting ? "video.progress" : "generation.progress";
+    case "completed":
+      return exporting ? "export.completed" : "generation.completed";
+    case "failed":
+      return exporting ? "export.failed" : "generation.failed";
+    case "cancelled":
+      return exporting ? "export.cancelled" : "generation.cancelled";
+  }
+}
+
+/** The payload WebSocket frames and Supabase broadcasts carry: the event's fields, snake_case. */
+export interface ClientEventPayload {
+  event_id: number;
+  /** The SSE event name (API.md) this was logged as. */
+  kind: ProjectEventName;
+  project_id: string;
+  run_id: string | null;
+  export_id?: string;
+  stage?: string;
+  status: string;
+  progress: number;
+  current_step: string | null;
+  message?: string;
+  created_at: string;
+}
+
+export function clientPayload(e: ProjectEvent): ClientEventPayload {
+  const d = e.data;
+  const payload: ClientEventPayload = {
+    event_id: e.id,
+    kind: e.event,
+    project_id: d.project_id,
+    run_id: d.run_id ?? null,
+    status: d.status,
+    progress: d.progress,
+    current_step: d.current_step ?? null,
+    created_at: e.created_at.toISOString(),
+  };
+  if (d.export_id) payload.export_id = d.export_id;
+  if (d.stage !== undefined) payload.stage = d.stage;
+  if (d.message !== undefined) payload.message = d.message;
+  return payload;
+}
+
+/** A server → client WebSocket frame for one event, in seed 003's `{event, project_id, data}` shape. */
+export function clientFrame(e: ProjectEvent) {
+  return { event: clientEventType(e.event, e.data), project_id: e.data.project_id, id: e.id, data: clientPayload(e) };
+}

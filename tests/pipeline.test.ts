@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { probe } from "../src/media/ffmpeg.ts";
+import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+
+const ctx = await pipelineContext();
+await ctx.startWorker();
+
+/** Fetches a signed URL through the app, as a client without a token would. */
+async function download(url: string): Promise<Response> {
+  const u = new URL(url);
+  return ctx.app.handle(new Request(`http://localhost${u.pathname}${u.search}`));
+}
+
+describe("story to video, auto mode", () => {
+  test("a short Chinese story becomes an MP4 whose length matches its shots, with the dialogue in its subtitles", async () => {
+    const me = await ctx.register();
+    const created = await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } });
+    expect(created.status).toBe(201);
+    const project = created.json.data;
+    expect(project).toMatchObject({ status: "draft", name: "第一章 雨夜" });
+    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } });
+    expect(started.status).toBe(202);
+    const run = await ctx.waitForRun(me.token, started.json.data.id, ["completed", "failed"], 28_000);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("completed");
+    expect(run.stages.every((s: { status: string }) => s.status === "completed")).toBe(true);
+    const ex = (await ctx.call("GET", `/api/v1/exports/${run.export_id}`, { token: me.token })).json.data;
+    expect(ex.status).toBe("completed");
+    const video = ex.files.find((f: { file_type: string }) => f.file_type === "video");
+    const srt = ex.files.find((f: { file_type: string }) => f.file_type === "subtitle");
+    const res = await download(video.download_url);
+    expect(res.status).toBe(200);
+    const dir = mkdtempSync(join(tmpdir(), "inkreel-pipeline-"));
+    await Bun.write(join(dir, "v.mp4"), await res.arrayBuffer());
+    const info = await probe(join(dir, "v.mp4"));
+    expect(info.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
+    const shots = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", run.package_id).execute();
+    const total = shots.reduce((s, r) => s + Math.round((r.data as { durationS: number }).durationS * 24) / 24, 0);
+    expect(Math.abs(info.durationS - total)).toBeLessThanOrEqual(0.1);
+    const subtitles = await (await download(srt.download_url)).text();
+    const spoken = subtitles.split("\n").filter((l) => l.trim() && !/^\d+$/.test(l) && !l.includes("-->")).join("");
+    for (const line of ["你来了？今天还是老样子？", "一壶龙井，谢谢周掌柜。", "林小姐，这是你父亲留下的信。", "你怎么认识我父亲？"]) expect(spoken).toContain(line);
+    const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
+    expect(p).toMatchObject({ status: "completed", progress: 100 });
+  }, 30_000);
+});
