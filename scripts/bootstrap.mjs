@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The README's commands start here, on a machine that may have nothing but Node.js and npm:
 // find or install Bun (into ./.tools, no root needed), install the locked packages, then run
-// `inkreel dev` (mode "dev") or the whole test suite (mode "test").
+// an `inkreel` command (e.g. "demo <story>" for `npm start`, "dev" for `npm run dev`) or the whole test suite (mode "test").
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";

@@ -6,6 +6,7 @@ import { openDatabase } from "./db/connect.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { checkUsername } from "./modules/auth/service.ts";
 import { createUser } from "./modules/users/service.ts";
+import { demo } from "./demo.ts";
 import { startApi } from "./server.ts";
 import { startWorker } from "./worker.ts";
 
@@ -16,6 +17,8 @@ const USAGE = `inkreel <command>
   worker [--queues q1,q2] [--concurrency N]
                           run a worker process (default: queues default,maintenance,pipeline; concurrency 10)
   migrate                 apply pending migrations
+  demo <story.txt> [--out video.mp4]
+                          turn a story into a video on this machine and print the MP4's path
   admin create --username <name> --email <email> [--password <pw>]
                           create an ADMIN user (password also from INKREEL_ADMIN_PASSWORD or stdin)
 `;
@@ -140,6 +143,16 @@ async function main(argv: string[]) {
       const database = await openDatabase(config, log);
       console.log(JSON.stringify({ applied: database.applied, status: "up to date" }));
       return database.stop();
+    }
+    case "demo": {
+      const { values, positionals } = parseArgs({ args, options: { out: { type: "string" } }, allowPositionals: true });
+      if (positionals.length !== 1) throw new UsageError("demo needs one story file");
+      if (!(await Bun.file(positionals[0]!).exists())) throw new UsageError(`no such file: ${positionals[0]}`);
+      // The progress bars own the terminal: only warnings and errors are logged unless LOG_LEVEL says otherwise.
+      const quiet = process.env.LOG_LEVEL ? log : createLogger("warn", { process: "demo", pid: process.pid });
+      const video = await demo(config, quiet, positionals[0]!, values.out);
+      console.log(video);
+      return;
     }
     case "admin":
       if (args[0] === "create") return adminCreate(config, log, args.slice(1));

@@ -2,6 +2,7 @@ import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
+import { busySummary } from "./metrics/busy.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
 import { createProviders } from "./providers/registry.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
@@ -33,6 +34,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));
       await db.destroy();
+      log.info("worker stopped", { ...busySummary(), peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
     },
   };
 }

@@ -149,7 +149,7 @@ export interface ProjectsTable {
   name: string;
   input_type: "novel" | "script" | "storyboard";
   input_text: string;
-  options: Json<Record<string, unknown>>;
+  options: ColumnType<Record<string, unknown>, string | undefined, string>;
   status: ColumnType<ProjectStatus, ProjectStatus | undefined, ProjectStatus>;
   stage: string | null;
   progress: ColumnType<number, number | undefined, number>;

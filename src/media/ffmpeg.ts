@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { timed } from "../metrics/busy.ts";
 import { fontSetup } from "./fonts.ts";
 import { guard } from "./process.ts";
 import { mediaTools } from "./tools.ts";
@@ -82,7 +83,11 @@ async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
  * signal that kill it, progress read from `-progress`, and its stderr kept for the error.
  * Resolves to the number of video frames written.
  */
-export async function runFfmpeg(args: string[], options: RunOptions = {}): Promise<{ frames: number }> {
+export function runFfmpeg(args: string[], options: RunOptions = {}): Promise<{ frames: number }> {
+  return timed("ffmpeg", () => ffmpeg(args, options));
+}
+
+async function ffmpeg(args: string[], options: RunOptions): Promise<{ frames: number }> {
   if (options.signal?.aborted) throw new MediaError("ffmpeg was not started: aborted", "aborted");
   const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", ...args], {
     stdin: "ignore",

@@ -1,3 +1,4 @@
+import { timed } from "../metrics/busy.ts";
 import type { Capability, ProviderChoice } from "./capabilities.ts";
 import { createLocalImage } from "./local/image.ts";
 import { createLocalMotion } from "./local/motion.ts";
@@ -25,13 +26,21 @@ const FACTORIES: Factories = {
   music: { local: createLocalMusic },
 };
 
+/** Every call of a model's `generate` is timed (see metrics/busy.ts). */
+function timedModel<M extends { generate(o: never): Promise<unknown> }>(model: M): M {
+  const generate = model.generate.bind(model) as (o: never) => Promise<unknown>;
+  return Object.assign(Object.create(model) as M, { generate: (o: never) => timed("provider", () => generate(o)) });
+}
+
 /** The configured provider of every capability (names are validated when the config is read). */
 export function createProviders(choice: ProviderChoice): Providers {
+  const text = FACTORIES.text[choice.text]();
+  const generateObject = text.generateObject.bind(text);
   return {
-    text: FACTORIES.text[choice.text](),
-    image: FACTORIES.image[choice.image](),
-    video: FACTORIES.video[choice.video](),
-    speech: FACTORIES.speech[choice.speech](),
-    music: FACTORIES.music[choice.music](),
+    text: Object.assign(Object.create(text) as TextModel, { generateObject: ((r) => timed("provider", () => generateObject(r))) as TextModel["generateObject"] }),
+    image: timedModel(FACTORIES.image[choice.image]()),
+    video: timedModel(FACTORIES.video[choice.video]()),
+    speech: timedModel(FACTORIES.speech[choice.speech]()),
+    music: timedModel(FACTORIES.music[choice.music]()),
   };
 }
