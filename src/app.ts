@@ -9,6 +9,8 @@ import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
+import { timelineModule } from "./modules/timeline/index.ts";
+import { packagesModule } from "./modules/packages/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { usersModule } from "./modules/users/index.ts";
@@ -38,6 +40,8 @@ export function createApp(deps: Deps) {
       .use(jobsModule(deps))
       .use(eventsModule(deps))
       .use(projectsModule(deps))
+      .use(timelineModule(deps))
+      .use(packagesModule(deps))
       .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
   );
   routes = app.routes;

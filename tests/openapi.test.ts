@@ -60,9 +60,11 @@ describe("OpenAPI", () => {
       if (path === "/.well-known/jwks.json" || path.startsWith("/files/")) continue;
       expect(op.summary, `${method} ${path}`).toBeTruthy();
       const success = Object.entries(op.responses ?? {}).find(([code]) => code.startsWith("2"));
-      expect(success?.[1].content?.["application/json"]?.schema, `${method} ${path}`).toBeDefined();
-      // Action routes (leave, retry, cancel) take no body.
-      if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel)$/.test(path)) {
+      // Live events stream as text/event-stream; everything else answers JSON.
+      const content = success?.[1].content;
+      expect(content?.["application/json"]?.schema ?? content?.["text/event-stream"]?.schema, `${method} ${path}`).toBeDefined();
+      // Action routes (leave, retry, cancel, switch) take no body.
+      if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel|switch)$/.test(path)) {
         expect(op.requestBody?.content, `${method} ${path}`).toBeDefined();
       }
     }

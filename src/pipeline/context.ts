@@ -4,7 +4,6 @@ import type { Logger } from "../log.ts";
 import type { Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
 import type { AssetOwner } from "./assets.ts";
-import type { RunRow } from "./run-state.ts";
 
 /** What pipeline jobs need, built once per worker process. */
 export interface PipelineDeps {
@@ -24,10 +23,9 @@ export interface ProjectOptions {
   shot_duration_s?: number;
 }
 
-/** One stage (or one shot of it) at work: the run, its project and package, and the job's signal. */
+/** One stage (or one shot of it) at work: its project and package, and the job's signal. */
 export interface StepContext {
   deps: PipelineDeps;
-  run: RunRow;
   project: { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: ProjectOptions; name: string };
   packageId: string;
   owner: AssetOwner;
@@ -47,4 +45,17 @@ export function pictureSize(options: ProjectOptions): { width: number; height: n
     default:
       return { width: 1280, height: 720 };
   }
+}
+
+type ProjectRow = { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: unknown; name: string };
+
+export function stepContextFor(deps: PipelineDeps, project: ProjectRow, packageId: string, ownerId: string | null, signal: AbortSignal, progress: (p: number) => Promise<void> = async () => {}): StepContext {
+  return {
+    deps,
+    project: { ...project, options: project.options as ProjectOptions },
+    packageId,
+    owner: { spaceId: project.space_id, projectId: project.id, packageId, ownerId },
+    signal,
+    progress,
+  };
 }

@@ -4,9 +4,10 @@ import { composeToStorage } from "../media/publish.ts";
 import type { Timeline, TimelineShot } from "../media/timeline.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { localFile } from "./assets.ts";
-import type { PipelineDeps, ProjectOptions } from "./context.ts";
+import { type PipelineDeps, type ProjectOptions, stepContextFor } from "./context.ts";
 import { lineLayout, selected } from "./material.ts";
-import { loadPackage, loadShots } from "./packages.ts";
+import { loadPackage, loadShot, loadShots } from "./packages.ts";
+import { clip, keyframe, voice } from "./steps/shots.ts";
 
 export interface ExportOptions {
   resolution: "720p" | "1080p" | "4K";
@@ -88,6 +89,22 @@ export interface ExportFile {
   duration_s: number | null;
 }
 
+/**
+ * Brings every edited shot up to date before composing: lines whose text or voice changed are
+ * spoken again, and a clip made for another length or picture is made again. Untouched shots keep
+ * their assets, and so their cached segments.
+ */
+async function refreshStale(deps: PipelineDeps, project: Parameters<typeof stepContextFor>[1], packageId: string, ownerId: string | null, signal: AbortSignal) {
+  const step = stepContextFor(deps, project, packageId, ownerId, signal);
+  for (const before of await loadShots(deps.db, packageId)) {
+    if (before.stale.length === 0 && before.lines.every((l) => l.audio)) continue;
+    if (before.stale.includes("keyframe")) await keyframe(step, before.id);
+    if (before.stale.includes("voice") || before.lines.some((l) => !l.audio)) await voice(step, before.id);
+    const after = await loadShot(deps.db, packageId, before.id);
+    if (after.clip.selected !== null && (before.stale.some((s) => s === "clip" || s === "keyframe") || after.durationS !== before.durationS)) await clip(step, before.id);
+  }
+}
+
 const FILE_TYPES: Record<string, "video" | "subtitle" | "cover"> = { video: "video", srt: "subtitle", vtt: "subtitle", ass: "subtitle", cover: "cover" };
 
 /**
@@ -101,6 +118,7 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   const options = ex.options as ExportOptions;
   const projectOptions = project.options as ProjectOptions;
   await db.updateTable("exports").set({ status: "running" }).where("id", "=", exportId).execute();
+  await refreshStale(deps, project, ex.package_id!, ex.created_by, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, pkg.storyline?.title ?? project.name);
   if (!options.subtitle.enabled) timeline.subtitles = null;

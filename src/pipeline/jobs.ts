@@ -1,7 +1,7 @@
 import { ComposeError } from "../media/compose-error.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import type { Db } from "../db/client.ts";
-import type { PipelineDeps, ProjectOptions, StepContext } from "./context.ts";
+import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
 import { loadShots } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
@@ -36,17 +36,7 @@ export function stageJob(runId: string, stage: Stage) {
 
 async function stepContext(deps: PipelineDeps, run: RunRow, job: JobContext): Promise<StepContext> {
   const project = await deps.db.selectFrom("projects").selectAll().where("id", "=", run.project_id).executeTakeFirstOrThrow();
-  return {
-    deps,
-    run,
-    project: { ...project, options: project.options as ProjectOptions },
-    packageId: run.package_id!,
-    owner: { spaceId: project.space_id, projectId: project.id, packageId: run.package_id, ownerId: run.created_by },
-    signal: job.signal,
-    progress: async (p) => {
-      await job.progress(p);
-    },
-  };
+  return stepContextFor(deps, project, run.package_id!, run.created_by, job.signal, (p) => job.progress(p));
 }
 
 const active = (run: RunRow | undefined): run is RunRow => !!run && (run.status === "queued" || run.status === "running");

@@ -54,7 +54,7 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
   let checking = false;
 
   async function open(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString, application_name: BUS_APPLICATION_NAME, keepAlive: true });
+    const c = new pg.Client({ connectionString, application_name: BUS_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: 5000 });
     c.on("error", (err) => {
       if (c === client) lost(err);
     });

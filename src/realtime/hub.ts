@@ -146,7 +146,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
   /** One query for every feed: pump those whose log has moved past their lowest cursor. */
   async function poll() {
-    const active = [...feeds.values()].filter((f) => !f.reading && minCursor(f) !== null);
+    const active = [...feeds.values()].filter((f) => minCursor(f) !== null);
     if (!active.length) return;
     try {
       const latest = await latestEventIds(db, active.map((f) => f.projectId));
@@ -180,13 +180,17 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
   let pendingIds: number[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | null = null;
   let chain: Promise<void> = Promise.resolve();
+  /** Ids handed to the chain and not sent yet: bounds memory while Realtime is slow or down. */
+  let inFlight = 0;
+  let dropping = false;
 
   function queueBroadcast(id: number) {
-    if (pendingIds.length >= MAX_PENDING_BROADCASTS) {
-      const drop = Math.floor(pendingIds.length / 2);
-      log.warn("supabase broadcast backlog full; dropping the oldest", { dropped: drop });
-      pendingIds = pendingIds.slice(drop);
+    if (pendingIds.length + inFlight >= MAX_PENDING_BROADCASTS) {
+      if (!dropping) log.warn("supabase broadcast backlog full; dropping events until it drains", { backlog: pendingIds.length + inFlight });
+      dropping = true;
+      return;
     }
+    dropping = false;
     pendingIds.push(id);
     // Notifications of one commit burst arrive together: read and send them as one batch.
     flushTimer ??= setTimeout(flushBroadcasts, 5);
@@ -198,12 +202,15 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     pendingIds = [];
     if (!ids.length || !send) return;
     // One request at a time, in notification (commit) order.
+    inFlight += ids.length;
     chain = chain.then(async () => {
       try {
         const events = await eventsByIds(db, ids);
         if (events.length) await send(events);
       } catch (err) {
         log.warn("supabase broadcast: reading events failed", { error: err as Error, events: ids.length });
+      } finally {
+        inFlight -= ids.length;
       }
     });
   }
@@ -227,7 +234,8 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
           async connected(client, reconnected) {
             leader = false;
             if (wantsLeader) await tryLead(client);
-            if (reconnected) await poll();
+            // Whatever was appended before LISTEN took effect (or while reconnecting) is read now.
+            if (reconnected || feeds.size) await poll();
           },
           lost() {
             if (leader) log.warn("realtime: lost the broadcast lock with the connection");
@@ -252,7 +260,8 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     },
     async subscribe(projectId, from, deliver, ended) {
       if (closed) throw new Error("realtime hub is closed");
-      void hub.start();
+      // Listening before the log is read: a NOTIFY after the read cannot be missed.
+      await hub.start();
       const sub: Sub = { cursor: typeof from === "number" ? from : 0, active: false, deliver, ended };
       let feed = feeds.get(projectId);
       if (!feed) {

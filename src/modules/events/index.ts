@@ -15,6 +15,20 @@ const EventsQuery = t.Object({
   last_event_id: t.Optional(t.String({ pattern: "^[0-9]{1,15}$", description: "Resume after this event id (same as the Last-Event-ID header)" })),
 });
 
+const EventsHeaders = t.Object({
+  "last-event-id": t.Optional(t.String({ pattern: "^\\s*[0-9]{1,15}\\s*$", description: "Resume after this event id" })),
+});
+
+const errorSchema = JSON.parse(JSON.stringify(ErrorEnvelope));
+const errorResponses = Object.fromEntries(
+  [
+    [400, "Invalid project id or Last-Event-ID"],
+    [401, "Missing, invalid or revoked token"],
+    [404, "No such project, or not yours to see"],
+    [429, "Over the per-user rate limit"],
+  ].map(([status, description]) => [status, { description, content: { "application/json": { schema: errorSchema } } }]),
+);
+
 const SSE_EXAMPLE =
   'retry: 2000\n\nid: 42\nevent: progress\ndata: {"project_id":"0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9","run_id":"7d9f3c1e-2b4a-4c8e-9f10-1a2b3c4d5e6f","stage":"characters","status":"running","progress":60,"current_step":"Drawing characters"}\n\n: ping\n\n';
 
@@ -60,19 +74,19 @@ export function eventsModule(deps: Deps) {
       {
         params: EventsParams,
         query: EventsQuery,
-        response: { 400: ErrorEnvelope, 401: ErrorEnvelope, 404: ErrorEnvelope, 429: ErrorEnvelope },
+        headers: EventsHeaders,
+        // No `response` schemas: the generator would replace these responses, and the stream is
+        // not JSON. Failures are the usual envelope.
         detail: {
           summary: "Live events of a project (Server-Sent Events, resumable with Last-Event-ID)",
           description: SSE_DESCRIPTION,
           security,
-          parameters: [
-            { name: "Last-Event-ID", in: "header", required: false, schema: { type: "string", pattern: "^[0-9]{1,15}$" }, description: "Resume after this event id" },
-          ],
           responses: {
             200: {
               description: "An endless text/event-stream of the project's events",
               content: { "text/event-stream": { schema: { type: "string" }, example: SSE_EXAMPLE } },
             },
+            ...errorResponses,
           },
         },
       },
@@ -81,8 +95,7 @@ export function eventsModule(deps: Deps) {
       query: t.Object({ token: t.Optional(t.String()) }),
       detail: { hide: true },
       open(ws) {
-        const { caller } = ws.data as unknown as { caller: Parameters<typeof createWsSession>[1] };
-        sessions.set(ws.id, createWsSession(deps, caller, ws.raw));
+        sessions.set(ws.id, createWsSession(deps, ws.data.caller, ws.raw));
       },
       async message(ws, message) {
         await sessions.get(ws.id)?.message(message);

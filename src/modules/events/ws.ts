@@ -9,7 +9,8 @@ import { requireProject } from "../projects/access.ts";
 export interface SocketLike {
   send(data: string): number;
   close(code?: number, reason?: string): void;
-  getBufferedAmount(): number;
+  /** Bytes queued but not yet written (Bun's ServerWebSocket has it; Elysia's type omits it). */
+  getBufferedAmount?(): number;
   readonly readyState: number;
 }
 
@@ -46,7 +47,7 @@ export function createWsSession(deps: Deps, caller: Caller, socket: SocketLike) 
   function send(frame: unknown) {
     if (closed || socket.readyState !== OPEN) return;
     socket.send(JSON.stringify(frame));
-    if (socket.getBufferedAmount() > MAX_BUFFERED_BYTES) {
+    if ((socket.getBufferedAmount?.() ?? 0) > MAX_BUFFERED_BYTES) {
       deps.log.info("websocket client too slow; closing it", { user_id: caller.user.id });
       closeAll();
       socket.close(1013, "too slow; resubscribe with last_event_id");

@@ -1,4 +1,4 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
@@ -47,7 +47,7 @@ export function projectsModule(deps: Deps) {
         await projects.deleteProject(db, storage, caller.user.id, params.id);
         return ok(null);
       },
-      { auth: true, params: IdParams, detail: { summary: "Delete a project, its runs, packages, exports and files", security } },
+      { auth: true, params: IdParams, response: { 200: Envelope(t.Null()), ...ErrorResponses }, detail: { summary: "Delete a project, its runs, packages, exports and files", security } },
     )
     .post(
       "/projects/:id/runs",

@@ -1,0 +1,65 @@
+import { Elysia, t } from "elysia";
+import type { Deps } from "../../deps.ts";
+import { authGuard } from "../../http/auth-guard.ts";
+import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
+import * as packages from "./service.ts";
+
+const security = [{ bearer: [] }];
+const Id = t.Object({ id: t.String({ format: "uuid" }) });
+const PackageSummary = t.Object({
+  id: t.String({ format: "uuid" }),
+  version: t.Integer(),
+  package_name: t.String(),
+  parent_id: t.Nullable(t.String({ format: "uuid" })),
+  is_active: t.Boolean(),
+  summary: t.Nullable(t.String()),
+  created_at: t.String({ format: "date-time" }),
+  updated_at: t.String({ format: "date-time" }),
+});
+const PackageDetail = t.Unknown({ description: "{id, project_id, version, package_name, is_active, materials: {storyline, art_style, characters, scenes, shots, music}}" });
+
+/** Versioned material packages (seed 003 §3): list, get, switch, rename, save as a new version. */
+export function packagesModule(deps: Deps) {
+  const { db } = deps;
+  return new Elysia({ prefix: "/api/v1", tags: ["material packages"] })
+    .use(authGuard(deps))
+    .get("/projects/:id/material-packages", async ({ params, caller }) => ok({ list: await packages.listPackages(db, params.id, caller.user.id) }), {
+      auth: true,
+      params: Id,
+      response: { 200: Envelope(t.Object({ list: t.Array(PackageSummary) })), ...ErrorResponses },
+      detail: { summary: "Material package versions of a project", security },
+    })
+    .get("/material-packages/:id", async ({ params, caller }) => ok(await packages.getPackage(db, params.id, caller.user.id)), {
+      auth: true,
+      params: Id,
+      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+      detail: { summary: "A material package with everything in it", security },
+    })
+    .post("/material-packages/:id/switch", async ({ params, caller }) => ok(await packages.switchPackage(db, params.id, caller.user.id)), {
+      auth: true,
+      params: Id,
+      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+      detail: { summary: "Make this version the active one", security },
+    })
+    .put("/material-packages/:id", async ({ params, body, caller }) => ok(await packages.renamePackage(db, params.id, caller.user.id, body.package_name)), {
+      auth: true,
+      params: Id,
+      body: t.Object({ package_name: t.String({ minLength: 1, maxLength: 100 }) }),
+      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+      detail: { summary: "Rename a version", security },
+    })
+    .post(
+      "/material-packages/:id/save-new",
+      async ({ params, body, caller, set }) => {
+        set.status = 201;
+        return ok(await packages.saveAsNew(db, params.id, caller.user.id, body?.package_name));
+      },
+      {
+        auth: true,
+        params: Id,
+        body: t.Optional(t.Object({ package_name: t.Optional(t.String({ minLength: 1, maxLength: 100 })) })),
+        response: { 201: Envelope(t.Object({ new_package_id: t.String({ format: "uuid" }), version: t.Integer() })), ...ErrorResponses },
+        detail: { summary: "Save a copy as a new version", security },
+      },
+    );
+}

@@ -1,0 +1,171 @@
+import type { Db } from "../../db/client.ts";
+import { conflict, notFound, validation } from "../../http/errors.ts";
+import type { EditConfig, FilterName } from "../../media/timeline.ts";
+import { lineLayout, type MusicMaterial, selected, type ShotMaterial } from "../../pipeline/material.ts";
+import { loadPackage, loadShots, replaceShots, saveShot, savePackage } from "../../pipeline/packages.ts";
+import { estimateSpeechS } from "../../story/timing.ts";
+import { requireProject } from "../projects/access.ts";
+
+/** The active package of a project the user may edit (or view), refusing edits while a run writes it. */
+export async function activePackage(db: Db, projectId: string, userId: string, role: "viewer" | "editor") {
+  const project = await requireProject(db, projectId, userId, role);
+  if (!project.active_package_id) throw conflict("the project has no material package yet: run the pipeline first");
+  if (role === "editor") {
+    const busy = await db.selectFrom("runs").select("id").where("package_id", "=", project.active_package_id).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    if (busy) throw conflict("a run is writing this package; wait for it or cancel it", { run_id: busy.id });
+  }
+  return { project, packageId: project.active_package_id };
+}
+
+export function toClip(shot: ShotMaterial, index: number, startS: number) {
+  const image = selected(shot.keyframe);
+  const video = selected(shot.clip);
+  const { offsets } = lineLayout(shot);
+  return {
+    id: shot.id,
+    shot_number: index + 1,
+    clip_type: video ? ("video" as const) : ("image" as const),
+    duration: shot.durationS,
+    start_time: Number(startS.toFixed(3)),
+    end_time: Number((startS + shot.durationS).toFixed(3)),
+    description: shot.description,
+    camera: shot.camera,
+    transition: shot.transition,
+    selected_image_id: image?.asset_id ?? null,
+    selected_video_id: video?.asset_id ?? null,
+    image_candidates: shot.keyframe.candidates.length,
+    video_candidates: shot.clip.candidates.length,
+    lines: shot.lines.map((l, i) => ({
+      id: l.id,
+      kind: l.kind,
+      speaker: l.speaker,
+      text: l.text,
+      voice_id: l.voice.voice_id,
+      speech_speed: l.voice.speed,
+      volume: l.volume,
+      offset_s: Number(offsets[i]!.toFixed(3)),
+      duration_s: l.audio?.duration_s ?? null,
+      audio_id: l.audio?.asset_id ?? null,
+    })),
+    config: shot.edit ?? {},
+    stale: shot.stale,
+  };
+}
+
+export async function getTimeline(db: Db, projectId: string, userId: string) {
+  const { project, packageId } = await activePackage(db, projectId, userId, "viewer");
+  const shots = await loadShots(db, packageId);
+  const pkg = await loadPackage(db, packageId);
+  let at = 0;
+  const clips = shots.map((s, i) => {
+    const clip = toClip(s, i, at);
+    at += s.durationS;
+    return clip;
+  });
+  const options = project.options as { aspect_ratio?: string };
+  return { project_id: project.id, package_id: packageId, total_duration: Number(at.toFixed(3)), video_aspect_ratio: options.aspect_ratio ?? "16:9", fps: 24, clips, bgm: pkg.music };
+}
+
+async function editShot(db: Db, projectId: string, userId: string, clipId: string, change: (s: ShotMaterial) => ShotMaterial) {
+  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const shots = await loadShots(db, packageId);
+  const index = shots.findIndex((s) => s.id === clipId);
+  if (index < 0) throw notFound("clip");
+  const next = change(shots[index]!);
+  await saveShot(db, packageId, next);
+  const startS = shots.slice(0, index).reduce((s, x) => s + x.durationS, 0);
+  return toClip(next, index, startS);
+}
+
+const mark = (s: ShotMaterial, ...what: ShotMaterial["stale"]) => [...new Set([...s.stale, ...what])];
+
+export function setDuration(db: Db, projectId: string, userId: string, clipId: string, duration: number) {
+  return editShot(db, projectId, userId, clipId, (s) => {
+    const { spokenS } = lineLayout(s);
+    if (duration + 0.05 < spokenS) throw validation([{ path: "/duration", message: `the shot's lines need ${spokenS.toFixed(1)} s` }], "the shot is shorter than its narration and dialogue");
+    // A clip is made for a length: a new length makes it out of date.
+    return { ...s, durationS: duration, stale: s.clip.selected !== null ? mark(s, "clip") : s.stale };
+  });
+}
+
+export interface LineEdit {
+  text_content: string;
+  voice_id?: string;
+  speech_speed?: number;
+  volume?: number;
+}
+
+/** A narration or dialogue line rewritten: its audio is out of date until the next export regenerates it. */
+export function editLine(db: Db, projectId: string, userId: string, clipId: string, find: (s: ShotMaterial) => number, edit: LineEdit) {
+  return editShot(db, projectId, userId, clipId, (s) => {
+    const i = find(s);
+    if (i < 0) throw notFound("line");
+    const line = s.lines[i]!;
+    const voice = { ...line.voice, ...(edit.voice_id ? { voice_id: edit.voice_id } : {}), ...(edit.speech_speed ? { speed: edit.speech_speed } : {}) };
+    const sounds = edit.text_content !== line.text || voice.voice_id !== line.voice.voice_id || voice.speed !== line.voice.speed;
+    const lines = s.lines.map((l, j) => (j === i ? { ...l, text: edit.text_content, voice, volume: edit.volume ?? l.volume } : l));
+    return { ...s, lines, stale: sounds ? mark(s, "voice") : s.stale };
+  });
+}
+
+/** The estimated length of a line as it will be spoken. */
+export const estimate = (text: string, speed: number) => Number(estimateSpeechS(text, speed).toFixed(2));
+
+export interface EditConfigBody {
+  crop_x?: number;
+  crop_y?: number;
+  crop_width?: number;
+  crop_height?: number;
+  zoom_level?: number;
+  pan_x?: number;
+  pan_y?: number;
+  rotation?: number;
+  filter_type?: string;
+  filter_intensity?: number;
+}
+
+export function setEditConfig(db: Db, projectId: string, userId: string, clipId: string, b: EditConfigBody) {
+  const crop = [b.crop_x, b.crop_y, b.crop_width, b.crop_height];
+  if (crop.some((v) => v !== undefined) && crop.some((v) => v === undefined)) {
+    throw validation([{ path: "/crop_x", message: "crop needs crop_x, crop_y, crop_width and crop_height together" }]);
+  }
+  if (b.crop_x !== undefined && (b.crop_x + b.crop_width! > 1.0001 || b.crop_y! + b.crop_height! > 1.0001)) {
+    throw validation([{ path: "/crop_width", message: "the crop must stay inside the picture" }]);
+  }
+  const edit: EditConfig = {
+    crop: b.crop_x !== undefined ? { x: b.crop_x, y: b.crop_y!, w: b.crop_width!, h: b.crop_height! } : null,
+    zoom: b.zoom_level ?? 1,
+    pan: { x: b.pan_x ?? 0, y: b.pan_y ?? 0 },
+    rotation: b.rotation ?? 0,
+    filter: b.filter_type && b.filter_type !== "none" ? { name: b.filter_type as FilterName, intensity: b.filter_intensity ?? 1 } : null,
+  };
+  return editShot(db, projectId, userId, clipId, (s) => ({ ...s, edit }));
+}
+
+export async function reorder(db: Db, projectId: string, userId: string, clipIds: string[]) {
+  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const shots = await loadShots(db, packageId);
+  const byId = new Map(shots.map((s) => [s.id, s]));
+  if (clipIds.length !== shots.length || new Set(clipIds).size !== clipIds.length || clipIds.some((id) => !byId.has(id))) {
+    throw validation([{ path: "/clip_ids", message: "list every clip of the timeline exactly once" }]);
+  }
+  await replaceShots(db, packageId, clipIds.map((id) => byId.get(id)!));
+  return getTimeline(db, projectId, userId);
+}
+
+export async function deleteClip(db: Db, projectId: string, userId: string, clipId: string) {
+  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const shots = await loadShots(db, packageId);
+  if (!shots.some((s) => s.id === clipId)) throw notFound("clip");
+  if (shots.length === 1) throw conflict("a timeline keeps at least one clip");
+  await replaceShots(db, packageId, shots.filter((s) => s.id !== clipId));
+}
+
+export async function setBgm(db: Db, projectId: string, userId: string, b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>) {
+  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const pkg = await loadPackage(db, packageId);
+  if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
+  const music = { ...pkg.music, ...b };
+  await savePackage(db, packageId, { music });
+  return music;
+}
