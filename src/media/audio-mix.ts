@@ -42,9 +42,10 @@ function duckExpression(spans: Array<[number, number]>): string {
 
 /**
  * ffmpeg inputs and filters for the soundtrack, ending in `[aout]`: every narration and dialogue
- * line at its offset, mixed at unit gain (amix divides by its input count; every input lasts the
- * whole video, so the divisor never changes and `volume` undoes it exactly), and the background
- * music looped or cut to length, at its volume, faded, and ducked under the speech.
+ * line at its offset (lines that do not overlap are joined with silence; overlapping ones are
+ * mixed at unit gain: amix divides by its input count, every input lasts the whole video so the
+ * divisor never changes, and `volume` undoes it exactly), and the background music looped or cut
+ * to length, at its volume, faded, and ducked under the speech.
  */
 export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: number, channels: 1 | 2): { inputs: string[]; graph: string[] } {
   const format = `aresample=${MIX_RATE},aformat=sample_fmts=fltp:channel_layouts=${channels === 1 ? "mono" : "stereo"}`;
@@ -52,13 +53,39 @@ export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: n
   const graph: string[] = [];
   const total = f(totalS);
   let k = 0;
-  const lines = speech.map((s, i) => {
-    inputs.push("-i", s.path);
-    const ms = Math.round(s.atS * 1000);
-    graph.push(`[${k++}:a]${format},atrim=0:${f(s.playS)},volume=${f(s.volume)},adelay=${channels === 1 ? ms : `${ms}|${ms}`},apad,atrim=0:${total}[l${i}]`);
-    return `[l${i}]`;
-  });
-  const layers = [...lines];
+  const layers: string[] = [];
+  const sorted = [...speech].sort((a, b) => a.atS - b.atS);
+  const overlapping = sorted.some((s, i) => i > 0 && s.atS < sorted[i - 1]!.atS + sorted[i - 1]!.playS - 0.0005);
+  if (sorted.length > 1 && !overlapping) {
+    // Lines one after another (how the pipeline lays them out): joined end to end with silence
+    // between them, exact to the sample, with no mixing of whole-length streams.
+    const silence = (d: number, label: string) => graph.push(`aevalsrc=${channels === 1 ? "0" : "0|0"}:s=${MIX_RATE}:d=${f(d)},${format}[${label}]`);
+    const parts: string[] = [];
+    let cursor = 0;
+    sorted.forEach((s, i) => {
+      if (s.atS - cursor > 0.0005) {
+        silence(s.atS - cursor, `g${i}`);
+        parts.push(`[g${i}]`);
+      }
+      inputs.push("-i", s.path);
+      graph.push(`[${k++}:a]${format},apad,atrim=0:${f(s.playS)},asetpts=N/SR/TB,volume=${f(s.volume)}[l${i}]`);
+      parts.push(`[l${i}]`);
+      cursor = s.atS + s.playS;
+    });
+    if (totalS - cursor > 0.0005) {
+      silence(totalS - cursor, "gend");
+      parts.push("[gend]");
+    }
+    graph.push(`${parts.join("")}concat=n=${parts.length}:v=0:a=1[speech]`);
+    layers.push("[speech]");
+  } else {
+    speech.forEach((s, i) => {
+      inputs.push("-i", s.path);
+      const ms = Math.round(s.atS * 1000);
+      graph.push(`[${k++}:a]${format},atrim=0:${f(s.playS)},volume=${f(s.volume)},adelay=${channels === 1 ? ms : `${ms}|${ms}`},apad,atrim=0:${total}[l${i}]`);
+      layers.push(`[l${i}]`);
+    });
+  }
   if (bgm) {
     inputs.push(...(bgm.loop !== false ? ["-stream_loop", "-1"] : []), "-i", bgm.path);
     const chain = [format, "apad", `atrim=0:${total}`, `volume=${f(bgm.volume ?? 0.25)}`];

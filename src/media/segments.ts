@@ -13,7 +13,7 @@ const ENGINE = "segment-v2";
 
 /** One encoder setting for every segment, so segments join by stream copy. */
 export function encoderArgs(fps: number): string[] {
-  return ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", String(fps * 2), "-video_track_timescale", "90000"];
+  return ["-c:v", "libx264", "-preset", "superfast", "-crf", "20", "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", String(fps * 2), "-video_track_timescale", "90000"];
 }
 
 /** A shot ready to render: its frames, its input facts, its subtitle cues (shot-relative) and its digest. */

@@ -53,3 +53,42 @@ export async function pipelineContext(env: Record<string, string> = {}) {
 
   return { ...ctx, pipelineDeps: deps, startWorker, waitForRun, waitForExport };
 }
+
+export type PipelineContext = Awaited<ReturnType<typeof pipelineContext>>;
+
+/** Fetches a signed `/files/...` URL through the app, as a client without a token would. */
+export function fetchSigned(ctx: { app: { handle(r: Request): Promise<Response> } }, url: string, init: RequestInit = {}): Promise<Response> {
+  const u = new URL(url);
+  return ctx.app.handle(new Request(`http://localhost${u.pathname}${u.search}`, init));
+}
+
+/** The spoken text of an SRT file: its cue lines joined, without indexes and timings. */
+export function srtSpoken(srt: string): string {
+  return srt
+    .split("\n")
+    .filter((l) => l.trim() && !/^\d+$/.test(l.trim()) && !l.includes("-->"))
+    .map((l) => l.trim())
+    .join("");
+}
+
+/** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
+export async function waitUntil<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+/** Creates a project from `text` (SHORT_STORY by default) and runs it in auto mode to completion. */
+export async function completedProject(ctx: PipelineContext, token: string, text = SHORT_STORY) {
+  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text } } });
+  if (created.status !== 201) throw new Error(`create failed: ${created.status} ${JSON.stringify(created.json)}`);
+  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
+  if (started.status !== 202) throw new Error(`run failed to start: ${started.status} ${JSON.stringify(started.json)}`);
+  const run = await ctx.waitForRun(token, started.json.data.id, ["completed", "failed", "cancelled"]);
+  if (run.status !== "completed") throw new Error(`run ${run.id} ended ${run.status}: ${JSON.stringify(run.error)}`);
+  return { project: created.json.data as { id: string; name: string }, run };
+}
