@@ -59,7 +59,9 @@ export async function parseBody(request: Request, contentType: string | undefine
   }
   if (type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(utf8(bytes)));
   if (type === "multipart/form-data") {
-    return formToObject(await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": contentType! } }).formData());
+    // The boundary is a parameter of the header, which the parse hook's contentType may have lost.
+    const header = request.headers.get("content-type") ?? contentType!;
+    return formToObject(await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": header } }).formData());
   }
   if (type.startsWith("text/")) return utf8(bytes);
   return bytes;

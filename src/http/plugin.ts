@@ -27,16 +27,20 @@ function validationFields(error: ValidationLike) {
  * strict JSON parsing, the failure envelope for every error, and one structured access log line.
  */
 export function httpPlugin(deps: Deps) {
-  const limit = deps.config.limits.bodyBytes;
+  const jsonLimit = deps.config.limits.bodyBytes;
+  // Upload routes take files up to 10 MB (their handlers check the file itself), plus the form's framing.
+  const uploadLimit = Math.max(jsonLimit, 10 * 1024 * 1024 + 64 * 1024);
+  const limitFor = (request: Request) => (new URL(request.url).pathname.endsWith("/upload") ? uploadLimit : jsonLimit);
   const log = deps.log;
   return new Elysia({ name: "inkreel.http" })
     .onRequest(({ request, set }) => {
       const info = requestInfo(request);
       set.headers["x-request-id"] = info.id;
       const length = Number(request.headers.get("content-length") ?? 0);
+      const limit = limitFor(request);
       if (length > limit) throw tooLarge(limit);
     })
-    .onParse({ as: "global" }, ({ request, contentType }) => parseBody(request, contentType, limit))
+    .onParse({ as: "global" }, ({ request, contentType }) => parseBody(request, contentType, limitFor(request)))
     .onError({ as: "global" }, ({ code, error: raised, request, set }) => {
       const info = requestInfoOf(request);
       // Elysia wraps what the parse hook throws in a ParseError; ours carry their own status.

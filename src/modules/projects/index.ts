@@ -1,11 +1,14 @@
+import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { validation } from "../../http/errors.ts";
 import { cancelRun, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";
-import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectSchema, RunSchema, StartRunBody, UpdateProjectBody } from "./model.ts";
+import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
 import * as projects from "./service.ts";
+import { storyFromUpload } from "./upload.ts";
 
 const security = [{ bearer: [] }];
 
@@ -21,6 +24,36 @@ export function projectsModule(deps: Deps) {
         return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, body));
       },
       { auth: true, body: CreateProjectBody, response: { 201: Envelope(ProjectSchema), ...ErrorResponses }, detail: { summary: "Create a project from a story", security } },
+    )
+    .post(
+      "/projects/upload",
+      async ({ body, caller, set }) => {
+        const { text } = await storyFromUpload(body.file);
+        const length = [...text.trim()].length;
+        if (length < 50 || length > 200_000) {
+          throw validation([{ path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` }]);
+        }
+        let options: unknown;
+        try {
+          options = body.options ? JSON.parse(body.options) : undefined;
+        } catch {
+          throw validation([{ path: "/options", message: "options must be a JSON object" }]);
+        }
+        if (options !== undefined && !Value.Check(ProjectOptions, options)) throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+        set.status = 201;
+        const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
+        return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, { name, input: { type: body.type ?? "novel", text: text.trim() }, options: options as never, space_id: body.space_id }));
+      },
+      {
+        auth: true,
+        body: UploadProjectBody,
+        response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: {
+          summary: "Create a project from an uploaded .txt, .md or .docx file",
+          description: "multipart/form-data, up to 10 MB; the type is sniffed from the bytes (415 when it is not text or a Word document).",
+          security,
+        },
+      },
     )
     .get("/projects", async ({ query, caller }) => ok(await projects.listProjects(db, caller.user.id, query)), {
       auth: true,

@@ -125,3 +125,11 @@ export const ExportSchema = t.Object({
   created_at: iso,
   completed_at: t.Nullable(iso),
 });
+
+export const UploadProjectBody = t.Object({
+  file: t.File({ description: "A .txt, .md or .docx story, up to 10 MB" }),
+  name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+  type: t.Optional(t.Union([t.Literal("novel"), t.Literal("script"), t.Literal("storyboard")])),
+  options: t.Optional(t.String({ maxLength: 2000, description: "Project options as a JSON object" })),
+  space_id: t.Optional(uuid),
+});
