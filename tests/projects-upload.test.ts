@@ -6,7 +6,7 @@ const ctx = await createTestContext();
 const STORY = "林小雨推开茶馆的门，外面下着小雨。周掌柜笑着问道：“你来了？今天还是老样子？”林小雨点点头，说：“一壶龙井，谢谢周掌柜。”";
 
 /** A minimal .docx: a ZIP holding word/document.xml with one paragraph per line. */
-function docx(lines: string[]): Uint8Array {
+function docx(lines: string[]): Uint8Array<ArrayBuffer> {
   const xml = `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${lines
     .map((l) => `<w:p><w:r><w:t xml:space="preserve">${l.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</w:t></w:r></w:p>`)
     .join("")}</w:body></w:document>`;
@@ -39,7 +39,7 @@ function docx(lines: string[]): Uint8Array {
   end.writeUInt16LE(1, 10);
   end.writeUInt32LE(central.length + name.length, 12);
   end.writeUInt32LE(centralAt, 16);
-  return Buffer.concat([local, name, data, central, name, end]);
+  return new Uint8Array(Buffer.concat([local, name, data, central, name, end]));
 }
 
 async function upload(token: string, file: File, fields: Record<string, string> = {}) {
