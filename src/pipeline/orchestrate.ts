@@ -75,3 +75,50 @@ export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
   for (const id of await liveRunJobs(db, runId)) await cancelJob(db, id);
   return done;
 }
+
+/**
+ * Re-opens a failed (or cancelled) run at its failed stage: the stage runs again (shots already
+ * made are reused by digest) and the run carries on from there.
+ */
+export async function retryRun(db: Db, runId: string): Promise<RunRow> {
+  return reopen(db, runId, (stages) => {
+    const failed = stages.find((s) => s.status === "failed" || s.status === "cancelled");
+    if (!failed) throw conflict("the run has no failed stage to retry");
+    return { stages: stages.map((s) => (STAGES.indexOf(s.stage) >= STAGES.indexOf(failed.stage) && s.status !== "completed" && s.status !== "skipped" ? { stage: s.stage, status: "pending", progress: 0 } : s)), next: failed.stage };
+  });
+}
+
+/** Skips one stage of a failed or paused run and carries on with the next stage still to do. */
+export async function skipStage(db: Db, runId: string, stage: Stage): Promise<RunRow> {
+  if (stage === "storyboard" || stage === "storyline") throw conflict(`the ${stage} stage cannot be skipped: everything after it depends on it`);
+  return reopen(db, runId, (stages) => {
+    const target = stages.find((s) => s.stage === stage)!;
+    if (!["failed", "pending", "cancelled"].includes(target.status)) throw conflict(`the ${stage} stage is ${target.status}`);
+    const next = stages.map((s) =>
+      s.stage === stage ? { stage, status: "skipped" as const, progress: 100 } : STAGES.indexOf(s.stage) > STAGES.indexOf(stage) && (s.status === "failed" || s.status === "cancelled") ? { stage: s.stage, status: "pending" as const, progress: 0 } : s,
+    );
+    const following = STAGES.find((s) => next.find((x) => x.stage === s)!.status === "pending" || next.find((x) => x.stage === s)!.status === "failed");
+    return { stages: next, next: following ?? null };
+  });
+}
+
+async function reopen(db: Db, runId: string, plan: (stages: StageState[]) => { stages: StageState[]; next: Stage | null }): Promise<RunRow> {
+  const updated = await db.transaction().execute(async (trx) => {
+    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    if (!["failed", "cancelled", "paused"].includes(run.status)) throw conflict(`the run is ${run.status}`);
+    const busy = await trx.selectFrom("runs").select("id").where("project_id", "=", run.project_id).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
+    const { stages, next } = plan(run.stages);
+    if (!next) {
+      await trx.updateTable("runs").set({ stages: JSON.stringify(stages) }).where("id", "=", runId).execute();
+      return { ...run, stages, next };
+    }
+    await trx.updateTable("runs").set({ status: "running", stages: JSON.stringify(stages), error: null, finished_at: null }).where("id", "=", runId).execute();
+    await trx.updateTable("projects").set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() }).where("id", "=", run.project_id).execute();
+    await enqueue(trx, stageJob(runId, next));
+    await appendEvent(trx, "stage", { project_id: run.project_id, run_id: runId, stage: next, status: "queued", progress: run.progress, current_step: run.current_step });
+    return { ...run, stages, next };
+  });
+  if (!updated.next) return finishRun(db, runId, "completed");
+  return (await getRun(db, runId))!;
+}

@@ -4,9 +4,9 @@ import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { validation } from "../../http/errors.ts";
-import { cancelRun, startRun } from "../../pipeline/orchestrate.ts";
+import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";
-import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
+import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, SkipBody, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
 import * as projects from "./service.ts";
 import { storyFromUpload } from "./upload.ts";
 
@@ -116,6 +116,32 @@ export function projectsModule(deps: Deps) {
         return ok(projects.toRun(await cancelRun(db, run.id)));
       },
       { auth: true, params: IdParams, response: { 200: Envelope(RunSchema), ...ErrorResponses }, detail: { summary: "Cancel a run (running jobs abort)", security } },
+    )
+    .post(
+      "/runs/:id/retry",
+      async ({ params, caller, set }) => {
+        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        await requireProject(db, run.project_id, caller.user.id, "editor");
+        set.status = 202;
+        return ok(projects.toRun(await retryRun(db, run.id)));
+      },
+      { auth: true, params: IdParams, response: { 202: Envelope(RunSchema), ...ErrorResponses }, detail: { summary: "Retry a failed run from its failed stage", security } },
+    )
+    .post(
+      "/runs/:id/skip",
+      async ({ params, body, caller, set }) => {
+        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        await requireProject(db, run.project_id, caller.user.id, "editor");
+        set.status = 202;
+        return ok(projects.toRun(await skipStage(db, run.id, body.stage)));
+      },
+      {
+        auth: true,
+        params: IdParams,
+        body: SkipBody,
+        response: { 202: Envelope(RunSchema), ...ErrorResponses },
+        detail: { summary: "Skip one stage of a failed or paused run and carry on", security },
+      },
     )
     .post(
       "/projects/:id/exports",

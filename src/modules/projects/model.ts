@@ -63,6 +63,8 @@ export const StartRunBody = t.Object({
   to_stage: t.Optional(StageName),
 });
 
+export const SkipBody = t.Object({ stage: StageName });
+
 export const StageStateSchema = t.Object({
   stage: t.String(),
   status: t.String(),
