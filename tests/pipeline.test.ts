@@ -45,5 +45,24 @@ describe("story to video, auto mode", () => {
     for (const line of ["你来了？今天还是老样子？", "一壶龙井，谢谢周掌柜。", "林小姐，这是你父亲留下的信。", "你怎么认识我父亲？"]) expect(spoken).toContain(line);
     const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
     expect(p).toMatchObject({ status: "completed", progress: 100 });
+
+    // Watching it being made: the SSE backlog holds every stage's start and end, export progress and the end of the run.
+    const sse = await ctx.app.handle(new Request(`http://localhost/api/v1/projects/${project.id}/events?token=${me.token}`));
+    expect(sse.headers.get("content-type")).toContain("text/event-stream");
+    const reader = sse.body!.getReader();
+    let text = "";
+    while (!text.includes("event: completed\n") || (text.match(/event: completed\n/g) ?? []).length < 2) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    const events = text.split("\n\n").filter((b) => b.includes("data: ")).map((b) => ({ event: /event: (\w+)/.exec(b)?.[1], data: JSON.parse(/data: (.*)/.exec(b)![1]!) }));
+    for (const stage of ["storyline", "keyframes", "voices", "clips", "export"]) {
+      expect(events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "running"), stage).toBe(true);
+      expect(events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "completed"), stage).toBe(true);
+    }
+    expect(events.some((e) => e.event === "progress" && e.data.export_id === run.export_id)).toBe(true);
+    expect(events.filter((e) => e.event === "completed").map((e) => e.data.export_id ?? null).sort()).toEqual([null, run.export_id].sort());
   }, 30_000);
 });

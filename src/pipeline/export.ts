@@ -123,16 +123,26 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, pkg.storyline?.title ?? project.name);
   if (!options.subtitle.enabled) timeline.subtitles = null;
   let last = 0;
+  // Progress goes to the export row and the project's event log (as `video.progress` on WebSocket), in order.
+  let progressQueue = Promise.resolve();
+  const reportProgress = async (percent: number) => {
+    await db.transaction().execute(async (trx) => {
+      await trx.updateTable("exports").set({ progress: percent }).where("id", "=", exportId).execute();
+      await appendEvent(trx, "progress", { project_id: project.id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "running", progress: percent, current_step: "Rendering the video" });
+    });
+    await onProgress?.(percent);
+  };
   const { result, objects } = await composeToStorage(deps.storage, `projects/${project.id}/exports/${exportId}`, timeline, {
     cacheDir: join(deps.config.dataDir, "cache", "segments"),
     signal,
     onProgress: (p) => {
       const percent = Math.floor(p);
-      if (percent < last + 5 && percent < 100) return;
+      if (percent < last + 5 || percent >= 100) return;
       last = percent;
-      void onProgress?.(percent);
+      progressQueue = progressQueue.then(() => reportProgress(percent)).catch(() => {});
     },
   });
+  await progressQueue;
   const wanted = options.subtitle.format.toLowerCase();
   const files: ExportFile[] = [];
   for (const [kind, object] of Object.entries(objects)) {
