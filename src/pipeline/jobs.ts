@@ -3,7 +3,7 @@ import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError 
 import type { Db } from "../db/client.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
-import { loadShots } from "./packages.ts";
+import { loadShot, loadShots, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { PER_SHOT, type Stage } from "./stages.ts";
 import * as analysis from "./steps/analysis.ts";
@@ -138,6 +138,22 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       }
       await advance(db, run, payload.stage);
       return { stage: payload.stage };
+    },
+
+    /** A new candidate for one clip: another keyframe or another video, made with a new seed. */
+    "pipeline.regenerate": async (payload: { project_id: string; package_id: string; shot_id: string; what: "keyframe" | "clip"; seed: number; user_id: string }, ctx: JobContext) => {
+      const project = await db.selectFrom("projects").selectAll().where("id", "=", payload.project_id).executeTakeFirst();
+      if (!project) return { skipped: "the project is gone" };
+      const step = stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal);
+      if (payload.what === "keyframe") {
+        await shots.keyframe(step, payload.shot_id, payload.seed);
+        // A video made from the old picture no longer matches it.
+        const shot = await loadShot(db, payload.package_id, payload.shot_id);
+        if (shot.clip.selected !== null && !shot.stale.includes("clip")) await saveShot(db, payload.package_id, { ...shot, stale: [...shot.stale, "clip"] });
+      } else {
+        await shots.clip(step, payload.shot_id, payload.seed);
+      }
+      return { shot: payload.shot_id, what: payload.what };
     },
 
     "pipeline.export": async (payload: { export_id: string }, ctx: JobContext) => {

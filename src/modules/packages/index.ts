@@ -49,6 +49,33 @@ export function packagesModule(deps: Deps) {
       detail: { summary: "Rename a version", security },
     })
     .post(
+      "/material-packages/:id/switch-voice",
+      async ({ params, body, caller }) => ok(await packages.switchVoice(db, params.id, caller.user.id, body.character ?? null, body.voice_id, body.speech_speed)),
+      {
+        auth: true,
+        params: Id,
+        body: t.Object({
+          character: t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 60, description: "The character's name; null or absent for the narrator" }))),
+          voice_id: t.String({ minLength: 1, maxLength: 100 }),
+          speech_speed: t.Optional(t.Number({ minimum: 0.5, maximum: 2 })),
+        }),
+        response: { 200: Envelope(t.Object({ character: t.Nullable(t.String()), voice_id: t.String(), lines_changed: t.Integer() })), ...ErrorResponses },
+        detail: { summary: "Give a character or the narrator another voice (their lines are spoken again by the next export)", security },
+      },
+    )
+    .post("/material-packages/:id/modify/text", async ({ params, body, caller }) => ok(await packages.modifyText(db, params.id, caller.user.id, body)), {
+      auth: true,
+      params: Id,
+      body: t.Object({
+        element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
+        id: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" })),
+        field: t.String({ minLength: 1, maxLength: 40 }),
+        value: t.String({ minLength: 1, maxLength: 4000 }),
+      }),
+      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+      detail: { summary: "Edit a text element of the package", security },
+    })
+    .post(
       "/material-packages/:id/save-new",
       async ({ params, body, caller, set }) => {
         set.status = 201;

@@ -1,6 +1,7 @@
 import type { Db } from "../../db/client.ts";
-import { conflict, notFound } from "../../http/errors.ts";
-import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
+import { conflict, notFound, validation } from "../../http/errors.ts";
+import type { ShotMaterial } from "../../pipeline/material.ts";
+import { loadPackage, loadShots, newPackageVersion, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { requireProject } from "../projects/access.ts";
 
 async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
@@ -71,4 +72,60 @@ export async function saveAsNew(db: Db, packageId: string, userId: string, name?
   });
   const row = await db.selectFrom("packages").select("version").where("id", "=", id).executeTakeFirstOrThrow();
   return { new_package_id: id, version: row.version };
+}
+
+/**
+ * Gives a character (or the narrator, `character: null`) another voice: every line they speak in
+ * the package takes it and is marked stale, to be spoken again by the next export.
+ */
+export async function switchVoice(db: Db, packageId: string, userId: string, character: string | null, voiceId: string, speed?: number) {
+  const { project } = await packageFor(db, packageId, userId, "editor");
+  await notWhileRunning(db, project.id);
+  const pkg = await loadPackage(db, packageId);
+  if (character !== null && !pkg.characters.some((c) => c.name === character)) throw notFound("character");
+  const characters = pkg.characters.map((c) => (c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c));
+  let changed = 0;
+  await db.transaction().execute(async (trx) => {
+    await savePackage(trx, packageId, { characters });
+    for (const shot of await loadShots(trx, packageId)) {
+      const speaks = (l: ShotMaterial["lines"][number]) => (character === null ? l.kind === "narration" : l.speaker === character);
+      if (!shot.lines.some(speaks)) continue;
+      const lines = shot.lines.map((l) => (speaks(l) ? { ...l, voice: { ...l.voice, voice_id: voiceId, speed: speed ?? l.voice.speed } } : l));
+      changed += lines.filter(speaks).length;
+      await saveShot(trx, packageId, { ...shot, lines, stale: [...new Set([...shot.stale, "voice" as const])] });
+    }
+  });
+  return { character, voice_id: voiceId, lines_changed: changed };
+}
+
+const TEXT_FIELDS = {
+  storyline: ["title", "logline", "summary", "tone", "genre"],
+  character: ["description", "personality"],
+  scene: ["location", "summary"],
+  shot: ["description"],
+} as const;
+
+/** Edits one text field of a storyline, character, scene or shot. A shot's new description makes its keyframe stale. */
+export async function modifyText(db: Db, packageId: string, userId: string, e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string }) {
+  const { project } = await packageFor(db, packageId, userId, "editor");
+  await notWhileRunning(db, project.id);
+  if (!(TEXT_FIELDS[e.element] as readonly string[]).includes(e.field)) {
+    throw validation([{ path: "/field", message: `${e.element} text fields are ${TEXT_FIELDS[e.element].join(", ")}` }]);
+  }
+  const pkg = await loadPackage(db, packageId);
+  if (e.element === "storyline") {
+    if (!pkg.storyline) throw conflict("the package has no storyline yet");
+    await savePackage(db, packageId, { storyline: { ...pkg.storyline, [e.field]: e.value } });
+  } else if (e.element === "character") {
+    if (!pkg.characters.some((c) => c.name === e.id)) throw notFound("character");
+    await savePackage(db, packageId, { characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: e.value } : c)) });
+  } else if (e.element === "scene") {
+    if (!pkg.scenes.some((s) => s.id === e.id)) throw notFound("scene");
+    await savePackage(db, packageId, { scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: e.value } : s)) });
+  } else {
+    const shot = (await loadShots(db, packageId)).find((s) => s.id === e.id);
+    if (!shot) throw notFound("shot");
+    await saveShot(db, packageId, { ...shot, description: e.value, stale: [...new Set([...shot.stale, "keyframe" as const])] });
+  }
+  return getPackage(db, packageId, userId);
 }

@@ -6,7 +6,7 @@ import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/enve
 import { validation } from "../../http/errors.ts";
 import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";
-import { CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, SkipBody, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
+import { AssetSchema, CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, SkipBody, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
 import * as projects from "./service.ts";
 import { storyFromUpload } from "./upload.ts";
 
@@ -158,6 +158,12 @@ export function projectsModule(deps: Deps) {
       query: PageQuery,
       response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
       detail: { summary: "Export history of a project", security },
+    })
+    .get("/assets/:id", async ({ params, caller }) => ok(await projects.assetView(db, storage, params.id, caller.user.id)), {
+      auth: true,
+      params: IdParams,
+      response: { 200: Envelope(AssetSchema), ...ErrorResponses },
+      detail: { summary: "A file the project made or received, with a signed, expiring download link", security },
     })
     .get("/exports/:id", async ({ params, caller }) => ok(await projects.exportView(db, storage, params.id, caller.user.id)), {
       auth: true,

@@ -135,3 +135,18 @@ export const UploadProjectBody = t.Object({
   options: t.Optional(t.String({ maxLength: 2000, description: "Project options as a JSON object" })),
   space_id: t.Optional(uuid),
 });
+
+export const AssetSchema = t.Object({
+  id: uuid,
+  project_id: t.Nullable(uuid),
+  package_id: t.Nullable(uuid),
+  kind: t.String({ examples: ["keyframe"] }),
+  mime_type: t.String(),
+  size: t.Integer(),
+  sha256: t.String(),
+  input_digest: t.String(),
+  meta: t.Record(t.String(), t.Unknown()),
+  download_url: t.String(),
+  expires_at: iso,
+  created_at: iso,
+});

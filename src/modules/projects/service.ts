@@ -177,3 +177,27 @@ export async function listExports(db: Db, storage: Storage, userId: string, proj
   ]);
   return page(await Promise.all(rows.map((r) => toExport(storage, r))), Number(count.n), pageNo, size);
 }
+
+/** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
+export async function assetView(db: Db, storage: Storage, assetId: string, userId: string) {
+  const a = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
+  if (!a?.project_id) throw notFound("asset");
+  await requireProject(db, a.project_id, userId, "viewer").catch(() => {
+    throw notFound("asset");
+  });
+  const { url, expiresAt } = await storage.signedUrl(a.storage_key, 3600);
+  return {
+    id: a.id,
+    project_id: a.project_id,
+    package_id: a.package_id,
+    kind: a.kind,
+    mime_type: a.mime_type,
+    size: a.size,
+    sha256: a.sha256,
+    input_digest: a.input_digest,
+    meta: a.meta,
+    download_url: url,
+    expires_at: expiresAt.toISOString(),
+    created_at: a.created_at.toISOString(),
+  };
+}

@@ -30,6 +30,8 @@ const EditConfigBody = t.Object(
   },
   { additionalProperties: false },
 );
+const SeedBody = t.Optional(t.Object({ seed: t.Optional(t.Integer({ minimum: 1, maximum: 2_147_483_647 })) }));
+const Queued = t.Object({ job_ids: t.Array(uuid), generation_status: t.Literal("pending") });
 const Clip = t.Unknown({ description: "A timeline clip: id, shot_number, clip_type, duration, start_time, end_time, description, transition, selected image/video, lines, config, stale" });
 
 /** The timeline of a project's active material package (seed 003 §4): clips, lines, edits and music. */
@@ -95,6 +97,53 @@ export function timelineModule(deps: Deps) {
       response: { 200: Envelope(Clip), ...ErrorResponses },
       detail: { summary: "Crop, zoom, pan, rotation and colour filter of a clip", security },
     })
+    .post(
+      `${base}/clips/:clipId/regenerate-image`,
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        return ok(await timeline.regenerate(db, params.id, caller.user.id, [params.clipId], "keyframe", body?.seed));
+      },
+      { auth: true, params: ClipParams, body: SeedBody, response: { 202: Envelope(Queued), ...ErrorResponses }, detail: { summary: "Paint a new keyframe candidate for a clip", security } },
+    )
+    .post(
+      `${base}/clips/:clipId/generate-video`,
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        return ok(await timeline.regenerate(db, params.id, caller.user.id, [params.clipId], "clip", body?.seed));
+      },
+      { auth: true, params: ClipParams, body: SeedBody, response: { 202: Envelope(Queued), ...ErrorResponses }, detail: { summary: "Make a new video candidate for a clip from its keyframe", security } },
+    )
+    .post(
+      `${base}/generate-videos`,
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        return ok(await timeline.regenerate(db, params.id, caller.user.id, body.clip_ids, "clip"));
+      },
+      {
+        auth: true,
+        params: t.Object({ id: uuid }),
+        body: t.Object({ clip_ids: t.Array(t.String({ pattern: "^[\\w.-]{1,64}$" }), { minItems: 1, maxItems: 500 }) }),
+        response: { 202: Envelope(Queued), ...ErrorResponses },
+        detail: { summary: "Make video candidates for several clips", security },
+      },
+    )
+    .get(`${base}/clips/:clipId/candidates`, async ({ params, caller }) => ok(await timeline.candidates(db, deps.storage, params.id, caller.user.id, params.clipId)), {
+      auth: true,
+      params: ClipParams,
+      response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
+      detail: { summary: "A clip's image and video candidates with signed links", security },
+    })
+    .post(
+      `${base}/clips/:clipId/select-candidate`,
+      async ({ params, body, caller }) => ok(await timeline.selectCandidate(db, params.id, caller.user.id, params.clipId, body.type, body.asset_id)),
+      {
+        auth: true,
+        params: ClipParams,
+        body: t.Object({ type: t.Union([t.Literal("image"), t.Literal("video")]), asset_id: uuid }),
+        response: { 200: Envelope(Clip), ...ErrorResponses },
+        detail: { summary: "Use another candidate image or video for a clip", security },
+      },
+    )
     .get(`${base}/bgm`, async ({ params, caller }) => ok((await timeline.getTimeline(db, params.id, caller.user.id)).bgm), {
       auth: true,
       params: t.Object({ id: uuid }),

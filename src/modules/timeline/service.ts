@@ -3,6 +3,9 @@ import { conflict, notFound, validation } from "../../http/errors.ts";
 import type { EditConfig, FilterName } from "../../media/timeline.ts";
 import { lineLayout, type MusicMaterial, selected, type ShotMaterial } from "../../pipeline/material.ts";
 import { loadPackage, loadShots, replaceShots, saveShot, savePackage } from "../../pipeline/packages.ts";
+import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
+import { enqueueMany } from "../../queue/index.ts";
+import type { Storage } from "../../storage/types.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
 import { requireProject } from "../projects/access.ts";
 
@@ -168,4 +171,51 @@ export async function setBgm(db: Db, projectId: string, userId: string, b: Parti
   const music = { ...pkg.music, ...b };
   await savePackage(db, packageId, { music });
   return music;
+}
+
+/** Queues a new keyframe or video for a clip (202): a new candidate, selected when it is made. */
+export async function regenerate(db: Db, projectId: string, userId: string, clipIds: string[], what: "keyframe" | "clip", seed?: number) {
+  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const shots = await loadShots(db, packageId);
+  for (const id of clipIds) {
+    const shot = shots.find((s) => s.id === id);
+    if (!shot) throw notFound("clip");
+    if (what === "clip" && shot.keyframe.selected === null) throw conflict(`clip "${id}" has no keyframe to animate yet`);
+  }
+  const jobs = await enqueueMany(
+    db,
+    clipIds.map((id) => ({
+      kind: "pipeline.regenerate",
+      queue: PIPELINE_QUEUE,
+      payload: { project_id: projectId, package_id: packageId, shot_id: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId },
+      maxAttempts: 2,
+      timeoutMs: 10 * 60_000,
+    })),
+  );
+  return { job_ids: jobs.map((j) => j.id), generation_status: "pending" };
+}
+
+export async function candidates(db: Db, storage: Storage, projectId: string, userId: string, clipId: string) {
+  const { packageId } = await activePackage(db, projectId, userId, "viewer");
+  const shot = (await loadShots(db, packageId)).find((s) => s.id === clipId);
+  if (!shot) throw notFound("clip");
+  const list = async (c: ShotMaterial["keyframe"]) =>
+    Promise.all(
+      c.candidates.map(async (ref, i) => {
+        const { url, expiresAt } = await storage.signedUrl(ref.storage_key, 3600);
+        return { asset_id: ref.asset_id, mime_type: ref.mime_type, selected: c.selected === i, url, expires_at: expiresAt.toISOString() };
+      }),
+    );
+  return { images: await list(shot.keyframe), videos: await list(shot.clip) };
+}
+
+export function selectCandidate(db: Db, projectId: string, userId: string, clipId: string, type: "image" | "video", assetId: string) {
+  return editShot(db, projectId, userId, clipId, (s) => {
+    const key = type === "image" ? "keyframe" : "clip";
+    const i = s[key].candidates.findIndex((c) => c.asset_id === assetId);
+    if (i < 0) throw notFound("candidate");
+    const changed = s[key].selected !== i;
+    const stale = type === "image" && changed && s.clip.selected !== null ? mark(s, "clip") : s.stale;
+    return { ...s, [key]: { ...s[key], selected: i }, stale };
+  });
 }

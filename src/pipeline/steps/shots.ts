@@ -5,7 +5,7 @@ import { loadPackage, loadShot, saveShot } from "../packages.ts";
 import { join } from "node:path";
 
 /** The keyframe: the shot's scene, its characters drawn from their reference sheets. */
-export async function keyframe(ctx: StepContext, shotId: string) {
+export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
   const { db, storage, providers } = ctx.deps;
   const pkg = await loadPackage(db, ctx.packageId);
   const shot = await loadShot(db, ctx.packageId, shotId);
@@ -14,10 +14,10 @@ export async function keyframe(ctx: StepContext, shotId: string) {
   const size = pictureSize(ctx.project.options);
   const prompt = `${pkg.art_style?.prompt ?? ""}. ${shot.description}. Camera: ${shot.camera}.`;
   const hint = { location: scene?.location ?? "studio", timeOfDay: scene?.timeOfDay ?? "day", mood: scene?.mood ?? "calm", characters: shot.characters };
-  const digest = inputDigest({ provider: providers.image.provider, model: providers.image.modelId, prompt, hint, size, refs: refs.map((r) => r.sha256) });
+  const digest = inputDigest({ provider: providers.image.provider, model: providers.image.modelId, prompt, hint, size, refs: refs.map((r) => r.sha256), seed });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "keyframe", digest, async () => {
     const references = await Promise.all(refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })));
-    const r = await providers.image.generate({ prompt, ...size, scene: hint, references, signal: ctx.signal });
+    const r = await providers.image.generate({ prompt, ...size, scene: hint, references, seed, signal: ctx.signal });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };
   });
   await saveShot(db, ctx.packageId, withCandidate(shot, "keyframe", ref));
@@ -53,13 +53,13 @@ export async function voice(ctx: StepContext, shotId: string) {
 }
 
 /** A moving clip made from the selected keyframe, as long as the shot. */
-export async function clip(ctx: StepContext, shotId: string) {
+export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const { db, storage, providers, config } = ctx.deps;
   const shot = await loadShot(db, ctx.packageId, shotId);
   const frame = selected(shot.keyframe);
   if (!frame) throw new Error("the shot has no keyframe to animate");
   const size = pictureSize(ctx.project.options);
-  const digest = inputDigest({ provider: providers.video.provider, model: providers.video.modelId, image: frame.sha256, duration: shot.durationS, camera: shot.camera, size });
+  const digest = inputDigest({ provider: providers.video.provider, model: providers.video.modelId, image: frame.sha256, duration: shot.durationS, camera: shot.camera, size, seed });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "clip", digest, async () => {
     const path = await localFile(storage, frame, join(config.dataDir, "cache", "assets"));
     const r = await providers.video.generate({
@@ -69,6 +69,7 @@ export async function clip(ctx: StepContext, shotId: string) {
       ...size,
       fps: 24,
       camera: shot.camera,
+      seed,
       signal: ctx.signal,
     });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };

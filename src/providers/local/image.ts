@@ -18,6 +18,7 @@ export function createLocalImage(): ImageModel {
         scene: { location: scene.location, timeOfDay: scene.timeOfDay, mood: scene.mood },
         characters: scene.characters.map((name) => ({ name })),
         caption: scene.caption,
+        seed: o.seed,
         signal: o.signal,
       });
       const warnings = ["the local painter draws the scene hint and character signatures; the prompt text is not interpreted"];

@@ -12,6 +12,8 @@ export interface KeyframeSpec {
   /** Placed left to right, each with its one visual signature. */
   characters: Array<{ name: string }>;
   caption?: string;
+  /** Another seed, another composition (where the group stands, where the sun is); the characters stay the same. */
+  seed?: number;
   signal?: AbortSignal;
 }
 
@@ -98,11 +100,12 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       `drawbox=x=0:y=0:w=${W}:h=${H}:color=${TINT[spec.scene.mood]}:t=fill`,
     ];
     const n = spec.characters.length;
+    const shift = spec.seed ? ((((spec.seed * 7919) % 21) + 21) % 21 - 10) / 100 : 0;
     for (let i = 0; i < n; i++) {
       const { name } = spec.characters[i]!;
       const file = join(dir, `name-${i}.txt`);
       await Bun.write(file, name);
-      filters.push(...figure(signature(name), name, ((i + 1) * W) / (n + 1), ground, H, file));
+      filters.push(...figure(signature(name), name, ((i + 1) * W) / (n + 1) + shift * W, ground, H, file));
     }
     if (spec.caption) {
       const file = join(dir, "caption.txt");
