@@ -92,3 +92,78 @@ export async function completedProject(ctx: PipelineContext, token: string, text
   if (run.status !== "completed") throw new Error(`run ${run.id} ended ${run.status}: ${JSON.stringify(run.error)}`);
   return { project: created.json.data as { id: string; name: string }, run };
 }
+
+/** A pipeline worker running as its own process (tests/support/pipeline-worker.ts) on the context's database and data directory. */
+export interface PipelineWorkerProcess {
+  readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  readonly pid: number;
+  /** The queue worker id (the jobs table's locked_by). */
+  readonly workerId: string;
+  stderr(): string;
+  kill9(): Promise<number | null>;
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+const pipelineProcesses = new Set<Bun.Subprocess>();
+afterAll(() => {
+  for (const p of pipelineProcesses) if (p.exitCode === null && p.signalCode === null) p.kill(9);
+});
+
+/** Spawns a pipeline worker process and waits until it is claiming jobs. */
+export async function spawnPipelineWorker(
+  ctx: { url: string; config: { dataDir: string } },
+  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number } = {},
+): Promise<PipelineWorkerProcess> {
+  const proc = Bun.spawn([process.execPath, new URL("./pipeline-worker.ts", import.meta.url).pathname], {
+    env: {
+      ...process.env,
+      PIPELINE_WORKER_DATABASE_URL: ctx.url,
+      DATA_DIR: ctx.config.dataDir,
+      QUEUE_LEASE_MS: String(options.leaseMs ?? 2000),
+      PIPELINE_WORKER_OPTIONS: JSON.stringify({ concurrency: options.concurrency, pollIntervalMs: options.pollIntervalMs, rescueIntervalMs: options.rescueIntervalMs }),
+    },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  pipelineProcesses.add(proc);
+  let out = "";
+  let err = "";
+  const drain = async (stream: ReadableStream<Uint8Array>, onText: (s: string) => void) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) onText(decoder.decode(chunk, { stream: true }));
+  };
+  const ready = new Promise<string>((resolve, reject) => {
+    void drain(proc.stdout, (s) => {
+      out += s;
+      const m = /READY (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    void drain(proc.stderr, (s) => {
+      err += s;
+    });
+    void proc.exited.then((code) => reject(new Error(`pipeline worker ${proc.pid} exited (${code}) before READY:\n${err}`)));
+  });
+  const workerId = await Promise.race([ready, Bun.sleep(15_000).then(() => Promise.reject(new Error(`pipeline worker ${proc.pid} not ready after 15 s:\n${err}`)))]);
+  const alive = () => proc.exitCode === null && proc.signalCode === null;
+  return {
+    proc,
+    pid: proc.pid,
+    workerId,
+    stderr: () => err,
+    async kill9() {
+      proc.kill(9);
+      await proc.exited;
+      return proc.exitCode;
+    },
+    async stop(graceMs = 5000) {
+      if (alive()) {
+        proc.kill("SIGTERM");
+        const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
+        if (!exited) proc.kill(9);
+      }
+      await proc.exited;
+      return proc.exitCode;
+    },
+  };
+}
