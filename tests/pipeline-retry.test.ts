@@ -12,6 +12,23 @@ async function projectPausedAfter(token: string, stage: string) {
   return { project, run: await ctx.waitForRun(token, run.id, ["paused"]) };
 }
 
+describe("Idempotency-Key on paid work", () => {
+  test("the same key and body replays the first run; the same key with another body is 409", async () => {
+    const me = await ctx.register();
+    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
+    const path = `/api/v1/projects/${project.id}/runs`;
+    const headers = { "idempotency-key": `run-${crypto.randomUUID()}` };
+    const first = await ctx.call("POST", path, { token: me.token, headers, body: { mode: "step", to_stage: "storyline" } });
+    const again = await ctx.call("POST", path, { token: me.token, headers, body: { mode: "step", to_stage: "storyline" } });
+    expect([first.status, again.status]).toEqual([202, 202]);
+    expect(again.json.data.id).toBe(first.json.data.id);
+    const other = await ctx.call("POST", path, { token: me.token, headers, body: { mode: "step", to_stage: "scenes" } });
+    expect(other.status).toBe(409);
+    expect((await ctx.db.selectFrom("runs").select("id").where("project_id", "=", project.id).execute()).length).toBe(1);
+    await ctx.waitForRun(me.token, first.json.data.id, ["paused"]);
+  }, 20_000);
+});
+
 describe("failed stages: which shot and why, retry, skip", () => {
   test("a shot whose keyframe is gone fails the clips stage naming the shot; retry after the fix completes the run", async () => {
     const me = await ctx.register();

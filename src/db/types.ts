@@ -240,7 +240,18 @@ export interface ProjectEventsTable {
   created_at: Timestamp;
 }
 
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  route: string;
+  body_hash: string;
+  status: number;
+  response: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
 export interface Database {
+  idempotency_keys: IdempotencyKeysTable;
   projects: ProjectsTable;
   packages: PackagesTable;
   package_shots: PackageShotsTable;

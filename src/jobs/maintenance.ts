@@ -10,6 +10,7 @@ export const MAINTENANCE_SCHEDULES: Schedule[] = [
   { name: "prune-job-history", cron: "17 * * * *", kind: "maintenance.prune_history", queue: MAINTENANCE_QUEUE },
   { name: "prune-rate-limits", cron: "*/5 * * * *", kind: "maintenance.prune_rate_limits", queue: MAINTENANCE_QUEUE },
   { name: "rescue-sweep", cron: "* * * * *", kind: "maintenance.rescue", queue: MAINTENANCE_QUEUE },
+  { name: "prune-idempotency-keys", cron: "41 * * * *", kind: "maintenance.prune_idempotency_keys", queue: MAINTENANCE_QUEUE },
 ];
 
 export function maintenanceHandlers(db: Db, config: Config): Record<string, Handler> {
@@ -20,5 +21,10 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
       return { ok: true };
     },
     "maintenance.rescue": async () => ({ rescued: await rescueExpired(db) }),
+    // An Idempotency-Key protects retries of one request, not forever: a day is plenty.
+    "maintenance.prune_idempotency_keys": async () => {
+      const r = await db.deleteFrom("idempotency_keys").where("created_at", "<", new Date(Date.now() - 86_400_000)).executeTakeFirst();
+      return { deleted: Number(r.numDeletedRows) };
+    },
   };
 }

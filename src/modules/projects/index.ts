@@ -4,6 +4,7 @@ import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { validation } from "../../http/errors.ts";
+import { idempotent } from "../../http/idempotency.ts";
 import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";
 import { AssetSchema, CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, SkipBody, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
@@ -84,11 +85,13 @@ export function projectsModule(deps: Deps) {
     )
     .post(
       "/projects/:id/runs",
-      async ({ params, body, caller, set }) => {
+      async ({ params, body, caller, set, headers }) => {
         await requireProject(db, params.id, caller.user.id, "editor");
-        set.status = 202;
-        const run = await startRun(db, { projectId: params.id, userId: caller.user.id, mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage });
-        return ok(projects.toRun(run));
+        return idempotent(db, caller.user.id, headers["idempotency-key"], `runs:${params.id}`, body, set, async () => {
+          set.status = 202;
+          const run = await startRun(db, { projectId: params.id, userId: caller.user.id, mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage });
+          return ok(projects.toRun(run));
+        });
       },
       {
         auth: true,
@@ -97,7 +100,8 @@ export function projectsModule(deps: Deps) {
         response: { 202: Envelope(RunSchema), ...ErrorResponses },
         detail: {
           summary: "Run the pipeline",
-          description: "`auto` runs every stage through export; `step` stops after `to_stage` (continue with another run). `from_stage` redoes from that stage into a new material-package version.",
+          description:
+            "`auto` runs every stage through export; `step` stops after `to_stage` (continue with another run). `from_stage` redoes from that stage into a new material-package version. An `Idempotency-Key` header makes a retried request return the first answer.",
           security,
         },
       },
@@ -145,11 +149,12 @@ export function projectsModule(deps: Deps) {
     )
     .post(
       "/projects/:id/exports",
-      async ({ params, body, caller, set }) => {
-        set.status = 202;
-        const id = await projects.startExport(db, caller.user.id, params.id, body as never);
-        return ok(await projects.exportView(db, storage, id, caller.user.id));
-      },
+      async ({ params, body, caller, set, headers }) =>
+        idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
+          const id = await projects.startExport(db, caller.user.id, params.id, body as never);
+          set.status = 202;
+          return ok(await projects.exportView(db, storage, id, caller.user.id));
+        }),
       { auth: true, params: IdParams, body: ExportBody, response: { 202: Envelope(ExportSchema), ...ErrorResponses }, detail: { summary: "Export the active package as a video", security } },
     )
     .get("/projects/:id/exports", async ({ params, query, caller }) => ok(await projects.listExports(db, storage, caller.user.id, params.id, query.page ?? 1, query.page_size ?? 20)), {
