@@ -29,6 +29,26 @@ function utf8(bytes: Uint8Array): string {
   }
 }
 
+/** The JSON pointer of the first string (or key) holding U+0000, which PostgreSQL cannot store. */
+function nulPath(value: unknown, path: string): string | null {
+  if (typeof value === "string") return value.includes("\u0000") ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = nulPath(value[i], `${path}/${i}`);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes("\u0000")) return `${path}/${k.replaceAll("\u0000", "")}`;
+      const p = nulPath(v, `${path}/${k}`);
+      if (p !== null) return p;
+    }
+  }
+  return null;
+}
+
 function formToObject(form: FormData): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of new Set(form.keys())) {
@@ -49,13 +69,17 @@ export async function parseBody(request: Request, contentType: string | undefine
   if (type === "application/json" || type.endsWith("+json")) {
     const text = utf8(bytes);
     if (text.trim() === "") return undefined;
+    let value: unknown;
     try {
-      return JSON.parse(text);
+      value = JSON.parse(text);
     } catch (err) {
       throw new AppError("VALIDATION_ERROR", "request body is not valid JSON", {
         fields: [{ path: "/", message: (err as Error).message }],
       });
     }
+    const nul = nulPath(value, "");
+    if (nul !== null) throw new AppError("VALIDATION_ERROR", "text may not contain NUL characters", { fields: [{ path: nul || "/", message: "contains a NUL (U+0000) character" }] });
+    return value;
   }
   if (type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(utf8(bytes)));
   if (type === "multipart/form-data") {

@@ -64,6 +64,12 @@ export function httpPlugin(deps: Deps) {
         set.status = 404;
         return failure("NOT_FOUND", "route not found");
       }
+      // Text PostgreSQL cannot store (a NUL in a query string, say) is the client's input, not our fault.
+      const sqlState = (error as { code?: unknown })?.code;
+      if (sqlState === "22021" || sqlState === "22P05") {
+        set.status = 400;
+        return failure("VALIDATION_ERROR", "text may not contain NUL characters or invalid byte sequences", { fields: [{ path: "/", message: "contains a character PostgreSQL cannot store" }] });
+      }
       const requestId = info?.id ?? "unknown";
       log.error("unhandled error", { request_id: requestId, code: String(code), error: error as Error, stack: (error as Error)?.stack });
       set.status = 500;

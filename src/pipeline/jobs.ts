@@ -48,13 +48,21 @@ function reason(e: unknown): string {
   return String(e);
 }
 
-/** A stage is done: start the next one, or pause (step mode reached `to_stage`), or finish. */
+/**
+ * A stage is done: start the next one, or pause (step mode reached `to_stage`), or finish. The
+ * stage is marked completed and the next stage's job enqueued in one transaction under the run's
+ * lock, and only once: a redelivered job finds the stage completed and does nothing.
+ */
 async function advance(db: Db, run: RunRow, stage: Stage) {
-  const current = await updateStage(db, run.id, stage, { status: "completed", progress: 100 });
-  const next = nextStage(current, stage);
-  if (!next) return finishRun(db, run.id, "completed");
-  if (run.mode === "step" && run.to_stage === stage) return finishRun(db, run.id, "paused");
-  await enqueue(db, stageJob(run.id, next));
+  const pause = run.mode === "step" && run.to_stage === stage;
+  const done = await updateStage(db, run.id, stage, (s) => (s.status === "completed" ? null : { status: "completed", progress: 100 }), undefined, async (trx, stages) => {
+    const next = nextStage(stages, stage);
+    if (next && !pause) await enqueue(trx, stageJob(run.id, next));
+  });
+  if (!done.applied) return;
+  const next = nextStage(done.stages, stage);
+  if (!next) await finishRun(db, run.id, "completed");
+  else if (pause) await finishRun(db, run.id, "paused");
 }
 
 async function failStage(db: Db, run: RunRow, stage: Stage, message: string, shotId?: string) {
@@ -72,19 +80,26 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       if (!active(run)) return { skipped: "the run is not running" };
       if (run.status === "queued") await db.updateTable("runs").set({ status: "running" }).where("id", "=", run.id).execute();
       const stage = payload.stage;
+      const state = run.stages.find((s) => s.stage === stage)!;
+      // Redelivered after its work was recorded (a worker died before the queue heard back).
+      if (state.status === "completed" || state.status === "skipped" || state.join_id) return { skipped: "already done" };
       await updateStage(db, run.id, stage, { status: "running", progress: 0, error: null });
       try {
         const step = await stepContext(deps, run, ctx);
         if (PER_SHOT.has(stage)) {
           const list = await loadShots(db, run.package_id!);
-          if (list.length === 0) return advance(db, run, stage);
-          await updateStage(db, run.id, stage, { done: 0, total: list.length });
-          await db.transaction().execute(async (trx) => {
+          if (list.length === 0) {
+            await advance(db, run, stage);
+            return { shots: 0 };
+          }
+          // Fan out once: the shot jobs, the join and the join's id are recorded together.
+          await updateStage(db, run.id, stage, (s) => (s.join_id ? null : { done: 0, done_shots: [], total: list.length }), undefined, async (trx) => {
             const children = await enqueueMany(
               trx,
               list.map((s) => ({ kind: "pipeline.shot", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage, shot_id: s.id }, maxAttempts: ATTEMPTS, timeoutMs: 10 * 60_000 })),
             );
-            await enqueue(trx, { kind: "pipeline.join", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage }, parents: children.map((c) => c.id), onParentFailure: "proceed" });
+            const join = await enqueue(trx, { kind: "pipeline.join", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage }, parents: children.map((c) => c.id), onParentFailure: "proceed" });
+            return { join_id: join.id };
           });
           return { shots: list.length };
         }
@@ -120,9 +135,11 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         }
         throw e;
       }
+      // A set of shot ids, not a counter: a shot job that runs twice counts once.
       await updateStage(db, run.id, payload.stage, (s) => {
-        const done = (s.done ?? 0) + 1;
-        return { done, progress: Math.floor((done / Math.max(1, s.total ?? 1)) * 100) };
+        if (s.done_shots?.includes(payload.shot_id)) return null;
+        const doneShots = [...(s.done_shots ?? []), payload.shot_id];
+        return { done: doneShots.length, done_shots: doneShots, progress: Math.floor((doneShots.length / Math.max(1, s.total ?? 1)) * 100) };
       });
       return { shot: payload.shot_id };
     },

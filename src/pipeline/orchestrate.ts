@@ -1,5 +1,5 @@
 import type { Db } from "../db/client.ts";
-import { conflict } from "../http/errors.ts";
+import { conflict, validation } from "../http/errors.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { stageJob } from "./jobs.ts";
@@ -22,6 +22,9 @@ export interface StartRun {
  * version copied from the active one, which stays as it was.
  */
 export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
+  if (r.fromStage && r.toStage && STAGES.indexOf(r.toStage) < STAGES.indexOf(r.fromStage)) {
+    throw validation([{ path: "/to_stage", message: `"${r.toStage}" comes before from_stage "${r.fromStage}"` }]);
+  }
   return db.transaction().execute(async (trx) => {
     const project = await trx.selectFrom("projects").selectAll().where("id", "=", r.projectId).forUpdate().executeTakeFirstOrThrow();
     const busy = await trx.selectFrom("runs").select("id").where("project_id", "=", r.projectId).where("status", "in", ["queued", "running"]).executeTakeFirst();

@@ -46,22 +46,31 @@ const STEP_NAMES: Record<Stage, string> = {
   export: "Rendering the video",
 };
 
+type StagePatch = Partial<Omit<StageState, "stage">>;
+
 /**
  * Changes one stage of a run (row-locked, so concurrent shot jobs never lose each other's
  * updates), recomputes the run's progress, mirrors it on the project and appends the event.
- * Returns the run as it is now.
+ * `change` may return null to leave the run as it is (`applied: false`): how a redelivered job
+ * finds its work already done. `inside` runs in the same transaction once the change is known
+ * (to enqueue what the change starts) and may add to the patch.
  */
 export async function updateStage(
   db: Db,
   runId: string,
   stage: Stage,
-  change: Partial<Omit<StageState, "stage">> | ((s: StageState) => Partial<Omit<StageState, "stage">>),
+  change: StagePatch | ((s: StageState) => StagePatch | null),
   message?: string,
-): Promise<RunRow> {
+  inside?: (trx: Db, stages: StageState[]) => Promise<StagePatch | void>,
+): Promise<RunRow & { applied: boolean }> {
   return db.transaction().execute(async (trx) => {
     const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
     const before = run.stages.find((s) => s.stage === stage)!;
-    const patch = typeof change === "function" ? change(before) : change;
+    let patch = typeof change === "function" ? change(before) : change;
+    if (patch === null) return { ...run, applied: false };
+    const planned = run.stages.map((s) => (s.stage === stage ? { ...s, ...patch } : s));
+    const extra = inside ? await inside(trx, planned) : undefined;
+    if (extra) patch = { ...patch, ...extra };
     const event: ProjectEventName = patch.status && patch.status !== before.status ? "stage" : "progress";
     const stages = run.stages.map((s) => (s.stage === stage ? { ...s, ...patch } : s));
     const progress = runProgress(stages);
@@ -69,8 +78,9 @@ export async function updateStage(
     await trx.updateTable("runs").set({ stages: JSON.stringify(stages), progress, current_step: current }).where("id", "=", runId).execute();
     await trx.updateTable("projects").set({ stage, progress, current_step: current, updated_at: new Date() }).where("id", "=", run.project_id).execute();
     const s = stages.find((x) => x.stage === stage)!;
+    // Last in the transaction: appendEvent holds the project's event lock until commit.
     await appendEvent(trx, event, { project_id: run.project_id, run_id: runId, stage, status: s.status, progress, current_step: current, message });
-    return { ...run, stages, progress, current_step: current };
+    return { ...run, stages, progress, current_step: current, applied: true };
   });
 }
 
@@ -95,10 +105,10 @@ export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus
 }
 
 /** The stage after `stage` that still has to run, if any. */
-export function nextStage(run: RunRow, stage: Stage): Stage | null {
+export function nextStage(stages: StageState[], stage: Stage): Stage | null {
   const i = STAGES.indexOf(stage);
   for (const s of STAGES.slice(i + 1)) {
-    if (run.stages.find((x) => x.stage === s)?.status === "pending") return s;
+    if (stages.find((x) => x.stage === s)?.status === "pending") return s;
   }
   return null;
 }

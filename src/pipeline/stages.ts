@@ -11,9 +11,11 @@ export interface StageState {
   status: "pending" | "running" | "completed" | "failed" | "skipped" | "cancelled";
   progress: number;
   error?: { message: string; shot_id?: string; code?: string } | null;
-  /** Per-shot stages: shots finished of all. */
+  /** Per-shot stages: shots finished of all, which ones, and the join job waiting for them. */
   done?: number;
   total?: number;
+  done_shots?: string[];
+  join_id?: string;
 }
 
 /** A stage's share of a whole run's progress: roughly how long each takes on the local providers. */

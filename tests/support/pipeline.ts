@@ -100,6 +100,8 @@ export interface PipelineWorkerProcess {
   /** The queue worker id (the jobs table's locked_by). */
   readonly workerId: string;
   stderr(): string;
+  /** Resolves when the process has exited (on its own or killed). */
+  readonly exited: Promise<number>;
   kill9(): Promise<number | null>;
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -112,7 +114,7 @@ afterAll(() => {
 /** Spawns a pipeline worker process and waits until it is claiming jobs. */
 export async function spawnPipelineWorker(
   ctx: { url: string; config: { dataDir: string } },
-  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number } = {},
+  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number; dieAfter?: { kind: string; stage: string } } = {},
 ): Promise<PipelineWorkerProcess> {
   const proc = Bun.spawn([process.execPath, new URL("./pipeline-worker.ts", import.meta.url).pathname], {
     env: {
@@ -120,7 +122,7 @@ export async function spawnPipelineWorker(
       PIPELINE_WORKER_DATABASE_URL: ctx.url,
       DATA_DIR: ctx.config.dataDir,
       QUEUE_LEASE_MS: String(options.leaseMs ?? 2000),
-      PIPELINE_WORKER_OPTIONS: JSON.stringify({ concurrency: options.concurrency, pollIntervalMs: options.pollIntervalMs, rescueIntervalMs: options.rescueIntervalMs }),
+      PIPELINE_WORKER_OPTIONS: JSON.stringify({ concurrency: options.concurrency, pollIntervalMs: options.pollIntervalMs, rescueIntervalMs: options.rescueIntervalMs, dieAfter: options.dieAfter }),
     },
     stdin: "ignore",
     stdout: "pipe",
@@ -144,13 +146,18 @@ export async function spawnPipelineWorker(
     });
     void proc.exited.then((code) => reject(new Error(`pipeline worker ${proc.pid} exited (${code}) before READY:\n${err}`)));
   });
-  const workerId = await Promise.race([ready, Bun.sleep(15_000).then(() => Promise.reject(new Error(`pipeline worker ${proc.pid} not ready after 15 s:\n${err}`)))]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`pipeline worker ${proc.pid} not ready after 15 s:\n${err}`)), 15_000);
+  });
+  const workerId = await Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   return {
     proc,
     pid: proc.pid,
     workerId,
     stderr: () => err,
+    exited: proc.exited,
     async kill9() {
       proc.kill(9);
       await proc.exited;

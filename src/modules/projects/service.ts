@@ -37,7 +37,7 @@ export const toRun = (r: RunRow) => ({
   status: r.status,
   progress: r.progress,
   current_step: r.current_step,
-  stages: r.stages.map(({ done: _d, total: _t, ...s }) => s),
+  stages: r.stages.map(({ done: _d, total: _t, done_shots: _s, join_id: _j, ...s }) => s),
   error: r.error ?? null,
   export_id: r.export_id,
   created_at: r.created_at.toISOString(),

@@ -1,0 +1,220 @@
+// A pipeline worker process killed with -9 mid-run: its leases expire, the rescuer returns its
+// jobs, another worker finishes the run, and nothing is made twice or lost.
+import { afterAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { probe } from "../src/media/ffmpeg.ts";
+import { PER_SHOT, STAGES } from "../src/pipeline/stages.ts";
+import { rescueExpired } from "../src/queue/index.ts";
+import { fetchSigned, pipelineContext, type PipelineWorkerProcess, SHORT_STORY, spawnPipelineWorker, waitUntil } from "./support/pipeline.ts";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+const ctx = await pipelineContext();
+const spawned: PipelineWorkerProcess[] = [];
+// Registered after the context: runs before its database is dropped.
+afterAll(async () => {
+  await Promise.all(spawned.map((p) => p.stop(2000)));
+});
+
+async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
+  const p = await spawnPipelineWorker(ctx, { leaseMs: 2000, rescueIntervalMs: 500, concurrency: 2, ...options });
+  spawned.push(p);
+  return p;
+}
+
+async function startRun(token: string) {
+  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text: SHORT_STORY } } });
+  expect(created.status).toBe(201);
+  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
+  expect(started.status).toBe(202);
+  return { projectId: created.json.data.id as string, runId: started.json.data.id as string };
+}
+
+/** Jobs the worker holds right now (running under its lease). */
+async function heldBy(workerId: string) {
+  const { rows } = await sql<{ id: string; kind: string; payload: { stage?: string; shot_id?: string }; attempt: number }>`
+    select id, kind, payload, attempt from jobs where state = 'running' and locked_by = ${workerId}`.execute(ctx.db);
+  return rows;
+}
+
+/** Waits until `stage` of the run is running and the worker holds a job of it; returns those jobs. */
+async function whileRunning(token: string, runId: string, stage: string, worker: PipelineWorkerProcess, kind: string) {
+  return waitUntil(
+    `stage ${stage} to run in worker ${worker.pid}`,
+    async () => {
+      const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
+      if (!["queued", "running"].includes(run.status)) throw new Error(`run ended ${run.status} before ${stage} ran: ${JSON.stringify(run.error)}`);
+      if (run.stages.find((s: { stage: string }) => s.stage === stage).status !== "running") return null;
+      const all = await heldBy(worker.workerId);
+      const held = all.filter((j) => j.kind === kind && j.payload.stage === stage);
+      // A shot job of the stage, once the stage job itself is done (its own crash window is the third test's).
+      if (kind === "pipeline.shot" && all.some((j) => j.kind === "pipeline.stage")) return null;
+      return held.length ? held : null;
+    },
+    20_000,
+    10,
+  );
+}
+
+const runJobs = async (runId: string) =>
+  (await sql<{ kind: string; stage: string; state: string; attempt: number }>`select kind, payload->>'stage' as stage, state, attempt from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db)).rows;
+
+/** How many jobs of each kind and stage the run had, finished or not. */
+async function fanOut(runId: string): Promise<Record<string, number>> {
+  const { rows } = await sql<{ k: string; n: number }>`
+    select kind || ':' || (payload->>'stage') as k, count(*)::int as n
+    from (select kind, payload from job_history where payload->>'run_id' = ${runId} union all select kind, payload from jobs where payload->>'run_id' = ${runId}) j
+    group by 1 order by 1`.execute(ctx.db);
+  return Object.fromEntries(rows.map((r) => [r.k, r.n]));
+}
+
+/** Everything that must hold after a run survived a crash. */
+async function checkIntegrity(projectId: string, runId: string) {
+  const dupes = await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(ctx.db);
+  expect(dupes.rows).toEqual([]);
+  const assets = await ctx.db.selectFrom("assets").select(["id", "kind", "storage_key", "sha256", "size"]).where("project_id", "=", projectId).execute();
+  expect(assets.length).toBeGreaterThan(0);
+  const missing: string[] = [];
+  for (const a of assets) {
+    const stat = await ctx.deps.storage.stat(a.storage_key);
+    if (!stat) missing.push(`${a.kind} ${a.storage_key}`);
+    else if (stat.sha256 !== a.sha256 || stat.size !== Number(a.size)) missing.push(`${a.kind} ${a.storage_key} differs from its row`);
+  }
+  expect(missing).toEqual([]);
+  // Every material of the package points at an asset row that exists.
+  const run = await ctx.db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
+  const shots = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", run.package_id!).execute();
+  const ids = new Set(assets.map((a) => a.id));
+  for (const { data } of shots) {
+    const s = data as { id: string; keyframe: { candidates: Array<{ asset_id: string }>; selected: number | null }; clip: { candidates: Array<{ asset_id: string }>; selected: number | null }; lines: Array<{ audio: { asset_id: string } | null }> };
+    expect(s.keyframe.selected).not.toBeNull();
+    expect(s.clip.selected).not.toBeNull();
+    for (const ref of [...s.keyframe.candidates, ...s.clip.candidates, ...s.lines.map((l) => l.audio!)]) expect(ids.has(ref.asset_id)).toBe(true);
+    // One keyframe and one clip per shot: a retried job reuses what the dead one made.
+    expect(s.keyframe.candidates.length).toBe(1);
+    expect(s.clip.candidates.length).toBe(1);
+  }
+  // Nothing of the run is left in the queue (a job rescued after the run ended is only skipped), and there is one export.
+  await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 8000, 100).catch(async (e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(await runJobs(runId))}`);
+  });
+  const exports = await ctx.db.selectFrom("exports").select(["id", "status"]).where("project_id", "=", projectId).execute();
+  expect(exports).toEqual([{ id: run.export_id!, status: "completed" }]);
+  // Stage progress stays within 0-100 even when a shot job ran twice.
+  for (const s of run.stages as Array<{ stage: string; status: string; progress: number }>) {
+    expect(s.status).toBe("completed");
+    expect(s.progress).toBe(100);
+  }
+}
+
+async function playable(token: string, exportId: string) {
+  const ex = (await ctx.call("GET", `/api/v1/exports/${exportId}`, { token })).json.data;
+  const video = ex.files.find((f: { file_type: string }) => f.file_type === "video");
+  const res = await fetchSigned(ctx, video.download_url);
+  expect(res.status).toBe(200);
+  const path = join(mkdtempSync(join(tmpdir(), "inkreel-crash-")), "v.mp4");
+  await Bun.write(path, await res.arrayBuffer());
+  const info = await probe(path);
+  expect(info.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
+  expect(Math.abs(info.durationS - video.duration_s)).toBeLessThan(0.1);
+}
+
+describe("a worker process killed mid-run", () => {
+  test("during keyframes: another worker process rescues its jobs and the run completes, nothing duplicated or lost", async () => {
+    const me = await ctx.register("crash");
+    const first = await spawn();
+    const { projectId, runId } = await startRun(me.token);
+    const held = await whileRunning(me.token, runId, "keyframes", first, "pipeline.shot");
+    expect(await first.kill9()).toBeNull(); // killed by a signal, not exited
+    // Its jobs are still "running" under a lease nobody renews.
+    const orphaned = (await sql<{ id: string }>`select id from jobs where state = 'running' and locked_by = ${first.workerId}`.execute(ctx.db)).rows.map((r) => r.id);
+    expect(orphaned.length).toBeGreaterThan(0);
+    expect(held.length).toBeGreaterThan(0);
+
+    await spawn();
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("completed");
+    // The dead worker's jobs were taken over (rescued) and completed on a later attempt.
+    for (const id of orphaned) {
+      const h = await ctx.db.selectFrom("job_history").select(["state", "attempt"]).where("id", "=", id).executeTakeFirst();
+      expect(h?.state).toBe("completed");
+      expect(h!.attempt).toBeGreaterThanOrEqual(2);
+    }
+    await checkIntegrity(projectId, runId);
+    await playable(me.token, run.export_id);
+    // No worker process is left for the next test.
+    await Promise.all(spawned.map((p) => p.stop(2000)));
+  }, 30_000);
+
+  test("during the export render: the lease expires, rescueExpired returns the job, an in-process worker finishes the video", async () => {
+    const me = await ctx.register("crash");
+    const first = await spawn({ concurrency: 4 });
+    const { projectId, runId } = await startRun(me.token);
+    await whileRunning(me.token, runId, "export", first, "pipeline.stage");
+    await first.kill9();
+    // Nobody is left to rescue it: the test does, once the 2 s lease has expired.
+    const rescued = await waitUntil("the export job's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
+    expect(Number(rescued)).toBe(1);
+    const back = await sql<{ state: string; kind: string; attempt: number }>`select state, kind, attempt from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db);
+    expect(back.rows).toEqual([{ state: "ready", kind: "pipeline.stage", attempt: 1 }]);
+
+    const inProcess = await ctx.startWorker();
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000).finally(() => inProcess.stop());
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("completed");
+    await checkIntegrity(projectId, runId);
+    // The export's files are each one asset, stored once, under the export.
+    const files = await ctx.db.selectFrom("assets").select(["kind", "storage_key"]).where("project_id", "=", projectId).where("kind", "like", "export_%").execute();
+    expect(files.map((f) => f.kind).sort()).toEqual(["export_cover", "export_subtitle", "export_video"]);
+    const stored = (await ctx.deps.storage.list(`projects/${projectId}/exports/`)).map((o) => o.key).sort();
+    expect(stored).toEqual(files.map((f) => f.storage_key).sort());
+    await playable(me.token, run.export_id);
+  }, 30_000);
+
+  test("dies right after the keyframes stage fanned out, before its completion was recorded: the redelivered stage job does not fan out again", async () => {
+    const me = await ctx.register("crash");
+    // The narrowest crash window, made deterministic: the process SIGKILLs itself the moment the
+    // keyframes stage job has enqueued its shot jobs and join, before the queue hears it finished.
+    const first = await spawn({ dieAfter: { kind: "pipeline.stage", stage: "keyframes" } });
+    const { projectId, runId } = await startRun(me.token);
+    const died = await Promise.race([first.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
+    expect(died).toBe(true);
+    expect(first.proc.signalCode).toBe("SIGKILL");
+    const shots = (await ctx.db.selectFrom("package_shots").innerJoin("runs", "runs.package_id", "package_shots.package_id").select("shot_id").where("runs.id", "=", runId).execute()).length;
+    expect(shots).toBeGreaterThan(1);
+    // The stage job is still leased to the dead worker; its shot jobs and join are queued.
+    expect((await runJobs(runId)).filter((j) => j.kind === "pipeline.stage" && j.state === "running")).toHaveLength(1);
+
+    // The lease expires and the rescuer returns the job. With real providers a stage takes minutes,
+    // so the redelivered job runs long before the run ends; the local ones are so fast that the
+    // test puts it first in line (no backoff) to get that same order.
+    await waitUntil("the dead worker's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
+    await sql`update jobs set run_at = now() - interval '1 hour' where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(ctx.db);
+    const stageJob = (await sql<{ id: string; state: string; attempt: number }>`select id, state, attempt from jobs where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(ctx.db)).rows;
+    expect(stageJob).toMatchObject([{ state: "ready", attempt: 1 }]);
+
+    await spawn();
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000);
+    expect(run.status).toBe("completed");
+    await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 10_000, 100).catch(() => {});
+    // At-least-once delivery: the keyframes stage job ran twice, but its work (one job per shot,
+    // one join, one next stage, one export) must exist once.
+    const redelivered = await ctx.db.selectFrom("job_history").select(["state", "attempt"]).where("id", "=", stageJob[0]!.id).executeTakeFirst();
+    expect(redelivered).toEqual({ state: "completed", attempt: 2 });
+    const jobs = await fanOut(runId);
+    const once: Record<string, number> = {};
+    for (const stage of STAGES) {
+      once[`pipeline.stage:${stage}`] = 1;
+      if (PER_SHOT.has(stage)) {
+        once[`pipeline.shot:${stage}`] = shots;
+        once[`pipeline.join:${stage}`] = 1;
+      }
+    }
+    expect(jobs).toEqual(once);
+    const exports = await ctx.db.selectFrom("exports").select("id").where("project_id", "=", projectId).execute();
+    expect(exports).toEqual([{ id: run.export_id }]);
+    await checkIntegrity(projectId, runId);
+  }, 30_000);
+});
