@@ -104,8 +104,14 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
           return { shots: list.length };
         }
         if (stage === "export") {
-          const exportId = run.export_id ?? (await createExport(db, { projectId: run.project_id, packageId: run.package_id!, runId: run.id, userId: run.created_by, options: exportDefaults(undefined, step.project.options) }));
-          if (!run.export_id) await db.updateTable("runs").set({ export_id: exportId }).where("id", "=", run.id).execute();
+          // One export per run, even when this job is delivered again.
+          const exportId = await db.transaction().execute(async (trx) => {
+            const locked = await trx.selectFrom("runs").select("export_id").where("id", "=", run.id).forUpdate().executeTakeFirstOrThrow();
+            if (locked.export_id) return locked.export_id;
+            const id = await createExport(trx, { projectId: run.project_id, packageId: run.package_id!, runId: run.id, userId: run.created_by, options: exportDefaults(undefined, step.project.options) });
+            await trx.updateTable("runs").set({ export_id: id }).where("id", "=", run.id).execute();
+            return id;
+          });
           try {
             await renderExport(deps, exportId, ctx.signal, (p) => updateStage(db, run.id, "export", { progress: p }).then(() => {}));
           } catch (e) {

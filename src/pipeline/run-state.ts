@@ -1,26 +1,12 @@
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
-import type { RunStatus } from "../db/types.ts";
+import type { Selectable } from "kysely";
+import type { RunStatus, RunsTable } from "../db/types.ts";
 import { appendEvent, type ProjectEventName } from "../realtime/events.ts";
 import { STAGES, type Stage, type StageState, WEIGHT } from "./stages.ts";
 
-export interface RunRow {
-  id: string;
-  project_id: string;
-  package_id: string | null;
-  created_by: string | null;
-  mode: "auto" | "step";
-  from_stage: string | null;
-  to_stage: string | null;
-  status: RunStatus;
-  progress: number;
-  current_step: string | null;
-  stages: StageState[];
-  error: unknown;
-  export_id: string | null;
-  created_at: Date;
-  finished_at: Date | null;
-}
+/** A run as stored, with its stages typed. */
+export type RunRow = Omit<Selectable<RunsTable>, "stages"> & { stages: StageState[] };
 
 export async function getRun(db: Db, runId: string): Promise<RunRow | undefined> {
   return (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as RunRow | undefined;
