@@ -78,3 +78,26 @@ describe("failed stages: which shot and why, retry, skip", () => {
     expect(timeline.clips.every((c: { clip_type: string }) => c.clip_type === "image")).toBe(true);
   }, 30_000);
 });
+
+describe("cancelling an export", () => {
+  test("a queued export is cancelled: it never completes and stores nothing; a finished one cannot be cancelled", async () => {
+    const me = await ctx.register();
+    const { project } = await projectPausedAfter(me.token, "music");
+    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: { resolution: "1080p" } });
+    expect(started.status).toBe(202);
+    const cancelled = await ctx.call("POST", `/api/v1/exports/${started.json.data.id}/cancel`, { token: me.token });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.json.data.status).toBe("cancelled");
+    const jobsLeft = async () => (await ctx.db.selectFrom("jobs").select("id").where("kind", "=", "pipeline.export").execute()).length;
+    const deadline = Date.now() + 10_000;
+    while ((await jobsLeft()) > 0 && Date.now() < deadline) await Bun.sleep(100);
+    expect(await jobsLeft()).toBe(0);
+    expect((await ctx.call("GET", `/api/v1/exports/${started.json.data.id}`, { token: me.token })).json.data).toMatchObject({ status: "cancelled", files: [] });
+    expect(await ctx.deps.storage.list(`projects/${project.id}/exports/${started.json.data.id}/`)).toEqual([]);
+
+    const second = await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: {} });
+    const done = await ctx.waitForExport(me.token, second.json.data.id);
+    expect(done.status).toBe("completed");
+    expect((await ctx.call("POST", `/api/v1/exports/${second.json.data.id}/cancel`, { token: me.token })).status).toBe(409);
+  }, 30_000);
+});

@@ -59,6 +59,10 @@ describe("creating a project from an uploaded file", () => {
     expect(txt.status).toBe(201);
     expect(txt.json.data).toMatchObject({ name: "雨夜", options: { aspect_ratio: "9:16" } });
     expect(await storedText(txt.json.data.id)).toBe(STORY);
+    // The file itself is kept as an asset of the project.
+    const kept = await ctx.db.selectFrom("assets").selectAll().where("project_id", "=", txt.json.data.id).where("kind", "=", "upload").executeTakeFirstOrThrow();
+    expect(kept.meta).toEqual({ file_name: "雨夜.txt" });
+    expect(new TextDecoder("utf-8", { ignoreBOM: true }).decode(await ctx.deps.storage.get(kept.storage_key))).toBe(`\uFEFF${STORY}`);
     const md = await upload(me.token, new File([`# 雨夜\n\n${STORY}`], "story.md"), { name: "Markdown story" });
     expect(md.status).toBe(201);
     expect(md.json.data.name).toBe("Markdown story");

@@ -175,6 +175,7 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
       .updateTable("exports")
       .set({ status: "completed", progress: 100, files: JSON.stringify(files), stats: JSON.stringify({ segments: result.segments, duration_s: result.durationS, warnings: result.warnings }), completed_at: new Date() })
       .where("id", "=", exportId)
+      .where("status", "=", "running")
       .execute();
     await appendEvent(trx, "completed", { project_id: project.id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "completed", progress: 100, current_step: "Video ready" });
   });

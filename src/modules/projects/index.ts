@@ -43,7 +43,9 @@ export function projectsModule(deps: Deps) {
         if (options !== undefined && !Value.Check(ProjectOptions, options)) throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
         set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
-        return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, { name, input: { type: body.type ?? "novel", text: text.trim() }, options: options as never, space_id: body.space_id }));
+        const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, { name, input: { type: body.type ?? "novel", text: text.trim() }, options: options as never, space_id: body.space_id });
+        await projects.storeUpload(db, storage, project, caller.user.id, body.file);
+        return ok(project);
       },
       {
         auth: true,
@@ -164,6 +166,14 @@ export function projectsModule(deps: Deps) {
       response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
       detail: { summary: "Export history of a project", security },
     })
+    .post(
+      "/exports/:id/cancel",
+      async ({ params, caller }) => {
+        await projects.cancelExport(db, params.id, caller.user.id);
+        return ok(await projects.exportView(db, storage, params.id, caller.user.id));
+      },
+      { auth: true, params: IdParams, response: { 200: Envelope(ExportSchema), ...ErrorResponses }, detail: { summary: "Cancel an export (a render in progress aborts)", security } },
+    )
     .get("/assets/:id", async ({ params, caller }) => ok(await projects.assetView(db, storage, params.id, caller.user.id)), {
       auth: true,
       params: IdParams,

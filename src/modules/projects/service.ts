@@ -2,7 +2,8 @@ import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
 import { page } from "../../http/envelope.ts";
 import { conflict, notFound } from "../../http/errors.ts";
-import { enqueue } from "../../queue/index.ts";
+import { cancelJob, enqueue } from "../../queue/index.ts";
+import { appendEvent } from "../../realtime/events.ts";
 import type { ProjectOptions } from "../../pipeline/context.ts";
 import { createExport, exportDefaults, type ExportFile, type ExportOptions } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
@@ -200,4 +201,50 @@ export async function assetView(db: Db, storage: Storage, assetId: string, userI
     expires_at: expiresAt.toISOString(),
     created_at: a.created_at.toISOString(),
   };
+}
+
+/** Stops an export: a run's export cancels its run; a standalone export's job is cancelled (a render in progress aborts). */
+export async function cancelExport(db: Db, exportId: string, userId: string) {
+  const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
+  if (!ex) throw notFound("export");
+  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+    throw notFound("export");
+  });
+  await requireProject(db, ex.project_id, userId, "editor");
+  if (!["queued", "running"].includes(ex.status)) throw conflict(`the export is already ${ex.status}`);
+  if (ex.run_id) {
+    await cancelRun(db, ex.run_id).catch(() => {});
+  } else {
+    const jobs = await sql<{ id: string }>`select id from jobs where kind = 'pipeline.export' and payload->>'export_id' = ${exportId}`.execute(db);
+    for (const j of jobs.rows) await cancelJob(db, j.id);
+  }
+  await db.transaction().execute(async (trx) => {
+    const changed = await trx.updateTable("exports").set({ status: "cancelled", completed_at: new Date() }).where("id", "=", exportId).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    if (Number(changed.numUpdatedRows) === 0) return;
+    await appendEvent(trx, "cancelled", { project_id: ex.project_id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "cancelled", progress: ex.progress, current_step: null });
+  });
+}
+
+/** Keeps an uploaded story file as an asset of its project. */
+export async function storeUpload(db: Db, storage: Storage, project: { id: string; space_id: string }, userId: string, file: File) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const safe = file.name.replace(/[^\w.-]+/g, "_").replace(/^[._]+/, "").slice(0, 80) || "story";
+  const key = `projects/${project.id}/uploads/${crypto.randomUUID().slice(0, 8)}-${safe}`;
+  const stored = await storage.put(key, bytes, { contentType: file.type || "application/octet-stream" });
+  await db
+    .insertInto("assets")
+    .values({
+      space_id: project.space_id,
+      project_id: project.id,
+      owner_id: userId,
+      kind: "upload",
+      mime_type: stored.contentType,
+      size: stored.size,
+      sha256: stored.sha256,
+      input_digest: stored.sha256,
+      storage_key: key,
+      meta: JSON.stringify({ file_name: file.name }),
+    })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
