@@ -62,4 +62,40 @@ describe("editing materials: candidates, voices, text", () => {
     expect(wav.status).toBe(200);
     expect((await wav.arrayBuffer()).byteLength).toBe(audio.size);
   }, 30_000);
+
+  test("a character's new reference sheet makes its shots' keyframes stale; scene pictures get candidates too", async () => {
+    const me = await ctx.register();
+    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
+    const run = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", to_stage: "keyframes" } })).json.data;
+    const paused = await ctx.waitForRun(me.token, run.id, ["paused"]);
+    const pkgUrl = `/api/v1/material-packages/${paused.package_id}`;
+    const before = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
+    const hero = before.characters.find((c: { name: string }) => c.name === "林小雨");
+    expect(hero.candidates).toHaveLength(1);
+
+    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "character", id: "nobody" } })).status).toBe(404);
+    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "character", id: "林小雨", seed: 7 } })).status).toBe(202);
+    const after = await until("a second reference sheet", async () => {
+      const m = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
+      return m.characters.find((c: { name: string }) => c.name === "林小雨").candidates.length === 2 ? m : null;
+    });
+    const updated = after.characters.find((c: { name: string }) => c.name === "林小雨");
+    expect(updated.reference.asset_id).toBe(updated.candidates[1].asset_id);
+    for (const shot of after.shots as Array<{ characters: string[]; stale: string[] }>) {
+      expect(shot.stale.includes("keyframe"), JSON.stringify(shot.characters)).toBe(shot.characters.includes("林小雨"));
+    }
+
+    const scene = before.scenes[0];
+    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "scene", id: scene.id, seed: 9 } })).status).toBe(202);
+    await until("a second scene picture", async () => (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials.scenes[0].candidates.length === 2);
+    const back = await ctx.call("POST", `${pkgUrl}/select-candidate`, { token: me.token, body: { element: "scene", id: scene.id, asset_id: scene.image.asset_id } });
+    expect(back.status).toBe(200);
+    expect(back.json.data.materials.scenes[0].image.asset_id).toBe(scene.image.asset_id);
+    expect((await ctx.call("POST", `${pkgUrl}/select-candidate`, { token: me.token, body: { element: "scene", id: scene.id, asset_id: hero.reference.asset_id } })).status).toBe(404);
+
+    const resumed = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } })).json.data;
+    expect((await ctx.waitForRun(me.token, resumed.id, ["completed", "failed"])).status).toBe("completed");
+    const clips = (await ctx.call("GET", `/api/v1/projects/${project.id}/timeline`, { token: me.token })).json.data.clips;
+    expect(clips.every((c: { stale: string[] }) => c.stale.length === 0)).toBe(true);
+  }, 30_000);
 });

@@ -3,7 +3,8 @@ import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError 
 import type { Db } from "../db/client.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
-import { loadShot, loadShots, saveShot } from "./packages.ts";
+import type { AssetRef } from "./material.ts";
+import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { PER_SHOT, type Stage } from "./stages.ts";
 import * as analysis from "./steps/analysis.ts";
@@ -28,6 +29,59 @@ const PER_SHOT_STEP: Partial<Record<Stage, (ctx: StepContext, shotId: string) =>
   voices: shots.voice,
   clips: shots.clip,
 };
+
+export interface RegeneratePayload {
+  project_id: string;
+  package_id: string;
+  /** A shot id, a character's name or a scene id. */
+  target: string;
+  what: "keyframe" | "clip" | "reference" | "scene_image";
+  seed: number;
+  user_id: string;
+}
+
+/** Makes the new candidate and selects it; what was made from the old one becomes stale. */
+async function regenerate(step: StepContext, p: RegeneratePayload) {
+  const { db } = step.deps;
+  if (p.what === "keyframe" || p.what === "clip") {
+    await shots[p.what](step, p.target, p.seed);
+    if (p.what === "keyframe") {
+      // A video made from the old picture no longer matches it.
+      const shot = await loadShot(db, p.package_id, p.target);
+      if (shot.clip.selected !== null && !shot.stale.includes("clip")) await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
+    }
+    return;
+  }
+  const pkg = await loadPackage(db, p.package_id);
+  const art = pkg.art_style?.prompt ?? "";
+  if (p.what === "reference") {
+    const c = pkg.characters.find((x) => x.name === p.target);
+    if (!c) throw new PermanentJobError(`no character "${p.target}"`);
+    const ref = await analysis.referenceSheet(step, art, c, p.seed);
+    await selectCharacterReference(db, p.package_id, c.name, ref);
+  } else {
+    const s = pkg.scenes.find((x) => x.id === p.target);
+    if (!s) throw new PermanentJobError(`no scene "${p.target}"`);
+    const ref = await analysis.sceneImage(step, art, s, p.seed);
+    const scenes = pkg.scenes.map((x) => (x.id === s.id ? { ...x, image: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] } : x));
+    await savePackage(db, p.package_id, { scenes });
+  }
+}
+
+/**
+ * Gives a character another reference sheet (added to its candidates); every shot the character
+ * appears in gets a stale keyframe, since keyframes are painted from the sheets.
+ */
+export async function selectCharacterReference(db: Db, packageId: string, name: string, ref: AssetRef) {
+  await db.transaction().execute(async (trx) => {
+    const pkg = await loadPackage(trx, packageId);
+    const characters = pkg.characters.map((x) => (x.name === name ? { ...x, reference: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] } : x));
+    await savePackage(trx, packageId, { characters });
+    for (const shot of await loadShots(trx, packageId)) {
+      if (shot.characters.includes(name) && shot.keyframe.selected !== null && !shot.stale.includes("keyframe")) await saveShot(trx, packageId, { ...shot, stale: [...shot.stale, "keyframe"] });
+    }
+  });
+}
 
 /** The job that runs one stage of a run. */
 export function stageJob(runId: string, stage: Stage) {
@@ -163,20 +217,13 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       return { stage: payload.stage };
     },
 
-    /** A new candidate for one clip: another keyframe or another video, made with a new seed. */
-    "pipeline.regenerate": async (payload: { project_id: string; package_id: string; shot_id: string; what: "keyframe" | "clip"; seed: number; user_id: string }, ctx: JobContext) => {
+    /** A new candidate image or video (another seed): a clip's keyframe or video, a character's sheet, a scene's picture. */
+    "pipeline.regenerate": async (payload: RegeneratePayload, ctx: JobContext) => {
       const project = await db.selectFrom("projects").selectAll().where("id", "=", payload.project_id).executeTakeFirst();
       if (!project) return { skipped: "the project is gone" };
       const step = stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal);
-      if (payload.what === "keyframe") {
-        await shots.keyframe(step, payload.shot_id, payload.seed);
-        // A video made from the old picture no longer matches it.
-        const shot = await loadShot(db, payload.package_id, payload.shot_id);
-        if (shot.clip.selected !== null && !shot.stale.includes("clip")) await saveShot(db, payload.package_id, { ...shot, stale: [...shot.stale, "clip"] });
-      } else {
-        await shots.clip(step, payload.shot_id, payload.seed);
-      }
-      return { shot: payload.shot_id, what: payload.what };
+      await regenerate(step, payload);
+      return { target: payload.target, what: payload.what };
     },
 
     "pipeline.export": async (payload: { export_id: string }, ctx: JobContext) => {

@@ -18,11 +18,15 @@ export interface Voice {
 
 export interface CharacterMaterial extends Character {
   voice: Voice;
+  /** The selected reference sheet, one of `candidates`. */
   reference: AssetRef | null;
+  candidates: AssetRef[];
 }
 
 export interface SceneMaterial extends Scene {
+  /** The selected picture, one of `candidates`. */
   image: AssetRef | null;
+  candidates: AssetRef[];
 }
 
 export interface ArtStyle {

@@ -76,6 +76,35 @@ export function packagesModule(deps: Deps) {
       detail: { summary: "Edit a text element of the package", security },
     })
     .post(
+      "/material-packages/:id/regenerate/image",
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        return ok(await packages.regenerateImage(db, params.id, caller.user.id, body.element, body.id, body.seed));
+      },
+      {
+        auth: true,
+        params: Id,
+        body: t.Object({
+          element: t.Union([t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
+          id: t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" }),
+          seed: t.Optional(t.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+        }),
+        response: { 202: Envelope(t.Object({ job_ids: t.Array(t.String({ format: "uuid" })), generation_status: t.Literal("pending") })), ...ErrorResponses },
+        detail: { summary: "Make a new candidate image for a character, scene or shot (selected when made)", security },
+      },
+    )
+    .post(
+      "/material-packages/:id/select-candidate",
+      async ({ params, body, caller }) => ok(await packages.selectImage(db, params.id, caller.user.id, body.element, body.id, body.asset_id)),
+      {
+        auth: true,
+        params: Id,
+        body: t.Object({ element: t.Union([t.Literal("character"), t.Literal("scene")]), id: t.String({ minLength: 1, maxLength: 64 }), asset_id: t.String({ format: "uuid" }) }),
+        response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+        detail: { summary: "Use another candidate image for a character or scene (a character's shots get stale keyframes)", security },
+      },
+    )
+    .post(
       "/material-packages/:id/save-new",
       async ({ params, body, caller, set }) => {
         set.status = 201;

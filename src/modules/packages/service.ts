@@ -1,6 +1,8 @@
 import type { Db } from "../../db/client.ts";
 import { conflict, notFound, validation } from "../../http/errors.ts";
+import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
 import type { ShotMaterial } from "../../pipeline/material.ts";
+import { enqueue } from "../../queue/index.ts";
 import { loadPackage, loadShots, newPackageVersion, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { requireProject } from "../projects/access.ts";
 
@@ -126,6 +128,39 @@ export async function modifyText(db: Db, packageId: string, userId: string, e: {
     const shot = (await loadShots(db, packageId)).find((s) => s.id === e.id);
     if (!shot) throw notFound("shot");
     await saveShot(db, packageId, { ...shot, description: e.value, stale: [...new Set([...shot.stale, "keyframe" as const])] });
+  }
+  return getPackage(db, packageId, userId);
+}
+
+/** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
+export async function regenerateImage(db: Db, packageId: string, userId: string, element: "character" | "scene" | "shot", id: string, seed?: number) {
+  const { project } = await packageFor(db, packageId, userId, "editor");
+  await notWhileRunning(db, project.id);
+  const pkg = await loadPackage(db, packageId);
+  const exists =
+    element === "character" ? pkg.characters.some((c) => c.name === id) : element === "scene" ? pkg.scenes.some((s) => s.id === id) : (await loadShots(db, packageId)).some((s) => s.id === id);
+  if (!exists) throw notFound(element);
+  const what = element === "character" ? "reference" : element === "scene" ? "scene_image" : "keyframe";
+  const payload: RegeneratePayload = { project_id: project.id, package_id: packageId, target: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId };
+  const job = await enqueue(db, { kind: "pipeline.regenerate", queue: PIPELINE_QUEUE, payload, maxAttempts: 2, timeoutMs: 10 * 60_000 });
+  return { job_ids: [job.id], generation_status: "pending" as const };
+}
+
+/** Selects one of a character's reference sheets or a scene's pictures. */
+export async function selectImage(db: Db, packageId: string, userId: string, element: "character" | "scene", id: string, assetId: string) {
+  const { project } = await packageFor(db, packageId, userId, "editor");
+  await notWhileRunning(db, project.id);
+  const pkg = await loadPackage(db, packageId);
+  if (element === "character") {
+    const c = pkg.characters.find((x) => x.name === id);
+    const ref = c?.candidates?.find((r) => r.asset_id === assetId);
+    if (!c || !ref) throw notFound("candidate");
+    if (c.reference?.asset_id !== assetId) await selectCharacterReference(db, packageId, c.name, ref);
+  } else {
+    const s = pkg.scenes.find((x) => x.id === id);
+    const ref = s?.candidates?.find((r) => r.asset_id === assetId);
+    if (!s || !ref) throw notFound("candidate");
+    await savePackage(db, packageId, { scenes: pkg.scenes.map((x) => (x.id === id ? { ...x, image: ref } : x)) });
   }
   return getPackage(db, packageId, userId);
 }

@@ -3,7 +3,7 @@ import { conflict, notFound, validation } from "../../http/errors.ts";
 import type { EditConfig, FilterName } from "../../media/timeline.ts";
 import { lineLayout, type MusicMaterial, selected, type ShotMaterial } from "../../pipeline/material.ts";
 import { loadPackage, loadShots, replaceShots, saveShot, savePackage } from "../../pipeline/packages.ts";
-import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
+import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
 import { enqueueMany } from "../../queue/index.ts";
 import type { Storage } from "../../storage/types.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
@@ -187,7 +187,7 @@ export async function regenerate(db: Db, projectId: string, userId: string, clip
     clipIds.map((id) => ({
       kind: "pipeline.regenerate",
       queue: PIPELINE_QUEUE,
-      payload: { project_id: projectId, package_id: packageId, shot_id: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId },
+      payload: { project_id: projectId, package_id: packageId, target: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId } satisfies RegeneratePayload,
       maxAttempts: 2,
       timeoutMs: 10 * 60_000,
     })),

@@ -39,23 +39,43 @@ export async function artStyle(ctx: StepContext) {
   await savePackage(ctx.deps.db, ctx.packageId, { art_style: { name, ...STYLES[name]! } });
 }
 
+/** A character's reference sheet (another seed, another candidate). */
+export async function referenceSheet(ctx: StepContext, artPrompt: string, c: { name: string; description: string }, seed = 0) {
+  const size = pictureSize(ctx.project.options);
+  const image = ctx.deps.providers.image;
+  const prompt = `${artPrompt}. Character reference sheet of ${c.name}: ${c.description}`;
+  const hint = { location: "studio", timeOfDay: "day" as const, mood: "calm" as const, characters: [c.name], caption: c.name };
+  const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
+  const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "reference", digest, async () => {
+    const r = await image.generate({ prompt, ...size, scene: hint, seed, signal: ctx.signal });
+    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+  });
+  return ref;
+}
+
+/** A scene's picture (another seed, another candidate). */
+export async function sceneImage(ctx: StepContext, artPrompt: string, s: Pick<SceneMaterial, "location" | "timeOfDay" | "mood" | "summary">, seed = 0) {
+  const size = pictureSize(ctx.project.options);
+  const image = ctx.deps.providers.image;
+  const prompt = `${artPrompt}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
+  const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
+  const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
+  const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "scene_image", digest, async () => {
+    const r = await image.generate({ prompt, ...size, scene: hint, seed, signal: ctx.signal });
+    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+  });
+  return ref;
+}
+
 export async function characters(ctx: StepContext) {
   const { characters: found } = await ask(ctx, CharactersSchema, "List the characters with role, gender, age, appearance and personality.");
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const speed = ctx.project.options.voice_speed ?? 1;
-  const size = pictureSize(ctx.project.options);
-  const image = ctx.deps.providers.image;
   const out: CharacterMaterial[] = [];
   for (const [i, c] of found.entries()) {
-    const prompt = `${pkg.art_style?.prompt ?? ""}. Character reference sheet of ${c.name}: ${c.description}`;
-    const hint = { location: "studio", timeOfDay: "day" as const, mood: "calm" as const, characters: [c.name], caption: c.name };
-    const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size });
-    const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "reference", digest, async () => {
-      const r = await image.generate({ prompt, ...size, scene: hint, signal: ctx.signal });
-      return { bytes: r.data.bytes, mimeType: r.data.mimeType };
-    });
+    const ref = await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c);
     const previous = pkg.characters.find((p) => p.name === c.name);
-    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.deps.providers.speech.provider, voice_id: c.name, speed }, reference: ref });
+    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.deps.providers.speech.provider, voice_id: c.name, speed }, reference: ref, candidates: [ref] });
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
@@ -64,18 +84,10 @@ export async function characters(ctx: StepContext) {
 export async function scenes(ctx: StepContext) {
   const { scenes: found } = await ask(ctx, ScenesSchema, "List the scenes with location, time of day, mood and who is there.");
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
-  const size = pictureSize(ctx.project.options);
-  const image = ctx.deps.providers.image;
   const out: SceneMaterial[] = [];
   for (const [i, s] of found.entries()) {
-    const prompt = `${pkg.art_style?.prompt ?? ""}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
-    const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
-    const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size });
-    const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "scene_image", digest, async () => {
-      const r = await image.generate({ prompt, ...size, scene: hint, signal: ctx.signal });
-      return { bytes: r.data.bytes, mimeType: r.data.mimeType };
-    });
-    out.push({ ...s, image: ref });
+    const ref = await sceneImage(ctx, pkg.art_style?.prompt ?? "", s);
+    out.push({ ...s, image: ref, candidates: [ref] });
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { scenes: out });
