@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Db } from "../db/client.ts";
 import { composeToStorage } from "../media/publish.ts";
 import type { Timeline, TimelineShot } from "../media/timeline.ts";
+import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { localFile } from "./assets.ts";
 import { type PipelineDeps, type ProjectOptions, stepContextFor } from "./context.ts";
@@ -117,7 +118,9 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   const project = await db.selectFrom("projects").selectAll().where("id", "=", ex.project_id).executeTakeFirstOrThrow();
   const options = ex.options as ExportOptions;
   const projectOptions = project.options as ProjectOptions;
-  await db.updateTable("exports").set({ status: "running" }).where("id", "=", exportId).execute();
+  // A cancelled (or finished) export never starts again; a failed one may be retried with its run.
+  const started = await db.updateTable("exports").set({ status: "running", error: null }).where("id", "=", exportId).where("status", "in", ["queued", "running", "failed"]).executeTakeFirst();
+  if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
   await refreshStale(deps, project, ex.package_id!, ex.created_by, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, pkg.storyline?.title ?? project.name);
@@ -189,6 +192,7 @@ export async function failExport(db: Db, exportId: string, message: string, shot
       .updateTable("exports")
       .set({ status: "failed", error: JSON.stringify({ message, shot_id: shotId ?? null }), completed_at: new Date() })
       .where("id", "=", exportId)
+      .where("status", "in", ["queued", "running"])
       .returning(["project_id", "run_id"])
       .executeTakeFirst();
     if (ex) await appendEvent(trx, "failed", { project_id: ex.project_id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "failed", progress: 0, current_step: null, message });
