@@ -55,6 +55,8 @@ export async function voice(ctx: StepContext, shotId: string) {
 /** A moving clip made from the selected keyframe, as long as the shot. */
 export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const { db, storage, providers, config } = ctx.deps;
+  // A picture edited since it was painted is repainted first: a clip is never made from a stale one.
+  if ((await loadShot(db, ctx.packageId, shotId)).stale.includes("keyframe")) await keyframe(ctx, shotId);
   const shot = await loadShot(db, ctx.packageId, shotId);
   const frame = selected(shot.keyframe);
   if (!frame) throw new Error("the shot has no keyframe to animate");
