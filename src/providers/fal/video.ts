@@ -1,0 +1,91 @@
+import type { Camera } from "../../story/schemas.ts";
+import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
+import { connectFal, type FalConnectionOptions } from "./client.ts";
+import { FalProviderError } from "./errors.ts";
+import { download, isFalFile, isMp4, probeVideo } from "./media.ts";
+import { runFal, type FalPlan, type FalRequestControls, type FalRequestStore } from "./queue.ts";
+import { pickDuration, videoEndpoint, type VideoEndpoint } from "./video-models.ts";
+
+export interface FalVideoSettings extends FalConnectionOptions {
+  /** Image-to-video endpoint (its text-to-video sibling serves calls without an image). */
+  model?: string;
+  /** Keeps submitted requests across crashes (see queue.ts). */
+  requests?: FalRequestStore;
+  /** Whether an abort with this reason cancels the fal request (default: unless "lease-lost"/"shutdown"). */
+  cancelOnAbort?: (reason: unknown) => boolean;
+}
+
+export type FalVideoOptions = VideoOptions & FalRequestControls;
+
+export interface FalVideoModel extends VideoModel {
+  generate(options: FalVideoOptions): Promise<GenerateResult<VideoOutput>>;
+}
+
+/** The shot's camera as words: these models take motion from the prompt. */
+const CAMERA: Record<Camera, string> = {
+  wide: "wide shot, slow pull back",
+  medium: "medium shot, gentle push in",
+  close_up: "close-up, slow push in on the face",
+  over_shoulder: "over-the-shoulder shot, slight lateral drift",
+  tracking: "tracking shot following the subject",
+  aerial: "aerial shot descending slowly",
+};
+
+const EXT: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
+
+/**
+ * Clips on fal.ai through its queue: the keyframe is uploaded to fal storage and `model` animates
+ * it (image-to-video); without an image, the model's text-to-video sibling draws the shot. The
+ * length is the shortest the model makes that covers the shot (a warning says when it differs);
+ * the clip is downloaded at once and measured with ffprobe.
+ */
+export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
+  const model = settings.model ?? "fal-ai/kling-video/v2.1/standard/image-to-video";
+  const main = videoEndpoint(model);
+  const rt = connectFal(settings, 3000);
+
+  function plan(o: VideoOptions): { plan: FalPlan; durationS: number; warnings: string[] } {
+    if (!(o.durationS > 0)) throw new RangeError("a clip lasts more than 0 seconds");
+    const warnings: string[] = [];
+    let endpointId = model;
+    let endpoint: VideoEndpoint = main;
+    if (!o.image) {
+      if (!main.textModel) {
+        throw new FalProviderError({ model, retryable: false, message: `fal ${model}: animates an image and has no text-to-video sibling here; pass the keyframe` });
+      }
+      endpointId = main.textModel;
+      endpoint = videoEndpoint(endpointId);
+    }
+    const { durationS, warning } = pickDuration(endpointId, endpoint.durations, o.durationS);
+    if (warning) warnings.push(warning);
+    const prompt = o.camera ? `${o.prompt} Camera: ${CAMERA[o.camera]}.` : o.prompt;
+    const call = { prompt, durationS, width: o.width, height: o.height, seed: o.seed };
+    const files = o.image ? [{ bytes: o.image.bytes, mimeType: o.image.mimeType, name: `keyframe.${EXT[o.image.mimeType] ?? "bin"}` }] : [];
+    return { plan: { endpointId, files, input: (urls) => endpoint.input({ ...call, imageUrl: urls[0] }) }, durationS, warnings };
+  }
+
+  return {
+    provider: "fal",
+    modelId: model,
+    async generate(o: FalVideoOptions): Promise<GenerateResult<VideoOutput>> {
+      const { plan: p, durationS, warnings } = plan(o);
+      const run = await runFal(rt, p, { ...o, store: settings.requests, cancelOnAbort: settings.cancelOnAbort }, async (result, ref) => {
+        const video = (result as { video?: unknown } | null)?.video;
+        if (!isFalFile(video)) {
+          throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "result", message: `fal ${ref.endpointId}: the result has no video` });
+        }
+        const bytes = await download(rt, video.url, ref.endpointId, o.signal);
+        if (!isMp4(bytes)) throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "download", message: `fal ${ref.endpointId}: the result is not an MP4` });
+        const info = await probeVideo(bytes, ref.endpointId);
+        return { bytes, mimeType: "video/mp4", width: info.width, height: info.height, durationS: info.durationS } satisfies VideoOutput;
+      });
+      if (run.resumed) warnings.push(`resumed fal request ${run.ref.requestId}: not submitted again`);
+      return {
+        data: run.value,
+        warnings: [...warnings, ...run.warnings],
+        usage: { videoSeconds: durationS },
+        response: { provider: "fal", modelId: run.ref.endpointId, timestamp: new Date(), id: run.ref.requestId },
+      };
+    },
+  };
+}
