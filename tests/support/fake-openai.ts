@@ -1,0 +1,411 @@
+// A small local stand-in for the OpenAI API, speaking its wire format at the paths the `openai`
+// SDK calls (baseURL `${url}`, which ends in /v1):
+//   POST /v1/chat/completions   plain, structured (response_format json_schema strict / json_object)
+//                               and streamed (SSE `data: {chunk}` events, a usage chunk when
+//                               stream_options.include_usage, then `data: [DONE]`)
+//   POST /v1/images/generations JSON in, `data[0].b64_json` out
+//   POST /v1/images/edits       multipart in (`image[]` parts), `data[0].b64_json` out
+// Errors have OpenAI's body `{error: {message, type, param, code}}` and status. It checks the
+// bearer key (401 invalid_api_key) and rejects what OpenAI rejects (missing model/messages,
+// stream_options without stream, non-strict json_schema, json_object without "json" in the
+// messages, sizes the image model does not draw, response_format for GPT image models).
+// Tests script the answers: a queue of canned replies (or handler functions) consumed one per
+// accepted request, then a fallback handler; every request is recorded.
+
+import { deflateSync } from "node:zlib";
+
+export interface RecordedFile {
+  field: string;
+  filename: string;
+  type: string;
+  bytes: Uint8Array;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  /** The parsed JSON body (JSON requests) or the multipart text fields (one value, or a list when repeated). */
+  body: any;
+  /** The multipart file parts, in order. */
+  files: RecordedFile[];
+}
+
+export interface ChatReply {
+  kind: "chat";
+  content: string | null;
+  finishReason?: "stop" | "length" | "content_filter" | "tool_calls";
+  refusal?: string;
+  usage?: { prompt_tokens: number; completion_tokens: number };
+}
+
+export interface StreamReply {
+  kind: "stream";
+  deltas: string[];
+  finishReason?: "stop" | "length";
+  usage?: { prompt_tokens: number; completion_tokens: number };
+  /** Pause before each delta. */
+  delayMs?: number;
+  /** After the deltas, keep the connection open (no finish, no [DONE]) until the client goes away. */
+  holdOpen?: boolean;
+  /** After the deltas, send an error event instead of finishing. */
+  errorEvent?: { message: string; type: string; code: string | null };
+}
+
+export interface ErrorReply {
+  kind: "error";
+  status: number;
+  message: string;
+  type: string;
+  code: string | null;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+export interface ImageReply {
+  kind: "image";
+  /** The image; default a PNG of the requested size. */
+  bytes?: Uint8Array;
+}
+
+export interface RawReply {
+  kind: "raw";
+  response: Response;
+}
+
+export type Reply = ChatReply | StreamReply | ErrorReply | ImageReply | RawReply;
+export type Handler = (req: RecordedRequest) => Reply | Promise<Reply>;
+
+/** Builders of canned replies. */
+export const reply = {
+  chat: (content: string | null, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({ kind: "chat", content, ...o }),
+  json: (value: unknown, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({ kind: "chat", content: JSON.stringify(value), ...o }),
+  stream: (deltas: string[], o: Omit<StreamReply, "kind" | "deltas"> = {}): StreamReply => ({ kind: "stream", deltas, ...o }),
+  error: (status: number, message: string, o: Partial<Omit<ErrorReply, "kind" | "status" | "message">> = {}): ErrorReply => ({
+    kind: "error",
+    status,
+    message,
+    type: o.type ?? ERROR_TYPES[status] ?? "server_error",
+    code: o.code === undefined ? null : o.code,
+    param: o.param ?? null,
+    headers: o.headers,
+  }),
+  image: (bytes?: Uint8Array): ImageReply => ({ kind: "image", bytes }),
+  raw: (response: Response): RawReply => ({ kind: "raw", response }),
+};
+
+const ERROR_TYPES: Record<number, string> = {
+  400: "invalid_request_error",
+  401: "invalid_request_error",
+  403: "invalid_request_error",
+  404: "invalid_request_error",
+  429: "requests",
+  500: "server_error",
+  503: "server_error",
+};
+
+const GPT_IMAGE_SIZES = ["1024x1024", "1536x1024", "1024x1536", "auto"];
+
+/** A valid PNG (1-bit grey, every row alike) of any size: small and quick to make. */
+export function makePng(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = new Uint8Array(12 + data.length);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, data.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(data, 8);
+    view.setUint32(8 + data.length, Bun.hash.crc32(out.subarray(4, 8 + data.length)));
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, width);
+  v.setUint32(4, height);
+  ihdr.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, no filter, no interlace
+  const rowBytes = Math.ceil(width / 8);
+  const raw = new Uint8Array((rowBytes + 1) * height);
+  for (let y = 0; y < height; y++) raw.fill(y % 2 ? 0xaa : 0x55, y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", new Uint8Array(deflateSync(raw))), chunk("IEND", new Uint8Array())];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** What OpenAI's strict mode demands of a JSON schema: closed objects, every property required. */
+function strictProblem(schema: unknown, path: string[] = []): string | undefined {
+  if (!schema || typeof schema !== "object") return undefined;
+  const s = schema as Record<string, any>;
+  const context = `(${path.map((p) => `'${p}'`).join(", ")}${path.length === 1 ? "," : ""})`;
+  if (s.type === "object" || s.properties) {
+    if (s.additionalProperties !== false) return `In context=${context}, 'additionalProperties' is required to be supplied and to be false.`;
+    const props = Object.keys(s.properties ?? {});
+    const required: string[] = Array.isArray(s.required) ? s.required : [];
+    const missing = props.find((p) => !required.includes(p));
+    if (missing) return `In context=${context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+    for (const p of props) {
+      const problem = strictProblem(s.properties[p], [...path, "properties", p]);
+      if (problem) return problem;
+    }
+  }
+  if (s.items) return strictProblem(s.items, [...path, "items"]);
+  for (const [i, branch] of (s.anyOf ?? []).entries()) {
+    const problem = strictProblem(branch, [...path, "anyOf", String(i)]);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+const mask = (key: string) => (key.length <= 8 ? "***" : `${key.slice(0, 3)}${"*".repeat(Math.max(3, key.length - 7))}${key.slice(-4)}`);
+
+export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
+  const apiKey = options.apiKey ?? "sk-test-fake-openai-key-0001";
+  const requests: RecordedRequest[] = [];
+  const queue: Array<Reply | Handler> = [];
+  let fallback: Handler | undefined;
+  let counter = 0;
+
+  const error = (status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}) =>
+    Response.json({ error: { message, type, param, code } }, { status, headers: { "x-request-id": `req_fake_${counter}`, ...headers } });
+
+  /** Rejects what the real API rejects; undefined when the request is acceptable. */
+  function check(req: RecordedRequest): Response | undefined {
+    const b = req.body ?? {};
+    if (req.path === "/v1/chat/completions") {
+      if (typeof b.model !== "string" || !b.model) return error(400, "you must provide a model parameter", "invalid_request_error", null, null);
+      if (!Array.isArray(b.messages) || b.messages.length === 0) return error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "missing_required_parameter", "messages");
+      if (b.stream_options != null && b.stream !== true) {
+        return error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "invalid_request_error", null, "stream_options");
+      }
+      const rf = b.response_format;
+      if (rf?.type === "json_schema") {
+        const js = rf.json_schema ?? {};
+        if (typeof js.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name)) {
+          return error(400, `Invalid 'response_format.json_schema.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, "invalid_request_error", "invalid_value", "response_format.json_schema.name");
+        }
+        if (js.strict === true) {
+          if (js.schema?.type !== "object") return error(400, `Invalid schema for response_format '${js.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${js.schema?.type}"'.`, "invalid_request_error", "invalid_json_schema", "response_format");
+          const problem = strictProblem(js.schema);
+          if (problem) return error(400, `Invalid schema for response_format '${js.name}': ${problem}`, "invalid_request_error", "invalid_json_schema", "response_format");
+        }
+      }
+      if (rf?.type === "json_object" && !b.messages.some((m: { content?: unknown }) => /json/i.test(String(m.content ?? "")))) {
+        return error(400, "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", "invalid_request_error", null, "messages");
+      }
+      return undefined;
+    }
+    if (req.path === "/v1/images/generations" || req.path === "/v1/images/edits") {
+      if (typeof b.prompt !== "string" || !b.prompt) return error(400, "Missing required parameter: 'prompt'.", "invalid_request_error", "missing_required_parameter", "prompt");
+      const model = typeof b.model === "string" ? b.model : "gpt-image-1";
+      if (model.startsWith("gpt-image")) {
+        if (b.response_format != null) return error(400, "Unknown parameter: 'response_format'.", "invalid_request_error", "unknown_parameter", "response_format");
+        if (b.size != null && !GPT_IMAGE_SIZES.includes(b.size)) {
+          return error(400, `Invalid value: '${b.size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.`, "invalid_request_error", "invalid_value", "size");
+        }
+      }
+      if (req.path === "/v1/images/edits" && !req.files.some((f) => f.field === "image" || f.field === "image[]")) {
+        return error(400, "Missing required parameter: 'image'.", "invalid_request_error", "missing_required_parameter", "image");
+      }
+      return undefined;
+    }
+    return error(404, `Invalid URL (${req.method} ${req.path})`, "invalid_request_error", null);
+  }
+
+  function chatCompletion(req: RecordedRequest, r: ChatReply): Response {
+    const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce((n, m) => n + String(m.content ?? "").length, 0);
+    const content = r.refusal ? null : r.content;
+    const usage = r.usage ?? { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil((content ?? r.refusal ?? "").length / 4) };
+    return Response.json(
+      {
+        id: `chatcmpl-fake${counter}`,
+        object: "chat.completion",
+        created: Math.floor(Date.now() / 1000),
+        model: req.body.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content, refusal: r.refusal ?? null, annotations: [] },
+            logprobs: null,
+            finish_reason: r.finishReason ?? "stop",
+          },
+        ],
+        usage: {
+          ...usage,
+          total_tokens: usage.prompt_tokens + usage.completion_tokens,
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        },
+        service_tier: "default",
+        system_fingerprint: "fp_fake",
+      },
+      { headers: { "x-request-id": `req_fake_${counter}` } },
+    );
+  }
+
+  function chatStream(req: RecordedRequest, r: StreamReply, signal: AbortSignal): Response {
+    const id = `chatcmpl-fake${counter}`;
+    const created = Math.floor(Date.now() / 1000);
+    const includeUsage = req.body.stream_options?.include_usage === true;
+    const base = { id, object: "chat.completion.chunk", created, model: req.body.model, service_tier: "default", system_fingerprint: "fp_fake" };
+    const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
+    const encoder = new TextEncoder();
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const send = (data: unknown) => controller.enqueue(encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`));
+        try {
+          send(withUsage({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }] }));
+          let sent = 0;
+          for (const delta of r.deltas) {
+            if (r.delayMs) await sleep(r.delayMs);
+            if (signal.aborted) return;
+            sent += delta.length;
+            send(withUsage({ ...base, choices: [{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }] }));
+          }
+          if (r.holdOpen) {
+            // Until the client goes away (or 10 s, so a broken test cannot hang the run).
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 10_000);
+              signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+            });
+            return;
+          }
+          if (r.errorEvent) {
+            send({ error: { ...r.errorEvent, param: null } });
+            return;
+          }
+          send(withUsage({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: r.finishReason ?? "stop" }] }));
+          if (includeUsage) {
+            const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce((n, m) => n + String(m.content ?? "").length, 0);
+            const u = r.usage ?? { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil(sent / 4) };
+            send({ ...base, choices: [], usage: { ...u, total_tokens: u.prompt_tokens + u.completion_tokens, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } } });
+          }
+          send("[DONE]");
+        } finally {
+          try {
+            controller.close();
+          } catch {
+            // Already closed by a client that went away.
+          }
+        }
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": `req_fake_${counter}` } });
+  }
+
+  function imageResponse(req: RecordedRequest, r: ImageReply): Response {
+    const size = typeof req.body.size === "string" && /^\d+x\d+$/.test(req.body.size) ? req.body.size : "1024x1024";
+    const [w, h] = size.split("x").map(Number) as [number, number];
+    const bytes = r.bytes ?? makePng(w, h);
+    return Response.json({
+      created: Math.floor(Date.now() / 1000),
+      background: "opaque",
+      data: [{ b64_json: Buffer.from(bytes).toString("base64") }],
+      output_format: "png",
+      quality: "medium",
+      size,
+      usage: { input_tokens: 50, input_tokens_details: { image_tokens: req.files.length * 40, text_tokens: 10 }, output_tokens: 1056, total_tokens: 1106 },
+    });
+  }
+
+  async function answer(req: RecordedRequest, r: Reply, signal: AbortSignal): Promise<Response> {
+    switch (r.kind) {
+      case "raw":
+        return r.response;
+      case "error":
+        return error(r.status, r.message, r.type, r.code, r.param ?? null, r.headers);
+      case "chat":
+        return chatCompletion(req, r);
+      case "stream":
+        if (req.body.stream !== true) return error(500, "fake-openai: a stream reply was queued for a request without stream: true", "server_error", null);
+        return chatStream(req, r, signal);
+      case "image":
+        return imageResponse(req, r);
+    }
+  }
+
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      counter++;
+      const url = new URL(request.url);
+      const headers: Record<string, string> = {};
+      request.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
+      const rec: RecordedRequest = { method: request.method, path: url.pathname, headers, body: undefined, files: [] };
+      const type = request.headers.get("content-type") ?? "";
+      if (type.includes("multipart/form-data")) {
+        const form = await request.formData();
+        const fields: Record<string, string | string[]> = {};
+        for (const [name, value] of form.entries()) {
+          if (typeof value === "string") {
+            const prev = fields[name];
+            fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+          } else {
+            const file = value as File;
+            rec.files.push({ field: name, filename: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
+          }
+        }
+        rec.body = fields;
+      } else {
+        const text = await request.text();
+        try {
+          rec.body = text ? JSON.parse(text) : undefined;
+        } catch {
+          rec.body = text;
+        }
+      }
+      requests.push(rec);
+
+      const auth = request.headers.get("authorization") ?? "";
+      const given = auth.replace(/^Bearer\s+/i, "");
+      if (!auth) {
+        return error(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "invalid_request_error", null);
+      }
+      if (given !== apiKey) {
+        return error(401, `Incorrect API key provided: ${mask(given)}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", "invalid_api_key");
+      }
+      const rejected = check(rec);
+      if (rejected) return rejected;
+
+      const next = queue.shift() ?? fallback;
+      if (!next) {
+        // x-should-retry: false keeps the SDK from retrying a mistake of the test.
+        return error(500, `fake-openai: no canned reply for ${rec.method} ${rec.path}`, "server_error", null, null, { "x-should-retry": "false" });
+      }
+      const r = typeof next === "function" ? await next(rec) : next;
+      return answer(rec, r, request.signal);
+    },
+  });
+
+  return {
+    /** The SDK's baseURL. */
+    url: `http://127.0.0.1:${server.port}/v1`,
+    apiKey,
+    requests,
+    /** Canned replies (or handlers), one per accepted request, in order. */
+    enqueue(...replies: Array<Reply | Handler>) {
+      queue.push(...replies);
+    },
+    /** The reply when the queue is empty. */
+    setFallback(handler: Handler | undefined) {
+      fallback = handler;
+    },
+    /** Replies queued and not yet used. */
+    pending: () => queue.length,
+    /** Forgets the queue, the fallback and the recorded requests. */
+    reset() {
+      queue.length = 0;
+      requests.length = 0;
+      fallback = undefined;
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+export type FakeOpenAI = Awaited<ReturnType<typeof startFakeOpenAI>>;
