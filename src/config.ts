@@ -45,6 +45,12 @@ export interface Config {
   };
   /** Which provider serves each capability (TEXT_PROVIDER, IMAGE_PROVIDER, …; "local" by default). */
   providers: ProviderChoice;
+  /** Cloud provider credentials and models; a provider chosen above must have its key. */
+  cloud: {
+    openai: { apiKey: string; baseUrl: string | null; textModel: string; imageModel: string } | null;
+    fal: { key: string; imageModel: string; videoModel: string } | null;
+    elevenlabs: { apiKey: string; baseUrl: string | null; speechModel: string } | null;
+  };
   /** Pipeline jobs a worker process runs at once (they are CPU-bound): PIPELINE_CONCURRENCY, default one per core. */
   pipelineConcurrency: number;
   limits: {
@@ -128,6 +134,25 @@ function providerChoice(env: Env): ProviderChoice {
   return choice as ProviderChoice;
 }
 
+const KEYS = { openai: "OPENAI_API_KEY", fal: "FAL_KEY", elevenlabs: "ELEVENLABS_API_KEY" } as const;
+
+function cloudConfig(env: Env, choice: ProviderChoice): Config["cloud"] {
+  for (const c of CAPABILITIES) {
+    const name = choice[c] as string;
+    if (name !== "local" && !str(env, KEYS[name as keyof typeof KEYS])) throw new ConfigError(KEYS[name as keyof typeof KEYS], `is required when ${c.toUpperCase()}_PROVIDER is ${name}`);
+  }
+  const openai = str(env, "OPENAI_API_KEY");
+  const fal = str(env, "FAL_KEY");
+  const eleven = str(env, "ELEVENLABS_API_KEY");
+  return {
+    openai: openai
+      ? { apiKey: openai, baseUrl: url(env, "OPENAI_BASE_URL", ["http:", "https:"]), textModel: str(env, "OPENAI_TEXT_MODEL") ?? "gpt-4o-mini", imageModel: str(env, "OPENAI_IMAGE_MODEL") ?? "gpt-image-1" }
+      : null,
+    fal: fal ? { key: fal, imageModel: str(env, "FAL_IMAGE_MODEL") ?? "fal-ai/flux/dev", videoModel: str(env, "FAL_VIDEO_MODEL") ?? "fal-ai/kling-video/v2.1/standard/image-to-video" } : null,
+    elevenlabs: eleven ? { apiKey: eleven, baseUrl: url(env, "ELEVENLABS_BASE_URL", ["http:", "https:"]), speechModel: str(env, "ELEVENLABS_SPEECH_MODEL") ?? "eleven_multilingual_v2" } : null,
+  };
+}
+
 /** Reads and validates the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, "PORT", 3000, 0, 65535);
@@ -161,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   const accessTtlS = int(env, "JWT_ACCESS_TTL_S", 900, 30, 86_400);
+  const providers = providerChoice(env);
   return {
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     host,
@@ -185,7 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: int(env, "QUEUE_LEASE_MS", 30_000, 1000, 3_600_000),
       retentionHours: int(env, "JOB_RETENTION_HOURS", 168, 1, 24 * 365),
     },
-    providers: providerChoice(env),
+    providers,
+    cloud: cloudConfig(env, providers),
     pipelineConcurrency: int(env, "PIPELINE_CONCURRENCY", availableParallelism(), 1, 256),
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),

@@ -22,7 +22,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   const db = createDb(databaseUrl, { max: 4 });
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
-  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers: createProviders(config.providers), log }) };
+  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers: createProviders(config), log }) };
   const common = { connectionString: databaseUrl, handlers, mode: config.queue.mode, pollIntervalMs: config.queue.pollIntervalMs, leaseMs: config.queue.leaseMs, log };
   const others = options.queues.filter((q) => q !== PIPELINE_QUEUE);
   const workers = [

@@ -1,13 +1,14 @@
 /**
- * The providers each capability can be served by. The cloud providers (OpenAI, fal.ai,
- * ElevenLabs) join these lists when they are built; "local" runs offline on this machine.
+ * The providers each capability can be served by; "local" runs offline on this machine.
+ * ElevenLabs speech joins the speech list once voices are assigned from its voice library
+ * (the pipeline names voices after characters, which are not ElevenLabs voice ids).
  */
 export const PROVIDERS = {
-  text: ["local"],
-  image: ["local"],
-  video: ["local"],
+  text: ["local", "openai"],
+  image: ["local", "openai", "fal"],
+  video: ["local", "fal"],
   speech: ["local"],
-  music: ["local"],
+  music: ["local", "elevenlabs"],
 } as const;
 
 export type Capability = keyof typeof PROVIDERS;

@@ -31,7 +31,7 @@ const config = loadConfig({ DATA_DIR: process.env.DATA_DIR, DATABASE_URL: url, Q
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
 const { storage } = await createStorage(config);
-const handlers = pipelineHandlers({ config, db, storage, providers: createProviders(config.providers), log });
+const handlers = pipelineHandlers({ config, db, storage, providers: createProviders(config), log });
 const die = options.dieAfter;
 if (die) {
   const real = handlers[die.kind]!;

@@ -16,7 +16,7 @@ export const SHORT_STORY = `第一章 雨夜
 /** An app plus an in-process pipeline worker on the same test database. */
 export async function pipelineContext(env: Record<string, string> = {}) {
   const ctx = await createTestContext(env);
-  const deps = { config: ctx.config, db: ctx.db, storage: ctx.deps.storage, providers: createProviders(ctx.config.providers), log: ctx.deps.log };
+  const deps = { config: ctx.config, db: ctx.db, storage: ctx.deps.storage, providers: createProviders(ctx.config), log: ctx.deps.log };
   const workers: Worker[] = [];
   const startWorker = async (concurrency = 2) => {
     const w = createWorker({ connectionString: ctx.url, handlers: pipelineHandlers(deps), queues: [PIPELINE_QUEUE], concurrency, pollIntervalMs: 200, log: ctx.deps.log });
