@@ -14,9 +14,10 @@ export async function music(ctx: StepContext) {
   const totalS = shots.reduce((s, x) => s + x.durationS, 0);
   // A track of up to a minute; longer videos loop it (the local track is made to loop cleanly).
   const durationS = Math.max(10, Math.min(60, Math.ceil(totalS)));
-  const digest = inputDigest({ provider: providers.music.provider, model: providers.music.modelId, mood, durationS, seed: 1 });
+  const prompt = pkg.storyline?.tone;
+  const digest = inputDigest({ provider: providers.music.provider, model: providers.music.modelId, mood, durationS, seed: 1, prompt });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "music", digest, async () => {
-    const r = await providers.music.generate({ mood: MOODS.includes(mood) ? mood : "calm", durationS, seed: 1, prompt: pkg.storyline?.tone, signal: ctx.signal });
+    const r = await providers.music.generate({ mood: MOODS.includes(mood) ? mood : "calm", durationS, seed: 1, prompt, signal: ctx.signal });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };
   });
   const previous = pkg.music;
