@@ -60,11 +60,15 @@ async function worker(config: Config, log: Logger, args: string[]) {
   if (!queues.length || !queues.every((q) => /^[\w.-]{1,64}$/.test(q))) throw new UsageError("--queues takes a comma-separated list of queue names");
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new UsageError("--concurrency must be a whole number from 1 to 1000");
   const database = await openDatabase(config, log);
-  const running = await startWorker(config, database.url, log, { queues, concurrency });
+  // Signals are handled from here on: a SIGTERM while the worker loops are still starting waits
+  // for them to start, then stops them (the first loop may already have logged "worker started").
+  const starting = startWorker(config, database.url, log, { queues, concurrency });
   untilSignal(log, async () => {
-    await running.stop();
+    const running = await starting.catch(() => null);
+    await running?.stop();
     await database.stop();
   });
+  await starting;
 }
 
 /** Embedded Postgres (or DATABASE_URL), migrations, then the API and one worker as child processes. */
