@@ -6,6 +6,7 @@ import { probe, withTempDir } from "../src/media/ffmpeg.ts";
 import { createFalImage, createFalVideo, FalProviderError, memoryRequestStore, type FalRequestRef } from "../src/providers/fal/index.ts";
 import { paintKeyframe, paintReferenceSheet } from "../src/providers/local/painter.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
+import { rejection } from "./support/rejection.ts";
 
 const fake = await startFakeFal();
 afterAll(() => fake.stop());
@@ -16,14 +17,6 @@ const isPng = (b: Uint8Array) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a
 const keyframe = await paintKeyframe({ width: 640, height: 360, scene: { location: "tea house", timeOfDay: "night", mood: "tense" }, characters: [{ name: "林" }] });
 const portrait = await paintKeyframe({ width: 360, height: 640, scene: { location: "street", timeOfDay: "day", mood: "calm" }, characters: [] });
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 const probeBytes = (bytes: Uint8Array) =>
   withTempDir(async (dir) => {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createSupabaseStorage, SupabaseStorageError } from "../src/storage/supabase.ts";
 import { InvalidStorageKey, StorageNotFound, type Storage } from "../src/storage/types.ts";
 import { startFakeSupabaseStorage } from "./support/fake-supabase-storage.ts";
+import { rejection } from "./support/rejection.ts";
 
 const fake = await startFakeSupabaseStorage();
 afterAll(() => fake.stop());
@@ -31,14 +32,6 @@ const drain = (s: ReadableStream<Uint8Array>) => new Response(s).bytes();
 
 const lastRequest = (match: (r: (typeof fake.requests)[number]) => boolean) => fake.requests.filter(match).at(-1);
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the promise to reject");
-}
 
 describe("put and get", () => {
   test("bytes round-trip; the upload is an upsert carrying type, sha256 and the service key", async () => {
