@@ -1,11 +1,14 @@
 import { sql } from "kysely";
 import type pg from "pg";
 import type { Db } from "../db/client.ts";
+import { type ListenConnection, openListenConnection } from "../db/listen.ts";
 import type { Logger } from "../log.ts";
 import { createBroadcastSender, type BroadcastTarget, type SendBroadcast } from "./broadcast.ts";
-import { openBus, type Bus } from "./bus.ts";
 import { EVENTS_CHANNEL, EVENTS_LOCK_CLASS, eventsAfter, type ProjectEvent } from "./events.ts";
 import { eventsByIds, latestEventIds } from "./reads.ts";
+
+/** Names the hub's LISTEN connection in pg_stat_activity. */
+export const BUS_APPLICATION_NAME = "inkreel-events";
 
 /** Session advisory lock (class, object) held by the one API process that sends broadcasts. */
 const LEADER_LOCK: [number, number] = [EVENTS_LOCK_CLASS + 1, 0];
@@ -94,7 +97,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
   let started: Promise<void> | null = null;
   let closed = false;
-  let bus: Bus | null = null;
+  let bus: ListenConnection | null = null;
   let pollTimer: ReturnType<typeof setInterval> | null = null;
   let leader = false;
 
@@ -227,10 +230,18 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
   async function startOnce() {
     if (mode === "listen" && options.connectionString) {
-      bus = await openBus(
-        { connectionString: options.connectionString, channel: EVENTS_CHANNEL, log, checkEveryMs: options.checkEveryMs },
+      bus = await openListenConnection(
         {
-          notify: onNotify,
+          connectionString: options.connectionString,
+          channels: [EVENTS_CHANNEL],
+          applicationName: BUS_APPLICATION_NAME,
+          name: "event bus",
+          log,
+          checkEveryMs: options.checkEveryMs,
+          firstFailure: "retry",
+        },
+        {
+          notify: (_channel, payload) => onNotify(payload),
           async connected(client, reconnected) {
             leader = false;
             if (wantsLeader) await tryLead(client);

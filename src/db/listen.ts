@@ -1,12 +1,16 @@
 import pg from "pg";
 import type { Logger } from "../log.ts";
 
-export const BUS_APPLICATION_NAME = "inkreel-events";
-
-export interface BusOptions {
+export interface ListenOptions {
   connectionString: string;
-  channel: string;
+  channels: string[];
+  /** Names the connection in pg_stat_activity. */
+  applicationName: string;
+  /** Names it in log lines. */
+  name: string;
   log: Logger;
+  /** "throw": a first connection that fails is the caller's error; "retry": keep trying in the background. */
+  firstFailure: "throw" | "retry";
   /** Liveness query period; also when `check` runs (leader election). */
   checkEveryMs?: number;
   checkTimeoutMs?: number;
@@ -14,39 +18,39 @@ export interface BusOptions {
   retryMaxMs?: number;
 }
 
-export interface BusHandlers {
-  notify(payload: string): void;
+export interface ListenHandlers {
+  notify(channel: string, payload: string): void;
   /**
    * A (re)connection is live and listening. After a reconnection notifications may have been
    * missed: re-read from the log. Session state (advisory locks) starts afresh on `client`.
    */
-  connected(client: pg.Client, reconnected: boolean): void | Promise<void>;
+  connected?(client: pg.Client, reconnected: boolean): void | Promise<void>;
   /** The connection was lost (session state, e.g. advisory locks, is gone with it). */
   lost?(): void;
   /** The periodic liveness query on the live connection; `select 1` when absent. */
   check?(client: pg.Client): Promise<unknown>;
 }
 
-export interface Bus {
+export interface ListenConnection {
   readonly connected: boolean;
   close(): Promise<void>;
 }
 
 /**
- * LISTEN on one channel over a dedicated connection that reconnects by itself (exponential
+ * LISTEN on channels over a dedicated connection that reconnects by itself (exponential
  * backoff), with a periodic liveness query to notice a silently dead connection. Every client
  * keeps its error handler for its whole life, so a terminated backend never surfaces as an
- * unhandled error. Same approach as queue/listener.ts, for the event channel and with hooks for
- * session state (the broadcaster's leader lock lives on this connection). Never throws: when the
- * first connection fails it keeps retrying in the background.
+ * unhandled error. Hooks let a caller keep session state on the connection (the realtime
+ * broadcaster's leader lock) and catch up after a reconnection. The queue's wake-ups and the
+ * project event log both listen through this.
  */
-export async function openBus(options: BusOptions, handlers: BusHandlers): Promise<Bus> {
-  const { connectionString, channel, log } = options;
+export async function openListenConnection(options: ListenOptions, handlers: ListenHandlers): Promise<ListenConnection> {
+  const { connectionString, channels, log, name } = options;
   const checkEveryMs = options.checkEveryMs ?? 2000;
   const checkTimeoutMs = options.checkTimeoutMs ?? 3000;
   const retryMinMs = options.retryMinMs ?? 250;
   const retryMaxMs = options.retryMaxMs ?? 5000;
-  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name: ${channel}`);
+  for (const channel of channels) if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name: ${channel}`);
 
   let client: pg.Client | null = null;
   let closed = false;
@@ -54,7 +58,7 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
   let checking = false;
 
   async function open(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString, application_name: BUS_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const c = new pg.Client({ connectionString, application_name: options.applicationName, keepAlive: true, connectionTimeoutMillis: 5000 });
     c.on("error", (err) => {
       if (c === client) lost(err);
     });
@@ -62,11 +66,11 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
       if (c === client) lost(new Error("connection ended"));
     });
     c.on("notification", (n) => {
-      if (n.channel === channel && n.payload) handlers.notify(n.payload);
+      if (channels.includes(n.channel) && n.payload) handlers.notify(n.channel, n.payload);
     });
     try {
       await c.connect();
-      await c.query(`LISTEN ${channel}`);
+      await c.query(channels.map((ch) => `LISTEN ${ch}`).join("; "));
       return c;
     } catch (err) {
       await c.end().catch(() => {});
@@ -77,15 +81,15 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
   async function adopt(c: pg.Client, reconnected: boolean) {
     client = c;
     try {
-      await handlers.connected(c, reconnected);
+      await handlers.connected?.(c, reconnected);
     } catch (err) {
-      log.warn("event bus: connected hook failed", { error: err as Error });
+      log.warn(`${name}: connected hook failed`, { error: err as Error });
     }
   }
 
   function lost(err: Error) {
     if (closed || reconnecting) return;
-    log.warn("event bus connection lost; polling covers the gap while it reconnects", { error: err });
+    log.warn(`${name} connection lost; polling covers the gap while it reconnects`, { error: err });
     const dead = client;
     client = null;
     void dead?.end().catch(() => {});
@@ -104,12 +108,12 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
           await c.end().catch(() => {});
           break;
         }
-        log.info("event bus connection restored", { attempts: attempt + 1 });
+        log.info(`${name} connection restored`, { attempts: attempt + 1 });
         reconnecting = false;
         await adopt(c, true);
         return;
       } catch (err) {
-        log.debug("event bus reconnect attempt failed", { error: err as Error, attempt: attempt + 1 });
+        log.debug(`${name} reconnect attempt failed`, { error: err as Error, attempt: attempt + 1 });
       }
     }
     reconnecting = false;
@@ -136,7 +140,8 @@ export async function openBus(options: BusOptions, handlers: BusHandlers): Promi
   try {
     await adopt(await open(), false);
   } catch (err) {
-    log.warn("event bus could not connect; retrying in the background", { error: err as Error });
+    if (options.firstFailure === "throw") throw err;
+    log.warn(`${name} could not connect; retrying in the background`, { error: err as Error });
     void reconnect();
   }
   const checkTimer = setInterval(() => void check(), checkEveryMs);
