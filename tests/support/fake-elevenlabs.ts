@@ -100,13 +100,7 @@ async function mp3Of(seconds: number): Promise<Uint8Array<ArrayBuffer>> {
     const [from, to] = frames[i % frames.length]!;
     parts.push(bytes.subarray(from, to));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 const SENTENCE_END = new Set([..."。！？!?.…；;"]);
