@@ -144,7 +144,7 @@ export function timelineModule(deps: Deps) {
         detail: { summary: "Use another candidate image or video for a clip", security },
       },
     )
-    .get(`${base}/bgm`, async ({ params, caller }) => ok((await timeline.getTimeline(db, params.id, caller.user.id)).bgm), {
+    .get(`${base}/bgm`, async ({ params, caller }) => ok(await timeline.getBgm(db, params.id, caller.user.id)), {
       auth: true,
       params: t.Object({ id: uuid }),
       response: { 200: Envelope(t.Unknown()), ...ErrorResponses },

@@ -164,6 +164,11 @@ export async function deleteClip(db: Db, projectId: string, userId: string, clip
   await replaceShots(db, packageId, shots.filter((s) => s.id !== clipId));
 }
 
+export async function getBgm(db: Db, projectId: string, userId: string) {
+  const { packageId } = await activePackage(db, projectId, userId, "viewer");
+  return (await loadPackage(db, packageId)).music;
+}
+
 export async function setBgm(db: Db, projectId: string, userId: string, b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>) {
   const { packageId } = await activePackage(db, projectId, userId, "editor");
   const pkg = await loadPackage(db, packageId);
