@@ -79,7 +79,17 @@ function routes(o: Owned): Array<[string, string, unknown, boolean]> {
     ["POST", `${p}/exports`, {}, true],
     ["GET", `${p}/exports`, undefined, false],
     ["GET", `/api/v1/exports/${o.exportId}`, undefined, false],
+    ["POST", `/api/v1/exports/${o.exportId}/cancel`, undefined, true],
     ["GET", `/api/v1/assets/${o.assetId}`, undefined, false],
+    ["POST", `/api/v1/material-packages/${o.packageId}/regenerate/image`, { element: "shot", id: o.clipId }, true],
+    ["POST", `/api/v1/material-packages/${o.packageId}/select-candidate`, { element: "scene", id: "c1s1", asset_id: o.assetId }, true],
+    ["POST", `/api/v1/material-packages/${o.packageId}/switch-voice`, { character: null, voice_id: "someone-else" }, true],
+    ["POST", `/api/v1/material-packages/${o.packageId}/modify/text`, { element: "shot", id: o.clipId, field: "description", value: "改" }, true],
+    ["POST", `${p}/timeline/clips/${o.clipId}/regenerate-image`, {}, true],
+    ["POST", `${p}/timeline/clips/${o.clipId}/generate-video`, {}, true],
+    ["POST", `${p}/timeline/generate-videos`, { clip_ids: [o.clipId] }, true],
+    ["GET", `${p}/timeline/clips/${o.clipId}/candidates`, undefined, false],
+    ["POST", `${p}/timeline/clips/${o.clipId}/select-candidate`, { type: "image", asset_id: o.assetId }, true],
   ];
 }
 

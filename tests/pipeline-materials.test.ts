@@ -98,4 +98,40 @@ describe("editing materials: candidates, voices, text", () => {
     const clips = (await ctx.call("GET", `/api/v1/projects/${project.id}/timeline`, { token: me.token })).json.data.clips;
     expect(clips.every((c: { stale: string[] }) => c.stale.length === 0)).toBe(true);
   }, 30_000);
+
+  test("bad input to the material and candidate routes is a 400 or 404 in the envelope, never a 500", async () => {
+    const me = await ctx.register();
+    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
+    const run = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", to_stage: "keyframes" } })).json.data;
+    const paused = await ctx.waitForRun(me.token, run.id, ["paused"]);
+    const pkg = `/api/v1/material-packages/${paused.package_id}`;
+    const base = `/api/v1/projects/${project.id}/timeline`;
+    const clip = (await ctx.call("GET", base, { token: me.token })).json.data.clips[0].id;
+    const cases: Array<[string, string, unknown, number]> = [
+      ["POST", `${pkg}/regenerate/image`, { element: "poster", id: clip }, 400],
+      ["POST", `${pkg}/regenerate/image`, { element: "shot", id: "no-such-shot" }, 404],
+      ["POST", `${pkg}/regenerate/image`, { element: "shot", id: clip, seed: -1 }, 400],
+      ["POST", `${pkg}/select-candidate`, { element: "character", id: "林小雨", asset_id: "not-a-uuid" }, 400],
+      ["POST", `${pkg}/select-candidate`, { element: "character", id: "nobody", asset_id: crypto.randomUUID() }, 404],
+      ["POST", `${pkg}/switch-voice`, { character: null, voice_id: "x", speech_speed: 9 }, 400],
+      ["POST", `${pkg}/switch-voice`, { character: "nobody", voice_id: "x" }, 404],
+      ["POST", `${pkg}/modify/text`, { element: "scene", id: "c9s9", field: "summary", value: "x" }, 404],
+      ["POST", `${pkg}/modify/text`, { element: "storyline", field: "title", value: "" }, 400],
+      ["POST", `${base}/generate-videos`, { clip_ids: [] }, 400],
+      ["POST", `${base}/generate-videos`, { clip_ids: ["no-such-clip"] }, 404],
+      ["POST", `${base}/clips/no-such-clip/regenerate-image`, {}, 404],
+      ["GET", `${base}/clips/no-such-clip/candidates`, undefined, 404],
+      ["POST", `${base}/clips/${clip}/select-candidate`, { type: "audio", asset_id: crypto.randomUUID() }, 400],
+      ["POST", `${base}/clips/${clip}/select-candidate`, { type: "image", asset_id: crypto.randomUUID() }, 404],
+      ["POST", "/api/v1/exports/not-a-uuid/cancel", undefined, 400],
+      ["POST", `/api/v1/exports/${crypto.randomUUID()}/cancel`, undefined, 404],
+      ["GET", "/api/v1/assets/not-a-uuid", undefined, 400],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const res = await ctx.call(method, path, { token: me.token, ...(body === undefined ? {} : { body }) });
+      expect(res.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(status);
+      expect(res.json.success).toBe(false);
+      expect(res.json.error.code).toBe(status === 400 ? "VALIDATION_ERROR" : "NOT_FOUND");
+    }
+  }, 30_000);
 });
