@@ -14,6 +14,9 @@ import { packagesModule } from "./modules/packages/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { usersModule } from "./modules/users/index.ts";
+import { configModule } from "./modules/config/index.ts";
+import { voicesModule } from "./modules/voices/index.ts";
+import { webhooksModule } from "./modules/webhooks/index.ts";
 
 /** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
 export function createApp(deps: Deps) {
@@ -42,6 +45,9 @@ export function createApp(deps: Deps) {
       .use(projectsModule(deps))
       .use(timelineModule(deps))
       .use(packagesModule(deps))
+      .use(configModule(deps))
+      .use(voicesModule(deps))
+      .use(webhooksModule(deps))
       .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
   );
   routes = app.routes;

@@ -45,12 +45,29 @@ export interface Config {
   };
   /** Which provider serves each capability (TEXT_PROVIDER, IMAGE_PROVIDER, …; "local" by default). */
   providers: ProviderChoice;
-  /** Cloud provider credentials and models; a provider chosen above must have its key. */
+  /**
+   * Cloud provider credentials and default models from the environment; a provider chosen above
+   * must have its key. Keys set through the admin API (stored encrypted) take precedence.
+   */
   cloud: {
-    openai: { apiKey: string; baseUrl: string | null; textModel: string; imageModel: string } | null;
-    fal: { key: string; imageModel: string; videoModel: string } | null;
-    elevenlabs: { apiKey: string; baseUrl: string | null; speechModel: string } | null;
+    openai: { apiKey: string | null; baseUrl: string | null; textModel: string; imageModel: string };
+    fal: {
+      key: string | null;
+      /** Routes fal's queue and REST calls through this host (a proxy); default fal's own hosts. */
+      baseUrl: string | null;
+      imageModel: string;
+      videoModel: string;
+      /** Set when PUBLIC_URL is: requests are submitted with this webhook, else polled. */
+      webhookUrl: string | null;
+      /** fal's webhook signing keys (JWKS). */
+      jwksUrl: string;
+    };
+    elevenlabs: { apiKey: string | null; baseUrl: string | null; speechModel: string; musicModel: string };
   };
+  /** Encrypts API keys stored in Postgres (PROVIDER_SECRET_KEY; generated under DATA_DIR when absent). */
+  providerSecret: string | null;
+  /** Custom provider URLs may resolve to loopback, private or link-local addresses (ALLOW_PRIVATE_PROVIDER_URLS). */
+  allowPrivateProviderUrls: boolean;
   /** Pipeline jobs a worker process runs at once (they are CPU-bound): PIPELINE_CONCURRENCY, default one per core. */
   pipelineConcurrency: number;
   limits: {
@@ -136,20 +153,32 @@ function providerChoice(env: Env): ProviderChoice {
 
 const KEYS = { openai: "OPENAI_API_KEY", fal: "FAL_KEY", elevenlabs: "ELEVENLABS_API_KEY" } as const;
 
-function cloudConfig(env: Env, choice: ProviderChoice): Config["cloud"] {
+function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null): Config["cloud"] {
   for (const c of CAPABILITIES) {
     const name = choice[c] as string;
     if (name !== "local" && !str(env, KEYS[name as keyof typeof KEYS])) throw new ConfigError(KEYS[name as keyof typeof KEYS], `is required when ${c.toUpperCase()}_PROVIDER is ${name}`);
   }
-  const openai = str(env, "OPENAI_API_KEY");
-  const fal = str(env, "FAL_KEY");
-  const eleven = str(env, "ELEVENLABS_API_KEY");
   return {
-    openai: openai
-      ? { apiKey: openai, baseUrl: url(env, "OPENAI_BASE_URL", ["http:", "https:"]), textModel: str(env, "OPENAI_TEXT_MODEL") ?? "gpt-4o-mini", imageModel: str(env, "OPENAI_IMAGE_MODEL") ?? "gpt-image-1" }
-      : null,
-    fal: fal ? { key: fal, imageModel: str(env, "FAL_IMAGE_MODEL") ?? "fal-ai/flux/dev", videoModel: str(env, "FAL_VIDEO_MODEL") ?? "fal-ai/kling-video/v2.1/standard/image-to-video" } : null,
-    elevenlabs: eleven ? { apiKey: eleven, baseUrl: url(env, "ELEVENLABS_BASE_URL", ["http:", "https:"]), speechModel: str(env, "ELEVENLABS_SPEECH_MODEL") ?? "eleven_multilingual_v2" } : null,
+    openai: {
+      apiKey: str(env, "OPENAI_API_KEY"),
+      baseUrl: url(env, "OPENAI_BASE_URL", ["http:", "https:"]),
+      textModel: str(env, "OPENAI_TEXT_MODEL") ?? "gpt-4o-mini",
+      imageModel: str(env, "OPENAI_IMAGE_MODEL") ?? "gpt-image-1",
+    },
+    fal: {
+      key: str(env, "FAL_KEY"),
+      baseUrl: url(env, "FAL_BASE_URL", ["http:", "https:"]),
+      imageModel: str(env, "FAL_IMAGE_MODEL") ?? "fal-ai/flux/dev",
+      videoModel: str(env, "FAL_VIDEO_MODEL") ?? "fal-ai/kling-video/v2.1/standard/image-to-video",
+      webhookUrl: publicUrl ? `${publicUrl}/api/v1/webhooks/fal` : null,
+      jwksUrl: url(env, "FAL_JWKS_URL", ["http:", "https:"]) ?? "https://rest.alpha.fal.ai/.well-known/jwks.json",
+    },
+    elevenlabs: {
+      apiKey: str(env, "ELEVENLABS_API_KEY"),
+      baseUrl: url(env, "ELEVENLABS_BASE_URL", ["http:", "https:"]),
+      speechModel: str(env, "ELEVENLABS_SPEECH_MODEL") ?? "eleven_multilingual_v2",
+      musicModel: str(env, "ELEVENLABS_MUSIC_MODEL") ?? "music_v2_5",
+    },
   };
 }
 
@@ -187,12 +216,15 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const accessTtlS = int(env, "JWT_ACCESS_TTL_S", 900, 30, 86_400);
   const providers = providerChoice(env);
+  const publicUrl = url(env, "PUBLIC_URL", ["http:", "https:"]);
+  const providerSecret = str(env, "PROVIDER_SECRET_KEY");
+  if (providerSecret !== null && providerSecret.length < 32) throw new ConfigError("PROVIDER_SECRET_KEY", "must be at least 32 characters");
   return {
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     host,
     port,
     dataDir: resolve(str(env, "DATA_DIR") ?? ".inkreel"),
-    publicUrl: url(env, "PUBLIC_URL", ["http:", "https:"]) ?? `http://localhost:${port}`,
+    publicUrl: publicUrl ?? `http://localhost:${port}`,
     logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
     jwt: {
       secret,
@@ -212,7 +244,9 @@ export function loadConfig(env: Env = process.env): Config {
       retentionHours: int(env, "JOB_RETENTION_HOURS", 168, 1, 24 * 365),
     },
     providers,
-    cloud: cloudConfig(env, providers),
+    cloud: cloudConfig(env, providers, publicUrl),
+    providerSecret,
+    allowPrivateProviderUrls: bool(env, "ALLOW_PRIVATE_PROVIDER_URLS", false),
     pipelineConcurrency: int(env, "PIPELINE_CONCURRENCY", availableParallelism(), 1, 256),
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),

@@ -250,7 +250,94 @@ export interface IdempotencyKeysTable {
   created_at: Timestamp;
 }
 
+export interface ProvidersTable {
+  id: string;
+  name: string;
+  kind: "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible";
+  builtin: ColumnType<boolean, boolean | undefined, boolean>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  base_url: string | null;
+  api_key_enc: string | null;
+  models: ColumnType<Record<string, string[]>, string | undefined, string>;
+  config: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ProviderChainsTable {
+  capability: string;
+  chain: ColumnType<Array<{ provider: string; model: string }>, string, string>;
+  updated_by: string | null;
+  updated_at: Timestamp;
+}
+
+export interface ProviderRequestsTable {
+  key: string;
+  endpoint_id: string;
+  request_id: string;
+  created_at: Timestamp;
+}
+
+export interface FalWebhooksTable {
+  signature: string;
+  request_id: string;
+  status: string | null;
+  received_at: Timestamp;
+}
+
+export interface ProviderUsageTable {
+  id: Generated<string>;
+  created_at: Timestamp;
+  user_id: string | null;
+  space_id: string | null;
+  project_id: string | null;
+  run_id: string | null;
+  stage: string | null;
+  shot_id: string | null;
+  capability: string;
+  provider: string;
+  model: string;
+  outcome: "ok" | "failed";
+  failed_over: ColumnType<boolean, boolean | undefined, boolean>;
+  error: string | null;
+  request_id: string | null;
+  input_tokens: ColumnType<number, number | undefined, number>;
+  output_tokens: ColumnType<number, number | undefined, number>;
+  images: ColumnType<number, number | undefined, number>;
+  audio_seconds: ColumnType<string, number | undefined, number>;
+  video_seconds: ColumnType<string, number | undefined, number>;
+  cost_usd: ColumnType<string, number | undefined, number>;
+  duration_ms: ColumnType<number, number | undefined, number>;
+}
+
+export interface ProviderCallsTable {
+  provider: string;
+  at: Timestamp;
+}
+
+export interface VoicesTable {
+  provider: string;
+  voice_id: string;
+  name: string;
+  gender: string | null;
+  age: string | null;
+  accent: string | null;
+  language: string | null;
+  description: string | null;
+  preview_url: string | null;
+  labels: ColumnType<Record<string, string>, string | undefined, string>;
+  synced_at: Timestamp;
+}
+
 export interface Database {
+  providers: ProvidersTable;
+  provider_chains: ProviderChainsTable;
+  provider_requests: ProviderRequestsTable;
+  fal_webhooks: FalWebhooksTable;
+  provider_usage: ProviderUsageTable;
+  provider_calls: ProviderCallsTable;
+  voices: VoicesTable;
   idempotency_keys: IdempotencyKeysTable;
   projects: ProjectsTable;
   packages: PackagesTable;

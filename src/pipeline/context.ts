@@ -26,6 +26,8 @@ export interface ProjectOptions {
 /** One stage (or one shot of it) at work: its project and package, and the job's signal. */
 export interface StepContext {
   deps: PipelineDeps;
+  /** The models this step calls (see PipelineDeps.providers). */
+  providers: Providers;
   project: { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: ProjectOptions; name: string };
   packageId: string;
   owner: AssetOwner;
@@ -52,6 +54,7 @@ type ProjectRow = { id: string; space_id: string; owner_id: string | null; input
 export function stepContextFor(deps: PipelineDeps, project: ProjectRow, packageId: string, ownerId: string | null, signal: AbortSignal, progress: (p: number) => Promise<void> = async () => {}): StepContext {
   return {
     deps,
+    providers: deps.providers,
     project: { ...project, options: project.options as ProjectOptions },
     packageId,
     owner: { spaceId: project.space_id, projectId: project.id, packageId, ownerId },

@@ -1,13 +1,9 @@
-/**
- * The providers each capability can be served by; "local" runs offline on this machine.
- * ElevenLabs speech joins the speech list once voices are assigned from its voice library
- * (the pipeline names voices after characters, which are not ElevenLabs voice ids).
- */
+/** The providers each capability can be served by; "local" runs offline on this machine. */
 export const PROVIDERS = {
   text: ["local", "openai"],
   image: ["local", "openai", "fal"],
   video: ["local", "fal"],
-  speech: ["local"],
+  speech: ["local", "elevenlabs"],
   music: ["local", "elevenlabs"],
 } as const;
 

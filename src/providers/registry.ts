@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import { timed } from "../metrics/busy.ts";
-import { createElevenLabsMusic } from "./elevenlabs/index.ts";
+import { createElevenLabsMusic, createElevenLabsSpeech } from "./elevenlabs/index.ts";
 import { createFalImage, createFalVideo } from "./fal/index.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import type { Capability, ProviderChoice } from "./capabilities.ts";
@@ -27,21 +27,24 @@ type Factories = { [C in Capability]: Record<ProviderChoice[C], (cloud: Cloud) =
 const FACTORIES: Factories = {
   text: {
     local: createLocalText,
-    openai: ({ openai }) => createOpenAIText({ apiKey: openai!.apiKey, baseUrl: openai!.baseUrl ?? undefined, model: openai!.textModel }),
+    openai: ({ openai }) => createOpenAIText({ apiKey: openai.apiKey!, baseUrl: openai.baseUrl ?? undefined, model: openai.textModel }),
   },
   image: {
     local: createLocalImage,
-    openai: ({ openai }) => createOpenAIImage({ apiKey: openai!.apiKey, baseUrl: openai!.baseUrl ?? undefined, model: openai!.imageModel }),
-    fal: ({ fal }) => createFalImage({ key: fal!.key, model: fal!.imageModel }),
+    openai: ({ openai }) => createOpenAIImage({ apiKey: openai.apiKey!, baseUrl: openai.baseUrl ?? undefined, model: openai.imageModel }),
+    fal: ({ fal }) => createFalImage({ key: fal.key!, model: fal.imageModel }),
   },
   video: {
     local: createLocalMotion,
-    fal: ({ fal }) => createFalVideo({ key: fal!.key, model: fal!.videoModel }),
+    fal: ({ fal }) => createFalVideo({ key: fal.key!, model: fal.videoModel }),
   },
-  speech: { local: () => createLocalSpeech() },
+  speech: {
+    local: () => createLocalSpeech(),
+    elevenlabs: ({ elevenlabs }) => createElevenLabsSpeech({ apiKey: elevenlabs.apiKey!, baseUrl: elevenlabs.baseUrl ?? undefined, modelId: elevenlabs.speechModel }),
+  },
   music: {
     local: createLocalMusic,
-    elevenlabs: ({ elevenlabs }) => createElevenLabsMusic({ apiKey: elevenlabs!.apiKey, baseUrl: elevenlabs!.baseUrl ?? undefined }),
+    elevenlabs: ({ elevenlabs }) => createElevenLabsMusic({ apiKey: elevenlabs.apiKey!, baseUrl: elevenlabs.baseUrl ?? undefined, modelId: elevenlabs.musicModel as never }),
   },
 };
 

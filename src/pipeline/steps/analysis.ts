@@ -8,7 +8,7 @@ import { loadPackage, replaceShots, savePackage } from "../packages.ts";
 const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
 
 async function ask<S extends Parameters<StepContext["deps"]["providers"]["text"]["generateObject"]>[0]["schema"]>(ctx: StepContext, schema: S, task: string) {
-  const result = await ctx.deps.providers.text.generateObject({
+  const result = await ctx.providers.text.generateObject({
     schema,
     system: SYSTEM,
     prompt: `${task}\n\nStory:\n${ctx.project.input_text}`,
@@ -42,7 +42,7 @@ export async function artStyle(ctx: StepContext) {
 /** A character's reference sheet (another seed, another candidate). */
 export async function referenceSheet(ctx: StepContext, artPrompt: string, c: { name: string; description: string }, seed = 0) {
   const size = pictureSize(ctx.project.options);
-  const image = ctx.deps.providers.image;
+  const image = ctx.providers.image;
   const prompt = `${artPrompt}. Character reference sheet of ${c.name}: ${c.description}`;
   const hint = { location: "studio", timeOfDay: "day" as const, mood: "calm" as const, characters: [c.name], caption: c.name };
   const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
@@ -56,7 +56,7 @@ export async function referenceSheet(ctx: StepContext, artPrompt: string, c: { n
 /** A scene's picture (another seed, another candidate). */
 export async function sceneImage(ctx: StepContext, artPrompt: string, s: Pick<SceneMaterial, "location" | "timeOfDay" | "mood" | "summary">, seed = 0) {
   const size = pictureSize(ctx.project.options);
-  const image = ctx.deps.providers.image;
+  const image = ctx.providers.image;
   const prompt = `${artPrompt}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
   const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
   const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
@@ -75,7 +75,7 @@ export async function characters(ctx: StepContext) {
   for (const [i, c] of found.entries()) {
     const ref = await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c);
     const previous = pkg.characters.find((p) => p.name === c.name);
-    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.deps.providers.speech.provider, voice_id: c.name, speed }, reference: ref, candidates: [ref] });
+    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.providers.speech.provider, voice_id: c.name, speed }, reference: ref, candidates: [ref] });
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
@@ -97,7 +97,7 @@ export async function storyboard(ctx: StepContext) {
   const { shots } = await ask(ctx, StoryboardSchema, "Break the story into shots with narration, dialogue, camera, transition and duration.");
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const speed = ctx.project.options.voice_speed ?? 1;
-  const narrator = { provider: ctx.deps.providers.speech.provider, voice_id: "narrator", speed };
+  const narrator = { provider: ctx.providers.speech.provider, voice_id: "narrator", speed };
   const voiceOf = (name: string) => pkg.characters.find((c) => c.name === name || c.aliases.includes(name))?.voice ?? { ...narrator, voice_id: name };
   const materials: ShotMaterial[] = shots.map(({ narration, dialogue, ...shot }) => {
     const lines: LineMaterial[] = [];

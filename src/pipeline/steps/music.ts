@@ -5,7 +5,8 @@ import { loadPackage, loadShots, savePackage } from "../packages.ts";
 
 /** One background track in the story's prevailing mood, long enough to loop under the video. */
 export async function music(ctx: StepContext) {
-  const { db, storage, providers } = ctx.deps;
+  const { db, storage } = ctx.deps;
+  const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
   const shots = await loadShots(db, ctx.packageId);
   const counts = new Map<Mood, number>();

@@ -6,7 +6,8 @@ import { join } from "node:path";
 
 /** The keyframe: the shot's scene, its characters drawn from their reference sheets. */
 export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
-  const { db, storage, providers } = ctx.deps;
+  const { db, storage } = ctx.deps;
+  const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
   const shot = await loadShot(db, ctx.packageId, shotId);
   const scene = pkg.scenes.find((s) => s.id === shot.sceneId);
@@ -33,7 +34,8 @@ function withCandidate(shot: ShotMaterial, kind: "keyframe" | "clip", ref: NonNu
 
 /** Every narration and dialogue line of the shot spoken; the shot lasts at least as long as its lines. */
 export async function voice(ctx: StepContext, shotId: string) {
-  const { db, storage, providers } = ctx.deps;
+  const { db, storage } = ctx.deps;
+  const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
   const shot = await loadShot(db, ctx.packageId, shotId);
   const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
@@ -54,7 +56,8 @@ export async function voice(ctx: StepContext, shotId: string) {
 
 /** A moving clip made from the selected keyframe, as long as the shot. */
 export async function clip(ctx: StepContext, shotId: string, seed = 0) {
-  const { db, storage, providers, config } = ctx.deps;
+  const { db, storage, config } = ctx.deps;
+  const providers = ctx.providers;
   // A picture edited since it was painted is repainted first: a clip is never made from a stale one.
   if ((await loadShot(db, ctx.packageId, shotId)).stale.includes("keyframe")) await keyframe(ctx, shotId);
   const shot = await loadShot(db, ctx.packageId, shotId);
