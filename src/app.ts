@@ -16,6 +16,7 @@ import { spacesModule } from "./modules/spaces/index.ts";
 import { usersModule } from "./modules/users/index.ts";
 import { configModule } from "./modules/config/index.ts";
 import { voicesModule } from "./modules/voices/index.ts";
+import { usageModule } from "./modules/usage/index.ts";
 import { webhooksModule } from "./modules/webhooks/index.ts";
 
 /** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
@@ -48,6 +49,7 @@ export function createApp(deps: Deps) {
       .use(configModule(deps))
       .use(voicesModule(deps))
       .use(webhooksModule(deps))
+      .use(usageModule(deps))
       .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
   );
   routes = app.routes;

@@ -61,6 +61,8 @@ export interface Config {
       webhookUrl: string | null;
       /** fal's webhook signing keys (JWKS). */
       jwksUrl: string;
+      /** Time between status polls of a queued request; null: the model's default (1 s images, 3 s videos). */
+      pollIntervalMs: number | null;
     };
     elevenlabs: { apiKey: string | null; baseUrl: string | null; speechModel: string; musicModel: string };
   };
@@ -172,6 +174,7 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       videoModel: str(env, "FAL_VIDEO_MODEL") ?? "fal-ai/kling-video/v2.1/standard/image-to-video",
       webhookUrl: publicUrl ? `${publicUrl}/api/v1/webhooks/fal` : null,
       jwksUrl: url(env, "FAL_JWKS_URL", ["http:", "https:"]) ?? "https://rest.alpha.fal.ai/.well-known/jwks.json",
+      pollIntervalMs: str(env, "FAL_POLL_INTERVAL_MS") === null ? null : int(env, "FAL_POLL_INTERVAL_MS", 1000, 10, 60_000),
     },
     elevenlabs: {
       apiKey: str(env, "ELEVENLABS_API_KEY"),

@@ -4,7 +4,8 @@ import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from ".
 import type { Logger } from "./log.ts";
 import { busySummary } from "./metrics/busy.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
-import { createProviders } from "./providers/registry.ts";
+import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
+import { createProviderResolver } from "./providers/registry.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
 import { createStorage } from "./storage/index.ts";
 
@@ -22,7 +23,10 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   const db = createDb(databaseUrl, { max: 4 });
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
-  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers: createProviders(config), log }) };
+  // With a public URL, fal calls our webhook when a request finishes; the waiting job wakes at once.
+  const wakeups = config.cloud.fal.webhookUrl && config.queue.mode === "listen" ? createFalWakeups({ connectionString: databaseUrl, log }) : null;
+  const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait });
+  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers, log }) };
   const common = { connectionString: databaseUrl, handlers, mode: config.queue.mode, pollIntervalMs: config.queue.pollIntervalMs, leaseMs: config.queue.leaseMs, log };
   const others = options.queues.filter((q) => q !== PIPELINE_QUEUE);
   const workers = [
@@ -33,6 +37,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   return {
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));
+      await wakeups?.stop();
       await db.destroy();
       log.info("worker stopped", { ...busySummary(), peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
     },

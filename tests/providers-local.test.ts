@@ -1,12 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { loadConfig } from "../src/config.ts";
 import { probe, runFfmpeg, withTempDir } from "../src/media/ffmpeg.ts";
 import { createLocalImage } from "../src/providers/local/image.ts";
 import { createLocalMotion } from "../src/providers/local/motion.ts";
 import { paintKeyframe } from "../src/providers/local/painter.ts";
-import { createProviders } from "../src/providers/registry.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const scene = { location: "茶馆", timeOfDay: "dusk" as const, mood: "calm" as const, characters: ["林小雨", "掌柜"] };
@@ -25,42 +23,6 @@ async function greyFrames(video: Uint8Array, times: number[], w: number, h: numb
 }
 
 const meanDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
-
-describe("provider registry", () => {
-  test("cloud providers are chosen per capability with their keys and models", () => {
-    const config = loadConfig({
-      TEXT_PROVIDER: "openai",
-      IMAGE_PROVIDER: "fal",
-      VIDEO_PROVIDER: "fal",
-      MUSIC_PROVIDER: "elevenlabs",
-      OPENAI_API_KEY: "sk-test",
-      OPENAI_TEXT_MODEL: "deepseek-chat",
-      OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
-      FAL_KEY: "fal-test",
-      ELEVENLABS_API_KEY: "el-test",
-    });
-    const p = createProviders(config);
-    expect(Object.fromEntries(Object.entries(p).map(([k, m]) => [k, `${m.provider}/${m.modelId}`]))).toEqual({
-      text: "openai/deepseek-chat",
-      image: "fal/fal-ai/flux/dev",
-      video: "fal/fal-ai/kling-video/v2.1/standard/image-to-video",
-      speech: "local/espeak-ng",
-      music: `elevenlabs/${p.music.modelId}`,
-    });
-    expect(p.music.provider).toBe("elevenlabs");
-  });
-
-  test("the default configuration serves every capability locally, offline", () => {
-    const p = createProviders(loadConfig({}));
-    expect(Object.fromEntries(Object.entries(p).map(([k, m]) => [k, `${m.provider}/${m.modelId}`]))).toEqual({
-      text: "local/inkreel-analyser-1",
-      image: "local/inkreel-painter-1",
-      video: "local/inkreel-motion-1",
-      speech: "local/espeak-ng",
-      music: "local/inkreel-synth-1",
-    });
-  });
-});
 
 describe("local image provider", () => {
   test("paints the scene hint at the requested size, the same picture for the same input", async () => {

@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import type { Deps } from "../deps.ts";
 import { failure } from "./envelope.ts";
 import { parseBody, tooLarge } from "./body.ts";
+import { AiServiceError } from "../providers/ai-error.ts";
 import { AppError } from "./errors.ts";
 import { requestInfo, requestInfoOf } from "./request-info.ts";
 
@@ -51,6 +52,11 @@ export function httpPlugin(deps: Deps) {
         set.status = error.status;
         Object.assign(set.headers, error.headers);
         return failure(error.code, error.message, error.details);
+      }
+      if (error instanceof AiServiceError) {
+        log.warn("provider failed", { request_id: info?.id, ...error.details(), error: error.message });
+        set.status = 502;
+        return failure("AI_SERVICE_ERROR", error.message, error.details());
       }
       if (code === "VALIDATION" && (error as ValidationLike).type !== "response") {
         set.status = 400;

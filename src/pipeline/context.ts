@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
-import type { Providers } from "../providers/registry.ts";
+import type { ProviderResolver, Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
 import type { AssetOwner } from "./assets.ts";
 
@@ -10,7 +10,8 @@ export interface PipelineDeps {
   config: Config;
   db: Db;
   storage: Storage;
-  providers: Providers;
+  /** Each step gets its models from here, bound to the step's scope (see registry.ts). */
+  providers: ProviderResolver;
   log: Logger;
 }
 
@@ -26,7 +27,7 @@ export interface ProjectOptions {
 /** One stage (or one shot of it) at work: its project and package, and the job's signal. */
 export interface StepContext {
   deps: PipelineDeps;
-  /** The models this step calls (see PipelineDeps.providers). */
+  /** The models this step calls, each running its capability's chain and writing the cost ledger. */
   providers: Providers;
   project: { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: ProjectOptions; name: string };
   packageId: string;
@@ -51,10 +52,26 @@ export function pictureSize(options: ProjectOptions): { width: number; height: n
 
 type ProjectRow = { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: unknown; name: string };
 
-export function stepContextFor(deps: PipelineDeps, project: ProjectRow, packageId: string, ownerId: string | null, signal: AbortSignal, progress: (p: number) => Promise<void> = async () => {}): StepContext {
+/** Which run, stage and shot a step works for: it goes with every provider call into the ledger. */
+export interface StepWhere {
+  runId?: string | null;
+  stage?: string | null;
+  shotId?: string | null;
+}
+
+export async function stepContextFor(
+  deps: PipelineDeps,
+  project: ProjectRow,
+  packageId: string,
+  ownerId: string | null,
+  signal: AbortSignal,
+  where: StepWhere = {},
+  progress: (p: number) => Promise<void> = async () => {},
+): Promise<StepContext> {
+  const scope = { userId: ownerId, spaceId: project.space_id, projectId: project.id, runId: where.runId ?? null, stage: where.stage ?? null, shotId: where.shotId ?? null };
   return {
     deps,
-    providers: deps.providers,
+    providers: await deps.providers.forScope(scope),
     project: { ...project, options: project.options as ProjectOptions },
     packageId,
     owner: { spaceId: project.space_id, projectId: project.id, packageId, ownerId },

@@ -95,10 +95,10 @@ export interface ExportFile {
  * spoken again, and a clip made for another length or picture is made again. Untouched shots keep
  * their assets, and so their cached segments.
  */
-async function refreshStale(deps: PipelineDeps, project: Parameters<typeof stepContextFor>[1], packageId: string, ownerId: string | null, signal: AbortSignal) {
-  const step = stepContextFor(deps, project, packageId, ownerId, signal);
+async function refreshStale(deps: PipelineDeps, project: Parameters<typeof stepContextFor>[1], packageId: string, ownerId: string | null, runId: string | null, signal: AbortSignal) {
   for (const before of await loadShots(deps.db, packageId)) {
     if (before.stale.length === 0 && before.lines.every((l) => l.audio)) continue;
+    const step = await stepContextFor(deps, project, packageId, ownerId, signal, { runId, stage: "export", shotId: before.id });
     if (before.stale.includes("keyframe")) await keyframe(step, before.id);
     if (before.stale.includes("voice") || before.lines.some((l) => !l.audio)) await voice(step, before.id);
     const after = await loadShot(deps.db, packageId, before.id);
@@ -121,7 +121,7 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   // A cancelled (or finished) export never starts again; a failed one may be retried with its run.
   const started = await db.updateTable("exports").set({ status: "running", error: null }).where("id", "=", exportId).where("status", "in", ["queued", "running", "failed"]).executeTakeFirst();
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
-  await refreshStale(deps, project, ex.package_id!, ex.created_by, signal);
+  await refreshStale(deps, project, ex.package_id!, ex.created_by, ex.run_id, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, pkg.storyline?.title ?? project.name);
   if (!options.subtitle.enabled) timeline.subtitles = null;

@@ -6,7 +6,9 @@ import { createExport, exportDefaults, failExport, renderExport } from "./export
 import type { AssetRef } from "./material.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
-import { PER_SHOT, type Stage } from "./stages.ts";
+import { PER_SHOT, type Stage, type StepFailure } from "./stages.ts";
+import { AiServiceError } from "../providers/ai-error.ts";
+import type { Capability } from "../providers/capabilities.ts";
 import * as analysis from "./steps/analysis.ts";
 import { music } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
@@ -29,6 +31,9 @@ const PER_SHOT_STEP: Partial<Record<Stage, (ctx: StepContext, shotId: string) =>
   voices: shots.voice,
   clips: shots.clip,
 };
+
+/** What each per-shot stage asks a provider for. */
+const SHOT_CAPABILITY: Partial<Record<Stage, Capability>> = { keyframes: "image", voices: "speech", clips: "video" };
 
 export interface RegeneratePayload {
   project_id: string;
@@ -88,9 +93,9 @@ export function stageJob(runId: string, stage: Stage) {
   return { kind: "pipeline.stage", queue: PIPELINE_QUEUE, payload: { run_id: runId, stage }, maxAttempts: ATTEMPTS, timeoutMs: 30 * 60_000 };
 }
 
-async function stepContext(deps: PipelineDeps, run: RunRow, job: JobContext): Promise<StepContext> {
+async function stepContext(deps: PipelineDeps, run: RunRow, job: JobContext, stage: Stage, shotId?: string): Promise<StepContext> {
   const project = await deps.db.selectFrom("projects").selectAll().where("id", "=", run.project_id).executeTakeFirstOrThrow();
-  return stepContextFor(deps, project, run.package_id!, run.created_by, job.signal, (p) => job.progress(p));
+  return stepContextFor(deps, project, run.package_id!, run.created_by, job.signal, { runId: run.id, stage, shotId }, (p) => job.progress(p));
 }
 
 const active = (run: RunRow | undefined): run is RunRow => !!run && (run.status === "queued" || run.status === "running");
@@ -100,6 +105,14 @@ function reason(e: unknown): string {
   if (e instanceof ComposeError) return e.message;
   if (e instanceof Error) return e.message.slice(0, 500);
   return String(e);
+}
+
+/** A step's failure as the run records it: a provider's names its provider and model (AI_SERVICE_ERROR). */
+function failure(e: unknown, shotId?: string | null): StepFailure {
+  const shot = shotId ?? (e instanceof ComposeError ? e.shotId : null) ?? undefined;
+  const base = { message: reason(e), ...(shot ? { shot_id: shot } : {}) };
+  if (e instanceof AiServiceError) return { ...base, code: e.code, provider: e.provider, model: e.model, capability: e.capability };
+  return base;
 }
 
 /**
@@ -119,12 +132,14 @@ async function advance(db: Db, run: RunRow, stage: Stage) {
   else if (pause) await finishRun(db, run.id, "paused");
 }
 
-async function failStage(db: Db, run: RunRow, stage: Stage, message: string, shotId?: string) {
-  await updateStage(db, run.id, stage, { status: "failed", error: { message, ...(shotId ? { shot_id: shotId } : {}) } });
-  await finishRun(db, run.id, "failed", { stage, message, ...(shotId ? { shot_id: shotId } : {}) });
+async function failStage(db: Db, run: RunRow, stage: Stage, error: StepFailure) {
+  await updateStage(db, run.id, stage, { status: "failed", error });
+  await finishRun(db, run.id, "failed", { stage, ...error });
 }
 
-const isFinal = (e: unknown, ctx: JobContext) => ctx.attempt >= ATTEMPTS || e instanceof PermanentJobError || e instanceof ComposeError || e instanceof RangeError;
+/** No second attempt helps: a bad input, or a provider that refused (4xx) rather than failed. */
+const isFinal = (e: unknown, ctx: JobContext) =>
+  ctx.attempt >= ATTEMPTS || e instanceof PermanentJobError || e instanceof ComposeError || e instanceof RangeError || (e instanceof AiServiceError && !e.retryable);
 
 export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
   const { db } = deps;
@@ -139,18 +154,21 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       if (state.status === "completed" || state.status === "skipped" || state.join_id) return { skipped: "already done" };
       await updateStage(db, run.id, stage, { status: "running", progress: 0, error: null });
       try {
-        const step = await stepContext(deps, run, ctx);
+        const step = await stepContext(deps, run, ctx, stage);
         if (PER_SHOT.has(stage)) {
           const list = await loadShots(db, run.package_id!);
           if (list.length === 0) {
             await advance(db, run, stage);
             return { shots: 0 };
           }
+          // A cloud provider's shot jobs share its concurrency limit across every worker.
+          const head = await deps.providers.head(SHOT_CAPABILITY[stage]!);
+          const limit = head.concurrency ? { concurrencyKey: `provider:${head.provider}`, concurrencyLimit: head.concurrency } : {};
           // Fan out once: the shot jobs, the join and the join's id are recorded together.
           await updateStage(db, run.id, stage, (s) => (s.join_id ? null : { done: 0, done_shots: [], total: list.length }), undefined, async (trx) => {
             const children = await enqueueMany(
               trx,
-              list.map((s) => ({ kind: "pipeline.shot", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage, shot_id: s.id }, maxAttempts: ATTEMPTS, timeoutMs: 10 * 60_000 })),
+              list.map((s) => ({ kind: "pipeline.shot", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage, shot_id: s.id }, maxAttempts: ATTEMPTS, timeoutMs: 10 * 60_000, ...limit })),
             );
             const join = await enqueue(trx, { kind: "pipeline.join", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage }, parents: children.map((c) => c.id), onParentFailure: "proceed" });
             return { join_id: join.id };
@@ -178,7 +196,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         await advance(db, run, stage);
         return { stage };
       } catch (e) {
-        if (isFinal(e, ctx) && !ctx.signal.aborted) await failStage(db, run, stage, reason(e), e instanceof ComposeError ? (e.shotId ?? undefined) : undefined);
+        if (isFinal(e, ctx) && !ctx.signal.aborted) await failStage(db, run, stage, failure(e));
         throw e;
       }
     },
@@ -187,11 +205,11 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };
       try {
-        await PER_SHOT_STEP[payload.stage]!(await stepContext(deps, run, ctx), payload.shot_id);
+        await PER_SHOT_STEP[payload.stage]!(await stepContext(deps, run, ctx, payload.stage, payload.shot_id), payload.shot_id);
       } catch (e) {
         if (isFinal(e, ctx) && !ctx.signal.aborted) {
           // The first failing shot is the one the stage reports; the join fails the run.
-          await updateStage(db, run.id, payload.stage, (s) => (s.error ? {} : { error: { message: reason(e), shot_id: payload.shot_id } }));
+          await updateStage(db, run.id, payload.stage, (s) => (s.error ? {} : { error: failure(e, payload.shot_id) }));
         }
         throw e;
       }
@@ -209,8 +227,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       if (!active(run)) return { skipped: "the run is not running" };
       const state = run.stages.find((s) => s.stage === payload.stage)!;
       if (state.error || (state.done ?? 0) < (state.total ?? 0)) {
-        const message = state.error?.message ?? `${(state.total ?? 0) - (state.done ?? 0)} shots did not finish`;
-        await failStage(db, run, payload.stage, message, state.error?.shot_id);
+        await failStage(db, run, payload.stage, state.error ?? { message: `${(state.total ?? 0) - (state.done ?? 0)} shots did not finish` });
         return { failed: true };
       }
       await advance(db, run, payload.stage);
@@ -221,7 +238,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
     "pipeline.regenerate": async (payload: RegeneratePayload, ctx: JobContext) => {
       const project = await db.selectFrom("projects").selectAll().where("id", "=", payload.project_id).executeTakeFirst();
       if (!project) return { skipped: "the project is gone" };
-      const step = stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal);
+      const step = await stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal, { stage: `regenerate_${payload.what}`, shotId: payload.what === "keyframe" || payload.what === "clip" ? payload.target : null });
       await regenerate(step, payload);
       return { target: payload.target, what: payload.what };
     },

@@ -68,12 +68,26 @@ export interface MusicMaterial {
   fade_out_s: number;
 }
 
+/**
+ * The package's storyline. `narrator_voice` (set by the characters stage, changed by switching the
+ * narrator's voice) is the voice new narration lines get; it lives in the storyline's JSON
+ * because the packages table has no column of its own for it.
+ */
+export type StorylineMaterial = Storyline & { narrator_voice?: Voice };
+
 export interface PackageContent {
-  storyline: Storyline | null;
+  storyline: StorylineMaterial | null;
   art_style: ArtStyle | null;
   characters: CharacterMaterial[];
   scenes: SceneMaterial[];
   music: MusicMaterial | null;
+}
+
+/** The narrator's voice stored on the package, when it is one of `provider`'s (any provider's when not given). */
+export function narratorVoice(pkg: Pick<PackageContent, "storyline">, provider?: string): Voice | null {
+  const v = pkg.storyline?.narrator_voice;
+  if (!v || typeof v.voice_id !== "string" || !v.voice_id) return null;
+  return provider === undefined || v.provider === provider ? v : null;
 }
 
 export const selected = (c: Candidates): AssetRef | null => (c.selected === null ? null : (c.candidates[c.selected] ?? null));

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
-import type { PackageContent, ShotMaterial } from "./material.ts";
+import type { PackageContent, ShotMaterial, Voice } from "./material.ts";
 
 export type Executor = Db;
 
@@ -26,6 +26,19 @@ export async function savePackage(db: Executor, packageId: string, part: Partial
     .updateTable("packages")
     .set({ ...values, updated_at: new Date() })
     .where("id", "=", packageId)
+    .execute();
+}
+
+/**
+ * Stores the narrator's voice in the package's storyline JSON (`storyline.narrator_voice`), in
+ * place, leaving the rest of the storyline as it is; a package without a storyline is left alone.
+ */
+export async function saveNarratorVoice(db: Executor, packageId: string, voice: Voice): Promise<void> {
+  await db
+    .updateTable("packages")
+    .set({ storyline: sql`jsonb_set(storyline, '{narrator_voice}', ${JSON.stringify(voice)}::jsonb)` as never, updated_at: new Date() })
+    .where("id", "=", packageId)
+    .where("storyline", "is not", null)
     .execute();
 }
 

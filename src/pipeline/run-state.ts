@@ -3,7 +3,7 @@ import type { Db } from "../db/client.ts";
 import type { Selectable } from "kysely";
 import type { RunStatus, RunsTable } from "../db/types.ts";
 import { appendEvent, type ProjectEventName } from "../realtime/events.ts";
-import { STAGES, type Stage, type StageState, WEIGHT } from "./stages.ts";
+import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "./stages.ts";
 
 /** A run as stored, with its stages typed. */
 export type RunRow = Omit<Selectable<RunsTable>, "stages"> & { stages: StageState[] };
@@ -71,7 +71,7 @@ export async function updateStage(
 }
 
 /** Ends a run (completed, failed or cancelled) or pauses it, with the project's status to match. */
-export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, "queued" | "running">, error?: { message: string; stage?: string; shot_id?: string }) {
+export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, "queued" | "running">, error?: StepFailure & { stage?: string }) {
   return db.transaction().execute(async (trx) => {
     const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
     if (["completed", "failed", "cancelled"].includes(run.status)) return run;

@@ -6,11 +6,21 @@ export const PER_SHOT: ReadonlySet<Stage> = new Set(["keyframes", "voices", "cli
 
 export const isStage = (s: unknown): s is Stage => typeof s === "string" && (STAGES as readonly string[]).includes(s);
 
+/** Why a stage failed; a provider's failure (code AI_SERVICE_ERROR) names the provider, model and capability. */
+export interface StepFailure {
+  message: string;
+  shot_id?: string;
+  code?: string;
+  provider?: string;
+  model?: string;
+  capability?: string;
+}
+
 export interface StageState {
   stage: Stage;
   status: "pending" | "running" | "completed" | "failed" | "skipped" | "cancelled";
   progress: number;
-  error?: { message: string; shot_id?: string; code?: string } | null;
+  error?: StepFailure | null;
   /** Per-shot stages: shots finished of all, which ones, and the join job waiting for them. */
   done?: number;
   total?: number;

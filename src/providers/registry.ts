@@ -1,17 +1,24 @@
 import type { Config } from "../config.ts";
-import { timed } from "../metrics/busy.ts";
+import { assertPublicUrl } from "../net/ssrf.ts";
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../log.ts";
+import type { CallScope } from "./ai-error.ts";
+import type { Capability } from "./capabilities.ts";
+import { chainedProviders, type Link } from "./chain.ts";
 import { createElevenLabsMusic, createElevenLabsSpeech } from "./elevenlabs/index.ts";
-import { createFalImage, createFalVideo } from "./fal/index.ts";
-import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
-import type { Capability, ProviderChoice } from "./capabilities.ts";
+import { createFalImage, createFalVideo, type FalConnectionOptions } from "./fal/index.ts";
+import { pgRequestStore } from "./fal/pg-store.ts";
 import { createLocalImage } from "./local/image.ts";
 import { createLocalMotion } from "./local/motion.ts";
 import { createLocalMusic } from "./local/music.ts";
 import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
+import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
+import { secretBox, serverSecret, type SecretBox } from "./secrets.ts";
+import { envKey, listProviders, loadChains, type ProviderRecord, syncBuiltinProviders } from "./settings.ts";
 import type { ImageModel, MusicModel, SpeechModel, TextModel, VideoModel } from "./types.ts";
 
-/** One model per capability, chosen by configuration. */
+/** One model per capability; each one runs its capability's chain (see chain.ts). */
 export interface Providers {
   text: TextModel;
   image: ImageModel;
@@ -20,51 +27,124 @@ export interface Providers {
   music: MusicModel;
 }
 
-type Cloud = Config["cloud"];
-type Factories = { [C in Capability]: Record<ProviderChoice[C], (cloud: Cloud) => Providers[C]> };
+type Model = Providers[Capability];
 
-// loadConfig guarantees the key of every provider chosen, hence the non-null assertions.
-const FACTORIES: Factories = {
-  text: {
-    local: createLocalText,
-    openai: ({ openai }) => createOpenAIText({ apiKey: openai.apiKey!, baseUrl: openai.baseUrl ?? undefined, model: openai.textModel }),
-  },
-  image: {
-    local: createLocalImage,
-    openai: ({ openai }) => createOpenAIImage({ apiKey: openai.apiKey!, baseUrl: openai.baseUrl ?? undefined, model: openai.imageModel }),
-    fal: ({ fal }) => createFalImage({ key: fal.key!, model: fal.imageModel }),
-  },
-  video: {
-    local: createLocalMotion,
-    fal: ({ fal }) => createFalVideo({ key: fal.key!, model: fal.videoModel }),
-  },
-  speech: {
-    local: () => createLocalSpeech(),
-    elevenlabs: ({ elevenlabs }) => createElevenLabsSpeech({ apiKey: elevenlabs.apiKey!, baseUrl: elevenlabs.baseUrl ?? undefined, modelId: elevenlabs.speechModel }),
-  },
-  music: {
-    local: createLocalMusic,
-    elevenlabs: ({ elevenlabs }) => createElevenLabsMusic({ apiKey: elevenlabs.apiKey!, baseUrl: elevenlabs.baseUrl ?? undefined, modelId: elevenlabs.musicModel as never }),
-  },
-};
-
-/** Every call of a model's `generate` is timed (see metrics/busy.ts). */
-function timedModel<M extends { generate(o: never): Promise<unknown> }>(model: M): M {
-  const generate = model.generate.bind(model) as (o: never) => Promise<unknown>;
-  return Object.assign(Object.create(model) as M, { generate: (o: never) => timed("provider", () => generate(o)) });
+/**
+ * Where pipeline steps get their models: the chains stored in Postgres (or the environment's),
+ * bound to the step's scope so every call lands in the cost ledger with its user, project, run,
+ * stage and shot.
+ */
+export interface ProviderResolver {
+  forScope(scope: CallScope): Promise<Providers>;
+  /** The provider heading a capability's chain and its concurrency setting (for queue concurrency keys). */
+  head(capability: Capability): Promise<{ provider: string; concurrency: number | null }>;
 }
 
-/** The configured provider of every capability (names and keys are validated when the config is read). */
-export function createProviders(config: Pick<Config, "providers" | "cloud">): Providers {
-  const choice = config.providers;
-  const cloud = config.cloud;
-  const text = FACTORIES.text[choice.text](cloud);
-  const generateObject = text.generateObject.bind(text);
+export interface ResolverOptions {
+  config: Config;
+  db: Db;
+  log: Logger;
+  /** Wakes a job waiting on a fal request when its webhook arrives (see fal/webhook-waiter.ts). */
+  falWait?: FalConnectionOptions["wait"];
+}
+
+/** fal's API hosts, routed through FAL_BASE_URL (a proxy) when it is set. */
+function falHosts(baseUrl: string | null): Pick<FalConnectionOptions, "requestMiddleware"> {
+  if (!baseUrl) return {};
+  return { requestMiddleware: async (r) => ({ ...r, url: r.url.replace(/^https:\/\/(queue\.fal\.run|rest\.fal\.ai)/, baseUrl) }) };
+}
+
+/** Builds the model a link names, with its key; built-in providers fall back to the environment's settings. */
+function instantiate(o: ResolverOptions, capability: Capability, p: ProviderRecord, model: string, key: string): Model {
+  const { config, db } = o;
+  if (p.kind === "local") {
+    return { text: createLocalText, image: createLocalImage, video: createLocalMotion, speech: () => createLocalSpeech(), music: createLocalMusic }[capability]();
+  }
+  if (p.kind === "openai" || p.kind === "openai_compatible") {
+    const baseUrl = p.base_url ?? (p.kind === "openai" ? config.cloud.openai.baseUrl : null) ?? undefined;
+    if (capability === "text") return createOpenAIText({ apiKey: key, baseUrl, model });
+    if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model });
+  }
+  if (p.kind === "fal") {
+    const fal = config.cloud.fal;
+    const connection: FalConnectionOptions = { key, ...falHosts(p.base_url ?? fal.baseUrl), ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}), ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}) };
+    if (capability === "image") return createFalImage({ ...connection, model, requests: pgRequestStore(db) });
+    if (capability === "video") return createFalVideo({ ...connection, model, requests: pgRequestStore(db) });
+  }
+  if (p.kind === "elevenlabs") {
+    const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
+    if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model });
+    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never });
+  }
+  throw new RangeError(`provider ${p.id} (${p.kind}) does not serve ${capability}`);
+}
+
+export function createProviderResolver(o: ResolverOptions): ProviderResolver {
+  const { config, db, log } = o;
+  let box: Promise<SecretBox> | null = null;
+  const ready = syncBuiltinProviders(db);
+  // Models are built once per provider, model and key (the SDK clients inside are reusable).
+  const built = new Map<string, Model>();
+
+  async function keyOf(p: ProviderRecord): Promise<string | null> {
+    if (p.kind === "local") return "";
+    if (p.api_key_enc) {
+      box ??= serverSecret(config).then(secretBox);
+      try {
+        return (await box).open(p.api_key_enc);
+      } catch {
+        log.error("a stored provider key cannot be opened with this server's PROVIDER_SECRET_KEY", { provider: p.id });
+        return null;
+      }
+    }
+    return envKey(config, p.id);
+  }
+
+  async function publicEnough(url: string): Promise<boolean> {
+    try {
+      await assertPublicUrl(url, { allowPrivate: config.allowPrivateProviderUrls });
+      return true;
+    } catch {
+      log.warn("a custom provider's URL now resolves to a private address: skipped", { url });
+      return false;
+    }
+  }
+
+  /** The usable links of every capability's chain: enabled providers that have a key. */
+  async function links(): Promise<Record<Capability, Link<Model>[]>> {
+    await ready;
+    const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const out = {} as Record<Capability, Link<Model>[]>;
+    for (const [capability, chain] of Object.entries(chains) as Array<[Capability, typeof chains.text]>) {
+      out[capability] = [];
+      for (const { provider, model } of chain) {
+        const record = byId.get(provider);
+        if (!record?.enabled) continue;
+        const key = await keyOf(record);
+        if (key === null) continue;
+        // Checked when saved and again before use: the name may since resolve to an inside address.
+        if (record.kind === "openai_compatible" && record.base_url && !(await publicEnough(record.base_url))) continue;
+        const id = `${capability}|${provider}|${model}|${record.base_url ?? ""}|${record.api_key_enc ?? ""}`;
+        let instance = built.get(id);
+        if (!instance) {
+          instance = instantiate(o, capability, record, model, key);
+          built.set(id, instance);
+        }
+        out[capability].push({ record, model, instance });
+      }
+    }
+    return out;
+  }
+
   return {
-    text: Object.assign(Object.create(text) as TextModel, { generateObject: ((r) => timed("provider", () => generateObject(r))) as TextModel["generateObject"] }),
-    image: timedModel(FACTORIES.image[choice.image](cloud)),
-    video: timedModel(FACTORIES.video[choice.video](cloud)),
-    speech: timedModel(FACTORIES.speech[choice.speech](cloud)),
-    music: timedModel(FACTORIES.music[choice.music](cloud)),
+    async forScope(scope) {
+      return chainedProviders(await links(), { db, log, scope }) as Providers;
+    },
+    async head(capability) {
+      const first = (await links())[capability][0];
+      const concurrency = first?.record.config.concurrency;
+      return { provider: first?.record.id ?? "none", concurrency: typeof concurrency === "number" && concurrency > 0 ? concurrency : null };
+    },
   };
 }

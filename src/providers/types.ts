@@ -69,11 +69,29 @@ export interface SpeechOptions {
   signal?: AbortSignal;
 }
 
-/** Text + voice + speed → audio with timings. */
+/** A voice a speech provider offers, as the voice library (table `voices`) stores it. */
+export interface VoiceInfo {
+  /** What `SpeechOptions.voice` takes. */
+  voice_id: string;
+  name: string;
+  gender: "female" | "male" | "neutral" | null;
+  age: "child" | "young" | "middle_aged" | "old" | null;
+  accent: string | null;
+  /** A language code ("zh", "en") when the voice is meant for one language; null when it is not said. */
+  language: string | null;
+  description: string | null;
+  preview_url: string | null;
+  /** The provider's own labels (ElevenLabs: accent, gender, age, description, use_case, …). */
+  labels: Record<string, string>;
+}
+
+/** Text + voice + speed → audio with timings; and the voices it can speak with. */
 export interface SpeechModel {
   readonly provider: string;
   readonly modelId: string;
   generate(options: SpeechOptions): Promise<GenerateResult<SpeechOutput>>;
+  /** The voices `generate` accepts (ElevenLabs: the account's voices; local: its presets). */
+  voices(signal?: AbortSignal): Promise<VoiceInfo[]>;
 }
 
 export interface ObjectRequest<S extends TSchema> {

@@ -130,7 +130,18 @@ export function fakeAlignment(text: string, speed = 1) {
   return { characters, character_start_times_seconds: starts, character_end_times_seconds: ends };
 }
 
-const VOICES = [
+/** A voice as GET /v1/voices lists it (the fields the fake fills; ElevenLabs sends more). */
+export interface FakeVoice {
+  voice_id: string;
+  name: string;
+  category?: string;
+  labels: Record<string, string>;
+  description?: string | null;
+  preview_url: string | null;
+  [more: string]: unknown;
+}
+
+const VOICES: FakeVoice[] = [
   {
     voice_id: "21m00Tcm4TlvDq8ikWAM",
     name: "Rachel",
@@ -175,7 +186,15 @@ const VOICES = [
 const TTS_PATH = /^\/v1\/text-to-speech\/([^/]+)\/with-timestamps$/;
 const LANGUAGE_CODE_MODELS = /_v2_5$|^eleven_v3/;
 
-export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: number } = {}) {
+/** The voices the fake lists when not told otherwise. */
+export const DEFAULT_FAKE_VOICES: readonly FakeVoice[] = VOICES;
+
+/** A premade-style voice with ElevenLabs' labels, for `voices` / `setVoices`. */
+export function fakeVoice(voice_id: string, name: string, labels: Record<string, string>): FakeVoice {
+  return { voice_id, name, category: "premade", labels, description: null, preview_url: `https://example.invalid/previews/${voice_id}.mp3` };
+}
+
+export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: number; /** The account's voices (default DEFAULT_FAKE_VOICES). */ voices?: readonly FakeVoice[] } = {}) {
   const apiKey = options.apiKey ?? "sk_fake_elevenlabs_0123456789abcdef";
   const tailS = options.tailS ?? 0;
   await baseMp3();
@@ -184,7 +203,8 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
   const delays: Record<FakeRoute, number> = { tts: 0, voices: 0, music: 0 };
   /** The JSON of every successful speech answer, in order. */
   const speeches: Array<{ audio_base64: string; alignment: ReturnType<typeof fakeAlignment>; normalized_alignment: ReturnType<typeof fakeAlignment> }> = [];
-  const voiceIds = new Set(VOICES.map((v) => v.voice_id));
+  let voices: readonly FakeVoice[] = options.voices ?? VOICES;
+  let voiceIds = new Set(voices.map((v) => v.voice_id));
 
   async function tts(voiceId: string, body: Record<string, unknown>, query: Record<string, string>): Promise<Response> {
     if (!voiceIds.has(voiceId)) return detail(404, "voice_not_found", `A voice with the voice_id ${voiceId} was not found.`);
@@ -255,7 +275,7 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
       if (scripted) return json(scripted.body, scripted.status, scripted.headers ?? {});
       const body = (record.body ?? {}) as Record<string, unknown>;
       if (route === "tts") return tts(decodeURIComponent(tts_![1]!), body, record.query);
-      if (route === "voices") return json({ voices: VOICES, has_more: false, total_count: VOICES.length, next_page_token: null });
+      if (route === "voices") return json({ voices, has_more: false, total_count: voices.length, next_page_token: null });
       return music(body);
     },
   });
@@ -265,7 +285,15 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
     apiKey,
     requests,
     speeches,
-    voices: VOICES,
+    /** The voices listed now. */
+    get voices() {
+      return voices;
+    },
+    /** From now on the account has these voices (speech with any other voice_id is a 404 voice_not_found). */
+    setVoices(next: readonly FakeVoice[]) {
+      voices = next;
+      voiceIds = new Set(next.map((v) => v.voice_id));
+    },
     /** The recorded requests of a route. */
     calls: (route: FakeRoute) => requests.filter((r) => r.route === route),
     /** The next `times` requests of the route (after the key check) get this answer. */

@@ -3,6 +3,7 @@
 //   PIPELINE_WORKER_DATABASE_URL  the test database
 //   DATA_DIR                      the test app's data directory (same local storage and caches)
 //   QUEUE_LEASE_MS                lease of a claimed job (short, so a killed worker's jobs expire soon)
+//   PIPELINE_WORKER_ENV           JSON: more configuration (providers, their keys and base URLs)
 //   PIPELINE_WORKER_OPTIONS       JSON: concurrency, pollIntervalMs, rescueIntervalMs, dieAfter
 //                                 dieAfter {kind, stage}: once a job of that kind and stage has done
 //                                 its work, the process SIGKILLs itself before the queue records the
@@ -13,7 +14,7 @@ import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
 import { createLogger } from "../../src/log.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
-import { createProviders } from "../../src/providers/registry.ts";
+import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker } from "../../src/queue/index.ts";
 import { createStorage } from "../../src/storage/index.ts";
 
@@ -27,11 +28,11 @@ const options = JSON.parse(process.env.PIPELINE_WORKER_OPTIONS ?? "{}") as {
   dieAfter?: { kind: string; stage: string };
 };
 
-const config = loadConfig({ DATA_DIR: process.env.DATA_DIR, DATABASE_URL: url, QUEUE_LEASE_MS: process.env.QUEUE_LEASE_MS ?? "2000", LOG_LEVEL: "warn" });
+const config = loadConfig({ DATA_DIR: process.env.DATA_DIR, DATABASE_URL: url, QUEUE_LEASE_MS: process.env.QUEUE_LEASE_MS ?? "2000", LOG_LEVEL: "warn", ...JSON.parse(process.env.PIPELINE_WORKER_ENV ?? "{}") });
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
 const { storage } = await createStorage(config);
-const handlers = pipelineHandlers({ config, db, storage, providers: createProviders(config), log });
+const handlers = pipelineHandlers({ config, db, storage, providers: createProviderResolver({ config, db, log }), log });
 const die = options.dieAfter;
 if (die) {
   const real = handlers[die.kind]!;

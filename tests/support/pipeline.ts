@@ -1,6 +1,6 @@
 import { afterAll } from "bun:test";
 import { pipelineHandlers, PIPELINE_QUEUE } from "../../src/pipeline/jobs.ts";
-import { createProviders } from "../../src/providers/registry.ts";
+import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
 import { createTestContext } from "./context.ts";
 
@@ -16,7 +16,7 @@ export const SHORT_STORY = `第一章 雨夜
 /** An app plus an in-process pipeline worker on the same test database. */
 export async function pipelineContext(env: Record<string, string> = {}) {
   const ctx = await createTestContext(env);
-  const deps = { config: ctx.config, db: ctx.db, storage: ctx.deps.storage, providers: createProviders(ctx.config), log: ctx.deps.log };
+  const deps = { config: ctx.config, db: ctx.db, storage: ctx.deps.storage, providers: createProviderResolver({ config: ctx.config, db: ctx.db, log: ctx.deps.log }), log: ctx.deps.log };
   const workers: Worker[] = [];
   const startWorker = async (concurrency = 2) => {
     const w = createWorker({ connectionString: ctx.url, handlers: pipelineHandlers(deps), queues: [PIPELINE_QUEUE], concurrency, pollIntervalMs: 200, log: ctx.deps.log });
@@ -114,7 +114,7 @@ afterAll(() => {
 /** Spawns a pipeline worker process and waits until it is claiming jobs. */
 export async function spawnPipelineWorker(
   ctx: { url: string; config: { dataDir: string } },
-  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number; dieAfter?: { kind: string; stage: string } } = {},
+  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number; dieAfter?: { kind: string; stage: string }; env?: Record<string, string> } = {},
 ): Promise<PipelineWorkerProcess> {
   const proc = Bun.spawn([process.execPath, new URL("./pipeline-worker.ts", import.meta.url).pathname], {
     env: {
@@ -123,6 +123,7 @@ export async function spawnPipelineWorker(
       DATA_DIR: ctx.config.dataDir,
       QUEUE_LEASE_MS: String(options.leaseMs ?? 2000),
       PIPELINE_WORKER_OPTIONS: JSON.stringify({ concurrency: options.concurrency, pollIntervalMs: options.pollIntervalMs, rescueIntervalMs: options.rescueIntervalMs, dieAfter: options.dieAfter }),
+      PIPELINE_WORKER_ENV: JSON.stringify(options.env ?? {}),
     },
     stdin: "ignore",
     stdout: "pipe",

@@ -1,9 +1,10 @@
 import type { Db } from "../../db/client.ts";
 import { conflict, notFound, validation } from "../../http/errors.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
-import type { ShotMaterial } from "../../pipeline/material.ts";
+import { narratorVoice, type ShotMaterial } from "../../pipeline/material.ts";
 import { enqueue } from "../../queue/index.ts";
-import { loadPackage, loadShots, newPackageVersion, savePackage, saveShot } from "../../pipeline/packages.ts";
+import { loadPackage, loadShots, newPackageVersion, saveNarratorVoice, savePackage, saveShot } from "../../pipeline/packages.ts";
+import { requireVoice } from "../../voices/library.ts";
 import { requireProject } from "../projects/access.ts";
 
 async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
@@ -85,10 +86,16 @@ export async function switchVoice(db: Db, packageId: string, userId: string, cha
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   if (character !== null && !pkg.characters.some((c) => c.name === character)) throw notFound("character");
+  // The voice must be in the library of the speech provider the voice is for (when that library is known).
+  const narration = character === null ? (narratorVoice(pkg) ?? (await loadShots(db, packageId)).flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice) : undefined;
+  const current = character === null ? narration : pkg.characters.find((c) => c.name === character)!.voice;
+  if (current?.provider) await requireVoice(db, current.provider, voiceId);
   const characters = pkg.characters.map((c) => (c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c));
   let changed = 0;
   await db.transaction().execute(async (trx) => {
     await savePackage(trx, packageId, { characters });
+    // The narrator's voice on the package: new narration lines (a storyboard redone) get it too.
+    if (character === null && narration) await saveNarratorVoice(trx, packageId, { ...narration, voice_id: voiceId, speed: speed ?? narration.speed });
     for (const shot of await loadShots(trx, packageId)) {
       const speaks = (l: ShotMaterial["lines"][number]) => (character === null ? l.kind === "narration" : l.speaker === character);
       if (!shot.lines.some(speaks)) continue;

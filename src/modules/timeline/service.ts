@@ -7,6 +7,7 @@ import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
 import { enqueueMany } from "../../queue/index.ts";
 import type { Storage } from "../../storage/types.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
+import { requireVoice } from "../../voices/library.ts";
 import { requireProject } from "../projects/access.ts";
 
 /** The active package of a project the user may edit (or view), refusing edits while a run writes it. */
@@ -99,7 +100,14 @@ export interface LineEdit {
 }
 
 /** A narration or dialogue line rewritten: its audio is out of date until the next export regenerates it. */
-export function editLine(db: Db, projectId: string, userId: string, clipId: string, find: (s: ShotMaterial) => number, edit: LineEdit) {
+export async function editLine(db: Db, projectId: string, userId: string, clipId: string, find: (s: ShotMaterial) => number, edit: LineEdit) {
+  if (edit.voice_id) {
+    // A new voice must be in the library of the line's speech provider (when that library is known).
+    const { packageId } = await activePackage(db, projectId, userId, "viewer");
+    const shot = (await loadShots(db, packageId)).find((s) => s.id === clipId);
+    const line = shot?.lines[find(shot)];
+    if (line && line.voice.voice_id !== edit.voice_id) await requireVoice(db, line.voice.provider, edit.voice_id);
+  }
   return editShot(db, projectId, userId, clipId, (s) => {
     const i = find(s);
     if (i < 0) throw notFound("line");

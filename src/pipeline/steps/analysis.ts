@@ -2,12 +2,16 @@ import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } fro
 import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
 import { pictureSize } from "../context.ts";
-import type { ArtStyle, CharacterMaterial, LineMaterial, SceneMaterial, ShotMaterial } from "../material.ts";
-import { loadPackage, replaceShots, savePackage } from "../packages.ts";
+import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
+import type { VoiceInfo } from "../../providers/types.ts";
+import { assignVoices, type CastCharacter, type VoiceAssignment } from "../../voices/assign.ts";
+import { acceptsAnyVoice, refreshVoices } from "../../voices/library.ts";
+import { type ArtStyle, type CharacterMaterial, type LineMaterial, narratorVoice, type SceneMaterial, type ShotMaterial, type Voice } from "../material.ts";
+import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
 
 const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
 
-async function ask<S extends Parameters<StepContext["deps"]["providers"]["text"]["generateObject"]>[0]["schema"]>(ctx: StepContext, schema: S, task: string) {
+async function ask<S extends Parameters<StepContext["providers"]["text"]["generateObject"]>[0]["schema"]>(ctx: StepContext, schema: S, task: string) {
   const result = await ctx.providers.text.generateObject({
     schema,
     system: SYSTEM,
@@ -67,18 +71,64 @@ export async function sceneImage(ctx: StepContext, artPrompt: string, s: Pick<Sc
   return ref;
 }
 
+/** The speech provider's voice library, fetched again when stale; null when its speech model lists no voices. */
+async function voiceLibrary(ctx: StepContext, stage: string): Promise<VoiceInfo[] | null> {
+  const speech = ctx.providers.speech;
+  if (typeof speech.voices !== "function") return null;
+  try {
+    const { voices, warning } = await refreshVoices(ctx.deps.db, speech, { signal: ctx.signal });
+    if (warning) ctx.deps.log.warn(warning, { provider: speech.provider, project_id: ctx.project.id, stage });
+    if (voices.length === 0) throw new Error(`the speech provider ${speech.provider} lists no voices to speak with`);
+    return voices;
+  } catch (e) {
+    if (ctx.signal.aborted || !isProviderFailure(e)) throw e;
+    throw new AiServiceError("speech", speech.provider, "voices", { projectId: ctx.project.id, spaceId: ctx.project.space_id, stage }, e);
+  }
+}
+
+/** A voice of the current speech provider that can be kept: its own, and still in its library (local takes any name). */
+function keepable(ctx: StepContext, library: VoiceInfo[] | null, v: Voice | null | undefined): v is Voice {
+  const provider = ctx.providers.speech.provider;
+  if (!v || v.provider !== provider || !v.voice_id) return false;
+  return !library || acceptsAnyVoice(provider) || library.some((x) => x.voice_id === v.voice_id);
+}
+
+/** A character's voice_id in a cast (own properties only: a character may be called "constructor"). */
+const castFor = (cast: VoiceAssignment | null, name: string) => (cast && Object.hasOwn(cast.byCharacter, name) ? cast.byCharacter[name] : undefined);
+
+const storyLanguage = (ctx: StepContext, pkg: { storyline: { language?: string } | null }) => pkg.storyline?.language ?? ctx.project.options.language ?? null;
+
+/**
+ * The characters, each with a reference sheet and a voice. Voices come from the speech provider's
+ * library (refreshed first: a network call for cloud providers, the presets for local), cast by
+ * gender and age (see voices/assign.ts); a character keeps the voice it already had from the same
+ * provider. The narrator's voice is cast with them and stored on the package.
+ */
 export async function characters(ctx: StepContext) {
   const { characters: found } = await ask(ctx, CharactersSchema, "List the characters with role, gender, age, appearance and personality.");
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const speed = ctx.project.options.voice_speed ?? 1;
+  const provider = ctx.providers.speech.provider;
+  const library = await voiceLibrary(ctx, "characters");
+  const kept = new Map<string, Voice>();
+  for (const c of found) {
+    const previous = pkg.characters.find((p) => p.name === c.name)?.voice;
+    if (keepable(ctx, library, previous) && !kept.has(c.name)) kept.set(c.name, previous);
+  }
+  const keptNarrator = narratorVoice(pkg, provider);
+  const narratorKept = keepable(ctx, library, keptNarrator) ? keptNarrator : null;
+  const cast = library
+    ? assignVoices(found, library, { byCharacter: Object.fromEntries([...kept].map(([n, v]) => [n, v.voice_id])), narrator: narratorKept?.voice_id }, { language: storyLanguage(ctx, pkg) })
+    : null;
   const out: CharacterMaterial[] = [];
   for (const [i, c] of found.entries()) {
     const ref = await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c);
-    const previous = pkg.characters.find((p) => p.name === c.name);
-    out.push({ ...c, voice: previous?.voice ?? { provider: ctx.providers.speech.provider, voice_id: c.name, speed }, reference: ref, candidates: [ref] });
+    const voice = kept.get(c.name) ?? { provider, voice_id: castFor(cast, c.name) ?? c.name, speed };
+    out.push({ ...c, voice, reference: ref, candidates: [ref] });
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
+  await saveNarratorVoice(ctx.deps.db, ctx.packageId, narratorKept ?? { provider, voice_id: cast?.narrator ?? "narrator", speed });
 }
 
 export async function scenes(ctx: StepContext) {
@@ -93,12 +143,49 @@ export async function scenes(ctx: StepContext) {
   await savePackage(ctx.deps.db, ctx.packageId, { scenes: out });
 }
 
+/**
+ * Voices for the storyboard's lines: the narrator's stored on the package, each character's own.
+ * Speakers without one of the current speech provider's voices (not among the characters, or
+ * cast for another provider), and a narrator not stored yet, are cast from the library.
+ */
+async function lineVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeof loadPackage>>, speakers: string[]) {
+  const provider = ctx.providers.speech.provider;
+  const speed = ctx.project.options.voice_speed ?? 1;
+  const characterOf = (name: string) => pkg.characters.find((c) => c.name === name) ?? pkg.characters.find((c) => c.aliases.includes(name));
+  const own = (v: Voice | undefined): v is Voice => !!v && v.provider === provider && !!v.voice_id;
+  let narrator = narratorVoice(pkg, provider);
+  const byName = new Map<string, Voice>();
+  const toCast: CastCharacter[] = [];
+  for (const s of speakers) {
+    const c = characterOf(s);
+    if (c && own(c.voice)) byName.set(s, c.voice);
+    else if (!toCast.some((x) => x.name === (c?.name ?? s))) toCast.push(c ?? { name: s, gender: "unknown", age: "unknown", role: "minor" });
+  }
+  if (toCast.length === 0 && narrator) return { narrator, voiceOf: (name: string) => byName.get(name)! };
+  const library = await voiceLibrary(ctx, "storyboard");
+  const fixed = Object.fromEntries(pkg.characters.filter((c) => own(c.voice)).map((c) => [c.name, c.voice.voice_id]));
+  const cast = library ? assignVoices(toCast, library, { byCharacter: fixed, narrator: narrator?.voice_id }, { language: storyLanguage(ctx, pkg) }) : null;
+  if (!narrator) {
+    narrator = { provider, voice_id: cast?.narrator ?? "narrator", speed };
+    await saveNarratorVoice(ctx.deps.db, ctx.packageId, narrator);
+  }
+  const castVoice = (name: string): Voice => {
+    const c = characterOf(name);
+    const key = c?.name ?? name;
+    return { provider, voice_id: castFor(cast, key) ?? key, speed: c?.voice?.speed ?? speed };
+  };
+  // Characters cast again for this provider keep their new voice.
+  const recast = pkg.characters.filter((c) => !own(c.voice) && toCast.some((x) => x.name === c.name));
+  if (recast.length) await savePackage(ctx.deps.db, ctx.packageId, { characters: pkg.characters.map((c) => (recast.includes(c) ? { ...c, voice: castVoice(c.name) } : c)) });
+  const n = narrator;
+  return { narrator: n, voiceOf: (name: string) => byName.get(name) ?? castVoice(name) };
+}
+
 export async function storyboard(ctx: StepContext) {
   const { shots } = await ask(ctx, StoryboardSchema, "Break the story into shots with narration, dialogue, camera, transition and duration.");
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
-  const speed = ctx.project.options.voice_speed ?? 1;
-  const narrator = { provider: ctx.providers.speech.provider, voice_id: "narrator", speed };
-  const voiceOf = (name: string) => pkg.characters.find((c) => c.name === name || c.aliases.includes(name))?.voice ?? { ...narrator, voice_id: name };
+  const speakers = [...new Set(shots.flatMap((s) => s.dialogue.map((d) => d.speaker)))];
+  const { narrator, voiceOf } = await lineVoices(ctx, pkg, speakers);
   const materials: ShotMaterial[] = shots.map(({ narration, dialogue, ...shot }) => {
     const lines: LineMaterial[] = [];
     if (narration.trim()) lines.push({ id: `${shot.id}-n`, kind: "narration", speaker: null, text: narration, voice: narrator, volume: 1, audio: null });

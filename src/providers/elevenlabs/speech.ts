@@ -1,9 +1,10 @@
 import type { ElevenLabs } from "@elevenlabs/elevenlabs-js";
 import { sentences } from "../local/speech.ts";
-import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming } from "../types.ts";
+import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming, VoiceInfo } from "../types.ts";
 import { call, elevenLabsClient, type ElevenLabsConnection } from "./client.ts";
 import { ElevenLabsProviderError } from "./errors.ts";
 import { mp3Info } from "./mp3.ts";
+import { listElevenLabsVoices, toVoiceInfo } from "./voices.ts";
 
 /** The speed ElevenLabs accepts in voice settings; SpeechOptions allows 0.5 to 2. */
 export const SPEED_RANGE = [0.7, 1.2] as const;
@@ -141,7 +142,8 @@ export interface ElevenLabsSpeechOptions extends ElevenLabsConnection {
 /**
  * ElevenLabs text to speech with character timestamps (POST /v1/text-to-speech/{voice_id}/with-timestamps):
  * `voice` is an ElevenLabs voice id; the audio is MP3 (44.1 kHz, 128 kbit/s); sentence timings
- * come from the character alignment.
+ * come from the character alignment. `voices()` lists the account's voices (GET /v1/voices) with
+ * their labels read out, for the voice library.
  */
 export function createElevenLabsSpeech(options: ElevenLabsSpeechOptions): SpeechModel {
   const modelId = options.modelId ?? "eleven_multilingual_v2";
@@ -185,6 +187,9 @@ export function createElevenLabsSpeech(options: ElevenLabsSpeechOptions): Speech
         usage: { audioSeconds: durationS },
         response: { provider: "elevenlabs", modelId, timestamp: new Date(), id: rawResponse.headers.get("request-id") ?? undefined },
       };
+    },
+    async voices(signal?: AbortSignal): Promise<VoiceInfo[]> {
+      return (await listElevenLabsVoices({ ...options, signal })).map(toVoiceInfo);
     },
   };
 }

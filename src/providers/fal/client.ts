@@ -9,8 +9,17 @@ export interface FalConnectionOptions {
   fetch?: typeof fetch;
   /** Rewrites the client's requests (queue.fal.run, rest.fal.ai) — a proxy, or a local fake in tests. */
   requestMiddleware?: RequestMiddleware;
-  /** Time between status polls. */
+  /** Time between status polls (without a webhook). */
   pollIntervalMs?: number;
+  /**
+   * Our public webhook route (config.cloud.fal.webhookUrl). With `wait`, submissions carry it
+   * (fal calls it when the request ends) and a waiting request is woken by it instead of polled often.
+   */
+  webhookUrl?: string;
+  /** Waits for the webhook of a request, `ms` at most (webhook-waiter.ts: `createFalWakeups().wait`). */
+  wait?: (requestId: string, ms: number, signal?: AbortSignal) => Promise<void>;
+  /** With a webhook, the safety poll: the longest wait between status polls (default 30 s). */
+  webhookPollMs?: number;
   /** Retries of 429/5xx/transport failures, honouring Retry-After (see http.ts). */
   retry?: Partial<RetryPolicy>;
 }
@@ -21,7 +30,14 @@ export interface FalRuntime {
   /** The retrying fetch: for result downloads too (no credentials are added to it). */
   fetch: typeof fetch;
   pollIntervalMs: number;
+  /** Set only together with `wait`: a webhook without a waiter would change nothing but fal's traffic. */
+  webhookUrl?: string;
+  wait?: (requestId: string, ms: number, signal?: AbortSignal) => Promise<void>;
+  webhookPollMs: number;
 }
+
+/** The default safety poll while a webhook is expected: a lost delivery costs at most this much. */
+export const DEFAULT_WEBHOOK_POLL_MS = 30_000;
 
 export function connectFal(o: FalConnectionOptions, defaultPollMs: number): FalRuntime {
   if (!o.key) throw new RangeError("the fal provider needs an API key (FAL_KEY)");
@@ -36,5 +52,6 @@ export function connectFal(o: FalConnectionOptions, defaultPollMs: number): FalR
     // calls whose retry settings the client takes from here (storage), the queue's are fixed.
     retry: { maxRetries: 0 },
   });
-  return { client, fetch, pollIntervalMs: o.pollIntervalMs ?? defaultPollMs };
+  const webhook = o.webhookUrl && o.wait ? { webhookUrl: o.webhookUrl, wait: o.wait } : {};
+  return { client, fetch, pollIntervalMs: o.pollIntervalMs ?? defaultPollMs, ...webhook, webhookPollMs: o.webhookPollMs ?? DEFAULT_WEBHOOK_POLL_MS };
 }

@@ -25,6 +25,14 @@ import { abortReason, sleep } from "./http.ts";
  * failures (a 503 storm while polling) keep it, so the next attempt resumes. A resumed id fal no
  * longer knows (404: expired, or another endpoint) is submitted anew, with a warning.
  *
+ * Waiting: without a webhook, `resumeFal` sleeps `pollIntervalMs` between status polls. With one
+ * (`webhookUrl` and `wait` on the runtime), the submission carries `?fal_webhook=<url>`, and between
+ * polls `resumeFal` waits for that request's webhook (`wait`, woken through our webhook route's
+ * NOTIFY), `webhookPollMs` at most — a slow safety poll, so a lost delivery only costs latency.
+ * Either way the status poll decides: the webhook only says when to look. A request resumed after
+ * a crash is waited for the same way: its webhook still arrives (or, for one submitted before a
+ * webhook was configured, the safety poll finds it done).
+ *
  * Aborts: `cancelOnAbort(signal.reason)` decides whether the fal request is cancelled (PUT
  * …/cancel) — by default yes, except for the worker's "lease-lost" and "shutdown" reasons: then
  * the job will be rescued, and its next attempt resumes the request the crash left running.
@@ -68,7 +76,9 @@ export const defaultCancelOnAbort = (reason: unknown) => reason !== "lease-lost"
 /** Queues one request: the one call that costs money. */
 export async function submitFal(rt: FalRuntime, endpointId: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<FalRequestRef> {
   try {
-    const queued = await rt.client.queue.submit(endpointId, { input, abortSignal: signal });
+    // The client appends `?fal_webhook=<url>` to the submission: fal POSTs there when the request ends.
+    const webhookUrl = rt.webhookUrl && rt.wait ? rt.webhookUrl : undefined;
+    const queued = await rt.client.queue.submit(endpointId, { input, abortSignal: signal, ...(webhookUrl ? { webhookUrl } : {}) });
     if (!queued?.request_id) throw new FalProviderError({ model: endpointId, retryable: false, message: `fal ${endpointId}: the submission answered no request_id` });
     return { endpointId, requestId: queued.request_id };
   } catch (err) {
@@ -76,7 +86,7 @@ export async function submitFal(rt: FalRuntime, endpointId: string, input: Recor
   }
 }
 
-/** Polls a queued request until COMPLETED, then fetches its result (the output JSON). */
+/** Polls a queued request until COMPLETED (between polls: a sleep, or a wait for its webhook), then fetches its result (the output JSON). */
 export async function resumeFal(rt: FalRuntime, ref: FalRequestRef, o: { signal?: AbortSignal; onStatus?: (s: QueueStatus) => void } = {}): Promise<unknown> {
   const { endpointId, requestId } = ref;
   try {
@@ -84,7 +94,8 @@ export async function resumeFal(rt: FalRuntime, ref: FalRequestRef, o: { signal?
       const status = await rt.client.queue.status(endpointId, { requestId, logs: false, abortSignal: o.signal });
       o.onStatus?.(status);
       if (status.status === "COMPLETED") break;
-      await sleep(rt.pollIntervalMs, o.signal);
+      if (rt.webhookUrl && rt.wait) await rt.wait(requestId, rt.webhookPollMs, o.signal);
+      else await sleep(rt.pollIntervalMs, o.signal);
     }
   } catch (err) {
     throw relabel(err, endpointId, "status", requestId);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { withTempDir } from "../../media/ffmpeg.ts";
 import { guard } from "../../media/process.ts";
-import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming } from "../types.ts";
+import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming, VoiceInfo } from "../types.ts";
 import { encodeWav } from "./wav.ts";
 
 const SCRIPT = join(import.meta.dir, "espeak-process.ts");
@@ -39,10 +39,59 @@ export function sentences(text: string): string[] {
   return out.map((s) => s.trim()).filter((s) => /[\p{L}\p{N}]/u.test(s));
 }
 
-/** A stable, distinct espeak voice for a voice name: one variant and pitch per name. */
+interface LocalPreset extends VoiceInfo {
+  /** espeak-ng voice variant (m1…m7 male, f1…f4 female) and base pitch (0-99). */
+  variant: string;
+  pitch: number;
+}
+
+const preset = (voice_id: string, name: string, variant: string, pitch: number, gender: VoiceInfo["gender"], age: VoiceInfo["age"], description: string, useCase: string): LocalPreset => ({
+  voice_id,
+  name,
+  variant,
+  pitch,
+  gender,
+  age,
+  accent: null,
+  // espeak-ng speaks Mandarin and English with every preset.
+  language: null,
+  description: `${description} (espeak-ng variant ${variant}, pitch ${pitch})`,
+  preview_url: null,
+  labels: { engine: "espeak-ng", variant, pitch: String(pitch), use_case: useCase },
+});
+
+/**
+ * The voices the local speech offers: each an espeak-ng variant and pitch of its own, so each
+ * sounds different (median pitch from about 70 Hz for the deep male voice to 275 Hz for the
+ * child's). "narrator" is the variant and pitch the name "narrator" has always had.
+ */
+export const LOCAL_PRESETS: readonly LocalPreset[] = [
+  preset("narrator", "Narrator", "m3", 51, "male", null, "Steady mid-pitched voice for narration", "narration"),
+  preset("local-male-deep", "Deep male", "m1", 28, "male", "middle_aged", "Low, deep male voice", "characters"),
+  preset("local-male-old", "Older male", "m7", 40, "male", "old", "Low, rough older male voice", "characters"),
+  preset("local-male-young", "Young male", "m2", 66, "male", "young", "Higher, lighter male voice", "characters"),
+  preset("local-female-mature", "Mature female", "f1", 35, "female", "middle_aged", "Low, calm female voice", "characters"),
+  preset("local-female", "Female", "f2", 55, "female", null, "Mid-pitched female voice", "characters"),
+  preset("local-female-young", "Young female", "f4", 72, "female", "young", "Bright, high female voice", "characters"),
+  preset("local-child", "Child", "f3", 92, "neutral", "child", "Very high, child-like voice", "characters"),
+];
+const PRESETS = new Map(LOCAL_PRESETS.map((p) => [p.voice_id, p]));
+
+/**
+ * The espeak voice for a voice name: a preset's own variant and pitch, else a stable variant and
+ * pitch derived from the name (any name works, and one name always sounds the same).
+ */
 export function localVoice(name: string, language: "zh" | "en") {
+  const prefix = language === "zh" ? "cmn" : "en-us";
+  const p = PRESETS.get(name);
+  if (p) return { voice: `${prefix}+${p.variant}`, pitch: p.pitch };
   const h = createHash("sha256").update(name).digest();
-  return { voice: `${language === "zh" ? "cmn" : "en-us"}+${VARIANTS[h[0]! % VARIANTS.length]}`, pitch: 30 + (h[1]! % 41) };
+  return { voice: `${prefix}+${VARIANTS[h[0]! % VARIANTS.length]}`, pitch: 30 + (h[1]! % 41) };
+}
+
+/** The local presets as voice-library entries. */
+export function localVoices(): VoiceInfo[] {
+  return LOCAL_PRESETS.map(({ variant: _v, pitch: _p, ...v }) => ({ ...v, labels: { ...v.labels } }));
 }
 
 interface Pcm {
@@ -70,6 +119,7 @@ function readWav(bytes: Uint8Array): Pcm {
 /**
  * Offline speech: espeak-ng (Mandarin or English) in a separate process, one sentence at a time
  * so each sentence's start and end are known exactly; the sentences are joined with short pauses.
+ * `voices()` lists the presets (LOCAL_PRESETS); `generate` also takes any other name.
  */
 export function createLocalSpeech(options: { timeoutMs?: number } = {}): SpeechModel {
   return {
@@ -116,6 +166,10 @@ export function createLocalSpeech(options: { timeoutMs?: number } = {}): SpeechM
         usage: { audioSeconds: durationS },
         response: { provider: "local", modelId: "espeak-ng", timestamp: new Date() },
       };
+    },
+    async voices(signal?: AbortSignal): Promise<VoiceInfo[]> {
+      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+      return localVoices();
     },
   };
 }

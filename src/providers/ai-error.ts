@@ -1,0 +1,66 @@
+import type { Capability } from "./capabilities.ts";
+
+/** Where a provider call was made from, for the ledger and for error messages. */
+export interface CallScope {
+  userId?: string | null;
+  spaceId?: string | null;
+  projectId?: string | null;
+  runId?: string | null;
+  stage?: string | null;
+  shotId?: string | null;
+}
+
+/** The shape every provider's error class shares (OpenAIProviderError, FalProviderError, ElevenLabsProviderError). */
+export interface ProviderFailure {
+  provider: string;
+  model: string;
+  status?: number | null;
+  retryable: boolean;
+  message: string;
+}
+
+export function isProviderFailure(e: unknown): e is ProviderFailure & Error {
+  return e instanceof Error && typeof (e as Partial<ProviderFailure>).retryable === "boolean" && typeof (e as Partial<ProviderFailure>).provider === "string";
+}
+
+/**
+ * Worth trying the next model of the chain: the provider is down (5xx), timed out or unreachable
+ * (no status, retryable), or kept rate-limiting us (429, after the SDK's own retries). A 4xx that
+ * says our input or key is wrong is not: the next model would be asked the same.
+ */
+export function warrantsFailover(e: unknown): boolean {
+  if (!isProviderFailure(e)) return false;
+  const status = e.status ?? undefined;
+  if (status === 429 || status === 408) return true;
+  if (status !== undefined) return status >= 500;
+  return e.retryable;
+}
+
+/**
+ * A provider failed after its retries (and the chain's fallbacks): the API answers
+ * AI_SERVICE_ERROR (502) with these details, the run records them; never a stack trace.
+ */
+export class AiServiceError extends Error {
+  override name = "AiServiceError";
+  readonly code = "AI_SERVICE_ERROR";
+  readonly retryable: boolean;
+  readonly status: number | null;
+  constructor(
+    readonly capability: Capability,
+    readonly provider: string,
+    readonly model: string,
+    readonly scope: CallScope,
+    cause: unknown,
+  ) {
+    const where = [scope.stage ? `stage ${scope.stage}` : "", scope.shotId ? `shot ${scope.shotId}` : ""].filter(Boolean).join(", ");
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`${capability} by ${provider} (${model}) failed${where ? ` at ${where}` : ""}: ${why}`.slice(0, 800), { cause });
+    this.retryable = isProviderFailure(cause) ? cause.retryable : false;
+    this.status = isProviderFailure(cause) ? (cause.status ?? null) : null;
+  }
+
+  /** What the API and the run show. */
+  details() {
+    return { provider: this.provider, model: this.model, capability: this.capability, stage: this.scope.stage ?? null, shot_id: this.scope.shotId ?? null };
+  }
+}

@@ -1,0 +1,112 @@
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../log.ts";
+import { timed } from "../metrics/busy.ts";
+import { AiServiceError, type CallScope, isProviderFailure, warrantsFailover } from "./ai-error.ts";
+import { CAPABILITIES, type Capability } from "./capabilities.ts";
+import { recordUsage } from "./ledger.ts";
+import { priceOf, type Price } from "./pricing.ts";
+import { takeRateSlot } from "./rate-limit.ts";
+import type { ProviderRecord } from "./settings.ts";
+import type { GenerateResult, TextModel, TextStream, Usage } from "./types.ts";
+
+/** A usable step of a chain: the provider's row, the model, and the model built for it. */
+export interface Link<M> {
+  record: ProviderRecord;
+  model: string;
+  instance: M;
+}
+
+interface ChainContext {
+  db: Db;
+  log: Logger;
+  scope: CallScope;
+}
+
+const priceFor = (link: Link<unknown>): Price => priceOf(link.record.id, link.model, link.record.config.prices);
+
+/** A ledger row must not cost the result it describes: a failed insert is logged, not thrown. */
+async function record(ctx: ChainContext, entry: Parameters<typeof recordUsage>[1]) {
+  try {
+    await recordUsage(ctx.db, entry);
+  } catch (e) {
+    ctx.log.error("could not record provider usage", { provider: entry.provider, model: entry.model, error: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+/**
+ * Calls the chain's links in order until one answers. A link's SDK has already retried (with
+ * backoff, honouring Retry-After); a failure that warrants failover (5xx, timeout, 429) moves on to
+ * the next link, and is recorded in the ledger as `failed_over`. The last failure becomes an
+ * AiServiceError naming provider, model, stage and shot. Every call, good or bad, is in the ledger.
+ */
+export async function runChain<M, T>(capability: Capability, links: Link<M>[], ctx: ChainContext, invoke: (model: M) => Promise<GenerateResult<T>>, signal?: AbortSignal): Promise<GenerateResult<T>> {
+  if (links.length === 0) throw new AiServiceError(capability, "none", "none", ctx.scope, new Error(`no enabled provider with an API key serves ${capability}`));
+  const failures: string[] = [];
+  for (const [i, link] of links.entries()) {
+    const base = { scope: ctx.scope, capability, provider: link.record.id, model: link.model, price: priceFor(link) };
+    const rate = link.record.config.rate_per_minute;
+    if (typeof rate === "number" && rate > 0) await takeRateSlot(ctx.db, link.record.id, rate, signal);
+    const started = performance.now();
+    try {
+      const result = await timed("provider", () => invoke(link.instance));
+      await record(ctx, { ...base, outcome: "ok", usage: result.usage, requestId: result.response.id, durationMs: performance.now() - started });
+      return failures.length ? { ...result, warnings: [...result.warnings, ...failures] } : result;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      const next = !signal?.aborted && i + 1 < links.length && warrantsFailover(e);
+      await record(ctx, { ...base, outcome: "failed", failedOver: next, error: message, durationMs: performance.now() - started });
+      if (signal?.aborted) throw e;
+      if (next) {
+        const to = links[i + 1]!;
+        ctx.log.warn("provider failover", { capability, from: `${link.record.id}/${link.model}`, to: `${to.record.id}/${to.model}`, stage: ctx.scope.stage, shot_id: ctx.scope.shotId, error: message });
+        failures.push(`${capability}: ${link.record.id}/${link.model} failed (${message}); ${to.record.id}/${to.model} was used instead`);
+        continue;
+      }
+      throw isProviderFailure(e) ? new AiServiceError(capability, link.record.id, link.model, ctx.scope, e) : e;
+    }
+  }
+  throw new Error("unreachable");
+}
+
+/** Streamed text comes from the chain's first link; its usage reaches the ledger once the stream ends. */
+function streamFromHead(links: Link<TextModel>[], ctx: ChainContext): TextModel["streamText"] {
+  return (request) => {
+    const head = links[0];
+    if (!head) throw new AiServiceError("text", "none", "none", ctx.scope, new Error("no enabled provider with an API key serves text"));
+    const started = performance.now();
+    const stream: TextStream = head.instance.streamText(request);
+    const base = { scope: ctx.scope, capability: "text" as const, provider: head.record.id, model: head.model, price: priceFor(head) };
+    stream.usage.then(
+      (usage: Usage) => record(ctx, { ...base, outcome: "ok", usage, durationMs: performance.now() - started }),
+      (e: unknown) => record(ctx, { ...base, outcome: "failed", error: e instanceof Error ? e.message : String(e), durationMs: performance.now() - started }),
+    );
+    return stream;
+  };
+}
+
+/**
+ * The models a step calls: per capability, an object that behaves like the chain's first model
+ * (its other methods, e.g. a speech model's voice list, are the first link's) but whose
+ * generate runs the whole chain. `provider` and `modelId` name the first link, so input digests
+ * stay stable whichever link answered.
+ */
+export function chainedProviders(chains: Record<Capability, Link<any>[]>, ctx: ChainContext): Record<Capability, any> {
+  const out = {} as Record<Capability, any>;
+  for (const capability of CAPABILITIES) {
+    const links = chains[capability];
+    const head = links[0];
+    const base = head ? Object.create(head.instance) : {};
+    const identity = { provider: head?.record.id ?? "none", modelId: head?.model ?? "none" };
+    if (capability === "text") {
+      out.text = Object.assign(base, identity, {
+        generateObject: (r: Parameters<TextModel["generateObject"]>[0]) => runChain("text", links, ctx, (m: TextModel) => m.generateObject(r), r.signal),
+        streamText: streamFromHead(links, ctx),
+      });
+    } else {
+      out[capability] = Object.assign(base, identity, {
+        generate: (o: { signal?: AbortSignal }) => runChain(capability, links, ctx, (m: { generate(o: unknown): Promise<GenerateResult<unknown>> }) => m.generate(o), o.signal),
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+// Whole runs on the cloud providers: the real OpenAI, fal and ElevenLabs SDKs inside the pipeline
+// worker, pointed at local servers that speak their wire formats (tests/support/fake-*.ts).
+// Covers the chains stored in Postgres, failover (recorded in the run's ledger), AI_SERVICE_ERROR
+// with provider, model and stage, the cost ledger per run and per project, and the queue's
+// per-provider concurrency keys.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { probe } from "../src/media/ffmpeg.ts";
+import { startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
+import { startFakeFal } from "./support/fake-fal.ts";
+import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
+import { fetchSigned, pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+import { storyAnalyst } from "./support/story-analyst.ts";
+
+const openai = await startFakeOpenAI();
+const fal = await startFakeFal();
+const eleven = await startFakeElevenLabs();
+const CLOUD_ENV = {
+  TEXT_PROVIDER: "openai",
+  IMAGE_PROVIDER: "fal",
+  VIDEO_PROVIDER: "fal",
+  SPEECH_PROVIDER: "elevenlabs",
+  MUSIC_PROVIDER: "elevenlabs",
+  OPENAI_API_KEY: openai.apiKey,
+  OPENAI_BASE_URL: openai.url,
+  FAL_KEY: fal.key,
+  FAL_BASE_URL: fal.url,
+  FAL_POLL_INTERVAL_MS: "20",
+  ELEVENLABS_API_KEY: eleven.apiKey,
+  ELEVENLABS_BASE_URL: eleven.url,
+};
+const ctx = await pipelineContext(CLOUD_ENV);
+await ctx.startWorker(4);
+afterAll(() => {
+  openai.stop();
+  fal.stop();
+  eleven.stop();
+});
+
+/** Sets (or, with null, forgets) a capability's stored chain. */
+async function setChain(capability: string, chain: Array<{ provider: string; model: string }> | null) {
+  if (!chain) return void (await ctx.db.deleteFrom("provider_chains").where("capability", "=", capability).execute());
+  await ctx.db
+    .insertInto("provider_chains")
+    .values({ capability, chain: JSON.stringify(chain) })
+    .onConflict((oc) => oc.column("capability").doUpdateSet({ chain: JSON.stringify(chain) }))
+    .execute();
+}
+
+const LOCAL = { text: "inkreel-analyser-1", image: "inkreel-painter-1", video: "inkreel-motion-1", speech: "espeak-ng", music: "inkreel-synth-1" } as const;
+/** Every capability local, except the ones given. */
+async function chains(cloud: Partial<Record<keyof typeof LOCAL, Array<{ provider: string; model: string }>>>) {
+  for (const c of Object.keys(LOCAL) as Array<keyof typeof LOCAL>) await setChain(c, cloud[c] ?? [{ provider: "local", model: LOCAL[c] }]);
+}
+
+afterEach(async () => {
+  for (const c of Object.keys(LOCAL)) await setChain(c, null);
+  openai.reset();
+  fal.reset();
+  eleven.reset();
+});
+
+async function runStory(token: string) {
+  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text: SHORT_STORY } } });
+  expect(created.status).toBe(201);
+  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
+  expect(started.status).toBe(202);
+  return { projectId: created.json.data.id as string, runId: started.json.data.id as string };
+}
+
+describe("a run on the cloud providers", () => {
+  test("every capability in the cloud: story in, narrated MP4 out, every call in the ledger", async () => {
+    openai.setFallback(storyAnalyst());
+    const { token } = await ctx.register();
+    const { projectId, runId } = await runStory(token);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("completed");
+
+    // OpenAI: the four analysis stages through strict structured outputs.
+    const chats = openai.requests.filter((r) => r.path === "/v1/chat/completions");
+    expect(chats.map((r) => r.body.response_format.json_schema.name).sort()).toEqual(["inkreel_characters", "inkreel_scenes", "inkreel_storyboard", "inkreel_storyline"]);
+    expect(chats.every((r) => r.body.response_format.json_schema.strict === true && r.body.model === "gpt-4o-mini")).toBe(true);
+
+    // fal: one clip submission per shot, keyframes of shots with characters drawn from their sheets.
+    const shots = await ctx.db.selectFrom("package_shots").select(["shot_id", "data"]).where("package_id", "=", (await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow()).package_id!).execute();
+    const clips = fal.submissions.filter((s) => s.endpoint === "fal-ai/kling-video/v2.1/standard/image-to-video");
+    expect(clips.length).toBe(shots.length);
+    expect(fal.submissions.some((s) => s.endpoint.startsWith("fal-ai/flux-pro/kontext"))).toBe(true);
+    expect(fal.submissions.some((s) => s.endpoint === "fal-ai/flux/dev")).toBe(true);
+
+    // ElevenLabs: every line spoken with a voice of its library, and the music.
+    const knownVoices = new Set(eleven.voices.map((v) => v.voice_id));
+    const tts = eleven.calls("tts");
+    expect(tts.length).toBeGreaterThan(0);
+    expect(tts.every((r) => knownVoices.has(decodeURIComponent(r.path.split("/")[3]!)))).toBe(true);
+    expect(eleven.calls("music").length).toBe(1);
+
+    // The video.
+    const exportId = run.export_id ?? (await ctx.db.selectFrom("runs").select("export_id").where("id", "=", runId).executeTakeFirstOrThrow()).export_id;
+    const ex = await ctx.waitForExport(token, exportId);
+    expect(ex.status).toBe("completed");
+    const video = ex.files.find((f: { file_type: string }) => f.file_type === "video");
+    const bytes = new Uint8Array(await (await fetchSigned(ctx, video.download_url)).arrayBuffer());
+    const path = `${ctx.config.dataDir}/cloud-run.mp4`;
+    await Bun.write(path, bytes);
+    const info = await probe(path);
+    expect(info.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
+
+    // The ledger: every provider call of the run, with its cost, per run and per project.
+    const usage = (await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token })).json.data;
+    const byCapability = (c: string) => usage.by_model.filter((m: { capability: string }) => m.capability === c);
+    expect(byCapability("text")).toEqual([expect.objectContaining({ provider: "openai", model: "gpt-4o-mini", calls: 4, failed: 0 })]);
+    expect(byCapability("text")[0].input_tokens).toBeGreaterThan(0);
+    expect(byCapability("video")).toEqual([expect.objectContaining({ provider: "fal", calls: shots.length })]);
+    expect(byCapability("video")[0].video_seconds).toBeGreaterThan(0);
+    expect(byCapability("speech")[0]).toMatchObject({ provider: "elevenlabs", calls: tts.length });
+    expect(byCapability("music")[0]).toMatchObject({ provider: "elevenlabs", calls: 1 });
+    expect(usage.failovers).toEqual([]);
+    const sum = usage.by_model.reduce((a: number, m: { cost_usd: number }) => a + m.cost_usd, 0);
+    expect(usage.total_cost_usd).toBeCloseTo(sum, 6);
+    expect(usage.total_cost_usd).toBeGreaterThan(0);
+    // Video at $0.05 a second, as the list price says.
+    expect(byCapability("video")[0].cost_usd).toBeCloseTo(byCapability("video")[0].video_seconds * 0.05, 5);
+    const project = (await ctx.call("GET", `/api/v1/projects/${projectId}/usage`, { token })).json.data;
+    expect(project.total_cost_usd).toBeCloseTo(usage.total_cost_usd, 6);
+    expect(project.by_run).toEqual(expect.arrayContaining([expect.objectContaining({ run_id: runId })]));
+
+    // Nobody else sees the spending.
+    const other = await ctx.register();
+    expect((await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token: other.token })).status).toBe(404);
+    expect((await ctx.call("GET", `/api/v1/projects/${projectId}/usage`, { token: other.token })).status).toBe(404);
+  }, 120_000);
+
+  test("a primary that answers 503 hands over to the next model of the chain, and the run records it", async () => {
+    await chains({ image: [{ provider: "openai", model: "gpt-image-1" }, { provider: "fal", model: "fal-ai/flux/dev" }] });
+    // OpenAI's images are down; Retry-After keeps the SDK's own retries quick.
+    openai.setFallback((req) => (req.path.startsWith("/v1/images") ? reply.error(503, "The server is overloaded", { headers: { "retry-after-ms": "5" } }) : reply.error(400, "unexpected")));
+    const { token } = await ctx.register();
+    const { runId } = await runStory(token);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
+    expect(run.error).toBeNull();
+
+    const images = openai.requests.filter((r) => r.path.startsWith("/v1/images"));
+    expect(images.length).toBeGreaterThan(0);
+    // Every picture was made by fal instead.
+    const usage = (await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token })).json.data;
+    const image = usage.by_model.filter((m: { capability: string }) => m.capability === "image");
+    const failedOpenAI = image.find((m: { provider: string }) => m.provider === "openai");
+    const byFal = image.find((m: { provider: string }) => m.provider === "fal");
+    expect(failedOpenAI).toMatchObject({ failed: failedOpenAI.calls, cost_usd: 0 });
+    expect(byFal.failed).toBe(0);
+    expect(byFal.calls).toBe(failedOpenAI.calls);
+    expect(usage.failovers.length).toBe(failedOpenAI.calls);
+    expect(usage.failovers[0]).toMatchObject({ capability: "image", from: { provider: "openai", model: "gpt-image-1" } });
+    expect(usage.failovers[0].error).toContain("503");
+    expect(new Set(usage.failovers.map((f: { stage: string }) => f.stage))).toEqual(new Set(["characters", "scenes", "keyframes"]));
+    expect(usage.failovers.some((f: { shot_id: string | null }) => f.shot_id)).toBe(true);
+  }, 120_000);
+
+  test("a provider that refuses fails the run with AI_SERVICE_ERROR naming provider, model, stage and shot", async () => {
+    await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
+    openai.setFallback(() => reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }));
+    const { token } = await ctx.register();
+    const { runId } = await runStory(token);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    expect(run.status).toBe("failed");
+    expect(run.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai", model: "gpt-image-1", capability: "image", stage: "characters" });
+    expect(run.error.message).toContain("safety system");
+    expect(run.error.message).not.toMatch(/at .*\.ts:\d+/);
+    const stage = run.stages.find((s: { stage: string }) => s.stage === "characters");
+    expect(stage.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai" });
+    // A refusal is final: one attempt of the job, not two.
+    expect(openai.requests.filter((r) => r.path.startsWith("/v1/images")).length).toBe(1);
+  }, 90_000);
+
+  test("per-shot jobs of a cloud provider carry its concurrency key and limit", async () => {
+    await chains({ speech: [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }] });
+    await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 2 }) }).where("id", "=", "elevenlabs").execute();
+    const { token } = await ctx.register();
+    const { runId } = await runStory(token);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    expect(run.error).toBeNull();
+    const { rows } = await sql<{ stage: string; concurrency_key: string | null; concurrency_limit: number | null }>`
+      select payload->>'stage' as stage, concurrency_key, concurrency_limit from job_history
+      where kind = 'pipeline.shot' and payload->>'run_id' = ${runId}`.execute(ctx.db);
+    const voices = rows.filter((r) => r.stage === "voices");
+    expect(voices.length).toBeGreaterThan(0);
+    expect(voices.every((r) => r.concurrency_key === "provider:elevenlabs" && r.concurrency_limit === 2)).toBe(true);
+    // Local work has no such limit.
+    expect(rows.filter((r) => r.stage === "keyframes").every((r) => r.concurrency_key === null)).toBe(true);
+    await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 4 }) }).where("id", "=", "elevenlabs").execute();
+  }, 90_000);
+});

@@ -1,0 +1,179 @@
+// The provider resolver: chains from the environment or from Postgres, enabled providers with
+// keys only, sealed keys opened for the SDKs, the ledger written for every call (streamed text
+// too), and per-minute rate limits shared through Postgres.
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
+import { loadConfig } from "../src/config.ts";
+import { createDb } from "../src/db/client.ts";
+import { createLogger } from "../src/log.ts";
+import { takeRateSlot } from "../src/providers/rate-limit.ts";
+import { createProviderResolver } from "../src/providers/registry.ts";
+import { secretBox, serverSecret } from "../src/providers/secrets.ts";
+import { StorylineSchema } from "../src/story/schemas.ts";
+import { createTestDatabase } from "./support/context.ts";
+import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
+
+const openai = await startFakeOpenAI();
+const url = await createTestDatabase();
+const db = createDb(url, { max: 4 });
+const logged: string[] = [];
+const log = createLogger("warn", {}, (line) => void logged.push(line));
+const dataDir = `${process.env.TMPDIR ?? "/tmp"}/inkreel-registry-${crypto.randomUUID()}`;
+afterAll(async () => {
+  openai.stop();
+  await db.destroy();
+});
+afterEach(async () => {
+  openai.reset();
+  await db.deleteFrom("provider_chains").execute();
+  await db.deleteFrom("provider_usage").execute();
+  await db.deleteFrom("providers").where("builtin", "=", false).execute();
+  await db.updateTable("providers").set({ enabled: true }).execute();
+});
+
+const identity = (p: Record<string, { provider: string; modelId: string }>) => Object.fromEntries(Object.entries(p).map(([k, m]) => [k, `${m.provider}/${m.modelId}`]));
+
+describe("provider resolver", () => {
+  test("by default every capability is served locally, offline", async () => {
+    const resolver = createProviderResolver({ config: loadConfig({ DATA_DIR: dataDir }), db, log });
+    expect(identity((await resolver.forScope({})) as never)).toEqual({
+      text: "local/inkreel-analyser-1",
+      image: "local/inkreel-painter-1",
+      video: "local/inkreel-motion-1",
+      speech: "local/espeak-ng",
+      music: "local/inkreel-synth-1",
+    });
+    expect(await resolver.head("image")).toEqual({ provider: "local", concurrency: null });
+  });
+
+  test("the environment chooses cloud providers per capability with their models", async () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir,
+      TEXT_PROVIDER: "openai",
+      IMAGE_PROVIDER: "fal",
+      VIDEO_PROVIDER: "fal",
+      SPEECH_PROVIDER: "elevenlabs",
+      MUSIC_PROVIDER: "elevenlabs",
+      OPENAI_API_KEY: "sk-test",
+      OPENAI_TEXT_MODEL: "deepseek-chat",
+      FAL_KEY: "fal-test",
+      ELEVENLABS_API_KEY: "el-test",
+    });
+    const resolver = createProviderResolver({ config, db, log });
+    expect(identity((await resolver.forScope({})) as never)).toEqual({
+      text: "openai/deepseek-chat",
+      image: "fal/fal-ai/flux/dev",
+      video: "fal/fal-ai/kling-video/v2.1/standard/image-to-video",
+      speech: "elevenlabs/eleven_multilingual_v2",
+      music: "elevenlabs/music_v2_5",
+    });
+    // Built-in cloud providers come with a concurrency limit for the queue.
+    expect(await resolver.head("video")).toEqual({ provider: "fal", concurrency: 4 });
+  });
+
+  test("a stored chain wins over the environment; disabled or keyless links are skipped", async () => {
+    const config = loadConfig({ DATA_DIR: dataDir });
+    const resolver = createProviderResolver({ config, db, log });
+    await resolver.forScope({});
+    const chain = [
+      { provider: "openai", model: "gpt-image-1" },
+      { provider: "fal", model: "fal-ai/flux/schnell" },
+      { provider: "local", model: "inkreel-painter-1" },
+    ];
+    await db.insertInto("provider_chains").values({ capability: "image", chain: JSON.stringify(chain) }).execute();
+    // No OpenAI or fal key anywhere: only local is usable.
+    expect((await resolver.forScope({})).image.provider).toBe("local");
+    const withKeys = createProviderResolver({ config: loadConfig({ DATA_DIR: dataDir, OPENAI_API_KEY: "sk-x", FAL_KEY: "f" }), db, log });
+    expect(identity({ image: (await withKeys.forScope({})).image })).toEqual({ image: "openai/gpt-image-1" });
+    await db.updateTable("providers").set({ enabled: false }).where("id", "=", "openai").execute();
+    expect(identity({ image: (await withKeys.forScope({})).image })).toEqual({ image: "fal/fal-ai/flux/schnell" });
+  });
+
+  test("a custom OpenAI-compatible provider is called with its sealed key, and every call lands in the ledger", async () => {
+    const config = loadConfig({ DATA_DIR: dataDir, ALLOW_PRIVATE_PROVIDER_URLS: "true" });
+    const box = secretBox(await serverSecret(config));
+    await db
+      .insertInto("providers")
+      .values({ id: "custom-vllm", name: "vLLM", kind: "openai_compatible", base_url: openai.url, api_key_enc: box.seal(openai.apiKey), models: JSON.stringify({ text: ["qwen2.5"] }), config: JSON.stringify({ prices: { "qwen2.5": { input_per_mtok: 1, output_per_mtok: 2 } } }) })
+      .execute();
+    await db.insertInto("provider_chains").values({ capability: "text", chain: JSON.stringify([{ provider: "custom-vllm", model: "qwen2.5" }]) }).execute();
+    const resolver = createProviderResolver({ config, db, log });
+    const user = (await sql<{ id: string }>`insert into users (username, email) values ('ledger', 'ledger@example.com') returning id`.execute(db)).rows[0]!.id;
+    const text = (await resolver.forScope({ userId: user, stage: "storyline" })).text;
+    expect(text.provider).toBe("custom-vllm");
+
+    const storyline = { title: "T", logline: "L", summary: "S", tone: "calm", genre: "drama", language: "en", chapters: [] };
+    openai.enqueue(reply.json(storyline, { usage: { prompt_tokens: 1000, completion_tokens: 500 } }));
+    const r = await text.generateObject({ schema: StorylineSchema, system: "s", prompt: "p" });
+    expect(r.data.title).toBe("T");
+    expect(openai.requests[0]!.headers.authorization).toBe(`Bearer ${openai.apiKey}`);
+    expect(openai.requests[0]!.body.model).toBe("qwen2.5");
+
+    openai.enqueue(reply.stream(["Hel", "lo"], { usage: { prompt_tokens: 10, completion_tokens: 2 } }));
+    const stream = text.streamText({ system: "s", prompt: "hi" });
+    let said = "";
+    for await (const part of stream.textStream) said += part;
+    expect(said).toBe("Hello");
+    await stream.usage;
+
+    const rows = await waitForRows(2);
+    expect(rows.map((u) => [u.provider, u.model, u.outcome, u.input_tokens, u.output_tokens, Number(u.cost_usd), u.user_id, u.stage])).toEqual([
+      ["custom-vllm", "qwen2.5", "ok", 1000, 500, 0.002, user, "storyline"],
+      ["custom-vllm", "qwen2.5", "ok", 10, 2, 0.000014, user, "storyline"],
+    ]);
+  });
+
+  test("a key sealed under another server key is not used (and not leaked)", async () => {
+    const config = loadConfig({ DATA_DIR: dataDir, ALLOW_PRIVATE_PROVIDER_URLS: "true" });
+    const foreign = secretBox("another-server-key-of-at-least-32-characters").seal("sk-foreign");
+    await db.insertInto("providers").values({ id: "custom-foreign", name: "F", kind: "openai_compatible", base_url: openai.url, api_key_enc: foreign, models: JSON.stringify({ text: ["m"] }) }).execute();
+    await db.insertInto("provider_chains").values({ capability: "text", chain: JSON.stringify([{ provider: "custom-foreign", model: "m" }, { provider: "local", model: "inkreel-analyser-1" }]) }).execute();
+    const resolver = createProviderResolver({ config, db, log });
+    expect((await resolver.forScope({})).text.provider).toBe("local");
+    expect(logged.join("\n")).toContain("cannot be opened");
+    expect(logged.join("\n")).not.toContain("sk-foreign");
+  });
+
+  test("a custom provider whose URL resolves inside is skipped unless private URLs are allowed", async () => {
+    const box = secretBox(await serverSecret(loadConfig({ DATA_DIR: dataDir })));
+    await db.insertInto("providers").values({ id: "custom-inside", name: "I", kind: "openai_compatible", base_url: openai.url, api_key_enc: box.seal("k"), models: JSON.stringify({ text: ["m"] }) }).execute();
+    await db.insertInto("provider_chains").values({ capability: "text", chain: JSON.stringify([{ provider: "custom-inside", model: "m" }, { provider: "local", model: "inkreel-analyser-1" }]) }).execute();
+    expect((await createProviderResolver({ config: loadConfig({ DATA_DIR: dataDir }), db, log }).forScope({})).text.provider).toBe("local");
+    expect((await createProviderResolver({ config: loadConfig({ DATA_DIR: dataDir, ALLOW_PRIVATE_PROVIDER_URLS: "true" }), db, log }).forScope({})).text.provider).toBe("custom-inside");
+  });
+});
+
+async function waitForRows(n: number) {
+  for (let i = 0; i < 100; i++) {
+    const rows = await db.selectFrom("provider_usage").selectAll().orderBy("id").execute();
+    if (rows.length >= n) return rows;
+    await Bun.sleep(20);
+  }
+  throw new Error(`expected ${n} ledger rows`);
+}
+
+describe("per-minute rate limit", () => {
+  test("a full minute waits until its oldest call leaves the window; other providers are not held up", async () => {
+    await db.deleteFrom("provider_calls").execute();
+    // Two calls 59.5 s ago fill a limit of 2 for another half second.
+    await sql`insert into provider_calls (provider, at) values ('fal', clock_timestamp() - interval '59.5 seconds'), ('fal', clock_timestamp() - interval '59.5 seconds')`.execute(db);
+    let t = performance.now();
+    await takeRateSlot(db, "openai", 2);
+    expect(performance.now() - t).toBeLessThan(300);
+    t = performance.now();
+    await takeRateSlot(db, "fal", 2);
+    const waited = performance.now() - t;
+    expect(waited).toBeGreaterThanOrEqual(400);
+    expect(waited).toBeLessThan(3000);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from provider_calls where provider = 'fal' and at > clock_timestamp() - interval '1 minute'`.execute(db);
+    // The two old calls left together; the new one is the only call in the window.
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  test("an abort ends the wait", async () => {
+    await db.deleteFrom("provider_calls").execute();
+    await sql`insert into provider_calls (provider) values ('elevenlabs')`.execute(db);
+    const aborted = takeRateSlot(db, "elevenlabs", 1, AbortSignal.timeout(100));
+    await expect(aborted).rejects.toThrow();
+  });
+});
