@@ -177,3 +177,16 @@ describe("per-minute rate limit", () => {
     await expect(aborted).rejects.toThrow();
   });
 });
+
+describe("maintenance", () => {
+  test("old fal webhook deliveries and dead rate-limit slots are pruned; recent ones stay", async () => {
+    const { maintenanceHandlers } = await import("../src/jobs/maintenance.ts");
+    await db.deleteFrom("provider_calls").execute();
+    await sql`insert into fal_webhooks (signature, request_id, received_at) values ('old', 'r1', now() - interval '2 days'), ('new', 'r2', now())`.execute(db);
+    await sql`insert into provider_calls (provider, at) values ('fal', now() - interval '10 minutes'), ('fal', now())`.execute(db);
+    const prune = maintenanceHandlers(db, loadConfig({ DATA_DIR: dataDir }))["maintenance.prune_provider_rows"]!;
+    expect(await prune({}, {} as never)).toEqual({ webhooks: 1, rate_slots: 1 });
+    expect((await db.selectFrom("fal_webhooks").select("signature").execute()).map((r) => r.signature)).toEqual(["new"]);
+    expect((await db.selectFrom("provider_calls").selectAll().execute()).length).toBe(1);
+  });
+});

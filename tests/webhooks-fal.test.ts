@@ -129,15 +129,15 @@ describe("POST /api/v1/webhooks/fal", () => {
     expect(ctx.logs.some((l) => l.includes(d.headers["x-fal-webhook-signature"]!))).toBe(false);
   });
 
-  test("fal's key server down (and no cached keys): 503 with Retry-After; back up: 200", async () => {
+  test("fal's key server down (and no cached keys): 502 AI_SERVICE_ERROR with Retry-After; back up: 200", async () => {
     const down = startJwksServer([k1]);
     down.state.down = true;
     const other = await createTestContext({ FAL_JWKS_URL: down.url });
     afterAll(() => down.stop());
     const d = delivery(k1, rid());
     const res = await other.call("POST", PATH, { raw: d.body, headers: d.headers });
-    expect(res.status).toBe(503);
-    expect(res.json).toMatchObject({ success: false, data: null });
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ success: false, data: null, error: { code: "AI_SERVICE_ERROR" } });
     expect(res.headers.get("retry-after")).toBe("60");
     expect(other.logs.some((l) => l.includes('"reason":"keys_unavailable"'))).toBe(true);
     // No negative caching: the next delivery fetches the keys again.

@@ -11,6 +11,7 @@ export const MAINTENANCE_SCHEDULES: Schedule[] = [
   { name: "prune-rate-limits", cron: "*/5 * * * *", kind: "maintenance.prune_rate_limits", queue: MAINTENANCE_QUEUE },
   { name: "rescue-sweep", cron: "* * * * *", kind: "maintenance.rescue", queue: MAINTENANCE_QUEUE },
   { name: "prune-idempotency-keys", cron: "41 * * * *", kind: "maintenance.prune_idempotency_keys", queue: MAINTENANCE_QUEUE },
+  { name: "prune-provider-rows", cron: "53 * * * *", kind: "maintenance.prune_provider_rows", queue: MAINTENANCE_QUEUE },
 ];
 
 export function maintenanceHandlers(db: Db, config: Config): Record<string, Handler> {
@@ -25,6 +26,13 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
     "maintenance.prune_idempotency_keys": async () => {
       const r = await db.deleteFrom("idempotency_keys").where("created_at", "<", new Date(Date.now() - 86_400_000)).executeTakeFirst();
       return { deleted: Number(r.numDeletedRows) };
+    },
+    // Replays are refused inside the 300 s signature window; after a day a delivery is history.
+    // Rate-limit slots older than their minute are dead weight.
+    "maintenance.prune_provider_rows": async () => {
+      const hooks = await db.deleteFrom("fal_webhooks").where("received_at", "<", new Date(Date.now() - 86_400_000)).executeTakeFirst();
+      const calls = await db.deleteFrom("provider_calls").where("at", "<", new Date(Date.now() - 120_000)).executeTakeFirst();
+      return { webhooks: Number(hooks.numDeletedRows), rate_slots: Number(calls.numDeletedRows) };
     },
   };
 }

@@ -99,9 +99,8 @@ export function webhooksModule(deps: Deps) {
           });
           if (err.reason === "missing_headers") throw new AppError("VALIDATION_ERROR", err.message, { fields: [{ path: "headers", message: err.message }] });
           if (err.reason === "keys_unavailable") {
-            // 503 so fal retries the delivery later; there is no envelope code for "try again" that
-            // is not storage's, so the provider's (AI_SERVICE_ERROR) names whose service failed.
-            set.status = 503;
+            // fal's own service failed (AI_SERVICE_ERROR, 502): a 5xx, so fal delivers again later.
+            set.status = 502;
             set.headers["retry-after"] = "60";
             return failure("AI_SERVICE_ERROR", "fal's webhook signing keys are unavailable; retry later");
           }
@@ -126,12 +125,12 @@ export function webhooksModule(deps: Deps) {
         return ok({ received: true });
       },
       {
-        response: { 200: Envelope(t.Object({ received: t.Boolean() })), 400: ErrorEnvelope, 401: ErrorEnvelope, 409: ErrorEnvelope, 503: ErrorEnvelope },
+        response: { 200: Envelope(t.Object({ received: t.Boolean() })), 400: ErrorEnvelope, 401: ErrorEnvelope, 409: ErrorEnvelope, 502: ErrorEnvelope },
         detail: {
           tags: ["operations"],
           summary: "fal.ai webhook: a queued request finished (Ed25519-signed, no token)",
           description:
-            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 503 when fal's keys cannot be fetched.",
+            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 502 AI_SERVICE_ERROR when fal's keys cannot be fetched.",
           requestBody: { required: true, content: { "application/json": { schema: FAL_DELIVERY_DOC } } },
         },
       },
