@@ -9,19 +9,18 @@ import { projectUsage, runUsage } from "./service.ts";
 const security = [{ bearer: [] }];
 const IdParams = t.Object({ id: t.String({ format: "uuid" }) });
 
-const ModelTotals = t.Object({
-  capability: t.String(),
-  provider: t.String(),
-  model: t.String(),
-  calls: t.Integer(),
-  failed: t.Integer(),
+/** What calls used and cost. */
+const Amounts = {
   input_tokens: t.Integer(),
   output_tokens: t.Integer(),
   images: t.Integer(),
   audio_seconds: t.Number(),
   video_seconds: t.Number(),
   cost_usd: t.Number(),
-});
+};
+const Who = { capability: t.String(), provider: t.String(), model: t.String() };
+
+const ModelTotals = t.Object({ ...Who, calls: t.Integer(), failed: t.Integer(), ...Amounts });
 const Totals = { total_cost_usd: t.Number(), calls: t.Integer(), failed_calls: t.Integer(), by_model: t.Array(ModelTotals) };
 
 const ProjectUsage = t.Object({
@@ -49,19 +48,12 @@ const RunUsage = t.Object({
       created_at: t.Date(),
       stage: t.Nullable(t.String()),
       shot_id: t.Nullable(t.String()),
-      capability: t.String(),
-      provider: t.String(),
-      model: t.String(),
+      ...Who,
       outcome: t.Union([t.Literal("ok"), t.Literal("failed")]),
       failed_over: t.Boolean(),
       error: t.Nullable(t.String()),
       request_id: t.Nullable(t.String()),
-      input_tokens: t.Integer(),
-      output_tokens: t.Integer(),
-      images: t.Integer(),
-      audio_seconds: t.Number(),
-      video_seconds: t.Number(),
-      cost_usd: t.Number(),
+      ...Amounts,
       duration_ms: t.Integer(),
     }),
   ),
