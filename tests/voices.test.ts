@@ -5,6 +5,7 @@ import { lineLayout, type ShotMaterial } from "../src/pipeline/material.ts";
 import { ElevenLabsProviderError } from "../src/providers/elevenlabs/errors.ts";
 import { createElevenLabsSpeech } from "../src/providers/elevenlabs/speech.ts";
 import { createLocalSpeech, LOCAL_PRESETS, localVoice, sentences } from "../src/providers/local/speech.ts";
+import { readWav } from "../src/providers/local/wav.ts";
 import type { SpeechTiming, VoiceInfo } from "../src/providers/types.ts";
 import { assignVoices, type CastCharacter } from "../src/voices/assign.ts";
 import { libraryVoices, refreshVoices, voiceAccepted } from "../src/voices/library.ts";
@@ -188,23 +189,9 @@ describe("the voice library", () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The PCM of a 16-bit mono WAV. */
-function pcm(bytes: Uint8Array): { rate: number; samples: Int16Array } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let rate = 0;
-  for (let at = 12; at + 8 <= bytes.length; ) {
-    const id = String.fromCharCode(...bytes.subarray(at, at + 4));
-    const size = view.getUint32(at + 4, true);
-    if (id === "fmt ") rate = view.getUint32(at + 12, true);
-    if (id === "data") return { rate, samples: new Int16Array(bytes.slice(at + 8, at + 8 + size - (size % 2)).buffer) };
-    at += 8 + size + (size % 2);
-  }
-  throw new Error("no data chunk");
-}
-
 /** The median fundamental frequency of the voiced 40 ms frames, by autocorrelation (60-500 Hz). */
 function medianF0(bytes: Uint8Array): number {
-  const { rate, samples } = pcm(bytes);
+  const { rate, samples } = readWav(bytes);
   const frame = Math.round(rate * 0.04);
   const minLag = Math.floor(rate / 500);
   const maxLag = Math.ceil(rate / 60);

@@ -3,9 +3,13 @@ import { AppError } from "./errors.ts";
 export const tooLarge = (limit: number) =>
   new AppError("PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`, { limit_bytes: limit });
 
-/** Reads a request body, refusing to buffer more than `limit` bytes even without Content-Length. */
-async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  const reader = request.body!.getReader();
+/**
+ * Reads a request body, refusing to buffer more than `limit` bytes even without Content-Length;
+ * no body reads as empty.
+ */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -3,7 +3,7 @@ import type { Db } from "../../db/client.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, page, PageOf, PageQuery } from "../../http/envelope.ts";
-import * as admin from "../../providers/admin.ts";
+import * as admin from "../../providers/admin/index.ts";
 import { syncBuiltinProviders } from "../../providers/settings.ts";
 import { CatalogueSchema, CurrentSchema, CurrentUpdateBody, CustomProviderBody, ProviderParams, ProviderPatchBody, ProviderViewSchema, ToggleBody } from "./model.ts";
 

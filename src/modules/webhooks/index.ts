@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { sql } from "kysely";
 import type { Deps } from "../../deps.ts";
-import { tooLarge } from "../../http/body.ts";
+import { readLimited } from "../../http/body.ts";
 import { Envelope, ErrorEnvelope, failure, ok } from "../../http/envelope.ts";
 import { AppError, conflict, unauthorized } from "../../http/errors.ts";
 import { requestInfoOf } from "../../http/request-info.ts";
@@ -23,25 +23,6 @@ const FAL_DELIVERY_DOC = {
   },
   additionalProperties: true,
 };
-
-/** Reads at most `limit` bytes (the http plugin's limit already held, this only guards a body it did not read). */
-async function readAtMost(request: Request, limit: number): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** fal's `status` ("OK" | "ERROR"), if the body says; a signed body we cannot read still wakes the waiter. */
 function deliveryStatus(raw: Uint8Array): string | null {
@@ -84,7 +65,7 @@ export function webhooksModule(deps: Deps) {
       async ({ request, set }) => {
         const copy = rawBodies.get(request);
         rawBodies.delete(request);
-        const raw = copy ? await readAtMost(copy, limit) : new Uint8Array();
+        const raw = copy ? await readLimited(copy, limit) : new Uint8Array();
         let delivery: VerifiedFalWebhook;
         try {
           delivery = await verifier.verify(request.headers, raw);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { withTempDir } from "../../media/ffmpeg.ts";
 import { guard } from "../../media/process.ts";
 import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming, VoiceInfo } from "../types.ts";
-import { encodeWav } from "./wav.ts";
+import { encodeWav, readWav } from "./wav.ts";
 
 const SCRIPT = join(import.meta.dir, "espeak-process.ts");
 const GAP_S = 0.12;
@@ -92,28 +92,6 @@ export function localVoice(name: string, language: "zh" | "en") {
 /** The local presets as voice-library entries. */
 export function localVoices(): VoiceInfo[] {
   return LOCAL_PRESETS.map(({ variant: _v, pitch: _p, ...v }) => ({ ...v, labels: { ...v.labels } }));
-}
-
-interface Pcm {
-  rate: number;
-  samples: Int16Array;
-}
-
-/** The PCM of a 16-bit mono WAV, found by walking its chunks. */
-function readWav(bytes: Uint8Array): Pcm {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let rate = 0;
-  for (let at = 12; at + 8 <= bytes.length; ) {
-    const id = String.fromCharCode(...bytes.subarray(at, at + 4));
-    const size = view.getUint32(at + 4, true);
-    if (id === "fmt ") rate = view.getUint32(at + 12, true);
-    if (id === "data") {
-      const end = Math.min(bytes.length, at + 8 + size);
-      return { rate, samples: new Int16Array(bytes.slice(at + 8, end - ((end - at - 8) % 2)).buffer) };
-    }
-    at += 8 + size + (size % 2);
-  }
-  throw new Error("espeak produced a WAV without audio");
 }
 
 /**

@@ -25,3 +25,26 @@ export function encodeWav(samples: Float32Array, sampleRate: number, channels: 1
   }
   return new Uint8Array(buffer);
 }
+
+/** The samples of a 16-bit mono WAV and their rate. */
+export interface Pcm {
+  rate: number;
+  samples: Int16Array;
+}
+
+/** The PCM of a 16-bit mono WAV, found by walking its chunks. */
+export function readWav(bytes: Uint8Array): Pcm {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let rate = 0;
+  for (let at = 12; at + 8 <= bytes.length; ) {
+    const id = String.fromCharCode(...bytes.subarray(at, at + 4));
+    const size = view.getUint32(at + 4, true);
+    if (id === "fmt ") rate = view.getUint32(at + 12, true);
+    if (id === "data") {
+      const end = Math.min(bytes.length, at + 8 + size);
+      return { rate, samples: new Int16Array(bytes.slice(at + 8, end - ((end - at - 8) % 2)).buffer) };
+    }
+    at += 8 + size + (size % 2);
+  }
+  throw new Error("the WAV has no audio (no data chunk)");
+}
