@@ -59,7 +59,7 @@ describe("failed stages: which shot and why, retry, skip", () => {
     expect(retried.status).toBe(202);
     expect(retried.json.data.status).toBe("running");
     const done = await ctx.waitForRun(me.token, resumed.id, ["completed", "failed"]);
-    expect(done.status).toBe("completed");
+    expect({ status: done.status, error: done.error }).toEqual({ status: "completed", error: null });
     expect(done.stages.find((s: { stage: string }) => s.stage === "clips").error ?? null).toBeNull();
     expect((await ctx.call("POST", `/api/v1/runs/${resumed.id}/retry`, { token: me.token })).status).toBe(409);
   }, 30_000);
