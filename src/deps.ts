@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
 import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
+import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 
@@ -20,6 +21,8 @@ export interface Deps {
   storage: Storage;
   /** Secret of the local driver's signed file links; null when files live in Supabase. */
   fileLinkSecret: string | null;
+  /** The models of each capability's chain (for the few routes that ask a provider directly). */
+  providers: ProviderResolver;
   /** This process's live-event hub (one LISTEN connection, opened on first use or `start()`). */
   realtime: RealtimeHub;
   startedAt: number;
@@ -50,6 +53,7 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
       : null,
     storage,
     fileLinkSecret: linkSecret,
+    providers: createProviderResolver({ config, db, log }),
     realtime: createRealtimeHub({
       db,
       log,

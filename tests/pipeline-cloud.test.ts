@@ -191,4 +191,25 @@ describe("a run on the cloud providers", () => {
     expect(rows.filter((r) => r.stage === "keyframes").every((r) => r.concurrency_key === null)).toBe(true);
     await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 4 }) }).where("id", "=", "elevenlabs").execute();
   }, 90_000);
+
+  test("an ADMIN refreshes the voice library from ElevenLabs; its failure answers 502 AI_SERVICE_ERROR naming provider and model", async () => {
+    const admin = await ctx.register("admin");
+    await ctx.db.updateTable("users").set({ role: "ADMIN" }).where("id", "=", admin.user.id).execute();
+    const user = await ctx.register();
+    expect((await ctx.call("POST", "/api/v1/voices/sync", { token: user.token })).status).toBe(403);
+
+    const synced = await ctx.call("POST", "/api/v1/voices/sync", { token: admin.token });
+    expect(synced.status).toBe(200);
+    expect(synced.json.data).toEqual({ provider: "elevenlabs", voices: eleven.voices.length });
+    const listed = await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token });
+    expect(listed.json.data.items.map((v: { voice_id: string }) => v.voice_id).sort()).toEqual(eleven.voices.map((v) => v.voice_id).sort());
+
+    // ElevenLabs is down (after the SDK's retries): the stored library stays, the caller learns who failed.
+    eleven.fail("voices", { status: 500, body: { detail: { status: "internal_error", message: "boom" } } }, 5);
+    const failed = await ctx.call("POST", "/api/v1/voices/sync", { token: admin.token });
+    expect(failed.status).toBe(502);
+    expect(failed.json.error).toMatchObject({ code: "AI_SERVICE_ERROR", details: { provider: "elevenlabs", model: "eleven_multilingual_v2", capability: "speech" } });
+    expect(JSON.stringify(failed.json)).not.toContain(eleven.apiKey);
+    expect((await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token })).json.data.items.length).toBe(eleven.voices.length);
+  }, 30_000);
 });

@@ -82,7 +82,7 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
 export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   const { config, db, log } = o;
   let box: Promise<SecretBox> | null = null;
-  const ready = syncBuiltinProviders(db);
+  let ready: Promise<void> | null = null;
   // Models are built once per provider, model and key (the SDK clients inside are reusable).
   const built = new Map<string, Model>();
 
@@ -112,6 +112,10 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
   async function links(): Promise<Record<Capability, Link<Model>[]>> {
+    ready ??= syncBuiltinProviders(db).catch((e) => {
+      ready = null;
+      throw e;
+    });
     await ready;
     const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
     const byId = new Map(records.map((r) => [r.id, r]));

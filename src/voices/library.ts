@@ -88,7 +88,7 @@ const text = (s: unknown, max = 2000): string | null => {
 export async function refreshVoices(
   db: Db,
   speech: Pick<SpeechModel, "provider" | "voices">,
-  options: { maxAgeMs?: number; signal?: AbortSignal } = {},
+  options: { maxAgeMs?: number; signal?: AbortSignal; /** false: a failed fetch is thrown even with voices stored. */ keepStoredOnFailure?: boolean } = {},
 ): Promise<RefreshResult> {
   const provider = speech.provider;
   const maxAgeMs = options.maxAgeMs ?? VOICES_MAX_AGE_MS;
@@ -106,7 +106,7 @@ export async function refreshVoices(
   try {
     fetched = await speech.voices(options.signal);
   } catch (error) {
-    if (options.signal?.aborted || stored === 0) throw error;
+    if (options.signal?.aborted || stored === 0 || options.keepStoredOnFailure === false) throw error;
     const why = error instanceof Error ? error.message : String(error);
     return { voices: await libraryVoices(db, provider), refreshed: false, warning: `the voice list of ${provider} could not be fetched (${why}); the stored one is used` };
   }

@@ -1,8 +1,9 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
-import { authGuard } from "../../http/auth-guard.ts";
+import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
+import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
-import { listVoices } from "../../voices/library.ts";
+import { listVoices, refreshVoices } from "../../voices/library.ts";
 
 const nullable = (s: ReturnType<typeof t.String>) => t.Nullable(s);
 const Gender = t.Union([t.Literal("female"), t.Literal("male"), t.Literal("neutral")]);
@@ -47,9 +48,32 @@ export function voicesModule(deps: Deps) {
         query: Query,
         response: { 200: Envelope(PageOf(VoiceSchema)), ...ErrorResponses },
         detail: {
-          summary: "Voices of the voice library, by provider, gender and language (read from the library table only: the pipeline, in the worker, fills it from the providers)",
+          summary: "Voices of the voice library, by provider, gender and language",
           description:
-            "Lists the voices stored in the voice library, by provider, name and voice_id. The API process holds no provider instances and never asks a provider: the library is filled and refreshed (when older than a day) by the pipeline's characters stage, which runs in the worker, so a speech provider no run has used yet has no voices here. Local speech also accepts any other name as a voice.",
+            "Lists the voices stored in the voice library, by provider, name and voice_id. Listing never asks a provider: the library is filled and refreshed (when older than a day) by the pipeline's characters stage, and at once by POST /voices/sync. Local speech also accepts any other name as a voice.",
+          security,
+        },
+      },
+    )
+    .post(
+      "/sync",
+      async ({ caller }) => {
+        requireAdmin(caller.user);
+        const speech = (await deps.providers.forScope({ userId: caller.user.id })).speech;
+        try {
+          const { voices } = await refreshVoices(db, speech, { maxAgeMs: 0, keepStoredOnFailure: false, signal: AbortSignal.timeout(60_000) });
+          deps.log.info("voice library synced", { user_id: caller.user.id, provider: speech.provider, voices: voices.length });
+          return ok({ provider: speech.provider, voices: voices.length });
+        } catch (e) {
+          throw isProviderFailure(e) ? new AiServiceError("speech", speech.provider, speech.modelId, { userId: caller.user.id }, e) : e;
+        }
+      },
+      {
+        auth: true,
+        response: { 200: Envelope(t.Object({ provider: t.String(), voices: t.Integer() })), ...ErrorResponses },
+        detail: {
+          summary: "Refresh the voice library from the current speech provider now (ADMIN)",
+          description: "Asks the speech provider heading the speech chain for its voices and replaces its part of the library. A provider failure answers 502 AI_SERVICE_ERROR naming the provider and model.",
           security,
         },
       },
