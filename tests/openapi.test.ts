@@ -63,8 +63,8 @@ describe("OpenAPI", () => {
       // Live events stream as text/event-stream; everything else answers JSON.
       const content = success?.[1].content;
       expect(content?.["application/json"]?.schema ?? content?.["text/event-stream"]?.schema, `${method} ${path}`).toBeDefined();
-      // Action routes (leave, retry, cancel, switch) take no body.
-      if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel|switch)$/.test(path)) {
+      // Action routes (leave, retry, cancel, switch, sync) take no body.
+      if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel|switch|sync)$/.test(path)) {
         expect(op.requestBody?.content, `${method} ${path}`).toBeDefined();
       }
     }
