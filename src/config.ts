@@ -50,7 +50,14 @@ export interface Config {
    * must have its key. Keys set through the admin API (stored encrypted) take precedence.
    */
   cloud: {
-    openai: { apiKey: string | null; baseUrl: string | null; textModel: string; imageModel: string };
+    openai: {
+      apiKey: string | null;
+      baseUrl: string | null;
+      textModel: string;
+      imageModel: string;
+      /** OPENAI_TEXT_API: the built-in openai provider's text API, Chat Completions (default) or the Responses API. */
+      textApi: "chat" | "responses";
+    };
     fal: {
       key: string | null;
       /** Routes fal's queue and REST calls through this host (a proxy); default fal's own hosts. */
@@ -166,6 +173,7 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       baseUrl: url(env, "OPENAI_BASE_URL", ["http:", "https:"]),
       textModel: str(env, "OPENAI_TEXT_MODEL") ?? "gpt-4o-mini",
       imageModel: str(env, "OPENAI_IMAGE_MODEL") ?? "gpt-image-1",
+      textApi: oneOf(env, "OPENAI_TEXT_API", ["chat", "responses"] as const, "chat"),
     },
     fal: {
       key: str(env, "FAL_KEY"),

@@ -37,6 +37,7 @@ describe("config", () => {
       [{ PROVIDER_SECRET_KEY: "short" }, "PROVIDER_SECRET_KEY"],
       [{ FAL_BASE_URL: "not a url" }, "FAL_BASE_URL"],
       [{ OPENAI_API_KEY: "k", OPENAI_BASE_URL: "ftp://x" }, "OPENAI_BASE_URL"],
+      [{ OPENAI_TEXT_API: "assistants" }, "OPENAI_TEXT_API"],
       [{ VIDEO_PROVIDER: "sora" }, "VIDEO_PROVIDER"],
       [{ STORAGE_DRIVER: "supabase" }, "STORAGE_DRIVER"],
       [{ STORAGE_DRIVER: "supabase", SUPABASE_URL: "http://localhost:54321", SUPABASE_ANON_KEY: "anon" }, "SUPABASE_SERVICE_ROLE_KEY"],

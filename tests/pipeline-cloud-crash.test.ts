@@ -72,4 +72,9 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
   const clips = await ctx.db.selectFrom("assets").select("input_digest").where("project_id", "=", projectId).where("kind", "=", "clip").execute();
   expect(new Set(clips.map((c) => c.input_digest)).size).toBe(clips.length);
   expect(clips.length).toBe(shots);
+  // The ledger: one paid clip per shot (the resumed ones included), each with its seconds and cost.
+  const videoCalls = await ctx.db.selectFrom("provider_usage").selectAll().where("run_id", "=", runId).where("capability", "=", "video").where("outcome", "=", "ok").execute();
+  expect(videoCalls.length).toBe(shots);
+  expect(new Set(videoCalls.map((c) => c.request_id))).toEqual(new Set(clipSubmissions.map((s) => s.requestId)));
+  expect(videoCalls.every((c) => Number(c.video_seconds) > 0 && Number(c.cost_usd) > 0)).toBe(true);
 }, 150_000);

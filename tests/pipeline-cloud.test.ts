@@ -174,6 +174,47 @@ describe("a run on the cloud providers", () => {
     expect(openai.requests.filter((r) => r.path.startsWith("/v1/images")).length).toBe(1);
   }, 90_000);
 
+  test("a keyframe the provider refuses fails the keyframes stage with AI_SERVICE_ERROR naming the shot", async () => {
+    await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
+    // Pictures from text are drawn; a keyframe from the characters' sheets (an edit) is refused.
+    openai.setFallback((req) => (req.path === "/v1/images/edits" ? reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }) : reply.image()));
+    const { token } = await ctx.register();
+    const { runId } = await runStory(token);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    expect(run.status).toBe("failed");
+    const edits = openai.requests.filter((r) => r.path === "/v1/images/edits");
+    expect(edits.length).toBeGreaterThan(0);
+    expect(run.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai", model: "gpt-image-1", capability: "image", stage: "keyframes" });
+    const stage = run.stages.find((s: { stage: string }) => s.stage === "keyframes");
+    expect(stage.error.shot_id).toEqual(expect.any(String));
+    expect(run.error.shot_id).toBe(stage.error.shot_id);
+    // The shot named is one drawn from reference sheets: it has characters.
+    const { package_id } = await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow();
+    const shot = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", package_id!).where("shot_id", "=", stage.error.shot_id).executeTakeFirstOrThrow();
+    expect((shot.data as { characters: string[] }).characters.length).toBeGreaterThan(0);
+  }, 90_000);
+
+  test("lines voiced locally are cast again from ElevenLabs' library once the speech chain moves there", async () => {
+    await chains({});
+    const { token } = await ctx.register();
+    const { projectId, runId } = await runStory(token);
+    expect((await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000)).status).toBe("completed");
+    expect(eleven.calls("tts")).toEqual([]);
+
+    await setChain("speech", [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }]);
+    const timeline = (await ctx.call("GET", `/api/v1/projects/${projectId}/timeline`, { token })).json.data;
+    const target = timeline.clips.find((c: { lines: Array<{ kind: string }> }) => c.lines.some((l) => l.kind === "narration"));
+    const edited = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/narration`, { token, body: { text_content: "门开了，风很冷。" } });
+    expect(edited.status).toBe(200);
+    const started = await ctx.call("POST", `/api/v1/projects/${projectId}/exports`, { token, body: {} });
+    const ex = await ctx.waitForExport(token, started.json.data.id, 60_000);
+    expect({ status: ex.status, error: ex.error ?? null }).toEqual({ status: "completed", error: null });
+    const known = new Set(eleven.voices.map((v) => v.voice_id));
+    const voices = eleven.calls("tts").map((r) => decodeURIComponent(r.path.split("/")[3]!));
+    expect(voices.length).toBeGreaterThan(0);
+    expect(voices.every((v) => known.has(v))).toBe(true);
+  }, 120_000);
+
   test("per-shot jobs of a cloud provider carry its concurrency key and limit", async () => {
     await chains({ speech: [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }] });
     await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 2 }) }).where("id", "=", "elevenlabs").execute();

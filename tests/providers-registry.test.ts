@@ -11,6 +11,7 @@ import { createProviderResolver } from "../src/providers/registry.ts";
 import { secretBox, serverSecret } from "../src/providers/secrets.ts";
 import { StorylineSchema } from "../src/story/schemas.ts";
 import { createTestDatabase } from "./support/context.ts";
+import { startFakeFal } from "./support/fake-fal.ts";
 import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
 
 const openai = await startFakeOpenAI();
@@ -27,6 +28,7 @@ afterEach(async () => {
   openai.reset();
   await db.deleteFrom("provider_chains").execute();
   await db.deleteFrom("provider_usage").execute();
+  await db.deleteFrom("provider_requests").execute();
   await db.deleteFrom("providers").where("builtin", "=", false).execute();
   await db.updateTable("providers").set({ enabled: true }).execute();
 });
@@ -152,6 +154,96 @@ async function waitForRows(n: number) {
   throw new Error(`expected ${n} ledger rows`);
 }
 
+/** A custom OpenAI-compatible provider on `url` (loopback: allowed by the config used), first in the text chain, local after it. */
+async function customFirst(id: string, url: string, key = openai.apiKey) {
+  const box = secretBox(await serverSecret(loadConfig({ DATA_DIR: dataDir })));
+  await db.insertInto("providers").values({ id, name: id, kind: "openai_compatible", base_url: url, api_key_enc: box.seal(key), models: JSON.stringify({ text: ["m"] }), config: JSON.stringify({ prices: { m: { input_per_mtok: 1, output_per_mtok: 1 } } }) }).execute();
+  await db.insertInto("provider_chains").values({ capability: "text", chain: JSON.stringify([{ provider: id, model: "m" }, { provider: "local", model: "inkreel-analyser-1" }]) }).execute();
+  return createProviderResolver({ config: loadConfig({ DATA_DIR: dataDir, ALLOW_PRIVATE_PROVIDER_URLS: "true" }), db, log });
+}
+
+const STORY = "Lin opened the door. Old Zhou asked, 'The usual?' Lin nodded and said, 'Yes, thank you.'";
+const ask = async (resolver: ReturnType<typeof createProviderResolver>) =>
+  (await resolver.forScope({ stage: "storyline" })).text.generateObject({ schema: StorylineSchema, system: "s", prompt: STORY, source: STORY });
+
+describe("failover and the ledger", () => {
+  test("429s after the SDK's retries hand over to the next link; the ledger records the failover", async () => {
+    openai.setFallback(() => reply.error(429, "Rate limit reached", { headers: { "retry-after-ms": "1" } }));
+    const r = await ask(await customFirst("custom-busy", openai.url));
+    expect(r.response.provider).toBe("local");
+    expect(r.warnings.join(" ")).toContain("custom-busy/m failed");
+    expect(openai.requests.length).toBe(3); // the first try and the SDK's two retries
+    const rows = await waitForRows(2);
+    expect(rows.map((u) => [u.provider, u.outcome, u.failed_over])).toEqual([
+      ["custom-busy", "failed", true],
+      ["local", "ok", false],
+    ]);
+  });
+
+  test("refused credentials hand over to another provider (its own key), not to the same one", async () => {
+    // The fake refuses any key but its own.
+    const r = await ask(await customFirst("custom-badkey", openai.url, "sk-revoked"));
+    expect(openai.requests.length).toBe(1);
+    expect(r.response.provider).toBe("local");
+    expect((await waitForRows(2))[0]).toMatchObject({ provider: "custom-badkey", outcome: "failed", failed_over: true });
+  });
+
+  test("tokens a failed text call had already spent are in the ledger, with their cost", async () => {
+    // Never valid JSON: the answer is asked for again with the errors, then given up on; a 4xx-like
+    // failure of the answer itself, so no failover to local.
+    openai.setFallback(() => reply.chat("not json at all", { usage: { prompt_tokens: 100_000, completion_tokens: 50_000 } }));
+    const resolver = await customFirst("custom-garbled", openai.url);
+    await db.updateTable("provider_chains").set({ chain: JSON.stringify([{ provider: "custom-garbled", model: "m" }]) }).where("capability", "=", "text").execute();
+    const err = await ask(resolver).then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err?.name).toBe("AiServiceError");
+    const [row] = await waitForRows(1);
+    expect(row).toMatchObject({ provider: "custom-garbled", outcome: "failed", failed_over: false });
+    expect(row!.input_tokens).toBe(100_000 * openai.requests.length);
+    expect(Number(row!.cost_usd)).toBeCloseTo(0.15 * openai.requests.length, 6);
+  });
+
+  test("a fal request still running when its status cannot be read is not abandoned for the next link: the retry resumes it", async () => {
+    const fal = await startFakeFal();
+    try {
+      const config = loadConfig({ DATA_DIR: dataDir, FAL_KEY: fal.key, FAL_BASE_URL: fal.url, FAL_POLL_INTERVAL_MS: "10" });
+      await db.insertInto("provider_chains").values({ capability: "image", chain: JSON.stringify([{ provider: "fal", model: "fal-ai/flux/dev" }, { provider: "local", model: "inkreel-painter-1" }]) }).execute();
+      // The status endpoint fails the first try and every retry of the fal client.
+      fal.fault({ call: "status", status: 503, headers: { "retry-after": "0" }, times: 5 });
+      const image = (await createProviderResolver({ config, db, log }).forScope({ stage: "keyframes" })).image;
+      const err = await image.generate({ prompt: "a tea house", width: 512, height: 512 }).then(() => null, (e: unknown) => e);
+      expect(err).toMatchObject({ name: "AiServiceError", provider: "fal", retryable: true });
+      expect(fal.submissions.length).toBe(1);
+      const requestId = fal.submissions[0]!.requestId;
+      expect((await db.selectFrom("provider_requests").select("request_id").execute()).map((r) => r.request_id)).toEqual([requestId]);
+      expect((await waitForRows(1)).map((u) => [u.provider, u.outcome, u.failed_over])).toEqual([["fal", "failed", false]]);
+
+      // The job's next attempt: the same request is polled and fetched, nothing is paid twice.
+      const again = await image.generate({ prompt: "a tea house", width: 512, height: 512 });
+      expect(again.response).toMatchObject({ provider: "fal", id: requestId });
+      expect(fal.submissions.length).toBe(1);
+      expect(await db.selectFrom("provider_requests").selectAll().execute()).toEqual([]);
+    } finally {
+      fal.stop();
+    }
+  });
+
+  test("a custom endpoint's redirect is not followed (the key and the request stay outside)", async () => {
+    let inside = 0;
+    const internal = Bun.serve({ port: 0, fetch: () => (inside++, Response.json({ error: { message: "INTERNAL SECRET" } }, { status: 500 })) });
+    const redirector = Bun.serve({ port: 0, fetch: (req) => Response.redirect(`http://127.0.0.1:${internal.port}${new URL(req.url).pathname}`, 307) });
+    try {
+      const r = await ask(await customFirst("custom-bouncer", `http://127.0.0.1:${redirector.port}/v1`));
+      expect(r.response.provider).toBe("local");
+      expect(inside).toBe(0);
+      const [row] = await waitForRows(2);
+      expect(row!.error).not.toContain("INTERNAL SECRET");
+    } finally {
+      internal.stop(true);
+      redirector.stop(true);
+    }
+  });
+});
+
 describe("per-minute rate limit", () => {
   test("a full minute waits until its oldest call leaves the window; other providers are not held up", async () => {
     await db.deleteFrom("provider_calls").execute();
@@ -179,13 +271,15 @@ describe("per-minute rate limit", () => {
 });
 
 describe("maintenance", () => {
-  test("old fal webhook deliveries and dead rate-limit slots are pruned; recent ones stay", async () => {
+  test("old fal webhook deliveries, dead rate-limit slots and abandoned fal requests are pruned; recent ones stay", async () => {
     const { maintenanceHandlers } = await import("../src/jobs/maintenance.ts");
     await db.deleteFrom("provider_calls").execute();
     await sql`insert into fal_webhooks (signature, request_id, received_at) values ('old', 'r1', now() - interval '2 days'), ('new', 'r2', now())`.execute(db);
     await sql`insert into provider_calls (provider, at) values ('fal', now() - interval '10 minutes'), ('fal', now())`.execute(db);
+    await sql`insert into provider_requests (key, endpoint_id, request_id, created_at) values ('a', 'e', 'old', now() - interval '8 days'), ('b', 'e', 'fresh', now())`.execute(db);
     const prune = maintenanceHandlers(db, loadConfig({ DATA_DIR: dataDir }))["maintenance.prune_provider_rows"]!;
-    expect(await prune({}, {} as never)).toEqual({ webhooks: 1, rate_slots: 1 });
+    expect(await prune({}, {} as never)).toEqual({ webhooks: 1, rate_slots: 1, requests: 1 });
+    expect((await db.selectFrom("provider_requests").select("request_id").execute()).map((r) => r.request_id)).toEqual(["fresh"]);
     expect((await db.selectFrom("fal_webhooks").select("signature").execute()).map((r) => r.signature)).toEqual(["new"]);
     expect((await db.selectFrom("provider_calls").selectAll().execute()).length).toBe(1);
   });

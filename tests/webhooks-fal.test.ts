@@ -6,6 +6,7 @@ import { createFalImage } from "../src/providers/fal/index.ts";
 import { createFalWebhookVerifier, FalWebhookError } from "../src/providers/fal/webhook.ts";
 import { createFalWakeups } from "../src/providers/fal/webhook-waiter.ts";
 import { createLogger } from "../src/log.ts";
+import { pgRequestStore } from "../src/providers/fal/pg-store.ts";
 import { createTestContext } from "./support/context.ts";
 import { delivery, falSigningKey, sign, startJwksServer, type SignedDelivery } from "./support/fal-webhook-signer.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
@@ -26,7 +27,10 @@ await wakeups.ready;
 
 const post = (d: SignedDelivery) => ctx.call("POST", PATH, { raw: d.body, headers: d.headers });
 const rows = (requestId: string) => ctx.db.selectFrom("fal_webhooks").selectAll().where("request_id", "=", requestId).execute();
-const rid = () => crypto.randomUUID();
+// Request ids Inkreel submitted and waits for (deliveries about other requests are dropped).
+const submitted = Array.from({ length: 100 }, () => crypto.randomUUID());
+await ctx.db.insertInto("provider_requests").values(submitted.map((id) => ({ key: `k-${id}`, endpoint_id: "fal-ai/flux/dev", request_id: id }))).execute();
+const rid = () => submitted.pop()!;
 const now = () => Math.floor(Date.now() / 1000);
 
 describe("POST /api/v1/webhooks/fal", () => {
@@ -43,6 +47,18 @@ describe("POST /api/v1/webhooks/fal", () => {
     expect(more).toHaveLength(0);
     expect(row).toMatchObject({ request_id: id, status: "OK" });
     expect(row!.signature).toMatch(/^[0-9a-f]{128}$/);
+  });
+
+  test("a delivery about a request Inkreel is not waiting for (another fal customer's): 200, nothing stored, nobody woken", async () => {
+    const foreign = crypto.randomUUID();
+    const woken = wakeups.wait(foreign, 300).then(() => performance.now());
+    const started = performance.now();
+    const res = await post(delivery(k1, foreign));
+    expect(res.status).toBe(200);
+    expect(res.json.data).toEqual({ received: false });
+    expect(await rows(foreign)).toEqual([]);
+    // The wait ran to its timeout: no notification was sent.
+    expect((await woken) - started).toBeGreaterThanOrEqual(250);
   });
 
   test("fal's ERROR deliveries are recorded with their status", async () => {
@@ -273,7 +289,8 @@ describe("the fal provider with a webhook", () => {
   test("submits with ?fal_webhook=<url>, waits instead of polling, and is woken by the delivery", async () => {
     expect(webhookUrl).toBe("https://inkreel.example/api/v1/webhooks/fal");
     fake.script(["IN_QUEUE", "COMPLETED"]);
-    const model = createFalImage({ ...connection(), webhookUrl, wait: wakeups.wait, webhookPollMs: 60_000 });
+    // Refs kept in Postgres as in production: the route only wakes requests it finds there.
+    const model = createFalImage({ ...connection(), webhookUrl, wait: wakeups.wait, webhookPollMs: 60_000, requests: pgRequestStore(ctx.db) });
     let requestId = "";
     let delivered: Promise<{ status: number }> | undefined;
     const started = performance.now();
@@ -295,6 +312,7 @@ describe("the fal provider with a webhook", () => {
     expect(fake.calls("status", requestId)).toHaveLength(2);
     expect(r.response.id).toBe(requestId);
     expect(r.data.mimeType).toBe("image/png");
+    expect(await ctx.db.selectFrom("provider_requests").selectAll().where("request_id", "=", requestId).execute()).toEqual([]);
   });
 
   test("without a waiter the webhook is not requested and polling is unchanged", async () => {

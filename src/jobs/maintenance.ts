@@ -28,11 +28,13 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
       return { deleted: Number(r.numDeletedRows) };
     },
     // Replays are refused inside the 300 s signature window; after a day a delivery is history.
-    // Rate-limit slots older than their minute are dead weight.
+    // Rate-limit slots older than their minute are dead weight. A submitted request no job came
+    // back for in a week (its run deleted, say) will not be resumed: fal has dropped it too.
     "maintenance.prune_provider_rows": async () => {
       const hooks = await db.deleteFrom("fal_webhooks").where("received_at", "<", new Date(Date.now() - 86_400_000)).executeTakeFirst();
       const calls = await db.deleteFrom("provider_calls").where("at", "<", new Date(Date.now() - 120_000)).executeTakeFirst();
-      return { webhooks: Number(hooks.numDeletedRows), rate_slots: Number(calls.numDeletedRows) };
+      const requests = await db.deleteFrom("provider_requests").where("created_at", "<", new Date(Date.now() - 7 * 86_400_000)).executeTakeFirst();
+      return { webhooks: Number(hooks.numDeletedRows), rate_slots: Number(calls.numDeletedRows), requests: Number(requests.numDeletedRows) };
     },
   };
 }

@@ -44,8 +44,11 @@ const V4_BLOCKED: Array<[base: string, prefix: number, why: string]> = [
   ["169.254.0.0", 16, "a link-local address (cloud metadata lives here)"],
   ["172.16.0.0", 12, "a private address"],
   ["192.0.0.0", 24, "an IETF protocol-assignment address"],
+  ["192.0.2.0", 24, "a documentation (TEST-NET-1) address"],
   ["192.168.0.0", 16, "a private address"],
   ["198.18.0.0", 15, "a benchmarking address"],
+  ["198.51.100.0", 24, "a documentation (TEST-NET-2) address"],
+  ["203.0.113.0", 24, "a documentation (TEST-NET-3) address"],
   ["224.0.0.0", 4, "a multicast address"],
   ["240.0.0.0", 4, "a reserved or broadcast address"],
 ];
@@ -103,6 +106,13 @@ function v6Reason(g: number[]): string | null {
     const why = v4Reason(embedded(g[6]!, g[7]!));
     return why ? `${why} (IPv4 inside IPv6)` : g[5] === 0 ? "a deprecated IPv4-compatible IPv6 address" : null;
   }
+  // IPv4-translated ::ffff:0:a.b.c.d (SIIT).
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) {
+    const why = v4Reason(embedded(g[6]!, g[7]!));
+    if (why) return `${why} (IPv4-translated)`;
+  }
+  // Teredo 2001::/32 tunnels to an IPv4 address we cannot judge from here.
+  if (g[0] === 0x2001 && g[1] === 0) return "a Teredo tunnel address";
   // IPv4/IPv6 translation 64:ff9b::/96 and 64:ff9b:1::/48.
   if (g[0] === 0x64 && g[1] === 0xff9b) {
     const why = v4Reason(embedded(g[6]!, g[7]!));

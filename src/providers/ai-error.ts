@@ -24,12 +24,25 @@ export function isProviderFailure(e: unknown): e is ProviderFailure & Error {
 }
 
 /**
+ * A paid request still running at the provider (a fal queue request whose status or result could
+ * not be read): the job's next attempt resumes it, so handing over to another model would pay twice.
+ */
+export function stillInFlight(e: unknown): boolean {
+  const f = e as { requestId?: unknown; phase?: unknown; retryable?: unknown };
+  return isProviderFailure(e) && f.retryable === true && typeof f.requestId === "string" && (f.phase === "status" || f.phase === "result");
+}
+
+/** The key or the account was refused (401/403): another provider, with its own key, may still answer. */
+export const refusedCredentials = (e: unknown) => isProviderFailure(e) && (e.status === 401 || e.status === 403);
+
+/**
  * Worth trying the next model of the chain: the provider is down (5xx), timed out or unreachable
  * (no status, retryable), or kept rate-limiting us (429, after the SDK's own retries). A 4xx that
- * says our input or key is wrong is not: the next model would be asked the same.
+ * says our input is wrong is not: the next model would be asked the same. Nor is a request still
+ * in flight (see stillInFlight).
  */
 export function warrantsFailover(e: unknown): boolean {
-  if (!isProviderFailure(e)) return false;
+  if (!isProviderFailure(e) || stillInFlight(e)) return false;
   const status = e.status ?? undefined;
   if (status === 429 || status === 408) return true;
   if (status !== undefined) return status >= 500;

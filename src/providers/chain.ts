@@ -1,7 +1,7 @@
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import { timed } from "../metrics/busy.ts";
-import { AiServiceError, type CallScope, isProviderFailure, warrantsFailover } from "./ai-error.ts";
+import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
 import { CAPABILITIES, type Capability } from "./capabilities.ts";
 import { recordUsage } from "./ledger.ts";
 import { priceOf, type Price } from "./pricing.ts";
@@ -35,8 +35,10 @@ async function record(ctx: ChainContext, entry: Parameters<typeof recordUsage>[1
 
 /**
  * Calls the chain's links in order until one answers. A link's SDK has already retried (with
- * backoff, honouring Retry-After); a failure that warrants failover (5xx, timeout, 429) moves on to
- * the next link, and is recorded in the ledger as `failed_over`. The last failure becomes an
+ * backoff, honouring Retry-After); a failure that warrants failover (5xx, timeout, 429; refused
+ * credentials when the next link is another provider) moves on to the next link, and is recorded
+ * in the ledger as `failed_over`. A paid request still in flight is not abandoned: the error goes
+ * to the job, whose next attempt resumes it. The last failure becomes an
  * AiServiceError naming provider, model, stage and shot. Every call, good or bad, is in the ledger.
  */
 export async function runChain<M, T>(capability: Capability, links: Link<M>[], ctx: ChainContext, invoke: (model: M) => Promise<GenerateResult<T>>, signal?: AbortSignal): Promise<GenerateResult<T>> {
@@ -53,8 +55,12 @@ export async function runChain<M, T>(capability: Capability, links: Link<M>[], c
       return failures.length ? { ...result, warnings: [...result.warnings, ...failures] } : result;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      const next = !signal?.aborted && i + 1 < links.length && warrantsFailover(e);
-      await record(ctx, { ...base, outcome: "failed", failedOver: next, error: message, durationMs: performance.now() - started });
+      const following = links[i + 1];
+      // Bad credentials are worth another provider (its own key), not another model of the same one.
+      const next = !signal?.aborted && !!following && (warrantsFailover(e) || (refusedCredentials(e) && following.record.id !== link.record.id));
+      // What a failed call had already used (tokens of a text answer that never fit) is billed too.
+      const used = (e as { usage?: Usage }).usage;
+      await record(ctx, { ...base, outcome: "failed", failedOver: next, error: message, usage: used, durationMs: performance.now() - started });
       if (signal?.aborted) throw e;
       if (next) {
         const to = links[i + 1]!;

@@ -42,7 +42,7 @@ export async function recordUsage(db: Db, e: LedgerEntry): Promise<void> {
       images: Math.round(u.images ?? 0),
       audio_seconds: u.audioSeconds ?? 0,
       video_seconds: u.videoSeconds ?? 0,
-      cost_usd: e.outcome === "ok" ? costOf(e.price, u) : 0,
+      cost_usd: costOf(e.price, u),
       duration_ms: Math.round(e.durationMs),
     })
     .execute();

@@ -1,22 +1,8 @@
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
+import { sleep } from "./fal/http.ts";
 
 const WINDOW_MS = 60_000;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * Waits for a slot of a provider's per-minute limit, shared by every worker through Postgres: the

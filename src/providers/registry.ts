@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
@@ -15,7 +16,7 @@ import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import { secretBox, serverSecret, type SecretBox } from "./secrets.ts";
-import { envKey, listProviders, loadChains, type ProviderRecord, syncBuiltinProviders } from "./settings.ts";
+import { envKey, listProviders, loadChains, type ProviderRecord, builtinProvidersReady } from "./settings.ts";
 import type { ImageModel, MusicModel, SpeechModel, TextModel, VideoModel } from "./types.ts";
 
 /** One model per capability; each one runs its capability's chain (see chain.ts). */
@@ -60,21 +61,24 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
   if (p.kind === "local") {
     return { text: createLocalText, image: createLocalImage, video: createLocalMotion, speech: () => createLocalSpeech(), music: createLocalMusic }[capability]();
   }
+  // A URL an ADMIN set is fetched only through the SSRF guard; the environment's are the operator's.
+  const guard = p.base_url ? { fetch: publicOnlyFetch(config.allowPrivateProviderUrls) } : {};
   if (p.kind === "openai" || p.kind === "openai_compatible") {
     const baseUrl = p.base_url ?? (p.kind === "openai" ? config.cloud.openai.baseUrl : null) ?? undefined;
-    if (capability === "text") return createOpenAIText({ apiKey: key, baseUrl, model });
-    if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model });
+    // Custom openai_compatible endpoints stay on Chat Completions, the API they all speak.
+    if (capability === "text") return createOpenAIText({ apiKey: key, baseUrl, model, ...guard, ...(p.kind === "openai" ? { api: config.cloud.openai.textApi } : {}) });
+    if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model, ...guard });
   }
   if (p.kind === "fal") {
     const fal = config.cloud.fal;
-    const connection: FalConnectionOptions = { key, ...falHosts(p.base_url ?? fal.baseUrl), ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}), ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}) };
+    const connection: FalConnectionOptions = { key, ...guard, ...falHosts(p.base_url ?? fal.baseUrl), ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}), ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}) };
     if (capability === "image") return createFalImage({ ...connection, model, requests: pgRequestStore(db) });
     if (capability === "video") return createFalVideo({ ...connection, model, requests: pgRequestStore(db) });
   }
   if (p.kind === "elevenlabs") {
     const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
-    if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model });
-    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never });
+    if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model, ...guard });
+    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never, ...guard });
   }
   throw new RangeError(`provider ${p.id} (${p.kind}) does not serve ${capability}`);
 }
@@ -82,7 +86,6 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
 export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   const { config, db, log } = o;
   let box: Promise<SecretBox> | null = null;
-  let ready: Promise<void> | null = null;
   // Models are built once per provider, model and key (the SDK clients inside are reusable).
   const built = new Map<string, Model>();
 
@@ -100,23 +103,19 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
     return envKey(config, p.id);
   }
 
-  async function publicEnough(url: string): Promise<boolean> {
+  async function publicEnough(p: ProviderRecord): Promise<boolean> {
     try {
-      await assertPublicUrl(url, { allowPrivate: config.allowPrivateProviderUrls });
+      await assertPublicUrl(p.base_url!, { allowPrivate: config.allowPrivateProviderUrls });
       return true;
-    } catch {
-      log.warn("a custom provider's URL now resolves to a private address: skipped", { url });
+    } catch (e) {
+      log.warn("a provider's URL fails the SSRF check now: its links are skipped", { provider: p.id, url: p.base_url, reason: e instanceof Error ? e.message : String(e) });
       return false;
     }
   }
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
   async function links(): Promise<Record<Capability, Link<Model>[]>> {
-    ready ??= syncBuiltinProviders(db).catch((e) => {
-      ready = null;
-      throw e;
-    });
-    await ready;
+    await builtinProvidersReady(db);
     const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
     const byId = new Map(records.map((r) => [r.id, r]));
     const out = {} as Record<Capability, Link<Model>[]>;
@@ -127,8 +126,8 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
         if (!record?.enabled) continue;
         const key = await keyOf(record);
         if (key === null) continue;
-        // Checked when saved and again before use: the name may since resolve to an inside address.
-        if (record.kind === "openai_compatible" && record.base_url && !(await publicEnough(record.base_url))) continue;
+        // Checked when saved, here, and on every request (publicOnlyFetch): the name may since resolve inside.
+        if (record.base_url && !(await publicEnough(record))) continue;
         const id = `${capability}|${provider}|${model}|${record.base_url ?? ""}|${record.api_key_enc ?? ""}`;
         let instance = built.get(id);
         if (!instance) {

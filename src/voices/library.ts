@@ -115,6 +115,10 @@ export async function refreshVoices(
     const id = text(v.voice_id, 200);
     if (id && !byId.has(id)) byId.set(id, { ...v, voice_id: id });
   }
+  // An empty answer is more likely a hiccup than an account without voices: the stored ones stay.
+  if (byId.size === 0 && stored > 0) {
+    return { voices: await libraryVoices(db, provider), refreshed: false, warning: `${provider} listed no voices; the stored ones are kept` };
+  }
   const now = new Date();
   const rows = [...byId.values()].map((v) => ({
     provider,

@@ -3,14 +3,22 @@
 //   POST /v1/chat/completions   plain, structured (response_format json_schema strict / json_object)
 //                               and streamed (SSE `data: {chunk}` events, a usage chunk when
 //                               stream_options.include_usage, then `data: [DONE]`)
+//   POST /v1/responses          the Responses API: plain, structured (text.format json_schema
+//                               strict / json_object) and streamed (SSE `event: <type>` +
+//                               `data: {type, sequence_number, …}`, from response.created through
+//                               response.output_text.delta to response.completed; no [DONE])
 //   POST /v1/images/generations JSON in, `data[0].b64_json` out
 //   POST /v1/images/edits       multipart in (`image[]` parts), `data[0].b64_json` out
 // Errors have OpenAI's body `{error: {message, type, param, code}}` and status. It checks the
 // bearer key (401 invalid_api_key) and rejects what OpenAI rejects (missing model/messages,
 // stream_options without stream, non-strict json_schema, json_object without "json" in the
-// messages, sizes the image model does not draw, response_format for GPT image models).
+// messages, Chat Completions parameters sent to /v1/responses, sizes the image model does not
+// draw, response_format for GPT image models).
 // Tests script the answers: a queue of canned replies (or handler functions) consumed one per
-// accepted request, then a fallback handler; every request is recorded.
+// accepted request, then a fallback handler; every request is recorded. The same replies serve
+// both text APIs: on /v1/responses a ChatReply becomes a response (finishReason "length" an
+// incomplete one, reason max_output_tokens; "content_filter" likewise; a refusal a refusal
+// part), a StreamReply a stream of Responses events.
 
 import { deflateSync } from "node:zlib";
 
@@ -50,6 +58,8 @@ export interface StreamReply {
   holdOpen?: boolean;
   /** After the deltas, send an error event instead of finishing. */
   errorEvent?: { message: string; type: string; code: string | null };
+  /** On /v1/responses, how errorEvent is sent: an `error` event (default) or a `response.failed` one. */
+  errorAs?: "error" | "response.failed";
 }
 
 export interface ErrorReply {
@@ -191,6 +201,41 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       }
       return undefined;
     }
+    if (req.path === "/v1/responses") {
+      if (typeof b.model !== "string" || !b.model) return error(400, "Missing required parameter: 'model'.", "invalid_request_error", "missing_required_parameter", "model");
+      if (b.response_format != null) {
+        return error(400, "Unsupported parameter: 'response_format'. In the Responses API, this parameter has moved to 'text.format'. Try again with the new parameter.", "invalid_request_error", "unsupported_parameter", "response_format");
+      }
+      if (b.max_tokens != null || b.max_completion_tokens != null) {
+        const name = b.max_tokens != null ? "max_tokens" : "max_completion_tokens";
+        return error(400, `Unsupported parameter: '${name}'. In the Responses API, this parameter has moved to 'max_output_tokens'. Try again with the new parameter.`, "invalid_request_error", "unsupported_parameter", name);
+      }
+      for (const name of ["messages", "seed", "n"]) {
+        if (b[name] != null) return error(400, `Unknown parameter: '${name}'.`, "invalid_request_error", "unknown_parameter", name);
+      }
+      if (b.stream_options?.include_usage != null) return error(400, "Unknown parameter: 'stream_options.include_usage'.", "invalid_request_error", "unknown_parameter", "stream_options.include_usage");
+      if (b.input == null || (Array.isArray(b.input) && b.input.length === 0)) return error(400, "Missing required parameter: 'input'.", "invalid_request_error", "missing_required_parameter", "input");
+      if (b.max_output_tokens != null && !(Number.isInteger(b.max_output_tokens) && b.max_output_tokens >= 16)) {
+        return error(400, `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${b.max_output_tokens} instead.`, "invalid_request_error", "integer_below_min_value", "max_output_tokens");
+      }
+      const format = b.text?.format;
+      if (format?.type === "json_schema") {
+        if (format.name == null) return error(400, "Missing required parameter: 'text.format.name'.", "invalid_request_error", "missing_required_parameter", "text.format.name");
+        if (typeof format.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(format.name)) {
+          return error(400, `Invalid 'text.format.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, "invalid_request_error", "invalid_value", "text.format.name");
+        }
+        if (format.schema == null) return error(400, "Missing required parameter: 'text.format.schema'.", "invalid_request_error", "missing_required_parameter", "text.format.schema");
+        if (format.strict === true) {
+          if (format.schema.type !== "object") return error(400, `Invalid schema for response_format '${format.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${format.schema.type}"'.`, "invalid_request_error", "invalid_json_schema", "text.format.schema");
+          const problem = strictProblem(format.schema);
+          if (problem) return error(400, `Invalid schema for response_format '${format.name}': ${problem}`, "invalid_request_error", "invalid_json_schema", "text.format.schema");
+        }
+      }
+      if (format?.type === "json_object" && !/json/i.test(`${b.instructions ?? ""} ${JSON.stringify(b.input)}`)) {
+        return error(400, "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.", "invalid_request_error", null, "input");
+      }
+      return undefined;
+    }
     if (req.path === "/v1/images/generations" || req.path === "/v1/images/edits") {
       if (typeof b.prompt !== "string" || !b.prompt) return error(400, "Missing required parameter: 'prompt'.", "invalid_request_error", "missing_required_parameter", "prompt");
       const model = typeof b.model === "string" ? b.model : "gpt-image-1";
@@ -290,6 +335,127 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
     return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": `req_fake_${counter}` } });
   }
 
+  /** The characters of a /v1/responses request's instructions and input, for estimated usage. */
+  function responsesPromptChars(b: any): number {
+    const text = (content: unknown): string =>
+      typeof content === "string" ? content : Array.isArray(content) ? content.map((p: { text?: unknown }) => (typeof p?.text === "string" ? p.text : "")).join("") : "";
+    const input = typeof b.input === "string" ? b.input : (b.input as Array<{ content?: unknown }>).map((item) => text(item?.content)).join("");
+    return String(b.instructions ?? "").length + input.length;
+  }
+
+  /** A Response object as /v1/responses returns it (no `output_text`: the SDK adds that). */
+  function responseObject(req: RecordedRequest, o: { id: string; status: string; incompleteReason?: string | null; output: unknown[]; usage: { input_tokens: number; output_tokens: number } | null; createdAt: number }) {
+    const b = req.body;
+    return {
+      id: o.id,
+      object: "response",
+      created_at: o.createdAt,
+      status: o.status,
+      background: false,
+      error: null,
+      incomplete_details: o.incompleteReason ? { reason: o.incompleteReason } : null,
+      instructions: b.instructions ?? null,
+      max_output_tokens: b.max_output_tokens ?? null,
+      max_tool_calls: null,
+      model: b.model,
+      output: o.output,
+      parallel_tool_calls: true,
+      previous_response_id: null,
+      reasoning: { effort: null, summary: null },
+      service_tier: "default",
+      store: b.store ?? true,
+      temperature: 1,
+      text: { format: b.text?.format ?? { type: "text" }, verbosity: "medium" },
+      tool_choice: "auto",
+      tools: [],
+      top_p: 1,
+      truncation: "disabled",
+      usage: o.usage
+        ? { input_tokens: o.usage.input_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: o.usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: o.usage.input_tokens + o.usage.output_tokens }
+        : null,
+      user: null,
+      metadata: {},
+    };
+  }
+
+  const INCOMPLETE: Partial<Record<string, string>> = { length: "max_output_tokens", content_filter: "content_filter" };
+
+  function responsesResponse(req: RecordedRequest, r: ChatReply): Response {
+    const incompleteReason = INCOMPLETE[r.finishReason ?? "stop"] ?? null;
+    const content = r.refusal ? [{ type: "refusal", refusal: r.refusal }] : r.content === null ? [] : [{ type: "output_text", annotations: [], logprobs: [], text: r.content }];
+    const u = r.usage ?? { prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4), completion_tokens: Math.ceil((r.content ?? r.refusal ?? "").length / 4) };
+    const body = responseObject(req, {
+      id: `resp_fake${counter}`,
+      createdAt: Math.floor(Date.now() / 1000),
+      status: incompleteReason ? "incomplete" : "completed",
+      incompleteReason,
+      output: [{ id: `msg_fake${counter}`, type: "message", status: incompleteReason ? "incomplete" : "completed", role: "assistant", content }],
+      usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens },
+    });
+    return Response.json(body, { headers: { "x-request-id": `req_fake_${counter}` } });
+  }
+
+  function responsesStream(req: RecordedRequest, r: StreamReply, signal: AbortSignal): Response {
+    const id = `resp_fake${counter}`;
+    const itemId = `msg_fake${counter}`;
+    const createdAt = Math.floor(Date.now() / 1000);
+    const encoder = new TextEncoder();
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let sequence = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const send = (type: string, data: object) => controller.enqueue(encoder.encode(`event: ${type}\ndata: ${JSON.stringify({ type, ...data, sequence_number: sequence++ })}\n\n`));
+        const response = (status: string, o: { output?: unknown[]; usage?: { input_tokens: number; output_tokens: number } | null; incompleteReason?: string | null } = {}) =>
+          responseObject(req, { id, createdAt, status, output: o.output ?? [], usage: o.usage ?? null, incompleteReason: o.incompleteReason });
+        try {
+          send("response.created", { response: response("in_progress") });
+          send("response.in_progress", { response: response("in_progress") });
+          send("response.output_item.added", { output_index: 0, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
+          send("response.content_part.added", { item_id: itemId, output_index: 0, content_index: 0, part: { type: "output_text", annotations: [], logprobs: [], text: "" } });
+          let text = "";
+          for (const delta of r.deltas) {
+            if (r.delayMs) await sleep(r.delayMs);
+            if (signal.aborted) return;
+            text += delta;
+            send("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta, logprobs: [] });
+          }
+          if (r.holdOpen) {
+            // Until the client goes away (or 10 s, so a broken test cannot hang the run).
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 10_000);
+              signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+            });
+            return;
+          }
+          if (r.errorEvent) {
+            if (r.errorAs === "response.failed") {
+              send("response.failed", { response: { ...response("failed"), error: { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message } } });
+            } else {
+              send("error", { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message, param: null });
+            }
+            return;
+          }
+          const incompleteReason = INCOMPLETE[r.finishReason ?? "stop"] ?? null;
+          const part = { type: "output_text", annotations: [], logprobs: [], text };
+          const item = { id: itemId, type: "message", status: incompleteReason ? "incomplete" : "completed", content: [part], role: "assistant" };
+          send("response.output_text.done", { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] });
+          send("response.content_part.done", { item_id: itemId, output_index: 0, content_index: 0, part });
+          send("response.output_item.done", { output_index: 0, item });
+          const u = r.usage ?? { prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4), completion_tokens: Math.ceil(text.length / 4) };
+          const final = response(incompleteReason ? "incomplete" : "completed", { output: [item], usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens }, incompleteReason });
+          send(incompleteReason ? "response.incomplete" : "response.completed", { response: final });
+        } finally {
+          try {
+            controller.close();
+          } catch {
+            // Already closed by a client that went away.
+          }
+        }
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": `req_fake_${counter}` } });
+  }
+
   function imageResponse(req: RecordedRequest, r: ImageReply): Response {
     const size = typeof req.body.size === "string" && /^\d+x\d+$/.test(req.body.size) ? req.body.size : "1024x1024";
     const [w, h] = size.split("x").map(Number) as [number, number];
@@ -312,9 +478,11 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       case "error":
         return error(r.status, r.message, r.type, r.code, r.param ?? null, r.headers);
       case "chat":
+        if (req.path === "/v1/responses") return responsesResponse(req, r);
         return chatCompletion(req, r);
       case "stream":
         if (req.body.stream !== true) return error(500, "fake-openai: a stream reply was queued for a request without stream: true", "server_error", null);
+        if (req.path === "/v1/responses") return responsesStream(req, r, signal);
         return chatStream(req, r, signal);
       case "image":
         return imageResponse(req, r);

@@ -1,27 +1,12 @@
 import { Elysia } from "elysia";
-import type { Db } from "../../db/client.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, page, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
-import { syncBuiltinProviders } from "../../providers/settings.ts";
+import { builtinProvidersReady } from "../../providers/settings.ts";
 import { CatalogueSchema, CurrentSchema, CurrentUpdateBody, CustomProviderBody, ProviderParams, ProviderPatchBody, ProviderViewSchema, ToggleBody } from "./model.ts";
 
 const security = [{ bearer: [] }];
-
-/** Built-in provider rows are upserted once per process and database, on first use. */
-const synced = new WeakMap<Db, Promise<void>>();
-function ensureBuiltins(db: Db): Promise<void> {
-  let ready = synced.get(db);
-  if (!ready) {
-    ready = syncBuiltinProviders(db).catch((err) => {
-      synced.delete(db);
-      throw err;
-    });
-    synced.set(db, ready);
-  }
-  return ready;
-}
 
 /** The names of the fields a request set (never their values: one of them may be a key). */
 function fieldNames(body: object, prefix = ""): string[] {
@@ -39,7 +24,7 @@ export function configModule(deps: Deps) {
   const { db, config, log } = deps;
   const audit = (msg: string, fields: Record<string, unknown>) => log.info(msg, { audit: true, ...fields });
   const created = async (caller: { user: { id: string } }, body: admin.CustomProviderInput, route: string) => {
-    await ensureBuiltins(db);
+    await builtinProvidersReady(db);
     const view = await admin.createCustom(db, config, caller.user.id, body);
     audit("provider created", { admin_id: caller.user.id, provider: view.id, capability: view.capabilities[0], fields: fieldNames(body), route });
     return view;
@@ -50,7 +35,7 @@ export function configModule(deps: Deps) {
     .get(
       "/api/v1/config/providers",
       async () => {
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         return ok(await admin.catalogue(db, config));
       },
       {
@@ -62,7 +47,7 @@ export function configModule(deps: Deps) {
     .get(
       "/api/v1/config/current",
       async () => {
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         return ok(await admin.current(db, config));
       },
       {
@@ -75,7 +60,7 @@ export function configModule(deps: Deps) {
       "/api/v1/config/providers",
       async ({ body, caller }) => {
         requireAdmin(caller.user);
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         const result = await admin.updateCurrent(db, config, caller.user.id, body);
         audit("provider chains updated", { admin_id: caller.user.id, fields: fieldNames(body), chains: result.chains });
         return ok(result);
@@ -111,7 +96,7 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers",
       async ({ query, caller }) => {
         requireAdmin(caller.user);
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         const { page: pageNo = 1, page_size = 20 } = query;
         const all = await admin.listProviderViews(db, config);
         return ok(page(all.slice((pageNo - 1) * page_size, pageNo * page_size), all.length, pageNo, page_size));
@@ -142,7 +127,7 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         const view = await admin.updateProvider(db, config, params.id, body);
         audit("provider updated", { admin_id: caller.user.id, provider: view.id, fields: fieldNames(body) });
         return ok(view);
@@ -164,7 +149,7 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id/enable",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         const view = await admin.setEnabled(db, config, params.id, true);
         audit("provider enabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);
@@ -181,7 +166,7 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id/disable",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await ensureBuiltins(db);
+        await builtinProvidersReady(db);
         const view = await admin.setEnabled(db, config, params.id, false);
         audit("provider disabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);

@@ -65,7 +65,8 @@ export function voicesModule(deps: Deps) {
           deps.log.info("voice library synced", { user_id: caller.user.id, provider: speech.provider, voices: voices.length });
           return ok({ provider: speech.provider, voices: voices.length });
         } catch (e) {
-          throw isProviderFailure(e) ? new AiServiceError("speech", speech.provider, speech.modelId, { userId: caller.user.id }, e) : e;
+          const timedOut = e instanceof Error && e.name === "TimeoutError";
+          throw isProviderFailure(e) || timedOut ? new AiServiceError("speech", speech.provider, speech.modelId, { userId: caller.user.id }, e) : e;
         }
       },
       {

@@ -24,7 +24,7 @@ const FAL_DELIVERY_DOC = {
   additionalProperties: true,
 };
 
-/** fal's `status` ("OK" | "ERROR"), if the body says; a signed body we cannot read still wakes the waiter. */
+/** fal's `status` ("OK" | "ERROR"), if the body says (the status is informative; the job reads fal's own). */
 function deliveryStatus(raw: Uint8Array): string | null {
   try {
     const status = (JSON.parse(new TextDecoder().decode(raw)) as { status?: unknown } | null)?.status;
@@ -88,6 +88,13 @@ export function webhooksModule(deps: Deps) {
           throw unauthorized(err.reason === "stale" ? "webhook timestamp outside the accepted window" : "webhook signature does not verify");
         }
         const status = deliveryStatus(raw);
+        // fal signs every customer's webhooks with the same keys: only requests we submitted (and
+        // still wait for) are recorded and wake a worker; anyone else's are acknowledged and dropped.
+        const ours = await db.selectFrom("provider_requests").select("key").where("request_id", "=", delivery.requestId).executeTakeFirst();
+        if (!ours) {
+          log.info("fal webhook for a request we are not waiting for: ignored", { fal_request_id: delivery.requestId });
+          return ok({ received: false });
+        }
         await db.transaction().execute(async (trx) => {
           const inserted = await trx
             .insertInto("fal_webhooks")
@@ -111,7 +118,7 @@ export function webhooksModule(deps: Deps) {
           tags: ["operations"],
           summary: "fal.ai webhook: a queued request finished (Ed25519-signed, no token)",
           description:
-            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 502 AI_SERVICE_ERROR when fal's keys cannot be fetched.",
+            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 200 with received false for a request Inkreel is not waiting for, 502 AI_SERVICE_ERROR when fal's keys cannot be fetched.",
           requestBody: { required: true, content: { "application/json": { schema: FAL_DELIVERY_DOC } } },
         },
       },

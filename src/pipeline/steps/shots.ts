@@ -1,6 +1,7 @@
 import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
-import { lineLayout, selected, type ShotMaterial } from "../material.ts";
+import { type LineMaterial, lineLayout, selected, type ShotMaterial } from "../material.ts";
+import { lineVoices } from "./casting.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
 import { join } from "node:path";
 
@@ -32,6 +33,18 @@ function withCandidate(shot: ShotMaterial, kind: "keyframe" | "clip", ref: NonNu
   return { ...shot, [kind]: { candidates, selected: i }, stale: shot.stale.filter((s) => s !== kind) };
 }
 
+/**
+ * The lines with voices of the current speech provider: lines cast for another one (the speech
+ * chain changed since the storyboard) are cast again from its library, keeping their speed.
+ */
+async function ownVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeof loadPackage>>, lines: LineMaterial[]): Promise<LineMaterial[]> {
+  const provider = ctx.providers.speech.provider;
+  if (lines.every((l) => l.voice.provider === provider)) return lines;
+  const speakers = [...new Set(lines.flatMap((l) => (l.kind === "dialogue" && l.speaker ? [l.speaker] : [])))];
+  const { narrator, voiceOf } = await lineVoices(ctx, pkg, speakers);
+  return lines.map((l) => (l.voice.provider === provider ? l : { ...l, voice: { ...(l.kind === "dialogue" && l.speaker ? voiceOf(l.speaker) : narrator), speed: l.voice.speed } }));
+}
+
 /** Every narration and dialogue line of the shot spoken; the shot lasts at least as long as its lines. */
 export async function voice(ctx: StepContext, shotId: string) {
   const { db, storage } = ctx.deps;
@@ -40,7 +53,7 @@ export async function voice(ctx: StepContext, shotId: string) {
   const shot = await loadShot(db, ctx.packageId, shotId);
   const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
   const lines = [];
-  for (const line of shot.lines) {
+  for (const line of await ownVoices(ctx, pkg, shot.lines)) {
     const digest = inputDigest({ provider: providers.speech.provider, model: providers.speech.modelId, text: line.text, voice: line.voice.voice_id, speed: line.voice.speed, language });
     const { ref, meta } = await ensureAsset(db, storage, ctx.owner, "voice", digest, async () => {
       const r = await providers.speech.generate({ text: line.text, language, voice: line.voice.voice_id, speed: line.voice.speed, signal: ctx.signal });

@@ -11,7 +11,7 @@ import { createHash, createPublicKey, verify as verifySignature, type KeyObject 
  * bytes received must be verified, never a re-serialisation of the parsed JSON.
  */
 
-/** Why a delivery was refused: the route maps these to 400, 401, 401 and 503. */
+/** Why a delivery was refused: the route maps these to 400, 401, 401 and 502. */
 export type FalWebhookRejection = "missing_headers" | "stale" | "bad_signature" | "keys_unavailable";
 
 export class FalWebhookError extends Error {

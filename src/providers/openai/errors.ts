@@ -3,6 +3,7 @@
  * answers that never fit the schema), with a short message that names the model and never
  * carries the API key, a stack or a request body.
  */
+import type { Usage } from "../types.ts";
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
 
 export const PROVIDER = "openai";
@@ -26,6 +27,8 @@ export class OpenAIProviderError extends Error {
   readonly code: string | undefined;
   /** Whether trying again later may succeed (rate limits, server errors, network). */
   readonly retryable: boolean;
+  /** Tokens the failed request had already used (and OpenAI bills). */
+  usage: Usage | undefined;
   readonly requestId: string | undefined;
 
   constructor(init: OpenAIProviderErrorInit) {
@@ -83,11 +86,21 @@ export function providerError(e: unknown, ctx: { model: string; apiKey?: string;
   }
   if (e instanceof APIError) {
     // An error event inside a stream: no status.
-    const body = (e.error ?? {}) as { message?: unknown; code?: unknown; type?: unknown };
-    const code = typeof body.code === "string" ? body.code : typeof body.type === "string" ? body.type : undefined;
-    const detail = typeof body.message === "string" ? body.message : "the stream reported an error";
-    return new OpenAIProviderError({ model: ctx.model, code, retryable: true, message: redact(`${label}: ${detail}`, ctx.apiKey) });
+    return streamFailure(e.error, ctx);
   }
   const detail = e instanceof Error ? e.message : String(e);
   return new OpenAIProviderError({ model: ctx.model, code: "unexpected", retryable: false, message: redact(`${label}: ${detail}`, ctx.apiKey) });
+}
+
+/**
+ * The error for a failure the endpoint reports inside a 200 answer: an error event of a stream
+ * (Chat Completions' `{error}` chunk, the Responses API's `error` event) or the `error` of a
+ * failed response (`response.failed`). `body` is `{message, code, type}`, all optional.
+ */
+export function streamFailure(body: unknown, ctx: { model: string; apiKey?: string }): OpenAIProviderError {
+  const b = (body && typeof body === "object" ? body : {}) as { message?: unknown; code?: unknown; type?: unknown };
+  // The Responses API's error event has `type: "error"`: not a code.
+  const code = typeof b.code === "string" ? b.code : typeof b.type === "string" && b.type !== "error" ? b.type : undefined;
+  const detail = typeof b.message === "string" && b.message ? b.message : "the stream reported an error";
+  return new OpenAIProviderError({ model: ctx.model, code, retryable: true, message: redact(`${PROVIDER} ${ctx.model}: ${detail}`, ctx.apiKey) });
 }

@@ -1,7 +1,8 @@
 /**
- * The `response_format` of a structured request: OpenAI's strict json_schema (Structured
- * Outputs) built from the TypeBox schema, or plain JSON mode with the schema in the system
- * message for OpenAI-compatible endpoints that lack json_schema (DeepSeek).
+ * The format of a structured request: OpenAI's strict json_schema (Structured Outputs) built
+ * from the TypeBox schema, or plain JSON mode with the schema in the system message for
+ * OpenAI-compatible endpoints that lack json_schema (DeepSeek). Chat Completions nests it as
+ * `response_format`, the Responses API takes it flat as `text.format`.
  */
 import type { TSchema } from "@sinclair/typebox";
 import type { JSONSchema } from "openai/lib/jsonschema";
@@ -31,9 +32,22 @@ export function wireSchema(schema: TSchema): Record<string, unknown> {
   return out;
 }
 
+/** The structured format, flat: the Responses API's `text.format` as is. */
+export type TextFormat = { type: "json_object" } | { type: "json_schema"; name: string; schema: Record<string, unknown>; strict: true };
+
+export function textFormat(schema: TSchema, mode: StructuredMode): TextFormat {
+  if (mode === "json_object") return { type: "json_object" };
+  return { type: "json_schema", name: schemaName(schema), schema: wireSchema(schema), strict: true };
+}
+
+/** The same format as Chat Completions' `response_format` (the schema nested under `json_schema`). */
+export function chatResponseFormat(format: TextFormat) {
+  if (format.type === "json_object") return { type: "json_object" as const };
+  return { type: "json_schema" as const, json_schema: { name: format.name, strict: format.strict, schema: format.schema } };
+}
+
 export function responseFormat(schema: TSchema, mode: StructuredMode) {
-  if (mode === "json_object") return { type: "json_object" as const };
-  return { type: "json_schema" as const, json_schema: { name: schemaName(schema), strict: true, schema: wireSchema(schema) } };
+  return chatResponseFormat(textFormat(schema, mode));
 }
 
 /** What JSON mode adds to the system message (strict mode carries the schema in `response_format`). */

@@ -1,24 +1,23 @@
 /**
- * Structured answers (TextModel.generateObject): a chat completion constrained by the schema,
- * parsed and validated here too. An answer that is not JSON, breaks the schema or is cut off at
+ * Structured answers (TextModel.generateObject): an answer constrained by the schema (through
+ * Chat Completions or the Responses API: see text-api.ts), parsed and validated here too. An answer that is not JSON, breaks the schema or is cut off at
  * the output limit is asked for again with the problem fed back. A story longer than the part
  * budget, or one whose answer stays cut off, is read in parts whose answers are merged, each
  * part's prompt carrying a digest of what the earlier parts gave.
  */
 import type { Static, TSchema } from "@sinclair/typebox";
-import type OpenAI from "openai";
 import { SchemaViolation, validate } from "../../story/schemas.ts";
 import type { GenerateResult, ObjectRequest } from "../types.ts";
 import { OpenAIProviderError, PROVIDER, providerError, redact } from "./errors.ts";
 import { MERGERS, type PartAnswer } from "./merge-parts.ts";
 import { readAnswer, repairRequest, SHORTER_REQUEST } from "./read-answer.ts";
-import { responseFormat, schemaInstructions, type StructuredMode } from "./response-format.ts";
+import { schemaInstructions, type StructuredMode, type TextFormat, textFormat } from "./response-format.ts";
 import { type SourcePart, splitSource } from "./split-source.ts";
-
-type Message = OpenAI.Chat.ChatCompletionMessageParam;
+import type { TextApi, Turn } from "./text-api.ts";
 
 export interface StructuredSettings {
-  client: OpenAI;
+  /** The API the requests go through. */
+  api: TextApi;
   model: string;
   apiKey: string;
   /** Tries per part, repairs included. */
@@ -30,7 +29,6 @@ export interface StructuredSettings {
   /** At most this many characters of earlier parts' digest go into a part's prompt. */
   summaryBudget: number;
   mode: StructuredMode;
-  maxOutputTokens?: number;
 }
 
 /** Parts shorter than this are not cut again when their answer does not fit. */
@@ -56,10 +54,10 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
   if (req.signal?.aborted) throw req.signal.reason ?? new Error("aborted");
   const label = `${PROVIDER} ${cfg.model}`;
   const schemaId = typeof req.schema.$id === "string" ? req.schema.$id : "answer";
-  let format: ReturnType<typeof responseFormat>;
+  let format: TextFormat;
   let system: string;
   try {
-    format = responseFormat(req.schema, cfg.mode);
+    format = textFormat(req.schema, cfg.mode);
     system = req.system + schemaInstructions(req.schema, cfg.mode);
   } catch (e) {
     throw new OpenAIProviderError({
@@ -74,24 +72,14 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
   const splittable = Boolean(merger && source);
   const stats = { inputTokens: 0, outputTokens: 0, invalid: 0, truncated: 0, id: undefined as string | undefined };
 
-  async function complete(messages: Message[]) {
+  async function complete(turns: Turn[]) {
     if (req.signal?.aborted) throw req.signal.reason ?? new Error("aborted");
     try {
-      const completion = await cfg.client.chat.completions.create(
-        {
-          model: cfg.model,
-          messages,
-          response_format: format,
-          ...(req.seed !== undefined ? { seed: req.seed } : {}),
-          ...(cfg.maxOutputTokens ? { max_completion_tokens: cfg.maxOutputTokens } : {}),
-        },
-        { signal: req.signal },
-      );
-      const content = completion.choices?.[0]?.message?.content ?? "";
-      stats.id = completion.id;
-      stats.inputTokens += completion.usage?.prompt_tokens ?? estimate(messages.reduce((n, m) => n + String(m.content ?? "").length, 0));
-      stats.outputTokens += completion.usage?.completion_tokens ?? estimate(content.length);
-      return completion;
+      const reply = await cfg.api.structured({ system, turns, format, ...(req.seed !== undefined && cfg.api.takesSeed ? { seed: req.seed } : {}), signal: req.signal });
+      stats.id = reply.id ?? stats.id;
+      stats.inputTokens += reply.usage.inputTokens ?? estimate(turns.reduce((n, t) => n + t.content.length, system.length));
+      stats.outputTokens += reply.usage.outputTokens ?? estimate((reply.text ?? "").length);
+      return reply;
     } catch (e) {
       throw providerError(e, { model: cfg.model, apiKey: cfg.apiKey, signal: req.signal, attempts: cfg.maxRetries + 1 });
     }
@@ -99,40 +87,35 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
 
   /** One part's answer, repaired as needed; throws Truncated when it keeps not fitting and `canSplit`. */
   async function solve(prompt: string, canSplit: boolean): Promise<unknown> {
-    const messages: Message[] = [
-      { role: "system", content: system },
-      { role: "user", content: prompt },
-    ];
+    const turns: Turn[] = [{ role: "user", content: prompt }];
     let cutOff = 0;
     let last: string[] = [];
     for (let attempt = 1; attempt <= cfg.maxAttempts; attempt++) {
-      const completion = await complete(messages);
-      const choice = completion.choices?.[0];
-      const message = choice?.message;
-      if (message?.refusal) {
-        throw new OpenAIProviderError({ model: cfg.model, code: "refusal", retryable: false, message: redact(`${label}: the model refused to answer: ${message.refusal}`, cfg.apiKey) });
+      const reply = await complete(turns);
+      if (reply.refusal) {
+        throw new OpenAIProviderError({ model: cfg.model, code: "refusal", retryable: false, message: redact(`${label}: the model refused to answer: ${reply.refusal}`, cfg.apiKey) });
       }
-      if (choice?.finish_reason === "content_filter") {
+      if (reply.filtered) {
         throw new OpenAIProviderError({ model: cfg.model, code: "content_filter", retryable: false, message: `${label}: the answer was stopped by the content filter` });
       }
-      if (choice?.finish_reason === "length") {
+      if (reply.truncated) {
         stats.truncated++;
         cutOff++;
         last = ["the answer was cut off at the output limit"];
         if (cutOff >= 2 && canSplit) throw new Truncated();
-        if (cutOff === 1) messages.push({ role: "user", content: SHORTER_REQUEST });
+        if (cutOff === 1) turns.push({ role: "user", content: SHORTER_REQUEST });
         continue;
       }
-      const answer = readAnswer(req.schema, message?.content);
+      const answer = readAnswer(req.schema, reply.text);
       if (answer.ok) return answer.data;
       stats.invalid++;
       cutOff = 0;
       last = answer.problems;
       if (answer.kind !== "empty") {
-        const content = message?.content ?? "";
-        messages.push({ role: "assistant", content: content.length > MAX_ECHO ? `${content.slice(0, MAX_ECHO)}…` : content });
+        const content = reply.text ?? "";
+        turns.push({ role: "assistant", content: content.length > MAX_ECHO ? `${content.slice(0, MAX_ECHO)}…` : content });
       }
-      messages.push({ role: "user", content: repairRequest(answer) });
+      turns.push({ role: "user", content: repairRequest(answer) });
     }
     if (cutOff > 0) {
       if (canSplit) throw new Truncated();
@@ -168,34 +151,45 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
       ? initial.map((part) => ({ part, whole: false }))
       : [{ part: { text: source ?? "", firstChapter: 1, lastChapter: 1 }, whole: true }];
   const answers: PartAnswer[] = [];
-  for (let i = 0; i < queue.length; i++) {
-    const item = queue[i]!;
-    const canSplit = splittable && item.part.text.length >= 2 * MIN_PART && queue.length < MAX_PARTS;
-    try {
-      const prompt = item.whole ? req.prompt : partPrompt(item.part, i, queue.length, answers.length ? merger!.digest(merger!.merge(answers), cfg.summaryBudget) : "");
-      answers.push({ data: await solve(prompt, canSplit), part: item.part });
-    } catch (e) {
-      if (!(e instanceof Truncated)) throw e;
-      const text = item.part.text;
-      const halves = item.whole
-        ? splitSource(text, Math.ceil(text.length / 2))
-        : splitSource(text, Math.ceil(text.length / 2), { firstChapter: item.part.firstChapter, detectTitle: false });
-      queue.splice(i, 1, ...halves.map((part) => ({ part, whole: false })));
-      i--;
+  let data: unknown;
+  // Tokens already spent are paid for even when the answer fails: they go with the error to the ledger.
+  const spent = (e: unknown) => {
+    if (e instanceof OpenAIProviderError && (stats.inputTokens || stats.outputTokens)) e.usage = { inputTokens: stats.inputTokens, outputTokens: stats.outputTokens };
+    return e;
+  };
+  try {
+    for (let i = 0; i < queue.length; i++) {
+      const item = queue[i]!;
+      const canSplit = splittable && item.part.text.length >= 2 * MIN_PART && queue.length < MAX_PARTS;
+      try {
+        const prompt = item.whole ? req.prompt : partPrompt(item.part, i, queue.length, answers.length ? merger!.digest(merger!.merge(answers), cfg.summaryBudget) : "");
+        answers.push({ data: await solve(prompt, canSplit), part: item.part });
+      } catch (e) {
+        if (!(e instanceof Truncated)) throw e;
+        const text = item.part.text;
+        const halves = item.whole
+          ? splitSource(text, Math.ceil(text.length / 2))
+          : splitSource(text, Math.ceil(text.length / 2), { firstChapter: item.part.firstChapter, detectTitle: false });
+        queue.splice(i, 1, ...halves.map((part) => ({ part, whole: false })));
+        i--;
+      }
     }
-  }
 
-  let data: unknown = answers[0]!.data;
-  if (answers.length > 1) {
-    try {
-      data = validate(req.schema, merger!.merge(answers));
-    } catch (e) {
-      if (!(e instanceof SchemaViolation)) throw e;
-      throw new OpenAIProviderError({ model: cfg.model, code: "merge_failed", retryable: false, message: `${label}: the merged ${schemaId} answer breaks the schema: ${e.message}` });
+    data = answers[0]!.data;
+    if (answers.length > 1) {
+      try {
+        data = validate(req.schema, merger!.merge(answers));
+      } catch (e) {
+        if (!(e instanceof SchemaViolation)) throw e;
+        throw new OpenAIProviderError({ model: cfg.model, code: "merge_failed", retryable: false, message: `${label}: the merged ${schemaId} answer breaks the schema: ${e.message}` });
+      }
     }
+  } catch (e) {
+    throw spent(e);
   }
 
   const warnings: string[] = [];
+  if (req.seed !== undefined && !cfg.api.takesSeed) warnings.push(`the ${cfg.api.name} API takes no seed: it was not sent`);
   if (stats.invalid) warnings.push(`repaired after ${plural(stats.invalid, "invalid answer")}`);
   if (stats.truncated) warnings.push(`the answer was cut off at the output limit ${stats.truncated === 1 ? "once" : `${stats.truncated} times`} and asked for again`);
   if (answers.length > 1) warnings.push(`read the story (${source!.length} characters) in ${answers.length} parts and merged their answers`);
