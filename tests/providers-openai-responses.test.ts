@@ -5,7 +5,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createClient } from "../src/providers/openai/client.ts";
 import { createOpenAIText, OpenAIProviderError, type OpenAITextOptions } from "../src/providers/openai/index.ts";
-import { type Character, CharactersSchema, type Scene, ScenesSchema, StorylineSchema } from "../src/story/schemas.ts";
+import { CharactersSchema, ScenesSchema, StorylineSchema } from "../src/story/schemas.ts";
+import { ask, lin, scene, STORY, storyline, SYSTEM } from "./support/story-fixtures.ts";
+import { rejection } from "./support/rejection.ts";
 import { type FakeOpenAI, type RecordedRequest, reply, startFakeOpenAI } from "./support/fake-openai.ts";
 
 let fake: FakeOpenAI;
@@ -17,34 +19,11 @@ afterAll(() => fake.stop());
 
 const MODEL = "gpt-4o-mini";
 const text = (o: Partial<OpenAITextOptions> = {}) => createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, api: "responses", ...o });
-const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
-const STORY = "Rain fell on the old teahouse. Lin poured tea for the stranger, who said nothing for a long while.";
-const ask = (task: string, source = STORY) => ({ system: SYSTEM, prompt: `${task}\n\nStory:\n${source}`, source });
-
-const storyline = {
-  title: "Rain at the Teahouse",
-  logline: "A tea girl meets a silent stranger on a rainy night.",
-  summary: "Lin serves a stranger who waits out the rain.",
-  tone: "quiet",
-  genre: "drama",
-  language: "en",
-  chapters: [{ index: 1, title: "Rain", summary: "The stranger arrives." }],
-};
-const lin: Character = { name: "Lin", aliases: ["Xiao Lin"], role: "protagonist", gender: "female", age: "young", description: "A tea girl in a blue apron.", personality: "Kind, curious.", lines: 3 };
-const scene = (id: string, chapter: number, summary = "Lin serves tea."): Scene => ({ id, chapter, location: "teahouse", timeOfDay: "night", mood: "calm", summary, characters: ["Lin"] });
 
 type Item = { role: string; content: string };
 const inputOf = (r: RecordedRequest) => r.body.input as Item[];
 const lastUser = (r: RecordedRequest) => inputOf(r).filter((m) => m.role === "user").at(-1)!.content;
 
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 const collect = async (stream: AsyncIterable<string>) => {
   const out: string[] = [];
@@ -126,7 +105,7 @@ describe("structured answers over the Responses API", () => {
 
     fake.reset();
     fake.enqueue(reply.chat("nope"), reply.chat("still not json"));
-    const e = await caught(text({ maxAttempts: 2 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
+    const e = await rejection(text({ maxAttempts: 2 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ code: "invalid_output", retryable: false, status: undefined });
     expect((e as Error).message).toContain("after 2 attempts");
@@ -150,7 +129,7 @@ describe("structured answers over the Responses API", () => {
 
   test("a refusal part is OpenAIProviderError refusal, not retryable and not repaired", async () => {
     fake.enqueue(reply.chat(null, { refusal: "I can't help with that." }));
-    const e = await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ provider: "openai", model: MODEL, code: "refusal", retryable: false });
     expect((e as Error).message).toContain("refused to answer: I can't help with that.");
@@ -159,7 +138,7 @@ describe("structured answers over the Responses API", () => {
 
   test("an incomplete answer for the content filter is a content_filter error", async () => {
     fake.enqueue(reply.chat('{"scenes": [', { finishReason: "content_filter" }));
-    const e = await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ code: "content_filter", retryable: false });
     expect(fake.requests).toHaveLength(1);
   });
@@ -206,7 +185,7 @@ describe("streamed text over the Responses API", () => {
   test("an error event and a response.failed event surface as OpenAIProviderError", async () => {
     fake.enqueue(reply.stream(["partial"], { errorEvent: { message: "The server had an error while processing your request.", type: "server_error", code: "server_error" } }));
     const got: string[] = [];
-    const e = await caught(
+    const e = await rejection(
       (async () => {
         for await (const chunk of text().streamText({ system: "s", prompt: "p" }).textStream) got.push(chunk);
       })(),
@@ -218,7 +197,7 @@ describe("streamed text over the Responses API", () => {
 
     fake.enqueue(reply.stream(["partial"], { errorAs: "response.failed", errorEvent: { message: "Rate limit reached while generating.", type: "rate_limit_exceeded", code: "rate_limit_exceeded" } }));
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p" });
-    const failed = await caught(collect(textStream));
+    const failed = await rejection(collect(textStream));
     expect(failed).toBeInstanceOf(OpenAIProviderError);
     expect(failed).toMatchObject({ code: "rate_limit_exceeded", retryable: true });
     expect((failed as Error).message).toContain("Rate limit reached while generating.");
@@ -227,7 +206,7 @@ describe("streamed text over the Responses API", () => {
 
   test("an HTTP error surfaces from the stream with its status; breaking out early closes the request", async () => {
     const bad = createOpenAIText({ apiKey: "sk-nope-000000000000", baseUrl: fake.url, model: MODEL, api: "responses" });
-    expect(await caught(collect(bad.streamText({ system: "s", prompt: "p" }).textStream))).toMatchObject({ status: 401, code: "invalid_api_key", retryable: false });
+    expect(await rejection(collect(bad.streamText({ system: "s", prompt: "p" }).textStream))).toMatchObject({ status: 401, code: "invalid_api_key", retryable: false });
 
     fake.enqueue(reply.stream(["one", "two", "three"], { holdOpen: true }));
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p" });
@@ -242,7 +221,7 @@ describe("streamed text over the Responses API", () => {
     const controller = new AbortController();
     const { textStream } = text().streamText({ system: "s", prompt: "p", signal: controller.signal });
     const got: string[] = [];
-    const e = await caught(
+    const e = await rejection(
       (async () => {
         for await (const chunk of textStream) {
           got.push(chunk);
@@ -272,7 +251,7 @@ describe("HTTP errors and retries over the Responses API", () => {
 
   test("a 500 error body: OpenAIProviderError with the status, code and message, retried maxRetries times", async () => {
     fake.setFallback(() => reply.error(500, "The server had an error while processing your request. Sorry about that!", { headers: { "retry-after": "0" } }));
-    const e = await caught(text({ maxRetries: 1 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text({ maxRetries: 1 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ provider: "openai", model: MODEL, status: 500, code: "server_error", retryable: true });
     expect((e as OpenAIProviderError).requestId).toStartWith("req_fake_");
@@ -282,11 +261,11 @@ describe("HTTP errors and retries over the Responses API", () => {
 
   test("a 400 is reported, not repaired; a wrong key is a 401 without the key in the message", async () => {
     fake.enqueue(reply.error(400, "Invalid 'input[0].content': string too long.", { code: "string_above_max_length", param: "input[0].content" }));
-    expect(await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }))).toMatchObject({ status: 400, code: "string_above_max_length", retryable: false });
+    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }))).toMatchObject({ status: 400, code: "string_above_max_length", retryable: false });
     expect(fake.requests).toHaveLength(1);
 
     const wrong = createOpenAIText({ apiKey: "sk-wrong-key-1234567890abcdef", baseUrl: fake.url, model: MODEL, api: "responses" });
-    const e = await caught(wrong.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(wrong.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 401, code: "invalid_api_key", retryable: false });
     expect((e as Error).message).not.toContain("7890abcdef");
   });
@@ -297,7 +276,7 @@ describe("the fake's /v1/responses", () => {
   const loose = { type: "object", properties: { a: { type: "string" } } };
 
   test("rejects a strict schema that is not strict-ready, and Chat Completions parameters, as the API does", async () => {
-    const e = await caught(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", name: "answer", strict: true, schema: loose } } }));
+    const e = await rejection(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", name: "answer", strict: true, schema: loose } } }));
     expect(e).toMatchObject({ status: 400, code: "invalid_json_schema", param: "text.format.schema" });
     expect((e as Error).message).toContain("Invalid schema for response_format 'answer'");
     expect((e as Error).message).toContain("'additionalProperties' is required to be supplied and to be false");
@@ -306,9 +285,9 @@ describe("the fake's /v1/responses", () => {
     const ok = await client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", name: "answer", strict: false, schema: loose } } });
     expect(ok.output_text).toBe('{"a":"b"}');
 
-    const moved = await caught(client().responses.create({ model: MODEL, input: "hi", response_format: { type: "json_object" } } as never));
+    const moved = await rejection(client().responses.create({ model: MODEL, input: "hi", response_format: { type: "json_object" } } as never));
     expect(moved).toMatchObject({ status: 400, code: "unsupported_parameter", param: "response_format" });
-    const noName = await caught(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", schema: loose } } } as never));
+    const noName = await rejection(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", schema: loose } } } as never));
     expect(noName).toMatchObject({ status: 400, code: "missing_required_parameter", param: "text.format.name" });
   });
 

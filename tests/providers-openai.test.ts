@@ -9,14 +9,14 @@ import { cutText, splitSource } from "../src/providers/openai/split-source.ts";
 import {
   type Character,
   CharactersSchema,
-  type Scene,
   ScenesSchema,
   SchemaViolation,
-  type Shot,
   StoryboardSchema,
   StorylineSchema,
   validate,
 } from "../src/story/schemas.ts";
+import { ask, lin, scene, shot, STORY, storyline, SYSTEM } from "./support/story-fixtures.ts";
+import { rejection } from "./support/rejection.ts";
 import { type FakeOpenAI, makePng, type RecordedRequest, reply, startFakeOpenAI } from "./support/fake-openai.ts";
 
 let fake: FakeOpenAI;
@@ -28,32 +28,6 @@ afterAll(() => fake.stop());
 
 const MODEL = "gpt-4o-mini";
 const text = (o: Partial<OpenAITextOptions> = {}) => createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, ...o });
-const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
-const STORY = "Rain fell on the old teahouse. Lin poured tea for the stranger, who said nothing for a long while.";
-const ask = (task: string, source = STORY) => ({ system: SYSTEM, prompt: `${task}\n\nStory:\n${source}`, source });
-
-const storyline = {
-  title: "Rain at the Teahouse",
-  logline: "A tea girl meets a silent stranger on a rainy night.",
-  summary: "Lin serves a stranger who waits out the rain.",
-  tone: "quiet",
-  genre: "drama",
-  language: "en",
-  chapters: [{ index: 1, title: "Rain", summary: "The stranger arrives." }],
-};
-const lin: Character = { name: "Lin", aliases: ["Xiao Lin"], role: "protagonist", gender: "female", age: "young", description: "A tea girl in a blue apron.", personality: "Kind, curious.", lines: 3 };
-const scene = (id: string, chapter: number, summary = "Lin serves tea."): Scene => ({ id, chapter, location: "teahouse", timeOfDay: "night", mood: "calm", summary, characters: ["Lin"] });
-const shot = (id: string, sceneId: string): Shot => ({
-  id,
-  sceneId,
-  characters: ["Lin"],
-  description: "Lin pours tea by a rain-streaked window.",
-  narration: "The rain did not stop.",
-  dialogue: [{ speaker: "Lin", text: "More tea?" }],
-  camera: "wide",
-  transition: "cut",
-  durationS: 4,
-});
 
 const FIXTURES: Array<{ schema: TSchema; name: string; data: unknown }> = [
   { schema: StorylineSchema, name: "inkreel_storyline", data: storyline },
@@ -66,14 +40,6 @@ type Message = { role: string; content: string };
 const messagesOf = (r: RecordedRequest) => r.body.messages as Message[];
 const lastUser = (r: RecordedRequest) => messagesOf(r).filter((m) => m.role === "user").at(-1)!.content;
 
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("structured answers", () => {
   for (const f of FIXTURES) {
@@ -147,7 +113,7 @@ describe("structured answers", () => {
 
   test("no valid answer within maxAttempts: OpenAIProviderError invalid_output, not retryable", async () => {
     fake.enqueue(reply.chat("nope"), reply.chat("still not json"), reply.json({ characters: [{ name: "" }] }));
-    const e = await caught(text().generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
+    const e = await rejection(text().generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     const err = e as OpenAIProviderError;
     expect(err).toMatchObject({ provider: "openai", model: MODEL, code: "invalid_output", retryable: false, status: undefined });
@@ -158,7 +124,7 @@ describe("structured answers", () => {
 
   test("maxAttempts is configurable", async () => {
     fake.enqueue(reply.chat("nope"));
-    const e = await caught(text({ maxAttempts: 1 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
+    const e = await rejection(text({ maxAttempts: 1 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
     expect((e as OpenAIProviderError).code).toBe("invalid_output");
     expect(fake.requests).toHaveLength(1);
   });
@@ -208,7 +174,7 @@ describe("structured answers", () => {
 
   test("a truncation that persists without a story to split: a clear length error", async () => {
     fake.setFallback(() => reply.chat('{"characters": [', { finishReason: "length" }));
-    const e = await caught(text().generateObject({ schema: CharactersSchema, system: SYSTEM, prompt: "List the characters of a famous novel." }));
+    const e = await rejection(text().generateObject({ schema: CharactersSchema, system: SYSTEM, prompt: "List the characters of a famous novel." }));
     expect(e).toMatchObject({ code: "length", retryable: false });
     expect((e as Error).message).toContain("cut off at the output limit after 3 attempts");
     expect(fake.requests).toHaveLength(3);
@@ -294,7 +260,7 @@ describe("structured answers", () => {
 
   test("a refusal is an error, not a repair", async () => {
     fake.enqueue(reply.chat(null, { refusal: "I can't help with that." }));
-    const e = await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ code: "refusal", retryable: false });
     expect(fake.requests).toHaveLength(1);
   });
@@ -302,7 +268,7 @@ describe("structured answers", () => {
   test("an aborted request rejects with the abort reason", async () => {
     const before = new AbortController();
     before.abort(new Error("cancelled by the user"));
-    expect(await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: before.signal }))).toHaveProperty("message", "cancelled by the user");
+    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: before.signal }))).toHaveProperty("message", "cancelled by the user");
     expect(fake.requests).toHaveLength(0);
 
     fake.enqueue(async () => {
@@ -312,7 +278,7 @@ describe("structured answers", () => {
     const during = new AbortController();
     setTimeout(() => during.abort(new Error("job cancelled")), 30);
     const started = performance.now();
-    expect(await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: during.signal }))).toHaveProperty("message", "job cancelled");
+    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: during.signal }))).toHaveProperty("message", "job cancelled");
     expect(performance.now() - started).toBeLessThan(1_500);
   });
 });
@@ -320,7 +286,7 @@ describe("structured answers", () => {
 describe("HTTP errors and retries", () => {
   test("401: status 401, not retryable, no retry, no key in the message", async () => {
     const model = createOpenAIText({ apiKey: "sk-wrong-key-1234567890abcdef", baseUrl: fake.url, model: MODEL });
-    const e = await caught(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ provider: "openai", model: MODEL, status: 401, code: "invalid_api_key", retryable: false });
     const message = (e as Error).message;
@@ -347,7 +313,7 @@ describe("HTTP errors and retries", () => {
 
   test("a persistent 503: retried maxRetries times, then a clear retryable error", async () => {
     fake.setFallback(() => reply.error(503, "The server is overloaded or not ready yet.", { headers: { "retry-after": "0" } }));
-    const e = await caught(text({ maxRetries: 2 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text({ maxRetries: 2 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 503, code: "server_error", retryable: true });
     expect((e as Error).message).toBe(`openai ${MODEL}: HTTP 503 server_error: The server is overloaded or not ready yet. (gave up after 3 tries)`);
     expect(fake.requests).toHaveLength(3);
@@ -355,13 +321,13 @@ describe("HTTP errors and retries", () => {
 
   test("a 429 for an exhausted quota is not retryable", async () => {
     fake.setFallback(() => reply.error(429, "You exceeded your current quota, please check your plan and billing details.", { type: "insufficient_quota", code: "insufficient_quota", headers: { "retry-after": "0" } }));
-    const e = await caught(text({ maxRetries: 0 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text({ maxRetries: 0 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 429, code: "insufficient_quota", retryable: false });
   });
 
   test("a 400 from the endpoint is reported, not repaired", async () => {
     fake.enqueue(reply.error(400, "Invalid 'messages[1].content': string too long.", { code: "string_above_max_length", param: "messages[1].content" }));
-    const e = await caught(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 400, code: "string_above_max_length", retryable: false });
     expect(fake.requests).toHaveLength(1);
   });
@@ -372,7 +338,7 @@ describe("HTTP errors and retries", () => {
     const port = closed.port;
     await closed.stop(true);
     const model = createOpenAIText({ apiKey: fake.apiKey, baseUrl: `http://127.0.0.1:${port}/v1`, model: MODEL, maxRetries: 0 });
-    const e = await caught(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    const e = await rejection(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ code: "connection_error", retryable: true, status: undefined });
   });
 });
@@ -412,7 +378,7 @@ describe("streamed text", () => {
     const controller = new AbortController();
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p", signal: controller.signal });
     const got: string[] = [];
-    const e = await caught(
+    const e = await rejection(
       (async () => {
         for await (const chunk of textStream) {
           got.push(chunk);
@@ -435,11 +401,11 @@ describe("streamed text", () => {
   test("an HTTP error surfaces from the stream as OpenAIProviderError; an error event too", async () => {
     const bad = createOpenAIText({ apiKey: "sk-nope-000000000000", baseUrl: fake.url, model: MODEL });
     const { textStream, usage } = bad.streamText({ system: "s", prompt: "p" });
-    expect(await caught(collect(textStream))).toMatchObject({ status: 401, retryable: false });
+    expect(await rejection(collect(textStream))).toMatchObject({ status: 401, retryable: false });
     expect(await usage).toEqual({ inputTokens: 1, outputTokens: 0 });
 
     fake.enqueue(reply.stream(["partial"], { errorEvent: { message: "The server had an error while processing your request.", type: "server_error", code: null } }));
-    const e = await caught(collect(text().streamText({ system: "s", prompt: "p" }).textStream));
+    const e = await rejection(collect(text().streamText({ system: "s", prompt: "p" }).textStream));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect((e as Error).message).toContain("The server had an error");
   });
@@ -515,13 +481,13 @@ describe("images", () => {
 
   test("a moderation refusal (400) is an error with its code", async () => {
     fake.enqueue(reply.error(400, "Your request was rejected as a result of our safety system.", { code: "moderation_blocked" }));
-    const e = await caught(image().generate({ prompt: "p", width: 1024, height: 1024 }));
+    const e = await rejection(image().generate({ prompt: "p", width: 1024, height: 1024 }));
     expect(e).toMatchObject({ status: 400, code: "moderation_blocked", retryable: false, model: "gpt-image-1" });
   });
 
   test("an answer that is not an image is an error", async () => {
     fake.enqueue(reply.image(new TextEncoder().encode("not an image")));
-    expect(await caught(image().generate({ prompt: "p", width: 1024, height: 1024 }))).toMatchObject({ code: "bad_image" });
+    expect(await rejection(image().generate({ prompt: "p", width: 1024, height: 1024 }))).toMatchObject({ code: "bad_image" });
   });
 });
 

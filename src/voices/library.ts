@@ -1,9 +1,10 @@
 /**
  * The voice library: the voices each speech provider offers (table `voices`, one row per provider
- * and voice_id). The pipeline and the worker fill it from the provider (`refreshVoices`); the API
- * only reads it.
+ * and voice_id), filled from the provider (`refreshVoices`) by the pipeline's characters stage and
+ * by POST /voices/sync; listing only reads it.
  */
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
+import type { VoicesTable } from "../db/types.ts";
 import type { Db } from "../db/client.ts";
 import { page, type Page } from "../http/envelope.ts";
 import { validation } from "../http/errors.ts";
@@ -21,19 +22,7 @@ export const acceptsAnyVoice = (provider: string) => OPEN_VOICE_PROVIDERS.has(pr
 const GENDERS = new Set(["female", "male", "neutral"]);
 const AGES = new Set(["child", "young", "middle_aged", "old"]);
 
-type VoiceRow = {
-  provider: string;
-  voice_id: string;
-  name: string;
-  gender: string | null;
-  age: string | null;
-  accent: string | null;
-  language: string | null;
-  description: string | null;
-  preview_url: string | null;
-  labels: Record<string, string>;
-  synced_at: Date;
-};
+type VoiceRow = Selectable<VoicesTable>;
 
 /** A library entry as the API shows it. */
 export interface LibraryVoice extends VoiceInfo {
