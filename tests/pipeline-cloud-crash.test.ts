@@ -3,7 +3,7 @@
 // is paid once per clip (the fake counts submissions).
 import { afterAll, expect, test } from "bun:test";
 import { startFakeFal } from "./support/fake-fal.ts";
-import { pipelineContext, type PipelineWorkerProcess, SHORT_STORY, spawnPipelineWorker, waitUntil } from "./support/pipeline.ts";
+import { pipelineContext, type PipelineWorkerProcess, spawnPipelineWorker, startStoryRun, waitUntil } from "./support/pipeline.ts";
 
 const fal = await startFakeFal();
 const FAL_ENV = { VIDEO_PROVIDER: "fal", FAL_KEY: fal.key, FAL_BASE_URL: fal.url, FAL_POLL_INTERVAL_MS: "20" };
@@ -27,10 +27,7 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
   // Every request stays in progress until the test lets it finish.
   fal.script(["IN_QUEUE", "IN_PROGRESS"]);
   const first = await spawn();
-  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text: SHORT_STORY } } });
-  const projectId = created.json.data.id as string;
-  const started = await ctx.call("POST", `/api/v1/projects/${projectId}/runs`, { token, body: { mode: "auto" } });
-  const runId = started.json.data.id as string;
+  const { projectId, runId } = await startStoryRun(ctx, token);
 
   // Kill the worker once every clip it started is queued at fal and known to Postgres.
   const shots = await waitUntil("the clips stage to start", async () => {

@@ -9,7 +9,7 @@ import { probe } from "../src/media/ffmpeg.ts";
 import { startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
 import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
-import { fetchSigned, pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+import { fetchSigned, pipelineContext, startStoryRun } from "./support/pipeline.ts";
 import { storyAnalyst } from "./support/story-analyst.ts";
 
 const openai = await startFakeOpenAI();
@@ -60,19 +60,12 @@ afterEach(async () => {
   eleven.reset();
 });
 
-async function runStory(token: string) {
-  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text: SHORT_STORY } } });
-  expect(created.status).toBe(201);
-  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
-  expect(started.status).toBe(202);
-  return { projectId: created.json.data.id as string, runId: started.json.data.id as string };
-}
 
 describe("a run on the cloud providers", () => {
   test("every capability in the cloud: story in, narrated MP4 out, every call in the ledger", async () => {
     openai.setFallback(storyAnalyst());
     const { token } = await ctx.register();
-    const { projectId, runId } = await runStory(token);
+    const { projectId, runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
@@ -137,7 +130,7 @@ describe("a run on the cloud providers", () => {
     // OpenAI's images are down; Retry-After keeps the SDK's own retries quick.
     openai.setFallback((req) => (req.path.startsWith("/v1/images") ? reply.error(503, "The server is overloaded", { headers: { "retry-after-ms": "5" } }) : reply.error(400, "unexpected")));
     const { token } = await ctx.register();
-    const { runId } = await runStory(token);
+    const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
     expect(run.error).toBeNull();
 
@@ -162,7 +155,7 @@ describe("a run on the cloud providers", () => {
     await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
     openai.setFallback(() => reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }));
     const { token } = await ctx.register();
-    const { runId } = await runStory(token);
+    const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
     expect(run.status).toBe("failed");
     expect(run.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai", model: "gpt-image-1", capability: "image", stage: "characters" });
@@ -179,7 +172,7 @@ describe("a run on the cloud providers", () => {
     // Pictures from text are drawn; a keyframe from the characters' sheets (an edit) is refused.
     openai.setFallback((req) => (req.path === "/v1/images/edits" ? reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }) : reply.image()));
     const { token } = await ctx.register();
-    const { runId } = await runStory(token);
+    const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
     expect(run.status).toBe("failed");
     const edits = openai.requests.filter((r) => r.path === "/v1/images/edits");
@@ -197,7 +190,7 @@ describe("a run on the cloud providers", () => {
   test("lines voiced locally are cast again from ElevenLabs' library once the speech chain moves there", async () => {
     await chains({});
     const { token } = await ctx.register();
-    const { projectId, runId } = await runStory(token);
+    const { projectId, runId } = await startStoryRun(ctx, token);
     expect((await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000)).status).toBe("completed");
     expect(eleven.calls("tts")).toEqual([]);
 
@@ -219,7 +212,7 @@ describe("a run on the cloud providers", () => {
     await chains({ speech: [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }] });
     await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 2 }) }).where("id", "=", "elevenlabs").execute();
     const { token } = await ctx.register();
-    const { runId } = await runStory(token);
+    const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
     expect(run.error).toBeNull();
     const { rows } = await sql<{ stage: string; concurrency_key: string | null; concurrency_limit: number | null }>`

@@ -5,7 +5,7 @@ import { sql } from "kysely";
 import { probe } from "../src/media/ffmpeg.ts";
 import { PER_SHOT, STAGES } from "../src/pipeline/stages.ts";
 import { rescueExpired } from "../src/queue/index.ts";
-import { fetchSigned, pipelineContext, type PipelineWorkerProcess, SHORT_STORY, spawnPipelineWorker, waitUntil } from "./support/pipeline.ts";
+import { fetchSigned, pipelineContext, type PipelineWorkerProcess, spawnPipelineWorker, startStoryRun, waitUntil } from "./support/pipeline.ts";
 import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,13 +23,6 @@ async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
   return p;
 }
 
-async function startRun(token: string) {
-  const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text: SHORT_STORY } } });
-  expect(created.status).toBe(201);
-  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
-  expect(started.status).toBe(202);
-  return { projectId: created.json.data.id as string, runId: started.json.data.id as string };
-}
 
 /** Jobs the worker holds right now (running under its lease). */
 async function heldBy(workerId: string) {
@@ -124,7 +117,7 @@ describe("a worker process killed mid-run", () => {
   test("during keyframes: another worker process rescues its jobs and the run completes, nothing duplicated or lost", async () => {
     const me = await ctx.register("crash");
     const first = await spawn();
-    const { projectId, runId } = await startRun(me.token);
+    const { projectId, runId } = await startStoryRun(ctx, me.token);
     const held = await whileRunning(me.token, runId, "keyframes", first, "pipeline.shot");
     expect(await first.kill9()).toBeNull(); // killed by a signal, not exited
     // Its jobs are still "running" under a lease nobody renews.
@@ -151,7 +144,7 @@ describe("a worker process killed mid-run", () => {
   test("during the export render: the lease expires, rescueExpired returns the job, an in-process worker finishes the video", async () => {
     const me = await ctx.register("crash");
     const first = await spawn({ concurrency: 4 });
-    const { projectId, runId } = await startRun(me.token);
+    const { projectId, runId } = await startStoryRun(ctx, me.token);
     await whileRunning(me.token, runId, "export", first, "pipeline.stage");
     await first.kill9();
     // Nobody is left to rescue it: the test does, once the 2 s lease has expired.
@@ -178,7 +171,7 @@ describe("a worker process killed mid-run", () => {
     // The narrowest crash window, made deterministic: the process SIGKILLs itself the moment the
     // keyframes stage job has enqueued its shot jobs and join, before the queue hears it finished.
     const first = await spawn({ dieAfter: { kind: "pipeline.stage", stage: "keyframes" } });
-    const { projectId, runId } = await startRun(me.token);
+    const { projectId, runId } = await startStoryRun(ctx, me.token);
     const died = await Promise.race([first.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
     expect(died).toBe(true);
     expect(first.proc.signalCode).toBe("SIGKILL");

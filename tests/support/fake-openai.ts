@@ -114,6 +114,14 @@ const ERROR_TYPES: Record<number, string> = {
   503: "server_error",
 };
 
+/** A held-open stream's wait: until the client goes away (or 10 s, so a broken test cannot hang the run). */
+function untilGone(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
 const GPT_IMAGE_SIZES = ["1024x1024", "1536x1024", "1024x1536", "auto"];
 
 /** A valid PNG (1-bit grey, every row alike) of any size: small and quick to make. */
@@ -304,14 +312,7 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
             sent += delta.length;
             send(withUsage({ ...base, choices: [{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }] }));
           }
-          if (r.holdOpen) {
-            // Until the client goes away (or 10 s, so a broken test cannot hang the run).
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, 10_000);
-              signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-            });
-            return;
-          }
+          if (r.holdOpen) return untilGone(signal);
           if (r.errorEvent) {
             send({ error: { ...r.errorEvent, param: null } });
             return;
@@ -419,14 +420,7 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
             text += delta;
             send("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta, logprobs: [] });
           }
-          if (r.holdOpen) {
-            // Until the client goes away (or 10 s, so a broken test cannot hang the run).
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, 10_000);
-              signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-            });
-            return;
-          }
+          if (r.holdOpen) return untilGone(signal);
           if (r.errorEvent) {
             if (r.errorAs === "response.failed") {
               send("response.failed", { response: { ...response("failed"), error: { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message } } });

@@ -83,14 +83,20 @@ export async function waitUntil<T>(what: string, check: () => Promise<T> | T, ti
 }
 
 /** Creates a project from `text` (SHORT_STORY by default) and runs it in auto mode to completion. */
-export async function completedProject(ctx: PipelineContext, token: string, text = SHORT_STORY) {
+/** Creates a project from `text` and starts an auto run of it (201 and 202, or the test fails). */
+export async function startStoryRun(ctx: Pick<PipelineContext, "call">, token: string, text = SHORT_STORY) {
   const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text } } });
   if (created.status !== 201) throw new Error(`create failed: ${created.status} ${JSON.stringify(created.json)}`);
   const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
   if (started.status !== 202) throw new Error(`run failed to start: ${started.status} ${JSON.stringify(started.json)}`);
-  const run = await ctx.waitForRun(token, started.json.data.id, ["completed", "failed", "cancelled"]);
+  return { project: created.json.data as { id: string; name: string }, projectId: created.json.data.id as string, runId: started.json.data.id as string };
+}
+
+export async function completedProject(ctx: PipelineContext, token: string, text = SHORT_STORY) {
+  const { project, runId } = await startStoryRun(ctx, token, text);
+  const run = await ctx.waitForRun(token, runId, ["completed", "failed", "cancelled"]);
   if (run.status !== "completed") throw new Error(`run ${run.id} ended ${run.status}: ${JSON.stringify(run.error)}`);
-  return { project: created.json.data as { id: string; name: string }, run };
+  return { project, run };
 }
 
 /** A pipeline worker running as its own process (tests/support/pipeline-worker.ts) on the context's database and data directory. */
