@@ -246,4 +246,17 @@ describe("a run on the cloud providers", () => {
     expect(JSON.stringify(failed.json)).not.toContain(eleven.apiKey);
     expect((await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token })).json.data.items.length).toBe(eleven.voices.length);
   }, 30_000);
+
+  test("the usage routes: a malformed id is 400, an unknown one 404, no token 401, in the envelope", async () => {
+    const { token } = await ctx.register();
+    for (const path of ["/api/v1/projects/%s/usage", "/api/v1/runs/%s/usage"]) {
+      const bad = await ctx.call("GET", path.replace("%s", "not-a-uuid"), { token });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.code).toBe("VALIDATION_ERROR");
+      const unknown = await ctx.call("GET", path.replace("%s", crypto.randomUUID()), { token });
+      expect(unknown.status).toBe(404);
+      expect(unknown.json.error.code).toBe("NOT_FOUND");
+      expect((await ctx.call("GET", path.replace("%s", crypto.randomUUID()))).status).toBe(401);
+    }
+  });
 });
