@@ -42,7 +42,15 @@ function findBun() {
     if (version && atLeast(version, "1.4")) return bin;
   }
   say(`Bun ${BUN_VERSION} not found; installing it into .tools/ with npm`);
-  const code = run("npm", ["install", "--prefix", join(root, ".tools"), "--no-save", "--no-audit", "--no-fund", `bun@${BUN_VERSION}`]);
+  const code = run("npm", [
+    "install",
+    "--prefix",
+    join(root, ".tools"),
+    "--no-save",
+    "--no-audit",
+    "--no-fund",
+    `bun@${BUN_VERSION}`,
+  ]);
   if (code !== 0 || !bunVersion(localBun)) {
     say("could not install Bun with npm; install it yourself (npm install -g bun) and run this again");
     process.exit(1);

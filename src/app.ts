@@ -1,57 +1,57 @@
 import { cors } from "@elysiajs/cors";
-import { Elysia, type AnyElysia } from "elysia";
+import { type AnyElysia, Elysia } from "elysia";
 import pkg from "../package.json" with { type: "json" };
 import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { authModule } from "./modules/auth/index.ts";
+import { configModule } from "./modules/config/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
-import { projectsModule } from "./modules/projects/index.ts";
-import { timelineModule } from "./modules/timeline/index.ts";
-import { packagesModule } from "./modules/packages/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
+import { packagesModule } from "./modules/packages/index.ts";
+import { projectsModule } from "./modules/projects/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
-import { usersModule } from "./modules/users/index.ts";
-import { configModule } from "./modules/config/index.ts";
-import { voicesModule } from "./modules/voices/index.ts";
+import { timelineModule } from "./modules/timeline/index.ts";
 import { usageModule } from "./modules/usage/index.ts";
+import { usersModule } from "./modules/users/index.ts";
+import { voicesModule } from "./modules/voices/index.ts";
 import { webhooksModule } from "./modules/webhooks/index.ts";
 
 /** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
 export function createApp(deps: Deps) {
   const { origins } = deps.config.cors;
   let routes: AnyElysia["routes"] = [];
-  const app = (
-    new Elysia()
-      // First, so its error handler and request id cover every route registered after it.
-      .use(httpPlugin(deps))
-      .use(
-        cors({
-          origin: origins.includes("*") ? true : origins.length ? origins : false,
-          credentials: !origins.includes("*"),
-          exposeHeaders: ["X-Request-Id", "Retry-After"],
-          allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Last-Event-ID"],
-        }),
-      )
-      .use(docsPlugin(pkg.version, () => routes))
-      .get("/.well-known/jwks.json", () => deps.issuer.jwks(), { detail: { tags: ["operations"], summary: "Public keys of our token issuer" } })
-      .use(healthModule(deps))
-      .use(authModule(deps))
-      .use(usersModule(deps))
-      .use(spacesModule(deps))
-      .use(jobsModule(deps))
-      .use(eventsModule(deps))
-      .use(projectsModule(deps))
-      .use(timelineModule(deps))
-      .use(packagesModule(deps))
-      .use(configModule(deps))
-      .use(voicesModule(deps))
-      .use(webhooksModule(deps))
-      .use(usageModule(deps))
-      .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia())
-  );
+  const app = new Elysia()
+    // First, so its error handler and request id cover every route registered after it.
+    .use(httpPlugin(deps))
+    .use(
+      cors({
+        origin: origins.includes("*") ? true : origins.length ? origins : false,
+        credentials: !origins.includes("*"),
+        exposeHeaders: ["X-Request-Id", "Retry-After"],
+        allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Last-Event-ID"],
+      }),
+    )
+    .use(docsPlugin(pkg.version, () => routes))
+    .get("/.well-known/jwks.json", () => deps.issuer.jwks(), {
+      detail: { tags: ["operations"], summary: "Public keys of our token issuer" },
+    })
+    .use(healthModule(deps))
+    .use(authModule(deps))
+    .use(usersModule(deps))
+    .use(spacesModule(deps))
+    .use(jobsModule(deps))
+    .use(eventsModule(deps))
+    .use(projectsModule(deps))
+    .use(timelineModule(deps))
+    .use(packagesModule(deps))
+    .use(configModule(deps))
+    .use(voicesModule(deps))
+    .use(webhooksModule(deps))
+    .use(usageModule(deps))
+    .use(deps.fileLinkSecret ? filesModule(deps, deps.fileLinkSecret) : new Elysia());
   routes = app.routes;
   return app;
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bun
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { openDatabase } from "./db/connect.ts";
+import { demo } from "./demo.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { checkUsername } from "./modules/auth/service.ts";
 import { createUser } from "./modules/users/service.ts";
-import { demo } from "./demo.ts";
 import { startApi } from "./server.ts";
 import { startWorker } from "./worker.ts";
 
@@ -55,10 +55,15 @@ async function api(config: Config, log: Logger) {
 
 async function worker(config: Config, log: Logger, args: string[]) {
   const { values } = parseArgs({ args, options: { queues: { type: "string" }, concurrency: { type: "string" } } });
-  const queues = (values.queues ?? "default,maintenance,pipeline").split(",").map((q) => q.trim()).filter(Boolean);
+  const queues = (values.queues ?? "default,maintenance,pipeline")
+    .split(",")
+    .map((q) => q.trim())
+    .filter(Boolean);
   const concurrency = Number(values.concurrency ?? 10);
-  if (!queues.length || !queues.every((q) => /^[\w.-]{1,64}$/.test(q))) throw new UsageError("--queues takes a comma-separated list of queue names");
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new UsageError("--concurrency must be a whole number from 1 to 1000");
+  if (!queues.length || !queues.every((q) => /^[\w.-]{1,64}$/.test(q)))
+    throw new UsageError("--queues takes a comma-separated list of queue names");
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000)
+    throw new UsageError("--concurrency must be a whole number from 1 to 1000");
   const database = await openDatabase(config, log);
   // Signals are handled from here on: a SIGTERM while the worker loops are still starting waits
   // for them to start, then stops them (the first loop may already have logged "worker started").
@@ -117,7 +122,8 @@ async function adminCreate(config: Config, log: Logger, args: string[]) {
   if (!values.username || !values.email) throw new UsageError("admin create needs --username and --email");
   const password = values.password ?? process.env.INKREEL_ADMIN_PASSWORD ?? (await readStdin());
   if (password.length < 8 || password.length > 128) throw new UsageError("the password must be 8 to 128 characters");
-  if (values.username.length < 3 || values.username.length > 50) throw new UsageError("the username must be 3 to 50 characters");
+  if (values.username.length < 3 || values.username.length > 50)
+    throw new UsageError("the username must be 3 to 50 characters");
   checkUsername(values.username);
   const database = await openDatabase(config, log);
   const db = createDb(database.url, { max: 1 });

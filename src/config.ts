@@ -87,7 +87,10 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`Invalid configuration: ${variable} ${problem}`);
     this.name = "ConfigError";
   }
@@ -143,14 +146,17 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 
 function storageConfig(env: Env, supabase: Config["supabase"]): Config["storage"] {
   const driver = oneOf(env, "STORAGE_DRIVER", ["local", "supabase"] as const, "local");
-  if (driver === "supabase" && !supabase) throw new ConfigError("STORAGE_DRIVER", "is supabase but SUPABASE_URL is not set");
+  if (driver === "supabase" && !supabase)
+    throw new ConfigError("STORAGE_DRIVER", "is supabase but SUPABASE_URL is not set");
   if (driver === "supabase" && !supabase?.serviceRoleKey) {
     throw new ConfigError("SUPABASE_SERVICE_ROLE_KEY", "is required when STORAGE_DRIVER is supabase");
   }
   const bucket = str(env, "SUPABASE_STORAGE_BUCKET") ?? "inkreel";
-  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket)) throw new ConfigError("SUPABASE_STORAGE_BUCKET", "must be a valid bucket name");
+  if (!/^[a-z0-9][a-z0-9._-]{1,62}$/.test(bucket))
+    throw new ConfigError("SUPABASE_STORAGE_BUCKET", "must be a valid bucket name");
   const signingSecret = str(env, "STORAGE_SIGNING_SECRET");
-  if (signingSecret !== null && signingSecret.length < 32) throw new ConfigError("STORAGE_SIGNING_SECRET", "must be at least 32 characters");
+  if (signingSecret !== null && signingSecret.length < 32)
+    throw new ConfigError("STORAGE_SIGNING_SECRET", "must be at least 32 characters");
   return { driver, bucket, signingSecret };
 }
 
@@ -165,7 +171,8 @@ const KEYS = { openai: "OPENAI_API_KEY", fal: "FAL_KEY", elevenlabs: "ELEVENLABS
 function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null): Config["cloud"] {
   for (const c of CAPABILITIES) {
     const name = choice[c] as string;
-    if (name !== "local" && !str(env, KEYS[name as keyof typeof KEYS])) throw new ConfigError(KEYS[name as keyof typeof KEYS], `is required when ${c.toUpperCase()}_PROVIDER is ${name}`);
+    if (name !== "local" && !str(env, KEYS[name as keyof typeof KEYS]))
+      throw new ConfigError(KEYS[name as keyof typeof KEYS], `is required when ${c.toUpperCase()}_PROVIDER is ${name}`);
   }
   return {
     openai: {
@@ -182,7 +189,8 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       videoModel: str(env, "FAL_VIDEO_MODEL") ?? "fal-ai/kling-video/v2.1/standard/image-to-video",
       webhookUrl: publicUrl ? `${publicUrl}/api/v1/webhooks/fal` : null,
       jwksUrl: url(env, "FAL_JWKS_URL", ["http:", "https:"]) ?? "https://rest.alpha.fal.ai/.well-known/jwks.json",
-      pollIntervalMs: str(env, "FAL_POLL_INTERVAL_MS") === null ? null : int(env, "FAL_POLL_INTERVAL_MS", 1000, 10, 60_000),
+      pollIntervalMs:
+        str(env, "FAL_POLL_INTERVAL_MS") === null ? null : int(env, "FAL_POLL_INTERVAL_MS", 1000, 10, 60_000),
     },
     elevenlabs: {
       apiKey: str(env, "ELEVENLABS_API_KEY"),
@@ -229,7 +237,8 @@ export function loadConfig(env: Env = process.env): Config {
   const providers = providerChoice(env);
   const publicUrl = url(env, "PUBLIC_URL", ["http:", "https:"]);
   const providerSecret = str(env, "PROVIDER_SECRET_KEY");
-  if (providerSecret !== null && providerSecret.length < 32) throw new ConfigError("PROVIDER_SECRET_KEY", "must be at least 32 characters");
+  if (providerSecret !== null && providerSecret.length < 32)
+    throw new ConfigError("PROVIDER_SECRET_KEY", "must be at least 32 characters");
   return {
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     host,

@@ -21,7 +21,11 @@ function render(stages: StageState[], elapsedS: number): string {
   const lines = stages.map((s) => {
     const filled = Math.round((s.progress / 100) * BAR);
     const mark = { completed: "✔", failed: "✘", running: "…", cancelled: "-", skipped: "·", pending: " " }[s.status];
-    const detail = s.error ? `  ${s.error.shot_id ? `shot ${s.error.shot_id}: ` : ""}${s.error.message}` : s.total ? `  ${s.done ?? 0}/${s.total} shots` : "";
+    const detail = s.error
+      ? `  ${s.error.shot_id ? `shot ${s.error.shot_id}: ` : ""}${s.error.message}`
+      : s.total
+        ? `  ${s.done ?? 0}/${s.total} shots`
+        : "";
     return `${mark} ${s.stage.padEnd(10)} [${"█".repeat(filled)}${"░".repeat(BAR - filled)}] ${String(s.progress).padStart(3)}%${detail}`;
   });
   return `${lines.join("\n")}\n  ${elapsedS.toFixed(1)} s`;
@@ -59,11 +63,23 @@ export async function demo(config: Config, log: Logger, storyPath: string, out: 
       if (["completed", "failed", "cancelled"].includes(now.status)) {
         if (!tty) console.log(frame);
         if (now.status !== "completed") throw new Error(`the run ${now.status}: ${JSON.stringify(now.error)}`);
-        const ex = await db.selectFrom("exports").selectAll().where("id", "=", now.export_id!).executeTakeFirstOrThrow();
+        const ex = await db
+          .selectFrom("exports")
+          .selectAll()
+          .where("id", "=", now.export_id!)
+          .executeTakeFirstOrThrow();
         const video = (ex.files as ExportFile[]).find((f) => f.file_type === "video")!;
-        const asset = await db.selectFrom("assets").selectAll().where("id", "=", video.asset_id).executeTakeFirstOrThrow();
+        const asset = await db
+          .selectFrom("assets")
+          .selectAll()
+          .where("id", "=", video.asset_id)
+          .executeTakeFirstOrThrow();
         const { storage } = await createStorage(config);
-        const local = await localFile(storage, { asset_id: asset.id, storage_key: asset.storage_key, mime_type: asset.mime_type, sha256: asset.sha256 }, resolve(config.dataDir, "cache", "assets"));
+        const local = await localFile(
+          storage,
+          { asset_id: asset.id, storage_key: asset.storage_key, mime_type: asset.mime_type, sha256: asset.sha256 },
+          resolve(config.dataDir, "cache", "assets"),
+        );
         const target = resolve(out ?? resolve(config.dataDir, "videos", `${name}.mp4`));
         await mkdir(dirname(target), { recursive: true });
         await copyFile(local, target);

@@ -1,10 +1,10 @@
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { createIssuer, createSupabaseVerifier, type AccessClaims, type TokenIssuer } from "./auth/tokens.ts";
+import { type AccessClaims, createIssuer, createSupabaseVerifier, type TokenIssuer } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
-import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
 import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
+import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 

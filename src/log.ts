@@ -27,7 +27,11 @@ export function redact(value: unknown, depth = 0): unknown {
 }
 
 /** Structured JSON lines on stdout (stderr for errors), secrets redacted by key. */
-export function createLogger(level: Config["logLevel"] = "info", base: Fields = {}, sink?: (line: string, level: Level) => void): Logger {
+export function createLogger(
+  level: Config["logLevel"] = "info",
+  base: Fields = {},
+  sink?: (line: string, level: Level) => void,
+): Logger {
   const min = LEVELS[level];
   const write =
     sink ?? ((line: string, lvl: Level) => (lvl === "error" ? process.stderr : process.stdout).write(`${line}\n`));

@@ -24,14 +24,42 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
   // With a public URL, fal calls our webhook when a request finishes; the waiting job wakes at once.
-  const wakeups = config.cloud.fal.webhookUrl && config.queue.mode === "listen" ? createFalWakeups({ connectionString: databaseUrl, log }) : null;
+  const wakeups =
+    config.cloud.fal.webhookUrl && config.queue.mode === "listen"
+      ? createFalWakeups({ connectionString: databaseUrl, log })
+      : null;
   const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait });
   const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers, log }) };
-  const common = { connectionString: databaseUrl, handlers, mode: config.queue.mode, pollIntervalMs: config.queue.pollIntervalMs, leaseMs: config.queue.leaseMs, log };
+  const common = {
+    connectionString: databaseUrl,
+    handlers,
+    mode: config.queue.mode,
+    pollIntervalMs: config.queue.pollIntervalMs,
+    leaseMs: config.queue.leaseMs,
+    log,
+  };
   const others = options.queues.filter((q) => q !== PIPELINE_QUEUE);
   const workers = [
-    ...(others.length ? [createWorker({ ...common, queues: others, concurrency: options.concurrency, schedules: others.includes(MAINTENANCE_QUEUE) })] : []),
-    ...(options.queues.includes(PIPELINE_QUEUE) ? [createWorker({ ...common, queues: [PIPELINE_QUEUE], concurrency: config.pipelineConcurrency, schedules: false })] : []),
+    ...(others.length
+      ? [
+          createWorker({
+            ...common,
+            queues: others,
+            concurrency: options.concurrency,
+            schedules: others.includes(MAINTENANCE_QUEUE),
+          }),
+        ]
+      : []),
+    ...(options.queues.includes(PIPELINE_QUEUE)
+      ? [
+          createWorker({
+            ...common,
+            queues: [PIPELINE_QUEUE],
+            concurrency: config.pipelineConcurrency,
+            schedules: false,
+          }),
+        ]
+      : []),
   ];
   for (const w of workers) await w.start();
   return {

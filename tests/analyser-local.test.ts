@@ -2,7 +2,14 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { paragraphs, splitChapters, splitScenes } from "../src/providers/local/analyser/chapters.ts";
 import { analyseChapters, analyseStory } from "../src/providers/local/analyser/index.ts";
-import { CharactersSchema, ScenesSchema, type StoryAnalysis, StoryboardSchema, StorylineSchema, validate } from "../src/story/schemas.ts";
+import {
+  CharactersSchema,
+  ScenesSchema,
+  type StoryAnalysis,
+  StoryboardSchema,
+  StorylineSchema,
+  validate,
+} from "../src/story/schemas.ts";
 import { shotDurationS } from "../src/story/timing.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures", "stories");
@@ -10,8 +17,10 @@ const story = (name: string) => Bun.file(join(FIXTURES, `${name}.txt`)).text();
 
 const speakers = (a: StoryAnalysis) => a.shots.flatMap((s) => s.dialogue.map((d) => d.speaker));
 /** The speaker of the dialogue line with this exact text. */
-const whoSaid = (a: StoryAnalysis, text: string) => a.shots.flatMap((s) => s.dialogue).find((d) => d.text === text)?.speaker;
-const cast = (a: StoryAnalysis) => a.characters.map((c) => ({ name: c.name, aliases: c.aliases, role: c.role, gender: c.gender, lines: c.lines }));
+const whoSaid = (a: StoryAnalysis, text: string) =>
+  a.shots.flatMap((s) => s.dialogue).find((d) => d.text === text)?.speaker;
+const cast = (a: StoryAnalysis) =>
+  a.characters.map((c) => ({ name: c.name, aliases: c.aliases, role: c.role, gender: c.gender, lines: c.lines }));
 
 /** Schema validity plus the invariants the schemas cannot express. */
 function expectSound(a: StoryAnalysis) {
@@ -35,7 +44,9 @@ function expectSound(a: StoryAnalysis) {
     expect(sceneIds).toContain(shot.sceneId);
     expect(shot.id.startsWith(`${shot.sceneId}h`)).toBe(true);
     expect(shot.durationS).toBe(shotDurationS([shot.narration, ...shot.dialogue.map((d) => d.text)]));
-    expect(shot.transition).toBe(shot.sceneId === previousScene ? "cut" : shot.sceneId.endsWith("s1") ? "fade" : "dissolve");
+    expect(shot.transition).toBe(
+      shot.sceneId === previousScene ? "cut" : shot.sceneId.endsWith("s1") ? "fade" : "dissolve",
+    );
     if (shot.sceneId !== previousScene) expect(["wide", "aerial"]).toContain(shot.camera);
     previousScene = shot.sceneId;
     expect(new Set(shot.characters).size).toBe(shot.characters.length);
@@ -138,7 +149,22 @@ describe("local analyser: a Chinese story with “” quotes and three speakers"
       { name: "张伟", aliases: [], role: "supporting", gender: "male", lines: 4 },
       { name: "李娜", aliases: [], role: "supporting", gender: "female", lines: 4 },
     ]);
-    expect(speakers(a)).toEqual(["张伟", "李娜", "赵大海", "赵大海", "李娜", "赵大海", "赵大海", "张伟", "李娜", "张伟", "李娜", "赵大海", "赵大海", "张伟"]);
+    expect(speakers(a)).toEqual([
+      "张伟",
+      "李娜",
+      "赵大海",
+      "赵大海",
+      "李娜",
+      "赵大海",
+      "赵大海",
+      "张伟",
+      "李娜",
+      "张伟",
+      "李娜",
+      "赵大海",
+      "赵大海",
+      "张伟",
+    ]);
     expect(whoSaid(a, "老板让我早点来帮忙。")).toBe("李娜");
     expect(whoSaid(a, "我去准备鱼。")).toBe("张伟");
     expect(whoSaid(a, "红烧鱼。")).toBe("张伟");
@@ -228,13 +254,17 @@ describe("local analyser: other quote styles", () => {
       { speaker: "Tom", text: "The boys' bus was slow." },
       { speaker: "Tom", text: "Thank you." },
     ]);
-    const zh = analyseStory("林小雨推开门，看见王明坐在窗边。她走过去坐下。\n『你来了。』王明说。\n林小雨点点头，说：『我来了。』\n王明笑了笑，问道：『要喝茶吗？』\n『好。』");
+    const zh = analyseStory(
+      "林小雨推开门，看见王明坐在窗边。她走过去坐下。\n『你来了。』王明说。\n林小雨点点头，说：『我来了。』\n王明笑了笑，问道：『要喝茶吗？』\n『好。』",
+    );
     expect(speakers(zh)).toEqual(["王明", "林小雨", "王明", "林小雨"]);
     expectSound(zh);
   });
 
   test("Mrs. and Mr. stay whole names with their gender", () => {
-    const a = analyseStory('Mr. Grey looked at the sea for a long time. He sighed.\n\n"It is late," Mr. Grey said.\n\nMrs. Grey put down her cup and said, "It is never too late."');
+    const a = analyseStory(
+      'Mr. Grey looked at the sea for a long time. He sighed.\n\n"It is late," Mr. Grey said.\n\nMrs. Grey put down her cup and said, "It is never too late."',
+    );
     expect(cast(a).map((c) => [c.name, c.gender, c.lines])).toEqual([
       ["Mr. Grey", "male", 1],
       ["Mrs. Grey", "female", 1],
@@ -247,7 +277,11 @@ describe("local analyser: structure", () => {
 
   test("chapter headings in both languages and markdown; no heading is one chapter", () => {
     const zh = `第12章 开始\n${body}\n第十二回 再会\n${body}\n# 尾声之前\n${body}`;
-    expect(analyseStory(zh).storyline.chapters.map((c) => c.title)).toEqual(["第12章 开始", "第十二回 再会", "尾声之前"]);
+    expect(analyseStory(zh).storyline.chapters.map((c) => c.title)).toEqual([
+      "第12章 开始",
+      "第十二回 再会",
+      "尾声之前",
+    ]);
     const en = `CHAPTER III\n${"Anna opened the door and looked at the rain. ".repeat(3)}\nChapter 4: Home\n${"Tom walked home. ".repeat(4)}`;
     expect(analyseStory(en).storyline.chapters.map((c) => c.title)).toEqual(["CHAPTER III", "Chapter 4: Home"]);
     expect(analyseStory(body.repeat(2)).storyline.chapters).toHaveLength(1);
@@ -277,7 +311,11 @@ describe("local analyser: structure", () => {
 });
 
 describe("local analyser: a 200,000-character novel, chapter by chapter", async () => {
-  const chapter = (await story("zh-brackets")).split("\n").slice(1).join("\n").replace(/^第.章.*$/gm, "");
+  const chapter = (await story("zh-brackets"))
+    .split("\n")
+    .slice(1)
+    .join("\n")
+    .replace(/^第.章.*$/gm, "");
   let novel = "";
   let count = 0;
   while (novel.length + chapter.length + 20 <= 200_000) novel += `第${++count}章 雨夜\n${chapter}\n`;

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, setSystemTime, test } from "bun:test";
 import { decodeJwt, decodeProtectedHeader, generateKeyPair } from "jose";
 import { createTestContext, type TestContext } from "./support/context.ts";
-import { startFakeGoTrue, type FakeGoTrue } from "./support/fake-gotrue.ts";
+import { type FakeGoTrue, startFakeGoTrue } from "./support/fake-gotrue.ts";
 
 const PASSWORD = "correct horse battery";
 /** Every token and password seen here; none may reach a log line. */
@@ -30,7 +30,11 @@ const newAccount = () => {
 async function register(account = newAccount()) {
   const res = await ctx.call("POST", "/api/v1/auth/register", { body: account });
   expect(res.status).toBe(201);
-  const data = res.json.data as { user: { id: string; current_space_id: string }; access_token: string; refresh_token: string };
+  const data = res.json.data as {
+    user: { id: string; current_space_id: string };
+    access_token: string;
+    refresh_token: string;
+  };
   secrets.add(data.access_token).add(data.refresh_token);
   return { ...account, ...data };
 }
@@ -42,7 +46,8 @@ async function mint(f: FakeGoTrue, ...args: Parameters<FakeGoTrue["mint"]>) {
 }
 
 const me = (c: TestContext, token: string) => c.call("GET", "/api/v1/auth/me", { token });
-const userRow = (c: TestContext, id: string) => c.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+const userRow = (c: TestContext, id: string) =>
+  c.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
 
 describe("register", () => {
   test("creates the Supabase user and a local user with the same id", async () => {
@@ -52,18 +57,32 @@ describe("register", () => {
     expect(res.json).toMatchObject({ success: true, message: "registered" });
     const data = res.json.data;
     secrets.add(data.access_token).add(data.refresh_token);
-    expect(data).toMatchObject({ token_type: "bearer", expires_in: 3600, user: { username: account.username, email: account.email, role: "USER" } });
+    expect(data).toMatchObject({
+      token_type: "bearer",
+      expires_in: 3600,
+      user: { username: account.username, email: account.email, role: "USER" },
+    });
 
     // The tokens are the fake's: its key, its issuer, its user id.
     const claims = decodeJwt(data.access_token);
     expect(decodeProtectedHeader(data.access_token).kid).toBe(fake.currentKid());
-    expect(claims).toMatchObject({ iss: `${fake.url}/auth/v1`, sub: data.user.id, email: account.email, user_metadata: { username: account.username } });
+    expect(claims).toMatchObject({
+      iss: `${fake.url}/auth/v1`,
+      sub: data.user.id,
+      email: account.email,
+      user_metadata: { username: account.username },
+    });
     const [signup] = fake.calls("/auth/v1/signup").filter((r) => (r.body as { email: string }).email === account.email);
     expect(signup?.headers.apikey).toBe(fake.anonKey);
     expect(signup?.body).toMatchObject({ password: account.password, data: { username: account.username } });
 
     const row = await userRow(ctx, data.user.id);
-    expect(row).toMatchObject({ id: data.user.id, email: account.email, auth_provider: "supabase", password_hash: null });
+    expect(row).toMatchObject({
+      id: data.user.id,
+      email: account.email,
+      auth_provider: "supabase",
+      password_hash: null,
+    });
     expect(row?.current_space_id).toBe(data.user.current_space_id);
     expect(res.headers.get("set-cookie")).toContain("HttpOnly");
 
@@ -79,14 +98,21 @@ describe("register", () => {
     const first = await register();
     const again = await ctx.call("POST", "/api/v1/auth/register", { body: { ...newAccount(), email: first.email } });
     expect(again.status).toBe(409);
-    expect(again.json.error).toEqual({ code: "CONFLICT", details: { fields: [{ path: "/email", message: "already registered" }] } });
-    expect(fake.calls("/auth/v1/signup").filter((r) => (r.body as { email: string }).email === first.email)).toHaveLength(2);
+    expect(again.json.error).toEqual({
+      code: "CONFLICT",
+      details: { fields: [{ path: "/email", message: "already registered" }] },
+    });
+    expect(
+      fake.calls("/auth/v1/signup").filter((r) => (r.body as { email: string }).email === first.email),
+    ).toHaveLength(2);
   });
 
   test("a duplicate username is 409 CONFLICT without asking Supabase", async () => {
     const first = await register();
     const before = fake.calls("/auth/v1/signup").length;
-    const again = await ctx.call("POST", "/api/v1/auth/register", { body: { ...newAccount(), username: first.username } });
+    const again = await ctx.call("POST", "/api/v1/auth/register", {
+      body: { ...newAccount(), username: first.username },
+    });
     expect(again.status).toBe(409);
     expect(again.json.error.details.fields[0].path).toBe("/username");
     expect(fake.calls("/auth/v1/signup").length).toBe(before);
@@ -155,7 +181,9 @@ describe("login", () => {
 
   test("by username sends the stored email to Supabase", async () => {
     const user = await register();
-    const res = await ctx.call("POST", "/api/v1/auth/login", { body: { username: user.username.toUpperCase(), password: PASSWORD } });
+    const res = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: user.username.toUpperCase(), password: PASSWORD },
+    });
     expect(res.status).toBe(200);
     secrets.add(res.json.data.access_token).add(res.json.data.refresh_token);
     expect(res.json.data.user.id).toBe(user.user.id);
@@ -164,9 +192,15 @@ describe("login", () => {
 
   test("a wrong password is 401 (Supabase's 400 invalid_credentials)", async () => {
     const user = await register();
-    const res = await ctx.call("POST", "/api/v1/auth/login", { body: { email: user.email, password: "wrong password!" } });
+    const res = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { email: user.email, password: "wrong password!" },
+    });
     expect(res.status).toBe(401);
-    expect(res.json).toMatchObject({ success: false, message: "invalid username/email or password", error: { code: "UNAUTHORIZED" } });
+    expect(res.json).toMatchObject({
+      success: false,
+      message: "invalid username/email or password",
+      error: { code: "UNAUTHORIZED" },
+    });
     expect(fake.requests.at(-1)?.path).toBe("/auth/v1/token");
   });
 
@@ -214,7 +248,9 @@ describe("refresh and logout", () => {
 
   test("refresh also takes the token from the cookie", async () => {
     const user = await register();
-    const res = await ctx.call("POST", "/api/v1/auth/refresh", { headers: { cookie: `inkreel_refresh=${user.refresh_token}` } });
+    const res = await ctx.call("POST", "/api/v1/auth/refresh", {
+      headers: { cookie: `inkreel_refresh=${user.refresh_token}` },
+    });
     expect(res.status).toBe(200);
     secrets.add(res.json.data.access_token).add(res.json.data.refresh_token);
     expect((fake.requests.at(-1)?.body as { refresh_token: string }).refresh_token).toBe(user.refresh_token);
@@ -246,7 +282,11 @@ describe("Supabase access tokens", () => {
 
   test("a first-seen user gets a local user with that id and a personal space", async () => {
     const sub = crypto.randomUUID();
-    const token = await mint(fake, { sub, email: `first_${sub.slice(0, 8)}@example.com`, user_metadata: { username: `first_${sub.slice(0, 8)}` } });
+    const token = await mint(fake, {
+      sub,
+      email: `first_${sub.slice(0, 8)}@example.com`,
+      user_metadata: { username: `first_${sub.slice(0, 8)}` },
+    });
     expect(await userRow(ctx, sub)).toBeUndefined();
     const res = await me(ctx, token);
     expect(res.status).toBe(200);
@@ -264,7 +304,10 @@ describe("Supabase access tokens", () => {
 
   const now = () => Math.floor(Date.now() / 1000);
   const rejected: [string, () => Promise<string>][] = [
-    ["signed by another key under the same kid", async () => mint(fake, {}, { key: (await generateKeyPair("ES256")).privateKey })],
+    [
+      "signed by another key under the same kid",
+      async () => mint(fake, {}, { key: (await generateKeyPair("ES256")).privateKey }),
+    ],
     ["with another issuer", () => mint(fake, { iss: "https://other.supabase.co/auth/v1" })],
     ["with another audience", () => mint(fake, { aud: "anon" })],
     ["expired", () => mint(fake, { iat: now() - 7200, exp: now() - 60 })],
@@ -308,7 +351,11 @@ describe("signing key rotation", () => {
       expect(rotating.jwksHits()).toBe(2);
       expect((await me(rctx, newToken)).status).toBe(200);
       expect((await me(rctx, oldToken)).status).toBe(200);
-      const stranger = await mint(rotating, {}, { key: (await generateKeyPair("ES256")).privateKey, kid: "unknown-kid" });
+      const stranger = await mint(
+        rotating,
+        {},
+        { key: (await generateKeyPair("ES256")).privateKey, kid: "unknown-kid" },
+      );
       expect((await me(rctx, stranger)).status).toBe(401);
       expect((await me(rctx, stranger)).status).toBe(401);
       expect(rotating.jwksHits()).toBe(2);
@@ -329,7 +376,14 @@ describe("signing key rotation", () => {
 describe("legacy HS256 secret", () => {
   test("an HS256 token signed with SUPABASE_JWT_SECRET is accepted", async () => {
     const sub = crypto.randomUUID();
-    const res = await me(lctx, await mint(legacy, { sub, user_metadata: { username: `legacy_${sub.slice(0, 6)}` } }, { alg: "HS256", secret: LEGACY_SECRET }));
+    const res = await me(
+      lctx,
+      await mint(
+        legacy,
+        { sub, user_metadata: { username: `legacy_${sub.slice(0, 6)}` } },
+        { alg: "HS256", secret: LEGACY_SECRET },
+      ),
+    );
     expect(res.status).toBe(200);
     expect(res.json.data).toMatchObject({ id: sub, username: `legacy_${sub.slice(0, 6)}` });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { SignJWT, UnsecuredJWT, generateKeyPair } from "jose";
+import { generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import { createTestContext } from "./support/context.ts";
 
 const ctx = await createTestContext();
@@ -25,14 +25,24 @@ describe("register", () => {
     expect(refresh_token.length).toBeGreaterThanOrEqual(40);
     const space = await ctx.call("GET", `/api/v1/spaces/${user.current_space_id}`, { token: access_token });
     expect(space.json.data).toMatchObject({ type: "personal", role: "admin", owner_id: user.id });
-    const stored = await ctx.db.selectFrom("users").select("password_hash").where("id", "=", user.id).executeTakeFirstOrThrow();
+    const stored = await ctx.db
+      .selectFrom("users")
+      .select("password_hash")
+      .where("id", "=", user.id)
+      .executeTakeFirstOrThrow();
     expect(stored.password_hash).toStartWith("$argon2id$");
   });
 
   test("access token has Supabase's claim shape and a 15-minute life", async () => {
     const u = await ctx.register();
     const c = claimsOf(u.token);
-    expect(c).toMatchObject({ iss: "inkreel", sub: u.user.id, aud: "authenticated", role: "authenticated", email: u.user.email });
+    expect(c).toMatchObject({
+      iss: "inkreel",
+      sub: u.user.id,
+      aud: "authenticated",
+      role: "authenticated",
+      email: u.user.email,
+    });
     expect(typeof c.session_id).toBe("string");
     expect(c.exp - c.iat).toBe(900);
     const header = JSON.parse(Buffer.from(u.token.split(".")[0]!, "base64url").toString("utf8"));
@@ -83,7 +93,9 @@ describe("register", () => {
     });
     expect(res.status).toBe(201);
     expect(res.json.data.user.username).toBe(name);
-    const login = await ctx.call("POST", "/api/v1/auth/login", { body: { username: name, password: "'; drop table users; --" } });
+    const login = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: name, password: "'; drop table users; --" },
+    });
     expect(login.status).toBe(200);
     const users = await ctx.db.selectFrom("users").select("id").execute();
     expect(users.length).toBeGreaterThan(0);
@@ -111,8 +123,12 @@ describe("login", () => {
 
   test("wrong password and unknown user are the same 401", async () => {
     const u = await ctx.register("wrongpw");
-    const wrong = await ctx.call("POST", "/api/v1/auth/login", { body: { username: u.user.username, password: "not the password" } });
-    const unknown = await ctx.call("POST", "/api/v1/auth/login", { body: { username: "nobody_here", password: PASSWORD } });
+    const wrong = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: u.user.username, password: "not the password" },
+    });
+    const unknown = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: "nobody_here", password: PASSWORD },
+    });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(wrong.json).toEqual(unknown.json);
@@ -134,7 +150,9 @@ describe("refresh", () => {
     expect(first.json.data.refresh_token).not.toBe(u.refresh_token);
     const me = await ctx.call("GET", "/api/v1/auth/me", { token: first.json.data.access_token });
     expect(me.json.data.id).toBe(u.user.id);
-    const second = await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: first.json.data.refresh_token } });
+    const second = await ctx.call("POST", "/api/v1/auth/refresh", {
+      body: { refresh_token: first.json.data.refresh_token },
+    });
     expect(second.status).toBe(200);
   });
 
@@ -145,18 +163,24 @@ describe("refresh", () => {
     const replay = await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: u.refresh_token } });
     expect(replay.status).toBe(401);
     // The legitimate successor and the access tokens of the family are dead too.
-    const successor = await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: next.json.data.refresh_token } });
+    const successor = await ctx.call("POST", "/api/v1/auth/refresh", {
+      body: { refresh_token: next.json.data.refresh_token },
+    });
     expect(successor.status).toBe(401);
     const me = await ctx.call("GET", "/api/v1/auth/me", { token: next.json.data.access_token });
     expect(me.status).toBe(401);
     // Other sessions of the same user are untouched.
-    const other = await ctx.call("POST", "/api/v1/auth/login", { body: { username: u.user.username, password: PASSWORD } });
+    const other = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: u.user.username, password: PASSWORD },
+    });
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: other.json.data.access_token })).status).toBe(200);
   });
 
   test("the HttpOnly cookie works in place of the body", async () => {
     const u = await ctx.register("cookie");
-    const res = await ctx.call("POST", "/api/v1/auth/refresh", { headers: { cookie: `inkreel_refresh=${u.refresh_token}` } });
+    const res = await ctx.call("POST", "/api/v1/auth/refresh", {
+      headers: { cookie: `inkreel_refresh=${u.refresh_token}` },
+    });
     expect(res.status).toBe(200);
     expect(res.json.data.user.id).toBe(u.user.id);
   });
@@ -164,14 +188,18 @@ describe("refresh", () => {
   test("missing, unknown or absurd refresh tokens are 401/400", async () => {
     expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: {} })).status).toBe(401);
     expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: "nope" } })).status).toBe(401);
-    expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: "x".repeat(600) } })).status).toBe(400);
+    expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: "x".repeat(600) } })).status).toBe(
+      400,
+    );
     expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: 5 } })).status).toBe(400);
   });
 
   test("concurrent refreshes with one token: exactly one wins", async () => {
     const u = await ctx.register("race");
     const results = await Promise.all(
-      Array.from({ length: 4 }, () => ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: u.refresh_token } })),
+      Array.from({ length: 4 }, () =>
+        ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: u.refresh_token } }),
+      ),
     );
     expect(results.filter((r) => r.status === 200).length).toBe(1);
     expect(results.filter((r) => r.status === 401).length).toBe(3);
@@ -185,12 +213,16 @@ describe("logout and me", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("set-cookie")).toContain("Max-Age=0");
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: u.token })).status).toBe(401);
-    expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: u.refresh_token } })).status).toBe(401);
+    expect((await ctx.call("POST", "/api/v1/auth/refresh", { body: { refresh_token: u.refresh_token } })).status).toBe(
+      401,
+    );
   });
 
   test("logout with only the refresh token works; with nothing is 401", async () => {
     const u = await ctx.register("byeref");
-    expect((await ctx.call("POST", "/api/v1/auth/logout", { body: { refresh_token: u.refresh_token } })).status).toBe(200);
+    expect((await ctx.call("POST", "/api/v1/auth/logout", { body: { refresh_token: u.refresh_token } })).status).toBe(
+      200,
+    );
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: u.token })).status).toBe(401);
     expect((await ctx.call("POST", "/api/v1/auth/logout")).status).toBe(401);
   });
@@ -207,12 +239,18 @@ describe("logout and me", () => {
 });
 
 describe("forged tokens", () => {
-  async function sign(claims: Record<string, unknown>, options: { alg?: string; key?: CryptoKey | Uint8Array; exp?: number } = {}) {
+  async function sign(
+    claims: Record<string, unknown>,
+    options: { alg?: string; key?: CryptoKey | Uint8Array; exp?: number } = {},
+  ) {
     const u = await ctx.register("forge");
     const base = claimsOf(u.token);
     const alg = options.alg ?? "ES256";
     const key = options.key ?? (await generateKeyPair("ES256")).privateKey;
-    const jwt = new SignJWT({ ...base, ...claims }).setProtectedHeader({ alg, kid: JSON.parse(Buffer.from(u.token.split(".")[0]!, "base64url").toString()).kid });
+    const jwt = new SignJWT({ ...base, ...claims }).setProtectedHeader({
+      alg,
+      kid: JSON.parse(Buffer.from(u.token.split(".")[0]!, "base64url").toString()).kid,
+    });
     if (options.exp !== undefined) jwt.setExpirationTime(options.exp);
     return { user: u, token: await jwt.sign(key) };
   }
@@ -253,11 +291,19 @@ describe("forged tokens", () => {
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: await make({}) })).status).toBe(200);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: await make({ aud: "anon" }) })).status).toBe(401);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: await make({ iss: "someone-else" }) })).status).toBe(401);
-    expect((await ctx.call("GET", "/api/v1/auth/me", { token: await make({ iat: now - 3600, exp: now - 60 }) })).status).toBe(401);
+    expect(
+      (await ctx.call("GET", "/api/v1/auth/me", { token: await make({ iat: now - 3600, exp: now - 60 }) })).status,
+    ).toBe(401);
   });
 
   test("malformed Authorization headers are 401", async () => {
-    for (const authorization of ["Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer a.b", "Bearer " + "a".repeat(5000)]) {
+    for (const authorization of [
+      "Bearer",
+      "Bearer not.a.jwt",
+      "Basic dXNlcjpwYXNz",
+      "Bearer a.b",
+      "Bearer " + "a".repeat(5000),
+    ]) {
       const res = await ctx.call("GET", "/api/v1/auth/me", { headers: { authorization } });
       expect(res.status).toBe(401);
     }
@@ -271,7 +317,9 @@ describe("HS256 mode", async () => {
     expect(JSON.parse(Buffer.from(u.token.split(".")[0]!, "base64url").toString()).alg).toBe("HS256");
     expect((await hs.call("GET", "/api/v1/auth/me", { token: u.token })).status).toBe(200);
     expect((await hs.call("GET", "/.well-known/jwks.json")).json).toEqual({ keys: [] });
-    const forged = await new SignJWT(claimsOf(u.token)).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("t".repeat(40)));
+    const forged = await new SignJWT(claimsOf(u.token))
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new TextEncoder().encode("t".repeat(40)));
     expect((await hs.call("GET", "/api/v1/auth/me", { token: forged })).status).toBe(401);
   });
 });

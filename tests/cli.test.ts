@@ -1,9 +1,10 @@
 // The real `inkreel` CLI as subprocesses: migrate, admin create, config validation, the API and
 // worker processes, and the `dev` launcher on its own embedded PostgreSQL.
+
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
@@ -49,7 +50,11 @@ function spawnCli(args: string[], env: Record<string, string>, stdin?: string) {
 /** Runs a command to completion. */
 async function runCli(args: string[], env: Record<string, string>, stdin?: string) {
   const proc = spawnCli(args, env, stdin);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -81,7 +86,9 @@ function startCli(args: string[], env: Record<string, string>) {
         const match = pattern.exec(output);
         if (match) return match;
         if (proc.exitCode !== null || proc.signalCode !== null) {
-          throw new Error(`process exited (${proc.exitCode ?? proc.signalCode}) before printing ${pattern}:\n${output}`);
+          throw new Error(
+            `process exited (${proc.exitCode ?? proc.signalCode}) before printing ${pattern}:\n${output}`,
+          );
         }
         await Bun.sleep(50);
       }
@@ -171,7 +178,12 @@ afterAll(() => {
 /** The app in this process on `url`, to check what the CLI wrote. */
 async function appOn(url: string) {
   const db = createDb(url, { max: 2 });
-  const config = loadConfig({ DATABASE_URL: url, DATA_DIR: tempDir("inkreel-cli-app-"), COOKIE_SECURE: "false", RATE_LIMIT_AUTH_PER_MIN: "100000" });
+  const config = loadConfig({
+    DATABASE_URL: url,
+    DATA_DIR: tempDir("inkreel-cli-app-"),
+    COOKIE_SECURE: "false",
+    RATE_LIMIT_AUTH_PER_MIN: "100000",
+  });
   const app = createApp(await createDeps(config, db, createLogger("error")));
   afterAll(() => db.destroy());
   const login = async (username: string, password: string) => {
@@ -205,8 +217,12 @@ describe("inkreel migrate", () => {
 
       const client = new pg.Client({ connectionString: url });
       await client.connect();
-      const { rows } = await client.query<{ version: string }>("select version from inkreel_migrations order by version");
-      const { rows: tables } = await client.query("select 1 from pg_tables where schemaname = 'public' and tablename = 'users'");
+      const { rows } = await client.query<{ version: string }>(
+        "select version from inkreel_migrations order by version",
+      );
+      const { rows: tables } = await client.query(
+        "select 1 from pg_tables where schemaname = 'public' and tablename = 'users'",
+      );
       await client.end();
       expect(rows.map((r) => r.version)).toEqual(versions);
       expect(tables).toHaveLength(1);
@@ -231,12 +247,22 @@ describe("inkreel admin create", () => {
       });
       expect(res.code).toBe(0);
       const created = resultOf(res.stdout);
-      expect(created).toEqual({ id: expect.any(String), username: "chief_admin", email: "chief@example.com", role: "ADMIN" });
+      expect(created).toEqual({
+        id: expect.any(String),
+        username: "chief_admin",
+        email: "chief@example.com",
+        role: "ADMIN",
+      });
       expect(res.stdout + res.stderr).not.toContain(password);
 
       const { db, login } = await appOn(url);
       const row = await db.selectFrom("users").selectAll().where("id", "=", created.id).executeTakeFirstOrThrow();
-      expect(row).toMatchObject({ username: "chief_admin", email: "chief@example.com", role: "ADMIN", auth_provider: "local" });
+      expect(row).toMatchObject({
+        username: "chief_admin",
+        email: "chief@example.com",
+        role: "ADMIN",
+        auth_provider: "local",
+      });
       expect(row.password_hash).toStartWith("$argon2id$");
       expect(row.current_space_id).not.toBeNull();
 
@@ -253,7 +279,10 @@ describe("inkreel admin create", () => {
       });
       expect(again.code).toBe(1);
       expect(again.stderr).toContain("username is already taken");
-      const count = await db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+      const count = await db
+        .selectFrom("users")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .executeTakeFirstOrThrow();
       expect(Number(count.n)).toBe(1);
     },
     SLOW,
@@ -263,7 +292,11 @@ describe("inkreel admin create", () => {
     "reads the password from stdin when neither --password nor INKREEL_ADMIN_PASSWORD is given",
     async () => {
       const url = await createTestDatabase();
-      const res = await runCli(["admin", "create", "--username", "stdin_admin", "--email", "stdin@example.com"], { DATABASE_URL: url }, "from stdin 456\n");
+      const res = await runCli(
+        ["admin", "create", "--username", "stdin_admin", "--email", "stdin@example.com"],
+        { DATABASE_URL: url },
+        "from stdin 456\n",
+      );
       expect(res.code).toBe(0);
       expect(resultOf(res.stdout)).toMatchObject({ username: "stdin_admin", role: "ADMIN" });
       const { login } = await appOn(url);
@@ -283,12 +316,18 @@ describe("inkreel admin create", () => {
       expect(short.code).toBe(2);
       expect(short.stderr).toContain("inkreel: the password must be 8 to 128 characters");
 
-      const noEmail = await runCli(["admin", "create", "--username", "no_email"], { DATABASE_URL: url, INKREEL_ADMIN_PASSWORD: "long enough 123" });
+      const noEmail = await runCli(["admin", "create", "--username", "no_email"], {
+        DATABASE_URL: url,
+        INKREEL_ADMIN_PASSWORD: "long enough 123",
+      });
       expect(noEmail.code).toBe(2);
       expect(noEmail.stderr).toContain("inkreel: admin create needs --username and --email");
       expect(noEmail.stderr).toContain("admin create --username <name> --email <email>");
 
-      const nothing = await runCli(["admin", "create"], { DATABASE_URL: url, INKREEL_ADMIN_PASSWORD: "long enough 123" });
+      const nothing = await runCli(["admin", "create"], {
+        DATABASE_URL: url,
+        INKREEL_ADMIN_PASSWORD: "long enough 123",
+      });
       expect(nothing.code).toBe(2);
       expect(nothing.stderr).toContain("admin create needs --username and --email");
 
@@ -336,7 +375,12 @@ describe("inkreel api and worker", () => {
     async () => {
       const url = await createTestDatabase();
       const port = await freePort();
-      const api = startCli(["api"], { DATABASE_URL: url, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: tempDir("inkreel-cli-api-") });
+      const api = startCli(["api"], {
+        DATABASE_URL: url,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATA_DIR: tempDir("inkreel-cli-api-"),
+      });
       const health = await api.firstResponse(`http://127.0.0.1:${port}/health`);
       expect(health.status).toBe(200);
       expect(health.json.data).toMatchObject({ status: "ok", database: "connected", storage: "connected" });
@@ -379,61 +423,57 @@ describe("inkreel api and worker", () => {
 });
 
 describe("inkreel dev (embedded PostgreSQL)", () => {
-  test(
-    "starts Postgres, migrates, serves, stops cleanly on SIGTERM, and keeps the data for the next start",
-    async () => {
-      const dataDir = tempDir("inkreel-cli-dev-");
-      const username = `dev_${crypto.randomUUID().slice(0, 8)}`;
-      const password = "persisted password 1";
+  test("starts Postgres, migrates, serves, stops cleanly on SIGTERM, and keeps the data for the next start", async () => {
+    const dataDir = tempDir("inkreel-cli-dev-");
+    const username = `dev_${crypto.randomUUID().slice(0, 8)}`;
+    const password = "persisted password 1";
 
-      // First run: a fresh cluster under DATA_DIR.
-      const port1 = await freePort();
-      const first = startCli(["dev"], { DATA_DIR: dataDir, PORT: String(port1), HOST: "127.0.0.1" });
-      await first.waitForOutput(/Press Ctrl\+C to stop\./, 60_000);
-      expect(first.output).toContain("Inkreel is running (embedded PostgreSQL)");
-      const base1 = `http://localhost:${port1}`;
-      expect(first.output).toMatch(new RegExp(`API\\s+${base1}/api/v1\\n`));
-      expect(first.output).toMatch(new RegExp(`Swagger\\s+${base1}/swagger\\n`));
-      expect(first.output).toMatch(new RegExp(`OpenAPI\\s+${base1}/openapi\\.json\\n`));
-      expect(first.output).toMatch(new RegExp(`Health\\s+${base1}/health\\n`));
-      expect(first.output).toContain('"msg":"migrations applied"');
+    // First run: a fresh cluster under DATA_DIR.
+    const port1 = await freePort();
+    const first = startCli(["dev"], { DATA_DIR: dataDir, PORT: String(port1), HOST: "127.0.0.1" });
+    await first.waitForOutput(/Press Ctrl\+C to stop\./, 60_000);
+    expect(first.output).toContain("Inkreel is running (embedded PostgreSQL)");
+    const base1 = `http://localhost:${port1}`;
+    expect(first.output).toMatch(new RegExp(`API\\s+${base1}/api/v1\\n`));
+    expect(first.output).toMatch(new RegExp(`Swagger\\s+${base1}/swagger\\n`));
+    expect(first.output).toMatch(new RegExp(`OpenAPI\\s+${base1}/openapi\\.json\\n`));
+    expect(first.output).toMatch(new RegExp(`Health\\s+${base1}/health\\n`));
+    expect(first.output).toContain('"msg":"migrations applied"');
 
-      const health1 = await first.firstResponse(`http://127.0.0.1:${port1}/health`);
-      expect(health1.status).toBe(200);
-      expect(health1.json.data).toMatchObject({ status: "ok", database: "connected", storage: "connected" });
-      const register = await fetch(`http://127.0.0.1:${port1}/api/v1/auth/register`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ username, email: `${username}@example.com`, password }),
-      });
-      expect(register.status).toBe(201);
-      const userId = ((await register.json()) as { data: { user: { id: string } } }).data.user.id;
-      expect(processesUsing(dataDir).some((p) => p.cmd.includes("postgres"))).toBe(true);
+    const health1 = await first.firstResponse(`http://127.0.0.1:${port1}/health`);
+    expect(health1.status).toBe(200);
+    expect(health1.json.data).toMatchObject({ status: "ok", database: "connected", storage: "connected" });
+    const register = await fetch(`http://127.0.0.1:${port1}/api/v1/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username, email: `${username}@example.com`, password }),
+    });
+    expect(register.status).toBe(201);
+    const userId = ((await register.json()) as { data: { user: { id: string } } }).data.user.id;
+    expect(processesUsing(dataDir).some((p) => p.cmd.includes("postgres"))).toBe(true);
 
-      expect(await first.terminate()).toBe(0);
-      expect(processesUsing(dataDir)).toEqual([]);
-      expect(existsSync(join(dataDir, "db", "postgres", "postmaster.pid"))).toBe(false);
+    expect(await first.terminate()).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+    expect(existsSync(join(dataDir, "db", "postgres", "postmaster.pid"))).toBe(false);
 
-      // Second run on the same DATA_DIR: same cluster, nothing to migrate, the user is still there.
-      const port2 = await freePort();
-      const second = startCli(["dev"], { DATA_DIR: dataDir, PORT: String(port2), HOST: "127.0.0.1" });
-      await second.waitForOutput(/Press Ctrl\+C to stop\./, 60_000);
-      const health2 = await second.firstResponse(`http://127.0.0.1:${port2}/health`);
-      expect(health2.status).toBe(200);
-      expect(health2.json.data.database).toBe("connected");
-      expect(second.output).toContain('"msg":"embedded postgres started"');
-      expect(second.output).not.toContain('"msg":"migrations applied"');
-      const login = await fetch(`http://127.0.0.1:${port2}/api/v1/auth/login`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ username, password }),
-      });
-      expect(login.status).toBe(200);
-      expect(((await login.json()) as { data: { user: { id: string } } }).data.user.id).toBe(userId);
+    // Second run on the same DATA_DIR: same cluster, nothing to migrate, the user is still there.
+    const port2 = await freePort();
+    const second = startCli(["dev"], { DATA_DIR: dataDir, PORT: String(port2), HOST: "127.0.0.1" });
+    await second.waitForOutput(/Press Ctrl\+C to stop\./, 60_000);
+    const health2 = await second.firstResponse(`http://127.0.0.1:${port2}/health`);
+    expect(health2.status).toBe(200);
+    expect(health2.json.data.database).toBe("connected");
+    expect(second.output).toContain('"msg":"embedded postgres started"');
+    expect(second.output).not.toContain('"msg":"migrations applied"');
+    const login = await fetch(`http://127.0.0.1:${port2}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username, password }),
+    });
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as { data: { user: { id: string } } }).data.user.id).toBe(userId);
 
-      expect(await second.terminate()).toBe(0);
-      expect(processesUsing(dataDir)).toEqual([]);
-    },
-    120_000,
-  );
+    expect(await second.terminate()).toBe(0);
+    expect(processesUsing(dataDir)).toEqual([]);
+  }, 120_000);
 });

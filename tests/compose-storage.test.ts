@@ -10,7 +10,11 @@ import { createLocalStorage } from "../src/storage/local.ts";
 import type { Storage } from "../src/storage/types.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inkreel-publish-"));
-const storage = await createLocalStorage({ root: join(dir, "files"), signingSecret: "s".repeat(32), publicUrl: "http://localhost:3000" });
+const storage = await createLocalStorage({
+  root: join(dir, "files"),
+  signingSecret: "s".repeat(32),
+  publicUrl: "http://localhost:3000",
+});
 let timeline: Timeline;
 
 beforeAll(async () => {
@@ -19,7 +23,9 @@ beforeAll(async () => {
 
 describe("composing into storage", () => {
   test("the video, its three subtitle files and the cover are stored with their types", async () => {
-    const { result, objects } = await composeToStorage(storage, "exports/e1", timeline, { cacheDir: join(dir, "cache") });
+    const { result, objects } = await composeToStorage(storage, "exports/e1", timeline, {
+      cacheDir: join(dir, "cache"),
+    });
     expect(Object.keys(objects).sort()).toEqual(["ass", "cover", "srt", "video", "vtt"]);
     expect(objects.video).toMatchObject({ key: "exports/e1/video.mp4", contentType: "video/mp4" });
     expect(objects.cover!.contentType).toBe("image/jpeg");
@@ -33,7 +39,9 @@ describe("composing into storage", () => {
   test("bad input stores nothing", async () => {
     const broken = structuredClone(timeline);
     broken.shots[1]!.durationS = 0;
-    const error = await composeToStorage(storage, "exports/e2", broken, { cacheDir: join(dir, "cache") }).catch((e: unknown) => e);
+    const error = await composeToStorage(storage, "exports/e2", broken, { cacheDir: join(dir, "cache") }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ComposeError);
     expect((error as ComposeError).shotId).toBe(broken.shots[1]!.id);
     expect(await storage.list("exports/e2")).toEqual([]);
@@ -49,7 +57,9 @@ describe("composing into storage", () => {
         return storage.put(key, body, options);
       },
     };
-    await expect(composeToStorage(failing, "exports/e3", timeline, { cacheDir: join(dir, "cache") })).rejects.toThrow("disk full");
+    await expect(composeToStorage(failing, "exports/e3", timeline, { cacheDir: join(dir, "cache") })).rejects.toThrow(
+      "disk full",
+    );
     expect(puts).toBe(3);
     expect(await storage.list("exports/e3")).toEqual([]);
   });

@@ -7,7 +7,7 @@ import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sampleTimeline } from "../scripts/bench-render/sample.ts";
-import { compose, type ComposeResult } from "../src/media/compose.ts";
+import { type ComposeResult, compose } from "../src/media/compose.ts";
 import { MediaError, probe, runFfmpeg } from "../src/media/ffmpeg.ts";
 import { resolveStyle } from "../src/media/subtitles.ts";
 import { shotFrames, type Timeline, type TimelineShot } from "../src/media/timeline.ts";
@@ -22,13 +22,13 @@ import {
   mean,
   meanAbsDiff,
   meanAbsDiffYuv,
+  type ParsedCue,
   parseAss,
   parseSrt,
   parseVtt,
   rmsDb,
   TEST_OUTPUT_DIR,
   topLevelBoxes,
-  type ParsedCue,
 } from "./support/media.ts";
 
 let work = "";
@@ -68,7 +68,12 @@ async function expectOutput(r: ComposeResult, t: Timeline, want: { width: number
   expect(video).toHaveLength(1);
   expect(audio).toHaveLength(1);
   expect(info.streams).toHaveLength(2);
-  expect(video[0]).toMatchObject({ codec_name: "h264", width: want.width, height: want.height, r_frame_rate: `${t.output.fps}/1` });
+  expect(video[0]).toMatchObject({
+    codec_name: "h264",
+    width: want.width,
+    height: want.height,
+    r_frame_rate: `${t.output.fps}/1`,
+  });
   expect(audio[0]!.codec_name).toBe("aac");
   expect({ width: r.width, height: r.height }).toEqual(want);
   const expectedS = total(t);
@@ -109,7 +114,13 @@ describe("output", () => {
     expect(main.cover).toBe(join(work, "out-main", "cover.jpg"));
     const info = await probe(main.cover!);
     expect(info.streams[0]).toMatchObject({ codec_type: "video", codec_name: "mjpeg", width: 1280, height: 720 });
-    expect(entries(join(work, "out-main")).sort()).toEqual(["cover.jpg", "subtitles.ass", "subtitles.srt", "subtitles.vtt", "video.mp4"]);
+    expect(entries(join(work, "out-main")).sort()).toEqual([
+      "cover.jpg",
+      "subtitles.ass",
+      "subtitles.srt",
+      "subtitles.vtt",
+      "video.mp4",
+    ]);
   });
 
   // Shorter variants: the first two shots (about 9 s) are enough to check size, rate and container.
@@ -168,7 +179,11 @@ function expectedCues(t: Timeline): ParsedCue[] {
     const lengthS = shotFrames(shot, t.output.fps) / t.output.fps;
     for (const line of shot.audio ?? []) {
       for (const timing of line.timings ?? []) {
-        cues.push({ startS: at + line.offsetS + timing.startS, endS: Math.min(at + lengthS, at + line.offsetS + timing.endS), text: timing.text });
+        cues.push({
+          startS: at + line.offsetS + timing.startS,
+          endS: Math.min(at + lengthS, at + line.offsetS + timing.endS),
+          text: timing.text,
+        });
       }
     }
     at += lengthS;
@@ -213,7 +228,9 @@ describe("burned-in subtitles", () => {
       const mid = (c.startS + c.endS) / 2;
       const i = main.shots.findIndex((s) => mid >= s.startS && mid < s.startS + s.durationS);
       const s = main.shots[i]!;
-      return (sample.shots[i]!.transition ?? "cut") === "cut" && mid - s.startS > 0.6 && s.startS + s.durationS - mid > 0.6;
+      return (
+        (sample.shots[i]!.transition ?? "cut") === "cut" && mid - s.startS > 0.6 && s.startS + s.durationS - mid > 0.6
+      );
     })!;
     expect(cue).toBeDefined();
     const index = Math.floor(((cue.startS + cue.endS) / 2) * fps);
@@ -241,7 +258,17 @@ describe("burned-in subtitles", () => {
 
     // A frame to look at: burned-in Chinese subtitles.
     await mkdir(TEST_OUTPUT_DIR, { recursive: true });
-    await runFfmpeg(["-i", main.video, "-vf", `select=eq(n\\,${index})`, "-vsync", "0", "-frames:v", "1", join(TEST_OUTPUT_DIR, "sample-subtitle-frame.png")]);
+    await runFfmpeg([
+      "-i",
+      main.video,
+      "-vf",
+      `select=eq(n\\,${index})`,
+      "-vsync",
+      "0",
+      "-frames:v",
+      "1",
+      join(TEST_OUTPUT_DIR, "sample-subtitle-frame.png"),
+    ]);
     const png = await probe(join(TEST_OUTPUT_DIR, "sample-subtitle-frame.png"));
     expect(png.streams[0]).toMatchObject({ codec_name: "png", width: 1280, height: 720 });
   });
@@ -266,8 +293,14 @@ describe("background music", () => {
       shots: [{ id: "talk", visual: sample.shots[1]!.visual, durationS: 8, audio: [{ ...line, offsetS }] }],
       bgm,
     });
-    const ducked = await compose(timeline({ path: tone, volume: 0.5, duck: true }), { cacheDir, outDir: join(dir, "on") });
-    const steady = await compose(timeline({ path: tone, volume: 0.5, duck: false }), { cacheDir, outDir: join(dir, "off") });
+    const ducked = await compose(timeline({ path: tone, volume: 0.5, duck: true }), {
+      cacheDir,
+      outDir: join(dir, "on"),
+    });
+    const steady = await compose(timeline({ path: tone, volume: 0.5, duck: false }), {
+      cacheDir,
+      outDir: join(dir, "off"),
+    });
     const voiceOnly = await compose(timeline(null), { cacheDir, outDir: join(dir, "none") });
 
     const highPass = Array(3).fill("highpass=f=11500:poles=2");
@@ -280,8 +313,16 @@ describe("background music", () => {
     expect(speaking[1] - speaking[0]).toBeGreaterThan(1.5);
     expect(after[1] - after[0]).toBeGreaterThan(0.5);
 
-    const on = { before: await music(ducked.video, before), speaking: await music(ducked.video, speaking), after: await music(ducked.video, after) };
-    const off = { before: await music(steady.video, before), speaking: await music(steady.video, speaking), after: await music(steady.video, after) };
+    const on = {
+      before: await music(ducked.video, before),
+      speaking: await music(ducked.video, speaking),
+      after: await music(ducked.video, after),
+    };
+    const off = {
+      before: await music(steady.video, before),
+      speaking: await music(steady.video, speaking),
+      after: await music(steady.video, after),
+    };
     const speechLeak = await music(voiceOnly.video, speaking);
 
     // The high-pass isolates the music: speech alone leaves 30 dB less than the music does.
@@ -382,10 +423,15 @@ describe("segment cache", () => {
     const fresh = await compose(base, { cacheDir: join(dir, "fresh-segments"), outDir: join(dir, "fresh") });
     expect(fresh.segments.rendered).toBe(4);
     const fps = base.output.fps;
-    const boundaries = fresh.shots.flatMap((s) => [Math.round(s.startS * fps), Math.round((s.startS + s.durationS) * fps) - 1]);
+    const boundaries = fresh.shots.flatMap((s) => [
+      Math.round(s.startS * fps),
+      Math.round((s.startS + s.durationS) * fps) - 1,
+    ]);
     const a = await framesAt(joined.video, boundaries);
     const b = await framesAt(fresh.video, boundaries);
-    boundaries.forEach((n, i) => expect({ frame: n, close: meanAbsDiff(a[i]!, b[i]!) < 1.5 }).toEqual({ frame: n, close: true }));
+    boundaries.forEach((n, i) =>
+      expect({ frame: n, close: meanAbsDiff(a[i]!, b[i]!) < 1.5 }).toEqual({ frame: n, close: true }),
+    );
     expect(await countFrames(joined.video)).toBe(framesOf(base));
   });
 });
@@ -406,7 +452,12 @@ function expectProgress(values: number[]) {
 describe("edits", () => {
   let r: ComposeResult;
   let timeline: Timeline;
-  const still = (id: string, path: string, edit?: TimelineShot["edit"]): TimelineShot => ({ id, visual: { kind: "still", path }, durationS: 1, edit });
+  const still = (id: string, path: string, edit?: TimelineShot["edit"]): TimelineShot => ({
+    id,
+    visual: { kind: "still", path },
+    durationS: 1,
+    edit,
+  });
   /** Frame in the middle of each shot, by id. */
   const mid = (id: string) => Math.floor((r.shots.find((s) => s.id === id)!.startS + 0.5) * timeline.output.fps);
 
@@ -415,11 +466,29 @@ describe("edits", () => {
     await mkdir(dir, { recursive: true });
     // A horizontal ramp (black at the left, white at the right) shows where the view went;
     // testsrc2's colour bars show what a colour look did.
-    const ramp = await lavfiPicture(join(dir, "ramp.png"), "nullsrc=size=1280x720", "geq=lum='X*255/W':cb=128:cr=128,format=gray");
+    const ramp = await lavfiPicture(
+      join(dir, "ramp.png"),
+      "nullsrc=size=1280x720",
+      "geq=lum='X*255/W':cb=128:cr=128,format=gray",
+    );
     const colour = await lavfiPicture(join(dir, "colour.png"), "testsrc2=size=1280x720");
     // A 1 s clip (a moving pattern with a frame counter), shown for 2.5 s (looped) and for 0.5 s.
     const clip = join(dir, "clip.mp4");
-    await runFfmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip]);
+    await runFfmpeg([
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=640x360:rate=24",
+      "-t",
+      "1",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-pix_fmt",
+      "yuv420p",
+      clip,
+    ]);
     timeline = {
       output: { resolution: "720p", aspectRatio: "16:9", fps: 24, format: "mp4" },
       shots: [
@@ -511,7 +580,12 @@ describe("transitions", () => {
     await mkdir(dir, { recursive: true });
     const dark = await lavfiPicture(join(dir, "dark.png"), "color=c=0x303030:size=1280x720");
     const bright = await lavfiPicture(join(dir, "bright.png"), "color=c=0xD0D0D0:size=1280x720");
-    const shot = (id: string, path: string, transition: TimelineShot["transition"], transitionS?: number): TimelineShot => ({
+    const shot = (
+      id: string,
+      path: string,
+      transition: TimelineShot["transition"],
+      transitionS?: number,
+    ): TimelineShot => ({
       id,
       visual: { kind: "still", path },
       durationS: 2,
@@ -520,7 +594,12 @@ describe("transitions", () => {
     });
     const timeline: Timeline = {
       output: { resolution: "720p", aspectRatio: "16:9", fps: 24, format: "mp4" },
-      shots: [shot("a", dark, "cut"), shot("b", bright, "dissolve", 1), shot("c", dark, "wipe", 1), shot("d", bright, "fade", 0.5)],
+      shots: [
+        shot("a", dark, "cut"),
+        shot("b", bright, "dissolve", 1),
+        shot("c", dark, "wipe", 1),
+        shot("d", bright, "fade", 0.5),
+      ],
     };
     const r = await compose(timeline, { cacheDir, outDir: join(dir, "out") });
     const fps = timeline.output.fps;
@@ -547,7 +626,12 @@ describe("transitions", () => {
     }
     // Fade into d: d starts from black, and c fades out to black before it.
     {
-      const [cSteady, cLast, dFirst, dLater] = await framesAt(r.video, [start("c") + T + 6, start("d") - 1, start("d"), start("d") + 24]);
+      const [cSteady, cLast, dFirst, dLater] = await framesAt(r.video, [
+        start("c") + T + 6,
+        start("d") - 1,
+        start("d"),
+        start("d") + 24,
+      ]);
       expect(mean(dFirst!)).toBeLessThan(10);
       expect(mean(dLater!)).toBeGreaterThan(150);
       expect(mean(cLast!)).toBeLessThan(mean(cSteady!) / 2);
@@ -592,7 +676,11 @@ describe("abort", () => {
     const dir = join(work, "abort-early");
     const controller = new AbortController();
     controller.abort();
-    const err = await compose(abortTimeline(), { cacheDir: join(dir, "cache"), outDir: join(dir, "out"), signal: controller.signal }).catch((e: unknown) => e);
+    const err = await compose(abortTimeline(), {
+      cacheDir: join(dir, "cache"),
+      outDir: join(dir, "out"),
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MediaError);
     expect((err as MediaError).reason).toBe("aborted");
     expectNothingLeft(join(dir, "out"), join(dir, "cache"));

@@ -23,13 +23,21 @@ const secretKey = () => `sk-test-${crypto.randomUUID()}-${++seq}`;
 async function createCustom(body: Record<string, unknown> = {}, c: TestContext = ctx, token = admin.token) {
   return c.call("POST", "/api/v1/config/providers/custom", {
     token,
-    body: { type: "text", name: `Custom ${++seq}`, api_url: PUBLIC_URL, api_key: secretKey(), models: ["model-a", "model-b"], ...body },
+    body: {
+      type: "text",
+      name: `Custom ${++seq}`,
+      api_url: PUBLIC_URL,
+      api_key: secretKey(),
+      models: ["model-a", "model-b"],
+      ...body,
+    },
   });
 }
 
 const put = (body: unknown) => ctx.call("PUT", "/api/v1/config/providers", { token: admin.token, body });
 const getCurrent = async () => (await ctx.call("GET", "/api/v1/config/current", { token: user.token })).json.data;
-const paths = (res: { json: { error: { details: { fields: Array<{ path: string }> } } } }) => res.json.error.details.fields.map((f) => f.path);
+const paths = (res: { json: { error: { details: { fields: Array<{ path: string }> } } } }) =>
+  res.json.error.details.fields.map((f) => f.path);
 
 beforeEach(async () => {
   // Each test starts from the environment's chains with every built-in provider enabled.
@@ -89,7 +97,11 @@ describe("GET /config/providers and /config/current", () => {
     const u = await fal.register("viewer");
     const res = await fal.call("GET", "/api/v1/config/current", { token: u.token });
     expect(res.status).toBe(200);
-    expect(res.json.data).toMatchObject({ image_provider: "fal", image_model: "fal-ai/flux/dev", text_provider: "local" });
+    expect(res.json.data).toMatchObject({
+      image_provider: "fal",
+      image_model: "fal-ai/flux/dev",
+      text_provider: "local",
+    });
     expect(res.json.data.chains.image).toEqual([{ provider: "fal", model: "fal-ai/flux/dev" }]);
     const catalogue = await fal.call("GET", "/api/v1/config/providers", { token: u.token });
     expect(catalogue.json.data.image.find((p: { id: string }) => p.id === "fal").configured).toBe(true);
@@ -109,7 +121,11 @@ describe("PUT /config/providers", () => {
     const now = await getCurrent();
     expect(now.chains.image).toEqual(chain);
     expect(now).toMatchObject({ image_provider: "openai", image_model: "dall-e-3", text_provider: "local" });
-    const row = await ctx.db.selectFrom("provider_chains").selectAll().where("capability", "=", "image").executeTakeFirstOrThrow();
+    const row = await ctx.db
+      .selectFrom("provider_chains")
+      .selectAll()
+      .where("capability", "=", "image")
+      .executeTakeFirstOrThrow();
     expect(row.chain).toEqual(chain);
     expect(row.updated_by).toBe(admin.user.id);
 
@@ -120,30 +136,80 @@ describe("PUT /config/providers", () => {
     expect((await put({ image_provider: "local" })).status).toBe(200);
     expect((await getCurrent()).chains.image).toEqual([{ provider: "local", model: "inkreel-painter-1" }]);
     // Seed 004's flat style, assistant = text.
-    const flat = await put({ assistant_provider: "openai", assistant_model: "gpt-4o", speech_provider: "local", speech_model: "espeak-ng" });
+    const flat = await put({
+      assistant_provider: "openai",
+      assistant_model: "gpt-4o",
+      speech_provider: "local",
+      speech_model: "espeak-ng",
+    });
     expect(flat.status).toBe(200);
     expect(flat.json.data).toMatchObject({ text_provider: "openai", text_model: "gpt-4o", speech_provider: "local" });
     expect((await put({ text_provider: "openai" })).json.data.text_model).toBe("gpt-4o");
-    expect((await put({ text_provider: "local" })).json.data.chains.text).toEqual([{ provider: "local", model: "inkreel-analyser-1" }]);
-    expect((await put({ chains: { text: [{ provider: "local", model: "inkreel-analyser-1" }] }, text_provider: "openai" })).status).toBe(400);
+    expect((await put({ text_provider: "local" })).json.data.chains.text).toEqual([
+      { provider: "local", model: "inkreel-analyser-1" },
+    ]);
+    expect(
+      (await put({ chains: { text: [{ provider: "local", model: "inkreel-analyser-1" }] }, text_provider: "openai" }))
+        .status,
+    ).toBe(400);
   });
 
   test("invalid links are 400 naming the field, and change nothing", async () => {
     const custom = await createCustom({ name: "Soon disabled" });
     expect(custom.status).toBe(201);
-    expect((await ctx.call("POST", `/api/v1/admin/providers/${custom.json.data.id}/disable`, { token: admin.token })).status).toBe(200);
+    expect(
+      (await ctx.call("POST", `/api/v1/admin/providers/${custom.json.data.id}/disable`, { token: admin.token })).status,
+    ).toBe(200);
     const before = await getCurrent();
     const cases: Array<[unknown, string, string]> = [
       [{ chains: { image: [{ provider: "nope", model: "x" }] } }, "/chains/image/0/provider", "unknown provider"],
-      [{ chains: { image: [{ provider: "local", model: "inkreel-painter-1" }, { provider: "openai", model: "dall-e-9" }] } }, "/chains/image/1/model", "does not offer"],
-      [{ chains: { video: [{ provider: "openai", model: "gpt-image-1" }] } }, "/chains/video/0/provider", "does not serve video"],
+      [
+        {
+          chains: {
+            image: [
+              { provider: "local", model: "inkreel-painter-1" },
+              { provider: "openai", model: "dall-e-9" },
+            ],
+          },
+        },
+        "/chains/image/1/model",
+        "does not offer",
+      ],
+      [
+        { chains: { video: [{ provider: "openai", model: "gpt-image-1" }] } },
+        "/chains/video/0/provider",
+        "does not serve video",
+      ],
       [{ video_provider: "openai" }, "/video_provider", "does not serve video"],
       [{ image_provider: "openai", image_model: "inkreel-painter-1" }, "/image_model", "does not offer"],
       [{ speech_provider: "elevenlabs" }, "/speech_provider", "no API key"],
-      [{ chains: { image: [{ provider: "fal", model: "fal-ai/flux/dev" }] } }, "/chains/image/0/provider", "no API key"],
-      [{ chains: { text: [{ provider: custom.json.data.id, model: "model-a" }] } }, "/chains/text/0/provider", "disabled"],
-      [{ chains: { image: [{ provider: "local", model: "inkreel-painter-1" }, { provider: "local", model: "inkreel-painter-1" }] } }, "/chains/image/1", "repeats"],
-      [{ image_provider: "local", chains: { image: [{ provider: "local", model: "inkreel-painter-1" }] } }, "/image_provider", "not both"],
+      [
+        { chains: { image: [{ provider: "fal", model: "fal-ai/flux/dev" }] } },
+        "/chains/image/0/provider",
+        "no API key",
+      ],
+      [
+        { chains: { text: [{ provider: custom.json.data.id, model: "model-a" }] } },
+        "/chains/text/0/provider",
+        "disabled",
+      ],
+      [
+        {
+          chains: {
+            image: [
+              { provider: "local", model: "inkreel-painter-1" },
+              { provider: "local", model: "inkreel-painter-1" },
+            ],
+          },
+        },
+        "/chains/image/1",
+        "repeats",
+      ],
+      [
+        { image_provider: "local", chains: { image: [{ provider: "local", model: "inkreel-painter-1" }] } },
+        "/image_provider",
+        "not both",
+      ],
     ];
     for (const [body, path, message] of cases) {
       const res = await put(body);
@@ -155,13 +221,27 @@ describe("PUT /config/providers", () => {
     // Every bad link of a request is reported at once, and a valid part is not applied.
     const many = await put({
       text_provider: "openai",
-      chains: { image: [{ provider: "nope", model: "x" }, { provider: "openai", model: "nope" }] },
+      chains: {
+        image: [
+          { provider: "nope", model: "x" },
+          { provider: "openai", model: "nope" },
+        ],
+      },
     });
     expect(many.status).toBe(400);
     expect(paths(many)).toEqual(["/chains/image/0/provider", "/chains/image/1/model"]);
     // Schema: 1-5 links, at least one field.
     const six = Array.from({ length: 6 }, () => ({ provider: "local", model: "inkreel-painter-1" }));
-    for (const body of [{}, { chains: {} }, { chains: { image: [] } }, { chains: { image: six } }, { chains: { image: [{ provider: "local" }] } }, { image_provider: 5 }, [1], "x"]) {
+    for (const body of [
+      {},
+      { chains: {} },
+      { chains: { image: [] } },
+      { chains: { image: six } },
+      { chains: { image: [{ provider: "local" }] } },
+      { image_provider: 5 },
+      [1],
+      "x",
+    ]) {
       const res = await put(body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.json.error.code).toBe("VALIDATION_ERROR");
@@ -195,10 +275,14 @@ describe("access", () => {
       expect(anonymous.status, `${method} ${path}`).toBe(401);
       expect(anonymous.json.error.code).toBe("UNAUTHORIZED");
     }
-    for (const path of ["/api/v1/config/providers", "/api/v1/config/current"]) expect((await ctx.call("GET", path)).status).toBe(401);
+    for (const path of ["/api/v1/config/providers", "/api/v1/config/current"])
+      expect((await ctx.call("GET", path)).status).toBe(401);
     const row = await ctx.db.selectFrom("providers").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ name: custom.json.data.name, enabled: true });
-    expect((await ctx.db.selectFrom("providers").select("enabled").where("id", "=", "openai").executeTakeFirstOrThrow()).enabled).toBe(true);
+    expect(
+      (await ctx.db.selectFrom("providers").select("enabled").where("id", "=", "openai").executeTakeFirstOrThrow())
+        .enabled,
+    ).toBe(true);
     expect(await ctx.db.selectFrom("providers").select("id").where("name", "=", "X").execute()).toEqual([]);
     expect(await ctx.db.selectFrom("provider_chains").selectAll().execute()).toEqual([]);
   });
@@ -209,7 +293,14 @@ describe("custom providers", () => {
     const key = `sk-live-${crypto.randomUUID()}`;
     const res = await ctx.call("POST", "/api/v1/config/providers/custom", {
       token: admin.token,
-      body: { type: "assistant", name: "DeepSeek Chat", api_url: "https://93.184.216.34/v1/", api_key: key, models: ["deepseek-chat", "deepseek-reasoner"], config: { concurrency: 3 } },
+      body: {
+        type: "assistant",
+        name: "DeepSeek Chat",
+        api_url: "https://93.184.216.34/v1/",
+        api_key: key,
+        models: ["deepseek-chat", "deepseek-reasoner"],
+        config: { concurrency: 3 },
+      },
     });
     expect(res.status).toBe(201);
     expect(res.json.data).toEqual({
@@ -226,17 +317,29 @@ describe("custom providers", () => {
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
-    const row = await ctx.db.selectFrom("providers").selectAll().where("id", "=", "custom-deepseek-chat").executeTakeFirstOrThrow();
+    const row = await ctx.db
+      .selectFrom("providers")
+      .selectAll()
+      .where("id", "=", "custom-deepseek-chat")
+      .executeTakeFirstOrThrow();
     expect(row.api_key_enc).not.toBeNull();
     expect(row.api_key_enc).not.toContain(key);
     expect(row.created_by).toBe(admin.user.id);
     expect(secretBox(await serverSecret(ctx.config)).open(row.api_key_enc!)).toBe(key);
 
     // Same name again: deduplicated id. Through the seed-000 route too.
-    const again = await ctx.call("POST", "/api/v1/admin/providers", { token: admin.token, body: { type: "text", name: "DeepSeek  chat!", api_url: PUBLIC_URL, api_key: key, models: ["deepseek-chat"] } });
+    const again = await ctx.call("POST", "/api/v1/admin/providers", {
+      token: admin.token,
+      body: { type: "text", name: "DeepSeek  chat!", api_url: PUBLIC_URL, api_key: key, models: ["deepseek-chat"] },
+    });
     expect(again.status).toBe(201);
     expect(again.json.data.id).toBe("custom-deepseek-chat-2");
-    const cjk = await createCustom({ name: "通义千问", type: "image", models: undefined, config: { models: ["wanx-v1"] } });
+    const cjk = await createCustom({
+      name: "通义千问",
+      type: "image",
+      models: undefined,
+      config: { models: ["wanx-v1"] },
+    });
     expect(cjk.status).toBe(201);
     expect(cjk.json.data.id).toMatch(/^custom-[0-9a-f]{8}$/);
     expect(cjk.json.data).toMatchObject({ name: "通义千问", capabilities: ["image"], models: { image: ["wanx-v1"] } });
@@ -250,7 +353,10 @@ describe("custom providers", () => {
       await ctx.call("GET", "/api/v1/admin/providers?page_size=100", { token: admin.token }),
       await ctx.call("GET", "/api/v1/config/providers", { token: admin.token }),
       await ctx.call("GET", "/api/v1/config/current", { token: admin.token }),
-      await ctx.call("PATCH", "/api/v1/admin/providers/custom-deepseek-chat", { token: admin.token, body: { name: "DeepSeek" } }),
+      await ctx.call("PATCH", "/api/v1/admin/providers/custom-deepseek-chat", {
+        token: admin.token,
+        body: { name: "DeepSeek" },
+      }),
     ];
     for (const r of everywhere) {
       expect(r.status).toBeLessThan(300);
@@ -259,9 +365,21 @@ describe("custom providers", () => {
       expect(JSON.stringify(r.json)).not.toContain("api_key_enc");
     }
     const list = everywhere[2]!.json.data;
-    expect(list.items.slice(0, 4).map((p: { id: string }) => p.id).sort()).toEqual(["elevenlabs", "fal", "local", "openai"]);
-    expect(list.items.find((p: { id: string }) => p.id === "openai")).toMatchObject({ builtin: true, has_key: true, base_url: null });
-    expect(list.items.find((p: { id: string }) => p.id === "elevenlabs")).toMatchObject({ has_key: false, capabilities: ["speech", "music"] });
+    expect(
+      list.items
+        .slice(0, 4)
+        .map((p: { id: string }) => p.id)
+        .sort(),
+    ).toEqual(["elevenlabs", "fal", "local", "openai"]);
+    expect(list.items.find((p: { id: string }) => p.id === "openai")).toMatchObject({
+      builtin: true,
+      has_key: true,
+      base_url: null,
+    });
+    expect(list.items.find((p: { id: string }) => p.id === "elevenlabs")).toMatchObject({
+      has_key: false,
+      capabilities: ["speech", "music"],
+    });
     expect(list.total).toBeGreaterThanOrEqual(7);
     const logs = ctx.logs.join("\n");
     expect(logs).not.toContain(key);
@@ -310,15 +428,24 @@ describe("custom providers", () => {
     "http://does-not-exist.invalid/v1",
   ])("SSRF: %s is refused with 400 on /api_url", async (url) => {
     const key = `sk-ssrf-${crypto.randomUUID()}`;
-    const before = await ctx.db.selectFrom("providers").select(({ fn }) => fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+    const before = await ctx.db
+      .selectFrom("providers")
+      .select(({ fn }) => fn.countAll<string>().as("n"))
+      .executeTakeFirstOrThrow();
     for (const path of ["/api/v1/config/providers/custom", "/api/v1/admin/providers"]) {
-      const res = await ctx.call("POST", path, { token: admin.token, body: { type: "text", name: "Inside", api_url: url, api_key: key, models: ["m"] } });
+      const res = await ctx.call("POST", path, {
+        token: admin.token,
+        body: { type: "text", name: "Inside", api_url: url, api_key: key, models: ["m"] },
+      });
       expect(res.status).toBe(400);
       expect(res.json.error.code).toBe("VALIDATION_ERROR");
       expect(paths(res)).toEqual(["/api_url"]);
       expect(JSON.stringify(res.json)).not.toContain(key);
     }
-    const after = await ctx.db.selectFrom("providers").select(({ fn }) => fn.countAll<string>().as("n")).executeTakeFirstOrThrow();
+    const after = await ctx.db
+      .selectFrom("providers")
+      .select(({ fn }) => fn.countAll<string>().as("n"))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
   });
 
@@ -341,7 +468,14 @@ describe("enable, disable and PATCH", () => {
     expect(off.json.data).toMatchObject({ id: "openai", enabled: false });
     const catalogue = await ctx.call("GET", "/api/v1/config/providers", { token: user.token });
     expect(catalogue.json.data.text.find((p: { id: string }) => p.id === "openai").enabled).toBe(false);
-    expect((await ctx.call("POST", "/api/v1/admin/providers/openai/enable", { token: admin.token, body: { reason: "back" } })).json.data.enabled).toBe(true);
+    expect(
+      (
+        await ctx.call("POST", "/api/v1/admin/providers/openai/enable", {
+          token: admin.token,
+          body: { reason: "back" },
+        })
+      ).json.data.enabled,
+    ).toBe(true);
     // Idempotent.
     expect((await ctx.call("POST", "/api/v1/admin/providers/openai/enable", { token: admin.token })).status).toBe(200);
 
@@ -350,7 +484,18 @@ describe("enable, disable and PATCH", () => {
     expect(local.json.error.code).toBe("CONFLICT");
 
     // openai is a link of the image chain, but local backs it up: fine.
-    expect((await put({ chains: { image: [{ provider: "openai", model: "gpt-image-1" }, { provider: "local", model: "inkreel-painter-1" }] } })).status).toBe(200);
+    expect(
+      (
+        await put({
+          chains: {
+            image: [
+              { provider: "openai", model: "gpt-image-1" },
+              { provider: "local", model: "inkreel-painter-1" },
+            ],
+          },
+        })
+      ).status,
+    ).toBe(200);
     expect((await ctx.call("POST", "/api/v1/admin/providers/openai/disable", { token: admin.token })).status).toBe(200);
     expect((await ctx.call("POST", "/api/v1/admin/providers/openai/enable", { token: admin.token })).status).toBe(200);
     // openai alone in the text chain: it is the only usable link.
@@ -359,7 +504,10 @@ describe("enable, disable and PATCH", () => {
     expect(only.status).toBe(409);
     expect(only.json.error.details.capability).toBe("text");
     expect(only.json.message).toContain("text");
-    expect((await ctx.db.selectFrom("providers").select("enabled").where("id", "=", "openai").executeTakeFirstOrThrow()).enabled).toBe(true);
+    expect(
+      (await ctx.db.selectFrom("providers").select("enabled").where("id", "=", "openai").executeTakeFirstOrThrow())
+        .enabled,
+    ).toBe(true);
 
     // A custom provider alone in a chain cannot lose its key either, nor the model the chain uses.
     const custom = await createCustom({ type: "image", models: ["img-1", "img-2"] });
@@ -368,14 +516,29 @@ describe("enable, disable and PATCH", () => {
     const disable = await ctx.call("POST", `/api/v1/admin/providers/${id}/disable`, { token: admin.token });
     expect(disable.status).toBe(409);
     expect(disable.json.error.details.capability).toBe("image");
-    expect((await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_key: null } })).status).toBe(409);
-    const dropModel = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { models: ["img-1"] } });
+    expect(
+      (await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_key: null } }))
+        .status,
+    ).toBe(409);
+    const dropModel = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, {
+      token: admin.token,
+      body: { models: ["img-1"] },
+    });
     expect(dropModel.status).toBe(409);
     expect(dropModel.json.error.details).toMatchObject({ capability: "image", model: "img-2" });
-    expect((await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { models: ["img-2", "img-3"] } })).json.data.models).toEqual({ image: ["img-2", "img-3"] });
+    expect(
+      (
+        await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, {
+          token: admin.token,
+          body: { models: ["img-2", "img-3"] },
+        })
+      ).json.data.models,
+    ).toEqual({ image: ["img-2", "img-3"] });
 
     for (const action of ["enable", "disable"]) {
-      const missing = await ctx.call("POST", `/api/v1/admin/providers/no-such-provider/${action}`, { token: admin.token });
+      const missing = await ctx.call("POST", `/api/v1/admin/providers/no-such-provider/${action}`, {
+        token: admin.token,
+      });
       expect(missing.status).toBe(404);
       expect(missing.json.error.code).toBe("NOT_FOUND");
     }
@@ -384,18 +547,37 @@ describe("enable, disable and PATCH", () => {
   test("PATCH validates concurrency, rates and prices; built-ins keep name and models", async () => {
     const ok = await ctx.call("PATCH", "/api/v1/admin/providers/fal", {
       token: admin.token,
-      body: { config: { concurrency: 2, rate_per_minute: 120, prices: { "fal-ai/flux/dev": { per_image: 0.025 }, "fal-ai/kling-video/v2.1/standard/image-to-video": { per_video_second: 0.05 } } } },
+      body: {
+        config: {
+          concurrency: 2,
+          rate_per_minute: 120,
+          prices: {
+            "fal-ai/flux/dev": { per_image: 0.025 },
+            "fal-ai/kling-video/v2.1/standard/image-to-video": { per_video_second: 0.05 },
+          },
+        },
+      },
     });
     expect(ok.status).toBe(200);
     expect(ok.json.data.config).toEqual({
       concurrency: 2,
       rate_per_minute: 120,
-      prices: { "fal-ai/flux/dev": { per_image: 0.025 }, "fal-ai/kling-video/v2.1/standard/image-to-video": { per_video_second: 0.05 } },
+      prices: {
+        "fal-ai/flux/dev": { per_image: 0.025 },
+        "fal-ai/kling-video/v2.1/standard/image-to-video": { per_video_second: 0.05 },
+      },
     });
     const stamp = ok.json.data.updated_at;
     // Settings merge; null clears one.
-    const merged = await ctx.call("PATCH", "/api/v1/admin/providers/fal", { token: admin.token, body: { config: { rate_per_minute: null } } });
-    expect(merged.json.data.config).toMatchObject({ concurrency: 2, rate_per_minute: null, prices: { "fal-ai/flux/dev": { per_image: 0.025 } } });
+    const merged = await ctx.call("PATCH", "/api/v1/admin/providers/fal", {
+      token: admin.token,
+      body: { config: { rate_per_minute: null } },
+    });
+    expect(merged.json.data.config).toMatchObject({
+      concurrency: 2,
+      rate_per_minute: null,
+      prices: { "fal-ai/flux/dev": { per_image: 0.025 } },
+    });
     expect(new Date(merged.json.data.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(stamp).getTime());
 
     const bad: Array<[string, unknown]> = [
@@ -420,26 +602,58 @@ describe("enable, disable and PATCH", () => {
       expect(res.status, `${id} ${JSON.stringify(body)}`).toBe(400);
       expect(res.json.error.code).toBe("VALIDATION_ERROR");
     }
-    const neg = await ctx.call("PATCH", "/api/v1/admin/providers/fal", { token: admin.token, body: { config: { prices: { "fal-ai/flux/dev": { per_image: -1 } } } } });
+    const neg = await ctx.call("PATCH", "/api/v1/admin/providers/fal", {
+      token: admin.token,
+      body: { config: { prices: { "fal-ai/flux/dev": { per_image: -1 } } } },
+    });
     expect(paths(neg)[0]).toStartWith("/config/prices");
-    expect((await ctx.call("GET", "/api/v1/admin/providers?page_size=100", { token: admin.token })).json.data.items.find((p: { id: string }) => p.id === "fal").config.concurrency).toBe(2);
+    expect(
+      (await ctx.call("GET", "/api/v1/admin/providers?page_size=100", { token: admin.token })).json.data.items.find(
+        (p: { id: string }) => p.id === "fal",
+      ).config.concurrency,
+    ).toBe(2);
 
     // A built-in's base URL is SSRF-checked; null goes back to the environment's.
-    const based = await ctx.call("PATCH", "/api/v1/admin/providers/openai", { token: admin.token, body: { base_url: "https://93.184.216.34/v1/" } });
+    const based = await ctx.call("PATCH", "/api/v1/admin/providers/openai", {
+      token: admin.token,
+      body: { base_url: "https://93.184.216.34/v1/" },
+    });
     expect(based.status).toBe(200);
     expect(based.json.data.base_url).toBe("https://93.184.216.34/v1");
-    expect((await ctx.call("PATCH", "/api/v1/admin/providers/openai", { token: admin.token, body: { base_url: null } })).json.data.base_url).toBeNull();
+    expect(
+      (await ctx.call("PATCH", "/api/v1/admin/providers/openai", { token: admin.token, body: { base_url: null } })).json
+        .data.base_url,
+    ).toBeNull();
 
     // A stored key on a built-in: sealed; has_key; null clears it (the environment's key still counts for openai).
     const falKey = `fal-${crypto.randomUUID()}`;
-    const keyed = await ctx.call("PATCH", "/api/v1/admin/providers/fal", { token: admin.token, body: { api_key: falKey } });
+    const keyed = await ctx.call("PATCH", "/api/v1/admin/providers/fal", {
+      token: admin.token,
+      body: { api_key: falKey },
+    });
     expect(keyed.status).toBe(200);
     expect(keyed.json.data.has_key).toBe(true);
     expect(JSON.stringify(keyed.json)).not.toContain(falKey);
-    const sealed = (await ctx.db.selectFrom("providers").select("api_key_enc").where("id", "=", "fal").executeTakeFirstOrThrow()).api_key_enc!;
+    const sealed = (
+      await ctx.db.selectFrom("providers").select("api_key_enc").where("id", "=", "fal").executeTakeFirstOrThrow()
+    ).api_key_enc!;
     expect(secretBox(await serverSecret(ctx.config)).open(sealed)).toBe(falKey);
-    expect((await put({ chains: { video: [{ provider: "fal", model: "fal-ai/veo3.1/image-to-video" }, { provider: "local", model: "inkreel-motion-1" }] } })).status).toBe(200);
-    const cleared = await ctx.call("PATCH", "/api/v1/admin/providers/fal", { token: admin.token, body: { api_key: null } });
+    expect(
+      (
+        await put({
+          chains: {
+            video: [
+              { provider: "fal", model: "fal-ai/veo3.1/image-to-video" },
+              { provider: "local", model: "inkreel-motion-1" },
+            ],
+          },
+        })
+      ).status,
+    ).toBe(200);
+    const cleared = await ctx.call("PATCH", "/api/v1/admin/providers/fal", {
+      token: admin.token,
+      body: { api_key: null },
+    });
     expect(cleared.status).toBe(200);
     expect(cleared.json.data.has_key).toBe(false);
     expect(ctx.logs.join("\n")).not.toContain(falKey);
@@ -447,20 +661,37 @@ describe("enable, disable and PATCH", () => {
     // Custom providers: URL (SSRF-checked), name, key, models.
     const custom = await createCustom({ models: ["m1"] });
     const id = custom.json.data.id;
-    const moved = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { name: "Renamed", api_url: "http://8.8.8.8/v2" } });
+    const moved = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, {
+      token: admin.token,
+      body: { name: "Renamed", api_url: "http://8.8.8.8/v2" },
+    });
     expect(moved.json.data).toMatchObject({ name: "Renamed", base_url: "http://8.8.8.8/v2", id });
-    const inside = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_url: "http://[::ffff:127.0.0.1]/" } });
+    const inside = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, {
+      token: admin.token,
+      body: { api_url: "http://[::ffff:127.0.0.1]/" },
+    });
     expect(inside.status).toBe(400);
     expect(paths(inside)).toEqual(["/api_url"]);
-    expect((await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_url: null } })).status).toBe(400);
+    expect(
+      (await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_url: null } }))
+        .status,
+    ).toBe(400);
     const newKey = `sk-rotated-${crypto.randomUUID()}`;
-    const rotated = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, { token: admin.token, body: { api_key: newKey } });
+    const rotated = await ctx.call("PATCH", `/api/v1/admin/providers/${id}`, {
+      token: admin.token,
+      body: { api_key: newKey },
+    });
     expect(rotated.status).toBe(200);
     expect(JSON.stringify(rotated.json)).not.toContain(newKey);
-    const enc = (await ctx.db.selectFrom("providers").select("api_key_enc").where("id", "=", id).executeTakeFirstOrThrow()).api_key_enc!;
+    const enc = (
+      await ctx.db.selectFrom("providers").select("api_key_enc").where("id", "=", id).executeTakeFirstOrThrow()
+    ).api_key_enc!;
     expect(secretBox(await serverSecret(ctx.config)).open(enc)).toBe(newKey);
 
-    const missing = await ctx.call("PATCH", "/api/v1/admin/providers/no-such-provider", { token: admin.token, body: { config: { concurrency: 2 } } });
+    const missing = await ctx.call("PATCH", "/api/v1/admin/providers/no-such-provider", {
+      token: admin.token,
+      body: { config: { concurrency: 2 } },
+    });
     expect(missing.status).toBe(404);
   });
 });
@@ -477,8 +708,14 @@ describe("malformed requests", () => {
     for (const [method, path] of routes) {
       // A toggle's body is optional (`null`, `[]` or `42` count as none there); malformed JSON is still refused.
       const malformed = ["{not json", "[1,2", '{"a":', '{"reason": 5}'];
-      for (const raw of path.endsWith("/disable") ? malformed : [...malformed, "null", "[]", '"text"', "42", '{"config": 5, "chains": "x", "type": ["text"]}']) {
-        const res = await ctx.call(method, path, { token: admin.token, raw, headers: { "content-type": "application/json" } });
+      for (const raw of path.endsWith("/disable")
+        ? malformed
+        : [...malformed, "null", "[]", '"text"', "42", '{"config": 5, "chains": "x", "type": ["text"]}']) {
+        const res = await ctx.call(method, path, {
+          token: admin.token,
+          raw,
+          headers: { "content-type": "application/json" },
+        });
         expect(res.status, `${method} ${path} ${raw}`).toBe(400);
         expect(res.json.error.code).toBe("VALIDATION_ERROR");
       }

@@ -40,7 +40,10 @@ describe("config", () => {
       [{ OPENAI_TEXT_API: "assistants" }, "OPENAI_TEXT_API"],
       [{ VIDEO_PROVIDER: "sora" }, "VIDEO_PROVIDER"],
       [{ STORAGE_DRIVER: "supabase" }, "STORAGE_DRIVER"],
-      [{ STORAGE_DRIVER: "supabase", SUPABASE_URL: "http://localhost:54321", SUPABASE_ANON_KEY: "anon" }, "SUPABASE_SERVICE_ROLE_KEY"],
+      [
+        { STORAGE_DRIVER: "supabase", SUPABASE_URL: "http://localhost:54321", SUPABASE_ANON_KEY: "anon" },
+        "SUPABASE_SERVICE_ROLE_KEY",
+      ],
       [{ SUPABASE_STORAGE_BUCKET: "Bad Bucket!" }, "SUPABASE_STORAGE_BUCKET"],
       [{ STORAGE_SIGNING_SECRET: "short" }, "STORAGE_SIGNING_SECRET"],
       [{ QUEUE_MODE: "sometimes" }, "QUEUE_MODE"],

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
-import { createLocalStorage } from "../src/storage/local.ts";
 import { createDb } from "../src/db/client.ts";
 import { freePort } from "../src/db/embedded.ts";
+import { createLocalStorage } from "../src/storage/local.ts";
 import { createTestContext } from "./support/context.ts";
 
 const ctx = await createTestContext();
@@ -30,6 +30,10 @@ describe("health when a dependency is down", () => {
     const app = createApp({ ...ctx.deps, storage });
     const res = await app.handle(new Request("http://localhost/health"));
     expect(res.status).toBe(503);
-    expect((await res.json()).data).toMatchObject({ status: "degraded", database: "connected", storage: "disconnected" });
+    expect((await res.json()).data).toMatchObject({
+      status: "degraded",
+      database: "connected",
+      storage: "disconnected",
+    });
   });
 });

@@ -7,11 +7,19 @@ describe("envelope and errors", () => {
   test("unknown route answers 404 in the failure envelope", async () => {
     const res = await ctx.call("GET", "/api/v1/no-such-thing");
     expect(res.status).toBe(404);
-    expect(res.json).toEqual({ success: false, data: null, message: "route not found", error: { code: "NOT_FOUND", details: {} } });
+    expect(res.json).toEqual({
+      success: false,
+      data: null,
+      message: "route not found",
+      error: { code: "NOT_FOUND", details: {} },
+    });
   });
 
   test("malformed JSON is a 400 VALIDATION_ERROR", async () => {
-    const res = await ctx.call("POST", "/api/v1/auth/login", { raw: '{"username": "a", ', headers: { "content-type": "application/json" } });
+    const res = await ctx.call("POST", "/api/v1/auth/login", {
+      raw: '{"username": "a", ',
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect(res.json.success).toBe(false);
     expect(res.json.error.code).toBe("VALIDATION_ERROR");
@@ -41,7 +49,11 @@ describe("envelope and errors", () => {
       },
     });
     const chunked = await ctx.app.handle(
-      new Request("http://localhost/api/v1/auth/register", { method: "POST", body: stream, headers: { "content-type": "application/json" } }),
+      new Request("http://localhost/api/v1/auth/register", {
+        method: "POST",
+        body: stream,
+        headers: { "content-type": "application/json" },
+      }),
     );
     expect(chunked.status).toBe(413);
     expect((await chunked.json()).error.details.limit_bytes).toBe(4096);
@@ -71,7 +83,12 @@ describe("health", () => {
     const res = await ctx.call("GET", "/health");
     expect(res.status).toBe(200);
     expect(res.json.success).toBe(true);
-    expect(res.json.data).toMatchObject({ status: "ok", database: "connected", storage: "connected", queue: { ready: 0, running: 0 } });
+    expect(res.json.data).toMatchObject({
+      status: "ok",
+      database: "connected",
+      storage: "connected",
+      queue: { ready: 0, running: 0 },
+    });
     expect(res.json.data.uptime_s).toBeGreaterThanOrEqual(0);
   });
 });

@@ -11,7 +11,9 @@ const user = await ctx.register("plain");
 async function deadJob(kind: string) {
   const job = await enqueue(ctx.db, { kind, queue: `q-${kind}`, maxAttempts: 1 });
   const [claimed] = await claimJobs(ctx.db, { queues: [`q-${kind}`], limit: 1, workerId: "test", leaseMs: 10_000 });
-  await failJobs(ctx.db, [{ id: claimed!.id, token: claimed!.lease_token, error: { message: "boom" }, permanent: false }]);
+  await failJobs(ctx.db, [
+    { id: claimed!.id, token: claimed!.lease_token, error: { message: "boom" }, permanent: false },
+  ]);
   return job;
 }
 
@@ -45,13 +47,17 @@ describe("admin jobs API", () => {
   test("retrying a failed job whose unique key a live job now holds is 409, and changes nothing", async () => {
     const job = await enqueue(ctx.db, { kind: "keyed", queue: "q-keyed", maxAttempts: 1, uniqueKey: "render:shot-7" });
     const [claimed] = await claimJobs(ctx.db, { queues: ["q-keyed"], limit: 1, workerId: "test", leaseMs: 10_000 });
-    await failJobs(ctx.db, [{ id: claimed!.id, token: claimed!.lease_token, error: { message: "boom" }, permanent: true }]);
+    await failJobs(ctx.db, [
+      { id: claimed!.id, token: claimed!.lease_token, error: { message: "boom" }, permanent: true },
+    ]);
     const successor = await enqueue(ctx.db, { kind: "keyed", queue: "q-keyed", uniqueKey: "render:shot-7" });
     expect(successor.id).not.toBe(job.id);
     const res = await ctx.call("POST", `/api/v1/admin/jobs/${job.id}/retry`, { token: admin.token });
     expect(res.status).toBe(409);
     expect(res.json.message).toContain("unique key");
-    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe("failed");
+    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe(
+      "failed",
+    );
   });
 
   test("cancel a ready job at once; a finished one is 409; unknown is 404", async () => {
@@ -60,8 +66,12 @@ describe("admin jobs API", () => {
     expect(res.status).toBe(200);
     expect(res.json.data).toMatchObject({ state: "cancelled", cancellation: "cancelled" });
     expect((await ctx.call("POST", `/api/v1/admin/jobs/${job.id}/cancel`, { token: admin.token })).status).toBe(409);
-    expect((await ctx.call("GET", `/api/v1/admin/jobs/${crypto.randomUUID()}`, { token: admin.token })).status).toBe(404);
-    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe("cancelled");
+    expect((await ctx.call("GET", `/api/v1/admin/jobs/${crypto.randomUUID()}`, { token: admin.token })).status).toBe(
+      404,
+    );
+    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe(
+      "cancelled",
+    );
   });
 
   test("only ADMINs: others get 403, no token 401; bad filters are 400", async () => {
@@ -73,6 +83,8 @@ describe("admin jobs API", () => {
     expect((await ctx.call("GET", "/api/v1/admin/jobs/not-a-uuid", { token: admin.token })).status).toBe(400);
     expect((await ctx.call("GET", "/api/v1/admin/jobs?page_size=1000", { token: admin.token })).status).toBe(400);
     // The job is untouched by the refused calls.
-    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe("ready");
+    expect((await ctx.call("GET", `/api/v1/admin/jobs/${job.id}`, { token: admin.token })).json.data.state).toBe(
+      "ready",
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { MediaError, probe, runFfmpeg, withTempDir, type Progress } from "../src/media/ffmpeg.ts";
+import { MediaError, type Progress, probe, runFfmpeg, withTempDir } from "../src/media/ffmpeg.ts";
 import { mediaTools } from "../src/media/tools.ts";
 
 describe("ffmpeg runner", () => {
@@ -17,9 +17,28 @@ describe("ffmpeg runner", () => {
       const seen: Progress[] = [];
       await runFfmpeg(
         [
-          "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-          "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", out,
+          "-f",
+          "lavfi",
+          "-i",
+          "testsrc2=size=320x240:rate=25",
+          "-f",
+          "lavfi",
+          "-i",
+          "sine=frequency=440:sample_rate=44100",
+          "-t",
+          "2",
+          "-c:v",
+          "libx264",
+          "-preset",
+          "ultrafast",
+          "-pix_fmt",
+          "yuv420p",
+          "-c:a",
+          "aac",
+          "-shortest",
+          "-movflags",
+          "+faststart",
+          out,
         ],
         { durationS: 2, onProgress: (p) => seen.push(p) },
       );

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { migrate, MIGRATIONS_DIR, readMigrations } from "../src/db/migrator.ts";
+import { MIGRATIONS_DIR, migrate, readMigrations } from "../src/db/migrator.ts";
 import { createTestDatabase } from "./support/context.ts";
 
 async function query(url: string, sql: string) {
@@ -28,11 +28,17 @@ describe("migrator", () => {
     const url = await createTestDatabase();
     const dir = mkdtempSync(join(tmpdir(), "inkreel-mig-"));
     writeFileSync(join(dir, "20260101000000_first.sql"), "create table m_one (id int);");
-    writeFileSync(join(dir, "20260102000000_second.sql"), "alter table m_one add column name text; insert into m_one values (1, 'a');");
+    writeFileSync(
+      join(dir, "20260102000000_second.sql"),
+      "alter table m_one add column name text; insert into m_one values (1, 'a');",
+    );
     expect(await migrate(url, dir)).toEqual(["20260101000000", "20260102000000"]);
     expect(await migrate(url, dir)).toEqual([]);
     expect(await query(url, "select * from m_one")).toEqual([{ id: 1, name: "a" }]);
-    const recorded = await query(url, "select version, name from inkreel_migrations where version like '2026010%' order by version");
+    const recorded = await query(
+      url,
+      "select version, name from inkreel_migrations where version like '2026010%' order by version",
+    );
     expect(recorded).toEqual([
       { version: "20260101000000", name: "first" },
       { version: "20260102000000", name: "second" },
@@ -42,10 +48,15 @@ describe("migrator", () => {
   test("a failing migration rolls back entirely and is not recorded", async () => {
     const url = await createTestDatabase();
     const dir = mkdtempSync(join(tmpdir(), "inkreel-mig-"));
-    writeFileSync(join(dir, "20260201000000_half.sql"), "create table half_done (id int); select * from no_such_table;");
+    writeFileSync(
+      join(dir, "20260201000000_half.sql"),
+      "create table half_done (id int); select * from no_such_table;",
+    );
     await expect(migrate(url, dir)).rejects.toThrow(/20260201000000_half failed/);
     expect(await query(url, "select to_regclass('half_done') as t")).toEqual([{ t: null }]);
-    expect(await query(url, "select count(*)::int as n from inkreel_migrations where version = '20260201000000'")).toEqual([{ n: 0 }]);
+    expect(
+      await query(url, "select count(*)::int as n from inkreel_migrations where version = '20260201000000'"),
+    ).toEqual([{ n: 0 }]);
   });
 
   test("an applied migration that was edited afterwards stops the migrator", async () => {

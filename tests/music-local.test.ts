@@ -37,7 +37,12 @@ describe("local music synthesiser", () => {
       await Bun.write(path, result.data.bytes);
       const info = await probe(path);
       expect(Math.abs(info.durationS - 12.5)).toBeLessThanOrEqual(0.01);
-      expect(info.streams[0]).toMatchObject({ codec_type: "audio", codec_name: "pcm_s16le", sample_rate: "44100", channels: 1 });
+      expect(info.streams[0]).toMatchObject({
+        codec_type: "audio",
+        codec_name: "pcm_s16le",
+        sample_rate: "44100",
+        channels: 1,
+      });
       // And ffmpeg can use it as a looped background track.
       await runFfmpeg(["-stream_loop", "2", "-i", path, "-t", "30", "-c:a", "aac", join(dir, "loop.m4a")]);
       expect(Math.abs((await probe(join(dir, "loop.m4a"))).durationS - 30)).toBeLessThanOrEqual(0.1);
@@ -61,7 +66,8 @@ describe("local music synthesiser", () => {
     const bar = Math.round((4 * 60 * 44_100) / bpm);
     const mid = Math.round(bar * 0.3);
     const window = 8192;
-    const tone = (midi: number, barIndex: number) => power(samples, barIndex * bar + mid, window, 440 * 2 ** ((midi - 69) / 12));
+    const tone = (midi: number, barIndex: number) =>
+      power(samples, barIndex * bar + mid, window, 440 * 2 ** ((midi - 69) / 12));
     const offKey = tone(61, 0); // C#, not in the chord
     for (const note of [60, 64, 67]) expect(tone(note, 0)).toBeGreaterThan(offKey * 4);
     // Bar 2 is A minor (A-C-E): A (69) is strong there, weak in bar 1.

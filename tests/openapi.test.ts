@@ -62,7 +62,10 @@ describe("OpenAPI", () => {
       const success = Object.entries(op.responses ?? {}).find(([code]) => code.startsWith("2"));
       // Live events stream as text/event-stream; everything else answers JSON.
       const content = success?.[1].content;
-      expect(content?.["application/json"]?.schema ?? content?.["text/event-stream"]?.schema, `${method} ${path}`).toBeDefined();
+      expect(
+        content?.["application/json"]?.schema ?? content?.["text/event-stream"]?.schema,
+        `${method} ${path}`,
+      ).toBeDefined();
       // Action routes (leave, retry, cancel, switch, sync) take no body.
       if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel|switch|sync)$/.test(path)) {
         expect(op.requestBody?.content, `${method} ${path}`).toBeDefined();

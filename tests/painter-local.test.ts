@@ -7,7 +7,17 @@ import { paintKeyframe, paintReferenceSheet, signature } from "../src/providers/
 async function region(png: Uint8Array, x: number, y: number, w: number, h: number): Promise<Uint8Array> {
   return withTempDir(async (dir) => {
     await Bun.write(join(dir, "in.png"), png);
-    await runFfmpeg(["-i", join(dir, "in.png"), "-vf", `crop=${w}:${h}:${x}:${y}`, "-f", "rawvideo", "-pix_fmt", "rgb24", join(dir, "out.rgb")]);
+    await runFfmpeg([
+      "-i",
+      join(dir, "in.png"),
+      "-vf",
+      `crop=${w}:${h}:${x}:${y}`,
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "rgb24",
+      join(dir, "out.rgb"),
+    ]);
     return Bun.file(join(dir, "out.rgb")).bytes();
   });
 }
@@ -19,7 +29,11 @@ function expectNear(actual: Iterable<number>, expected: number[], tolerance = 3)
   got.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual(tolerance));
 }
 
-const rgbOf = (hex: string) => [Number.parseInt(hex.slice(2, 4), 16), Number.parseInt(hex.slice(4, 6), 16), Number.parseInt(hex.slice(6, 8), 16)];
+const rgbOf = (hex: string) => [
+  Number.parseInt(hex.slice(2, 4), 16),
+  Number.parseInt(hex.slice(4, 6), 16),
+  Number.parseInt(hex.slice(6, 8), 16),
+];
 const night = { location: "月光下的小院", timeOfDay: "night" as const, mood: "mysterious" as const };
 const cafe = { location: "咖啡店", timeOfDay: "day" as const, mood: "happy" as const };
 
@@ -34,7 +48,11 @@ function bodyBox(name: string, i: number, n: number, W: number, H: number) {
 
 describe("local keyframe painter", () => {
   test("PNGs at the requested size and aspect ratio", async () => {
-    for (const [width, height] of [[1280, 720], [720, 1280], [512, 512]] as const) {
+    for (const [width, height] of [
+      [1280, 720],
+      [720, 1280],
+      [512, 512],
+    ] as const) {
       const png = await paintKeyframe({ width, height, scene: cafe, characters: [{ name: "陈默" }], caption: "测试" });
       await withTempDir(async (dir) => {
         await Bun.write(join(dir, "k.png"), png);
@@ -47,7 +65,12 @@ describe("local keyframe painter", () => {
   test("a character's signature is identical in every shot, whatever the scene or its place", async () => {
     const W = 1280;
     const H = 720;
-    const shot1 = await paintKeyframe({ width: W, height: H, scene: night, characters: [{ name: "林小雨" }, { name: "陈默" }] });
+    const shot1 = await paintKeyframe({
+      width: W,
+      height: H,
+      scene: night,
+      characters: [{ name: "林小雨" }, { name: "陈默" }],
+    });
     const shot2 = await paintKeyframe({ width: W, height: H, scene: cafe, characters: [{ name: "陈默" }] });
     const a = bodyBox("陈默", 1, 2, W, H);
     const b = bodyBox("陈默", 0, 1, W, H);
@@ -88,7 +111,9 @@ describe("local keyframe painter", () => {
     const ok = { width: 640, height: 360, scene: cafe, characters: [] };
     await expect(paintKeyframe({ ...ok, width: 100000 })).rejects.toThrow(/width must be/);
     await expect(paintKeyframe({ ...ok, height: 361 })).rejects.toThrow(/height must be/);
-    await expect(paintKeyframe({ ...ok, characters: Array.from({ length: 9 }, (_, i) => ({ name: `c${i}` })) })).rejects.toThrow(/at most 8/);
+    await expect(
+      paintKeyframe({ ...ok, characters: Array.from({ length: 9 }, (_, i) => ({ name: `c${i}` })) }),
+    ).rejects.toThrow(/at most 8/);
     await expect(paintKeyframe({ ...ok, caption: "长".repeat(201) })).rejects.toThrow(/longer than 200/);
   });
 });

@@ -3,7 +3,13 @@
 // is paid once per clip (the fake counts submissions).
 import { afterAll, expect, test } from "bun:test";
 import { startFakeFal } from "./support/fake-fal.ts";
-import { pipelineContext, type PipelineWorkerProcess, spawnPipelineWorker, startStoryRun, waitUntil } from "./support/pipeline.ts";
+import {
+  type PipelineWorkerProcess,
+  pipelineContext,
+  spawnPipelineWorker,
+  startStoryRun,
+  waitUntil,
+} from "./support/pipeline.ts";
 
 const fal = await startFakeFal();
 const FAL_ENV = { VIDEO_PROVIDER: "fal", FAL_KEY: fal.key, FAL_BASE_URL: fal.url, FAL_POLL_INTERVAL_MS: "20" };
@@ -30,21 +36,35 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
   const { projectId, runId } = await startStoryRun(ctx, token);
 
   // Kill the worker once every clip it started is queued at fal and known to Postgres.
-  const shots = await waitUntil("the clips stage to start", async () => {
-    const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
-    if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
-    const clips = run.stages.find((s: { stage: string }) => s.stage === "clips");
-    if (clips.status !== "running") return null;
-    const { package_id } = await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow();
-    return (await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute()).length;
-  }, 60_000);
-  const submitted = await waitUntil("fal submissions stored in Postgres", async () => {
-    const subs = fal.submissions.filter((s) => s.endpoint === CLIP_ENDPOINT && s.polls > 0);
-    if (subs.length === 0) return null;
-    const stored = await ctx.db.selectFrom("provider_requests").select("request_id").execute();
-    const ids = new Set(stored.map((r) => r.request_id));
-    return subs.every((s) => ids.has(s.requestId)) ? subs : null;
-  }, 30_000);
+  const shots = await waitUntil(
+    "the clips stage to start",
+    async () => {
+      const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
+      if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
+      const clips = run.stages.find((s: { stage: string }) => s.stage === "clips");
+      if (clips.status !== "running") return null;
+      const { package_id } = await ctx.db
+        .selectFrom("runs")
+        .select("package_id")
+        .where("id", "=", runId)
+        .executeTakeFirstOrThrow();
+      return (
+        await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute()
+      ).length;
+    },
+    60_000,
+  );
+  const submitted = await waitUntil(
+    "fal submissions stored in Postgres",
+    async () => {
+      const subs = fal.submissions.filter((s) => s.endpoint === CLIP_ENDPOINT && s.polls > 0);
+      if (subs.length === 0) return null;
+      const stored = await ctx.db.selectFrom("provider_requests").select("request_id").execute();
+      const ids = new Set(stored.map((r) => r.request_id));
+      return subs.every((s) => ids.has(s.requestId)) ? subs : null;
+    },
+    30_000,
+  );
   first.proc.kill(9);
   await first.proc.exited;
   const inFlight = submitted.map((s) => s.requestId);
@@ -66,11 +86,22 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
   // The stored refs are gone once their results are downloaded.
   expect(await ctx.db.selectFrom("provider_requests").selectAll().execute()).toEqual([]);
   // And each clip is one asset.
-  const clips = await ctx.db.selectFrom("assets").select("input_digest").where("project_id", "=", projectId).where("kind", "=", "clip").execute();
+  const clips = await ctx.db
+    .selectFrom("assets")
+    .select("input_digest")
+    .where("project_id", "=", projectId)
+    .where("kind", "=", "clip")
+    .execute();
   expect(new Set(clips.map((c) => c.input_digest)).size).toBe(clips.length);
   expect(clips.length).toBe(shots);
   // The ledger: one paid clip per shot (the resumed ones included), each with its seconds and cost.
-  const videoCalls = await ctx.db.selectFrom("provider_usage").selectAll().where("run_id", "=", runId).where("capability", "=", "video").where("outcome", "=", "ok").execute();
+  const videoCalls = await ctx.db
+    .selectFrom("provider_usage")
+    .selectAll()
+    .where("run_id", "=", runId)
+    .where("capability", "=", "video")
+    .where("outcome", "=", "ok")
+    .execute();
   expect(videoCalls.length).toBe(shots);
   expect(new Set(videoCalls.map((c) => c.request_id))).toEqual(new Set(clipSubmissions.map((s) => s.requestId)));
   expect(videoCalls.every((c) => Number(c.video_seconds) > 0 && Number(c.cost_usd) > 0)).toBe(true);

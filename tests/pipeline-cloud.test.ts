@@ -47,10 +47,17 @@ async function setChain(capability: string, chain: Array<{ provider: string; mod
     .execute();
 }
 
-const LOCAL = { text: "inkreel-analyser-1", image: "inkreel-painter-1", video: "inkreel-motion-1", speech: "espeak-ng", music: "inkreel-synth-1" } as const;
+const LOCAL = {
+  text: "inkreel-analyser-1",
+  image: "inkreel-painter-1",
+  video: "inkreel-motion-1",
+  speech: "espeak-ng",
+  music: "inkreel-synth-1",
+} as const;
 /** Every capability local, except the ones given. */
 async function chains(cloud: Partial<Record<keyof typeof LOCAL, Array<{ provider: string; model: string }>>>) {
-  for (const c of Object.keys(LOCAL) as Array<keyof typeof LOCAL>) await setChain(c, cloud[c] ?? [{ provider: "local", model: LOCAL[c] }]);
+  for (const c of Object.keys(LOCAL) as Array<keyof typeof LOCAL>)
+    await setChain(c, cloud[c] ?? [{ provider: "local", model: LOCAL[c] }]);
 }
 
 afterEach(async () => {
@@ -59,7 +66,6 @@ afterEach(async () => {
   fal.reset();
   eleven.reset();
 });
-
 
 describe("a run on the cloud providers", () => {
   test("every capability in the cloud: story in, narrated MP4 out, every call in the ledger", async () => {
@@ -72,11 +78,27 @@ describe("a run on the cloud providers", () => {
 
     // OpenAI: the four analysis stages through strict structured outputs.
     const chats = openai.requests.filter((r) => r.path === "/v1/chat/completions");
-    expect(chats.map((r) => r.body.response_format.json_schema.name).sort()).toEqual(["inkreel_characters", "inkreel_scenes", "inkreel_storyboard", "inkreel_storyline"]);
-    expect(chats.every((r) => r.body.response_format.json_schema.strict === true && r.body.model === "gpt-4o-mini")).toBe(true);
+    expect(chats.map((r) => r.body.response_format.json_schema.name).sort()).toEqual([
+      "inkreel_characters",
+      "inkreel_scenes",
+      "inkreel_storyboard",
+      "inkreel_storyline",
+    ]);
+    expect(
+      chats.every((r) => r.body.response_format.json_schema.strict === true && r.body.model === "gpt-4o-mini"),
+    ).toBe(true);
 
     // fal: one clip submission per shot, keyframes of shots with characters drawn from their sheets.
-    const shots = await ctx.db.selectFrom("package_shots").select(["shot_id", "data"]).where("package_id", "=", (await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow()).package_id!).execute();
+    const shots = await ctx.db
+      .selectFrom("package_shots")
+      .select(["shot_id", "data"])
+      .where(
+        "package_id",
+        "=",
+        (await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow())
+          .package_id!,
+      )
+      .execute();
     const clips = fal.submissions.filter((s) => s.endpoint === "fal-ai/kling-video/v2.1/standard/image-to-video");
     expect(clips.length).toBe(shots.length);
     expect(fal.submissions.some((s) => s.endpoint.startsWith("fal-ai/flux-pro/kontext"))).toBe(true);
@@ -90,7 +112,9 @@ describe("a run on the cloud providers", () => {
     expect(eleven.calls("music").length).toBe(1);
 
     // The video.
-    const exportId = run.export_id ?? (await ctx.db.selectFrom("runs").select("export_id").where("id", "=", runId).executeTakeFirstOrThrow()).export_id;
+    const exportId =
+      run.export_id ??
+      (await ctx.db.selectFrom("runs").select("export_id").where("id", "=", runId).executeTakeFirstOrThrow()).export_id;
     const ex = await ctx.waitForExport(token, exportId);
     expect(ex.status).toBe("completed");
     const video = ex.files.find((f: { file_type: string }) => f.file_type === "video");
@@ -103,7 +127,9 @@ describe("a run on the cloud providers", () => {
     // The ledger: every provider call of the run, with its cost, per run and per project.
     const usage = (await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token })).json.data;
     const byCapability = (c: string) => usage.by_model.filter((m: { capability: string }) => m.capability === c);
-    expect(byCapability("text")).toEqual([expect.objectContaining({ provider: "openai", model: "gpt-4o-mini", calls: 4, failed: 0 })]);
+    expect(byCapability("text")).toEqual([
+      expect.objectContaining({ provider: "openai", model: "gpt-4o-mini", calls: 4, failed: 0 }),
+    ]);
     expect(byCapability("text")[0].input_tokens).toBeGreaterThan(0);
     expect(byCapability("video")).toEqual([expect.objectContaining({ provider: "fal", calls: shots.length })]);
     expect(byCapability("video")[0].video_seconds).toBeGreaterThan(0);
@@ -126,9 +152,18 @@ describe("a run on the cloud providers", () => {
   }, 120_000);
 
   test("a primary that answers 503 hands over to the next model of the chain, and the run records it", async () => {
-    await chains({ image: [{ provider: "openai", model: "gpt-image-1" }, { provider: "fal", model: "fal-ai/flux/dev" }] });
+    await chains({
+      image: [
+        { provider: "openai", model: "gpt-image-1" },
+        { provider: "fal", model: "fal-ai/flux/dev" },
+      ],
+    });
     // OpenAI's images are down; Retry-After keeps the SDK's own retries quick.
-    openai.setFallback((req) => (req.path.startsWith("/v1/images") ? reply.error(503, "The server is overloaded", { headers: { "retry-after-ms": "5" } }) : reply.error(400, "unexpected")));
+    openai.setFallback((req) =>
+      req.path.startsWith("/v1/images")
+        ? reply.error(503, "The server is overloaded", { headers: { "retry-after-ms": "5" } })
+        : reply.error(400, "unexpected"),
+    );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
@@ -145,20 +180,33 @@ describe("a run on the cloud providers", () => {
     expect(byFal.failed).toBe(0);
     expect(byFal.calls).toBe(failedOpenAI.calls);
     expect(usage.failovers.length).toBe(failedOpenAI.calls);
-    expect(usage.failovers[0]).toMatchObject({ capability: "image", from: { provider: "openai", model: "gpt-image-1" } });
+    expect(usage.failovers[0]).toMatchObject({
+      capability: "image",
+      from: { provider: "openai", model: "gpt-image-1" },
+    });
     expect(usage.failovers[0].error).toContain("503");
-    expect(new Set(usage.failovers.map((f: { stage: string }) => f.stage))).toEqual(new Set(["characters", "scenes", "keyframes"]));
+    expect(new Set(usage.failovers.map((f: { stage: string }) => f.stage))).toEqual(
+      new Set(["characters", "scenes", "keyframes"]),
+    );
     expect(usage.failovers.some((f: { shot_id: string | null }) => f.shot_id)).toBe(true);
   }, 120_000);
 
   test("a provider that refuses fails the run with AI_SERVICE_ERROR naming provider, model, stage and shot", async () => {
     await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
-    openai.setFallback(() => reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }));
+    openai.setFallback(() =>
+      reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }),
+    );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
     expect(run.status).toBe("failed");
-    expect(run.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai", model: "gpt-image-1", capability: "image", stage: "characters" });
+    expect(run.error).toMatchObject({
+      code: "AI_SERVICE_ERROR",
+      provider: "openai",
+      model: "gpt-image-1",
+      capability: "image",
+      stage: "characters",
+    });
     expect(run.error.message).toContain("safety system");
     expect(run.error.message).not.toMatch(/at .*\.ts:\d+/);
     const stage = run.stages.find((s: { stage: string }) => s.stage === "characters");
@@ -170,20 +218,39 @@ describe("a run on the cloud providers", () => {
   test("a keyframe the provider refuses fails the keyframes stage with AI_SERVICE_ERROR naming the shot", async () => {
     await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
     // Pictures from text are drawn; a keyframe from the characters' sheets (an edit) is refused.
-    openai.setFallback((req) => (req.path === "/v1/images/edits" ? reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" }) : reply.image()));
+    openai.setFallback((req) =>
+      req.path === "/v1/images/edits"
+        ? reply.error(400, "Your request was rejected by the safety system.", { code: "content_policy_violation" })
+        : reply.image(),
+    );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
     expect(run.status).toBe("failed");
     const edits = openai.requests.filter((r) => r.path === "/v1/images/edits");
     expect(edits.length).toBeGreaterThan(0);
-    expect(run.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai", model: "gpt-image-1", capability: "image", stage: "keyframes" });
+    expect(run.error).toMatchObject({
+      code: "AI_SERVICE_ERROR",
+      provider: "openai",
+      model: "gpt-image-1",
+      capability: "image",
+      stage: "keyframes",
+    });
     const stage = run.stages.find((s: { stage: string }) => s.stage === "keyframes");
     expect(stage.error.shot_id).toEqual(expect.any(String));
     expect(run.error.shot_id).toBe(stage.error.shot_id);
     // The shot named is one drawn from reference sheets: it has characters.
-    const { package_id } = await ctx.db.selectFrom("runs").select("package_id").where("id", "=", runId).executeTakeFirstOrThrow();
-    const shot = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", package_id!).where("shot_id", "=", stage.error.shot_id).executeTakeFirstOrThrow();
+    const { package_id } = await ctx.db
+      .selectFrom("runs")
+      .select("package_id")
+      .where("id", "=", runId)
+      .executeTakeFirstOrThrow();
+    const shot = await ctx.db
+      .selectFrom("package_shots")
+      .select("data")
+      .where("package_id", "=", package_id!)
+      .where("shot_id", "=", stage.error.shot_id)
+      .executeTakeFirstOrThrow();
     expect((shot.data as { characters: string[] }).characters.length).toBeGreaterThan(0);
   }, 90_000);
 
@@ -196,8 +263,13 @@ describe("a run on the cloud providers", () => {
 
     await setChain("speech", [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }]);
     const timeline = (await ctx.call("GET", `/api/v1/projects/${projectId}/timeline`, { token })).json.data;
-    const target = timeline.clips.find((c: { lines: Array<{ kind: string }> }) => c.lines.some((l) => l.kind === "narration"));
-    const edited = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/narration`, { token, body: { text_content: "门开了，风很冷。" } });
+    const target = timeline.clips.find((c: { lines: Array<{ kind: string }> }) =>
+      c.lines.some((l) => l.kind === "narration"),
+    );
+    const edited = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/narration`, {
+      token,
+      body: { text_content: "门开了，风很冷。" },
+    });
     expect(edited.status).toBe(200);
     const started = await ctx.call("POST", `/api/v1/projects/${projectId}/exports`, { token, body: {} });
     const ex = await ctx.waitForExport(token, started.json.data.id, 60_000);
@@ -210,7 +282,11 @@ describe("a run on the cloud providers", () => {
 
   test("per-shot jobs of a cloud provider carry its concurrency key and limit", async () => {
     await chains({ speech: [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }] });
-    await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 2 }) }).where("id", "=", "elevenlabs").execute();
+    await ctx.db
+      .updateTable("providers")
+      .set({ config: JSON.stringify({ concurrency: 2 }) })
+      .where("id", "=", "elevenlabs")
+      .execute();
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
     const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
@@ -223,7 +299,11 @@ describe("a run on the cloud providers", () => {
     expect(voices.every((r) => r.concurrency_key === "provider:elevenlabs" && r.concurrency_limit === 2)).toBe(true);
     // Local work has no such limit.
     expect(rows.filter((r) => r.stage === "keyframes").every((r) => r.concurrency_key === null)).toBe(true);
-    await ctx.db.updateTable("providers").set({ config: JSON.stringify({ concurrency: 4 }) }).where("id", "=", "elevenlabs").execute();
+    await ctx.db
+      .updateTable("providers")
+      .set({ config: JSON.stringify({ concurrency: 4 }) })
+      .where("id", "=", "elevenlabs")
+      .execute();
   }, 90_000);
 
   test("an ADMIN refreshes the voice library from ElevenLabs; its failure answers 502 AI_SERVICE_ERROR naming provider and model", async () => {
@@ -236,15 +316,23 @@ describe("a run on the cloud providers", () => {
     expect(synced.status).toBe(200);
     expect(synced.json.data).toEqual({ provider: "elevenlabs", voices: eleven.voices.length });
     const listed = await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token });
-    expect(listed.json.data.items.map((v: { voice_id: string }) => v.voice_id).sort()).toEqual(eleven.voices.map((v) => v.voice_id).sort());
+    expect(listed.json.data.items.map((v: { voice_id: string }) => v.voice_id).sort()).toEqual(
+      eleven.voices.map((v) => v.voice_id).sort(),
+    );
 
     // ElevenLabs is down (after the SDK's retries): the stored library stays, the caller learns who failed.
     eleven.fail("voices", { status: 500, body: { detail: { status: "internal_error", message: "boom" } } }, 5);
     const failed = await ctx.call("POST", "/api/v1/voices/sync", { token: admin.token });
     expect(failed.status).toBe(502);
-    expect(failed.json.error).toMatchObject({ code: "AI_SERVICE_ERROR", details: { provider: "elevenlabs", model: "eleven_multilingual_v2", capability: "speech" } });
+    expect(failed.json.error).toMatchObject({
+      code: "AI_SERVICE_ERROR",
+      details: { provider: "elevenlabs", model: "eleven_multilingual_v2", capability: "speech" },
+    });
     expect(JSON.stringify(failed.json)).not.toContain(eleven.apiKey);
-    expect((await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token })).json.data.items.length).toBe(eleven.voices.length);
+    expect(
+      (await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token })).json.data.items
+        .length,
+    ).toBe(eleven.voices.length);
   }, 30_000);
 
   test("the usage routes: a malformed id is 400, an unknown one 404, no token 401, in the envelope", async () => {

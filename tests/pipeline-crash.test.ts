@@ -1,14 +1,21 @@
 // A pipeline worker process killed with -9 mid-run: its leases expire, the rescuer returns its
 // jobs, another worker finishes the run, and nothing is made twice or lost.
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sql } from "kysely";
 import { probe } from "../src/media/ffmpeg.ts";
 import { PER_SHOT, STAGES } from "../src/pipeline/stages.ts";
 import { rescueExpired } from "../src/queue/index.ts";
-import { fetchSigned, pipelineContext, type PipelineWorkerProcess, spawnPipelineWorker, startStoryRun, waitUntil } from "./support/pipeline.ts";
-import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  fetchSigned,
+  type PipelineWorkerProcess,
+  pipelineContext,
+  spawnPipelineWorker,
+  startStoryRun,
+  waitUntil,
+} from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 const spawned: PipelineWorkerProcess[] = [];
@@ -23,10 +30,14 @@ async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
   return p;
 }
 
-
 /** Jobs the worker holds right now (running under its lease). */
 async function heldBy(workerId: string) {
-  const { rows } = await sql<{ id: string; kind: string; payload: { stage?: string; shot_id?: string }; attempt: number }>`
+  const { rows } = await sql<{
+    id: string;
+    kind: string;
+    payload: { stage?: string; shot_id?: string };
+    attempt: number;
+  }>`
     select id, kind, payload, attempt from jobs where state = 'running' and locked_by = ${workerId}`.execute(ctx.db);
   return rows;
 }
@@ -37,7 +48,8 @@ async function whileRunning(token: string, runId: string, stage: string, worker:
     `stage ${stage} to run in worker ${worker.pid}`,
     async () => {
       const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
-      if (!["queued", "running"].includes(run.status)) throw new Error(`run ended ${run.status} before ${stage} ran: ${JSON.stringify(run.error)}`);
+      if (!["queued", "running"].includes(run.status))
+        throw new Error(`run ended ${run.status} before ${stage} ran: ${JSON.stringify(run.error)}`);
       if (run.stages.find((s: { stage: string }) => s.stage === stage).status !== "running") return null;
       const all = await heldBy(worker.workerId);
       const held = all.filter((j) => j.kind === kind && j.payload.stage === stage);
@@ -51,7 +63,16 @@ async function whileRunning(token: string, runId: string, stage: string, worker:
 }
 
 const runJobs = async (runId: string) =>
-  (await sql<{ kind: string; stage: string; state: string; attempt: number }>`select kind, payload->>'stage' as stage, state, attempt from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db)).rows;
+  (
+    await sql<{
+      kind: string;
+      stage: string;
+      state: string;
+      attempt: number;
+    }>`select kind, payload->>'stage' as stage, state, attempt from jobs where payload->>'run_id' = ${runId}`.execute(
+      ctx.db,
+    )
+  ).rows;
 
 /** How many jobs of each kind and stage the run had, finished or not. */
 async function fanOut(runId: string): Promise<Record<string, number>> {
@@ -64,35 +85,59 @@ async function fanOut(runId: string): Promise<Record<string, number>> {
 
 /** Everything that must hold after a run survived a crash. */
 async function checkIntegrity(projectId: string, runId: string) {
-  const dupes = await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(ctx.db);
+  const dupes =
+    await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(
+      ctx.db,
+    );
   expect(dupes.rows).toEqual([]);
-  const assets = await ctx.db.selectFrom("assets").select(["id", "kind", "storage_key", "sha256", "size"]).where("project_id", "=", projectId).execute();
+  const assets = await ctx.db
+    .selectFrom("assets")
+    .select(["id", "kind", "storage_key", "sha256", "size"])
+    .where("project_id", "=", projectId)
+    .execute();
   expect(assets.length).toBeGreaterThan(0);
   const missing: string[] = [];
   for (const a of assets) {
     const stat = await ctx.deps.storage.stat(a.storage_key);
     if (!stat) missing.push(`${a.kind} ${a.storage_key}`);
-    else if (stat.sha256 !== a.sha256 || stat.size !== Number(a.size)) missing.push(`${a.kind} ${a.storage_key} differs from its row`);
+    else if (stat.sha256 !== a.sha256 || stat.size !== Number(a.size))
+      missing.push(`${a.kind} ${a.storage_key} differs from its row`);
   }
   expect(missing).toEqual([]);
   // Every material of the package points at an asset row that exists.
   const run = await ctx.db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
-  const shots = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", run.package_id!).execute();
+  const shots = await ctx.db
+    .selectFrom("package_shots")
+    .select("data")
+    .where("package_id", "=", run.package_id!)
+    .execute();
   const ids = new Set(assets.map((a) => a.id));
   for (const { data } of shots) {
-    const s = data as { id: string; keyframe: { candidates: Array<{ asset_id: string }>; selected: number | null }; clip: { candidates: Array<{ asset_id: string }>; selected: number | null }; lines: Array<{ audio: { asset_id: string } | null }> };
+    const s = data as {
+      id: string;
+      keyframe: { candidates: Array<{ asset_id: string }>; selected: number | null };
+      clip: { candidates: Array<{ asset_id: string }>; selected: number | null };
+      lines: Array<{ audio: { asset_id: string } | null }>;
+    };
     expect(s.keyframe.selected).not.toBeNull();
     expect(s.clip.selected).not.toBeNull();
-    for (const ref of [...s.keyframe.candidates, ...s.clip.candidates, ...s.lines.map((l) => l.audio!)]) expect(ids.has(ref.asset_id)).toBe(true);
+    for (const ref of [...s.keyframe.candidates, ...s.clip.candidates, ...s.lines.map((l) => l.audio!)])
+      expect(ids.has(ref.asset_id)).toBe(true);
     // One keyframe and one clip per shot: a retried job reuses what the dead one made.
     expect(s.keyframe.candidates.length).toBe(1);
     expect(s.clip.candidates.length).toBe(1);
   }
   // Nothing of the run is left in the queue (a job rescued after the run ended is only skipped), and there is one export.
-  await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 8000, 100).catch(async (e) => {
-    throw new Error(`${(e as Error).message}: ${JSON.stringify(await runJobs(runId))}`);
-  });
-  const exports = await ctx.db.selectFrom("exports").select(["id", "status"]).where("project_id", "=", projectId).execute();
+  await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 8000, 100).catch(
+    async (e) => {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify(await runJobs(runId))}`);
+    },
+  );
+  const exports = await ctx.db
+    .selectFrom("exports")
+    .select(["id", "status"])
+    .where("project_id", "=", projectId)
+    .execute();
   expect(exports).toEqual([{ id: run.export_id!, status: "completed" }]);
   // Stage progress stays within 0-100 even when a shot job ran twice.
   for (const s of run.stages as Array<{ stage: string; status: string; progress: number }>) {
@@ -121,7 +166,11 @@ describe("a worker process killed mid-run", () => {
     const held = await whileRunning(me.token, runId, "keyframes", first, "pipeline.shot");
     expect(await first.kill9()).toBeNull(); // killed by a signal, not exited
     // Its jobs are still "running" under a lease nobody renews.
-    const orphaned = (await sql<{ id: string }>`select id from jobs where state = 'running' and locked_by = ${first.workerId}`.execute(ctx.db)).rows.map((r) => r.id);
+    const orphaned = (
+      await sql<{ id: string }>`select id from jobs where state = 'running' and locked_by = ${first.workerId}`.execute(
+        ctx.db,
+      )
+    ).rows.map((r) => r.id);
     expect(orphaned.length).toBeGreaterThan(0);
     expect(held.length).toBeGreaterThan(0);
 
@@ -131,7 +180,11 @@ describe("a worker process killed mid-run", () => {
     expect(run.status).toBe("completed");
     // The dead worker's jobs were taken over (rescued) and completed on a later attempt.
     for (const id of orphaned) {
-      const h = await ctx.db.selectFrom("job_history").select(["state", "attempt"]).where("id", "=", id).executeTakeFirst();
+      const h = await ctx.db
+        .selectFrom("job_history")
+        .select(["state", "attempt"])
+        .where("id", "=", id)
+        .executeTakeFirst();
       expect(h?.state).toBe("completed");
       expect(h!.attempt).toBeGreaterThanOrEqual(2);
     }
@@ -150,16 +203,27 @@ describe("a worker process killed mid-run", () => {
     // Nobody is left to rescue it: the test does, once the 2 s lease has expired.
     const rescued = await waitUntil("the export job's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
     expect(Number(rescued)).toBe(1);
-    const back = await sql<{ state: string; kind: string; attempt: number }>`select state, kind, attempt from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db);
+    const back = await sql<{
+      state: string;
+      kind: string;
+      attempt: number;
+    }>`select state, kind, attempt from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db);
     expect(back.rows).toEqual([{ state: "ready", kind: "pipeline.stage", attempt: 1 }]);
 
     const inProcess = await ctx.startWorker();
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000).finally(() => inProcess.stop());
+    const run = await ctx
+      .waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000)
+      .finally(() => inProcess.stop());
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
     await checkIntegrity(projectId, runId);
     // The export's files are each one asset, stored once, under the export.
-    const files = await ctx.db.selectFrom("assets").select(["kind", "storage_key"]).where("project_id", "=", projectId).where("kind", "like", "export_%").execute();
+    const files = await ctx.db
+      .selectFrom("assets")
+      .select(["kind", "storage_key"])
+      .where("project_id", "=", projectId)
+      .where("kind", "like", "export_%")
+      .execute();
     expect(files.map((f) => f.kind).sort()).toEqual(["export_cover", "export_subtitle", "export_video"]);
     const stored = (await ctx.deps.storage.list(`projects/${projectId}/exports/`)).map((o) => o.key).sort();
     expect(stored).toEqual(files.map((f) => f.storage_key).sort());
@@ -175,7 +239,14 @@ describe("a worker process killed mid-run", () => {
     const died = await Promise.race([first.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
     expect(died).toBe(true);
     expect(first.proc.signalCode).toBe("SIGKILL");
-    const shots = (await ctx.db.selectFrom("package_shots").innerJoin("runs", "runs.package_id", "package_shots.package_id").select("shot_id").where("runs.id", "=", runId).execute()).length;
+    const shots = (
+      await ctx.db
+        .selectFrom("package_shots")
+        .innerJoin("runs", "runs.package_id", "package_shots.package_id")
+        .select("shot_id")
+        .where("runs.id", "=", runId)
+        .execute()
+    ).length;
     expect(shots).toBeGreaterThan(1);
     // The stage job is still leased to the dead worker; its shot jobs and join are queued.
     expect((await runJobs(runId)).filter((j) => j.kind === "pipeline.stage" && j.state === "running")).toHaveLength(1);
@@ -184,17 +255,36 @@ describe("a worker process killed mid-run", () => {
     // so the redelivered job runs long before the run ends; the local ones are so fast that the
     // test puts it first in line (no backoff) to get that same order.
     await waitUntil("the dead worker's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
-    await sql`update jobs set run_at = now() - interval '1 hour' where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(ctx.db);
-    const stageJob = (await sql<{ id: string; state: string; attempt: number }>`select id, state, attempt from jobs where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(ctx.db)).rows;
+    await sql`update jobs set run_at = now() - interval '1 hour' where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(
+      ctx.db,
+    );
+    const stageJob = (
+      await sql<{
+        id: string;
+        state: string;
+        attempt: number;
+      }>`select id, state, attempt from jobs where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(
+        ctx.db,
+      )
+    ).rows;
     expect(stageJob).toMatchObject([{ state: "ready", attempt: 1 }]);
 
     await spawn();
     const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000);
     expect(run.status).toBe("completed");
-    await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 10_000, 100).catch(() => {});
+    await waitUntil(
+      `no job of run ${runId} to remain`,
+      async () => (await runJobs(runId)).length === 0,
+      10_000,
+      100,
+    ).catch(() => {});
     // At-least-once delivery: the keyframes stage job ran twice, but its work (one job per shot,
     // one join, one next stage, one export) must exist once.
-    const redelivered = await ctx.db.selectFrom("job_history").select(["state", "attempt"]).where("id", "=", stageJob[0]!.id).executeTakeFirst();
+    const redelivered = await ctx.db
+      .selectFrom("job_history")
+      .select(["state", "attempt"])
+      .where("id", "=", stageJob[0]!.id)
+      .executeTakeFirst();
     expect(redelivered).toEqual({ state: "completed", attempt: 2 });
     const jobs = await fanOut(runId);
     const once: Record<string, number> = {};

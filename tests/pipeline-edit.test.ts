@@ -8,7 +8,13 @@ import { completedProject, fetchSigned, pipelineContext, srtSpoken } from "./sup
 const ctx = await pipelineContext();
 await ctx.startWorker();
 
-type Clip = { id: string; transition: string | null; stale: string[]; config: Record<string, unknown>; lines: Array<{ kind: string; text: string; audio_id: string | null }> };
+type Clip = {
+  id: string;
+  transition: string | null;
+  stale: string[];
+  config: Record<string, unknown>;
+  lines: Array<{ kind: string; text: string; audio_id: string | null }>;
+};
 type ExportFile = { file_type: string; file_name: string; file_size: number; download_url: string; expires_at: string };
 
 // One finished project shared by the tests below, made on first use (each test also runs alone).
@@ -51,7 +57,10 @@ describe("edits re-render only what they touch", () => {
     const newText = "门开了，风很冷。";
     expect(newText.length).toBeLessThan(oldText.length);
 
-    const edited = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/narration`, { token, body: { text_content: newText } });
+    const edited = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/narration`, {
+      token,
+      body: { text_content: newText },
+    });
     expect(edited.status).toBe(200);
     expect(narration(edited.json.data.clip).text).toBe(newText);
 
@@ -76,7 +85,9 @@ describe("edits re-render only what they touch", () => {
     expect(narration(clip).audio_id).not.toBe(narration(target).audio_id);
     // The other clips kept their audio.
     for (const c of before.clips.filter((x) => x.id !== target.id)) {
-      expect(after.clips.find((x) => x.id === c.id)!.lines.map((l) => l.audio_id)).toEqual(c.lines.map((l) => l.audio_id));
+      expect(after.clips.find((x) => x.id === c.id)!.lines.map((l) => l.audio_id)).toEqual(
+        c.lines.map((l) => l.audio_id),
+      );
     }
   }, 30_000);
 
@@ -87,9 +98,14 @@ describe("edits re-render only what they touch", () => {
     const before = await timeline(token, projectId);
     const n = before.clips.length;
     // A clip the next one does not dissolve or wipe from (that next segment would be re-rendered too, rightly).
-    const index = before.clips.findIndex((_, i) => !["dissolve", "wipe"].includes(before.clips[i + 1]?.transition ?? "cut"));
+    const index = before.clips.findIndex(
+      (_, i) => !["dissolve", "wipe"].includes(before.clips[i + 1]?.transition ?? "cut"),
+    );
     const target = before.clips[index]!;
-    const res = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/edit-config`, { token, body: { filter_type: "grayscale" } });
+    const res = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${target.id}/edit-config`, {
+      token,
+      body: { filter_type: "grayscale" },
+    });
     expect(res.status).toBe(200);
     expect(res.json.data.config).toMatchObject({ filter: { name: "grayscale", intensity: 1 } });
     expect((await timeline(token, projectId)).clips[index]!.config).toMatchObject({ filter: { name: "grayscale" } });
@@ -108,7 +124,9 @@ describe("edits re-render only what they touch", () => {
     const put = await ctx.call("PUT", `/api/v1/projects/${projectId}/timeline/bgm`, { token, body: { volume } });
     expect(put.status).toBe(200);
     expect(put.json.data.volume).toBe(volume);
-    expect((await ctx.call("GET", `/api/v1/projects/${projectId}/timeline/bgm`, { token })).json.data.volume).toBe(volume);
+    expect((await ctx.call("GET", `/api/v1/projects/${projectId}/timeline/bgm`, { token })).json.data.volume).toBe(
+      volume,
+    );
 
     const ex = await exportNow(token, projectId);
     expect(ex.segments).toEqual({ rendered: 0, reused: n });
@@ -141,7 +159,9 @@ describe("signed download links", () => {
 
     const tail = await fetchSigned(ctx, video.download_url, { headers: { range: "bytes=-10" } });
     expect(tail.status).toBe(206);
-    expect(tail.headers.get("content-range")).toBe(`bytes ${video.file_size - 10}-${video.file_size - 1}/${video.file_size}`);
+    expect(tail.headers.get("content-range")).toBe(
+      `bytes ${video.file_size - 10}-${video.file_size - 1}/${video.file_size}`,
+    );
     expect(new Uint8Array(await tail.arrayBuffer())).toEqual(bytes.slice(-10));
 
     const beyond = await fetchSigned(ctx, video.download_url, { headers: { range: `bytes=${video.file_size}-` } });

@@ -9,15 +9,21 @@ const ctx = await pipelineContext();
 await ctx.startWorker();
 
 function expectError(res: CallResult, status: number, code: string, what = "") {
-  if (res.status !== status) throw new Error(`${what}: expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.json).slice(0, 500)}`);
+  if (res.status !== status)
+    throw new Error(`${what}: expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.json).slice(0, 500)}`);
   expect(res.json).toMatchObject({ success: false, data: null, message: expect.any(String), error: { code } });
   expect(res.headers.get("x-request-id")).toBeTruthy();
 }
 
-const fieldPaths = (res: CallResult): string[] => (res.json.error.details.fields as Array<{ path: string }>).map((f) => f.path);
+const fieldPaths = (res: CallResult): string[] =>
+  (res.json.error.details.fields as Array<{ path: string }>).map((f) => f.path);
 
 async function projectCount(userId: string) {
-  const row = await ctx.db.selectFrom("projects").select(sql<number>`count(*)`.as("n")).where("owner_id", "=", userId).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom("projects")
+    .select(sql<number>`count(*)`.as("n"))
+    .where("owner_id", "=", userId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -34,13 +40,20 @@ async function rowsOf(projectId: string) {
   };
 }
 
-const runJobs = async (runId: string) => Number((await sql<{ n: number }>`select count(*) as n from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db)).rows[0]!.n);
+const runJobs = async (runId: string) =>
+  Number(
+    (await sql<{ n: number }>`select count(*) as n from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db))
+      .rows[0]!.n,
+  );
 
 describe("creating a project from bad input", () => {
   test("empty, too short and too long texts are 400 VALIDATION_ERROR naming /input/text; nothing is stored", async () => {
     const me = await ctx.register();
     for (const text of ["", "x".repeat(49), "字".repeat(49), "x".repeat(200_001)]) {
-      const res = await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text } } });
+      const res = await ctx.call("POST", "/api/v1/projects", {
+        token: me.token,
+        body: { input: { type: "novel", text } },
+      });
       expectError(res, 400, "VALIDATION_ERROR", `text of ${text.length} chars`);
       expect(fieldPaths(res)).toContain("/input/text");
     }
@@ -61,15 +74,33 @@ describe("creating a project from bad input", () => {
     }
     expect(await projectCount(me.user.id)).toBe(0);
     // The bounds themselves are accepted.
-    expect((await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: "x".repeat(50) } } })).status).toBe(201);
-    expect((await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: "雨".repeat(200_000) } } })).status).toBe(201);
+    expect(
+      (
+        await ctx.call("POST", "/api/v1/projects", {
+          token: me.token,
+          body: { input: { type: "novel", text: "x".repeat(50) } },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await ctx.call("POST", "/api/v1/projects", {
+          token: me.token,
+          body: { input: { type: "novel", text: "雨".repeat(200_000) } },
+        })
+      ).status,
+    ).toBe(201);
     expect(await projectCount(me.user.id)).toBe(2);
   });
 
   test("a 5 MB body is 413 PAYLOAD_TOO_LARGE, with or without Content-Length", async () => {
     const me = await ctx.register();
     const body = JSON.stringify({ input: { type: "novel", text: "x".repeat(5 * 1024 * 1024) } });
-    const sized = await ctx.call("POST", "/api/v1/projects", { token: me.token, raw: body, headers: { "content-type": "application/json", "content-length": String(body.length) } });
+    const sized = await ctx.call("POST", "/api/v1/projects", {
+      token: me.token,
+      raw: body,
+      headers: { "content-type": "application/json", "content-length": String(body.length) },
+    });
     expectError(sized, 413, "PAYLOAD_TOO_LARGE", "5 MB with content-length");
     // Streamed, no length declared.
     const bytes = new TextEncoder().encode(body);
@@ -79,7 +110,14 @@ describe("creating a project from bad input", () => {
         c.close();
       },
     });
-    const streamed = await ctx.app.handle(new Request("http://localhost/api/v1/projects", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${me.token}` }, body: stream, duplex: "half" } as RequestInit));
+    const streamed = await ctx.app.handle(
+      new Request("http://localhost/api/v1/projects", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${me.token}` },
+        body: stream,
+        duplex: "half",
+      } as RequestInit),
+    );
     expect(streamed.status).toBe(413);
     expect((await streamed.json()).error.code).toBe("PAYLOAD_TOO_LARGE");
     expect(await projectCount(me.user.id)).toBe(0);
@@ -94,11 +132,28 @@ describe("creating a project from bad input", () => {
       [`/api/v1/projects/${project.id}/runs`, '{"mode": "auto",}'],
       [`/api/v1/projects/${project.id}/runs`, "mode=auto"],
     ] as const) {
-      const res = await ctx.call("POST", path, { token: me.token, raw, headers: { "content-type": "application/json" } });
+      const res = await ctx.call("POST", path, {
+        token: me.token,
+        raw,
+        headers: { "content-type": "application/json" },
+      });
       expectError(res, 400, "VALIDATION_ERROR", `${path} ${raw}`);
     }
-    const latin1 = new Uint8Array([...new TextEncoder().encode('{"input":{"type":"novel","text":"'), ...new Array(60).fill(0xe9), ...new TextEncoder().encode('"}}')]);
-    expectError(await ctx.call("POST", "/api/v1/projects", { token: me.token, raw: latin1, headers: { "content-type": "application/json" } }), 400, "VALIDATION_ERROR", "latin-1 body");
+    const latin1 = new Uint8Array([
+      ...new TextEncoder().encode('{"input":{"type":"novel","text":"'),
+      ...new Array(60).fill(0xe9),
+      ...new TextEncoder().encode('"}}'),
+    ]);
+    expectError(
+      await ctx.call("POST", "/api/v1/projects", {
+        token: me.token,
+        raw: latin1,
+        headers: { "content-type": "application/json" },
+      }),
+      400,
+      "VALIDATION_ERROR",
+      "latin-1 body",
+    );
     expect(await projectCount(me.user.id)).toBe(1);
     expect(await ctx.db.selectFrom("runs").select("id").where("project_id", "=", project.id).execute()).toEqual([]);
   });
@@ -108,12 +163,37 @@ describe("creating a project from bad input", () => {
     const project = await newProject(me.token);
     const story = SHORT_STORY.slice(0, 60);
     const attempts: Array<[string, string, string, unknown]> = [
-      ["NUL in the text", "POST", "/api/v1/projects", { input: { type: "novel", text: `${story}\u0000\u0000${story}` } }],
+      [
+        "NUL in the text",
+        "POST",
+        "/api/v1/projects",
+        { input: { type: "novel", text: `${story}\u0000\u0000${story}` } },
+      ],
       ["only NULs as the text", "POST", "/api/v1/projects", { input: { type: "novel", text: "\u0000".repeat(60) } }],
-      ["C0/C1 controls and separators in the text", "POST", "/api/v1/projects", { input: { type: "novel", text: `${story}\u0001\u0002\u0007\u001b[31m\u007f\u0085\u2028\u2029${story}` } }],
-      ["a lone surrogate in the text", "POST", "/api/v1/projects", { input: { type: "novel", text: `${story}\ud800${story}` } }],
-      ["NUL in the name", "POST", "/api/v1/projects", { name: "a\u0000b", input: { type: "novel", text: SHORT_STORY } }],
-      ["NUL in options.style", "POST", "/api/v1/projects", { input: { type: "novel", text: SHORT_STORY }, options: { style: "anime\u0000" } }],
+      [
+        "C0/C1 controls and separators in the text",
+        "POST",
+        "/api/v1/projects",
+        { input: { type: "novel", text: `${story}\u0001\u0002\u0007\u001b[31m\u007f\u0085\u2028\u2029${story}` } },
+      ],
+      [
+        "a lone surrogate in the text",
+        "POST",
+        "/api/v1/projects",
+        { input: { type: "novel", text: `${story}\ud800${story}` } },
+      ],
+      [
+        "NUL in the name",
+        "POST",
+        "/api/v1/projects",
+        { name: "a\u0000b", input: { type: "novel", text: SHORT_STORY } },
+      ],
+      [
+        "NUL in options.style",
+        "POST",
+        "/api/v1/projects",
+        { input: { type: "novel", text: SHORT_STORY }, options: { style: "anime\u0000" } },
+      ],
       ["NUL in a renamed project", "PATCH", `/api/v1/projects/${project.id}`, { name: "x\u0000y" }],
       ["NUL in a list keyword", "GET", "/api/v1/projects?keyword=%00", undefined],
       ["NUL inside a list keyword", "GET", "/api/v1/projects?keyword=a%00b", undefined],
@@ -122,9 +202,11 @@ describe("creating a project from bad input", () => {
     const failures: string[] = [];
     for (const [what, method, path, body] of attempts) {
       const res = await ctx.call(method, path, { token: me.token, ...(body === undefined ? {} : { body }) });
-      if (res.status >= 500) failures.push(`${what}: ${method} ${path} answered ${res.status} ${res.json?.error?.code}`);
+      if (res.status >= 500)
+        failures.push(`${what}: ${method} ${path} answered ${res.status} ${res.json?.error?.code}`);
       else if (res.status >= 400) expect(res.json.error.code).toBe("VALIDATION_ERROR");
-      else if (res.status === 201) expect((await ctx.call("GET", `/api/v1/projects/${res.json.data.id}`, { token: me.token })).status).toBe(200);
+      else if (res.status === 201)
+        expect((await ctx.call("GET", `/api/v1/projects/${res.json.data.id}`, { token: me.token })).status).toBe(200);
     }
     expect(failures).toEqual([]);
   });
@@ -135,7 +217,14 @@ describe("runs", () => {
     const me = await ctx.register();
     const project = await newProject(me.token);
     const base = `/api/v1/projects/${project.id}/runs`;
-    for (const body of [{ mode: "auto", from_stage: "paint" }, { mode: "step", to_stage: "paint" }, { mode: "fast" }, {}, { mode: "step", to_stage: "" }, { mode: "auto", from_stage: 3 }]) {
+    for (const body of [
+      { mode: "auto", from_stage: "paint" },
+      { mode: "step", to_stage: "paint" },
+      { mode: "fast" },
+      {},
+      { mode: "step", to_stage: "" },
+      { mode: "auto", from_stage: 3 },
+    ]) {
       const res = await ctx.call("POST", base, { token: me.token, body });
       expectError(res, 400, "VALIDATION_ERROR", JSON.stringify(body));
     }
@@ -146,8 +235,14 @@ describe("runs", () => {
     const me = await ctx.register();
     const project = await newProject(me.token);
     // "From the keyframes to the storyline" is backwards whatever the project holds.
-    const res = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", from_stage: "keyframes", to_stage: "storyline" } });
-    if (res.status < 400 || res.status >= 500) throw new Error(`from_stage keyframes, to_stage storyline on a fresh project answered ${res.status}: ${JSON.stringify(res.json).slice(0, 300)}`);
+    const res = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+      token: me.token,
+      body: { mode: "step", from_stage: "keyframes", to_stage: "storyline" },
+    });
+    if (res.status < 400 || res.status >= 500)
+      throw new Error(
+        `from_stage keyframes, to_stage storyline on a fresh project answered ${res.status}: ${JSON.stringify(res.json).slice(0, 300)}`,
+      );
     expect(["CONFLICT", "VALIDATION_ERROR"]).toContain(res.json.error.code);
     expect(await rowsOf(project.id)).toEqual({ runs: 0, packages: 0 });
   });
@@ -161,8 +256,21 @@ describe("runs", () => {
     expect((await ctx.waitForRun(me.token, first.json.data.id, ["paused", "failed"])).status).toBe("paused");
     const rows = await rowsOf(project.id);
     expect(rows).toEqual({ runs: 1, packages: 1 });
-    expectError(await ctx.call("POST", base, { token: me.token, body: { mode: "step", from_stage: "art_style", to_stage: "storyline" } }), 400, "VALIDATION_ERROR", "redo backwards");
-    expectError(await ctx.call("POST", base, { token: me.token, body: { mode: "step", to_stage: "storyline" } }), 409, "CONFLICT", "continue backwards");
+    expectError(
+      await ctx.call("POST", base, {
+        token: me.token,
+        body: { mode: "step", from_stage: "art_style", to_stage: "storyline" },
+      }),
+      400,
+      "VALIDATION_ERROR",
+      "redo backwards",
+    );
+    expectError(
+      await ctx.call("POST", base, { token: me.token, body: { mode: "step", to_stage: "storyline" } }),
+      409,
+      "CONFLICT",
+      "continue backwards",
+    );
     expect(await rowsOf(project.id)).toEqual(rows);
   }, 30_000);
 
@@ -181,25 +289,49 @@ describe("runs", () => {
     expect(second.json.error.details.run_id).toBe(first.json.data.id);
     const redo = await ctx.call("POST", base, { token: me.token, body: { mode: "auto", from_stage: "storyline" } });
     expectError(redo, 409, "CONFLICT", "redo while running");
-    expect((await ctx.db.selectFrom("runs").select("id").where("project_id", "=", project.id).execute()).length).toBe(1);
-    expect((await ctx.db.selectFrom("packages").select("id").where("project_id", "=", project.id).execute()).length).toBe(1);
+    expect((await ctx.db.selectFrom("runs").select("id").where("project_id", "=", project.id).execute()).length).toBe(
+      1,
+    );
+    expect(
+      (await ctx.db.selectFrom("packages").select("id").where("project_id", "=", project.id).execute()).length,
+    ).toBe(1);
     // Concurrent starts: exactly one wins.
     await ctx.waitForRun(me.token, first.json.data.id, ["paused", "failed"]);
-    const racing = await Promise.all([1, 2, 3, 4].map(() => ctx.call("POST", base, { token: me.token, body: { mode: "step", to_stage: "scenes" } })));
+    const racing = await Promise.all(
+      [1, 2, 3, 4].map(() => ctx.call("POST", base, { token: me.token, body: { mode: "step", to_stage: "scenes" } })),
+    );
     expect(racing.map((r) => r.status).sort()).toEqual([202, 409, 409, 409]);
     const winner = racing.find((r) => r.status === 202)!.json.data.id;
     await ctx.waitForRun(me.token, winner, ["paused", "failed"]);
 
     expect((await ctx.call("DELETE", `/api/v1/projects/${project.id}`, { token: me.token })).status).toBe(200);
-    expectError(await ctx.call("POST", base, { token: me.token, body: { mode: "auto" } }), 404, "NOT_FOUND", "run on a deleted project");
-    expectError(await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: {} }), 404, "NOT_FOUND", "export of a deleted project");
-    expectError(await ctx.call("GET", `/api/v1/runs/${winner}`, { token: me.token }), 404, "NOT_FOUND", "run of a deleted project");
+    expectError(
+      await ctx.call("POST", base, { token: me.token, body: { mode: "auto" } }),
+      404,
+      "NOT_FOUND",
+      "run on a deleted project",
+    );
+    expectError(
+      await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: {} }),
+      404,
+      "NOT_FOUND",
+      "export of a deleted project",
+    );
+    expectError(
+      await ctx.call("GET", `/api/v1/runs/${winner}`, { token: me.token }),
+      404,
+      "NOT_FOUND",
+      "run of a deleted project",
+    );
   }, 30_000);
 
   test("cancel mid-run: the run and its unfinished stages are cancelled, no job of it remains, the project is editable", async () => {
     const me = await ctx.register();
     const project = await newProject(me.token);
-    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } });
+    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+      token: me.token,
+      body: { mode: "auto" },
+    });
     expect(started.status).toBe(202);
     const runId = started.json.data.id;
     const midway = await waitUntil(
@@ -207,7 +339,10 @@ describe("runs", () => {
       async () => {
         const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token: me.token })).json.data;
         if (!["queued", "running"].includes(run.status)) throw new Error(`run ended ${run.status} before voices ran`);
-        const s = run.stages.find((x: { stage: string; status: string }) => (x.stage === "voices" || x.stage === "clips") && x.status === "running");
+        const s = run.stages.find(
+          (x: { stage: string; status: string }) =>
+            (x.stage === "voices" || x.stage === "clips") && x.status === "running",
+        );
         return s ? run : null;
       },
       20_000,
@@ -224,7 +359,8 @@ describe("runs", () => {
     expect(run.finished_at).not.toBeNull();
     const byStage = Object.fromEntries(run.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]));
     // What had finished stays completed; what was running or waiting is cancelled.
-    for (const stage of ["storyline", "art_style", "characters", "scenes", "storyboard", "keyframes"]) expect(byStage[stage]).toBe("completed");
+    for (const stage of ["storyline", "art_style", "characters", "scenes", "storyboard", "keyframes"])
+      expect(byStage[stage]).toBe("completed");
     for (const stage of ["clips", "music", "export"]) expect(byStage[stage]).toBe("cancelled");
     expect(["cancelled", "completed"]).toContain(byStage.voices);
     expect(run.stages.some((s: { status: string }) => s.status === "running" || s.status === "pending")).toBe(false);
@@ -233,11 +369,22 @@ describe("runs", () => {
     expect(p.status).toBe("editing");
     // Still cancelled a moment later (no late job brought it back), and a second cancel is 409.
     await Bun.sleep(500);
-    expect((await ctx.call("GET", `/api/v1/runs/${runId}`, { token: me.token })).json.data).toMatchObject({ status: "cancelled", stages: run.stages });
+    expect((await ctx.call("GET", `/api/v1/runs/${runId}`, { token: me.token })).json.data).toMatchObject({
+      status: "cancelled",
+      stages: run.stages,
+    });
     expect(await runJobs(runId)).toBe(0);
-    expectError(await ctx.call("POST", `/api/v1/runs/${runId}/cancel`, { token: me.token }), 409, "CONFLICT", "second cancel");
+    expectError(
+      await ctx.call("POST", `/api/v1/runs/${runId}/cancel`, { token: me.token }),
+      409,
+      "CONFLICT",
+      "second cancel",
+    );
     // The project is free for edits and for a new run.
-    const again = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } });
+    const again = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+      token: me.token,
+      body: { mode: "auto" },
+    });
     expect(again.status).toBe(202);
     expect((await ctx.call("POST", `/api/v1/runs/${again.json.data.id}/cancel`, { token: me.token })).status).toBe(200);
     await waitUntil("no job of the second run to remain", async () => (await runJobs(again.json.data.id)) === 0, 8000);
@@ -269,30 +416,75 @@ describe("timeline edits", () => {
       ["PUT", `${base}/clips/${ids[0]}/dialogue/no-such-line`, { text_content: "新的台词。" }],
       ["DELETE", `${base}/clips/no-such-clip`, undefined],
     ] as const) {
-      expectError(await ctx.call(method, path, { token: me.token, ...(body ? { body } : {}) }), 404, "NOT_FOUND", `${method} ${path}`);
+      expectError(
+        await ctx.call(method, path, { token: me.token, ...(body ? { body } : {}) }),
+        404,
+        "NOT_FOUND",
+        `${method} ${path}`,
+      );
     }
     // A clip id that is not an id at all.
-    expectError(await ctx.call("PUT", `${base}/clips/${"x".repeat(65)}/duration`, { token: me.token, body: { duration: 10 } }), 400, "VALIDATION_ERROR", "overlong clip id");
+    expectError(
+      await ctx.call("PUT", `${base}/clips/${"x".repeat(65)}/duration`, { token: me.token, body: { duration: 10 } }),
+      400,
+      "VALIDATION_ERROR",
+      "overlong clip id",
+    );
 
     // Shorter than what is said in it.
-    const talky = before.clips.reduce((a: { lines: Array<{ duration_s: number }> }, b: { lines: Array<{ duration_s: number }> }) =>
-      b.lines.reduce((s, l) => s + l.duration_s, 0) > a.lines.reduce((s, l) => s + l.duration_s, 0) ? b : a,
+    const talky = before.clips.reduce(
+      (a: { lines: Array<{ duration_s: number }> }, b: { lines: Array<{ duration_s: number }> }) =>
+        b.lines.reduce((s, l) => s + l.duration_s, 0) > a.lines.reduce((s, l) => s + l.duration_s, 0) ? b : a,
     );
-    const short = await ctx.call("PUT", `${base}/clips/${talky.id}/duration`, { token: me.token, body: { duration: 1 } });
+    const short = await ctx.call("PUT", `${base}/clips/${talky.id}/duration`, {
+      token: me.token,
+      body: { duration: 1 },
+    });
     expectError(short, 400, "VALIDATION_ERROR", "duration shorter than the speech");
     expect(fieldPaths(short)).toContain("/duration");
     for (const duration of [0, 0.4, 61, -3, "10"]) {
-      expectError(await ctx.call("PUT", `${base}/clips/${talky.id}/duration`, { token: me.token, body: { duration } }), 400, "VALIDATION_ERROR", `duration ${duration}`);
+      expectError(
+        await ctx.call("PUT", `${base}/clips/${talky.id}/duration`, { token: me.token, body: { duration } }),
+        400,
+        "VALIDATION_ERROR",
+        `duration ${duration}`,
+      );
     }
-    for (const body of [{ filter_type: "psychedelic" }, { crop_x: 0.1 }, { crop_x: 0.5, crop_y: 0, crop_width: 0.9, crop_height: 0.5 }, { zoom_level: 9 }, { rotation: 720 }]) {
-      expectError(await ctx.call("PUT", `${base}/clips/${talky.id}/edit-config`, { token: me.token, body }), 400, "VALIDATION_ERROR", JSON.stringify(body));
+    for (const body of [
+      { filter_type: "psychedelic" },
+      { crop_x: 0.1 },
+      { crop_x: 0.5, crop_y: 0, crop_width: 0.9, crop_height: 0.5 },
+      { zoom_level: 9 },
+      { rotation: 720 },
+    ]) {
+      expectError(
+        await ctx.call("PUT", `${base}/clips/${talky.id}/edit-config`, { token: me.token, body }),
+        400,
+        "VALIDATION_ERROR",
+        JSON.stringify(body),
+      );
     }
-    for (const body of [{ text_content: "" }, { text_content: "x".repeat(2001) }, { text_content: "好", speech_speed: 5 }]) {
-      expectError(await ctx.call("PUT", `${base}/clips/${talky.id}/narration`, { token: me.token, body }), 400, "VALIDATION_ERROR", JSON.stringify(body).slice(0, 60));
+    for (const body of [
+      { text_content: "" },
+      { text_content: "x".repeat(2001) },
+      { text_content: "好", speech_speed: 5 },
+    ]) {
+      expectError(
+        await ctx.call("PUT", `${base}/clips/${talky.id}/narration`, { token: me.token, body }),
+        400,
+        "VALIDATION_ERROR",
+        JSON.stringify(body).slice(0, 60),
+      );
     }
 
     // Reorders that do not list every clip exactly once.
-    for (const clipIds of [ids.slice(1), [...ids, ids[0]], [ids[0], ...ids.slice(0, -1)], [...ids.slice(0, -1), "no-such-clip"], []]) {
+    for (const clipIds of [
+      ids.slice(1),
+      [...ids, ids[0]],
+      [ids[0], ...ids.slice(0, -1)],
+      [...ids.slice(0, -1), "no-such-clip"],
+      [],
+    ]) {
       const res = await ctx.call("POST", `${base}/reorder`, { token: me.token, body: { clip_ids: clipIds } });
       expectError(res, 400, "VALIDATION_ERROR", `reorder ${JSON.stringify(clipIds)}`);
     }
@@ -308,7 +500,9 @@ describe("timeline edits", () => {
   test("NULs in timeline and package edits never cause a 500", async () => {
     const { token, projectId, packageId } = await finished();
     const timeline = (await ctx.call("GET", `/api/v1/projects/${projectId}/timeline`, { token })).json.data;
-    const clip = timeline.clips.find((c: { lines: Array<{ kind: string }> }) => c.lines.some((l) => l.kind === "dialogue"));
+    const clip = timeline.clips.find((c: { lines: Array<{ kind: string }> }) =>
+      c.lines.some((l) => l.kind === "dialogue"),
+    );
     const line = clip.lines.find((l: { kind: string }) => l.kind === "dialogue");
     const base = `/api/v1/projects/${projectId}/timeline/clips/${clip.id}`;
     const attempts: Array<[string, string, string, unknown]> = [
@@ -316,12 +510,18 @@ describe("timeline edits", () => {
       ["NUL in a dialogue line", "PUT", `${base}/dialogue/${line.id}`, { text_content: "\u0000" }],
       ["NUL in a voice id", "PUT", `${base}/narration`, { text_content: "雨夜茶馆。", voice_id: "narrator\u0000" }],
       ["NUL in a package name", "PUT", `/api/v1/material-packages/${packageId}`, { package_name: "v\u0000" }],
-      ["NUL in a saved copy's name", "POST", `/api/v1/material-packages/${packageId}/save-new`, { package_name: "copy\u0000" }],
+      [
+        "NUL in a saved copy's name",
+        "POST",
+        `/api/v1/material-packages/${packageId}/save-new`,
+        { package_name: "copy\u0000" },
+      ],
     ];
     const failures: string[] = [];
     for (const [what, method, path, body] of attempts) {
       const res = await ctx.call(method, path, { token, body });
-      if (res.status >= 500) failures.push(`${what}: ${method} ${path} answered ${res.status} ${res.json?.error?.code}`);
+      if (res.status >= 500)
+        failures.push(`${what}: ${method} ${path} answered ${res.status} ${res.json?.error?.code}`);
       else if (res.status >= 400) expect(res.json.error.code).toBe("VALIDATION_ERROR");
     }
     expect(failures).toEqual([]);

@@ -4,7 +4,11 @@ import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
 const ctx = await pipelineContext();
 await ctx.startWorker();
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -17,13 +21,26 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 describe("editing materials: candidates, voices, text", () => {
   test("regenerate a keyframe, pick a candidate, switch the narrator's voice, rewrite a shot; the export brings it all up to date", async () => {
     const me = await ctx.register();
-    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
-    const run = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", to_stage: "voices" } })).json.data;
+    const project = (
+      await ctx.call("POST", "/api/v1/projects", {
+        token: me.token,
+        body: { input: { type: "novel", text: SHORT_STORY } },
+      })
+    ).json.data;
+    const run = (
+      await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+        token: me.token,
+        body: { mode: "step", to_stage: "voices" },
+      })
+    ).json.data;
     const paused = await ctx.waitForRun(me.token, run.id, ["paused"]);
     const base = `/api/v1/projects/${project.id}/timeline`;
     const clip = (await ctx.call("GET", base, { token: me.token })).json.data.clips[0];
 
-    const queued = await ctx.call("POST", `${base}/clips/${clip.id}/regenerate-image`, { token: me.token, body: { seed: 42 } });
+    const queued = await ctx.call("POST", `${base}/clips/${clip.id}/regenerate-image`, {
+      token: me.token,
+      body: { seed: 42 },
+    });
     expect(queued.status).toBe(202);
     const candidates = await until("a second image", async () => {
       const c = (await ctx.call("GET", `${base}/clips/${clip.id}/candidates`, { token: me.token })).json.data;
@@ -31,24 +48,64 @@ describe("editing materials: candidates, voices, text", () => {
     });
     expect(candidates.images.map((i: { selected: boolean }) => i.selected)).toEqual([false, true]);
     // A new composition of the same scene: the picture differs.
-    const [a, b] = await Promise.all(candidates.images.map(async (i: { url: string }) => new Uint8Array(await (await ctx.app.handle(new Request(`http://localhost${new URL(i.url).pathname}${new URL(i.url).search}`))).arrayBuffer())));
+    const [a, b] = await Promise.all(
+      candidates.images.map(
+        async (i: { url: string }) =>
+          new Uint8Array(
+            await (
+              await ctx.app.handle(new Request(`http://localhost${new URL(i.url).pathname}${new URL(i.url).search}`))
+            ).arrayBuffer(),
+          ),
+      ),
+    );
     expect(Buffer.compare(Buffer.from(a!), Buffer.from(b!))).not.toBe(0);
-    const picked = await ctx.call("POST", `${base}/clips/${clip.id}/select-candidate`, { token: me.token, body: { type: "image", asset_id: candidates.images[0].asset_id } });
+    const picked = await ctx.call("POST", `${base}/clips/${clip.id}/select-candidate`, {
+      token: me.token,
+      body: { type: "image", asset_id: candidates.images[0].asset_id },
+    });
     expect(picked.status).toBe(200);
     expect(picked.json.data.selected_image_id).toBe(candidates.images[0].asset_id);
-    expect((await ctx.call("POST", `${base}/clips/${clip.id}/select-candidate`, { token: me.token, body: { type: "video", asset_id: candidates.images[0].asset_id } })).status).toBe(404);
+    expect(
+      (
+        await ctx.call("POST", `${base}/clips/${clip.id}/select-candidate`, {
+          token: me.token,
+          body: { type: "video", asset_id: candidates.images[0].asset_id },
+        })
+      ).status,
+    ).toBe(404);
 
-    const switched = await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/switch-voice`, { token: me.token, body: { character: null, voice_id: "older-narrator", speech_speed: 1.2 } });
+    const switched = await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/switch-voice`, {
+      token: me.token,
+      body: { character: null, voice_id: "older-narrator", speech_speed: 1.2 },
+    });
     expect(switched.status).toBe(200);
     expect(switched.json.data.lines_changed).toBeGreaterThan(0);
-    const shotEdit = await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/modify/text`, { token: me.token, body: { element: "shot", id: clip.id, field: "description", value: "茶馆门口，雨中的灯笼。" } });
+    const shotEdit = await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/modify/text`, {
+      token: me.token,
+      body: { element: "shot", id: clip.id, field: "description", value: "茶馆门口，雨中的灯笼。" },
+    });
     expect(shotEdit.status).toBe(200);
-    expect((await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/modify/text`, { token: me.token, body: { element: "shot", id: clip.id, field: "camera", value: "x" } })).status).toBe(400);
+    expect(
+      (
+        await ctx.call("POST", `/api/v1/material-packages/${paused.package_id}/modify/text`, {
+          token: me.token,
+          body: { element: "shot", id: clip.id, field: "camera", value: "x" },
+        })
+      ).status,
+    ).toBe(400);
     const stale = (await ctx.call("GET", base, { token: me.token })).json.data.clips;
     expect(stale[0].stale.sort()).toEqual(["keyframe", "voice"]);
-    expect(stale.filter((c: { lines: Array<{ kind: string; voice_id: string }> }) => c.lines.some((l) => l.kind === "narration")).every((c: { stale: string[] }) => c.stale.includes("voice"))).toBe(true);
+    expect(
+      stale
+        .filter((c: { lines: Array<{ kind: string; voice_id: string }> }) =>
+          c.lines.some((l) => l.kind === "narration"),
+        )
+        .every((c: { stale: string[] }) => c.stale.includes("voice")),
+    ).toBe(true);
 
-    const resumed = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } })).json.data;
+    const resumed = (
+      await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } })
+    ).json.data;
     const done = await ctx.waitForRun(me.token, resumed.id, ["completed", "failed"]);
     expect(done.error).toBeNull();
     const after = (await ctx.call("GET", base, { token: me.token })).json.data.clips;
@@ -58,23 +115,49 @@ describe("editing materials: candidates, voices, text", () => {
     expect(narration).toMatchObject({ voice_id: "older-narrator", speech_speed: 1.2 });
     const audio = (await ctx.call("GET", `/api/v1/assets/${narration.audio_id}`, { token: me.token })).json.data;
     expect(audio).toMatchObject({ kind: "voice", mime_type: "audio/wav" });
-    const wav = await ctx.app.handle(new Request(`http://localhost${new URL(audio.download_url).pathname}${new URL(audio.download_url).search}`));
+    const wav = await ctx.app.handle(
+      new Request(`http://localhost${new URL(audio.download_url).pathname}${new URL(audio.download_url).search}`),
+    );
     expect(wav.status).toBe(200);
     expect((await wav.arrayBuffer()).byteLength).toBe(audio.size);
   }, 30_000);
 
   test("a character's new reference sheet makes its shots' keyframes stale; scene pictures get candidates too", async () => {
     const me = await ctx.register();
-    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
-    const run = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", to_stage: "keyframes" } })).json.data;
+    const project = (
+      await ctx.call("POST", "/api/v1/projects", {
+        token: me.token,
+        body: { input: { type: "novel", text: SHORT_STORY } },
+      })
+    ).json.data;
+    const run = (
+      await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+        token: me.token,
+        body: { mode: "step", to_stage: "keyframes" },
+      })
+    ).json.data;
     const paused = await ctx.waitForRun(me.token, run.id, ["paused"]);
     const pkgUrl = `/api/v1/material-packages/${paused.package_id}`;
     const before = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
     const hero = before.characters.find((c: { name: string }) => c.name === "林小雨");
     expect(hero.candidates).toHaveLength(1);
 
-    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "character", id: "nobody" } })).status).toBe(404);
-    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "character", id: "林小雨", seed: 7 } })).status).toBe(202);
+    expect(
+      (
+        await ctx.call("POST", `${pkgUrl}/regenerate/image`, {
+          token: me.token,
+          body: { element: "character", id: "nobody" },
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await ctx.call("POST", `${pkgUrl}/regenerate/image`, {
+          token: me.token,
+          body: { element: "character", id: "林小雨", seed: 7 },
+        })
+      ).status,
+    ).toBe(202);
     const after = await until("a second reference sheet", async () => {
       const m = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
       return m.characters.find((c: { name: string }) => c.name === "林小雨").candidates.length === 2 ? m : null;
@@ -86,23 +169,57 @@ describe("editing materials: candidates, voices, text", () => {
     }
 
     const scene = before.scenes[0];
-    expect((await ctx.call("POST", `${pkgUrl}/regenerate/image`, { token: me.token, body: { element: "scene", id: scene.id, seed: 9 } })).status).toBe(202);
-    await until("a second scene picture", async () => (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials.scenes[0].candidates.length === 2);
-    const back = await ctx.call("POST", `${pkgUrl}/select-candidate`, { token: me.token, body: { element: "scene", id: scene.id, asset_id: scene.image.asset_id } });
+    expect(
+      (
+        await ctx.call("POST", `${pkgUrl}/regenerate/image`, {
+          token: me.token,
+          body: { element: "scene", id: scene.id, seed: 9 },
+        })
+      ).status,
+    ).toBe(202);
+    await until(
+      "a second scene picture",
+      async () =>
+        (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials.scenes[0].candidates.length === 2,
+    );
+    const back = await ctx.call("POST", `${pkgUrl}/select-candidate`, {
+      token: me.token,
+      body: { element: "scene", id: scene.id, asset_id: scene.image.asset_id },
+    });
     expect(back.status).toBe(200);
     expect(back.json.data.materials.scenes[0].image.asset_id).toBe(scene.image.asset_id);
-    expect((await ctx.call("POST", `${pkgUrl}/select-candidate`, { token: me.token, body: { element: "scene", id: scene.id, asset_id: hero.reference.asset_id } })).status).toBe(404);
+    expect(
+      (
+        await ctx.call("POST", `${pkgUrl}/select-candidate`, {
+          token: me.token,
+          body: { element: "scene", id: scene.id, asset_id: hero.reference.asset_id },
+        })
+      ).status,
+    ).toBe(404);
 
-    const resumed = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } })).json.data;
+    const resumed = (
+      await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } })
+    ).json.data;
     expect((await ctx.waitForRun(me.token, resumed.id, ["completed", "failed"])).status).toBe("completed");
-    const clips = (await ctx.call("GET", `/api/v1/projects/${project.id}/timeline`, { token: me.token })).json.data.clips;
+    const clips = (await ctx.call("GET", `/api/v1/projects/${project.id}/timeline`, { token: me.token })).json.data
+      .clips;
     expect(clips.every((c: { stale: string[] }) => c.stale.length === 0)).toBe(true);
   }, 30_000);
 
   test("bad input to the material and candidate routes is a 400 or 404 in the envelope, never a 500", async () => {
     const me = await ctx.register();
-    const project = (await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } })).json.data;
-    const run = (await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "step", to_stage: "keyframes" } })).json.data;
+    const project = (
+      await ctx.call("POST", "/api/v1/projects", {
+        token: me.token,
+        body: { input: { type: "novel", text: SHORT_STORY } },
+      })
+    ).json.data;
+    const run = (
+      await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+        token: me.token,
+        body: { mode: "step", to_stage: "keyframes" },
+      })
+    ).json.data;
     const paused = await ctx.waitForRun(me.token, run.id, ["paused"]);
     const pkg = `/api/v1/material-packages/${paused.package_id}`;
     const base = `/api/v1/projects/${project.id}/timeline`;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { probe } from "../src/media/ffmpeg.ts";
 import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
 
@@ -17,11 +17,17 @@ async function download(url: string): Promise<Response> {
 describe("story to video, auto mode", () => {
   test("a short Chinese story becomes an MP4 whose length matches its shots, with the dialogue in its subtitles", async () => {
     const me = await ctx.register();
-    const created = await ctx.call("POST", "/api/v1/projects", { token: me.token, body: { input: { type: "novel", text: SHORT_STORY } } });
+    const created = await ctx.call("POST", "/api/v1/projects", {
+      token: me.token,
+      body: { input: { type: "novel", text: SHORT_STORY } },
+    });
     expect(created.status).toBe(201);
     const project = created.json.data;
     expect(project).toMatchObject({ status: "draft", name: "第一章 雨夜" });
-    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, { token: me.token, body: { mode: "auto" } });
+    const started = await ctx.call("POST", `/api/v1/projects/${project.id}/runs`, {
+      token: me.token,
+      body: { mode: "auto" },
+    });
     expect(started.status).toBe(202);
     const run = await ctx.waitForRun(me.token, started.json.data.id, ["completed", "failed"], 28_000);
     expect(run.error).toBeNull();
@@ -37,17 +43,32 @@ describe("story to video, auto mode", () => {
     await Bun.write(join(dir, "v.mp4"), await res.arrayBuffer());
     const info = await probe(join(dir, "v.mp4"));
     expect(info.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
-    const shots = await ctx.db.selectFrom("package_shots").select("data").where("package_id", "=", run.package_id).execute();
+    const shots = await ctx.db
+      .selectFrom("package_shots")
+      .select("data")
+      .where("package_id", "=", run.package_id)
+      .execute();
     const total = shots.reduce((s, r) => s + Math.round((r.data as { durationS: number }).durationS * 24) / 24, 0);
     expect(Math.abs(info.durationS - total)).toBeLessThanOrEqual(0.1);
     const subtitles = await (await download(srt.download_url)).text();
-    const spoken = subtitles.split("\n").filter((l) => l.trim() && !/^\d+$/.test(l) && !l.includes("-->")).join("");
-    for (const line of ["你来了？今天还是老样子？", "一壶龙井，谢谢周掌柜。", "林小姐，这是你父亲留下的信。", "你怎么认识我父亲？"]) expect(spoken).toContain(line);
+    const spoken = subtitles
+      .split("\n")
+      .filter((l) => l.trim() && !/^\d+$/.test(l) && !l.includes("-->"))
+      .join("");
+    for (const line of [
+      "你来了？今天还是老样子？",
+      "一壶龙井，谢谢周掌柜。",
+      "林小姐，这是你父亲留下的信。",
+      "你怎么认识我父亲？",
+    ])
+      expect(spoken).toContain(line);
     const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
     expect(p).toMatchObject({ status: "completed", progress: 100 });
 
     // Watching it being made: the SSE backlog holds every stage's start and end, export progress and the end of the run.
-    const sse = await ctx.app.handle(new Request(`http://localhost/api/v1/projects/${project.id}/events?token=${me.token}`));
+    const sse = await ctx.app.handle(
+      new Request(`http://localhost/api/v1/projects/${project.id}/events?token=${me.token}`),
+    );
     expect(sse.headers.get("content-type")).toContain("text/event-stream");
     const reader = sse.body!.getReader();
     let text = "";
@@ -57,12 +78,26 @@ describe("story to video, auto mode", () => {
       text += new TextDecoder().decode(value);
     }
     await reader.cancel();
-    const events = text.split("\n\n").filter((b) => b.includes("data: ")).map((b) => ({ event: /event: (\w+)/.exec(b)?.[1], data: JSON.parse(/data: (.*)/.exec(b)![1]!) }));
+    const events = text
+      .split("\n\n")
+      .filter((b) => b.includes("data: "))
+      .map((b) => ({ event: /event: (\w+)/.exec(b)?.[1], data: JSON.parse(/data: (.*)/.exec(b)![1]!) }));
     for (const stage of ["storyline", "keyframes", "voices", "clips", "export"]) {
-      expect(events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "running"), stage).toBe(true);
-      expect(events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "completed"), stage).toBe(true);
+      expect(
+        events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "running"),
+        stage,
+      ).toBe(true);
+      expect(
+        events.some((e) => e.event === "stage" && e.data.stage === stage && e.data.status === "completed"),
+        stage,
+      ).toBe(true);
     }
     expect(events.some((e) => e.event === "progress" && e.data.export_id === run.export_id)).toBe(true);
-    expect(events.filter((e) => e.event === "completed").map((e) => e.data.export_id ?? null).sort()).toEqual([null, run.export_id].sort());
+    expect(
+      events
+        .filter((e) => e.event === "completed")
+        .map((e) => e.data.export_id ?? null)
+        .sort(),
+    ).toEqual([null, run.export_id].sort());
   }, 30_000);
 });

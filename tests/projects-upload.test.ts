@@ -3,12 +3,15 @@ import { deflateRawSync } from "node:zlib";
 import { createTestContext } from "./support/context.ts";
 
 const ctx = await createTestContext();
-const STORY = "林小雨推开茶馆的门，外面下着小雨。周掌柜笑着问道：“你来了？今天还是老样子？”林小雨点点头，说：“一壶龙井，谢谢周掌柜。”";
+const STORY =
+  "林小雨推开茶馆的门，外面下着小雨。周掌柜笑着问道：“你来了？今天还是老样子？”林小雨点点头，说：“一壶龙井，谢谢周掌柜。”";
 
 /** A minimal .docx: a ZIP holding word/document.xml with one paragraph per line. */
 function docx(lines: string[]): Uint8Array<ArrayBuffer> {
   const xml = `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${lines
-    .map((l) => `<w:p><w:r><w:t xml:space="preserve">${l.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</w:t></w:r></w:p>`)
+    .map(
+      (l) => `<w:p><w:r><w:t xml:space="preserve">${l.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</w:t></w:r></w:p>`,
+    )
     .join("")}</w:body></w:document>`;
   const name = Buffer.from("word/document.xml");
   const raw = Buffer.from(xml);
@@ -46,23 +49,42 @@ async function upload(token: string, file: File, fields: Record<string, string> 
   const form = new FormData();
   form.append("file", file);
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  const res = await ctx.app.handle(new Request("http://localhost/api/v1/projects/upload", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form }));
-  return { status: res.status, json: (await res.json()) as { data: { id: string; name: string; options: unknown }; error?: { code: string } } };
+  const res = await ctx.app.handle(
+    new Request("http://localhost/api/v1/projects/upload", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    }),
+  );
+  return {
+    status: res.status,
+    json: (await res.json()) as { data: { id: string; name: string; options: unknown }; error?: { code: string } },
+  };
 }
 
-const storedText = async (id: string) => (await ctx.db.selectFrom("projects").select("input_text").where("id", "=", id).executeTakeFirstOrThrow()).input_text;
+const storedText = async (id: string) =>
+  (await ctx.db.selectFrom("projects").select("input_text").where("id", "=", id).executeTakeFirstOrThrow()).input_text;
 
 describe("creating a project from an uploaded file", () => {
   test(".txt, .md and .docx become projects holding the story's text", async () => {
     const me = await ctx.register();
-    const txt = await upload(me.token, new File([`\uFEFF${STORY}`], "雨夜.txt"), { options: JSON.stringify({ aspect_ratio: "9:16" }) });
+    const txt = await upload(me.token, new File([`\uFEFF${STORY}`], "雨夜.txt"), {
+      options: JSON.stringify({ aspect_ratio: "9:16" }),
+    });
     expect(txt.status).toBe(201);
     expect(txt.json.data).toMatchObject({ name: "雨夜", options: { aspect_ratio: "9:16" } });
     expect(await storedText(txt.json.data.id)).toBe(STORY);
     // The file itself is kept as an asset of the project.
-    const kept = await ctx.db.selectFrom("assets").selectAll().where("project_id", "=", txt.json.data.id).where("kind", "=", "upload").executeTakeFirstOrThrow();
+    const kept = await ctx.db
+      .selectFrom("assets")
+      .selectAll()
+      .where("project_id", "=", txt.json.data.id)
+      .where("kind", "=", "upload")
+      .executeTakeFirstOrThrow();
     expect(kept.meta).toEqual({ file_name: "雨夜.txt" });
-    expect(new TextDecoder("utf-8", { ignoreBOM: true }).decode(await ctx.deps.storage.get(kept.storage_key))).toBe(`\uFEFF${STORY}`);
+    expect(new TextDecoder("utf-8", { ignoreBOM: true }).decode(await ctx.deps.storage.get(kept.storage_key))).toBe(
+      `\uFEFF${STORY}`,
+    );
     const md = await upload(me.token, new File([`# 雨夜\n\n${STORY}`], "story.md"), { name: "Markdown story" });
     expect(md.status).toBe(201);
     expect(md.json.data.name).toBe("Markdown story");
@@ -73,7 +95,10 @@ describe("creating a project from an uploaded file", () => {
 
   test("the bytes decide the type: binary or archives renamed .txt, and other formats, are 415; nothing is stored", async () => {
     const me = await ctx.register();
-    const before = await ctx.db.selectFrom("projects").select(({ fn }) => fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const before = await ctx.db
+      .selectFrom("projects")
+      .select(({ fn }) => fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     const binary = Uint8Array.from({ length: 4096 }, (_, i) => (i * 73 + 11) % 256);
     for (const file of [
       new File([binary], "story.txt"),
@@ -86,7 +111,10 @@ describe("creating a project from an uploaded file", () => {
       expect(res.status, file.name).toBe(415);
       expect(res.json.error?.code).toBe("UNSUPPORTED_MEDIA_TYPE");
     }
-    const after = await ctx.db.selectFrom("projects").select(({ fn }) => fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const after = await ctx.db
+      .selectFrom("projects")
+      .select(({ fn }) => fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     expect(Number(after.n)).toBe(Number(before.n));
   });
 
@@ -97,9 +125,14 @@ describe("creating a project from an uploaded file", () => {
     expect(big.status).toBe(413);
     expect(big.json.error?.code).toBe("PAYLOAD_TOO_LARGE");
     expect((await upload(me.token, new File([STORY], "a.txt"), { options: "{not json" })).status).toBe(400);
-    expect((await upload(me.token, new File([STORY], "a.txt"), { options: JSON.stringify({ voice_speed: 9 }) })).status).toBe(400);
+    expect(
+      (await upload(me.token, new File([STORY], "a.txt"), { options: JSON.stringify({ voice_speed: 9 }) })).status,
+    ).toBe(400);
     const form = new FormData();
     form.append("file", new File([STORY], "a.txt"));
-    expect((await ctx.app.handle(new Request("http://localhost/api/v1/projects/upload", { method: "POST", body: form }))).status).toBe(401);
+    expect(
+      (await ctx.app.handle(new Request("http://localhost/api/v1/projects/upload", { method: "POST", body: form })))
+        .status,
+    ).toBe(401);
   });
 });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { probe, runFfmpeg, withTempDir } from "../src/media/ffmpeg.ts";
-import { sentences } from "../src/providers/local/speech.ts";
+import { errorDetail } from "../src/providers/elevenlabs/errors.ts";
 import {
   createElevenLabsMusic,
   createElevenLabsSpeech,
@@ -12,9 +12,14 @@ import {
   listElevenLabsVoices,
   sentenceTimings,
 } from "../src/providers/elevenlabs/index.ts";
-import { errorDetail } from "../src/providers/elevenlabs/errors.ts";
 import { mp3Info } from "../src/providers/elevenlabs/mp3.ts";
-import { elevenLabsErrors, fakeAlignment, startFakeElevenLabs, type FakeElevenLabs } from "./support/fake-elevenlabs.ts";
+import { sentences } from "../src/providers/local/speech.ts";
+import {
+  elevenLabsErrors,
+  type FakeElevenLabs,
+  fakeAlignment,
+  startFakeElevenLabs,
+} from "./support/fake-elevenlabs.ts";
 import { rmsDb } from "./support/media.ts";
 
 const RACHEL = "21m00Tcm4TlvDq8ikWAM";
@@ -37,7 +42,11 @@ async function probeBytes(bytes: Uint8Array) {
     const path = join(dir, "audio.mp3");
     await Bun.write(path, bytes);
     const info = await probe(path);
-    return { info, audio: info.streams.find((s) => s.codec_type === "audio")!, rms: await rmsDb(path, 0, info.durationS) };
+    return {
+      info,
+      audio: info.streams.find((s) => s.codec_type === "audio")!,
+      rms: await rmsDb(path, 0, info.durationS),
+    };
   });
 }
 
@@ -57,7 +66,10 @@ async function providerError(p: Promise<unknown>): Promise<ElevenLabsProviderErr
   return e as ElevenLabsProviderError;
 }
 
-const expectTimings = (actual: Array<{ text: string; startS: number; endS: number }>, expected: Array<[string, number, number]>) => {
+const expectTimings = (
+  actual: Array<{ text: string; startS: number; endS: number }>,
+  expected: Array<[string, number, number]>,
+) => {
   expect(actual.map((t) => t.text)).toEqual(expected.map((e) => e[0]));
   actual.forEach((t, i) => {
     expect(t.startS).toBeCloseTo(expected[i]![1], 3);
@@ -73,7 +85,11 @@ describe("ElevenLabs speech", () => {
 
     const [req] = fake.calls("tts");
     expect(fake.requests).toHaveLength(1);
-    expect(req).toMatchObject({ method: "POST", path: `/v1/text-to-speech/${RACHEL}/with-timestamps`, query: { output_format: "mp3_44100_128" } });
+    expect(req).toMatchObject({
+      method: "POST",
+      path: `/v1/text-to-speech/${RACHEL}/with-timestamps`,
+      query: { output_format: "mp3_44100_128" },
+    });
     expect(req!.headers["xi-api-key"]).toBe(fake.apiKey);
     expect(req!.headers["content-type"]).toBe("application/json");
     // Speed 1 sends no voice settings (they would override the voice's stored ones); multilingual v2 takes no language_code.
@@ -135,13 +151,19 @@ describe("ElevenLabs speech", () => {
   test("speed goes in voice_settings, clamped to ElevenLabs' 0.7–1.2 with a warning; v2.5 models get language_code", async () => {
     const speech = createElevenLabsSpeech(connection());
     const fast = await speech.generate({ text: EN, language: "en", voice: RACHEL, speed: 1.1 });
-    expect(fake.calls("tts")[0]!.body).toEqual({ text: EN, model_id: "eleven_multilingual_v2", voice_settings: { speed: 1.1 } });
+    expect(fake.calls("tts")[0]!.body).toEqual({
+      text: EN,
+      model_id: "eleven_multilingual_v2",
+      voice_settings: { speed: 1.1 },
+    });
     expect(fast.data.timings[0]!.endS).toBeCloseTo(1.04 / 1.1, 2);
     expect(fast.warnings).toEqual([]);
 
     const fastest = await speech.generate({ text: EN, language: "en", voice: RACHEL, speed: 1.8 });
     expect(fake.calls("tts")[1]!.body).toMatchObject({ voice_settings: { speed: 1.2 } });
-    expect(fastest.warnings).toEqual(["ElevenLabs speaks at 0.7 to 1.2 times the normal speed; speed 1.8 was sent as 1.2"]);
+    expect(fastest.warnings).toEqual([
+      "ElevenLabs speaks at 0.7 to 1.2 times the normal speed; speed 1.8 was sent as 1.2",
+    ]);
     const slowest = await speech.generate({ text: EN, language: "en", voice: RACHEL, speed: 0.5 });
     expect(fake.calls("tts")[2]!.body).toMatchObject({ voice_settings: { speed: 0.7 } });
     expect(slowest.data.durationS).toBeGreaterThan(2.08 / 0.7 - 0.01);
@@ -155,7 +177,11 @@ describe("ElevenLabs speech", () => {
   test("audio that runs on past the last character: the length covers all of it, the timings do not move", async () => {
     const tail = await startFakeElevenLabs({ tailS: 0.5 });
     try {
-      const r = await createElevenLabsSpeech({ apiKey: tail.apiKey, baseUrl: tail.url }).generate({ text: EN, language: "en", voice: RACHEL });
+      const r = await createElevenLabsSpeech({ apiKey: tail.apiKey, baseUrl: tail.url }).generate({
+        text: EN,
+        language: "en",
+        voice: RACHEL,
+      });
       expect(r.data.durationS).toBeGreaterThanOrEqual(2.58);
       expect(r.data.durationS - 2.58).toBeLessThan(FRAME_S);
       expect(r.data.timings.at(-1)!.endS).toBeCloseTo(2.08, 3);
@@ -179,13 +205,24 @@ describe("ElevenLabs speech", () => {
     expect(none.data.durationS).toBe(real.data.durationS); // from the MP3 frames
     expect(none.data.timings.map((t) => t.text)).toEqual(["Hello there.", "How are you?"]);
     expect(none.data.timings.at(-1)!.endS).toBe(none.data.durationS);
-    expect(none.warnings).toEqual(["ElevenLabs sent no character alignment; sentence times are estimated from their length"]);
+    expect(none.warnings).toEqual([
+      "ElevenLabs sent no character alignment; sentence times are estimated from their length",
+    ]);
   });
 
   test("audio that is not MP3 is an error, not a file the composer chokes on later", async () => {
-    fake.fail("tts", { status: 200, body: { audio_base64: Buffer.from("RIFF....WAVEfmt ").toString("base64"), alignment: fakeAlignment(EN) } });
-    const e = await providerError(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL }));
-    expect(e).toMatchObject({ status: 200, retryable: false, message: "ElevenLabs speech failed: the audio it sent is not MP3" });
+    fake.fail("tts", {
+      status: 200,
+      body: { audio_base64: Buffer.from("RIFF....WAVEfmt ").toString("base64"), alignment: fakeAlignment(EN) },
+    });
+    const e = await providerError(
+      createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL }),
+    );
+    expect(e).toMatchObject({
+      status: 200,
+      retryable: false,
+      message: "ElevenLabs speech failed: the audio it sent is not MP3",
+    });
   });
 
   test("bad options are refused before any request", async () => {
@@ -201,7 +238,11 @@ describe("ElevenLabs speech", () => {
 describe("sentence timings from a character alignment", () => {
   const align = (text: string) => {
     const a = fakeAlignment(text);
-    return { characters: a.characters, characterStartTimesSeconds: a.character_start_times_seconds, characterEndTimesSeconds: a.character_end_times_seconds };
+    return {
+      characters: a.characters,
+      characterStartTimesSeconds: a.character_start_times_seconds,
+      characterEndTimesSeconds: a.character_end_times_seconds,
+    };
   };
 
   test("an alignment without the line breaks and doubled spaces still places every sentence", () => {
@@ -249,7 +290,9 @@ describe("sentence timings from a character alignment", () => {
 
   test("no alignment at all: the sentences share the length in proportion to their characters", () => {
     const { timings, warnings } = sentenceTimings("Aaaa. Bb.", undefined, 3);
-    expect(warnings).toEqual(["ElevenLabs sent no character alignment; sentence times are estimated from their length"]);
+    expect(warnings).toEqual([
+      "ElevenLabs sent no character alignment; sentence times are estimated from their length",
+    ]);
     expectTimings(timings, [
       ["Aaaa.", 0, 1.875],
       ["Bb.", 1.875, 3],
@@ -266,7 +309,21 @@ describe("MP3 length from frame headers", () => {
         [48_000, 2, "192k"],
       ] as const) {
         const path = join(dir, `${rate}.mp3`);
-        await runFfmpeg(["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${rate}:duration=1.5`, "-ac", String(channels), "-c:a", "libmp3lame", "-b:a", bitrate, "-metadata", "title=tagged", path]);
+        await runFfmpeg([
+          "-f",
+          "lavfi",
+          "-i",
+          `sine=frequency=440:sample_rate=${rate}:duration=1.5`,
+          "-ac",
+          String(channels),
+          "-c:a",
+          "libmp3lame",
+          "-b:a",
+          bitrate,
+          "-metadata",
+          "title=tagged",
+          path,
+        ]);
         const bytes = await Bun.file(path).bytes();
         expect(String.fromCharCode(...bytes.subarray(0, 3))).toBe("ID3");
         const info = mp3Info(bytes)!;
@@ -292,12 +349,23 @@ describe("ElevenLabs voices", () => {
       labels: { accent: "american", description: "calm", age: "young", gender: "female", use_case: "narration" },
       preview_url: fake.voices[0]!.preview_url,
     });
-    expect(voices[2]).toEqual({ voice_id: "zhNarrator0000000001", name: "茶馆说书人", labels: { language: "zh", accent: "standard", gender: "male" }, preview_url: null });
+    expect(voices[2]).toEqual({
+      voice_id: "zhNarrator0000000001",
+      name: "茶馆说书人",
+      labels: { language: "zh", accent: "standard", gender: "male" },
+      preview_url: null,
+    });
   });
 
   test("a wrong key is a non-retryable error", async () => {
     const e = await providerError(listElevenLabsVoices({ apiKey: "sk_wrong_voices_key", baseUrl: fake.url }));
-    expect(e).toMatchObject({ provider: "elevenlabs", model: "voices", status: 401, code: "invalid_api_key", retryable: false });
+    expect(e).toMatchObject({
+      provider: "elevenlabs",
+      model: "voices",
+      status: 401,
+      code: "invalid_api_key",
+      retryable: false,
+    });
     expect(e.message).not.toContain("sk_wrong_voices_key");
   });
 });
@@ -306,7 +374,12 @@ describe("ElevenLabs music", () => {
   test("a prompt from the mood and the story's tone, the length in ms → MP3 whose length ffprobe measures", async () => {
     const music = createElevenLabsMusic(connection());
     expect(music).toMatchObject({ provider: "elevenlabs", modelId: "music_v2_5" });
-    const r = await music.generate({ mood: "mysterious", durationS: 12, prompt: "rain on a teahouse roof,\n lanterns", seed: 1 });
+    const r = await music.generate({
+      mood: "mysterious",
+      durationS: 12,
+      prompt: "rain on a teahouse roof,\n lanterns",
+      seed: 1,
+    });
     const [req] = fake.calls("music");
     expect(req).toMatchObject({ method: "POST", path: "/v1/music", query: {} });
     expect(req!.headers["xi-api-key"]).toBe(fake.apiKey);
@@ -340,18 +413,37 @@ describe("ElevenLabs music", () => {
   });
 
   test("a 422 with {detail: {status, message}} keeps ElevenLabs' message", async () => {
-    fake.fail("music", { status: 422, body: { detail: { status: "bad_prompt", message: "The prompt names a copyrighted work; try describing its style instead." } } });
+    fake.fail("music", {
+      status: 422,
+      body: {
+        detail: {
+          status: "bad_prompt",
+          message: "The prompt names a copyrighted work; try describing its style instead.",
+        },
+      },
+    });
     const e = await providerError(createElevenLabsMusic(connection()).generate({ mood: "epic", durationS: 10 }));
     expect(e).toMatchObject({ model: "music_v2_5", status: 422, code: "bad_prompt", retryable: false });
-    expect(e.message).toBe("ElevenLabs music failed: The prompt names a copyrighted work; try describing its style instead. (HTTP 422, bad_prompt)");
+    expect(e.message).toBe(
+      "ElevenLabs music failed: The prompt names a copyrighted work; try describing its style instead. (HTTP 422, bad_prompt)",
+    );
   });
 });
 
 describe("ElevenLabs errors", () => {
   test("401 invalid key: not retryable, ElevenLabs' message, the key nowhere in the error", async () => {
     const key = "sk_wrong_0123456789abcdef_secret";
-    const e = await providerError(createElevenLabsSpeech({ apiKey: key, baseUrl: fake.url }).generate({ text: EN, language: "en", voice: RACHEL }));
-    expect(e).toMatchObject({ name: "ElevenLabsProviderError", provider: "elevenlabs", model: "eleven_multilingual_v2", status: 401, code: "invalid_api_key", retryable: false });
+    const e = await providerError(
+      createElevenLabsSpeech({ apiKey: key, baseUrl: fake.url }).generate({ text: EN, language: "en", voice: RACHEL }),
+    );
+    expect(e).toMatchObject({
+      name: "ElevenLabsProviderError",
+      provider: "elevenlabs",
+      model: "eleven_multilingual_v2",
+      status: 401,
+      code: "invalid_api_key",
+      retryable: false,
+    });
     expect(e.message).toBe("ElevenLabs speech failed: Invalid API key (HTTP 401, invalid_api_key)");
     for (const text of [e.message, String(e.stack), JSON.stringify(e), Bun.inspect(e)]) expect(text).not.toContain(key);
     expect(fake.calls("tts")).toHaveLength(1); // the SDK does not retry a 401
@@ -359,20 +451,36 @@ describe("ElevenLabs errors", () => {
 
   test("401 quota exceeded is not retryable either", async () => {
     fake.fail("tts", elevenLabsErrors.quotaExceeded());
-    const e = await providerError(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL }));
+    const e = await providerError(
+      createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL }),
+    );
     expect(e).toMatchObject({ status: 401, code: "quota_exceeded", retryable: false });
     expect(e.message).toContain("This request exceeds your quota of 10000.");
   });
 
   test("422 validation errors ({detail: [{loc, msg}]}) name the field", async () => {
-    fake.fail("tts", elevenLabsErrors.validation(["body", "voice_settings", "speed"], "Input should be less than or equal to 1.2", "less_than_equal", 1.5));
-    const e = await providerError(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL, speed: 1.2 }));
+    fake.fail(
+      "tts",
+      elevenLabsErrors.validation(
+        ["body", "voice_settings", "speed"],
+        "Input should be less than or equal to 1.2",
+        "less_than_equal",
+        1.5,
+      ),
+    );
+    const e = await providerError(
+      createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL, speed: 1.2 }),
+    );
     expect(e).toMatchObject({ status: 422, code: "validation_error", retryable: false });
-    expect(e.message).toBe("ElevenLabs speech failed: voice_settings.speed: Input should be less than or equal to 1.2 (HTTP 422, validation_error)");
+    expect(e.message).toBe(
+      "ElevenLabs speech failed: voice_settings.speed: Input should be less than or equal to 1.2 (HTTP 422, validation_error)",
+    );
   });
 
   test("an unknown voice id: 404 voice_not_found", async () => {
-    const e = await providerError(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: "no-such-voice" }));
+    const e = await providerError(
+      createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: "no-such-voice" }),
+    );
     expect(e).toMatchObject({ status: 404, code: "voice_not_found", retryable: false });
     expect(e.message).toContain("A voice with the voice_id no-such-voice was not found.");
     expect(fake.calls("tts")[0]!.path).toBe("/v1/text-to-speech/no-such-voice/with-timestamps");
@@ -390,7 +498,9 @@ describe("ElevenLabs errors", () => {
 
   test("429 with retries used up: a retryable error with ElevenLabs' message", async () => {
     fake.fail("tts", elevenLabsErrors.tooManyRequests(1));
-    const e = await providerError(createElevenLabsSpeech(connection({ maxRetries: 0 })).generate({ text: EN, language: "en", voice: RACHEL }));
+    const e = await providerError(
+      createElevenLabsSpeech(connection({ maxRetries: 0 })).generate({ text: EN, language: "en", voice: RACHEL }),
+    );
     expect(e).toMatchObject({ status: 429, code: "too_many_concurrent_requests", retryable: true });
     expect(e.message).toStartWith("ElevenLabs speech failed: Too many concurrent requests.");
     expect(fake.calls("tts")).toHaveLength(1);
@@ -400,14 +510,30 @@ describe("ElevenLabs errors", () => {
     const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
     const url = `http://127.0.0.1:${closed.port}`;
     closed.stop(true);
-    const e = await providerError(createElevenLabsSpeech({ apiKey: fake.apiKey, baseUrl: url }).generate({ text: EN, language: "en", voice: RACHEL }));
+    const e = await providerError(
+      createElevenLabsSpeech({ apiKey: fake.apiKey, baseUrl: url }).generate({
+        text: EN,
+        language: "en",
+        voice: RACHEL,
+      }),
+    );
     expect(e).toMatchObject({ status: null, retryable: true });
     expect(e.message).toStartWith("ElevenLabs speech failed: ");
   });
 
   test("error bodies: ElevenLabs' detail object, FastAPI's list, plain text", () => {
-    expect(errorDetail({ detail: { status: "system_busy", message: "Busy." } })).toEqual({ code: "system_busy", message: "Busy." });
-    expect(errorDetail({ detail: [{ loc: ["body", "text"], msg: "Field required", type: "missing" }, { loc: ["query", "output_format"], msg: "Bad" }] })).toEqual({
+    expect(errorDetail({ detail: { status: "system_busy", message: "Busy." } })).toEqual({
+      code: "system_busy",
+      message: "Busy.",
+    });
+    expect(
+      errorDetail({
+        detail: [
+          { loc: ["body", "text"], msg: "Field required", type: "missing" },
+          { loc: ["query", "output_format"], msg: "Bad" },
+        ],
+      }),
+    ).toEqual({
       code: "validation_error",
       message: "text: Field required; query.output_format: Bad",
     });
@@ -423,8 +549,21 @@ describe("aborting", () => {
     const controller = new AbortController();
     const why = reason();
     controller.abort(why);
-    expect(await failure(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL, signal: controller.signal }))).toBe(why);
-    expect(await failure(createElevenLabsMusic(connection()).generate({ mood: "calm", durationS: 10, signal: controller.signal }))).toBe(why);
+    expect(
+      await failure(
+        createElevenLabsSpeech(connection()).generate({
+          text: EN,
+          language: "en",
+          voice: RACHEL,
+          signal: controller.signal,
+        }),
+      ),
+    ).toBe(why);
+    expect(
+      await failure(
+        createElevenLabsMusic(connection()).generate({ mood: "calm", durationS: 10, signal: controller.signal }),
+      ),
+    ).toBe(why);
     expect(await failure(listElevenLabsVoices({ ...connection(), signal: controller.signal }))).toBe(why);
     expect(fake.requests).toHaveLength(0);
   });
@@ -435,7 +574,16 @@ describe("aborting", () => {
     const why = reason();
     setTimeout(() => controller.abort(why), 100);
     const started = performance.now();
-    expect(await failure(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL, signal: controller.signal }))).toBe(why);
+    expect(
+      await failure(
+        createElevenLabsSpeech(connection()).generate({
+          text: EN,
+          language: "en",
+          voice: RACHEL,
+          signal: controller.signal,
+        }),
+      ),
+    ).toBe(why);
     expect(performance.now() - started).toBeLessThan(2000);
     for (let i = 0; i < 50 && !fake.calls("tts")[0]?.aborted; i++) await Bun.sleep(10);
     expect(fake.calls("tts")[0]!.aborted).toBe(true); // the connection was closed, not left running
@@ -447,7 +595,16 @@ describe("aborting", () => {
     const why = reason();
     setTimeout(() => controller.abort(why), 150);
     const started = performance.now();
-    expect(await failure(createElevenLabsSpeech(connection()).generate({ text: EN, language: "en", voice: RACHEL, signal: controller.signal }))).toBe(why);
+    expect(
+      await failure(
+        createElevenLabsSpeech(connection()).generate({
+          text: EN,
+          language: "en",
+          voice: RACHEL,
+          signal: controller.signal,
+        }),
+      ),
+    ).toBe(why);
     expect(performance.now() - started).toBeLessThan(2000);
     expect(fake.calls("tts")).toHaveLength(1);
   });
@@ -457,6 +614,10 @@ describe("aborting", () => {
     const controller = new AbortController();
     const why = reason();
     setTimeout(() => controller.abort(why), 100);
-    expect(await failure(createElevenLabsMusic(connection()).generate({ mood: "sad", durationS: 20, signal: controller.signal }))).toBe(why);
+    expect(
+      await failure(
+        createElevenLabsMusic(connection()).generate({ mood: "sad", durationS: 20, signal: controller.signal }),
+      ),
+    ).toBe(why);
   });
 });

@@ -3,7 +3,13 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { probe, withTempDir } from "../src/media/ffmpeg.ts";
-import { createFalImage, createFalVideo, FalProviderError, memoryRequestStore, type FalRequestRef } from "../src/providers/fal/index.ts";
+import {
+  createFalImage,
+  createFalVideo,
+  FalProviderError,
+  type FalRequestRef,
+  memoryRequestStore,
+} from "../src/providers/fal/index.ts";
 import { paintKeyframe, paintReferenceSheet } from "../src/providers/local/painter.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
 import { rejection } from "./support/rejection.ts";
@@ -12,11 +18,25 @@ const fake = await startFakeFal();
 afterAll(() => fake.stop());
 beforeEach(() => fake.reset());
 
-const connection = () => ({ key: fake.key, requestMiddleware: fake.middleware, pollIntervalMs: 5, retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 2000 } });
+const connection = () => ({
+  key: fake.key,
+  requestMiddleware: fake.middleware,
+  pollIntervalMs: 5,
+  retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 2000 },
+});
 const isPng = (b: Uint8Array) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((x, i) => b[i] === x);
-const keyframe = await paintKeyframe({ width: 640, height: 360, scene: { location: "tea house", timeOfDay: "night", mood: "tense" }, characters: [{ name: "林" }] });
-const portrait = await paintKeyframe({ width: 360, height: 640, scene: { location: "street", timeOfDay: "day", mood: "calm" }, characters: [] });
-
+const keyframe = await paintKeyframe({
+  width: 640,
+  height: 360,
+  scene: { location: "tea house", timeOfDay: "night", mood: "tense" },
+  characters: [{ name: "林" }],
+});
+const portrait = await paintKeyframe({
+  width: 360,
+  height: 640,
+  scene: { location: "street", timeOfDay: "day", mood: "calm" },
+  characters: [],
+});
 
 const probeBytes = (bytes: Uint8Array) =>
   withTempDir(async (dir) => {
@@ -35,7 +55,14 @@ describe("images", () => {
     expect(fake.submissions).toHaveLength(1);
     const [s] = fake.submissions;
     expect(s!.endpoint).toBe("fal-ai/flux/dev");
-    expect(s!.input).toEqual({ prompt: "a tea house in the rain", image_size: "landscape_16_9", num_images: 1, output_format: "png", enable_safety_checker: true, seed: 7 });
+    expect(s!.input).toEqual({
+      prompt: "a tea house in the rain",
+      image_size: "landscape_16_9",
+      num_images: 1,
+      output_format: "png",
+      enable_safety_checker: true,
+      seed: 7,
+    });
     expect(s!.headers.authorization).toBe(`Key ${fake.key}`);
     // IN_QUEUE, IN_PROGRESS, COMPLETED: three polls of the same request, then one result.
     expect(fake.calls("status", s!.requestId).map((c) => c.status)).toEqual([200, 200, 200]);
@@ -56,13 +83,23 @@ describe("images", () => {
     await model.generate({ prompt: "p", width: 720, height: 720 });
     await model.generate({ prompt: "p", width: 800, height: 600 });
     await model.generate({ prompt: "p", width: 1000, height: 500 });
-    expect(fake.submissions.map((s) => s.input.image_size)).toEqual(["portrait_16_9", "square_hd", "landscape_4_3", { width: 1000, height: 500 }]);
+    expect(fake.submissions.map((s) => s.input.image_size)).toEqual([
+      "portrait_16_9",
+      "square_hd",
+      "landscape_4_3",
+      { width: 1000, height: 500 },
+    ]);
   });
 
   test("a reference is uploaded to fal storage and Kontext gets its URL as image_url", async () => {
     const sheet = await paintReferenceSheet("林", { width: 256, height: 256 });
     const model = createFalImage(connection());
-    const r = await model.generate({ prompt: "Lin pours tea", width: 1280, height: 720, references: [{ bytes: sheet, mimeType: "image/png", label: "林" }] });
+    const r = await model.generate({
+      prompt: "Lin pours tea",
+      width: 1280,
+      height: 720,
+      references: [{ bytes: sheet, mimeType: "image/png", label: "林" }],
+    });
 
     const [init] = fake.calls("initiate");
     expect(init?.search).toBe("?storage_type=fal-cdn-v3");
@@ -90,7 +127,15 @@ describe("images", () => {
     const a = await paintReferenceSheet("甲", { width: 128, height: 128 });
     const b = await paintReferenceSheet("乙", { width: 128, height: 128 });
     const model = createFalImage(connection());
-    const r = await model.generate({ prompt: "two friends", width: 720, height: 1280, references: [{ bytes: a, mimeType: "image/png" }, { bytes: b, mimeType: "image/png" }] });
+    const r = await model.generate({
+      prompt: "two friends",
+      width: 720,
+      height: 1280,
+      references: [
+        { bytes: a, mimeType: "image/png" },
+        { bytes: b, mimeType: "image/png" },
+      ],
+    });
     const [s] = fake.submissions;
     expect(s!.endpoint).toBe("fal-ai/flux-pro/kontext/multi");
     expect(s!.input.image_urls).toEqual([...fake.uploads.values()].map((u) => u.fileUrl));
@@ -107,61 +152,119 @@ describe("images", () => {
 });
 
 describe("videos", () => {
-  test("Kling: 7 s becomes the allowed \"10\" with a warning; the keyframe is uploaded; the MP4 reads", async () => {
+  test('Kling: 7 s becomes the allowed "10" with a warning; the keyframe is uploaded; the MP4 reads', async () => {
     const model = createFalVideo(connection());
     expect(model.modelId).toBe("fal-ai/kling-video/v2.1/standard/image-to-video");
-    const r = await model.generate({ prompt: "Rain streaks the window.", image: { bytes: keyframe, mimeType: "image/png" }, durationS: 7, width: 1280, height: 720, camera: "close_up" });
+    const r = await model.generate({
+      prompt: "Rain streaks the window.",
+      image: { bytes: keyframe, mimeType: "image/png" },
+      durationS: 7,
+      width: 1280,
+      height: 720,
+      camera: "close_up",
+    });
 
     expect(fake.submissions).toHaveLength(1);
     const [s] = fake.submissions;
     const upload = [...fake.uploads.values()][0]!;
     expect(upload.fileName).toBe("keyframe.png");
     expect(s!.endpoint).toBe("fal-ai/kling-video/v2.1/standard/image-to-video");
-    expect(s!.input).toEqual({ prompt: expect.stringContaining("Rain streaks the window."), image_url: upload.fileUrl, duration: "10" });
+    expect(s!.input).toEqual({
+      prompt: expect.stringContaining("Rain streaks the window."),
+      image_url: upload.fileUrl,
+      duration: "10",
+    });
     expect(s!.input.prompt).toContain("close-up");
     // Status and result name only owner/app, as the client builds them.
     expect(fake.calls("status", s!.requestId)[0]!.path).toBe(`/fal-ai/kling-video/requests/${s!.requestId}/status`);
 
-    expect(r.warnings).toEqual(["fal-ai/kling-video/v2.1/standard/image-to-video makes clips of 5, 10 s: asked 7 s, made 10 s"]);
+    expect(r.warnings).toEqual([
+      "fal-ai/kling-video/v2.1/standard/image-to-video makes clips of 5, 10 s: asked 7 s, made 10 s",
+    ]);
     expect(r.usage).toEqual({ videoSeconds: 10 });
     expect(r.data.mimeType).toBe("video/mp4");
     const p = await probeBytes(r.data.bytes);
     expect(p.formatName).toContain("mp4");
     expect(p.durationS).toBeCloseTo(10, 0);
-    expect(p.streams.find((x) => x.codec_type === "video")).toMatchObject({ codec_name: "h264", width: 320, height: 180 });
+    expect(p.streams.find((x) => x.codec_type === "video")).toMatchObject({
+      codec_name: "h264",
+      width: 320,
+      height: 180,
+    });
     expect(r.data).toMatchObject({ width: 320, height: 180 });
     expect(r.data.durationS).toBeCloseTo(10, 0);
   });
 
   test("Kling: longer than 10 s is made 10 s and says it is shorter", async () => {
-    const r = await createFalVideo(connection()).generate({ prompt: "p", image: { bytes: keyframe, mimeType: "image/png" }, durationS: 14, width: 1280, height: 720 });
+    const r = await createFalVideo(connection()).generate({
+      prompt: "p",
+      image: { bytes: keyframe, mimeType: "image/png" },
+      durationS: 14,
+      width: 1280,
+      height: 720,
+    });
     expect(fake.submissions[0]!.input.duration).toBe("10");
     expect(r.warnings[0]).toContain("shorter than asked");
   });
 
-  test("Hailuo-02: duration \"6\" | \"10\", resolution, prompt optimizer", async () => {
+  test('Hailuo-02: duration "6" | "10", resolution, prompt optimizer', async () => {
     const model = createFalVideo({ ...connection(), model: "fal-ai/minimax/hailuo-02/standard/image-to-video" });
-    const r = await model.generate({ prompt: "Steam rises.", image: { bytes: keyframe, mimeType: "image/png" }, durationS: 5, width: 1280, height: 720 });
+    const r = await model.generate({
+      prompt: "Steam rises.",
+      image: { bytes: keyframe, mimeType: "image/png" },
+      durationS: 5,
+      width: 1280,
+      height: 720,
+    });
     const [s] = fake.submissions;
     expect(s!.endpoint).toBe("fal-ai/minimax/hailuo-02/standard/image-to-video");
-    expect(s!.input).toEqual({ prompt: "Steam rises.", image_url: [...fake.uploads.values()][0]!.fileUrl, duration: "6", resolution: "768P", prompt_optimizer: true });
-    expect(r.warnings).toEqual(["fal-ai/minimax/hailuo-02/standard/image-to-video makes clips of 6, 10 s: asked 5 s, made 6 s"]);
+    expect(s!.input).toEqual({
+      prompt: "Steam rises.",
+      image_url: [...fake.uploads.values()][0]!.fileUrl,
+      duration: "6",
+      resolution: "768P",
+      prompt_optimizer: true,
+    });
+    expect(r.warnings).toEqual([
+      "fal-ai/minimax/hailuo-02/standard/image-to-video makes clips of 6, 10 s: asked 5 s, made 6 s",
+    ]);
     expect(r.usage.videoSeconds).toBe(6);
     expect((await probeBytes(r.data.bytes)).durationS).toBeCloseTo(6, 0);
   });
 
-  test("Veo 3.1: \"8s\", aspect ratio and resolution from the frame, no generated audio, the seed", async () => {
+  test('Veo 3.1: "8s", aspect ratio and resolution from the frame, no generated audio, the seed', async () => {
     const model = createFalVideo({ ...connection(), model: "fal-ai/veo3.1/image-to-video" });
-    const r = await model.generate({ prompt: "She turns.", image: { bytes: portrait, mimeType: "image/png" }, durationS: 8, width: 720, height: 1280, seed: 3 });
+    const r = await model.generate({
+      prompt: "She turns.",
+      image: { bytes: portrait, mimeType: "image/png" },
+      durationS: 8,
+      width: 720,
+      height: 1280,
+      seed: 3,
+    });
     const [s] = fake.submissions;
     expect(s!.endpoint).toBe("fal-ai/veo3.1/image-to-video");
-    expect(s!.input).toEqual({ prompt: "She turns.", image_url: [...fake.uploads.values()][0]!.fileUrl, duration: "8s", aspect_ratio: "9:16", resolution: "720p", generate_audio: false, seed: 3 });
+    expect(s!.input).toEqual({
+      prompt: "She turns.",
+      image_url: [...fake.uploads.values()][0]!.fileUrl,
+      duration: "8s",
+      aspect_ratio: "9:16",
+      resolution: "720p",
+      generate_audio: false,
+      seed: 3,
+    });
     expect(r.warnings).toEqual([]);
     expect(r.data).toMatchObject({ width: 180, height: 320 });
     expect(r.usage.videoSeconds).toBe(8);
 
     fake.reset();
-    await model.generate({ prompt: "square", image: { bytes: keyframe, mimeType: "image/png" }, durationS: 3, width: 720, height: 720 });
+    await model.generate({
+      prompt: "square",
+      image: { bytes: keyframe, mimeType: "image/png" },
+      durationS: 3,
+      width: 720,
+      height: 720,
+    });
     expect(fake.submissions[0]!.input).toMatchObject({ duration: "4s", aspect_ratio: "auto" });
   });
 
@@ -170,7 +273,13 @@ describe("videos", () => {
     const r = await model.generate({ prompt: "A city at dawn.", durationS: 6, width: 1280, height: 720 });
     const [s] = fake.submissions;
     expect(s!.endpoint).toBe("fal-ai/veo3.1");
-    expect(s!.input).toEqual({ prompt: "A city at dawn.", duration: "6s", aspect_ratio: "16:9", resolution: "720p", generate_audio: false });
+    expect(s!.input).toEqual({
+      prompt: "A city at dawn.",
+      duration: "6s",
+      aspect_ratio: "16:9",
+      resolution: "720p",
+      generate_audio: false,
+    });
     expect(fake.calls("initiate")).toHaveLength(0);
     expect(r.response.modelId).toBe("fal-ai/veo3.1");
   });
@@ -180,7 +289,13 @@ describe("idempotency across crashes", () => {
   test("a stored request id is resumed: polled again, never submitted twice", async () => {
     fake.script(["IN_QUEUE", "IN_QUEUE", "IN_PROGRESS", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED"]);
     const model = createFalVideo(connection());
-    const options = { prompt: "p", image: { bytes: keyframe, mimeType: "image/png" }, durationS: 5, width: 1280, height: 720 };
+    const options = {
+      prompt: "p",
+      image: { bytes: keyframe, mimeType: "image/png" },
+      durationS: 5,
+      width: 1280,
+      height: 720,
+    };
 
     // Attempt 1: the ref is persisted before waiting, then the worker goes away mid-wait.
     let stored: FalRequestRef | undefined;
@@ -198,7 +313,10 @@ describe("idempotency across crashes", () => {
       }),
     );
     expect((err as Error).name).toBe("AbortError");
-    expect(stored).toEqual({ endpointId: "fal-ai/kling-video/v2.1/standard/image-to-video", requestId: fake.submissions[0]!.requestId });
+    expect(stored).toEqual({
+      endpointId: "fal-ai/kling-video/v2.1/standard/image-to-video",
+      requestId: fake.submissions[0]!.requestId,
+    });
     // Going away is not cancelling: the paid request keeps running.
     expect(fake.calls("cancel")).toHaveLength(0);
 
@@ -219,7 +337,13 @@ describe("idempotency across crashes", () => {
     const store = memoryRequestStore();
     const options = { prompt: "a lantern", width: 1280, height: 720, seed: 1 };
     const crash = new AbortController();
-    await rejection(createFalImage({ ...connection(), requests: store }).generate({ ...options, signal: crash.signal, onStatus: () => crash.abort("lease-lost") }));
+    await rejection(
+      createFalImage({ ...connection(), requests: store }).generate({
+        ...options,
+        signal: crash.signal,
+        onStatus: () => crash.abort("lease-lost"),
+      }),
+    );
     expect(store.entries.size).toBe(1);
     expect([...store.entries.values()][0]!.requestId).toBe(fake.submissions[0]!.requestId);
 
@@ -234,7 +358,12 @@ describe("idempotency across crashes", () => {
   });
 
   test("a stored id fal no longer knows is submitted anew, with a warning", async () => {
-    const r = await createFalImage(connection()).generate({ prompt: "p", width: 1280, height: 720, resume: { endpointId: "fal-ai/flux/dev", requestId: "gone-0000" } });
+    const r = await createFalImage(connection()).generate({
+      prompt: "p",
+      width: 1280,
+      height: 720,
+      resume: { endpointId: "fal-ai/flux/dev", requestId: "gone-0000" },
+    });
     expect(fake.submissions).toHaveLength(1);
     expect(r.warnings[0]).toMatch(/gone-0000.*unknown to fal.*submitted anew/);
   });
@@ -287,9 +416,18 @@ describe("errors and retries", () => {
   test("503 that persists: a retryable FalProviderError after the retries; the ref is kept for the next attempt", async () => {
     fake.fault({ call: "status", status: 503, times: Infinity, body: { detail: "Service temporarily unavailable" } });
     const store = memoryRequestStore();
-    const err = await rejection(createFalImage({ ...connection(), requests: store }).generate({ prompt: "p", width: 1280, height: 720 }));
+    const err = await rejection(
+      createFalImage({ ...connection(), requests: store }).generate({ prompt: "p", width: 1280, height: 720 }),
+    );
     expect(err).toBeInstanceOf(FalProviderError);
-    expect(err).toMatchObject({ provider: "fal", model: "fal-ai/flux/dev", status: 503, retryable: true, phase: "status", requestId: fake.submissions[0]!.requestId });
+    expect(err).toMatchObject({
+      provider: "fal",
+      model: "fal-ai/flux/dev",
+      status: 503,
+      retryable: true,
+      phase: "status",
+      requestId: fake.submissions[0]!.requestId,
+    });
     expect((err as Error).message).toContain("Service temporarily unavailable");
     expect(fake.calls("status")).toHaveLength(3); // 1 + 2 retries
     expect(store.entries.size).toBe(1);
@@ -306,19 +444,40 @@ describe("errors and retries", () => {
   test("422 from the result: the detail is the message, not retryable, and the key is nowhere", async () => {
     const store = memoryRequestStore();
     const model = createFalVideo({ ...connection(), requests: store });
-    const err = await rejection(model.generate({ prompt: "x".repeat(3000), image: { bytes: keyframe, mimeType: "image/png" }, durationS: 5, width: 1280, height: 720 }));
+    const err = await rejection(
+      model.generate({
+        prompt: "x".repeat(3000),
+        image: { bytes: keyframe, mimeType: "image/png" },
+        durationS: 5,
+        width: 1280,
+        height: 720,
+      }),
+    );
     expect(err).toBeInstanceOf(FalProviderError);
     const e = err as FalProviderError;
-    expect(e).toMatchObject({ status: 422, retryable: false, phase: "result", model: "fal-ai/kling-video/v2.1/standard/image-to-video" });
+    expect(e).toMatchObject({
+      status: 422,
+      retryable: false,
+      phase: "result",
+      model: "fal-ai/kling-video/v2.1/standard/image-to-video",
+    });
     expect(e.message).toContain("prompt: String should have at most 2500 characters");
-    expect(e.detail).toEqual([{ loc: ["body", "prompt"], msg: "String should have at most 2500 characters", type: "string_too_long" }]);
+    expect(e.detail).toEqual([
+      { loc: ["body", "prompt"], msg: "String should have at most 2500 characters", type: "string_too_long" },
+    ]);
     expect(JSON.stringify({ message: e.message, detail: e.detail })).not.toContain(fake.key.split(":")[1]!);
     // The request is dead: nothing to resume.
     expect(store.entries.size).toBe(0);
   });
 
   test("422 at submission (fault): the field errors become the message", async () => {
-    fake.fault({ call: "submit", status: 422, body: { detail: [{ loc: ["body", "image_size"], msg: "Input should be a valid image size", type: "value_error" }] } });
+    fake.fault({
+      call: "submit",
+      status: 422,
+      body: {
+        detail: [{ loc: ["body", "image_size"], msg: "Input should be a valid image size", type: "value_error" }],
+      },
+    });
     const err = await rejection(createFalImage(connection()).generate({ prompt: "p", width: 1280, height: 720 }));
     expect(err).toMatchObject({ status: 422, retryable: false, phase: "submit" });
     expect((err as Error).message).toContain("image_size: Input should be a valid image size");
@@ -326,7 +485,9 @@ describe("errors and retries", () => {
   });
 
   test("a wrong key: 401, not retried", async () => {
-    const err = await rejection(createFalImage({ ...connection(), key: "wrong:key" }).generate({ prompt: "p", width: 1280, height: 720 }));
+    const err = await rejection(
+      createFalImage({ ...connection(), key: "wrong:key" }).generate({ prompt: "p", width: 1280, height: 720 }),
+    );
     expect(err).toMatchObject({ status: 401, retryable: false });
     expect((err as Error).message).not.toContain("wrong:key");
     expect(fake.calls("submit")).toHaveLength(1);
@@ -353,7 +514,11 @@ describe("errors and retries", () => {
     const [s] = fake.submissions;
     const cancels = fake.calls("cancel", s!.requestId);
     expect(cancels).toHaveLength(1);
-    expect(cancels[0]).toMatchObject({ method: "PUT", path: `/fal-ai/kling-video/requests/${s!.requestId}/cancel`, status: 202 });
+    expect(cancels[0]).toMatchObject({
+      method: "PUT",
+      path: `/fal-ai/kling-video/requests/${s!.requestId}/cancel`,
+      status: 202,
+    });
     expect(s!.cancelled).toBe(true);
     expect(fake.calls("result")).toHaveLength(0);
     expect(store.entries.size).toBe(0);

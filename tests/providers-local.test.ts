@@ -15,7 +15,21 @@ async function greyFrames(video: Uint8Array, times: number[], w: number, h: numb
     await Bun.write(join(dir, "v.mp4"), video);
     const out: Uint8Array[] = [];
     for (const [i, t] of times.entries()) {
-      await runFfmpeg(["-ss", String(t), "-i", join(dir, "v.mp4"), "-frames:v", "1", "-s", `${w}x${h}`, "-f", "rawvideo", "-pix_fmt", "gray", join(dir, `${i}.raw`)]);
+      await runFfmpeg([
+        "-ss",
+        String(t),
+        "-i",
+        join(dir, "v.mp4"),
+        "-frames:v",
+        "1",
+        "-s",
+        `${w}x${h}`,
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+        join(dir, `${i}.raw`),
+      ]);
       out.push(await Bun.file(join(dir, `${i}.raw`)).bytes());
     }
     return out;
@@ -31,7 +45,11 @@ describe("local image provider", () => {
     const b = await image.generate({ prompt: "黄昏的茶馆里，林小雨和掌柜说话", width: 640, height: 360, scene });
     expect(a.data).toMatchObject({ mimeType: "image/png", width: 640, height: 360 });
     expect(sha(a.data.bytes)).toBe(sha(b.data.bytes));
-    expect(sha(a.data.bytes)).toBe(sha(await paintKeyframe({ width: 640, height: 360, scene, characters: scene.characters.map((name) => ({ name })) })));
+    expect(sha(a.data.bytes)).toBe(
+      sha(
+        await paintKeyframe({ width: 640, height: 360, scene, characters: scene.characters.map((name) => ({ name })) }),
+      ),
+    );
     expect(a.usage).toEqual({ images: 1 });
     expect(a.warnings.join(" ")).toContain("not interpreted");
     const png = await withTempDir(async (dir) => {
@@ -47,7 +65,15 @@ describe("local motion provider (ffmpeg pan and zoom)", () => {
 
   test("image-to-video: an H.264 clip of the asked length whose picture moves", async () => {
     const image = await paintKeyframe({ width: 640, height: 360, scene, characters: [{ name: "林小雨" }] });
-    const clip = await motion.generate({ prompt: "", image: { bytes: image, mimeType: "image/png" }, durationS: 2, width: 640, height: 360, fps: 24, camera: "close_up" });
+    const clip = await motion.generate({
+      prompt: "",
+      image: { bytes: image, mimeType: "image/png" },
+      durationS: 2,
+      width: 640,
+      height: 360,
+      fps: 24,
+      camera: "close_up",
+    });
     expect(clip.data).toMatchObject({ mimeType: "video/mp4", width: 640, height: 360, durationS: 2 });
     expect(clip.usage).toEqual({ videoSeconds: 2 });
     const info = await withTempDir(async (dir) => {
@@ -65,7 +91,16 @@ describe("local motion provider (ffmpeg pan and zoom)", () => {
   test("each camera moves differently; text-to-video paints the scene first", async () => {
     const image = await paintKeyframe({ width: 320, height: 180, scene, characters: [{ name: "林小雨" }] });
     const clips = await Promise.all(
-      (["wide", "tracking"] as const).map((camera) => motion.generate({ prompt: "", image: { bytes: image, mimeType: "image/png" }, durationS: 1, width: 320, height: 180, camera })),
+      (["wide", "tracking"] as const).map((camera) =>
+        motion.generate({
+          prompt: "",
+          image: { bytes: image, mimeType: "image/png" },
+          durationS: 1,
+          width: 320,
+          height: 180,
+          camera,
+        }),
+      ),
     );
     const [wideEnd] = await greyFrames(clips[0]!.data.bytes, [0.95], 80, 45);
     const [trackEnd] = await greyFrames(clips[1]!.data.bytes, [0.95], 80, 45);

@@ -6,9 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { createClient } from "../src/providers/openai/client.ts";
 import { createOpenAIText, OpenAIProviderError, type OpenAITextOptions } from "../src/providers/openai/index.ts";
 import { CharactersSchema, ScenesSchema, StorylineSchema } from "../src/story/schemas.ts";
-import { ask, lin, scene, STORY, storyline, SYSTEM } from "./support/story-fixtures.ts";
-import { rejection } from "./support/rejection.ts";
 import { type FakeOpenAI, type RecordedRequest, reply, startFakeOpenAI } from "./support/fake-openai.ts";
+import { rejection } from "./support/rejection.ts";
+import { ask, lin, STORY, SYSTEM, scene, storyline } from "./support/story-fixtures.ts";
 
 let fake: FakeOpenAI;
 beforeAll(async () => {
@@ -18,12 +18,15 @@ afterEach(() => fake.reset());
 afterAll(() => fake.stop());
 
 const MODEL = "gpt-4o-mini";
-const text = (o: Partial<OpenAITextOptions> = {}) => createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, api: "responses", ...o });
+const text = (o: Partial<OpenAITextOptions> = {}) =>
+  createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, api: "responses", ...o });
 
 type Item = { role: string; content: string };
 const inputOf = (r: RecordedRequest) => r.body.input as Item[];
-const lastUser = (r: RecordedRequest) => inputOf(r).filter((m) => m.role === "user").at(-1)!.content;
-
+const lastUser = (r: RecordedRequest) =>
+  inputOf(r)
+    .filter((m) => m.role === "user")
+    .at(-1)!.content;
 
 const collect = async (stream: AsyncIterable<string>) => {
   const out: string[] = [];
@@ -49,16 +52,28 @@ describe("structured answers over the Responses API", () => {
     expect(r.body.model).toBe(MODEL);
     expect(r.body.instructions).toBe(SYSTEM);
     expect(inputOf(r)).toEqual([{ role: "user", content: `Give the storyline.\n\nStory:\n${STORY}` }]);
-    expect(r.body.text).toEqual({ format: { type: "json_schema", name: "inkreel_storyline", strict: true, schema: JSON.parse(JSON.stringify(StorylineSchema)) } });
+    expect(r.body.text).toEqual({
+      format: {
+        type: "json_schema",
+        name: "inkreel_storyline",
+        strict: true,
+        schema: JSON.parse(JSON.stringify(StorylineSchema)),
+      },
+    });
     expect(r.body.store).toBe(false);
     expect(r.body.stream).toBeUndefined();
     // Nothing of Chat Completions' shape.
-    for (const key of ["messages", "response_format", "max_tokens", "max_completion_tokens", "seed", "stream_options"]) expect(r.body[key]).toBeUndefined();
+    for (const key of ["messages", "response_format", "max_tokens", "max_completion_tokens", "seed", "stream_options"])
+      expect(r.body[key]).toBeUndefined();
   });
 
   test("maxOutputTokens goes as max_output_tokens; a seed is not sent, and says so", async () => {
     fake.enqueue(reply.json({ characters: [lin] }));
-    const result = await text({ maxOutputTokens: 4000 }).generateObject({ schema: CharactersSchema, ...ask("List the characters."), seed: 7 });
+    const result = await text({ maxOutputTokens: 4000 }).generateObject({
+      schema: CharactersSchema,
+      ...ask("List the characters."),
+      seed: 7,
+    });
     expect(result.data.characters).toEqual([lin]);
     expect(result.warnings).toEqual(["the responses API takes no seed: it was not sent"]);
     const r = fake.requests[0]!;
@@ -67,7 +82,13 @@ describe("structured answers over the Responses API", () => {
   });
 
   test('an incomplete answer (status "incomplete", max_output_tokens), then a complete one: asked again for a shorter one', async () => {
-    fake.enqueue(reply.chat('{"characters": [{"name": "Lin", "aliases": [', { finishReason: "length", usage: { prompt_tokens: 100, completion_tokens: 16 } }), reply.json({ characters: [lin] }, { usage: { prompt_tokens: 130, completion_tokens: 60 } }));
+    fake.enqueue(
+      reply.chat('{"characters": [{"name": "Lin", "aliases": [', {
+        finishReason: "length",
+        usage: { prompt_tokens: 100, completion_tokens: 16 },
+      }),
+      reply.json({ characters: [lin] }, { usage: { prompt_tokens: 130, completion_tokens: 60 } }),
+    );
     const result = await text().generateObject({ schema: CharactersSchema, ...ask("List the characters.") });
     expect(result.data.characters).toEqual([lin]);
     expect(result.warnings.some((w) => w.includes("cut off at the output limit once"))).toBe(true);
@@ -98,14 +119,19 @@ describe("structured answers over the Responses API", () => {
   });
 
   test("an answer that breaks the schema is repaired the same way; no valid answer within maxAttempts is invalid_output", async () => {
-    fake.enqueue(reply.json({ scenes: [{ ...scene("c1s1", 1), mood: "angry" }] }), reply.json({ scenes: [scene("c1s1", 1)] }));
+    fake.enqueue(
+      reply.json({ scenes: [{ ...scene("c1s1", 1), mood: "angry" }] }),
+      reply.json({ scenes: [scene("c1s1", 1)] }),
+    );
     const repaired = await text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") });
     expect(repaired.data.scenes.map((s) => s.id)).toEqual(["c1s1"]);
     expect(lastUser(fake.requests[1]!)).toContain("/scenes/0/mood");
 
     fake.reset();
     fake.enqueue(reply.chat("nope"), reply.chat("still not json"));
-    const e = await rejection(text({ maxAttempts: 2 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
+    const e = await rejection(
+      text({ maxAttempts: 2 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }),
+    );
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ code: "invalid_output", retryable: false, status: undefined });
     expect((e as Error).message).toContain("after 2 attempts");
@@ -115,9 +141,21 @@ describe("structured answers over the Responses API", () => {
   test("a truncation that persists: the story is read in parts, as on Chat Completions", async () => {
     const chapter1 = `Chapter 1\n\n${"Lin opened the teahouse before dawn. ".repeat(25)}`;
     const chapter2 = `Chapter 2\n\n${"The stranger came back in the rains. ".repeat(25)}`;
-    fake.enqueue(reply.chat('{"scenes": [', { finishReason: "length" }), reply.chat('{"scenes": [{"id"', { finishReason: "length" }));
-    fake.setFallback((req) => reply.json({ scenes: [scene("c1s1", 1, lastUser(req).includes("stranger came back") ? "The stranger returns." : "Lin opens up.")] }));
-    const result = await text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.", `${chapter1}\n\n${chapter2}`) });
+    fake.enqueue(
+      reply.chat('{"scenes": [', { finishReason: "length" }),
+      reply.chat('{"scenes": [{"id"', { finishReason: "length" }),
+    );
+    fake.setFallback((req) =>
+      reply.json({
+        scenes: [
+          scene("c1s1", 1, lastUser(req).includes("stranger came back") ? "The stranger returns." : "Lin opens up."),
+        ],
+      }),
+    );
+    const result = await text().generateObject({
+      schema: ScenesSchema,
+      ...ask("List the scenes.", `${chapter1}\n\n${chapter2}`),
+    });
     expect(fake.requests).toHaveLength(4);
     expect(fake.requests.every((r) => r.path === "/v1/responses")).toBe(true);
     expect(lastUser(fake.requests[3]!)).toContain("This is part 2");
@@ -145,7 +183,10 @@ describe("structured answers over the Responses API", () => {
 
   test("json_object mode: text.format json_object, the schema in the instructions", async () => {
     fake.enqueue(reply.json({ characters: [lin] }));
-    const result = await text({ structuredOutputs: "json_object" }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") });
+    const result = await text({ structuredOutputs: "json_object" }).generateObject({
+      schema: CharactersSchema,
+      ...ask("List the characters."),
+    });
     expect(result.data.characters).toEqual([lin]);
     const r = fake.requests[0]!;
     expect(r.body.text).toEqual({ format: { type: "json_object" } });
@@ -154,7 +195,9 @@ describe("structured answers over the Responses API", () => {
   });
 
   test("an unknown api is refused when the model is made", () => {
-    expect(() => createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, api: "assistants" as never })).toThrow(RangeError);
+    expect(() =>
+      createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, api: "assistants" as never }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -167,13 +210,25 @@ describe("streamed text over the Responses API", () => {
     expect(await usage).toEqual({ inputTokens: 21, outputTokens: 9 });
     const r = fake.requests[0]!;
     expect(r.path).toBe("/v1/responses");
-    expect(r.body).toMatchObject({ model: MODEL, stream: true, store: false, instructions: "You tell stories.", input: [{ role: "user", content: "Tell one." }] });
+    expect(r.body).toMatchObject({
+      model: MODEL,
+      stream: true,
+      store: false,
+      instructions: "You tell stories.",
+      input: [{ role: "user", content: "Tell one." }],
+    });
     expect(r.body.stream_options).toBeUndefined();
     expect(r.body.text).toBeUndefined();
   });
 
   test("chunks arrive one at a time; a stream cut off at the limit still reports its usage (response.incomplete)", async () => {
-    fake.enqueue(reply.stream(["a", "b", "c"], { delayMs: 40, finishReason: "length", usage: { prompt_tokens: 5, completion_tokens: 3 } }));
+    fake.enqueue(
+      reply.stream(["a", "b", "c"], {
+        delayMs: 40,
+        finishReason: "length",
+        usage: { prompt_tokens: 5, completion_tokens: 3 },
+      }),
+    );
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p" });
     const times: number[] = [];
     for await (const _ of textStream) times.push(performance.now());
@@ -183,7 +238,15 @@ describe("streamed text over the Responses API", () => {
   });
 
   test("an error event and a response.failed event surface as OpenAIProviderError", async () => {
-    fake.enqueue(reply.stream(["partial"], { errorEvent: { message: "The server had an error while processing your request.", type: "server_error", code: "server_error" } }));
+    fake.enqueue(
+      reply.stream(["partial"], {
+        errorEvent: {
+          message: "The server had an error while processing your request.",
+          type: "server_error",
+          code: "server_error",
+        },
+      }),
+    );
     const got: string[] = [];
     const e = await rejection(
       (async () => {
@@ -195,7 +258,16 @@ describe("streamed text over the Responses API", () => {
     expect(e).toMatchObject({ code: "server_error", retryable: true, model: MODEL });
     expect((e as Error).message).toBe(`openai ${MODEL}: The server had an error while processing your request.`);
 
-    fake.enqueue(reply.stream(["partial"], { errorAs: "response.failed", errorEvent: { message: "Rate limit reached while generating.", type: "rate_limit_exceeded", code: "rate_limit_exceeded" } }));
+    fake.enqueue(
+      reply.stream(["partial"], {
+        errorAs: "response.failed",
+        errorEvent: {
+          message: "Rate limit reached while generating.",
+          type: "rate_limit_exceeded",
+          code: "rate_limit_exceeded",
+        },
+      }),
+    );
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p" });
     const failed = await rejection(collect(textStream));
     expect(failed).toBeInstanceOf(OpenAIProviderError);
@@ -206,7 +278,11 @@ describe("streamed text over the Responses API", () => {
 
   test("an HTTP error surfaces from the stream with its status; breaking out early closes the request", async () => {
     const bad = createOpenAIText({ apiKey: "sk-nope-000000000000", baseUrl: fake.url, model: MODEL, api: "responses" });
-    expect(await rejection(collect(bad.streamText({ system: "s", prompt: "p" }).textStream))).toMatchObject({ status: 401, code: "invalid_api_key", retryable: false });
+    expect(await rejection(collect(bad.streamText({ system: "s", prompt: "p" }).textStream))).toMatchObject({
+      status: 401,
+      code: "invalid_api_key",
+      retryable: false,
+    });
 
     fake.enqueue(reply.stream(["one", "two", "three"], { holdOpen: true }));
     const { textStream, usage } = text().streamText({ system: "s", prompt: "p" });
@@ -237,7 +313,10 @@ describe("streamed text over the Responses API", () => {
 describe("HTTP errors and retries over the Responses API", () => {
   test("429 with Retry-After: 0, then 200: the SDK retries and the answer arrives", async () => {
     fake.enqueue(
-      reply.error(429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.", { code: "rate_limit_exceeded", headers: { "retry-after": "0" } }),
+      reply.error(429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.", {
+        code: "rate_limit_exceeded",
+        headers: { "retry-after": "0" },
+      }),
       reply.json({ scenes: [scene("c1s1", 1)] }),
     );
     const started = performance.now();
@@ -250,21 +329,43 @@ describe("HTTP errors and retries over the Responses API", () => {
   });
 
   test("a 500 error body: OpenAIProviderError with the status, code and message, retried maxRetries times", async () => {
-    fake.setFallback(() => reply.error(500, "The server had an error while processing your request. Sorry about that!", { headers: { "retry-after": "0" } }));
-    const e = await rejection(text({ maxRetries: 1 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    fake.setFallback(() =>
+      reply.error(500, "The server had an error while processing your request. Sorry about that!", {
+        headers: { "retry-after": "0" },
+      }),
+    );
+    const e = await rejection(
+      text({ maxRetries: 1 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }),
+    );
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect(e).toMatchObject({ provider: "openai", model: MODEL, status: 500, code: "server_error", retryable: true });
     expect((e as OpenAIProviderError).requestId).toStartWith("req_fake_");
-    expect((e as Error).message).toBe(`openai ${MODEL}: HTTP 500 server_error: The server had an error while processing your request. Sorry about that! (gave up after 2 tries)`);
+    expect((e as Error).message).toBe(
+      `openai ${MODEL}: HTTP 500 server_error: The server had an error while processing your request. Sorry about that! (gave up after 2 tries)`,
+    );
     expect(fake.requests).toHaveLength(2);
   });
 
   test("a 400 is reported, not repaired; a wrong key is a 401 without the key in the message", async () => {
-    fake.enqueue(reply.error(400, "Invalid 'input[0].content': string too long.", { code: "string_above_max_length", param: "input[0].content" }));
-    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }))).toMatchObject({ status: 400, code: "string_above_max_length", retryable: false });
+    fake.enqueue(
+      reply.error(400, "Invalid 'input[0].content': string too long.", {
+        code: "string_above_max_length",
+        param: "input[0].content",
+      }),
+    );
+    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }))).toMatchObject({
+      status: 400,
+      code: "string_above_max_length",
+      retryable: false,
+    });
     expect(fake.requests).toHaveLength(1);
 
-    const wrong = createOpenAIText({ apiKey: "sk-wrong-key-1234567890abcdef", baseUrl: fake.url, model: MODEL, api: "responses" });
+    const wrong = createOpenAIText({
+      apiKey: "sk-wrong-key-1234567890abcdef",
+      baseUrl: fake.url,
+      model: MODEL,
+      api: "responses",
+    });
     const e = await rejection(wrong.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 401, code: "invalid_api_key", retryable: false });
     expect((e as Error).message).not.toContain("7890abcdef");
@@ -276,30 +377,57 @@ describe("the fake's /v1/responses", () => {
   const loose = { type: "object", properties: { a: { type: "string" } } };
 
   test("rejects a strict schema that is not strict-ready, and Chat Completions parameters, as the API does", async () => {
-    const e = await rejection(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", name: "answer", strict: true, schema: loose } } }));
+    const e = await rejection(
+      client().responses.create({
+        model: MODEL,
+        input: "hi",
+        text: { format: { type: "json_schema", name: "answer", strict: true, schema: loose } },
+      }),
+    );
     expect(e).toMatchObject({ status: 400, code: "invalid_json_schema", param: "text.format.schema" });
     expect((e as Error).message).toContain("Invalid schema for response_format 'answer'");
     expect((e as Error).message).toContain("'additionalProperties' is required to be supplied and to be false");
     // Not strict: accepted.
     fake.enqueue(reply.chat('{"a":"b"}'));
-    const ok = await client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", name: "answer", strict: false, schema: loose } } });
+    const ok = await client().responses.create({
+      model: MODEL,
+      input: "hi",
+      text: { format: { type: "json_schema", name: "answer", strict: false, schema: loose } },
+    });
     expect(ok.output_text).toBe('{"a":"b"}');
 
-    const moved = await rejection(client().responses.create({ model: MODEL, input: "hi", response_format: { type: "json_object" } } as never));
+    const moved = await rejection(
+      client().responses.create({ model: MODEL, input: "hi", response_format: { type: "json_object" } } as never),
+    );
     expect(moved).toMatchObject({ status: 400, code: "unsupported_parameter", param: "response_format" });
-    const noName = await rejection(client().responses.create({ model: MODEL, input: "hi", text: { format: { type: "json_schema", schema: loose } } } as never));
+    const noName = await rejection(
+      client().responses.create({
+        model: MODEL,
+        input: "hi",
+        text: { format: { type: "json_schema", schema: loose } },
+      } as never),
+    );
     expect(noName).toMatchObject({ status: 400, code: "missing_required_parameter", param: "text.format.name" });
   });
 
   test("answers a truncated ChatReply as an incomplete response, and a refusal as a refusal part", async () => {
     fake.enqueue(reply.chat('{"a": "b', { finishReason: "length" }), reply.chat(null, { refusal: "No." }));
     const cut = await client().responses.create({ model: MODEL, input: [{ role: "user", content: "hi" }] });
-    expect(cut).toMatchObject({ object: "response", status: "incomplete", incomplete_details: { reason: "max_output_tokens" }, model: MODEL });
+    expect(cut).toMatchObject({
+      object: "response",
+      status: "incomplete",
+      incomplete_details: { reason: "max_output_tokens" },
+      model: MODEL,
+    });
     expect(cut.output_text).toBe('{"a": "b');
     expect(cut.usage).toMatchObject({ input_tokens: 1, output_tokens: 2, total_tokens: 3 });
     const refused = await client().responses.create({ model: MODEL, input: "hi" });
     expect(refused.status).toBe("completed");
-    expect(refused.output[0]).toMatchObject({ type: "message", role: "assistant", content: [{ type: "refusal", refusal: "No." }] });
+    expect(refused.output[0]).toMatchObject({
+      type: "message",
+      role: "assistant",
+      content: [{ type: "refusal", refusal: "No." }],
+    });
   });
 
   test("streams named SSE events with sequence numbers, from response.created to response.completed, without [DONE]", async () => {
@@ -334,7 +462,10 @@ describe("the fake's /v1/responses", () => {
       "response.completed",
     ]);
     expect(events[0]!.data.response).toMatchObject({ status: "in_progress", usage: null });
-    expect(events.at(-1)!.data.response).toMatchObject({ status: "completed", output: [{ type: "message", content: [{ type: "output_text", text: "Hi there" }] }] });
+    expect(events.at(-1)!.data.response).toMatchObject({
+      status: "completed",
+      output: [{ type: "message", content: [{ type: "output_text", text: "Hi there" }] }],
+    });
     expect(events.at(-1)!.data.response.usage.output_tokens).toBeGreaterThan(0);
   });
 });

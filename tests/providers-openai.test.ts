@@ -3,21 +3,26 @@
 // retries, and images (generate and edit with references).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { TSchema } from "@sinclair/typebox";
-import { createOpenAIImage, createOpenAIText, OpenAIProviderError, type OpenAITextOptions } from "../src/providers/openai/index.ts";
 import { nearestSize, sizesFor } from "../src/providers/openai/image-size.ts";
+import {
+  createOpenAIImage,
+  createOpenAIText,
+  OpenAIProviderError,
+  type OpenAITextOptions,
+} from "../src/providers/openai/index.ts";
 import { cutText, splitSource } from "../src/providers/openai/split-source.ts";
 import {
   type Character,
   CharactersSchema,
   ScenesSchema,
-  SchemaViolation,
+  type SchemaViolation,
   StoryboardSchema,
   StorylineSchema,
   validate,
 } from "../src/story/schemas.ts";
-import { ask, lin, scene, shot, STORY, storyline, SYSTEM } from "./support/story-fixtures.ts";
-import { rejection } from "./support/rejection.ts";
 import { type FakeOpenAI, makePng, type RecordedRequest, reply, startFakeOpenAI } from "./support/fake-openai.ts";
+import { rejection } from "./support/rejection.ts";
+import { ask, lin, STORY, SYSTEM, scene, shot, storyline } from "./support/story-fixtures.ts";
 
 let fake: FakeOpenAI;
 beforeAll(async () => {
@@ -27,7 +32,8 @@ afterEach(() => fake.reset());
 afterAll(() => fake.stop());
 
 const MODEL = "gpt-4o-mini";
-const text = (o: Partial<OpenAITextOptions> = {}) => createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, ...o });
+const text = (o: Partial<OpenAITextOptions> = {}) =>
+  createOpenAIText({ apiKey: fake.apiKey, baseUrl: fake.url, model: MODEL, ...o });
 
 const FIXTURES: Array<{ schema: TSchema; name: string; data: unknown }> = [
   { schema: StorylineSchema, name: "inkreel_storyline", data: storyline },
@@ -38,8 +44,10 @@ const FIXTURES: Array<{ schema: TSchema; name: string; data: unknown }> = [
 
 type Message = { role: string; content: string };
 const messagesOf = (r: RecordedRequest) => r.body.messages as Message[];
-const lastUser = (r: RecordedRequest) => messagesOf(r).filter((m) => m.role === "user").at(-1)!.content;
-
+const lastUser = (r: RecordedRequest) =>
+  messagesOf(r)
+    .filter((m) => m.role === "user")
+    .at(-1)!.content;
 
 describe("structured answers", () => {
   for (const f of FIXTURES) {
@@ -73,7 +81,10 @@ describe("structured answers", () => {
 
   test("invalid JSON, then a valid answer: repaired with the parse error fed back", async () => {
     const bad = '{"title": "Rain at the Teahouse", "logline": ';
-    fake.enqueue(reply.chat(bad, { usage: { prompt_tokens: 100, completion_tokens: 10 } }), reply.json(storyline, { usage: { prompt_tokens: 150, completion_tokens: 40 } }));
+    fake.enqueue(
+      reply.chat(bad, { usage: { prompt_tokens: 100, completion_tokens: 10 } }),
+      reply.json(storyline, { usage: { prompt_tokens: 150, completion_tokens: 40 } }),
+    );
     const result = await text().generateObject({ schema: StorylineSchema, ...ask("Give the storyline.") });
     expect(result.data).toEqual(storyline as typeof result.data);
     expect(result.warnings).toContain("repaired after 1 invalid answer");
@@ -116,7 +127,13 @@ describe("structured answers", () => {
     const e = await rejection(text().generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     const err = e as OpenAIProviderError;
-    expect(err).toMatchObject({ provider: "openai", model: MODEL, code: "invalid_output", retryable: false, status: undefined });
+    expect(err).toMatchObject({
+      provider: "openai",
+      model: MODEL,
+      code: "invalid_output",
+      retryable: false,
+      status: undefined,
+    });
     expect(err.message).toContain("after 3 attempts");
     expect(err.message).not.toContain(fake.apiKey);
     expect(fake.requests).toHaveLength(3);
@@ -124,13 +141,18 @@ describe("structured answers", () => {
 
   test("maxAttempts is configurable", async () => {
     fake.enqueue(reply.chat("nope"));
-    const e = await rejection(text({ maxAttempts: 1 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }));
+    const e = await rejection(
+      text({ maxAttempts: 1 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") }),
+    );
     expect((e as OpenAIProviderError).code).toBe("invalid_output");
     expect(fake.requests).toHaveLength(1);
   });
 
   test('finish_reason "length", then a complete answer: asked again for a shorter one', async () => {
-    fake.enqueue(reply.chat('{"characters": [{"name": "Lin", "aliases": [', { finishReason: "length" }), reply.json({ characters: [lin] }));
+    fake.enqueue(
+      reply.chat('{"characters": [{"name": "Lin", "aliases": [', { finishReason: "length" }),
+      reply.json({ characters: [lin] }),
+    );
     const result = await text().generateObject({ schema: CharactersSchema, ...ask("List the characters.") });
     expect(result.data.characters).toEqual([lin]);
     expect(result.warnings.some((w) => w.includes("cut off at the output limit once"))).toBe(true);
@@ -145,11 +167,16 @@ describe("structured answers", () => {
     const chapter1 = `Chapter 1\n\n${"Lin opened the teahouse before dawn. ".repeat(25)}`;
     const chapter2 = `Chapter 2\n\n${"The stranger came back in the rains. ".repeat(25)}`;
     const source = `${chapter1}\n\n${chapter2}`;
-    fake.enqueue(reply.chat('{"scenes": [', { finishReason: "length" }), reply.chat('{"scenes": [{"id"', { finishReason: "length" }));
+    fake.enqueue(
+      reply.chat('{"scenes": [', { finishReason: "length" }),
+      reply.chat('{"scenes": [{"id"', { finishReason: "length" }),
+    );
     // Each part answers with its own numbering, as if it were the whole story.
     fake.setFallback((req) => {
       const prompt = lastUser(req);
-      return reply.json({ scenes: [scene("c1s1", 1, prompt.includes("stranger came back") ? "The stranger returns." : "Lin opens up.")] });
+      return reply.json({
+        scenes: [scene("c1s1", 1, prompt.includes("stranger came back") ? "The stranger returns." : "Lin opens up.")],
+      });
     });
     const result = await text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.", source) });
     expect(fake.requests).toHaveLength(4);
@@ -174,14 +201,23 @@ describe("structured answers", () => {
 
   test("a truncation that persists without a story to split: a clear length error", async () => {
     fake.setFallback(() => reply.chat('{"characters": [', { finishReason: "length" }));
-    const e = await rejection(text().generateObject({ schema: CharactersSchema, system: SYSTEM, prompt: "List the characters of a famous novel." }));
+    const e = await rejection(
+      text().generateObject({
+        schema: CharactersSchema,
+        system: SYSTEM,
+        prompt: "List the characters of a famous novel.",
+      }),
+    );
     expect(e).toMatchObject({ code: "length", retryable: false });
     expect((e as Error).message).toContain("cut off at the output limit after 3 attempts");
     expect(fake.requests).toHaveLength(3);
   });
 
   describe("a story longer than the part budget", () => {
-    const chapters = ["The teahouse", "The stranger", "The letter"].map((title, i) => `Chapter ${i + 1}: ${title}\n\n${`Part ${i + 1} marker. Lin waited by the stove while the rain fell. `.repeat(12)}`);
+    const chapters = ["The teahouse", "The stranger", "The letter"].map(
+      (title, i) =>
+        `Chapter ${i + 1}: ${title}\n\n${`Part ${i + 1} marker. Lin waited by the stove while the rain fell. `.repeat(12)}`,
+    );
     const source = `Rain at the Teahouse\n\n${chapters.join("\n\n")}`;
     const partOf = (req: RecordedRequest) => Number(/Part (\d) marker/.exec(lastUser(req))?.[1]);
 
@@ -190,10 +226,16 @@ describe("structured answers", () => {
       fake.setFallback((req) => {
         // Every part numbers its scenes and shots from 1, as if it were the whole story.
         const part = partOf(req);
-        const shots = [shot("c1s1h1", "c1s1"), shot("c1s1h2", "c1s1"), shot("c1s2h1", "c1s2")].map((s) => ({ ...s, description: `part ${part}: ${s.id}` }));
+        const shots = [shot("c1s1h1", "c1s1"), shot("c1s1h2", "c1s1"), shot("c1s2h1", "c1s2")].map((s) => ({
+          ...s,
+          description: `part ${part}: ${s.id}`,
+        }));
         return reply.json({ shots });
       });
-      const result = await text({ sourceBudget: 1000 }).generateObject({ schema: StoryboardSchema, ...ask("Break the story into shots.", source) });
+      const result = await text({ sourceBudget: 1000 }).generateObject({
+        schema: StoryboardSchema,
+        ...ask("Break the story into shots.", source),
+      });
       expect(fake.requests).toHaveLength(3);
       expect(fake.requests.map(partOf)).toEqual([1, 2, 3]);
       for (const r of fake.requests) {
@@ -209,22 +251,35 @@ describe("structured answers", () => {
       for (const s of result.data.shots) expect(s.id.startsWith(`${s.sceneId}h`)).toBe(true);
       expect(() => validate(StoryboardSchema, result.data)).not.toThrow();
       expect(result.data.shots[3]!.description).toBe("part 2: c1s1h1");
-      expect(result.warnings).toContain(`read the story (${source.length} characters) in 3 parts and merged their answers`);
+      expect(result.warnings).toContain(
+        `read the story (${source.length} characters) in 3 parts and merged their answers`,
+      );
     });
 
     test("characters met again are merged by name, with the names so far in the next prompt", async () => {
       const byPart: Record<number, Character[]> = {
         1: [lin, { ...lin, name: "Wang", aliases: [], role: "minor", gender: "male", lines: 1 }],
-        2: [{ ...lin, aliases: ["Lin'er"], lines: 4, description: "" }, { ...lin, name: "Zhao", aliases: [], role: "antagonist", gender: "male", lines: 2 }],
+        2: [
+          { ...lin, aliases: ["Lin'er"], lines: 4, description: "" },
+          { ...lin, name: "Zhao", aliases: [], role: "antagonist", gender: "male", lines: 2 },
+        ],
         3: [{ ...lin, name: "Old Wang", aliases: ["Wang"], role: "supporting", gender: "unknown", lines: 5 }],
       };
       fake.setFallback((req) => reply.json({ characters: byPart[partOf(req)] }));
-      const result = await text({ sourceBudget: 1000 }).generateObject({ schema: CharactersSchema, ...ask("List the characters.", source) });
+      const result = await text({ sourceBudget: 1000 }).generateObject({
+        schema: CharactersSchema,
+        ...ask("List the characters.", source),
+      });
       expect(lastUser(fake.requests[1]!)).toContain("Characters found so far");
       expect(lastUser(fake.requests[2]!)).toContain("Zhao");
       const byName = Object.fromEntries(result.data.characters.map((c) => [c.name, c]));
       expect(Object.keys(byName)).toEqual(["Lin", "Wang", "Zhao"]);
-      expect(byName.Lin).toMatchObject({ aliases: ["Xiao Lin", "Lin'er"], lines: 7, description: lin.description, role: "protagonist" });
+      expect(byName.Lin).toMatchObject({
+        aliases: ["Xiao Lin", "Lin'er"],
+        lines: 7,
+        description: lin.description,
+        role: "protagonist",
+      });
       expect(byName.Wang).toMatchObject({ aliases: ["Old Wang"], lines: 6, role: "supporting", gender: "male" });
       expect(() => validate(CharactersSchema, result.data)).not.toThrow();
     });
@@ -232,9 +287,17 @@ describe("structured answers", () => {
     test("the storyline's chapters and summaries are joined", async () => {
       fake.setFallback((req) => {
         const part = partOf(req);
-        return reply.json({ ...storyline, title: part === 1 ? storyline.title : `Part ${part}`, summary: `Summary ${part}.`, chapters: [{ index: 1, title: `Title ${part}`, summary: `Chapter summary ${part}.` }] });
+        return reply.json({
+          ...storyline,
+          title: part === 1 ? storyline.title : `Part ${part}`,
+          summary: `Summary ${part}.`,
+          chapters: [{ index: 1, title: `Title ${part}`, summary: `Chapter summary ${part}.` }],
+        });
       });
-      const result = await text({ sourceBudget: 1000 }).generateObject({ schema: StorylineSchema, ...ask("Give the storyline.", source) });
+      const result = await text({ sourceBudget: 1000 }).generateObject({
+        schema: StorylineSchema,
+        ...ask("Give the storyline.", source),
+      });
       expect(result.data.title).toBe(storyline.title);
       expect(result.data.summary).toBe("Summary 1. Summary 2. Summary 3.");
       expect(result.data.chapters.map((c) => [c.index, c.title])).toEqual([
@@ -248,7 +311,10 @@ describe("structured answers", () => {
 
   test("json_object mode (endpoints without json_schema): the schema goes in the system message; fenced JSON is read", async () => {
     fake.enqueue(reply.chat(`\`\`\`json\n${JSON.stringify({ characters: [lin] })}\n\`\`\``));
-    const result = await text({ structuredOutputs: "json_object", model: "deepseek-chat" }).generateObject({ schema: CharactersSchema, ...ask("List the characters.") });
+    const result = await text({ structuredOutputs: "json_object", model: "deepseek-chat" }).generateObject({
+      schema: CharactersSchema,
+      ...ask("List the characters."),
+    });
     expect(result.data.characters).toEqual([lin]);
     expect(result.response.modelId).toBe("deepseek-chat");
     const r = fake.requests[0]!;
@@ -268,7 +334,11 @@ describe("structured answers", () => {
   test("an aborted request rejects with the abort reason", async () => {
     const before = new AbortController();
     before.abort(new Error("cancelled by the user"));
-    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: before.signal }))).toHaveProperty("message", "cancelled by the user");
+    expect(
+      await rejection(
+        text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: before.signal }),
+      ),
+    ).toHaveProperty("message", "cancelled by the user");
     expect(fake.requests).toHaveLength(0);
 
     fake.enqueue(async () => {
@@ -278,7 +348,11 @@ describe("structured answers", () => {
     const during = new AbortController();
     setTimeout(() => during.abort(new Error("job cancelled")), 30);
     const started = performance.now();
-    expect(await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: during.signal }))).toHaveProperty("message", "job cancelled");
+    expect(
+      await rejection(
+        text().generateObject({ schema: ScenesSchema, ...ask("List the scenes."), signal: during.signal }),
+      ),
+    ).toHaveProperty("message", "job cancelled");
     expect(performance.now() - started).toBeLessThan(1_500);
   });
 });
@@ -288,7 +362,13 @@ describe("HTTP errors and retries", () => {
     const model = createOpenAIText({ apiKey: "sk-wrong-key-1234567890abcdef", baseUrl: fake.url, model: MODEL });
     const e = await rejection(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toBeInstanceOf(OpenAIProviderError);
-    expect(e).toMatchObject({ provider: "openai", model: MODEL, status: 401, code: "invalid_api_key", retryable: false });
+    expect(e).toMatchObject({
+      provider: "openai",
+      model: MODEL,
+      status: 401,
+      code: "invalid_api_key",
+      retryable: false,
+    });
     const message = (e as Error).message;
     expect(message).toContain("HTTP 401");
     expect(message).toContain("Incorrect API key provided");
@@ -300,7 +380,10 @@ describe("HTTP errors and retries", () => {
 
   test("429 with Retry-After: 0, then 200: the SDK retries and the answer arrives", async () => {
     fake.enqueue(
-      reply.error(429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.", { code: "rate_limit_exceeded", headers: { "retry-after": "0" } }),
+      reply.error(429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.", {
+        code: "rate_limit_exceeded",
+        headers: { "retry-after": "0" },
+      }),
       reply.json({ scenes: [scene("c1s1", 1)] }),
     );
     const started = performance.now();
@@ -312,21 +395,40 @@ describe("HTTP errors and retries", () => {
   });
 
   test("a persistent 503: retried maxRetries times, then a clear retryable error", async () => {
-    fake.setFallback(() => reply.error(503, "The server is overloaded or not ready yet.", { headers: { "retry-after": "0" } }));
-    const e = await rejection(text({ maxRetries: 2 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    fake.setFallback(() =>
+      reply.error(503, "The server is overloaded or not ready yet.", { headers: { "retry-after": "0" } }),
+    );
+    const e = await rejection(
+      text({ maxRetries: 2 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }),
+    );
     expect(e).toMatchObject({ status: 503, code: "server_error", retryable: true });
-    expect((e as Error).message).toBe(`openai ${MODEL}: HTTP 503 server_error: The server is overloaded or not ready yet. (gave up after 3 tries)`);
+    expect((e as Error).message).toBe(
+      `openai ${MODEL}: HTTP 503 server_error: The server is overloaded or not ready yet. (gave up after 3 tries)`,
+    );
     expect(fake.requests).toHaveLength(3);
   });
 
   test("a 429 for an exhausted quota is not retryable", async () => {
-    fake.setFallback(() => reply.error(429, "You exceeded your current quota, please check your plan and billing details.", { type: "insufficient_quota", code: "insufficient_quota", headers: { "retry-after": "0" } }));
-    const e = await rejection(text({ maxRetries: 0 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
+    fake.setFallback(() =>
+      reply.error(429, "You exceeded your current quota, please check your plan and billing details.", {
+        type: "insufficient_quota",
+        code: "insufficient_quota",
+        headers: { "retry-after": "0" },
+      }),
+    );
+    const e = await rejection(
+      text({ maxRetries: 0 }).generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }),
+    );
     expect(e).toMatchObject({ status: 429, code: "insufficient_quota", retryable: false });
   });
 
   test("a 400 from the endpoint is reported, not repaired", async () => {
-    fake.enqueue(reply.error(400, "Invalid 'messages[1].content': string too long.", { code: "string_above_max_length", param: "messages[1].content" }));
+    fake.enqueue(
+      reply.error(400, "Invalid 'messages[1].content': string too long.", {
+        code: "string_above_max_length",
+        param: "messages[1].content",
+      }),
+    );
     const e = await rejection(text().generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ status: 400, code: "string_above_max_length", retryable: false });
     expect(fake.requests).toHaveLength(1);
@@ -337,7 +439,12 @@ describe("HTTP errors and retries", () => {
     const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
     const port = closed.port;
     await closed.stop(true);
-    const model = createOpenAIText({ apiKey: fake.apiKey, baseUrl: `http://127.0.0.1:${port}/v1`, model: MODEL, maxRetries: 0 });
+    const model = createOpenAIText({
+      apiKey: fake.apiKey,
+      baseUrl: `http://127.0.0.1:${port}/v1`,
+      model: MODEL,
+      maxRetries: 0,
+    });
     const e = await rejection(model.generateObject({ schema: ScenesSchema, ...ask("List the scenes.") }));
     expect(e).toMatchObject({ code: "connection_error", retryable: true, status: undefined });
   });
@@ -404,7 +511,15 @@ describe("streamed text", () => {
     expect(await rejection(collect(textStream))).toMatchObject({ status: 401, retryable: false });
     expect(await usage).toEqual({ inputTokens: 1, outputTokens: 0 });
 
-    fake.enqueue(reply.stream(["partial"], { errorEvent: { message: "The server had an error while processing your request.", type: "server_error", code: null } }));
+    fake.enqueue(
+      reply.stream(["partial"], {
+        errorEvent: {
+          message: "The server had an error while processing your request.",
+          type: "server_error",
+          code: null,
+        },
+      }),
+    );
     const e = await rejection(collect(text().streamText({ system: "s", prompt: "p" }).textStream));
     expect(e).toBeInstanceOf(OpenAIProviderError);
     expect((e as Error).message).toContain("The server had an error");
@@ -417,7 +532,12 @@ describe("images", () => {
 
   test("generate: nearest supported size, b64_json decoded to PNG bytes", async () => {
     fake.enqueue(reply.image());
-    const result = await image().generate({ prompt: "A teahouse in the rain, ink wash", width: 1280, height: 720, seed: 3 });
+    const result = await image().generate({
+      prompt: "A teahouse in the rain, ink wash",
+      width: 1280,
+      height: 720,
+      seed: 3,
+    });
     expect([...result.data.bytes.subarray(0, 8)]).toEqual(PNG_SIGNATURE);
     expect(result.data).toMatchObject({ mimeType: "image/png", width: 1536, height: 1024 });
     expect(result.usage).toEqual({ images: 1 });
@@ -425,7 +545,13 @@ describe("images", () => {
     expect(result.warnings).toContain("gpt-image-1 does not draw 1280x720; drew 1536x1024, the nearest size it offers");
     const r = fake.requests[0]!;
     expect(r.path).toBe("/v1/images/generations");
-    expect(r.body).toEqual({ model: "gpt-image-1", prompt: "A teahouse in the rain, ink wash", n: 1, size: "1536x1024", output_format: "png" });
+    expect(r.body).toEqual({
+      model: "gpt-image-1",
+      prompt: "A teahouse in the rain, ink wash",
+      n: 1,
+      size: "1536x1024",
+      output_format: "png",
+    });
   });
 
   test("generate: an exact size gives no size warning; portrait maps to 1024x1536", async () => {
@@ -480,14 +606,18 @@ describe("images", () => {
   });
 
   test("a moderation refusal (400) is an error with its code", async () => {
-    fake.enqueue(reply.error(400, "Your request was rejected as a result of our safety system.", { code: "moderation_blocked" }));
+    fake.enqueue(
+      reply.error(400, "Your request was rejected as a result of our safety system.", { code: "moderation_blocked" }),
+    );
     const e = await rejection(image().generate({ prompt: "p", width: 1024, height: 1024 }));
     expect(e).toMatchObject({ status: 400, code: "moderation_blocked", retryable: false, model: "gpt-image-1" });
   });
 
   test("an answer that is not an image is an error", async () => {
     fake.enqueue(reply.image(new TextEncoder().encode("not an image")));
-    expect(await rejection(image().generate({ prompt: "p", width: 1024, height: 1024 }))).toMatchObject({ code: "bad_image" });
+    expect(await rejection(image().generate({ prompt: "p", width: 1024, height: 1024 }))).toMatchObject({
+      code: "bad_image",
+    });
   });
 });
 
@@ -519,7 +649,12 @@ describe("helpers", () => {
       [1, 1],
       [2, 3],
     ]);
-    expect(parts.map((p) => p.text).join("").replace(/\n/g, "")).toBe(source.replace(/\n/g, ""));
+    expect(
+      parts
+        .map((p) => p.text)
+        .join("")
+        .replace(/\n/g, ""),
+    ).toBe(source.replace(/\n/g, ""));
     expect(cutText("abc", 10)).toEqual(["abc"]);
     expect(cutText("a".repeat(25), 10)).toEqual(["a".repeat(10), "a".repeat(10), "a".repeat(5)]);
   });

@@ -67,7 +67,10 @@ describe("rate limits", () => {
 
   test("pruning drops only windows that ended", async () => {
     await ctx.db.insertInto("rate_limits").values({ key: "ip:current", window_start: new Date(), count: 1 }).execute();
-    await ctx.db.insertInto("rate_limits").values({ key: "ip:old", window_start: new Date(Date.now() - 10 * 60_000), count: 3 }).execute();
+    await ctx.db
+      .insertInto("rate_limits")
+      .values({ key: "ip:old", window_start: new Date(Date.now() - 10 * 60_000), count: 3 })
+      .execute();
     await pruneRateLimits(ctx.db);
     const keys = (await ctx.db.selectFrom("rate_limits").select("key").execute()).map((r) => r.key);
     expect(keys).not.toContain("ip:old");

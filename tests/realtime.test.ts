@@ -5,7 +5,12 @@ import pg from "pg";
 import { createApp } from "../src/app.ts";
 import { createLogger } from "../src/log.ts";
 import { broadcastBody, createBroadcastSender } from "../src/realtime/broadcast.ts";
-import { appendEvent, type ProjectEvent, type ProjectEventData, type ProjectEventName } from "../src/realtime/events.ts";
+import {
+  appendEvent,
+  type ProjectEvent,
+  type ProjectEventData,
+  type ProjectEventName,
+} from "../src/realtime/events.ts";
 import { createRealtimeHub, type RealtimeHub, type RealtimeHubOptions } from "../src/realtime/hub.ts";
 import { createTestContext, type TestContext } from "./support/context.ts";
 import { startFakeRealtime } from "./support/fake-realtime.ts";
@@ -20,7 +25,13 @@ afterAll(async () => {
 });
 
 function newHub(overrides: Partial<RealtimeHubOptions> = {}, c: TestContext = ctx) {
-  const hub = createRealtimeHub({ db: c.db, log: c.deps.log, connectionString: c.url, checkEveryMs: 100, ...overrides });
+  const hub = createRealtimeHub({
+    db: c.db,
+    log: c.deps.log,
+    connectionString: c.url,
+    checkEveryMs: 100,
+    ...overrides,
+  });
   hubs.push(hub);
   return hub;
 }
@@ -41,7 +52,13 @@ type User = Awaited<ReturnType<TestContext["register"]>>;
 async function newProject(user: User, c: TestContext = ctx): Promise<string> {
   const row = await c.db
     .insertInto("projects")
-    .values({ space_id: user.user.current_space_id, owner_id: user.user.id, name: "Seaside story", input_type: "novel", input_text: "Once upon a time" })
+    .values({
+      space_id: user.user.current_space_id,
+      owner_id: user.user.id,
+      name: "Seaside story",
+      input_type: "novel",
+      input_text: "Once upon a time",
+    })
     .returning("id")
     .executeTakeFirstOrThrow();
   return row.id;
@@ -50,8 +67,21 @@ async function newProject(user: User, c: TestContext = ctx): Promise<string> {
 const RUN = "7d9f3c1e-2b4a-4c8e-9f10-1a2b3c4d5e6f";
 const EXPORT = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9";
 
-function append(projectId: string, event: ProjectEventName = "progress", extra: Partial<ProjectEventData> = {}, c: TestContext = ctx) {
-  return appendEvent(c.db, event, { project_id: projectId, run_id: RUN, stage: "storyline", status: "running", progress: 10, current_step: "Writing the storyline", ...extra });
+function append(
+  projectId: string,
+  event: ProjectEventName = "progress",
+  extra: Partial<ProjectEventData> = {},
+  c: TestContext = ctx,
+) {
+  return appendEvent(c.db, event, {
+    project_id: projectId,
+    run_id: RUN,
+    stage: "storyline",
+    status: "running",
+    progress: 10,
+    current_step: "Writing the storyline",
+    ...extra,
+  });
 }
 
 // ---- SSE client over app.handle ------------------------------------------------------------
@@ -74,13 +104,24 @@ function parseFrame(block: string): SseFrame {
   return frame;
 }
 
-async function openSse(projectId: string, options: { token?: string; query?: string; headers?: Record<string, string>; app?: { handle(r: Request): Promise<Response> } } = {}) {
+async function openSse(
+  projectId: string,
+  options: {
+    token?: string;
+    query?: string;
+    headers?: Record<string, string>;
+    app?: { handle(r: Request): Promise<Response> };
+  } = {},
+) {
   const abort = new AbortController();
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const app = options.app ?? ctx.app;
   const response = await app.handle(
-    new Request(`http://localhost/api/v1/projects/${projectId}/events${options.query ?? ""}`, { headers, signal: abort.signal }),
+    new Request(`http://localhost/api/v1/projects/${projectId}/events${options.query ?? ""}`, {
+      headers,
+      signal: abort.signal,
+    }),
   );
   const frames: SseFrame[] = [];
   let failure: unknown = null;
@@ -125,7 +166,10 @@ const bob = await ctx.register("bob");
 describe("SSE /api/v1/projects/:id/events", () => {
   test("sends the backlog then live events, in order, as id/event/data frames", async () => {
     const project = await newProject(alice);
-    const before = [await append(project, "stage", { stage: "storyline", progress: 0 }), await append(project, "progress", { progress: 20 })];
+    const before = [
+      await append(project, "stage", { stage: "storyline", progress: 0 }),
+      await append(project, "progress", { progress: 20 }),
+    ];
     const sse = await openSse(project, { token: alice.token });
     expect(sse.response.status).toBe(200);
     expect(sse.response.headers.get("content-type")).toStartWith("text/event-stream");
@@ -133,7 +177,8 @@ describe("SSE /api/v1/projects/:id/events", () => {
     expect(sse.response.headers.get("x-request-id")).toBeTruthy();
     await waitFor(() => sse.events().length === 2, "the backlog");
     const live = [];
-    for (let i = 3; i <= 5; i++) live.push(await append(project, "progress", { progress: i * 10, message: `step ${i}` }));
+    for (let i = 3; i <= 5; i++)
+      live.push(await append(project, "progress", { progress: i * 10, message: `step ${i}` }));
     live.push(await append(project, "completed", { status: "completed", progress: 100, current_step: null }));
     await waitFor(() => sse.events().length === 6, "the live events");
     expect(sse.ids()).toEqual([...before, ...live]);
@@ -168,7 +213,10 @@ describe("SSE /api/v1/projects/:id/events", () => {
     for (let i = 4; i < 7; i++) all.push(await append(project, "progress", { progress: i }));
     const second = await openSse(project, { token: alice.token, headers: { "Last-Event-ID": String(lastSeen) } });
     // And while the backlog is being read and after.
-    const during = Promise.all([append(project, "stage", { stage: "art_style" }), append(project, "progress", { progress: 8 })]);
+    const during = Promise.all([
+      append(project, "stage", { stage: "art_style" }),
+      append(project, "progress", { progress: 8 }),
+    ]);
     all.push(...(await during));
     all.push(await append(project, "progress", { progress: 9 }));
     await waitFor(() => second.ids().length >= 6, "the rest");
@@ -335,11 +383,27 @@ describe("WebSocket /ws", () => {
     c.send({ action: "subscribe", channel: "project", project_id: project });
     await c.next((f) => f.event === "subscribed" && f.project_id === project, "the ack");
 
-    const progress = await append(project, "progress", { progress: 60, current_step: "Drawing characters", stage: "characters" });
+    const progress = await append(project, "progress", {
+      progress: 60,
+      current_step: "Drawing characters",
+      stage: "characters",
+    });
     await append(project, "stage", { stage: "scenes", status: "running", progress: 70 });
     await append(project, "completed", { status: "completed", progress: 100, current_step: null });
-    await append(project, "progress", { run_id: null, export_id: EXPORT, stage: "export", progress: 40, current_step: "Encoding" });
-    await append(project, "completed", { run_id: null, export_id: EXPORT, stage: "export", status: "completed", progress: 100 });
+    await append(project, "progress", {
+      run_id: null,
+      export_id: EXPORT,
+      stage: "export",
+      progress: 40,
+      current_step: "Encoding",
+    });
+    await append(project, "completed", {
+      run_id: null,
+      export_id: EXPORT,
+      stage: "export",
+      status: "completed",
+      progress: 100,
+    });
     await append(project, "failed", { status: "failed", message: "provider timed out" });
     const data = () => c.frames.filter((f) => f.id !== undefined);
     await waitFor(() => data().length === 6, "six events");
@@ -367,7 +431,13 @@ describe("WebSocket /ws", () => {
         created_at: expect.any(String),
       },
     });
-    expect(data()[4].data).toMatchObject({ export_id: EXPORT, run_id: null, status: "completed", progress: 100, kind: "completed" });
+    expect(data()[4].data).toMatchObject({
+      export_id: EXPORT,
+      run_id: null,
+      status: "completed",
+      progress: 100,
+      kind: "completed",
+    });
 
     // Unsubscribed: nothing more from that project.
     c.send({ action: "unsubscribe", channel: "project", project_id: project });
@@ -386,14 +456,23 @@ describe("WebSocket /ws", () => {
     const c = await openWs(bob.token);
     c.send({ action: "subscribe", channel: "project", project_id: project, last_event_id: 0 });
     const err = await c.next((f) => f.event === "error", "an error frame");
-    expect(err).toEqual({ event: "error", project_id: project, data: { code: "NOT_FOUND", message: "project not found" } });
+    expect(err).toEqual({
+      event: "error",
+      project_id: project,
+      data: { code: "NOT_FOUND", message: "project not found" },
+    });
 
     c.send("{not json");
     await waitFor(() => c.frames.filter((f) => f.event === "error").length === 2, "the bad-JSON error");
     c.send({ action: "dance" });
     c.send({ action: "subscribe", channel: "project", project_id: "nope" });
     await waitFor(() => c.frames.filter((f) => f.event === "error").length === 4, "two more errors");
-    expect(c.frames.filter((f) => f.event === "error").map((f) => f.data.code)).toEqual(["NOT_FOUND", "VALIDATION_ERROR", "VALIDATION_ERROR", "VALIDATION_ERROR"]);
+    expect(c.frames.filter((f) => f.event === "error").map((f) => f.data.code)).toEqual([
+      "NOT_FOUND",
+      "VALIDATION_ERROR",
+      "VALIDATION_ERROR",
+      "VALIDATION_ERROR",
+    ]);
     c.send({ action: "ping" });
     await c.next((f) => f.event === "pong", "pong");
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
@@ -421,7 +500,14 @@ describe("WebSocket /ws", () => {
 
     await expect(openWs()).rejects.toThrow();
     await expect(openWs("forged")).rejects.toThrow();
-    const res = await fetch(`http://127.0.0.1:${server.server!.port}/ws`, { headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
+    const res = await fetch(`http://127.0.0.1:${server.server!.port}/ws`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
     expect(res.status).toBe(401);
   });
 });
@@ -439,19 +525,40 @@ describe("Supabase Realtime broadcast", () => {
     id,
     event,
     created_at: new Date("2026-11-21T08:00:00Z"),
-    data: { project_id: "11111111-2222-4333-8444-555555555555", run_id: RUN, stage: "scenes", status: "running", progress: 50, current_step: "Painting scenes", ...extra },
+    data: {
+      project_id: "11111111-2222-4333-8444-555555555555",
+      run_id: RUN,
+      stage: "scenes",
+      status: "running",
+      progress: 50,
+      current_step: "Painting scenes",
+      ...extra,
+    },
   });
 
   test("posts {messages: [{topic, event, payload, private}]} with the service role key to /realtime/v1/api/broadcast", async () => {
     const send = createBroadcastSender(target, log);
     const before = fake.requests.length;
-    expect(await send([sample(1, "progress"), sample(2, "completed", { run_id: null, export_id: EXPORT, status: "completed", progress: 100 })])).toBe(true);
+    expect(
+      await send([
+        sample(1, "progress"),
+        sample(2, "completed", { run_id: null, export_id: EXPORT, status: "completed", progress: 100 }),
+      ]),
+    ).toBe(true);
     const req = fake.requests[before]!;
     expect(req).toMatchObject({ method: "POST", path: "/realtime/v1/api/broadcast", status: 202 });
     expect(req.headers.apikey).toBe(fake.serviceRoleKey);
     expect(req.headers.authorization).toBe(`Bearer ${fake.serviceRoleKey}`);
     expect(req.headers["content-type"]).toStartWith("application/json");
-    expect(req.body).toEqual(broadcastBody([sample(1, "progress"), sample(2, "completed", { run_id: null, export_id: EXPORT, status: "completed", progress: 100 })], true));
+    expect(req.body).toEqual(
+      broadcastBody(
+        [
+          sample(1, "progress"),
+          sample(2, "completed", { run_id: null, export_id: EXPORT, status: "completed", progress: 100 }),
+        ],
+        true,
+      ),
+    );
     expect(fake.messages.slice(-2)).toEqual([
       {
         topic: "project:11111111-2222-4333-8444-555555555555",
@@ -469,7 +576,10 @@ describe("Supabase Realtime broadcast", () => {
           created_at: "2026-11-21T08:00:00.000Z",
         },
       },
-      expect.objectContaining({ event: "export.completed", payload: expect.objectContaining({ export_id: EXPORT, status: "completed" }) }),
+      expect.objectContaining({
+        event: "export.completed",
+        payload: expect.objectContaining({ export_id: EXPORT, status: "completed" }),
+      }),
     ]);
   });
 
@@ -505,19 +615,34 @@ describe("Supabase Realtime broadcast", () => {
     await waitFor(() => a.isBroadcastLeader() || b.isBroadcastLeader(), "a leader");
     expect(a.isBroadcastLeader() && b.isBroadcastLeader()).toBe(false);
 
-    const ids = [await append(project, "stage", {}, bctx), await append(project, "progress", {}, bctx), await append(project, "completed", { status: "completed", progress: 100 }, bctx)];
+    const ids = [
+      await append(project, "stage", {}, bctx),
+      await append(project, "progress", {}, bctx),
+      await append(project, "completed", { status: "completed", progress: 100 }, bctx),
+    ];
     // A rolled-back append is never broadcast.
     await bctx.db
       .transaction()
       .execute(async (trx) => {
-        await appendEvent(trx, "failed", { project_id: project, run_id: RUN, status: "failed", progress: 0, current_step: null });
+        await appendEvent(trx, "failed", {
+          project_id: project,
+          run_id: RUN,
+          status: "failed",
+          progress: 0,
+          current_step: null,
+        });
         throw new Error("roll back");
       })
       .catch(() => {});
     const sentinel = await append(project, "progress", { message: "sentinel" }, bctx);
     await fake.waitUntil(() => ofProject().some((m) => m.payload.event_id === sentinel));
     expect(ofProject().map((m) => m.payload.event_id)).toEqual([...ids, sentinel]);
-    expect(ofProject().map((m) => m.event)).toEqual(["generation.progress", "generation.progress", "generation.completed", "generation.progress"]);
+    expect(ofProject().map((m) => m.event)).toEqual([
+      "generation.progress",
+      "generation.progress",
+      "generation.completed",
+      "generation.progress",
+    ]);
 
     const [leader, follower] = a.isBroadcastLeader() ? [a, b] : [b, a];
     await leader.close();

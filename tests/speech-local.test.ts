@@ -10,14 +10,23 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 describe("sentence splitting", () => {
   test("Chinese and English, quotes kept with their sentence, decimals kept whole", () => {
     expect(sentences("林小雨推开门。“你来了？”她笑着问道。")).toEqual(["林小雨推开门。", "“你来了？”", "她笑着问道。"]);
-    expect(sentences('The ratio is 3.14. "Really?" she asked!\nNext line')).toEqual(["The ratio is 3.14.", '"Really?"', "she asked!", "Next line"]);
+    expect(sentences('The ratio is 3.14. "Really?" she asked!\nNext line')).toEqual([
+      "The ratio is 3.14.",
+      '"Really?"',
+      "she asked!",
+      "Next line",
+    ]);
     expect(sentences("……  ")).toEqual([]);
   });
 });
 
 describe("local speech (espeak-ng in its own process)", () => {
   test("Mandarin: a real WAV whose per-sentence timings cover the audio in order", async () => {
-    const result = await speech.generate({ text: "林小雨推开门。“你来了？”她笑着问道。", language: "zh", voice: "林小雨" });
+    const result = await speech.generate({
+      text: "林小雨推开门。“你来了？”她笑着问道。",
+      language: "zh",
+      voice: "林小雨",
+    });
     const { timings, durationS } = result.data;
     expect(timings.map((t) => t.text)).toEqual(["林小雨推开门。", "“你来了？”", "她笑着问道。"]);
     expect(timings[0]!.startS).toBe(0);
@@ -37,7 +46,11 @@ describe("local speech (espeak-ng in its own process)", () => {
   });
 
   test("English works too", async () => {
-    const result = await speech.generate({ text: "The door opened. You came, she said.", language: "en", voice: "narrator" });
+    const result = await speech.generate({
+      text: "The door opened. You came, she said.",
+      language: "en",
+      voice: "narrator",
+    });
     expect(result.data.timings.length).toBe(2);
     expect(result.data.durationS).toBeGreaterThan(1);
   });
@@ -58,9 +71,13 @@ describe("local speech (espeak-ng in its own process)", () => {
 
   test("bad requests are refused clearly", async () => {
     await expect(speech.generate({ text: "……", language: "zh", voice: "x" })).rejects.toThrow(/no text/);
-    await expect(speech.generate({ text: "你好。", language: "zh", voice: "x", speed: 3 })).rejects.toThrow(/between 0.5 and 2.0/);
+    await expect(speech.generate({ text: "你好。", language: "zh", voice: "x", speed: 3 })).rejects.toThrow(
+      /between 0.5 and 2.0/,
+    );
     const controller = new AbortController();
     controller.abort(new Error("stop"));
-    await expect(speech.generate({ text: "你好。", language: "zh", voice: "x", signal: controller.signal })).rejects.toThrow(/stop/);
+    await expect(
+      speech.generate({ text: "你好。", language: "zh", voice: "x", signal: controller.signal }),
+    ).rejects.toThrow(/stop/);
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../src/http/errors.ts";
-import { assertPublicUrl, nonPublicReason, parseIPv6, type PublicUrlOptions, type ResolvedAddress } from "../src/net/ssrf.ts";
+import {
+  assertPublicUrl,
+  nonPublicReason,
+  type PublicUrlOptions,
+  parseIPv6,
+  type ResolvedAddress,
+} from "../src/net/ssrf.ts";
 
 /** A resolver that knows a few names and fails for the rest (no network in tests). */
 const zone: Record<string, ResolvedAddress[]> = {
@@ -40,7 +46,9 @@ async function refusal(raw: string, options = strict): Promise<AppError> {
 describe("assertPublicUrl", () => {
   test("public URLs pass, normalised (no trailing slash, no fragment)", async () => {
     expect(await assertPublicUrl("https://api.example.com/v1/", strict)).toBe("https://api.example.com/v1");
-    expect(await assertPublicUrl("HTTPS://API.EXAMPLE.COM:8443/v1?x=1#frag", strict)).toBe("https://api.example.com:8443/v1?x=1");
+    expect(await assertPublicUrl("HTTPS://API.EXAMPLE.COM:8443/v1?x=1#frag", strict)).toBe(
+      "https://api.example.com:8443/v1?x=1",
+    );
     expect(await assertPublicUrl("http://dual.example.com", strict)).toBe("http://dual.example.com");
     expect(await assertPublicUrl("http://8.8.8.8/v1", strict)).toBe("http://8.8.8.8/v1");
     expect(await assertPublicUrl("http://[2606:4700:4700::1111]/", strict)).toBe("http://[2606:4700:4700::1111]");
@@ -167,7 +175,18 @@ describe("address classification", () => {
   });
 
   test("public addresses have no reason; others say why", () => {
-    for (const ip of ["8.8.8.8", "1.1.1.1", "100.128.0.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]) expect(nonPublicReason(ip), ip).toBeNull();
-    for (const ip of ["127.0.0.1", "10.1.1.1", "::1", "::ffff:7f00:1", "fe80::1", "fd00::1", "169.254.169.254", "0.1.2.3"]) expect(nonPublicReason(ip), ip).not.toBeNull();
+    for (const ip of ["8.8.8.8", "1.1.1.1", "100.128.0.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"])
+      expect(nonPublicReason(ip), ip).toBeNull();
+    for (const ip of [
+      "127.0.0.1",
+      "10.1.1.1",
+      "::1",
+      "::ffff:7f00:1",
+      "fe80::1",
+      "fd00::1",
+      "169.254.169.254",
+      "0.1.2.3",
+    ])
+      expect(nonPublicReason(ip), ip).not.toBeNull();
   });
 });

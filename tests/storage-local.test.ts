@@ -30,7 +30,10 @@ describe("local storage", () => {
     writeFileSync(file, "林小 said hello");
     const c = await storage.put("projects/p1/c.txt", { path: file }, { contentType: "text/plain; charset=utf-8" });
     expect(c.size).toBe(Buffer.byteLength("林小 said hello"));
-    expect(await storage.stat("projects/p1/c.txt")).toMatchObject({ contentType: "text/plain; charset=utf-8", sha256: c.sha256 });
+    expect(await storage.stat("projects/p1/c.txt")).toMatchObject({
+      contentType: "text/plain; charset=utf-8",
+      sha256: c.sha256,
+    });
     // Nothing is left behind in tmp/.
     expect(readdirSync(join(ctx.config.dataDir, "files", "tmp"))).toEqual([]);
   });
@@ -50,12 +53,27 @@ describe("local storage", () => {
       await storage.put(k, bytes(3), { contentType: "image/png" });
     }
     expect((await storage.list("shots/1/")).map((o) => o.key)).toEqual(["shots/1/clip.mp4", "shots/1/key.png"]);
-    expect((await storage.list("shots/1")).map((o) => o.key)).toEqual(["shots/1/clip.mp4", "shots/1/key.png", "shots/12/key.png"]);
+    expect((await storage.list("shots/1")).map((o) => o.key)).toEqual([
+      "shots/1/clip.mp4",
+      "shots/1/key.png",
+      "shots/12/key.png",
+    ]);
     expect(await storage.list("nothing/here/")).toEqual([]);
   });
 
   test("keys that could leave the root are refused before touching the disk", async () => {
-    for (const key of ["../etc/passwd", "/etc/passwd", "a/../../b", "a//b", "a/./b", "", "a\\..\\b", "a/b/", ".hidden", "a\u0000b"]) {
+    for (const key of [
+      "../etc/passwd",
+      "/etc/passwd",
+      "a/../../b",
+      "a//b",
+      "a/./b",
+      "",
+      "a\\..\\b",
+      "a/b/",
+      ".hidden",
+      "a\u0000b",
+    ]) {
       await expect(storage.put(key, bytes(1), { contentType: "text/plain" })).rejects.toBeInstanceOf(InvalidStorageKey);
       await expect(storage.signedUrl(key, 60)).rejects.toBeInstanceOf(InvalidStorageKey);
     }
@@ -77,7 +95,9 @@ describe("signed links", () => {
     expect(res.headers.get("content-length")).toBe("10000");
     expect(res.headers.get("accept-ranges")).toBe("bytes");
     expect(res.headers.get("etag")).toBe(`"${stored.sha256}"`);
-    expect(res.headers.get("content-disposition")).toContain("filename*=UTF-8''%E6%88%91%E7%9A%84%E8%A7%86%E9%A2%91.mp4");
+    expect(res.headers.get("content-disposition")).toContain(
+      "filename*=UTF-8''%E6%88%91%E7%9A%84%E8%A7%86%E9%A2%91.mp4",
+    );
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(data);
     const head = await fetchLink(url, {}, "HEAD");
     expect(head.status).toBe(200);
@@ -136,7 +156,11 @@ describe("signed links", () => {
   });
 
   test("traversal through the link path never reaches outside the storage root", async () => {
-    for (const path of ["/files/../../etc/passwd", "/files/%2e%2e/%2e%2e/etc/passwd", "/files/..%2f..%2fetc%2fpasswd"]) {
+    for (const path of [
+      "/files/../../etc/passwd",
+      "/files/%2e%2e/%2e%2e/etc/passwd",
+      "/files/..%2f..%2fetc%2fpasswd",
+    ]) {
       const res = await ctx.app.handle(new Request(`http://localhost${path}?expires=9999999999&sig=x`));
       expect([403, 404]).toContain(res.status);
       expect(await res.text()).not.toContain("root:");

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSupabaseStorage, SupabaseStorageError } from "../src/storage/supabase.ts";
-import { InvalidStorageKey, StorageNotFound, type Storage } from "../src/storage/types.ts";
+import { InvalidStorageKey, type Storage, StorageNotFound } from "../src/storage/types.ts";
 import { startFakeSupabaseStorage } from "./support/fake-supabase-storage.ts";
 import { rejection } from "./support/rejection.ts";
 
@@ -32,7 +32,6 @@ const drain = (s: ReadableStream<Uint8Array>) => new Response(s).bytes();
 
 const lastRequest = (match: (r: (typeof fake.requests)[number]) => boolean) => fake.requests.filter(match).at(-1);
 
-
 describe("put and get", () => {
   test("bytes round-trip; the upload is an upsert carrying type, sha256 and the service key", async () => {
     const key = `${dir()}/shot-1.png`;
@@ -50,7 +49,9 @@ describe("put and get", () => {
       authorization: `Bearer ${fake.serviceKey}`,
     });
     expect(upload?.body).toBe(5000);
-    expect(JSON.parse(Buffer.from(upload!.headers["x-metadata"]!, "base64").toString())).toEqual({ sha256: sha256(data) });
+    expect(JSON.parse(Buffer.from(upload!.headers["x-metadata"]!, "base64").toString())).toEqual({
+      sha256: sha256(data),
+    });
     expect(fake.object(key)?.bytes).toEqual(data);
 
     const got = await storage.get(key);
@@ -118,7 +119,12 @@ describe("stat", () => {
     const key = `${dir()}/foreign.bin`;
     const data = bytes(3000, 8);
     fake.putRaw(key, data, "application/octet-stream");
-    expect(await storage.stat(key)).toMatchObject({ key, size: 3000, sha256: sha256(data), contentType: "application/octet-stream" });
+    expect(await storage.stat(key)).toMatchObject({
+      key,
+      size: 3000,
+      sha256: sha256(data),
+      contentType: "application/octet-stream",
+    });
   });
 });
 
@@ -181,7 +187,13 @@ describe("stream", () => {
 describe("list", () => {
   test("by prefix: folder prefixes, partial names and sub-folders, sorted by key", async () => {
     const root = dir();
-    const keys = [`${root}/shots/1.png`, `${root}/shots/2.png`, `${root}/shots/deep/3.png`, `${root}/shots-old/4.png`, `${root}/audio/5.wav`];
+    const keys = [
+      `${root}/shots/1.png`,
+      `${root}/shots/2.png`,
+      `${root}/shots/deep/3.png`,
+      `${root}/shots-old/4.png`,
+      `${root}/audio/5.wav`,
+    ];
     const put = new Map<string, string>();
     for (const [i, k] of keys.entries()) {
       const b = bytes(100 + i, 20 + i);
@@ -206,7 +218,9 @@ describe("list", () => {
     expect(await storage.list(`${root}/video/`)).toEqual([]);
 
     // Storage's list is asked for the prefix's folder, with the last segment as its search.
-    const calls = fake.calls(`/object/list/${fake.bucket}`).filter((r) => (r.body as { prefix: string }).prefix.startsWith(`${root}/shots`));
+    const calls = fake
+      .calls(`/object/list/${fake.bucket}`)
+      .filter((r) => (r.body as { prefix: string }).prefix.startsWith(`${root}/shots`));
     expect(calls[0]?.body).toMatchObject({ prefix: `${root}/shots`, search: "", limit: 100, offset: 0 });
   });
 
@@ -216,8 +230,13 @@ describe("list", () => {
     await Promise.all(keys.map((k) => storage.put(k, new TextEncoder().encode(k), { contentType: "text/plain" })));
     const listed = await storage.list(`${root}/f/`);
     expect(listed.map((o) => o.key)).toEqual(keys);
-    expect(listed[104]).toMatchObject({ size: keys[104]!.length, sha256: sha256(new TextEncoder().encode(keys[104]!)) });
-    const pages = fake.calls(`/object/list/${fake.bucket}`).filter((r) => (r.body as { prefix: string }).prefix === `${root}/f`);
+    expect(listed[104]).toMatchObject({
+      size: keys[104]!.length,
+      sha256: sha256(new TextEncoder().encode(keys[104]!)),
+    });
+    const pages = fake
+      .calls(`/object/list/${fake.bucket}`)
+      .filter((r) => (r.body as { prefix: string }).prefix === `${root}/f`);
     expect(pages.map((r) => (r.body as { offset: number }).offset)).toEqual([0, 100]);
   });
 });
@@ -242,9 +261,16 @@ describe("delete", () => {
 
   test("Storage's not-found is an HTTP 400 with statusCode 404, which the driver still maps", async () => {
     const key = `${dir()}/never.png`;
-    const res = await fetch(`${fake.url}${objectPath(key)}`, { headers: { apikey: fake.serviceKey, authorization: `Bearer ${fake.serviceKey}` } });
+    const res = await fetch(`${fake.url}${objectPath(key)}`, {
+      headers: { apikey: fake.serviceKey, authorization: `Bearer ${fake.serviceKey}` },
+    });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ statusCode: "404", code: "NoSuchKey", error: "not_found", message: "Object not found" });
+    expect(await res.json()).toEqual({
+      statusCode: "404",
+      code: "NoSuchKey",
+      error: "not_found",
+      message: "Object not found",
+    });
     expect(await rejection(storage.get(key))).toBeInstanceOf(StorageNotFound);
   });
 });
@@ -367,10 +393,18 @@ describe("errors and health", () => {
   });
 
   test("a missing bucket is a SupabaseStorageError, not StorageNotFound", async () => {
-    const elsewhere: Storage = createSupabaseStorage({ url: fake.url, serviceKey: fake.serviceKey, bucket: "no-such-bucket" });
+    const elsewhere: Storage = createSupabaseStorage({
+      url: fake.url,
+      serviceKey: fake.serviceKey,
+      bucket: "no-such-bucket",
+    });
     expect(await elsewhere.check()).toBe(false);
     // One call at a time: a promise created before it is awaited could reject unobserved.
-    for (const call of [() => elsewhere.get("a.png"), () => elsewhere.stat("a.png"), () => elsewhere.put("a.png", bytes(1), { contentType: "image/png" })]) {
+    for (const call of [
+      () => elsewhere.get("a.png"),
+      () => elsewhere.stat("a.png"),
+      () => elsewhere.put("a.png", bytes(1), { contentType: "image/png" }),
+    ]) {
       const err = await rejection(call());
       expect(err).toBeInstanceOf(SupabaseStorageError);
       expect((err as SupabaseStorageError).code).toBe("NoSuchBucket");

@@ -36,7 +36,10 @@ describe("SRT", () => {
 describe("WebVTT", () => {
   test("the WEBVTT header, hh:mm:ss.mmm, & and < escaped (in that order), { left alone", () => {
     expect(toVtt(cues)).toBe(
-      "WEBVTT\n\n" + "00:00:00.300 --> 00:00:04.558\n林小雨推开茶馆的门。\n" + "\n" + "01:01:01.250 --> 01:02:00.000\na &lt; b &amp; {c}\n",
+      "WEBVTT\n\n" +
+        "00:00:00.300 --> 00:00:04.558\n林小雨推开茶馆的门。\n" +
+        "\n" +
+        "01:01:01.250 --> 01:02:00.000\na &lt; b &amp; {c}\n",
     );
     // Escaping & first: a literal "&lt;" in the text must come back as "&lt;", not "<".
     const tricky = toVtt([{ startS: 0, endS: 1, text: "&lt; <i>" }]);
@@ -85,12 +88,31 @@ describe("ASS", () => {
         const ass = join(dir, "t.ass");
         await Bun.write(ass, toAss([{ startS: 0, endS: 5, text }], { width: 640, height: 360 }, { size: 24 }));
         const raw = join(dir, "f.gray");
-        await runFfmpeg(["-f", "lavfi", "-i", "color=c=0x808080:size=640x360", "-vf", `subtitles=${filterPath(ass)}:fontsdir=${filterPath(fontSetup().dir)}`, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", raw]);
+        await runFfmpeg([
+          "-f",
+          "lavfi",
+          "-i",
+          "color=c=0x808080:size=640x360",
+          "-vf",
+          `subtitles=${filterPath(ass)}:fontsdir=${filterPath(fontSetup().dir)}`,
+          "-frames:v",
+          "1",
+          "-f",
+          "rawvideo",
+          "-pix_fmt",
+          "gray",
+          raw,
+        ]);
         const px = await Bun.file(raw).bytes();
         const rows: number[] = [];
         const cols: number[] = [];
-        for (let y = 0; y < 360; y++) for (let x = 0; x < 640; x++) if (Math.abs(px[y * 640 + x]! - px[0]!) > 20) (rows.push(y), cols.push(x));
-        return { top: Math.min(...rows), height: Math.max(...rows) - Math.min(...rows), width: Math.max(...cols) - Math.min(...cols) };
+        for (let y = 0; y < 360; y++)
+          for (let x = 0; x < 640; x++) if (Math.abs(px[y * 640 + x]! - px[0]!) > 20) rows.push(y), cols.push(x);
+        return {
+          top: Math.min(...rows),
+          height: Math.max(...rows) - Math.min(...rows),
+          width: Math.max(...cols) - Math.min(...cols),
+        };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -131,7 +153,9 @@ describe("ASS", () => {
   });
 
   test("without a box: an opaque black outline of 6 % of the size; positions and fonts map", () => {
-    const s = assStyle(toAss(cues, { width: 1080, height: 1920 }, { box: false, position: "top", font: "Noto Sans SC Bold", size: 80 }));
+    const s = assStyle(
+      toAss(cues, { width: 1080, height: 1920 }, { box: false, position: "top", font: "Noto Sans SC Bold", size: 80 }),
+    );
     expect(s.BorderStyle).toBe("1");
     expect(s.Outline).toBe("5"); // 80 × 0.06 = 4.8
     expect(s.OutlineColour).toBe("&H00000000");
@@ -193,7 +217,7 @@ describe("speechCues", () => {
     ];
     const out = speechCues(0.3, "“你来了？”掌柜笑着问道。", timings, 3.27, 10);
     expect(out.map((c) => c.text)).toEqual(["“你来了？”", "掌柜笑着问道。"]);
-    expect(out.map((c) => [c.startS, c.endS]).flat().map((t) => Number(t.toFixed(9)))).toEqual([0.3, 1.55, 1.67, 3.57]);
+    expect(out.flatMap((c) => [c.startS, c.endS]).map((t) => Number(t.toFixed(9)))).toEqual([0.3, 1.55, 1.67, 3.57]);
   });
 
   test("without timings the whole text is one span over the spoken length", () => {
@@ -204,7 +228,11 @@ describe("speechCues", () => {
     // Clauses of 10, 7, 12 and 10 characters: 10 + 7 fit one line, 17 + 12 does not, 12 + 10 neither.
     const text = "林小雨推开茶馆的门，外面下着小雨，她抬头看了看灰色的天空，心里想着远方的父亲。";
     const pieces = speechCues(0.5, text, [{ text, startS: 0, endS: 3.9 }], 3.9, 10);
-    expect(pieces.map((c) => c.text)).toEqual(["林小雨推开茶馆的门，外面下着小雨，", "她抬头看了看灰色的天空，", "心里想着远方的父亲。"]);
+    expect(pieces.map((c) => c.text)).toEqual([
+      "林小雨推开茶馆的门，外面下着小雨，",
+      "她抬头看了看灰色的天空，",
+      "心里想着远方的父亲。",
+    ]);
     // 39 characters over 3.9 s: 1.7 s, 1.2 s and 1.0 s.
     expectSharedByLength(pieces, 0.5, 4.4);
     expect(pieces[0]!.endS).toBeCloseTo(2.2, 9);
@@ -224,12 +252,17 @@ describe("speechCues", () => {
     // 20 × "word": 9 words (44 characters) fill a line, as a 10th would make 49.
     const words = Array(20).fill("word").join(" ");
     const pieces = speechCues(2, words, [{ text: words, startS: 0.5, endS: 10.2 }], 10.2, 100);
-    expect(pieces.map((c) => c.text)).toEqual([Array(9).fill("word").join(" "), Array(9).fill("word").join(" "), "word word"]);
+    expect(pieces.map((c) => c.text)).toEqual([
+      Array(9).fill("word").join(" "),
+      Array(9).fill("word").join(" "),
+      "word word",
+    ]);
     // 44 + 44 + 9 = 97 characters over 9.7 s.
     expectSharedByLength(pieces, 2.5, 12.2);
     expect(pieces[0]!.endS - pieces[0]!.startS).toBeCloseTo(4.4, 9);
 
-    const sentence = "The old map showed a road that nobody in the village had walked for years, and she meant to follow it to the sea before the rains came.";
+    const sentence =
+      "The old map showed a road that nobody in the village had walked for years, and she meant to follow it to the sea before the rains came.";
     const split = speechCues(0, sentence, [{ text: sentence, startS: 0, endS: 6 }], 6, 100);
     expect(split.length).toBeGreaterThan(2);
     for (const c of split) expect(chars(c.text)).toBeLessThanOrEqual(48);

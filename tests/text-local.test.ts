@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Type } from "@sinclair/typebox";
 import { join } from "node:path";
+import { Type } from "@sinclair/typebox";
 import { analyseStory } from "../src/providers/local/analyser/index.ts";
 import { createLocalText, localReply } from "../src/providers/local/text.ts";
 import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../src/story/schemas.ts";
@@ -25,11 +25,18 @@ describe("local text model: generateObject", () => {
     expect(storyline.data).toEqual(expected.storyline);
     expect(storyline.response).toMatchObject({ provider: "local", modelId: "inkreel-analyser-1" });
     expect(storyline.response.timestamp).toBeInstanceOf(Date);
-    expect((await model.generateObject({ ...ask, schema: CharactersSchema, source })).data).toEqual({ characters: expected.characters });
-    expect((await model.generateObject({ ...ask, schema: ScenesSchema, source })).data).toEqual({ scenes: expected.scenes });
+    expect((await model.generateObject({ ...ask, schema: CharactersSchema, source })).data).toEqual({
+      characters: expected.characters,
+    });
+    expect((await model.generateObject({ ...ask, schema: ScenesSchema, source })).data).toEqual({
+      scenes: expected.scenes,
+    });
     const board = await model.generateObject({ ...ask, schema: StoryboardSchema, source });
     expect(board.data).toEqual({ shots: expected.shots });
-    expect(board.usage).toEqual({ inputTokens: Math.ceil(source.length / 4), outputTokens: Math.ceil(JSON.stringify(board.data).length / 4) });
+    expect(board.usage).toEqual({
+      inputTokens: Math.ceil(source.length / 4),
+      outputTokens: Math.ceil(JSON.stringify(board.data).length / 4),
+    });
     expect(board.warnings.length).toBe(1);
   });
 
@@ -43,12 +50,16 @@ describe("local text model: generateObject", () => {
   test("an unknown schema, a missing source, a too-short story and an aborted signal are refused", async () => {
     const other = Type.Object({ answer: Type.String() }, { $id: "inkreel.other" });
     expect(model.generateObject({ ...ask, schema: other, source })).rejects.toThrow(/story-analysis schemas only/);
-    expect(model.generateObject({ ...ask, schema: Type.Object({}), source })).rejects.toThrow(/story-analysis schemas only/);
+    expect(model.generateObject({ ...ask, schema: Type.Object({}), source })).rejects.toThrow(
+      /story-analysis schemas only/,
+    );
     expect(model.generateObject({ ...ask, schema: StorylineSchema })).rejects.toThrow(RangeError);
     expect(model.generateObject({ ...ask, schema: StorylineSchema, source: "too short" })).rejects.toThrow(RangeError);
     const controller = new AbortController();
     controller.abort(new Error("stopped by the user"));
-    expect(model.generateObject({ ...ask, schema: StorylineSchema, source, signal: controller.signal })).rejects.toThrow("stopped by the user");
+    expect(
+      model.generateObject({ ...ask, schema: StorylineSchema, source, signal: controller.signal }),
+    ).rejects.toThrow("stopped by the user");
   });
 });
 
@@ -61,9 +72,14 @@ describe("local text model: streamText", () => {
     expect(chunks.length).toBeGreaterThan(20);
     expect(chunks.every((c) => c.trim().split(/\s+/).length === 1)).toBe(true);
     expect(reply).toStartWith("This is the local offline model (inkreel-analyser-1)");
-    expect(reply).toContain('Story "The Lighthouse Keeper": Anna Grey climbed the narrow stairs of the old lighthouse.');
+    expect(reply).toContain(
+      'Story "The Lighthouse Keeper": Anna Grey climbed the narrow stairs of the old lighthouse.',
+    );
     expect(reply).toContain("2 chapters, 3 scenes and 12 shots; main characters: Anna Grey, Tom, Mr. Hale");
-    expect(await usage).toEqual({ inputTokens: Math.ceil(source.length / 4), outputTokens: Math.ceil(reply.length / 4) });
+    expect(await usage).toEqual({
+      inputTokens: Math.ceil(source.length / 4),
+      outputTokens: Math.ceil(reply.length / 4),
+    });
   });
 
   test("Chinese: clause by clause", async () => {

@@ -50,9 +50,16 @@ describe("PATCH /users/:id", () => {
     const b = await ctx.register("victim");
     const own = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, { token: a.token, body: { role: "ADMIN" } });
     expect(own.status).toBe(403);
-    const other = await ctx.call("PATCH", `/api/v1/users/${b.user.id}`, { token: a.token, body: { email: "x@example.com" } });
+    const other = await ctx.call("PATCH", `/api/v1/users/${b.user.id}`, {
+      token: a.token,
+      body: { email: "x@example.com" },
+    });
     expect(other.status).toBe(404);
-    const row = await ctx.db.selectFrom("users").select(["role", "email"]).where("id", "=", b.user.id).executeTakeFirstOrThrow();
+    const row = await ctx.db
+      .selectFrom("users")
+      .select(["role", "email"])
+      .where("id", "=", b.user.id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ role: "USER", email: b.user.email });
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: a.token })).json.data.role).toBe("USER");
   });
@@ -67,26 +74,54 @@ describe("PATCH /users/:id", () => {
 
   test("password change: new password works, other sessions are revoked, this one survives", async () => {
     const a = await ctx.register("pw");
-    const other = await ctx.call("POST", "/api/v1/auth/login", { body: { username: a.user.username, password: a.password } });
-    const res = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, { token: a.token, body: { password: "a brand new secret" } });
+    const other = await ctx.call("POST", "/api/v1/auth/login", {
+      body: { username: a.user.username, password: a.password },
+    });
+    const res = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, {
+      token: a.token,
+      body: { password: "a brand new secret" },
+    });
     expect(res.status).toBe(200);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: a.token })).status).toBe(200);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: other.json.data.access_token })).status).toBe(401);
-    expect((await ctx.call("POST", "/api/v1/auth/login", { body: { username: a.user.username, password: a.password } })).status).toBe(401);
-    expect((await ctx.call("POST", "/api/v1/auth/login", { body: { username: a.user.username, password: "a brand new secret" } })).status).toBe(200);
+    expect(
+      (await ctx.call("POST", "/api/v1/auth/login", { body: { username: a.user.username, password: a.password } }))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await ctx.call("POST", "/api/v1/auth/login", {
+          body: { username: a.user.username, password: "a brand new secret" },
+        })
+      ).status,
+    ).toBe(200);
     expect(ctx.logs.join("\n")).not.toContain("a brand new secret");
   });
 
   test("duplicates are 409; bad bodies are 400 and change nothing", async () => {
     const a = await ctx.register("dupe");
     const b = await ctx.register("dupe");
-    const dup = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, { token: a.token, body: { email: b.user.email } });
+    const dup = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, {
+      token: a.token,
+      body: { email: b.user.email },
+    });
     expect(dup.status).toBe(409);
-    for (const body of [{}, { email: "nope" }, { username: "x" }, { role: "GOD" }, { unknown_field: 1 }, { password: "short" }]) {
+    for (const body of [
+      {},
+      { email: "nope" },
+      { username: "x" },
+      { role: "GOD" },
+      { unknown_field: 1 },
+      { password: "short" },
+    ]) {
       const res = await ctx.call("PATCH", `/api/v1/users/${a.user.id}`, { token: a.token, body });
       expect(res.status).toBe(400);
     }
-    const row = await ctx.db.selectFrom("users").select(["email", "username"]).where("id", "=", a.user.id).executeTakeFirstOrThrow();
+    const row = await ctx.db
+      .selectFrom("users")
+      .select(["email", "username"])
+      .where("id", "=", a.user.id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ email: a.user.email, username: a.user.username });
   });
 });
@@ -101,7 +136,11 @@ describe("DELETE /users/:id", () => {
     const res = await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: admin.token });
     expect(res.status).toBe(200);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: a.token })).status).toBe(401);
-    const space = await ctx.db.selectFrom("spaces").select("id").where("id", "=", a.user.current_space_id).executeTakeFirst();
+    const space = await ctx.db
+      .selectFrom("spaces")
+      .select("id")
+      .where("id", "=", a.user.current_space_id)
+      .executeTakeFirst();
     expect(space).toBeUndefined();
     expect((await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: admin.token })).status).toBe(404);
     expect((await ctx.call("DELETE", `/api/v1/users/${admin.user.id}`, { token: admin.token })).status).toBe(409);
@@ -112,8 +151,14 @@ describe("DELETE /users/:id", () => {
     const owner = await ctx.register("owner");
     const member = await ctx.register("member");
     const team = await ctx.call("POST", "/api/v1/spaces", { token: owner.token, body: { name: "Studio" } });
-    const invite = await ctx.call("POST", `/api/v1/spaces/${team.json.data.id}/invites`, { token: owner.token, body: { role: "viewer" } });
-    await ctx.call("POST", "/api/v1/spaces/join", { token: member.token, body: { invite_code: invite.json.data.code } });
+    const invite = await ctx.call("POST", `/api/v1/spaces/${team.json.data.id}/invites`, {
+      token: owner.token,
+      body: { role: "viewer" },
+    });
+    await ctx.call("POST", "/api/v1/spaces/join", {
+      token: member.token,
+      body: { invite_code: invite.json.data.code },
+    });
     expect((await ctx.call("DELETE", `/api/v1/users/${owner.user.id}`, { token: admin.token })).status).toBe(200);
     const space = await ctx.call("GET", `/api/v1/spaces/${team.json.data.id}`, { token: member.token });
     expect(space.status).toBe(200);

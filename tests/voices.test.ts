@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { speechCues, type Cue } from "../src/media/subtitles.ts";
+import { type Cue, speechCues } from "../src/media/subtitles.ts";
 import { lineLayout, type ShotMaterial } from "../src/pipeline/material.ts";
 import { ElevenLabsProviderError } from "../src/providers/elevenlabs/errors.ts";
 import { createElevenLabsSpeech } from "../src/providers/elevenlabs/speech.ts";
@@ -10,10 +10,21 @@ import type { SpeechTiming, VoiceInfo } from "../src/providers/types.ts";
 import { assignVoices, type CastCharacter } from "../src/voices/assign.ts";
 import { libraryVoices, refreshVoices, voiceAccepted } from "../src/voices/library.ts";
 import { createTestContext } from "./support/context.ts";
-import { DEFAULT_FAKE_VOICES, elevenLabsErrors, fakeAlignment, fakeVoice, startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
+import {
+  DEFAULT_FAKE_VOICES,
+  elevenLabsErrors,
+  fakeAlignment,
+  fakeVoice,
+  startFakeElevenLabs,
+} from "./support/fake-elevenlabs.ts";
 import { completedProject, fetchSigned, pipelineContext } from "./support/pipeline.ts";
 
-const voice = (voice_id: string, gender: VoiceInfo["gender"], age: VoiceInfo["age"] = null, more: Partial<VoiceInfo> = {}): VoiceInfo => ({
+const voice = (
+  voice_id: string,
+  gender: VoiceInfo["gender"],
+  age: VoiceInfo["age"] = null,
+  more: Partial<VoiceInfo> = {},
+): VoiceInfo => ({
   voice_id,
   name: voice_id,
   gender,
@@ -25,7 +36,12 @@ const voice = (voice_id: string, gender: VoiceInfo["gender"], age: VoiceInfo["ag
   labels: {},
   ...more,
 });
-const person = (name: string, gender: string, age = "unknown", role = "supporting"): CastCharacter => ({ name, gender, age, role });
+const person = (name: string, gender: string, age = "unknown", role = "supporting"): CastCharacter => ({
+  name,
+  gender,
+  age,
+  role,
+});
 
 const LIBRARY: VoiceInfo[] = [
   voice("f-young", "female", "young"),
@@ -40,7 +56,13 @@ const LIBRARY: VoiceInfo[] = [
 describe("assignVoices", () => {
   test("each character gets a voice of its gender and age, all distinct, and the narrator one of its own", () => {
     const cast = assignVoices(
-      [person("Mei", "female", "young", "protagonist"), person("Grandpa", "male", "elder"), person("Tom", "male", "adult"), person("Pip", "unknown", "child", "minor"), person("Ann", "female", "elder")],
+      [
+        person("Mei", "female", "young", "protagonist"),
+        person("Grandpa", "male", "elder"),
+        person("Tom", "male", "adult"),
+        person("Pip", "unknown", "child", "minor"),
+        person("Ann", "female", "elder"),
+      ],
       LIBRARY,
     );
     expect(cast.byCharacter).toEqual({ Mei: "f-young", Grandpa: "m-old", Tom: "m-middle", Pip: "kid", Ann: "f-old" });
@@ -51,14 +73,20 @@ describe("assignVoices", () => {
   });
 
   test("gender decides before distinctness; another gender only when the library has nothing else", () => {
-    const cast = assignVoices([person("A", "female"), person("B", "female"), person("C", "male")], [voice("f1", "female"), voice("m1", "male"), voice("m2", "male"), voice("n1", null)]);
+    const cast = assignVoices(
+      [person("A", "female"), person("B", "female"), person("C", "male")],
+      [voice("f1", "female"), voice("m1", "male"), voice("m2", "male"), voice("n1", null)],
+    );
     expect(cast.byCharacter.A).toBe("f1");
     // The second woman: an unlabelled voice rather than a man's.
     expect(cast.byCharacter.B).toBe("n1");
     expect(cast.byCharacter.C).toBe("m1");
     expect(cast.narrator).toBe("m2");
     // Characters of unknown gender are spread over the genders rather than given the first voices by id.
-    const unknown = assignVoices([person("A", "unknown"), person("B", "unknown"), person("C", "unknown")], [voice("f1", "female"), voice("f2", "female"), voice("m1", "male"), voice("m2", "male")]);
+    const unknown = assignVoices(
+      [person("A", "unknown"), person("B", "unknown"), person("C", "unknown")],
+      [voice("f1", "female"), voice("f2", "female"), voice("m1", "male"), voice("m2", "male")],
+    );
     expect(unknown.byCharacter).toEqual({ A: "f1", B: "m1", C: "f2" });
     expect(unknown.narrator).toBe("m2");
     const onlyMen = assignVoices([person("A", "female")], [voice("m1", "male")]);
@@ -66,7 +94,12 @@ describe("assignVoices", () => {
   });
 
   test("the same input gives the same cast whatever the library's order", () => {
-    const chars = [person("林小雨", "female", "young", "protagonist"), person("周掌柜", "male", "adult"), person("陈默", "male", "unknown"), person("路人", "unknown", "unknown", "minor")];
+    const chars = [
+      person("林小雨", "female", "young", "protagonist"),
+      person("周掌柜", "male", "adult"),
+      person("陈默", "male", "unknown"),
+      person("路人", "unknown", "unknown", "minor"),
+    ];
     const first = assignVoices(chars, LIBRARY);
     for (let i = 0; i < 10; i++) {
       const shuffled = [...LIBRARY].sort(() => Math.random() - 0.5);
@@ -79,27 +112,44 @@ describe("assignVoices", () => {
   });
 
   test("a small library is reused round-robin, the least used voice first, the narrator included", () => {
-    const cast = assignVoices([1, 2, 3, 4, 5].map((i) => person(`c${i}`, "unknown")), [voice("b", null), voice("a", null)]);
+    const cast = assignVoices(
+      [1, 2, 3, 4, 5].map((i) => person(`c${i}`, "unknown")),
+      [voice("b", null), voice("a", null)],
+    );
     expect(cast.byCharacter).toEqual({ c1: "a", c2: "b", c3: "a", c4: "b", c5: "a" });
     expect(cast.narrator).toBe("b");
-    const tight = assignVoices([person("x", "male"), person("y", "female")], [voice("m", "male"), voice("f", "female")]);
+    const tight = assignVoices(
+      [person("x", "male"), person("y", "female")],
+      [voice("m", "male"), voice("f", "female")],
+    );
     expect(tight.byCharacter).toEqual({ x: "m", y: "f" });
     expect(["m", "f"]).toContain(tight.narrator);
   });
 
   test("voices already chosen are kept and count as used; the story's language is preferred among equals", () => {
-    const cast = assignVoices([person("A", "male"), person("B", "male")], LIBRARY, { byCharacter: { A: "m-young" }, narrator: "m-middle" });
+    const cast = assignVoices([person("A", "male"), person("B", "male")], LIBRARY, {
+      byCharacter: { A: "m-young" },
+      narrator: "m-middle",
+    });
     expect(cast.byCharacter.A).toBe("m-young");
     expect(cast.narrator).toBe("m-middle");
     expect(["m-young", "m-middle"]).not.toContain(cast.byCharacter.B);
-    const zh = assignVoices([person("A", "male")], [voice("en-man", "male", null, { language: "en" }), voice("zh-man", "male", null, { language: "zh" })], {}, { language: "zh" });
+    const zh = assignVoices(
+      [person("A", "male")],
+      [voice("en-man", "male", null, { language: "en" }), voice("zh-man", "male", null, { language: "zh" })],
+      {},
+      { language: "zh" },
+    );
     expect(zh.byCharacter.A).toBe("zh-man");
     expect(() => assignVoices([person("A", "male")], [])).toThrow(RangeError);
     // Names are data, never object keys with a meaning.
     const odd = assignVoices([person("constructor", "male"), person("__proto__", "female")], LIBRARY);
     expect(Object.keys(odd.byCharacter).sort()).toEqual(["__proto__", "constructor"]);
     expect(Object.hasOwn(odd.byCharacter, "__proto__") && odd.byCharacter["__proto__"]).toBe("f-young");
-    expect(assignVoices([person("A", "male")], [], { byCharacter: { A: "kept" }, narrator: "n" })).toEqual({ byCharacter: { A: "kept" }, narrator: "n" });
+    expect(assignVoices([person("A", "male")], [], { byCharacter: { A: "kept" }, narrator: "n" })).toEqual({
+      byCharacter: { A: "kept" },
+      narrator: "n",
+    });
   });
 });
 
@@ -118,13 +168,32 @@ describe("the voice library", () => {
     expect(fake.calls("voices")).toHaveLength(1);
     expect(fake.calls("voices")[0]!.headers["xi-api-key"]).toBe(fake.apiKey);
     expect(first.voices.map((v) => v.voice_id)).toEqual(DEFAULT_FAKE_VOICES.map((v) => v.voice_id).sort());
-    const rows = await ctx.db.selectFrom("voices").selectAll().where("provider", "=", "elevenlabs").orderBy("voice_id").execute();
+    const rows = await ctx.db
+      .selectFrom("voices")
+      .selectAll()
+      .where("provider", "=", "elevenlabs")
+      .orderBy("voice_id")
+      .execute();
     expect(rows).toHaveLength(3);
     const adam = rows.find((r) => r.voice_id === "pNInz6obpgDQGcFmaJgB")!;
-    expect(adam).toMatchObject({ name: "Adam", gender: "male", age: "middle_aged", accent: "american", description: "deep", language: null, labels: { use_case: "narration", age: "middle aged" } });
+    expect(adam).toMatchObject({
+      name: "Adam",
+      gender: "male",
+      age: "middle_aged",
+      accent: "american",
+      description: "deep",
+      language: null,
+      labels: { use_case: "narration", age: "middle aged" },
+    });
     expect(adam.preview_url).toContain("pNInz6obpgDQGcFmaJgB");
     expect(rows.find((r) => r.voice_id === "21m00Tcm4TlvDq8ikWAM")).toMatchObject({ gender: "female", age: "young" });
-    expect(rows.find((r) => r.voice_id === "zhNarrator0000000001")).toMatchObject({ name: "茶馆说书人", gender: "male", age: null, language: "zh", preview_url: null });
+    expect(rows.find((r) => r.voice_id === "zhNarrator0000000001")).toMatchObject({
+      name: "茶馆说书人",
+      gender: "male",
+      age: null,
+      language: "zh",
+      preview_url: null,
+    });
 
     const again = await refreshVoices(ctx.db, elevenlabs);
     expect(again.refreshed).toBe(false);
@@ -134,7 +203,11 @@ describe("the voice library", () => {
 
   test("a stale library is fetched again; voices that are gone are removed, new ones added", async () => {
     fake.reset();
-    await ctx.db.updateTable("voices").set({ synced_at: new Date(Date.now() - 25 * 3600_000) }).where("provider", "=", "elevenlabs").execute();
+    await ctx.db
+      .updateTable("voices")
+      .set({ synced_at: new Date(Date.now() - 25 * 3600_000) })
+      .where("provider", "=", "elevenlabs")
+      .execute();
     const stale = await refreshVoices(ctx.db, elevenlabs);
     expect(stale.refreshed).toBe(true);
     expect(fake.calls("voices")).toHaveLength(1);
@@ -142,12 +215,20 @@ describe("the voice library", () => {
     expect(synced.every((r) => Date.now() - new Date(r.synced_at).getTime() < 60_000)).toBe(true);
 
     const rachel = DEFAULT_FAKE_VOICES[0]!;
-    fake.setVoices([{ ...rachel, name: "Rachel (renamed)" }, fakeVoice("newVoice000000000001", "Nova", { gender: "female", age: "old", accent: "british" })]);
+    fake.setVoices([
+      { ...rachel, name: "Rachel (renamed)" },
+      fakeVoice("newVoice000000000001", "Nova", { gender: "female", age: "old", accent: "british" }),
+    ]);
     try {
       const changed = await refreshVoices(ctx.db, elevenlabs, { maxAgeMs: 0 });
       expect(changed.refreshed).toBe(true);
       expect(changed.voices.map((v) => v.voice_id)).toEqual(["21m00Tcm4TlvDq8ikWAM", "newVoice000000000001"]);
-      const rows = await ctx.db.selectFrom("voices").selectAll().where("provider", "=", "elevenlabs").orderBy("voice_id").execute();
+      const rows = await ctx.db
+        .selectFrom("voices")
+        .selectAll()
+        .where("provider", "=", "elevenlabs")
+        .orderBy("voice_id")
+        .execute();
       expect(rows.map((r) => [r.voice_id, r.name, r.age])).toEqual([
         ["21m00Tcm4TlvDq8ikWAM", "Rachel (renamed)", "young"],
         ["newVoice000000000001", "Nova", "old"],
@@ -229,7 +310,12 @@ describe("local voice presets", () => {
 
     const speech = createLocalSpeech();
     const text = "今天天气很好，我们一起去公园散步吧。";
-    const rendered = await Promise.all(LOCAL_PRESETS.map(async (p) => ({ p, bytes: (await speech.generate({ text, language: "zh", voice: p.voice_id })).data.bytes })));
+    const rendered = await Promise.all(
+      LOCAL_PRESETS.map(async (p) => ({
+        p,
+        bytes: (await speech.generate({ text, language: "zh", voice: p.voice_id })).data.bytes,
+      })),
+    );
     const hashes = new Set(rendered.map((r) => createHash("sha256").update(r.bytes).digest("hex")));
     expect(hashes.size).toBe(LOCAL_PRESETS.length);
     const f0 = rendered.map((r) => ({ id: r.p.voice_id, gender: r.p.gender, age: r.p.age, hz: medianF0(r.bytes) }));
@@ -242,7 +328,8 @@ describe("local voice presets", () => {
     expect(child.hz).toBe(Math.max(...f0.map((v) => v.hz)));
     // Neighbours in pitch are still at least 8 % apart: no two presets sound alike.
     const sorted = f0.map((v) => v.hz).sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i]! / sorted[i - 1]!, JSON.stringify(f0)).toBeGreaterThan(1.08);
+    for (let i = 1; i < sorted.length; i++)
+      expect(sorted[i]! / sorted[i - 1]!, JSON.stringify(f0)).toBeGreaterThan(1.08);
   }, 30_000);
 });
 
@@ -259,19 +346,41 @@ describe("GET /api/v1/voices", () => {
     const me = await ctx.register();
     const all = await ctx.call("GET", "/api/v1/voices?page_size=100", { token: me.token });
     expect(all.status).toBe(200);
-    expect(all.json).toMatchObject({ success: true, message: "ok", data: { total: 3 + LOCAL_PRESETS.length, page: 1, page_size: 100, total_pages: 1 } });
+    expect(all.json).toMatchObject({
+      success: true,
+      message: "ok",
+      data: { total: 3 + LOCAL_PRESETS.length, page: 1, page_size: 100, total_pages: 1 },
+    });
     const adam = all.json.data.items.find((v: { voice_id: string }) => v.voice_id === "pNInz6obpgDQGcFmaJgB");
-    expect(adam).toMatchObject({ provider: "elevenlabs", name: "Adam", gender: "male", age: "middle_aged", accent: "american", language: null, labels: { use_case: "narration" } });
+    expect(adam).toMatchObject({
+      provider: "elevenlabs",
+      name: "Adam",
+      gender: "male",
+      age: "middle_aged",
+      accent: "american",
+      language: null,
+      labels: { use_case: "narration" },
+    });
     expect(Number.isNaN(Date.parse(adam.synced_at))).toBe(false);
 
     const local = await ctx.call("GET", "/api/v1/voices?provider=local", { token: me.token });
     expect(local.json.data.total).toBe(LOCAL_PRESETS.length);
     expect(local.json.data.items.every((v: { provider: string }) => v.provider === "local")).toBe(true);
     const women = await ctx.call("GET", "/api/v1/voices?provider=local&gender=female", { token: me.token });
-    expect(women.json.data.items.map((v: { voice_id: string }) => v.voice_id).sort()).toEqual(LOCAL_PRESETS.filter((p) => p.gender === "female").map((p) => p.voice_id).sort());
+    expect(women.json.data.items.map((v: { voice_id: string }) => v.voice_id).sort()).toEqual(
+      LOCAL_PRESETS.filter((p) => p.gender === "female")
+        .map((p) => p.voice_id)
+        .sort(),
+    );
     const men = await ctx.call("GET", "/api/v1/voices?gender=male&page_size=100", { token: me.token });
-    expect(men.json.data.items.map((v: { provider: string; voice_id: string }) => `${v.provider}/${v.voice_id}`).sort()).toEqual(
-      [...LOCAL_PRESETS.filter((p) => p.gender === "male").map((p) => `local/${p.voice_id}`), "elevenlabs/pNInz6obpgDQGcFmaJgB", "elevenlabs/zhNarrator0000000001"].sort(),
+    expect(
+      men.json.data.items.map((v: { provider: string; voice_id: string }) => `${v.provider}/${v.voice_id}`).sort(),
+    ).toEqual(
+      [
+        ...LOCAL_PRESETS.filter((p) => p.gender === "male").map((p) => `local/${p.voice_id}`),
+        "elevenlabs/pNInz6obpgDQGcFmaJgB",
+        "elevenlabs/zhNarrator0000000001",
+      ].sort(),
     );
     const zh = await ctx.call("GET", "/api/v1/voices?language=ZH", { token: me.token });
     expect(zh.json.data.items.map((v: { voice_id: string }) => v.voice_id)).toEqual(["zhNarrator0000000001"]);
@@ -280,11 +389,18 @@ describe("GET /api/v1/voices", () => {
     const pages = [];
     for (let page = 1; page <= 3; page++) {
       const res = await ctx.call("GET", `/api/v1/voices?provider=local&page=${page}&page_size=3`, { token: me.token });
-      expect(res.json.data).toMatchObject({ total: LOCAL_PRESETS.length, page, page_size: 3, total_pages: Math.ceil(LOCAL_PRESETS.length / 3) });
+      expect(res.json.data).toMatchObject({
+        total: LOCAL_PRESETS.length,
+        page,
+        page_size: 3,
+        total_pages: Math.ceil(LOCAL_PRESETS.length / 3),
+      });
       pages.push(...res.json.data.items);
     }
     expect(pages).toEqual(local.json.data.items);
-    expect((await ctx.call("GET", "/api/v1/voices?provider=local&page=9", { token: me.token })).json.data.items).toEqual([]);
+    expect(
+      (await ctx.call("GET", "/api/v1/voices?provider=local&page=9", { token: me.token })).json.data.items,
+    ).toEqual([]);
 
     for (const bad of ["gender=robot", "page_size=101", "page=0", "provider=Bad%20Name", "language=%00"]) {
       const res = await ctx.call("GET", `/api/v1/voices?${bad}`, { token: me.token });
@@ -296,10 +412,17 @@ describe("GET /api/v1/voices", () => {
 
 // ---------------------------------------------------------------------------------------------
 
-const extraVoices = [fakeVoice("lilyYoungFemale00001", "Lily", { gender: "female", age: "young", accent: "british" }), fakeVoice("oldManVoice000000001", "Elder", { gender: "male", age: "old" })];
+const extraVoices = [
+  fakeVoice("lilyYoungFemale00001", "Lily", { gender: "female", age: "young", accent: "british" }),
+  fakeVoice("oldManVoice000000001", "Elder", { gender: "male", age: "old" }),
+];
 const pipeFake = await startFakeElevenLabs({ voices: [...DEFAULT_FAKE_VOICES, ...extraVoices] });
 afterAll(() => pipeFake.stop());
-const pipe = await pipelineContext({ SPEECH_PROVIDER: "elevenlabs", ELEVENLABS_API_KEY: pipeFake.apiKey, ELEVENLABS_BASE_URL: pipeFake.url });
+const pipe = await pipelineContext({
+  SPEECH_PROVIDER: "elevenlabs",
+  ELEVENLABS_API_KEY: pipeFake.apiKey,
+  ELEVENLABS_BASE_URL: pipeFake.url,
+});
 await pipe.startWorker();
 
 /** Per-sentence times of `text` read from the fake's character alignment (independently of the provider code). */
@@ -312,7 +435,11 @@ function fakeTimings(text: string): SpeechTiming[] {
     let at = cursor;
     while (at < chars.length && needle.some((c, k) => chars[at + k] !== c)) at++;
     cursor = at + needle.length;
-    return { text: s, startS: a.character_start_times_seconds[at]!, endS: a.character_end_times_seconds[at + needle.length - 1]! };
+    return {
+      text: s,
+      startS: a.character_start_times_seconds[at]!,
+      endS: a.character_end_times_seconds[at + needle.length - 1]!,
+    };
   });
 }
 
@@ -341,7 +468,14 @@ describe("a run with ElevenLabs speech", () => {
     const stored = await pipe.db.selectFrom("voices").select("voice_id").where("provider", "=", "elevenlabs").execute();
     expect(new Set(stored.map((r) => r.voice_id))).toEqual(libraryIds);
 
-    const shots = (await pipe.db.selectFrom("package_shots").select("data").where("package_id", "=", run.package_id).orderBy("position").execute()).map((r) => r.data as ShotMaterial);
+    const shots = (
+      await pipe.db
+        .selectFrom("package_shots")
+        .select("data")
+        .where("package_id", "=", run.package_id)
+        .orderBy("position")
+        .execute()
+    ).map((r) => r.data as ShotMaterial);
     const lines = shots.flatMap((s) => s.lines);
     const dialogue = lines.filter((l) => l.kind === "dialogue");
     const narration = lines.filter((l) => l.kind === "narration");
@@ -363,14 +497,31 @@ describe("a run with ElevenLabs speech", () => {
     const narrator = [...narrators][0]!;
     expect(speakerVoices).not.toContain(narrator);
     // The package keeps the narrator's voice and the characters' voices.
-    const pkg = await pipe.db.selectFrom("packages").select(["storyline", "characters"]).where("id", "=", run.package_id).executeTakeFirstOrThrow();
-    expect((pkg.storyline as { narrator_voice: { provider: string; voice_id: string } }).narrator_voice).toMatchObject({ provider: "elevenlabs", voice_id: narrator });
-    for (const c of pkg.characters as Array<{ name: string; voice: { provider: string; voice_id: string } }>) expect(libraryIds.has(c.voice.voice_id)).toBe(true);
+    const pkg = await pipe.db
+      .selectFrom("packages")
+      .select(["storyline", "characters"])
+      .where("id", "=", run.package_id)
+      .executeTakeFirstOrThrow();
+    expect((pkg.storyline as { narrator_voice: { provider: string; voice_id: string } }).narrator_voice).toMatchObject({
+      provider: "elevenlabs",
+      voice_id: narrator,
+    });
+    for (const c of pkg.characters as Array<{ name: string; voice: { provider: string; voice_id: string } }>)
+      expect(libraryIds.has(c.voice.voice_id)).toBe(true);
 
     // The fake was asked to speak with exactly these voices, each line's text.
-    const spoken = pipeFake.calls("tts").map((r) => ({ voice: decodeURIComponent(/text-to-speech\/([^/]+)\//.exec(r.path)![1]!), text: (r.body as { text: string }).text }));
+    const spoken = pipeFake
+      .calls("tts")
+      .map((r) => ({
+        voice: decodeURIComponent(/text-to-speech\/([^/]+)\//.exec(r.path)![1]!),
+        text: (r.body as { text: string }).text,
+      }));
     expect(new Set(spoken.map((s) => s.voice))).toEqual(new Set(lines.map((l) => l.voice.voice_id)));
-    for (const l of lines) expect(spoken.some((s) => s.voice === l.voice.voice_id && s.text === l.text), l.id).toBe(true);
+    for (const l of lines)
+      expect(
+        spoken.some((s) => s.voice === l.voice.voice_id && s.text === l.text),
+        l.id,
+      ).toBe(true);
 
     // Subtitles: every cue where the fake's alignment puts its sentence.
     const ex = (await pipe.call("GET", `/api/v1/exports/${run.export_id}`, { token: me.token })).json.data;
@@ -385,7 +536,13 @@ describe("a run with ElevenLabs speech", () => {
       shot.lines.forEach((l, i) => {
         const timings = fakeTimings(l.text);
         expect(l.audio!.timings).toEqual(timings);
-        expected.push(...speechCues(offsets[i]!, l.text, timings, l.audio!.duration_s, lengthS).map((c) => ({ ...c, startS: c.startS + at, endS: c.endS + at })));
+        expected.push(
+          ...speechCues(offsets[i]!, l.text, timings, l.audio!.duration_s, lengthS).map((c) => ({
+            ...c,
+            startS: c.startS + at,
+            endS: c.endS + at,
+          })),
+        );
       });
       at += lengthS;
     }
@@ -396,20 +553,36 @@ describe("a run with ElevenLabs speech", () => {
     });
 
     // Switching to a voice ElevenLabs does not offer is refused; one of the library is taken, by the package too.
-    const switchVoice = (body: unknown) => pipe.call("POST", `/api/v1/material-packages/${run.package_id}/switch-voice`, { token: me.token, body });
+    const switchVoice = (body: unknown) =>
+      pipe.call("POST", `/api/v1/material-packages/${run.package_id}/switch-voice`, { token: me.token, body });
     const unknown = await switchVoice({ character: null, voice_id: "no-such-voice" });
     expect(unknown.status).toBe(400);
-    expect(unknown.json.error).toMatchObject({ code: "VALIDATION_ERROR", details: { fields: [{ path: "/voice_id" }] } });
-    const speaker = [...bySpeaker.keys()].find((n) => (pkg.characters as Array<{ name: string }>).some((c) => c.name === n))!;
+    expect(unknown.json.error).toMatchObject({
+      code: "VALIDATION_ERROR",
+      details: { fields: [{ path: "/voice_id" }] },
+    });
+    const speaker = [...bySpeaker.keys()].find((n) =>
+      (pkg.characters as Array<{ name: string }>).some((c) => c.name === n),
+    )!;
     expect((await switchVoice({ character: speaker, voice_id: "no-such-voice" })).status).toBe(400);
     const other = [...libraryIds].find((id) => id !== narrator)!;
     const switched = await switchVoice({ character: null, voice_id: other });
     expect(switched.status).toBe(200);
-    const after = await pipe.db.selectFrom("packages").select("storyline").where("id", "=", run.package_id).executeTakeFirstOrThrow();
+    const after = await pipe.db
+      .selectFrom("packages")
+      .select("storyline")
+      .where("id", "=", run.package_id)
+      .executeTakeFirstOrThrow();
     expect((after.storyline as { narrator_voice: { voice_id: string } }).narrator_voice.voice_id).toBe(other);
-    const projectId = (await pipe.db.selectFrom("runs").select("project_id").where("id", "=", run.id).executeTakeFirstOrThrow()).project_id;
+    const projectId = (
+      await pipe.db.selectFrom("runs").select("project_id").where("id", "=", run.id).executeTakeFirstOrThrow()
+    ).project_id;
     const narrated = shots.find((s) => s.lines.some((l) => l.kind === "narration"))!;
-    const edit = (voice_id: string) => pipe.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${narrated.id}/narration`, { token: me.token, body: { text_content: "雨夜。", voice_id } });
+    const edit = (voice_id: string) =>
+      pipe.call("PUT", `/api/v1/projects/${projectId}/timeline/clips/${narrated.id}/narration`, {
+        token: me.token,
+        body: { text_content: "雨夜。", voice_id },
+      });
     expect((await edit("no-such-voice")).json.error?.code).toBe("VALIDATION_ERROR");
     expect((await edit(narrator)).status).toBe(200);
   }, 60_000);

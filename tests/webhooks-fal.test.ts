@@ -2,14 +2,14 @@
 // verifier's key cache, the LISTEN-based wake-ups, and the fal provider woken by a delivery
 // instead of polling (through the real @fal-ai/client against tests/support/fake-fal.ts).
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { createFalImage } from "../src/providers/fal/index.ts";
-import { createFalWebhookVerifier, FalWebhookError } from "../src/providers/fal/webhook.ts";
-import { createFalWakeups } from "../src/providers/fal/webhook-waiter.ts";
 import { createLogger } from "../src/log.ts";
+import { createFalImage } from "../src/providers/fal/index.ts";
 import { pgRequestStore } from "../src/providers/fal/pg-store.ts";
+import { createFalWebhookVerifier, type FalWebhookError } from "../src/providers/fal/webhook.ts";
+import { createFalWakeups } from "../src/providers/fal/webhook-waiter.ts";
 import { createTestContext } from "./support/context.ts";
-import { delivery, falSigningKey, sign, startJwksServer, type SignedDelivery } from "./support/fal-webhook-signer.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
+import { delivery, falSigningKey, type SignedDelivery, sign, startJwksServer } from "./support/fal-webhook-signer.ts";
 import { rejection } from "./support/rejection.ts";
 
 const PATH = "/api/v1/webhooks/fal";
@@ -26,10 +26,14 @@ afterAll(() => wakeups.stop());
 await wakeups.ready;
 
 const post = (d: SignedDelivery) => ctx.call("POST", PATH, { raw: d.body, headers: d.headers });
-const rows = (requestId: string) => ctx.db.selectFrom("fal_webhooks").selectAll().where("request_id", "=", requestId).execute();
+const rows = (requestId: string) =>
+  ctx.db.selectFrom("fal_webhooks").selectAll().where("request_id", "=", requestId).execute();
 // Request ids Inkreel submitted and waits for (deliveries about other requests are dropped).
 const submitted = Array.from({ length: 100 }, () => crypto.randomUUID());
-await ctx.db.insertInto("provider_requests").values(submitted.map((id) => ({ key: `k-${id}`, endpoint_id: "fal-ai/flux/dev", request_id: id }))).execute();
+await ctx.db
+  .insertInto("provider_requests")
+  .values(submitted.map((id) => ({ key: `k-${id}`, endpoint_id: "fal-ai/flux/dev", request_id: id })))
+  .execute();
 const rid = () => submitted.pop()!;
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -82,7 +86,9 @@ describe("POST /api/v1/webhooks/fal", () => {
     // Same JSON, other bytes: a re-serialisation would not verify either.
     expect((await post({ ...d, body: JSON.stringify(JSON.parse(d.body)) })).status).toBe(401);
     // Headers signed for another request id.
-    expect((await post({ body: d.body, headers: { ...d.headers, "x-fal-webhook-request-id": rid() } })).status).toBe(401);
+    expect((await post({ body: d.body, headers: { ...d.headers, "x-fal-webhook-request-id": rid() } })).status).toBe(
+      401,
+    );
     expect(await rows(id)).toHaveLength(0);
   });
 
@@ -107,14 +113,22 @@ describe("POST /api/v1/webhooks/fal", () => {
     expect(again.status).toBe(409);
     expect(again.json).toMatchObject({ success: false, error: { code: "CONFLICT" } });
     // The same signature spelt in upper case is the same signature.
-    const upper = await post({ ...d, headers: { ...d.headers, "x-fal-webhook-signature": d.headers["x-fal-webhook-signature"]!.toUpperCase() } });
+    const upper = await post({
+      ...d,
+      headers: { ...d.headers, "x-fal-webhook-signature": d.headers["x-fal-webhook-signature"]!.toUpperCase() },
+    });
     expect(upper.status).toBe(409);
     expect(await rows(id)).toHaveLength(1);
   });
 
   test("a missing (or malformed) header: 400 VALIDATION_ERROR", async () => {
     const d = delivery(k1, rid());
-    for (const name of ["x-fal-webhook-request-id", "x-fal-webhook-user-id", "x-fal-webhook-timestamp", "x-fal-webhook-signature"]) {
+    for (const name of [
+      "x-fal-webhook-request-id",
+      "x-fal-webhook-user-id",
+      "x-fal-webhook-timestamp",
+      "x-fal-webhook-signature",
+    ]) {
       const headers = { ...d.headers };
       delete headers[name];
       const res = await post({ body: d.body, headers });
@@ -227,7 +241,9 @@ describe("the verifier's key cache", () => {
 
   test("the JWKS fetch times out", async () => {
     const hanging = ((_url: string, init?: RequestInit) =>
-      new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))) as unknown as typeof fetch;
+      new Promise((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)),
+      )) as unknown as typeof fetch;
     const v = createFalWebhookVerifier({ jwksUrl: "https://fal.example/jwks.json", fetch: hanging, timeoutMs: 100 });
     const d = signed(k1, Math.floor(Date.now() / 1000));
     const started = performance.now();
@@ -283,14 +299,25 @@ afterAll(() => fake.stop());
 
 describe("the fal provider with a webhook", () => {
   beforeEach(() => fake.reset());
-  const connection = () => ({ key: fake.key, requestMiddleware: fake.middleware, pollIntervalMs: 5, retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 2000 } });
+  const connection = () => ({
+    key: fake.key,
+    requestMiddleware: fake.middleware,
+    pollIntervalMs: 5,
+    retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 2000 },
+  });
   const webhookUrl = ctx.config.cloud.fal.webhookUrl!;
 
   test("submits with ?fal_webhook=<url>, waits instead of polling, and is woken by the delivery", async () => {
     expect(webhookUrl).toBe("https://inkreel.example/api/v1/webhooks/fal");
     fake.script(["IN_QUEUE", "COMPLETED"]);
     // Refs kept in Postgres as in production: the route only wakes requests it finds there.
-    const model = createFalImage({ ...connection(), webhookUrl, wait: wakeups.wait, webhookPollMs: 60_000, requests: pgRequestStore(ctx.db) });
+    const model = createFalImage({
+      ...connection(),
+      webhookUrl,
+      wait: wakeups.wait,
+      webhookPollMs: 60_000,
+      requests: pgRequestStore(ctx.db),
+    });
     let requestId = "";
     let delivered: Promise<{ status: number }> | undefined;
     const started = performance.now();
@@ -312,7 +339,9 @@ describe("the fal provider with a webhook", () => {
     expect(fake.calls("status", requestId)).toHaveLength(2);
     expect(r.response.id).toBe(requestId);
     expect(r.data.mimeType).toBe("image/png");
-    expect(await ctx.db.selectFrom("provider_requests").selectAll().where("request_id", "=", requestId).execute()).toEqual([]);
+    expect(
+      await ctx.db.selectFrom("provider_requests").selectAll().where("request_id", "=", requestId).execute(),
+    ).toEqual([]);
   });
 
   test("without a waiter the webhook is not requested and polling is unchanged", async () => {
@@ -328,7 +357,15 @@ describe("the fal provider with a webhook", () => {
     const ac = new AbortController();
     const model = createFalImage({ ...connection(), webhookUrl, wait: wakeups.wait, webhookPollMs: 60_000 });
     const started = performance.now();
-    const err = await rejection(model.generate({ prompt: "p", width: 1280, height: 720, signal: ac.signal, onStatus: () => setTimeout(() => ac.abort(new Error("user cancelled")), 50) }));
+    const err = await rejection(
+      model.generate({
+        prompt: "p",
+        width: 1280,
+        height: 720,
+        signal: ac.signal,
+        onStatus: () => setTimeout(() => ac.abort(new Error("user cancelled")), 50),
+      }),
+    );
     expect((err as Error).message).toBe("user cancelled");
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(fake.calls("cancel")).toHaveLength(1);

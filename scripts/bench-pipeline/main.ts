@@ -40,8 +40,15 @@ let worker: ReturnType<typeof Bun.spawn> | null = null;
 try {
   const text = (await Bun.file(STORY).text()).trim();
   const user = await createUser(db, { username: "bench", email: "bench@inkreel.local", password: crypto.randomUUID() });
-  const project = await createProject(db, user.id, user.current_space_id, { name: "bench", input: { type: "novel", text } });
-  worker = Bun.spawn([process.execPath, join(ROOT, "src/cli.ts"), "worker", "--queues", "pipeline"], { env: { ...env, DATABASE_URL: database.url }, stdout: "pipe", stderr: "inherit" });
+  const project = await createProject(db, user.id, user.current_space_id, {
+    name: "bench",
+    input: { type: "novel", text },
+  });
+  worker = Bun.spawn([process.execPath, join(ROOT, "src/cli.ts"), "worker", "--queues", "pipeline"], {
+    env: { ...env, DATABASE_URL: database.url },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const output = new Response(worker.stdout as ReadableStream).text();
   // The worker is up once it has claimed nothing for a moment; the clock starts at the run's creation.
   await Bun.sleep(1500);
@@ -69,11 +76,20 @@ try {
     .map((l) => JSON.parse(l) as { provider_s: number; ffmpeg_s: number; peak_rss_mb: number })
     .pop();
   if (!stopped) throw new Error("the worker did not report its busy time");
-  const shots = await db.selectFrom("package_shots").select(({ fn }) => fn.countAll<number>().as("n")).where("package_id", "=", run.package_id!).executeTakeFirstOrThrow();
+  const shots = await db
+    .selectFrom("package_shots")
+    .select(({ fn }) => fn.countAll<number>().as("n"))
+    .where("package_id", "=", run.package_id!)
+    .executeTakeFirstOrThrow();
   const ex = await db.selectFrom("exports").select(["stats"]).where("run_id", "=", run.id).executeTakeFirstOrThrow();
   const round = (n: number, d = 3) => Number(n.toFixed(d));
   // Each stage from its first event to its "completed" event, from the project's event log.
-  const events = await db.selectFrom("project_events").select(["data", "created_at"]).where("run_id", "=", run.id).orderBy("id").execute();
+  const events = await db
+    .selectFrom("project_events")
+    .select(["data", "created_at"])
+    .where("run_id", "=", run.id)
+    .orderBy("id")
+    .execute();
   const stagesS: Record<string, number> = {};
   const firstSeen: Record<string, number> = {};
   for (const e of events) {
@@ -92,7 +108,10 @@ try {
       ffmpeg_s: round(stopped.ffmpeg_s),
       orchestration_share: round((wall - stopped.provider_s - stopped.ffmpeg_s) / wall, 4),
       stages_s: stagesS,
-      peak_rss_mb: { worker: round(stopped.peak_rss_mb, 1), orchestrator: round(process.resourceUsage().maxRSS / 1024, 1) },
+      peak_rss_mb: {
+        worker: round(stopped.peak_rss_mb, 1),
+        orchestrator: round(process.resourceUsage().maxRSS / 1024, 1),
+      },
       worker: { processes: 1, pipeline_concurrency: config.pipelineConcurrency },
       machine: { cores: cpus().length, load_avg_1m_at_start: round(loadavg()[0] ?? 0, 2) },
     }),

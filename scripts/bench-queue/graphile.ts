@@ -4,8 +4,8 @@
  * batched completion (`completeJobBatchDelay` / `failJobBatchDelay` >= 0), pool sized
  * concurrency + 1 (the page's 24 jobs / 25 connections).
  */
-import { Logger, makeWorkerUtils, run, runMigrations, type RunnerOptions } from "graphile-worker";
-import { chunks, type BenchPayload, type QueueAdapter } from "./adapter.ts";
+import { Logger, makeWorkerUtils, type RunnerOptions, run, runMigrations } from "graphile-worker";
+import { type BenchPayload, chunks, type QueueAdapter } from "./adapter.ts";
 
 const TASK = "noop";
 /** The local queue size graphile-worker's performance page benchmarks with. */

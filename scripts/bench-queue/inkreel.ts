@@ -2,7 +2,7 @@
 import { createDb } from "../../src/db/client.ts";
 import { migrate } from "../../src/db/migrator.ts";
 import { createWorker, enqueue, enqueueMany } from "../../src/queue/index.ts";
-import { chunks, type BenchPayload, type QueueAdapter } from "./adapter.ts";
+import { type BenchPayload, chunks, type QueueAdapter } from "./adapter.ts";
 
 const QUEUE = "bench";
 const KIND = "noop";

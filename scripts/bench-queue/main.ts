@@ -23,9 +23,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem, type } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
-import { startEmbeddedPostgres, type EmbeddedDatabase } from "../../src/db/embedded.ts";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/db/embedded.ts";
 import { isSystem, loadAdapter, nowMs, SYSTEMS, type SystemName } from "./adapter.ts";
-import { drainRun, pickupRun, throughputRuns, type BenchContext } from "./measure.ts";
+import { type BenchContext, drainRun, pickupRun, throughputRuns } from "./measure.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const WORKERS = 2;
@@ -44,8 +44,12 @@ function envInt(name: string, fallback: number): number {
 function selectedSystems(): SystemName[] {
   const raw = process.env.BENCH_SYSTEMS;
   if (!raw) return [...SYSTEMS];
-  const names = raw.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const name of names) if (!isSystem(name)) throw new Error(`unknown system "${name}"; known: ${SYSTEMS.join(", ")}`);
+  const names = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of names)
+    if (!isSystem(name)) throw new Error(`unknown system "${name}"; known: ${SYSTEMS.join(", ")}`);
   return names as SystemName[];
 }
 
@@ -144,7 +148,9 @@ async function benchSystem(system: SystemName, serverUrl: string, jobs: number, 
     // Its autovacuum and dirty pages must not weigh on the next system's runs.
     const admin1 = new pg.Client({ connectionString: serverUrl });
     await admin1.connect();
-    await admin1.query(`drop database if exists ${database} with (force)`).catch((err) => log(`  (drop: ${err.message})`));
+    await admin1
+      .query(`drop database if exists ${database} with (force)`)
+      .catch((err) => log(`  (drop: ${err.message})`));
     await admin1.query("checkpoint").catch(() => {});
     await admin1.end();
   }
@@ -236,7 +242,14 @@ async function main() {
     lines.push(
       "error" in r
         ? `${system}\terror: ${r.error}`
-        : [system, r.throughput_jobs_s, r.pickup_p50_ms, r.pickup_p99_ms, r.held_vacuum_ratio, r.dead_tuples_after].join("\t"),
+        : [
+            system,
+            r.throughput_jobs_s,
+            r.pickup_p50_ms,
+            r.pickup_p99_ms,
+            r.held_vacuum_ratio,
+            r.dead_tuples_after,
+          ].join("\t"),
     );
   }
   process.stdout.write(`${lines.join("\n")}\n${JSON.stringify(report)}\n`);

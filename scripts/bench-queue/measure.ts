@@ -33,7 +33,9 @@ async function remaining(ctx: BenchContext): Promise<number> {
 
 /** Cheaper than a count while polling: stops at the first unfinished job. */
 async function anyUnfinished(ctx: BenchContext): Promise<boolean> {
-  const { rows } = await ctx.admin.query<{ any: boolean }>(`select exists (select 1 from ${ctx.adapter.unfinished}) as any`);
+  const { rows } = await ctx.admin.query<{ any: boolean }>(
+    `select exists (select 1 from ${ctx.adapter.unfinished}) as any`,
+  );
   return rows[0]?.any ?? false;
 }
 
@@ -93,7 +95,15 @@ export async function drainRun(ctx: BenchContext, jobs: number, timeoutMs: numbe
   const handled = await group.stop();
   const completed = queued - left;
   const elapsedMs = doneAt - firstAt;
-  return { jobs, completed, elapsedMs, jobsPerS: completed / (elapsedMs / 1000), startupMs: firstAt - goAt, timedOut, handled };
+  return {
+    jobs,
+    completed,
+    elapsedMs,
+    jobsPerS: completed / (elapsedMs / 1000),
+    startupMs: firstAt - goAt,
+    timedOut,
+    handled,
+  };
 }
 
 /** A drain shorter than this is noise-prone (start-up jitter, poll granularity): repeat it. */
@@ -119,7 +129,12 @@ function median(values: number[]): number {
  * while runs finish in under MIN_MEASURED_MS. With `held`, each run has its own snapshot held
  * open from before the insert until after the dead tuples are counted.
  */
-export async function throughputRuns(ctx: BenchContext, jobs: number, held: boolean, timeoutMs: number): Promise<ThroughputResult> {
+export async function throughputRuns(
+  ctx: BenchContext,
+  jobs: number,
+  held: boolean,
+  timeoutMs: number,
+): Promise<ThroughputResult> {
   const runs: DrainResult[] = [];
   let deadTuplesAfter: number | null = null;
   do {
@@ -191,13 +206,18 @@ export async function pickupRun(ctx: BenchContext, probes: number): Promise<Pick
       const picked = new Promise<void>((resolve) => waiters.set(i, resolve));
       await producer.enqueue({ probe: i });
       commits.set(i, nowMs());
-      const inTime = await Promise.race([picked.then(() => true), sleep(PICKUP_WAIT_CAP_MS).then(() => false), group.failure]);
+      const inTime = await Promise.race([
+        picked.then(() => true),
+        sleep(PICKUP_WAIT_CAP_MS).then(() => false),
+        group.failure,
+      ]);
       waiters.delete(i);
       if (!inTime && i >= 0) overCap++;
       await sleep(PICKUP_GAP_MS);
     }
     const deadline = nowMs() + PICKUP_STRAGGLER_TIMEOUT_MS;
-    while (pickups.size < probes + PICKUP_WARMUP && nowMs() < deadline) await Promise.race([sleep(POLL_MS), group.failure]);
+    while (pickups.size < probes + PICKUP_WARMUP && nowMs() < deadline)
+      await Promise.race([sleep(POLL_MS), group.failure]);
   } catch (err) {
     group.kill();
     throw err;

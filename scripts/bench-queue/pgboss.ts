@@ -6,8 +6,8 @@
  * interval after every job even with a backlog (C / 2 jobs/s per process), which no one would
  * run a backlog with and which could not finish 20,000 jobs in this benchmark's time.
  */
-import { PgBoss, type ConstructorOptions } from "pg-boss";
-import { chunks, type BenchPayload, type QueueAdapter } from "./adapter.ts";
+import { type ConstructorOptions, PgBoss } from "pg-boss";
+import { type BenchPayload, chunks, type QueueAdapter } from "./adapter.ts";
 
 const QUEUE = "bench";
 
@@ -39,7 +39,10 @@ export function pgBossAdapter(): QueueAdapter {
       const boss = await open(url, QUIET);
       try {
         for (const size of chunks(n)) {
-          await boss.insert(QUEUE, Array.from({ length: size }, () => ({ data: {} })));
+          await boss.insert(
+            QUEUE,
+            Array.from({ length: size }, () => ({ data: {} })),
+          );
         }
       } finally {
         await boss.stop({ graceful: false });

@@ -44,7 +44,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 /** Spawns `count` worker processes and resolves once all of them loaded their modules. */
-export async function spawnWorkers(system: SystemName, url: string, count: number, concurrency: number): Promise<WorkerGroup> {
+export async function spawnWorkers(
+  system: SystemName,
+  url: string,
+  count: number,
+  concurrency: number,
+): Promise<WorkerGroup> {
   const listeners: Array<(probe: number, t: number) => void> = [];
   const failure = deferred<never>();
   const first = deferred<number>();
@@ -116,7 +121,11 @@ export async function spawnWorkers(system: SystemName, url: string, count: numbe
       stopping = true;
       for (const c of children) if (c.proc.exitCode === null) c.proc.send({ type: "stop" } satisfies ToWorker);
       try {
-        const handled = await withTimeout(Promise.all(children.map((c) => c.stopped.promise)), STOP_TIMEOUT_MS, "worker stop");
+        const handled = await withTimeout(
+          Promise.all(children.map((c) => c.stopped.promise)),
+          STOP_TIMEOUT_MS,
+          "worker stop",
+        );
         await Promise.all(children.map((c) => c.proc.exited));
         return handled.reduce((a, b) => a + b, 0);
       } finally {

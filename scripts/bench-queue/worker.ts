@@ -11,7 +11,7 @@
  *   child → parent  {type: "stopped", handled}       jobs whose handler ran in this process
  *   child → parent  {type: "error", message}
  */
-import { isSystem, loadAdapter, nowMs, type BenchPayload, type RunningWorker } from "./adapter.ts";
+import { type BenchPayload, isSystem, loadAdapter, nowMs, type RunningWorker } from "./adapter.ts";
 
 export type ToWorker = { type: "go" } | { type: "stop" };
 export type FromWorker =

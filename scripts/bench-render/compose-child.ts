@@ -7,7 +7,8 @@ import { compose } from "../../src/media/compose.ts";
 import type { Timeline } from "../../src/media/timeline.ts";
 
 const [timelineFile, cacheDir, outDir] = process.argv.slice(2);
-if (!timelineFile || !cacheDir || !outDir) throw new Error("usage: compose-child.ts <timeline.json> <cacheDir> <outDir>");
+if (!timelineFile || !cacheDir || !outDir)
+  throw new Error("usage: compose-child.ts <timeline.json> <cacheDir> <outDir>");
 const timeline = (await Bun.file(timelineFile).json()) as Timeline;
 const started = performance.now();
 const result = await compose(timeline, { cacheDir, outDir });

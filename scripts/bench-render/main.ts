@@ -17,14 +17,19 @@ import { cpus, loadavg, release, tmpdir, totalmem, type } from "node:os";
 import { join, resolve } from "node:path";
 import { runFfmpeg } from "../../src/media/ffmpeg.ts";
 import { encoderArgs } from "../../src/media/segments.ts";
-import { mediaTools } from "../../src/media/tools.ts";
 import type { Timeline } from "../../src/media/timeline.ts";
+import { mediaTools } from "../../src/media/tools.ts";
 import { createLocalSpeech } from "../../src/providers/local/speech.ts";
 import { sampleTimeline } from "./sample.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CHANGED_SHOT = 5;
-const NEW_LINES = ["她把地图折好，放进了怀里。", "远处传来了一阵马蹄声。", "掌柜悄悄关上了后门。", "灯笼在风中摇晃着。"];
+const NEW_LINES = [
+  "她把地图折好，放进了怀里。",
+  "远处传来了一阵马蹄声。",
+  "掌柜悄悄关上了后门。",
+  "灯笼在风中摇晃着。",
+];
 const log = (...a: unknown[]) => console.error("[bench:render]", ...a);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (n: number, d = 3) => Number(n.toFixed(d));
@@ -55,23 +60,44 @@ function treeRssMb(root: number): number {
 }
 
 async function composeInChild(timelineFile: string, cacheDir: string, outDir: string) {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "compose-child.ts"), timelineFile, cacheDir, outDir], { stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "compose-child.ts"), timelineFile, cacheDir, outDir],
+    { stdout: "pipe", stderr: "inherit" },
+  );
   let peakTree = 0;
   const sampler = setInterval(() => (peakTree = Math.max(peakTree, treeRssMb(proc.pid))), 20);
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   clearInterval(sampler);
   if (code !== 0) throw new Error(`the composing process failed (exit ${code})`);
-  const result = JSON.parse(out.trim().split("\n").pop()!) as { seconds: number; segments: { rendered: number; reused: number }; durationS: number; peakRssMb: number };
+  const result = JSON.parse(out.trim().split("\n").pop()!) as {
+    seconds: number;
+    segments: { rendered: number; reused: number };
+    durationS: number;
+    peakRssMb: number;
+  };
   return { ...result, peakTreeMb: peakTree };
 }
 
 async function singlePass(t: Timeline, out: string): Promise<number> {
   const fps = t.output.fps;
   const inputs = t.shots.flatMap((s) => ["-framerate", String(fps), "-i", s.visual.path]);
-  const chains = t.shots.map((s, i) => `[${i}:v]scale=1280:720,format=yuv420p,loop=loop=${Math.round(s.durationS * fps) - 1}:size=1:start=0,settb=1/${fps},setpts=N[v${i}]`);
+  const chains = t.shots.map(
+    (s, i) =>
+      `[${i}:v]scale=1280:720,format=yuv420p,loop=loop=${Math.round(s.durationS * fps) - 1}:size=1:start=0,settb=1/${fps},setpts=N[v${i}]`,
+  );
   const graph = `${chains.join(";")};${t.shots.map((_, i) => `[v${i}]`).join("")}concat=n=${t.shots.length}:v=1:a=0[out]`;
   const started = performance.now();
-  await runFfmpeg([...inputs, "-filter_complex", graph, "-map", "[out]", ...encoderArgs(fps), "-movflags", "+faststart", out]);
+  await runFfmpeg([
+    ...inputs,
+    "-filter_complex",
+    graph,
+    "-map",
+    "[out]",
+    ...encoderArgs(fps),
+    "-movflags",
+    "+faststart",
+    out,
+  ]);
   return (performance.now() - started) / 1000;
 }
 
@@ -82,7 +108,14 @@ try {
   const timeline = await sampleTimeline(work, { shots: 12, shotS: 5 });
   const durationS = timeline.shots.reduce((s, x) => s + x.durationS, 0);
   const speech = createLocalSpeech();
-  const rounds: Array<{ single: number; full: number; incremental: number; rss: number; tree: number; rendered: number }> = [];
+  const rounds: Array<{
+    single: number;
+    full: number;
+    incremental: number;
+    rss: number;
+    tree: number;
+    rendered: number;
+  }> = [];
   for (let r = 0; r < RUNS; r++) {
     const cache = join(work, `cache-${r}`);
     const single = await singlePass(timeline, join(work, `single-${r}.mp4`));
@@ -100,10 +133,21 @@ try {
     await Bun.write(next, JSON.stringify(changed));
     const incremental = await composeInChild(next, cache, join(work, `out-${r}-incremental`));
     if (full.segments.rendered !== timeline.shots.length || incremental.segments.rendered !== 1) {
-      throw new Error(`unexpected segment counts: full ${JSON.stringify(full.segments)}, incremental ${JSON.stringify(incremental.segments)}`);
+      throw new Error(
+        `unexpected segment counts: full ${JSON.stringify(full.segments)}, incremental ${JSON.stringify(incremental.segments)}`,
+      );
     }
-    rounds.push({ single, full: full.seconds, incremental: incremental.seconds, rss: Math.max(full.peakRssMb, incremental.peakRssMb), tree: Math.max(full.peakTreeMb, incremental.peakTreeMb), rendered: incremental.segments.rendered });
-    log(`round ${r + 1}: single ${single.toFixed(2)} s, full ${full.seconds.toFixed(2)} s, incremental ${incremental.seconds.toFixed(2)} s, rss ${full.peakRssMb.toFixed(0)} MB`);
+    rounds.push({
+      single,
+      full: full.seconds,
+      incremental: incremental.seconds,
+      rss: Math.max(full.peakRssMb, incremental.peakRssMb),
+      tree: Math.max(full.peakTreeMb, incremental.peakTreeMb),
+      rendered: incremental.segments.rendered,
+    });
+    log(
+      `round ${r + 1}: single ${single.toFixed(2)} s, full ${full.seconds.toFixed(2)} s, incremental ${incremental.seconds.toFixed(2)} s, rss ${full.peakRssMb.toFixed(0)} MB`,
+    );
     rmSync(cache, { recursive: true, force: true });
   }
   const single = median(rounds.map((x) => x.single));
@@ -124,9 +168,23 @@ try {
       shots: timeline.shots.length,
       video_s: durationS,
       resolution: "1280x720@24",
-      runs: rounds.map((x) => ({ single_pass_s: round(x.single), full_s: round(x.full), incremental_s: round(x.incremental) })),
-      versions: { ffmpeg: version, bun: Bun.version, inkreel: JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")).version },
-      machine: { cpu: cpu[0]?.model, cores: cpu.length, memory_gib: round(totalmem() / 1024 ** 3, 1), os: `${type()} ${release()}`, load_avg_1m_at_start: round(loadAtStart, 2) },
+      runs: rounds.map((x) => ({
+        single_pass_s: round(x.single),
+        full_s: round(x.full),
+        incremental_s: round(x.incremental),
+      })),
+      versions: {
+        ffmpeg: version,
+        bun: Bun.version,
+        inkreel: JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")).version,
+      },
+      machine: {
+        cpu: cpu[0]?.model,
+        cores: cpu.length,
+        memory_gib: round(totalmem() / 1024 ** 3, 1),
+        os: `${type()} ${release()}`,
+        load_avg_1m_at_start: round(loadAtStart, 2),
+      },
     }),
   );
 } finally {

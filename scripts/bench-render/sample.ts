@@ -1,8 +1,8 @@
 import { join } from "node:path";
+import type { Timeline, TimelineShot } from "../../src/media/timeline.ts";
 import { createLocalMusic } from "../../src/providers/local/music.ts";
 import { paintKeyframe } from "../../src/providers/local/painter.ts";
 import { createLocalSpeech } from "../../src/providers/local/speech.ts";
-import type { Timeline, TimelineShot } from "../../src/media/timeline.ts";
 import type { Transition } from "../../src/story/schemas.ts";
 
 /** Lines of a short Chinese story, one per shot, for the sample timelines of tests and benchmarks. */
@@ -28,7 +28,10 @@ const TRANSITIONS: Transition[] = ["cut", "dissolve", "cut", "fade", "cut", "wip
  * music track) and returns the timeline: `shots` shots of `shotS` seconds with narration,
  * transitions, burned-in Chinese subtitles, ducked background music and a cover.
  */
-export async function sampleTimeline(dir: string, options: { shots?: number; shotS?: number; resolution?: Timeline["output"]["resolution"] } = {}): Promise<Timeline> {
+export async function sampleTimeline(
+  dir: string,
+  options: { shots?: number; shotS?: number; resolution?: Timeline["output"]["resolution"] } = {},
+): Promise<Timeline> {
   const count = options.shots ?? 12;
   const shotS = options.shotS ?? 5;
   const speech = createLocalSpeech();
@@ -41,7 +44,11 @@ export async function sampleTimeline(dir: string, options: { shots?: number; sho
       await paintKeyframe({
         width: 1280,
         height: 720,
-        scene: { location: i < 6 ? "茶馆" : "街道", timeOfDay: i < 10 ? "day" : "night", mood: i % 4 === 3 ? "tense" : "calm" },
+        scene: {
+          location: i < 6 ? "茶馆" : "街道",
+          timeOfDay: i < 10 ? "day" : "night",
+          mood: i % 4 === 3 ? "tense" : "calm",
+        },
         characters: i % 3 === 0 ? [{ name: "林小雨" }] : [{ name: "林小雨" }, { name: i < 4 ? "掌柜" : "黑衣人" }],
       }),
     );

@@ -1,15 +1,15 @@
 import {
+  type CryptoKey,
   createRemoteJWKSet,
   customFetch,
   exportJWK,
   generateKeyPair,
   importJWK,
-  jwtVerify,
-  SignJWT,
-  type CryptoKey,
   type JWK,
   type JWTPayload,
   type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
 } from "jose";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
@@ -42,7 +42,14 @@ interface StoredKey {
 /** The current ES256 key, created on first start and shared by every API process through the DB. */
 async function loadSigningKey(db: Db): Promise<StoredKey> {
   const oldest = () =>
-    db.selectFrom("signing_keys").selectAll().where("alg", "=", "ES256").orderBy("created_at").orderBy("kid").limit(1).executeTakeFirst();
+    db
+      .selectFrom("signing_keys")
+      .selectAll()
+      .where("alg", "=", "ES256")
+      .orderBy("created_at")
+      .orderBy("kid")
+      .limit(1)
+      .executeTakeFirst();
   let row = await oldest();
   if (!row) {
     const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });

@@ -27,7 +27,10 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   } else {
     const dir = join(config.dataDir, "db");
     const server = await startEmbeddedPostgres(dir, { log: (line) => log.debug("postgres", { line }) });
-    log.info(server.owned ? "embedded postgres started" : "attached to running embedded postgres", { dir, port: server.port });
+    log.info(server.owned ? "embedded postgres started" : "attached to running embedded postgres", {
+      dir,
+      port: server.port,
+    });
     handle = { url: server.url, embedded: true, stop: () => server.stop() };
   }
   const applied = await migrate(handle.url);

@@ -30,7 +30,9 @@ export function freePort(): Promise<number> {
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -91,8 +93,7 @@ export async function startEmbeddedPostgres(dir: string, options: EmbeddedOption
   if (process.getuid?.() === 0) await chmod(dir, 0o755);
   const pgData = join(dir, "postgres");
   const { user, password } = await credentials(dir);
-  const urlFor = (port: number) =>
-    `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const urlFor = (port: number) => `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
   const existing = await runningPort(pgData);
   if (existing !== null && (await canConnect(urlFor(existing)))) {

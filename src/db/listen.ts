@@ -44,13 +44,17 @@ export interface ListenConnection {
  * broadcaster's leader lock) and catch up after a reconnection. The queue's wake-ups and the
  * project event log both listen through this.
  */
-export async function openListenConnection(options: ListenOptions, handlers: ListenHandlers): Promise<ListenConnection> {
+export async function openListenConnection(
+  options: ListenOptions,
+  handlers: ListenHandlers,
+): Promise<ListenConnection> {
   const { connectionString, channels, log, name } = options;
   const checkEveryMs = options.checkEveryMs ?? 2000;
   const checkTimeoutMs = options.checkTimeoutMs ?? 3000;
   const retryMinMs = options.retryMinMs ?? 250;
   const retryMaxMs = options.retryMaxMs ?? 5000;
-  for (const channel of channels) if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name: ${channel}`);
+  for (const channel of channels)
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name: ${channel}`);
 
   let client: pg.Client | null = null;
   let closed = false;
@@ -58,7 +62,12 @@ export async function openListenConnection(options: ListenOptions, handlers: Lis
   let checking = false;
 
   async function open(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString, application_name: options.applicationName, keepAlive: true, connectionTimeoutMillis: 5000 });
+    const c = new pg.Client({
+      connectionString,
+      application_name: options.applicationName,
+      keepAlive: true,
+      connectionTimeoutMillis: 5000,
+    });
     c.on("error", (err) => {
       if (c === client) lost(err);
     });

@@ -60,7 +60,9 @@ export async function migrate(connectionString: string, dir = MIGRATIONS_DIR): P
       const checksum = done.get(m.version);
       if (checksum !== undefined) {
         if (checksum !== m.checksum) {
-          throw new Error(`migration ${m.version}_${m.name} was changed after it was applied; add a new migration instead`);
+          throw new Error(
+            `migration ${m.version}_${m.name} was changed after it was applied; add a new migration instead`,
+          );
         }
         continue;
       }

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
-import type { Deps } from "../deps.ts";
 import type { User } from "../db/types.ts";
+import type { Deps } from "../deps.ts";
 import { ensureSupabaseUser } from "../modules/users/service.ts";
 import { forbidden, unauthorized } from "./errors.ts";
 import { hitRateLimit } from "./rate-limit.ts";
@@ -49,7 +49,11 @@ export function requireAdmin(user: User) {
 }
 
 /** The caller's address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
-export function clientIp(deps: Deps, request: Request, server: { requestIP(r: Request): { address: string } | null } | null) {
+export function clientIp(
+  deps: Deps,
+  request: Request,
+  server: { requestIP(r: Request): { address: string } | null } | null,
+) {
   if (deps.config.trustProxy) {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
     if (forwarded) return forwarded;

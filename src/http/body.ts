@@ -29,7 +29,9 @@ function utf8(bytes: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new AppError("VALIDATION_ERROR", "request body is not valid UTF-8", { fields: [{ path: "/", message: "not UTF-8" }] });
+    throw new AppError("VALIDATION_ERROR", "request body is not valid UTF-8", {
+      fields: [{ path: "/", message: "not UTF-8" }],
+    });
   }
 }
 
@@ -82,14 +84,19 @@ export async function parseBody(request: Request, contentType: string | undefine
       });
     }
     const nul = nulPath(value, "");
-    if (nul !== null) throw new AppError("VALIDATION_ERROR", "text may not contain NUL characters", { fields: [{ path: nul || "/", message: "contains a NUL (U+0000) character" }] });
+    if (nul !== null)
+      throw new AppError("VALIDATION_ERROR", "text may not contain NUL characters", {
+        fields: [{ path: nul || "/", message: "contains a NUL (U+0000) character" }],
+      });
     return value;
   }
   if (type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(utf8(bytes)));
   if (type === "multipart/form-data") {
     // The boundary is a parameter of the header, which the parse hook's contentType may have lost.
     const header = request.headers.get("content-type") ?? contentType!;
-    return formToObject(await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": header } }).formData());
+    return formToObject(
+      await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": header } }).formData(),
+    );
   }
   if (type.startsWith("text/")) return utf8(bytes);
   return bytes;

@@ -1,6 +1,6 @@
 import { dirname, join } from "node:path";
 import { openapi } from "@elysiajs/openapi";
-import { Elysia, type AnyElysia } from "elysia";
+import { type AnyElysia, Elysia } from "elysia";
 
 const SWAGGER_DIST = dirname(Bun.resolveSync("swagger-ui-dist/package.json", import.meta.dir));
 const ASSETS: Record<string, string> = {
@@ -72,7 +72,8 @@ export function docsPlugin(version: string, routes: () => AnyElysia["routes"]) {
           info: {
             title: "Inkreel API",
             version,
-            description: "Turn a novel or script into a finished short video. Envelope: {success, data, message[, error]}.",
+            description:
+              "Turn a novel or script into a finished short video. Envelope: {success, data, message[, error]}.",
             license: { name: "Apache-2.0", identifier: "Apache-2.0" },
           },
           tags: [

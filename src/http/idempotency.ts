@@ -17,9 +17,17 @@ export async function idempotent<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!key) return work();
-  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw validation([{ path: "/headers/idempotency-key", message: "1 to 200 visible ASCII characters" }]);
-  const hash = createHash("sha256").update(JSON.stringify([route, body ?? null])).digest("hex");
-  const seen = await db.selectFrom("idempotency_keys").selectAll().where("user_id", "=", userId).where("key", "=", key).executeTakeFirst();
+  if (!/^[\x21-\x7e]{1,200}$/.test(key))
+    throw validation([{ path: "/headers/idempotency-key", message: "1 to 200 visible ASCII characters" }]);
+  const hash = createHash("sha256")
+    .update(JSON.stringify([route, body ?? null]))
+    .digest("hex");
+  const seen = await db
+    .selectFrom("idempotency_keys")
+    .selectAll()
+    .where("user_id", "=", userId)
+    .where("key", "=", key)
+    .executeTakeFirst();
   if (seen) {
     if (seen.body_hash !== hash) throw conflict("this Idempotency-Key was used with another request");
     set.status = seen.status;
@@ -28,7 +36,14 @@ export async function idempotent<T>(
   const result = await work();
   await db
     .insertInto("idempotency_keys")
-    .values({ user_id: userId, key, route, body_hash: hash, status: Number(set.status ?? 200), response: JSON.stringify(result) })
+    .values({
+      user_id: userId,
+      key,
+      route,
+      body_hash: hash,
+      status: Number(set.status ?? 200),
+      response: JSON.stringify(result),
+    })
     .onConflict((oc) => oc.doNothing())
     .execute();
   return result;

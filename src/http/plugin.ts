@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import type { Deps } from "../deps.ts";
-import { failure } from "./envelope.ts";
-import { parseBody, tooLarge } from "./body.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
+import { parseBody, tooLarge } from "./body.ts";
+import { failure } from "./envelope.ts";
 import { AppError } from "./errors.ts";
 import { requestInfo, requestInfoOf } from "./request-info.ts";
 
@@ -60,11 +60,15 @@ export function httpPlugin(deps: Deps) {
       }
       if (code === "VALIDATION" && (error as ValidationLike).type !== "response") {
         set.status = 400;
-        return failure("VALIDATION_ERROR", "request validation failed", { fields: validationFields(error as ValidationLike) });
+        return failure("VALIDATION_ERROR", "request validation failed", {
+          fields: validationFields(error as ValidationLike),
+        });
       }
       if (code === "PARSE") {
         set.status = 400;
-        return failure("VALIDATION_ERROR", "request body could not be parsed", { fields: [{ path: "/", message: "malformed body" }] });
+        return failure("VALIDATION_ERROR", "request body could not be parsed", {
+          fields: [{ path: "/", message: "malformed body" }],
+        });
       }
       if (code === "NOT_FOUND") {
         set.status = 404;
@@ -74,10 +78,17 @@ export function httpPlugin(deps: Deps) {
       const sqlState = (error as { code?: unknown })?.code;
       if (sqlState === "22021" || sqlState === "22P05") {
         set.status = 400;
-        return failure("VALIDATION_ERROR", "text may not contain NUL characters or invalid byte sequences", { fields: [{ path: "/", message: "contains a character PostgreSQL cannot store" }] });
+        return failure("VALIDATION_ERROR", "text may not contain NUL characters or invalid byte sequences", {
+          fields: [{ path: "/", message: "contains a character PostgreSQL cannot store" }],
+        });
       }
       const requestId = info?.id ?? "unknown";
-      log.error("unhandled error", { request_id: requestId, code: String(code), error: error as Error, stack: (error as Error)?.stack });
+      log.error("unhandled error", {
+        request_id: requestId,
+        code: String(code),
+        error: error as Error,
+        stack: (error as Error)?.stack,
+      });
       set.status = 500;
       return failure("INTERNAL_ERROR", "internal error", { request_id: requestId });
     })

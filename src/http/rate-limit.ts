@@ -18,9 +18,14 @@ export async function hitRateLimit(db: Db, key: string, limit: number): Promise<
   const { count, retry_after } = row.rows[0]!;
   if (count > limit) {
     const retryAfter = Math.max(1, retry_after);
-    throw new AppError("RATE_LIMITED", "too many requests; try again later", { retry_after_s: retryAfter, limit }, {
-      "retry-after": String(retryAfter),
-    });
+    throw new AppError(
+      "RATE_LIMITED",
+      "too many requests; try again later",
+      { retry_after_s: retryAfter, limit },
+      {
+        "retry-after": String(retryAfter),
+      },
+    );
   }
 }
 

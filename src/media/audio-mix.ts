@@ -17,7 +17,10 @@ const f = (n: number) => Number(n.toFixed(4));
 
 /** Where speech plays, overlapping spans merged. */
 export function speechSpans(speech: PlacedAudio[]): Array<[number, number]> {
-  const spans = speech.filter((s) => s.volume > 0).map((s) => [s.atS, s.atS + s.playS] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const spans = speech
+    .filter((s) => s.volume > 0)
+    .map((s) => [s.atS, s.atS + s.playS] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
   const merged: Array<[number, number]> = [];
   for (const span of spans) {
     const last = merged.at(-1);
@@ -47,7 +50,12 @@ function duckExpression(spans: Array<[number, number]>): string {
  * divisor never changes, and `volume` undoes it exactly), and the background music looped or cut
  * to length, at its volume, faded, and ducked under the speech.
  */
-export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: number, channels: 1 | 2): { inputs: string[]; graph: string[] } {
+export function soundtrack(
+  speech: PlacedAudio[],
+  bgm: BgmSpec | null,
+  totalS: number,
+  channels: 1 | 2,
+): { inputs: string[]; graph: string[] } {
   const format = `aresample=${MIX_RATE},aformat=sample_fmts=fltp:channel_layouts=${channels === 1 ? "mono" : "stereo"}`;
   const inputs: string[] = [];
   const graph: string[] = [];
@@ -59,7 +67,8 @@ export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: n
   if (sorted.length > 1 && !overlapping) {
     // Lines one after another (how the pipeline lays them out): joined end to end with silence
     // between them, exact to the sample, with no mixing of whole-length streams.
-    const silence = (d: number, label: string) => graph.push(`aevalsrc=${channels === 1 ? "0" : "0|0"}:s=${MIX_RATE}:d=${f(d)},${format}[${label}]`);
+    const silence = (d: number, label: string) =>
+      graph.push(`aevalsrc=${channels === 1 ? "0" : "0|0"}:s=${MIX_RATE}:d=${f(d)},${format}[${label}]`);
     const parts: string[] = [];
     let cursor = 0;
     sorted.forEach((s, i) => {
@@ -82,7 +91,9 @@ export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: n
     speech.forEach((s, i) => {
       inputs.push("-i", s.path);
       const ms = Math.round(s.atS * 1000);
-      graph.push(`[${k++}:a]${format},atrim=0:${f(s.playS)},volume=${f(s.volume)},adelay=${channels === 1 ? ms : `${ms}|${ms}`},apad,atrim=0:${total}[l${i}]`);
+      graph.push(
+        `[${k++}:a]${format},atrim=0:${f(s.playS)},volume=${f(s.volume)},adelay=${channels === 1 ? ms : `${ms}|${ms}`},apad,atrim=0:${total}[l${i}]`,
+      );
       layers.push(`[l${i}]`);
     });
   }
@@ -95,8 +106,12 @@ export function soundtrack(speech: PlacedAudio[], bgm: BgmSpec | null, totalS: n
     graph.push(`[${k}:a]${chain.join(",")}[music]`);
     layers.push("[music]");
   }
-  if (layers.length === 0) graph.push(`anullsrc=r=${MIX_RATE}:cl=${channels === 1 ? "mono" : "stereo"},atrim=0:${total}[aout]`);
+  if (layers.length === 0)
+    graph.push(`anullsrc=r=${MIX_RATE}:cl=${channels === 1 ? "mono" : "stereo"},atrim=0:${total}[aout]`);
   else if (layers.length === 1) graph.push(`${layers[0]}anull[aout]`);
-  else graph.push(`${layers.join("")}amix=inputs=${layers.length}:duration=first:dropout_transition=0,volume=${layers.length}[aout]`);
+  else
+    graph.push(
+      `${layers.join("")}amix=inputs=${layers.length}:duration=first:dropout_transition=0,volume=${layers.length}[aout]`,
+    );
   return { inputs, graph };
 }

@@ -1,14 +1,14 @@
 import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { soundtrack, type PlacedAudio } from "./audio-mix.ts";
+import { type PlacedAudio, soundtrack } from "./audio-mix.ts";
 import { ComposeError } from "./compose-error.ts";
 import { renderCover } from "./cover.ts";
-import { MediaError, runFfmpeg, type RunOptions } from "./ffmpeg.ts";
+import { MediaError, type RunOptions, runFfmpeg } from "./ffmpeg.ts";
 import { decodeProblem, inspect, type MediaInfo } from "./inspect.ts";
-import { type Frame, renderRun, segmentPath, type ShotPlan, shotDigest } from "./segments.ts";
+import { type Frame, renderRun, type ShotPlan, segmentPath, shotDigest } from "./segments.ts";
 import { type Cue, resolveStyle, speechCues, toAss, toSrt, toVtt } from "./subtitles.ts";
-import { checkTimeline } from "./timeline-check.ts";
 import { frameSize, shotFrames, type Timeline } from "./timeline.ts";
+import { checkTimeline } from "./timeline-check.ts";
 
 export interface ComposeOptions {
   /** Where rendered segments are kept between compositions (one file per segment digest). */
@@ -64,17 +64,33 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   // Mono sources (espeak, the local synthesiser) make a mono soundtrack: half the encoding work.
   let stereo = false;
   for (const shot of timeline.shots) {
-    visuals.push(await inspect(shot.visual.path, shot.visual.kind === "still" ? "image" : "video", shot.id, shot.visual.kind === "still" ? "picture" : "video clip"));
+    visuals.push(
+      await inspect(
+        shot.visual.path,
+        shot.visual.kind === "still" ? "image" : "video",
+        shot.id,
+        shot.visual.kind === "still" ? "picture" : "video clip",
+      ),
+    );
     const frames = shotFrames(shot, fps);
     const lengthS = frames / fps;
     const cues: Cue[] = [];
     for (const [j, line] of (shot.audio ?? []).entries()) {
       const info = await inspect(line.path, "audio", shot.id, `audio line ${j + 1}`);
       const maxS = lengthS - line.offsetS;
-      if (info.durationS! > maxS + 0.05) warnings.push(`shot "${shot.id}": audio line ${j + 1} (${info.durationS!.toFixed(2)} s) is cut at the end of the shot`);
-      speech.push({ path: line.path, atS: atS + line.offsetS, playS: Math.min(info.durationS!, maxS), volume: line.volume ?? 1 });
+      if (info.durationS! > maxS + 0.05)
+        warnings.push(
+          `shot "${shot.id}": audio line ${j + 1} (${info.durationS!.toFixed(2)} s) is cut at the end of the shot`,
+        );
+      speech.push({
+        path: line.path,
+        atS: atS + line.offsetS,
+        playS: Math.min(info.durationS!, maxS),
+        volume: line.volume ?? 1,
+      });
       if (info.channels !== 1) stereo = true;
-      if (line.text?.trim()) cues.push(...speechCues(line.offsetS, line.text, line.timings, Math.min(info.durationS!, maxS), lengthS));
+      if (line.text?.trim())
+        cues.push(...speechCues(line.offsetS, line.text, line.timings, Math.min(info.durationS!, maxS), lengthS));
     }
     shotCues.push(cues);
     allCues.push(...cues.map((c) => ({ ...c, startS: c.startS + atS, endS: c.endS + atS })));
@@ -82,7 +98,8 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     atS += lengthS;
   }
   const totalS = atS;
-  if (timeline.bgm && (await inspect(timeline.bgm.path, "audio", null, "background music")).channels !== 1) stereo = true;
+  if (timeline.bgm && (await inspect(timeline.bgm.path, "audio", null, "background music")).channels !== 1)
+    stereo = true;
 
   const plans: ShotPlan[] = timeline.shots.map((shot, i) => {
     const prev = i > 0 ? timeline.shots[i - 1]! : null;
@@ -92,7 +109,10 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
       shot,
       frames: shotFrames(shot, fps),
       visual: visuals[i]!,
-      from: prev && (transition === "dissolve" || transition === "wipe") ? { shot: prev, visual: visuals[i - 1]!, frames: shotFrames(prev, fps) } : null,
+      from:
+        prev && (transition === "dissolve" || transition === "wipe")
+          ? { shot: prev, visual: visuals[i - 1]!, frames: shotFrames(prev, fps) }
+          : null,
       fadeOutS: next?.transition === "fade" ? Math.min(next.transitionS ?? 0.5, shot.durationS) : 0,
       cues: shotCues[i]!,
     };
@@ -107,7 +127,13 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   options.signal?.addEventListener("abort", stopAudio, { once: true });
   const audioFile = join(work, "audio.m4a");
   const channels = stereo ? 2 : 1;
-  const audio = encodeSoundtrack(soundtrack(speech, timeline.bgm ?? null, totalS, channels), channels, totalS, audioFile, { signal: audioStop.signal, timeoutMs: options.timeoutMs });
+  const audio = encodeSoundtrack(
+    soundtrack(speech, timeline.bgm ?? null, totalS, channels),
+    channels,
+    totalS,
+    audioFile,
+    { signal: audioStop.signal, timeoutMs: options.timeoutMs },
+  );
   // Its failure is reported where it is awaited, after the segments; until then it is not "unhandled".
   audio.catch(() => {});
   try {
@@ -126,14 +152,23 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
       try {
         await renderRun(r, frame, burnStyle, work, options.cacheDir, {
           ...run,
-          onProgress: (p) => options.onProgress?.(((framesDone + (runFrames * (p.percent ?? 0)) / 100) / Math.max(1, framesToRender)) * 95),
+          onProgress: (p) =>
+            options.onProgress?.(
+              ((framesDone + (runFrames * (p.percent ?? 0)) / 100) / Math.max(1, framesToRender)) * 95,
+            ),
         });
       } catch (e) {
-        throw await blame(e, r.map((p) => p.shot), options.signal);
+        throw await blame(
+          e,
+          r.map((p) => p.shot),
+          options.signal,
+        );
       }
       framesDone += runFrames;
     }
-    const subs = allCues.length ? { srt: join(work, "subtitles.srt"), vtt: join(work, "subtitles.vtt"), ass: join(work, "subtitles.ass") } : null;
+    const subs = allCues.length
+      ? { srt: join(work, "subtitles.srt"), vtt: join(work, "subtitles.vtt"), ass: join(work, "subtitles.ass") }
+      : null;
     if (subs) {
       await Bun.write(subs.srt, toSrt(allCues));
       await Bun.write(subs.vtt, toVtt(allCues));
@@ -154,9 +189,35 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
 
     // The join: segments and soundtrack by stream copy, moov atom first.
     const list = join(work, "segments.txt");
-    await Bun.write(list, plans.map((p) => `file '${segmentPath(options.cacheDir, p.digest).replace(/'/g, "'\\''")}'\n`).join(""));
+    await Bun.write(
+      list,
+      plans.map((p) => `file '${segmentPath(options.cacheDir, p.digest).replace(/'/g, "'\\''")}'\n`).join(""),
+    );
     const videoTmp = join(work, `video.${timeline.output.format}`);
-    await runFfmpeg(["-f", "concat", "-safe", "0", "-i", list, "-i", audioFile, "-map", "0:v", "-map", "1:a", "-c", "copy", "-t", String(totalS), "-movflags", "+faststart", videoTmp], run);
+    await runFfmpeg(
+      [
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        list,
+        "-i",
+        audioFile,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        "-t",
+        String(totalS),
+        "-movflags",
+        "+faststart",
+        videoTmp,
+      ],
+      run,
+    );
 
     // Everything succeeded: move the results into place.
     const final = (p: string) => join(options.outDir, p.split("/").pop()!);
@@ -170,7 +231,13 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
       height,
       subtitles: subs ? { srt: final(subs.srt), vtt: final(subs.vtt), ass: final(subs.ass) } : null,
       cover: cover ? final(cover) : null,
-      shots: plans.map((p, i) => ({ id: p.shot.id, startS: starts[i]!, durationS: p.frames / fps, digest: p.digest, cached: cached[i]! })),
+      shots: plans.map((p, i) => ({
+        id: p.shot.id,
+        startS: starts[i]!,
+        durationS: p.frames / fps,
+        digest: p.digest,
+        cached: cached[i]!,
+      })),
       segments: { rendered: cached.filter((c) => !c).length, reused: cached.filter(Boolean).length },
       warnings,
     };
@@ -186,10 +253,38 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
  * Mixes and encodes the soundtrack: AAC-LC at 128 kb/s stereo or 96 kb/s mono, with the coding
  * tools that cost ffmpeg's encoder the most time (TNS, M/S, PNS, intensity stereo) off.
  */
-async function encodeSoundtrack(mix: ReturnType<typeof soundtrack>, channels: 1 | 2, totalS: number, out: string, options: RunOptions) {
+async function encodeSoundtrack(
+  mix: ReturnType<typeof soundtrack>,
+  channels: 1 | 2,
+  totalS: number,
+  out: string,
+  options: RunOptions,
+) {
   await runFfmpeg(
-    [...mix.inputs, "-filter_complex", mix.graph.join(";"), "-map", "[aout]", "-c:a", "aac", "-b:a", channels === 1 ? "96k" : "128k", "-ar", "48000",
-      "-aac_tns", "0", "-aac_ms", "0", "-aac_pns", "0", "-aac_is", "0", "-t", String(totalS), out],
+    [
+      ...mix.inputs,
+      "-filter_complex",
+      mix.graph.join(";"),
+      "-map",
+      "[aout]",
+      "-c:a",
+      "aac",
+      "-b:a",
+      channels === 1 ? "96k" : "128k",
+      "-ar",
+      "48000",
+      "-aac_tns",
+      "0",
+      "-aac_ms",
+      "0",
+      "-aac_pns",
+      "0",
+      "-aac_is",
+      "0",
+      "-t",
+      String(totalS),
+      out,
+    ],
     options,
   );
 }
@@ -198,15 +293,23 @@ async function encodeSoundtrack(mix: ReturnType<typeof soundtrack>, channels: 1 
  * Turns an ffmpeg failure into an error that names the shot and the cause: every input of the
  * failed run is decoded on its own, and the first that does not decode is the one to blame.
  */
-async function blame(e: unknown, shots: Timeline["shots"], signal: AbortSignal | undefined, audio?: { bgm: string | null }): Promise<unknown> {
+async function blame(
+  e: unknown,
+  shots: Timeline["shots"],
+  signal: AbortSignal | undefined,
+  audio?: { bgm: string | null },
+): Promise<unknown> {
   if (!(e instanceof MediaError) || e.reason !== "exit") return e;
   for (const shot of shots) {
-    const files = audio ? (shot.audio ?? []).map((a, j) => [a.path, `audio line ${j + 1}`] as const) : [[shot.visual.path, shot.visual.kind === "still" ? "picture" : "video clip"] as const];
+    const files = audio
+      ? (shot.audio ?? []).map((a, j) => [a.path, `audio line ${j + 1}`] as const)
+      : [[shot.visual.path, shot.visual.kind === "still" ? "picture" : "video clip"] as const];
     for (const [path, what] of files) {
       const problem = await decodeProblem(path, signal);
       if (problem) return new ComposeError(`the ${what} file is corrupt (${problem})`, shot.id);
     }
   }
-  if (audio?.bgm && (await decodeProblem(audio.bgm, signal))) return new ComposeError("the background music file is corrupt");
+  if (audio?.bgm && (await decodeProblem(audio.bgm, signal)))
+    return new ComposeError("the background music file is corrupt");
   return new ComposeError(`rendering failed: ${e.message}`, shots.length === 1 ? shots[0]!.id : null, "render");
 }

@@ -1,12 +1,13 @@
 import { join } from "node:path";
 import { editFilters } from "./edit.ts";
-import { filterPath, runFfmpeg, type RunOptions } from "./ffmpeg.ts";
+import { filterPath, type RunOptions, runFfmpeg } from "./ffmpeg.ts";
 import { fontFile } from "./fonts.ts";
 import type { TimelineShot } from "./timeline.ts";
 
 /** Breaks a title into at most three lines that fit the frame (Han characters count double). */
 function titleLines(title: string, perLine: number): string[] {
-  const width = (s: string) => [...s].reduce((n, c) => n + (/\p{Script=Han}|[\u3000-\u30ff\uff00-\uffef]/u.test(c) ? 2 : 1), 0);
+  const width = (s: string) =>
+    [...s].reduce((n, c) => n + (/\p{Script=Han}|[\u3000-\u30ff\uff00-\uffef]/u.test(c) ? 2 : 1), 0);
   const words = /\p{Script=Han}/u.test(title) ? [...title] : title.split(/(?<=\s)/);
   const lines: string[] = [];
   let line = "";
@@ -25,7 +26,14 @@ function titleLines(title: string, perLine: number): string[] {
  * The cover: the shot's picture (a clip's first frame) with its edit, at the video's size, and the
  * title in large type over a dark band near the bottom, as a JPEG.
  */
-export async function renderCover(shot: TimelineShot, title: string | undefined, size: { width: number; height: number }, dir: string, out: string, options: RunOptions) {
+export async function renderCover(
+  shot: TimelineShot,
+  title: string | undefined,
+  size: { width: number; height: number },
+  dir: string,
+  out: string,
+  options: RunOptions,
+) {
   const { width: W, height: H } = size;
   const filters = ["trim=end_frame=1", ...editFilters(shot.edit, W, H)];
   if (title?.trim()) {
@@ -41,5 +49,8 @@ export async function renderCover(shot: TimelineShot, title: string | undefined,
   }
   // JPEG wants full-range YUV.
   filters.push("format=yuvj420p");
-  await runFfmpeg(["-i", shot.visual.path, "-vf", filters.join(","), "-frames:v", "1", "-q:v", "2", out], { ...options, timeoutMs: 60_000 });
+  await runFfmpeg(["-i", shot.visual.path, "-vf", filters.join(","), "-frames:v", "1", "-q:v", "2", out], {
+    ...options,
+    timeoutMs: 60_000,
+  });
 }

@@ -89,19 +89,28 @@ export function runFfmpeg(args: string[], options: RunOptions = {}): Promise<{ f
 
 async function ffmpeg(args: string[], options: RunOptions): Promise<{ frames: number }> {
   if (options.signal?.aborted) throw new MediaError("ffmpeg was not started: aborted", "aborted");
-  const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", ...args], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, FONTCONFIG_FILE: fontSetup().config },
-  });
+  const proc = Bun.spawn(
+    [mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", ...args],
+    {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, FONTCONFIG_FILE: fontSetup().config },
+    },
+  );
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const guarded = guard(proc, { timeoutMs, signal: options.signal });
   try {
-    const [frames, stderr, code] = await Promise.all([readProgress(proc.stdout, options), readTail(proc.stderr), proc.exited]);
-    if (guarded.stoppedBy() === "timeout") throw new MediaError(`ffmpeg timed out after ${timeoutMs} ms`, "timeout", tail(stderr));
+    const [frames, stderr, code] = await Promise.all([
+      readProgress(proc.stdout, options),
+      readTail(proc.stderr),
+      proc.exited,
+    ]);
+    if (guarded.stoppedBy() === "timeout")
+      throw new MediaError(`ffmpeg timed out after ${timeoutMs} ms`, "timeout", tail(stderr));
     if (guarded.stoppedBy() === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
-    if (code !== 0) throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
+    if (code !== 0)
+      throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
     return { frames };
   } finally {
     guarded.release();
@@ -127,18 +136,31 @@ export interface ProbeResult {
 
 /** ffprobe's view of a media file: container, duration and streams. */
 export async function probe(path: string, timeoutMs = 30_000): Promise<ProbeResult> {
-  const proc = Bun.spawn([mediaTools().ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = Bun.spawn(
+    [mediaTools().ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+    {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   const guarded = guard(proc, { timeoutMs });
   try {
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    if (guarded.stoppedBy()) throw new MediaError(`ffprobe timed out after ${timeoutMs} ms reading ${path}`, "timeout", tail(err));
-    if (code !== 0) throw new MediaError(`ffprobe could not read ${path}: ${tail(err) || `exit ${code}`}`, "probe", tail(err));
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    if (guarded.stoppedBy())
+      throw new MediaError(`ffprobe timed out after ${timeoutMs} ms reading ${path}`, "timeout", tail(err));
+    if (code !== 0)
+      throw new MediaError(`ffprobe could not read ${path}: ${tail(err) || `exit ${code}`}`, "probe", tail(err));
     const json = JSON.parse(out) as { format?: { duration?: string; format_name?: string }; streams?: ProbeStream[] };
-    return { durationS: Number(json.format?.duration ?? 0), formatName: json.format?.format_name ?? "", streams: json.streams ?? [] };
+    return {
+      durationS: Number(json.format?.duration ?? 0),
+      formatName: json.format?.format_name ?? "",
+      streams: json.streams ?? [],
+    };
   } finally {
     guarded.release();
   }

@@ -50,7 +50,10 @@ export function fontSetup(): { dir: string; config: string } {
     }
   }
   const config = join(root, "fonts.conf");
-  writeFileSync(config, `<?xml version="1.0"?>\n<fontconfig><dir>${dir}</dir><cachedir>${join(root, "cache")}</cachedir></fontconfig>\n`);
+  writeFileSync(
+    config,
+    `<?xml version="1.0"?>\n<fontconfig><dir>${dir}</dir><cachedir>${join(root, "cache")}</cachedir></fontconfig>\n`,
+  );
   prepared = { dir, config };
   return prepared;
 }

@@ -30,10 +30,15 @@ async function head(path: string, bytes: number): Promise<Uint8Array> {
 /** Width and height from a PNG, JPEG or WebP header, without decoding; null when not one of them. */
 export function imageSize(b: Uint8Array): { width: number; height: number } | null {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length >= 24 && v.getUint32(0) === 0x89504e47 && v.getUint32(12) === 0x49484452) return { width: v.getUint32(16), height: v.getUint32(20) };
+  if (b.length >= 24 && v.getUint32(0) === 0x89504e47 && v.getUint32(12) === 0x49484452)
+    return { width: v.getUint32(16), height: v.getUint32(20) };
   if (b.length >= 30 && v.getUint32(0) === 0x52494646 && v.getUint32(8) === 0x57454250) {
     const chunk = String.fromCharCode(...b.subarray(12, 16));
-    if (chunk === "VP8X") return { width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)), height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)) };
+    if (chunk === "VP8X")
+      return {
+        width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)),
+        height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)),
+      };
     if (chunk === "VP8 ") return { width: v.getUint16(26, true) & 0x3fff, height: v.getUint16(28, true) & 0x3fff };
     if (chunk === "VP8L") {
       const bits = v.getUint32(21, true);
@@ -46,7 +51,8 @@ export function imageSize(b: Uint8Array): { width: number; height: number } | nu
       const marker = b[at + 1]!;
       const len = v.getUint16(at + 2);
       // Start-of-frame markers (not DHT, JPG or DAC) carry the size.
-      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) return { width: v.getUint16(at + 7), height: v.getUint16(at + 5) };
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker))
+        return { width: v.getUint16(at + 7), height: v.getUint16(at + 5) };
       at += 2 + len;
     }
   }
@@ -83,7 +89,12 @@ async function digestOf(path: string): Promise<string> {
  * file is a ComposeError naming the shot. Headers are read directly (PNG, JPEG, WebP, WAV); other
  * formats and every video go through ffprobe. Results are remembered per path, size and mtime.
  */
-export async function inspect(path: string, expect: MediaInfo["kind"], shotId: string | null, what: string): Promise<MediaInfo> {
+export async function inspect(
+  path: string,
+  expect: MediaInfo["kind"],
+  shotId: string | null,
+  what: string,
+): Promise<MediaInfo> {
   const st = await stat(path).catch(() => null);
   if (!st?.isFile()) throw new ComposeError(`the ${what} file is missing (${path.split("/").pop()})`, shotId);
   if (st.size === 0) throw new ComposeError(`the ${what} file is empty`, shotId);
@@ -102,19 +113,29 @@ export async function inspect(path: string, expect: MediaInfo["kind"], shotId: s
   }
   if (!info) {
     const p = await probe(path).catch((e: unknown) => {
-      if (e instanceof MediaError) throw new ComposeError(`the ${what} file cannot be read as ${expect === "audio" ? "audio" : expect === "video" ? "a video" : "an image"}`, shotId);
+      if (e instanceof MediaError)
+        throw new ComposeError(
+          `the ${what} file cannot be read as ${expect === "audio" ? "audio" : expect === "video" ? "a video" : "an image"}`,
+          shotId,
+        );
       throw e;
     });
     const v = p.streams.find((s) => s.codec_type === "video");
     const a = p.streams.find((s) => s.codec_type === "audio");
-    if (expect === "audio" && a) info = { kind: "audio", durationS: Number(a.duration ?? p.durationS), channels: a.channels ?? 2 };
-    else if (expect !== "audio" && v?.width && v.height) info = { kind: expect, width: v.width, height: v.height, durationS: p.durationS };
+    if (expect === "audio" && a)
+      info = { kind: "audio", durationS: Number(a.duration ?? p.durationS), channels: a.channels ?? 2 };
+    else if (expect !== "audio" && v?.width && v.height)
+      info = { kind: expect, width: v.width, height: v.height, durationS: p.durationS };
     else throw new ComposeError(`the ${what} file holds no ${expect === "audio" ? "audio" : "picture"}`, shotId);
   }
-  if (info.width !== undefined && !(info.width > 0 && info.height! > 0 && info.width <= 16384 && info.height! <= 16384)) {
+  if (
+    info.width !== undefined &&
+    !(info.width > 0 && info.height! > 0 && info.width <= 16384 && info.height! <= 16384)
+  ) {
     throw new ComposeError(`the ${what} is ${info.width}×${info.height}, outside 1 to 16384 pixels a side`, shotId);
   }
-  if (expect !== "image" && !(info.durationS! > 0.01)) throw new ComposeError(`the ${what} file has no length (0 s)`, shotId);
+  if (expect !== "image" && !(info.durationS! > 0.01))
+    throw new ComposeError(`the ${what} file has no length (0 s)`, shotId);
   const result = { ...info, digest: await digestOf(path) };
   memo.set(key, result);
   return result;

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Storage, StoredObject } from "../storage/types.ts";
-import { compose, type ComposeOptions, type ComposeResult } from "./compose.ts";
+import { type ComposeOptions, type ComposeResult, compose } from "./compose.ts";
 import type { Timeline } from "./timeline.ts";
 
 const TYPES: Record<string, string> = {
@@ -25,13 +25,19 @@ export interface Published {
  * all of them or none: a failed composition stores nothing, and a failed upload removes the files
  * already uploaded before the error is passed on.
  */
-export async function composeToStorage(storage: Storage, prefix: string, timeline: Timeline, options: Omit<ComposeOptions, "outDir">): Promise<Published> {
+export async function composeToStorage(
+  storage: Storage,
+  prefix: string,
+  timeline: Timeline,
+  options: Omit<ComposeOptions, "outDir">,
+): Promise<Published> {
   const outDir = await mkdtemp(join(tmpdir(), "inkreel-export-"));
   const stored: StoredObject[] = [];
   try {
     const result = await compose(timeline, { ...options, outDir });
     const files: Array<[string, string]> = [["video", result.video]];
-    if (result.subtitles) files.push(["srt", result.subtitles.srt], ["vtt", result.subtitles.vtt], ["ass", result.subtitles.ass]);
+    if (result.subtitles)
+      files.push(["srt", result.subtitles.srt], ["vtt", result.subtitles.vtt], ["ass", result.subtitles.ass]);
     if (result.cover) files.push(["cover", result.cover]);
     const objects: Record<string, StoredObject> = {};
     for (const [kind, path] of files) {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { editFilters } from "./edit.ts";
-import { filterPath, MediaError, runFfmpeg, type RunOptions } from "./ffmpeg.ts";
+import { filterPath, MediaError, type RunOptions, runFfmpeg } from "./ffmpeg.ts";
 import { fontSetup } from "./fonts.ts";
 import type { MediaInfo } from "./inspect.ts";
 import { type Cue, toAss } from "./subtitles.ts";
@@ -13,7 +13,22 @@ const ENGINE = "segment-v2";
 
 /** One encoder setting for every segment, so segments join by stream copy. */
 export function encoderArgs(fps: number): string[] {
-  return ["-c:v", "libx264", "-preset", "superfast", "-crf", "20", "-pix_fmt", "yuv420p", "-profile:v", "high", "-g", String(fps * 2), "-video_track_timescale", "90000"];
+  return [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "superfast",
+    "-crf",
+    "20",
+    "-pix_fmt",
+    "yuv420p",
+    "-profile:v",
+    "high",
+    "-g",
+    String(fps * 2),
+    "-video_track_timescale",
+    "90000",
+  ];
 }
 
 /** A shot ready to render: its frames, its input facts, its subtitle cues (shot-relative) and its digest. */
@@ -77,7 +92,14 @@ function lastFrameInput(from: NonNullable<ShotPlan["from"]>, fps: number): strin
  * and cuts it into one segment file per shot at forced keyframes. Each segment is written under
  * a temporary name and renamed to its digest only when the whole run succeeded.
  */
-export async function renderRun(run: ShotPlan[], frame: Frame, style: SubtitleStyle | null, dir: string, cacheDir: string, options: RunOptions) {
+export async function renderRun(
+  run: ShotPlan[],
+  frame: Frame,
+  style: SubtitleStyle | null,
+  dir: string,
+  cacheDir: string,
+  options: RunOptions,
+) {
   const { width: W, height: H, fps } = frame;
   const inputs: string[] = [];
   const graph: string[] = [];
@@ -106,7 +128,9 @@ export async function renderRun(run: ShotPlan[], frame: Frame, style: SubtitleSt
       const f = n++;
       inputs.push(...lastFrameInput(p.from, fps));
       const prevEdit = editFilters(p.from.shot.edit, W, H).join(",");
-      graph.push(`[${f}:v]trim=end_frame=1,${prevEdit},loop=loop=${T - 1}:size=1:start=0,settb=1/${fps},setpts=N[p${i}]`);
+      graph.push(
+        `[${f}:v]trim=end_frame=1,${prevEdit},loop=loop=${T - 1}:size=1:start=0,settb=1/${fps},setpts=N[p${i}]`,
+      );
       graph.push(`${base},split[h${i}][t${i}]`);
       graph.push(`[t${i}]trim=start_frame=${T},setpts=N[r${i}]`);
       if (transition === "dissolve") {
@@ -145,10 +169,37 @@ export async function renderRun(run: ShotPlan[], frame: Frame, style: SubtitleSt
     run.length > 1
       ? // The segment muxer does not pass -video_track_timescale on to its mp4 muxer: without this,
         // these segments get a different timescale from single-shot ones and cannot be joined with them.
-        ["-f", "segment", "-segment_frames", boundaries.join(","), "-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options", "video_track_timescale=90000", join(dir, "part%05d.mp4")]
+        [
+          "-f",
+          "segment",
+          "-segment_frames",
+          boundaries.join(","),
+          "-reset_timestamps",
+          "1",
+          "-segment_format",
+          "mp4",
+          "-segment_format_options",
+          "video_track_timescale=90000",
+          join(dir, "part%05d.mp4"),
+        ]
       : [join(dir, "part00000.mp4")];
   const { frames } = await runFfmpeg(
-    [...inputs, "-filter_complex", graph.join(";"), "-map", "[out]", "-vsync", "passthrough", "-frames:v", String(total), ...encoderArgs(fps), "-force_key_frames", keyTimes, "-an", ...outputs],
+    [
+      ...inputs,
+      "-filter_complex",
+      graph.join(";"),
+      "-map",
+      "[out]",
+      "-vsync",
+      "passthrough",
+      "-frames:v",
+      String(total),
+      ...encoderArgs(fps),
+      "-force_key_frames",
+      keyTimes,
+      "-an",
+      ...outputs,
+    ],
     { ...options, durationS: total / fps },
   );
   // ffmpeg exits 0 even when an input stops decoding (a truncated picture) and the run ends early:

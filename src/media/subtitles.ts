@@ -21,7 +21,7 @@ function pieces(text: string): string[] {
   const out: string[] = [];
   let line = "";
   for (const part of parts) {
-    if (line && [...line + part].length > max) {
+    if (line && [...(line + part)].length > max) {
       out.push(line.trim());
       line = "";
     }
@@ -39,7 +39,13 @@ function pieces(text: string): string[] {
  * Cues for one piece of speech placed at `atS` of the video: a cue per sentence timing, long
  * sentences split with their time shared by length. Without timings the whole text is one span.
  */
-export function speechCues(atS: number, text: string, timings: SpeechTiming[] | undefined, spokenS: number, untilS: number): Cue[] {
+export function speechCues(
+  atS: number,
+  text: string,
+  timings: SpeechTiming[] | undefined,
+  spokenS: number,
+  untilS: number,
+): Cue[] {
   const spans = timings?.length ? timings : [{ text, startS: 0, endS: spokenS }];
   const cues: Cue[] = [];
   for (const span of spans) {
@@ -68,7 +74,9 @@ function clock(s: number, sep: "," | ".", msDigits: 2 | 3) {
 }
 
 export function toSrt(cues: Cue[]): string {
-  return cues.map((c, i) => `${i + 1}\n${clock(c.startS, ",", 3)} --> ${clock(c.endS, ",", 3)}\n${c.text}\n`).join("\n");
+  return cues
+    .map((c, i) => `${i + 1}\n${clock(c.startS, ",", 3)} --> ${clock(c.endS, ",", 3)}\n${c.text}\n`)
+    .join("\n");
 }
 
 export function toVtt(cues: Cue[]): string {
@@ -78,7 +86,11 @@ export function toVtt(cues: Cue[]): string {
 /** #RRGGBB and opacity as ASS's &HAABBGGRR (alpha 00 is opaque). */
 function assColour(hex: string, opacity = 1) {
   const [r, g, b] = [1, 3, 5].map((i) => hex.slice(i, i + 2).toUpperCase());
-  return `&H${pad(Math.round((1 - opacity) * 255).toString(16).toUpperCase())}${b}${g}${r}`;
+  return `&H${pad(
+    Math.round((1 - opacity) * 255)
+      .toString(16)
+      .toUpperCase(),
+  )}${b}${g}${r}`;
 }
 
 /** The resolved style: size in pixels of the output height, colours, position, box. */
@@ -119,7 +131,9 @@ export function toAss(cues: Cue[], size: { width: number; height: number }, styl
     "",
     "[Events]",
     "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
-    ...cues.map((c) => `Dialogue: 0,${clock(c.startS, ".", 2)},${clock(c.endS, ".", 2)},Default,,0,0,0,,${escape(c.text)}`),
+    ...cues.map(
+      (c) => `Dialogue: 0,${clock(c.startS, ".", 2)},${clock(c.endS, ".", 2)},Default,,0,0,0,,${escape(c.text)}`,
+    ),
     "",
   ].join("\n");
 }

@@ -27,7 +27,8 @@ export interface PublicUrlOptions {
 }
 
 const MAX_URL_LENGTH = 2048;
-const ONLY_PUBLIC = "only public addresses are allowed (ALLOW_PRIVATE_PROVIDER_URLS=true permits self-hosted endpoints)";
+const ONLY_PUBLIC =
+  "only public addresses are allowed (ALLOW_PRIVATE_PROVIDER_URLS=true permits self-hosted endpoints)";
 
 function refuse(field: string, message: string): AppError {
   return new AppError("VALIDATION_ERROR", `${field} ${message}`, { fields: [{ path: `/${field}`, message }] });
@@ -64,7 +65,7 @@ const V4_RANGES = V4_BLOCKED.map(([base, prefix, why]) => {
 });
 
 function v4Reason(n: number): string | null {
-  for (const r of V4_RANGES) if (((n & r.mask) >>> 0) === r.net) return r.why;
+  for (const r of V4_RANGES) if ((n & r.mask) >>> 0 === r.net) return r.why;
   return null;
 }
 
@@ -145,7 +146,8 @@ export function nonPublicReason(address: string): string | null {
   return null;
 }
 
-const defaultLookup = async (host: string): Promise<ResolvedAddress[]> => dnsLookup(host, { all: true, verbatim: true });
+const defaultLookup = async (host: string): Promise<ResolvedAddress[]> =>
+  dnsLookup(host, { all: true, verbatim: true });
 
 /**
  * The URL, normalised (WHATWG parsing: `http://2130706433/` becomes `http://127.0.0.1`; no
@@ -162,7 +164,8 @@ export async function assertPublicUrl(raw: string, options: PublicUrlOptions): P
     throw refuse(field, "is not a valid URL");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw refuse(field, "must use http or https");
-  if (url.username || url.password) throw refuse(field, "must not contain a user name or password; give the key as api_key");
+  if (url.username || url.password)
+    throw refuse(field, "must not contain a user name or password; give the key as api_key");
   if (!url.hostname) throw refuse(field, "must name a host");
 
   const path = url.pathname.replace(/\/+$/, "");
@@ -176,7 +179,8 @@ export async function assertPublicUrl(raw: string, options: PublicUrlOptions): P
     if (why) throw refuse(field, `points at ${host}, ${why}; ${ONLY_PUBLIC}`);
     return normalised;
   }
-  if (host === "localhost" || host.endsWith(".localhost")) throw refuse(field, `points at ${host}, a loopback host; ${ONLY_PUBLIC}`);
+  if (host === "localhost" || host.endsWith(".localhost"))
+    throw refuse(field, `points at ${host}, a loopback host; ${ONLY_PUBLIC}`);
 
   let addresses: ResolvedAddress[];
   try {
@@ -186,7 +190,8 @@ export async function assertPublicUrl(raw: string, options: PublicUrlOptions): P
   }
   if (!Array.isArray(addresses) || addresses.length === 0) throw refuse(field, `host "${host}" does not resolve`);
   for (const { address } of addresses) {
-    if (typeof address !== "string" || !isIP(address.replace(/%.*$/, ""))) throw refuse(field, `host "${host}" resolves to something that is not an IP address`);
+    if (typeof address !== "string" || !isIP(address.replace(/%.*$/, "")))
+      throw refuse(field, `host "${host}" resolves to something that is not an IP address`);
     const why = nonPublicReason(address);
     if (why) throw refuse(field, `host "${host}" resolves to ${address}, ${why}; ${ONLY_PUBLIC}`);
   }

@@ -9,7 +9,13 @@ import type { AssetRef } from "./material.ts";
 /** The digest of everything an artifact is made from: same inputs, same digest, same asset. */
 export const inputDigest = (inputs: unknown) => createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
 
-const EXT: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "audio/wav": "wav", "audio/mpeg": "mp3", "video/mp4": "mp4" };
+const EXT: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "audio/wav": "wav",
+  "audio/mpeg": "mp3",
+  "video/mp4": "mp4",
+};
 
 export interface AssetOwner {
   spaceId: string;
@@ -27,7 +33,13 @@ const toRef = (a: { id: string; storage_key: string; mime_type: string; sha256: 
 
 /** The asset already made from these inputs in this project, if any. */
 export async function findAsset(db: Db, projectId: string, kind: string, digest: string) {
-  return db.selectFrom("assets").selectAll().where("project_id", "=", projectId).where("kind", "=", kind).where("input_digest", "=", digest).executeTakeFirst();
+  return db
+    .selectFrom("assets")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("kind", "=", kind)
+    .where("input_digest", "=", digest)
+    .executeTakeFirst();
 }
 
 /**

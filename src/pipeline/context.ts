@@ -29,7 +29,15 @@ export interface StepContext {
   deps: PipelineDeps;
   /** The models this step calls, each running its capability's chain and writing the cost ledger. */
   providers: Providers;
-  project: { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: ProjectOptions; name: string };
+  project: {
+    id: string;
+    space_id: string;
+    owner_id: string | null;
+    input_text: string;
+    input_type: string;
+    options: ProjectOptions;
+    name: string;
+  };
   packageId: string;
   owner: AssetOwner;
   signal: AbortSignal;
@@ -50,7 +58,15 @@ export function pictureSize(options: ProjectOptions): { width: number; height: n
   }
 }
 
-type ProjectRow = { id: string; space_id: string; owner_id: string | null; input_text: string; input_type: string; options: unknown; name: string };
+type ProjectRow = {
+  id: string;
+  space_id: string;
+  owner_id: string | null;
+  input_text: string;
+  input_type: string;
+  options: unknown;
+  name: string;
+};
 
 /** Which run, stage and shot a step works for: it goes with every provider call into the ledger. */
 export interface StepWhere {
@@ -68,7 +84,14 @@ export async function stepContextFor(
   where: StepWhere = {},
   progress: (p: number) => Promise<void> = async () => {},
 ): Promise<StepContext> {
-  const scope = { userId: ownerId, spaceId: project.space_id, projectId: project.id, runId: where.runId ?? null, stage: where.stage ?? null, shotId: where.shotId ?? null };
+  const scope = {
+    userId: ownerId,
+    spaceId: project.space_id,
+    projectId: project.id,
+    runId: where.runId ?? null,
+    stage: where.stage ?? null,
+    shotId: where.shotId ?? null,
+  };
   return {
     deps,
     providers: await deps.providers.forScope(scope),

@@ -14,7 +14,14 @@ export interface ExportOptions {
   resolution: "720p" | "1080p" | "4K";
   format: "MP4" | "MOV";
   fps: 24 | 25 | 30 | 50 | 60;
-  subtitle: { enabled: boolean; burn_in: boolean; format: "SRT" | "VTT" | "ASS"; font_size?: number; font_color?: string; position?: "bottom" | "middle" | "top" };
+  subtitle: {
+    enabled: boolean;
+    burn_in: boolean;
+    format: "SRT" | "VTT" | "ASS";
+    font_size?: number;
+    font_color?: string;
+    position?: "bottom" | "middle" | "top";
+  };
   cover: { enabled: boolean; title_text?: string };
 }
 
@@ -29,17 +36,32 @@ export function exportDefaults(options: Partial<ExportOptions> | undefined, proj
   };
 }
 
-export async function createExport(db: Db, e: { projectId: string; packageId: string; runId: string | null; userId: string | null; options: ExportOptions }): Promise<string> {
+export async function createExport(
+  db: Db,
+  e: { projectId: string; packageId: string; runId: string | null; userId: string | null; options: ExportOptions },
+): Promise<string> {
   const row = await db
     .insertInto("exports")
-    .values({ project_id: e.projectId, package_id: e.packageId, run_id: e.runId, created_by: e.userId, options: JSON.stringify(e.options) })
+    .values({
+      project_id: e.projectId,
+      package_id: e.packageId,
+      run_id: e.runId,
+      created_by: e.userId,
+      options: JSON.stringify(e.options),
+    })
     .returning("id")
     .executeTakeFirstOrThrow();
   return row.id;
 }
 
 /** The composer's timeline for a package: each shot's selected clip (else keyframe), its lines in order, the music. */
-export async function buildTimeline(deps: PipelineDeps, packageId: string, options: ExportOptions, project: ProjectOptions, title: string): Promise<Timeline> {
+export async function buildTimeline(
+  deps: PipelineDeps,
+  packageId: string,
+  options: ExportOptions,
+  project: ProjectOptions,
+  title: string,
+): Promise<Timeline> {
   const cache = join(deps.config.dataDir, "cache", "assets");
   const pkg = await loadPackage(deps.db, packageId);
   const shots = await loadShots(deps.db, packageId);
@@ -53,7 +75,13 @@ export async function buildTimeline(deps: PipelineDeps, packageId: string, optio
     const audio = [];
     for (const [i, line] of shot.lines.entries()) {
       if (!line.audio) continue;
-      audio.push({ path: await localFile(deps.storage, line.audio, cache), offsetS: offsets[i]!, volume: line.volume, text: line.text, timings: line.audio.timings });
+      audio.push({
+        path: await localFile(deps.storage, line.audio, cache),
+        offsetS: offsets[i]!,
+        volume: line.volume,
+        text: line.text,
+        timings: line.audio.timings,
+      });
     }
     out.push({
       id: shot.id,
@@ -66,15 +94,31 @@ export async function buildTimeline(deps: PipelineDeps, packageId: string, optio
   }
   const music = pkg.music;
   return {
-    output: { resolution: options.resolution === "4K" ? "4k" : options.resolution, aspectRatio: project.aspect_ratio ?? "16:9", fps: options.fps, format: options.format === "MOV" ? "mov" : "mp4" },
+    output: {
+      resolution: options.resolution === "4K" ? "4k" : options.resolution,
+      aspectRatio: project.aspect_ratio ?? "16:9",
+      fps: options.fps,
+      format: options.format === "MOV" ? "mov" : "mp4",
+    },
     shots: out,
     bgm: music?.asset
-      ? { path: await localFile(deps.storage, music.asset, cache), volume: music.volume, loop: music.loop, fadeInS: music.fade_in_s, fadeOutS: music.fade_out_s, duck: true }
+      ? {
+          path: await localFile(deps.storage, music.asset, cache),
+          volume: music.volume,
+          loop: music.loop,
+          fadeInS: music.fade_in_s,
+          fadeOutS: music.fade_out_s,
+          duck: true,
+        }
       : null,
     subtitles: options.subtitle.enabled
       ? {
           burnIn: options.subtitle.burn_in,
-          style: { size: options.subtitle.font_size, colour: options.subtitle.font_color, position: options.subtitle.position },
+          style: {
+            size: options.subtitle.font_size,
+            colour: options.subtitle.font_color,
+            position: options.subtitle.position,
+          },
         }
       : null,
     cover: options.cover.enabled ? { title: options.cover.title_text ?? title } : null,
@@ -95,35 +139,72 @@ export interface ExportFile {
  * spoken again, and a clip made for another length or picture is made again. Untouched shots keep
  * their assets, and so their cached segments.
  */
-async function refreshStale(deps: PipelineDeps, project: Parameters<typeof stepContextFor>[1], packageId: string, ownerId: string | null, runId: string | null, signal: AbortSignal) {
+async function refreshStale(
+  deps: PipelineDeps,
+  project: Parameters<typeof stepContextFor>[1],
+  packageId: string,
+  ownerId: string | null,
+  runId: string | null,
+  signal: AbortSignal,
+) {
   for (const before of await loadShots(deps.db, packageId)) {
     if (before.stale.length === 0 && before.lines.every((l) => l.audio)) continue;
-    const step = await stepContextFor(deps, project, packageId, ownerId, signal, { runId, stage: "export", shotId: before.id });
+    const step = await stepContextFor(deps, project, packageId, ownerId, signal, {
+      runId,
+      stage: "export",
+      shotId: before.id,
+    });
     if (before.stale.includes("keyframe")) await keyframe(step, before.id);
     if (before.stale.includes("voice") || before.lines.some((l) => !l.audio)) await voice(step, before.id);
     const after = await loadShot(deps.db, packageId, before.id);
-    if (after.clip.selected !== null && (before.stale.some((s) => s === "clip" || s === "keyframe") || after.durationS !== before.durationS)) await clip(step, before.id);
+    if (
+      after.clip.selected !== null &&
+      (before.stale.some((s) => s === "clip" || s === "keyframe") || after.durationS !== before.durationS)
+    )
+      await clip(step, before.id);
   }
 }
 
-const FILE_TYPES: Record<string, "video" | "subtitle" | "cover"> = { video: "video", srt: "subtitle", vtt: "subtitle", ass: "subtitle", cover: "cover" };
+const FILE_TYPES: Record<string, "video" | "subtitle" | "cover"> = {
+  video: "video",
+  srt: "subtitle",
+  vtt: "subtitle",
+  ass: "subtitle",
+  cover: "cover",
+};
 
 /**
  * Renders an export: the package's timeline composed (re-rendering only segments whose inputs
  * changed) and stored, each file an asset of the project, the export row completed with them.
  */
-export async function renderExport(deps: PipelineDeps, exportId: string, signal: AbortSignal, onProgress?: (p: number) => Promise<void> | void) {
+export async function renderExport(
+  deps: PipelineDeps,
+  exportId: string,
+  signal: AbortSignal,
+  onProgress?: (p: number) => Promise<void> | void,
+) {
   const { db } = deps;
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirstOrThrow();
   const project = await db.selectFrom("projects").selectAll().where("id", "=", ex.project_id).executeTakeFirstOrThrow();
   const options = ex.options as ExportOptions;
   const projectOptions = project.options as ProjectOptions;
   // A cancelled (or finished) export never starts again; a failed one may be retried with its run.
-  const started = await db.updateTable("exports").set({ status: "running", error: null }).where("id", "=", exportId).where("status", "in", ["queued", "running", "failed"]).executeTakeFirst();
+  const started = await db
+    .updateTable("exports")
+    .set({ status: "running", error: null })
+    .where("id", "=", exportId)
+    .where("status", "in", ["queued", "running", "failed"])
+    .executeTakeFirst();
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
   await refreshStale(deps, project, ex.package_id!, ex.created_by, ex.run_id, signal);
   const pkg = await loadPackage(db, ex.package_id!);
-  const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, pkg.storyline?.title ?? project.name);
+  const timeline = await buildTimeline(
+    deps,
+    ex.package_id!,
+    options,
+    projectOptions,
+    pkg.storyline?.title ?? project.name,
+  );
   if (!options.subtitle.enabled) timeline.subtitles = null;
   let last = 0;
   // Progress goes to the export row and the project's event log (as `video.progress` on WebSocket), in order.
@@ -131,20 +212,33 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   const reportProgress = async (percent: number) => {
     await db.transaction().execute(async (trx) => {
       await trx.updateTable("exports").set({ progress: percent }).where("id", "=", exportId).execute();
-      await appendEvent(trx, "progress", { project_id: project.id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "running", progress: percent, current_step: "Rendering the video" });
+      await appendEvent(trx, "progress", {
+        project_id: project.id,
+        run_id: ex.run_id,
+        export_id: exportId,
+        stage: "export",
+        status: "running",
+        progress: percent,
+        current_step: "Rendering the video",
+      });
     });
     await onProgress?.(percent);
   };
-  const { result, objects } = await composeToStorage(deps.storage, `projects/${project.id}/exports/${exportId}`, timeline, {
-    cacheDir: join(deps.config.dataDir, "cache", "segments"),
-    signal,
-    onProgress: (p) => {
-      const percent = Math.floor(p);
-      if (percent < last + 5 || percent >= 100) return;
-      last = percent;
-      progressQueue = progressQueue.then(() => reportProgress(percent)).catch(() => {});
+  const { result, objects } = await composeToStorage(
+    deps.storage,
+    `projects/${project.id}/exports/${exportId}`,
+    timeline,
+    {
+      cacheDir: join(deps.config.dataDir, "cache", "segments"),
+      signal,
+      onProgress: (p) => {
+        const percent = Math.floor(p);
+        if (percent < last + 5 || percent >= 100) return;
+        last = percent;
+        progressQueue = progressQueue.then(() => reportProgress(percent)).catch(() => {});
+      },
     },
-  });
+  );
   await progressQueue;
   const wanted = options.subtitle.format.toLowerCase();
   const files: ExportFile[] = [];
@@ -167,7 +261,14 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
       })
       .returning("id")
       .executeTakeFirstOrThrow();
-    files.push({ asset_id: asset.id, file_type: FILE_TYPES[kind]!, file_name: object.key.split("/").pop()!, mime_type: object.contentType, file_size: object.size, duration_s: kind === "video" ? result.durationS : null });
+    files.push({
+      asset_id: asset.id,
+      file_type: FILE_TYPES[kind]!,
+      file_name: object.key.split("/").pop()!,
+      mime_type: object.contentType,
+      file_size: object.size,
+      duration_s: kind === "video" ? result.durationS : null,
+    });
   }
   // Files the composer made but the export did not ask for are not kept.
   for (const [kind, object] of Object.entries(objects)) {
@@ -176,11 +277,25 @@ export async function renderExport(deps: PipelineDeps, exportId: string, signal:
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable("exports")
-      .set({ status: "completed", progress: 100, files: JSON.stringify(files), stats: JSON.stringify({ segments: result.segments, duration_s: result.durationS, warnings: result.warnings }), completed_at: new Date() })
+      .set({
+        status: "completed",
+        progress: 100,
+        files: JSON.stringify(files),
+        stats: JSON.stringify({ segments: result.segments, duration_s: result.durationS, warnings: result.warnings }),
+        completed_at: new Date(),
+      })
       .where("id", "=", exportId)
       .where("status", "=", "running")
       .execute();
-    await appendEvent(trx, "completed", { project_id: project.id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "completed", progress: 100, current_step: "Video ready" });
+    await appendEvent(trx, "completed", {
+      project_id: project.id,
+      run_id: ex.run_id,
+      export_id: exportId,
+      stage: "export",
+      status: "completed",
+      progress: 100,
+      current_step: "Video ready",
+    });
   });
   return { result, files };
 }
@@ -195,6 +310,16 @@ export async function failExport(db: Db, exportId: string, message: string, shot
       .where("status", "in", ["queued", "running"])
       .returning(["project_id", "run_id"])
       .executeTakeFirst();
-    if (ex) await appendEvent(trx, "failed", { project_id: ex.project_id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "failed", progress: 0, current_step: null, message });
+    if (ex)
+      await appendEvent(trx, "failed", {
+        project_id: ex.project_id,
+        run_id: ex.run_id,
+        export_id: exportId,
+        stage: "export",
+        status: "failed",
+        progress: 0,
+        current_step: null,
+        message,
+      });
   });
 }

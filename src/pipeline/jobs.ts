@@ -1,14 +1,14 @@
-import { ComposeError } from "../media/compose-error.ts";
-import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import type { Db } from "../db/client.ts";
+import { ComposeError } from "../media/compose-error.ts";
+import { AiServiceError } from "../providers/ai-error.ts";
+import type { Capability } from "../providers/capabilities.ts";
+import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
 import type { AssetRef } from "./material.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { PER_SHOT, type Stage, type StepFailure } from "./stages.ts";
-import { AiServiceError } from "../providers/ai-error.ts";
-import type { Capability } from "../providers/capabilities.ts";
 import * as analysis from "./steps/analysis.ts";
 import { music } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
@@ -53,7 +53,8 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
     if (p.what === "keyframe") {
       // A video made from the old picture no longer matches it.
       const shot = await loadShot(db, p.package_id, p.target);
-      if (shot.clip.selected !== null && !shot.stale.includes("clip")) await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
+      if (shot.clip.selected !== null && !shot.stale.includes("clip"))
+        await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
     }
     return;
   }
@@ -68,7 +69,11 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
     const s = pkg.scenes.find((x) => x.id === p.target);
     if (!s) throw new PermanentJobError(`no scene "${p.target}"`);
     const ref = await analysis.sceneImage(step, art, s, p.seed);
-    const scenes = pkg.scenes.map((x) => (x.id === s.id ? { ...x, image: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] } : x));
+    const scenes = pkg.scenes.map((x) =>
+      x.id === s.id
+        ? { ...x, image: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] }
+        : x,
+    );
     await savePackage(db, p.package_id, { scenes });
   }
 }
@@ -80,25 +85,59 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
 export async function selectCharacterReference(db: Db, packageId: string, name: string, ref: AssetRef) {
   await db.transaction().execute(async (trx) => {
     const pkg = await loadPackage(trx, packageId);
-    const characters = pkg.characters.map((x) => (x.name === name ? { ...x, reference: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] } : x));
+    const characters = pkg.characters.map((x) =>
+      x.name === name
+        ? {
+            ...x,
+            reference: ref,
+            candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref],
+          }
+        : x,
+    );
     await savePackage(trx, packageId, { characters });
     for (const shot of await loadShots(trx, packageId)) {
-      if (shot.characters.includes(name) && shot.keyframe.selected !== null && !shot.stale.includes("keyframe")) await saveShot(trx, packageId, { ...shot, stale: [...shot.stale, "keyframe"] });
+      if (shot.characters.includes(name) && shot.keyframe.selected !== null && !shot.stale.includes("keyframe"))
+        await saveShot(trx, packageId, { ...shot, stale: [...shot.stale, "keyframe"] });
     }
   });
 }
 
 /** The job that runs one stage of a run. */
 export function stageJob(runId: string, stage: Stage) {
-  return { kind: "pipeline.stage", queue: PIPELINE_QUEUE, payload: { run_id: runId, stage }, maxAttempts: ATTEMPTS, timeoutMs: 30 * 60_000 };
+  return {
+    kind: "pipeline.stage",
+    queue: PIPELINE_QUEUE,
+    payload: { run_id: runId, stage },
+    maxAttempts: ATTEMPTS,
+    timeoutMs: 30 * 60_000,
+  };
 }
 
-async function stepContext(deps: PipelineDeps, run: RunRow, job: JobContext, stage: Stage, shotId?: string): Promise<StepContext> {
-  const project = await deps.db.selectFrom("projects").selectAll().where("id", "=", run.project_id).executeTakeFirstOrThrow();
-  return stepContextFor(deps, project, run.package_id!, run.created_by, job.signal, { runId: run.id, stage, shotId }, (p) => job.progress(p));
+async function stepContext(
+  deps: PipelineDeps,
+  run: RunRow,
+  job: JobContext,
+  stage: Stage,
+  shotId?: string,
+): Promise<StepContext> {
+  const project = await deps.db
+    .selectFrom("projects")
+    .selectAll()
+    .where("id", "=", run.project_id)
+    .executeTakeFirstOrThrow();
+  return stepContextFor(
+    deps,
+    project,
+    run.package_id!,
+    run.created_by,
+    job.signal,
+    { runId: run.id, stage, shotId },
+    (p) => job.progress(p),
+  );
 }
 
-const active = (run: RunRow | undefined): run is RunRow => !!run && (run.status === "queued" || run.status === "running");
+const active = (run: RunRow | undefined): run is RunRow =>
+  !!run && (run.status === "queued" || run.status === "running");
 
 /** What a user is told when a step fails: the reason, never a stack. */
 function reason(e: unknown): string {
@@ -111,7 +150,8 @@ function reason(e: unknown): string {
 function failure(e: unknown, shotId?: string | null): StepFailure {
   const shot = shotId ?? (e instanceof ComposeError ? e.shotId : null) ?? undefined;
   const base = { message: reason(e), ...(shot ? { shot_id: shot } : {}) };
-  if (e instanceof AiServiceError) return { ...base, code: e.code, provider: e.provider, model: e.model, capability: e.capability };
+  if (e instanceof AiServiceError)
+    return { ...base, code: e.code, provider: e.provider, model: e.model, capability: e.capability };
   return base;
 }
 
@@ -122,10 +162,17 @@ function failure(e: unknown, shotId?: string | null): StepFailure {
  */
 async function advance(db: Db, run: RunRow, stage: Stage) {
   const pause = run.mode === "step" && run.to_stage === stage;
-  const done = await updateStage(db, run.id, stage, (s) => (s.status === "completed" ? null : { status: "completed", progress: 100 }), undefined, async (trx, stages) => {
-    const next = nextStage(stages, stage);
-    if (next && !pause) await enqueue(trx, stageJob(run.id, next));
-  });
+  const done = await updateStage(
+    db,
+    run.id,
+    stage,
+    (s) => (s.status === "completed" ? null : { status: "completed", progress: 100 }),
+    undefined,
+    async (trx, stages) => {
+      const next = nextStage(stages, stage);
+      if (next && !pause) await enqueue(trx, stageJob(run.id, next));
+    },
+  );
   if (!done.applied) return;
   const next = nextStage(done.stages, stage);
   if (!next) await finishRun(db, run.id, "completed");
@@ -139,7 +186,11 @@ async function failStage(db: Db, run: RunRow, stage: Stage, error: StepFailure) 
 
 /** No second attempt helps: a bad input, or a provider that refused (4xx) rather than failed. */
 const isFinal = (e: unknown, ctx: JobContext) =>
-  ctx.attempt >= ATTEMPTS || e instanceof PermanentJobError || e instanceof ComposeError || e instanceof RangeError || (e instanceof AiServiceError && !e.retryable);
+  ctx.attempt >= ATTEMPTS ||
+  e instanceof PermanentJobError ||
+  e instanceof ComposeError ||
+  e instanceof RangeError ||
+  (e instanceof AiServiceError && !e.retryable);
 
 export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
   const { db } = deps;
@@ -147,11 +198,13 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
     "pipeline.stage": async (payload: { run_id: string; stage: Stage }, ctx: JobContext) => {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };
-      if (run.status === "queued") await db.updateTable("runs").set({ status: "running" }).where("id", "=", run.id).execute();
+      if (run.status === "queued")
+        await db.updateTable("runs").set({ status: "running" }).where("id", "=", run.id).execute();
       const stage = payload.stage;
       const state = run.stages.find((s) => s.stage === stage)!;
       // Redelivered after its work was recorded (a worker died before the queue heard back).
-      if (state.status === "completed" || state.status === "skipped" || state.join_id) return { skipped: "already done" };
+      if (state.status === "completed" || state.status === "skipped" || state.join_id)
+        return { skipped: "already done" };
       await updateStage(db, run.id, stage, { status: "running", progress: 0, error: null });
       try {
         const step = await stepContext(deps, run, ctx, stage);
@@ -163,31 +216,67 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
           }
           // A cloud provider's shot jobs share its concurrency limit across every worker.
           const head = await deps.providers.head(SHOT_CAPABILITY[stage]!);
-          const limit = head.concurrency ? { concurrencyKey: `provider:${head.provider}`, concurrencyLimit: head.concurrency } : {};
+          const limit = head.concurrency
+            ? { concurrencyKey: `provider:${head.provider}`, concurrencyLimit: head.concurrency }
+            : {};
           // Fan out once: the shot jobs, the join and the join's id are recorded together.
-          await updateStage(db, run.id, stage, (s) => (s.join_id ? null : { done: 0, done_shots: [], total: list.length }), undefined, async (trx) => {
-            const children = await enqueueMany(
-              trx,
-              list.map((s) => ({ kind: "pipeline.shot", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage, shot_id: s.id }, maxAttempts: ATTEMPTS, timeoutMs: 10 * 60_000, ...limit })),
-            );
-            const join = await enqueue(trx, { kind: "pipeline.join", queue: PIPELINE_QUEUE, payload: { run_id: run.id, stage }, parents: children.map((c) => c.id), onParentFailure: "proceed" });
-            return { join_id: join.id };
-          });
+          await updateStage(
+            db,
+            run.id,
+            stage,
+            (s) => (s.join_id ? null : { done: 0, done_shots: [], total: list.length }),
+            undefined,
+            async (trx) => {
+              const children = await enqueueMany(
+                trx,
+                list.map((s) => ({
+                  kind: "pipeline.shot",
+                  queue: PIPELINE_QUEUE,
+                  payload: { run_id: run.id, stage, shot_id: s.id },
+                  maxAttempts: ATTEMPTS,
+                  timeoutMs: 10 * 60_000,
+                  ...limit,
+                })),
+              );
+              const join = await enqueue(trx, {
+                kind: "pipeline.join",
+                queue: PIPELINE_QUEUE,
+                payload: { run_id: run.id, stage },
+                parents: children.map((c) => c.id),
+                onParentFailure: "proceed",
+              });
+              return { join_id: join.id };
+            },
+          );
           return { shots: list.length };
         }
         if (stage === "export") {
           // One export per run, even when this job is delivered again.
           const exportId = await db.transaction().execute(async (trx) => {
-            const locked = await trx.selectFrom("runs").select("export_id").where("id", "=", run.id).forUpdate().executeTakeFirstOrThrow();
+            const locked = await trx
+              .selectFrom("runs")
+              .select("export_id")
+              .where("id", "=", run.id)
+              .forUpdate()
+              .executeTakeFirstOrThrow();
             if (locked.export_id) return locked.export_id;
-            const id = await createExport(trx, { projectId: run.project_id, packageId: run.package_id!, runId: run.id, userId: run.created_by, options: exportDefaults(undefined, step.project.options) });
+            const id = await createExport(trx, {
+              projectId: run.project_id,
+              packageId: run.package_id!,
+              runId: run.id,
+              userId: run.created_by,
+              options: exportDefaults(undefined, step.project.options),
+            });
             await trx.updateTable("runs").set({ export_id: id }).where("id", "=", run.id).execute();
             return id;
           });
           try {
-            await renderExport(deps, exportId, ctx.signal, (p) => updateStage(db, run.id, "export", { progress: p }).then(() => {}));
+            await renderExport(deps, exportId, ctx.signal, (p) =>
+              updateStage(db, run.id, "export", { progress: p }).then(() => {}),
+            );
           } catch (e) {
-            if (isFinal(e, ctx) && !ctx.signal.aborted) await failExport(db, exportId, reason(e), e instanceof ComposeError ? e.shotId : null);
+            if (isFinal(e, ctx) && !ctx.signal.aborted)
+              await failExport(db, exportId, reason(e), e instanceof ComposeError ? e.shotId : null);
             throw e;
           }
         } else {
@@ -205,7 +294,10 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };
       try {
-        await PER_SHOT_STEP[payload.stage]!(await stepContext(deps, run, ctx, payload.stage, payload.shot_id), payload.shot_id);
+        await PER_SHOT_STEP[payload.stage]!(
+          await stepContext(deps, run, ctx, payload.stage, payload.shot_id),
+          payload.shot_id,
+        );
       } catch (e) {
         if (isFinal(e, ctx) && !ctx.signal.aborted) {
           // The first failing shot is the one the stage reports; the join fails the run.
@@ -217,7 +309,11 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       await updateStage(db, run.id, payload.stage, (s) => {
         if (s.done_shots?.includes(payload.shot_id)) return null;
         const doneShots = [...(s.done_shots ?? []), payload.shot_id];
-        return { done: doneShots.length, done_shots: doneShots, progress: Math.floor((doneShots.length / Math.max(1, s.total ?? 1)) * 100) };
+        return {
+          done: doneShots.length,
+          done_shots: doneShots,
+          progress: Math.floor((doneShots.length / Math.max(1, s.total ?? 1)) * 100),
+        };
       });
       return { shot: payload.shot_id };
     },
@@ -227,7 +323,12 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       if (!active(run)) return { skipped: "the run is not running" };
       const state = run.stages.find((s) => s.stage === payload.stage)!;
       if (state.error || (state.done ?? 0) < (state.total ?? 0)) {
-        await failStage(db, run, payload.stage, state.error ?? { message: `${(state.total ?? 0) - (state.done ?? 0)} shots did not finish` });
+        await failStage(
+          db,
+          run,
+          payload.stage,
+          state.error ?? { message: `${(state.total ?? 0) - (state.done ?? 0)} shots did not finish` },
+        );
         return { failed: true };
       }
       await advance(db, run, payload.stage);
@@ -236,9 +337,16 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
 
     /** A new candidate image or video (another seed): a clip's keyframe or video, a character's sheet, a scene's picture. */
     "pipeline.regenerate": async (payload: RegeneratePayload, ctx: JobContext) => {
-      const project = await db.selectFrom("projects").selectAll().where("id", "=", payload.project_id).executeTakeFirst();
+      const project = await db
+        .selectFrom("projects")
+        .selectAll()
+        .where("id", "=", payload.project_id)
+        .executeTakeFirst();
       if (!project) return { skipped: "the project is gone" };
-      const step = await stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal, { stage: `regenerate_${payload.what}`, shotId: payload.what === "keyframe" || payload.what === "clip" ? payload.target : null });
+      const step = await stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal, {
+        stage: `regenerate_${payload.what}`,
+        shotId: payload.what === "keyframe" || payload.what === "clip" ? payload.target : null,
+      });
       await regenerate(step, payload);
       return { target: payload.target, what: payload.what };
     },
@@ -248,7 +356,8 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         const { files } = await renderExport(deps, payload.export_id, ctx.signal, (p) => ctx.progress(p));
         return { files: files.length };
       } catch (e) {
-        if (isFinal(e, ctx) && !ctx.signal.aborted) await failExport(db, payload.export_id, reason(e), e instanceof ComposeError ? e.shotId : null);
+        if (isFinal(e, ctx) && !ctx.signal.aborted)
+          await failExport(db, payload.export_id, reason(e), e instanceof ComposeError ? e.shotId : null);
         throw e;
       }
     },

@@ -90,7 +90,8 @@ export function narratorVoice(pkg: Pick<PackageContent, "storyline">, provider?:
   return provider === undefined || v.provider === provider ? v : null;
 }
 
-export const selected = (c: Candidates): AssetRef | null => (c.selected === null ? null : (c.candidates[c.selected] ?? null));
+export const selected = (c: Candidates): AssetRef | null =>
+  c.selected === null ? null : (c.candidates[c.selected] ?? null);
 
 /** The gap between consecutive lines of a shot, and the air before the first. */
 export const LINE_GAP_S = 0.3;

@@ -26,8 +26,18 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
     throw validation([{ path: "/to_stage", message: `"${r.toStage}" comes before from_stage "${r.fromStage}"` }]);
   }
   return db.transaction().execute(async (trx) => {
-    const project = await trx.selectFrom("projects").selectAll().where("id", "=", r.projectId).forUpdate().executeTakeFirstOrThrow();
-    const busy = await trx.selectFrom("runs").select("id").where("project_id", "=", r.projectId).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    const project = await trx
+      .selectFrom("projects")
+      .selectAll()
+      .where("id", "=", r.projectId)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    const busy = await trx
+      .selectFrom("runs")
+      .select("id")
+      .where("project_id", "=", r.projectId)
+      .where("status", "in", ["queued", "running"])
+      .executeTakeFirst();
     if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
     let packageId = project.active_package_id;
     let from: Stage = r.fromStage ?? "storyline";
@@ -38,12 +48,20 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
       packageId = await newPackageVersion(trx, project.id, packageId);
     } else {
       // Continue: the first stage the last run of this package did not complete.
-      const last = await trx.selectFrom("runs").select("stages").where("package_id", "=", packageId).orderBy("created_at", "desc").executeTakeFirst();
+      const last = await trx
+        .selectFrom("runs")
+        .select("stages")
+        .where("package_id", "=", packageId)
+        .orderBy("created_at", "desc")
+        .executeTakeFirst();
       const stages = (last?.stages ?? []) as StageState[];
-      from = STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ?? "export";
+      from =
+        STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
+        "export";
     }
     const to = r.toStage ?? "export";
-    if (STAGES.indexOf(to) < STAGES.indexOf(from)) throw conflict(`to_stage "${to}" comes before the first stage to run, "${from}"`);
+    if (STAGES.indexOf(to) < STAGES.indexOf(from))
+      throw conflict(`to_stage "${to}" comes before the first stage to run, "${from}"`);
     const stages: StageState[] = STAGES.map((stage) => ({
       stage,
       status: STAGES.indexOf(stage) < STAGES.indexOf(from) ? "completed" : "pending",
@@ -62,9 +80,20 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
       })
       .returningAll()
       .executeTakeFirstOrThrow()) as RunRow;
-    await trx.updateTable("projects").set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() }).where("id", "=", project.id).execute();
+    await trx
+      .updateTable("projects")
+      .set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() })
+      .where("id", "=", project.id)
+      .execute();
     await enqueue(trx, stageJob(run.id, from));
-    await appendEvent(trx, "stage", { project_id: project.id, run_id: run.id, stage: from, status: "queued", progress: 0, current_step: null });
+    await appendEvent(trx, "stage", {
+      project_id: project.id,
+      run_id: run.id,
+      stage: from,
+      status: "queued",
+      progress: 0,
+      current_step: null,
+    });
     return run;
   });
 }
@@ -87,39 +116,88 @@ export async function retryRun(db: Db, runId: string): Promise<RunRow> {
   return reopen(db, runId, (stages) => {
     const failed = stages.find((s) => s.status === "failed" || s.status === "cancelled");
     if (!failed) throw conflict("the run has no failed stage to retry");
-    return { stages: stages.map((s) => (STAGES.indexOf(s.stage) >= STAGES.indexOf(failed.stage) && s.status !== "completed" && s.status !== "skipped" ? { stage: s.stage, status: "pending", progress: 0 } : s)), next: failed.stage };
+    return {
+      stages: stages.map((s) =>
+        STAGES.indexOf(s.stage) >= STAGES.indexOf(failed.stage) && s.status !== "completed" && s.status !== "skipped"
+          ? { stage: s.stage, status: "pending", progress: 0 }
+          : s,
+      ),
+      next: failed.stage,
+    };
   });
 }
 
 /** Skips one stage of a failed or paused run and carries on with the next stage still to do. */
 export async function skipStage(db: Db, runId: string, stage: Stage): Promise<RunRow> {
-  if (stage === "storyboard" || stage === "storyline") throw conflict(`the ${stage} stage cannot be skipped: everything after it depends on it`);
+  if (stage === "storyboard" || stage === "storyline")
+    throw conflict(`the ${stage} stage cannot be skipped: everything after it depends on it`);
   return reopen(db, runId, (stages) => {
     const target = stages.find((s) => s.stage === stage)!;
-    if (!["failed", "pending", "cancelled"].includes(target.status)) throw conflict(`the ${stage} stage is ${target.status}`);
+    if (!["failed", "pending", "cancelled"].includes(target.status))
+      throw conflict(`the ${stage} stage is ${target.status}`);
     const next = stages.map((s) =>
-      s.stage === stage ? { stage, status: "skipped" as const, progress: 100 } : STAGES.indexOf(s.stage) > STAGES.indexOf(stage) && (s.status === "failed" || s.status === "cancelled") ? { stage: s.stage, status: "pending" as const, progress: 0 } : s,
+      s.stage === stage
+        ? { stage, status: "skipped" as const, progress: 100 }
+        : STAGES.indexOf(s.stage) > STAGES.indexOf(stage) && (s.status === "failed" || s.status === "cancelled")
+          ? { stage: s.stage, status: "pending" as const, progress: 0 }
+          : s,
     );
-    const following = STAGES.find((s) => next.find((x) => x.stage === s)!.status === "pending" || next.find((x) => x.stage === s)!.status === "failed");
+    const following = STAGES.find(
+      (s) =>
+        next.find((x) => x.stage === s)!.status === "pending" || next.find((x) => x.stage === s)!.status === "failed",
+    );
     return { stages: next, next: following ?? null };
   });
 }
 
-async function reopen(db: Db, runId: string, plan: (stages: StageState[]) => { stages: StageState[]; next: Stage | null }): Promise<RunRow> {
+async function reopen(
+  db: Db,
+  runId: string,
+  plan: (stages: StageState[]) => { stages: StageState[]; next: Stage | null },
+): Promise<RunRow> {
   const updated = await db.transaction().execute(async (trx) => {
-    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    const run = (await trx
+      .selectFrom("runs")
+      .selectAll()
+      .where("id", "=", runId)
+      .forUpdate()
+      .executeTakeFirstOrThrow()) as RunRow;
     if (!["failed", "cancelled", "paused"].includes(run.status)) throw conflict(`the run is ${run.status}`);
-    const busy = await trx.selectFrom("runs").select("id").where("project_id", "=", run.project_id).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    const busy = await trx
+      .selectFrom("runs")
+      .select("id")
+      .where("project_id", "=", run.project_id)
+      .where("status", "in", ["queued", "running"])
+      .executeTakeFirst();
     if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
     const { stages, next } = plan(run.stages);
     if (!next) {
-      await trx.updateTable("runs").set({ stages: JSON.stringify(stages) }).where("id", "=", runId).execute();
+      await trx
+        .updateTable("runs")
+        .set({ stages: JSON.stringify(stages) })
+        .where("id", "=", runId)
+        .execute();
       return { ...run, stages, next };
     }
-    await trx.updateTable("runs").set({ status: "running", stages: JSON.stringify(stages), error: null, finished_at: null }).where("id", "=", runId).execute();
-    await trx.updateTable("projects").set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() }).where("id", "=", run.project_id).execute();
+    await trx
+      .updateTable("runs")
+      .set({ status: "running", stages: JSON.stringify(stages), error: null, finished_at: null })
+      .where("id", "=", runId)
+      .execute();
+    await trx
+      .updateTable("projects")
+      .set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() })
+      .where("id", "=", run.project_id)
+      .execute();
     await enqueue(trx, stageJob(runId, next));
-    await appendEvent(trx, "stage", { project_id: run.project_id, run_id: runId, stage: next, status: "queued", progress: run.progress, current_step: run.current_step });
+    await appendEvent(trx, "stage", {
+      project_id: run.project_id,
+      run_id: runId,
+      stage: next,
+      status: "queued",
+      progress: run.progress,
+      current_step: run.current_step,
+    });
     return { ...run, stages, next };
   });
   if (!updated.next) return finishRun(db, runId, "completed");

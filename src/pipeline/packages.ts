@@ -4,7 +4,10 @@ import type { PackageContent, ShotMaterial, Voice } from "./material.ts";
 
 export type Executor = Db;
 
-export async function loadPackage(db: Executor, packageId: string): Promise<PackageContent & { id: string; project_id: string; version: number; name: string }> {
+export async function loadPackage(
+  db: Executor,
+  packageId: string,
+): Promise<PackageContent & { id: string; project_id: string; version: number; name: string }> {
   const p = await db.selectFrom("packages").selectAll().where("id", "=", packageId).executeTakeFirstOrThrow();
   return {
     id: p.id,
@@ -36,24 +39,42 @@ export async function savePackage(db: Executor, packageId: string, part: Partial
 export async function saveNarratorVoice(db: Executor, packageId: string, voice: Voice): Promise<void> {
   await db
     .updateTable("packages")
-    .set({ storyline: sql`jsonb_set(storyline, '{narrator_voice}', ${JSON.stringify(voice)}::jsonb)` as never, updated_at: new Date() })
+    .set({
+      storyline: sql`jsonb_set(storyline, '{narrator_voice}', ${JSON.stringify(voice)}::jsonb)` as never,
+      updated_at: new Date(),
+    })
     .where("id", "=", packageId)
     .where("storyline", "is not", null)
     .execute();
 }
 
 export async function loadShots(db: Executor, packageId: string): Promise<ShotMaterial[]> {
-  const rows = await db.selectFrom("package_shots").select("data").where("package_id", "=", packageId).orderBy("position").execute();
+  const rows = await db
+    .selectFrom("package_shots")
+    .select("data")
+    .where("package_id", "=", packageId)
+    .orderBy("position")
+    .execute();
   return rows.map((r) => r.data as ShotMaterial);
 }
 
 export async function loadShot(db: Executor, packageId: string, shotId: string): Promise<ShotMaterial> {
-  const row = await db.selectFrom("package_shots").select("data").where("package_id", "=", packageId).where("shot_id", "=", shotId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom("package_shots")
+    .select("data")
+    .where("package_id", "=", packageId)
+    .where("shot_id", "=", shotId)
+    .executeTakeFirstOrThrow();
   return row.data as ShotMaterial;
 }
 
 export async function saveShot(db: Executor, packageId: string, shot: ShotMaterial): Promise<void> {
-  await db.updateTable("package_shots").set({ data: JSON.stringify(shot) }).where("package_id", "=", packageId).where("shot_id", "=", shot.id).execute();
+  await db
+    .updateTable("package_shots")
+    .set({ data: JSON.stringify(shot) })
+    .where("package_id", "=", packageId)
+    .where("shot_id", "=", shot.id)
+    .execute();
 }
 
 export async function replaceShots(db: Executor, packageId: string, shots: ShotMaterial[]): Promise<void> {
@@ -62,7 +83,11 @@ export async function replaceShots(db: Executor, packageId: string, shots: ShotM
   for (let i = 0; i < shots.length; i += 500) {
     await db
       .insertInto("package_shots")
-      .values(shots.slice(i, i + 500).map((s, j) => ({ package_id: packageId, shot_id: s.id, position: i + j, data: JSON.stringify(s) })))
+      .values(
+        shots
+          .slice(i, i + 500)
+          .map((s, j) => ({ package_id: packageId, shot_id: s.id, position: i + j, data: JSON.stringify(s) })),
+      )
       .execute();
   }
 }
@@ -71,14 +96,21 @@ export async function replaceShots(db: Executor, packageId: string, shots: ShotM
  * A new package version copying `from` (or empty): redoing a stage writes into the copy, so the
  * earlier version stays exactly as it was.
  */
-export async function newPackageVersion(db: Executor, projectId: string, from: string | null, name?: string): Promise<string> {
+export async function newPackageVersion(
+  db: Executor,
+  projectId: string,
+  from: string | null,
+  name?: string,
+): Promise<string> {
   const next = await db
     .selectFrom("packages")
     .select(sql<number>`coalesce(max(version), 0) + 1`.as("v"))
     .where("project_id", "=", projectId)
     .executeTakeFirstOrThrow();
   const version = Number(next.v);
-  const source = from ? await db.selectFrom("packages").selectAll().where("id", "=", from).executeTakeFirstOrThrow() : null;
+  const source = from
+    ? await db.selectFrom("packages").selectAll().where("id", "=", from).executeTakeFirstOrThrow()
+    : null;
   const row = await db
     .insertInto("packages")
     .values({
@@ -95,7 +127,9 @@ export async function newPackageVersion(db: Executor, projectId: string, from: s
     .returning("id")
     .executeTakeFirstOrThrow();
   if (from) {
-    await sql`insert into package_shots (package_id, shot_id, position, data) select ${row.id}, shot_id, position, data from package_shots where package_id = ${from}`.execute(db);
+    await sql`insert into package_shots (package_id, shot_id, position, data) select ${row.id}, shot_id, position, data from package_shots where package_id = ${from}`.execute(
+      db,
+    );
   }
   return row.id;
 }

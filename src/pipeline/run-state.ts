@@ -1,6 +1,6 @@
+import type { Selectable } from "kysely";
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
-import type { Selectable } from "kysely";
 import type { RunStatus, RunsTable } from "../db/types.ts";
 import { appendEvent, type ProjectEventName } from "../realtime/events.ts";
 import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "./stages.ts";
@@ -15,7 +15,16 @@ export async function getRun(db: Db, runId: string): Promise<RunRow | undefined>
 /** Overall progress: completed stages by weight, plus the running ones' share. */
 export function runProgress(stages: StageState[]): number {
   const total = stages.reduce((s, x) => s + WEIGHT[x.stage], 0);
-  const done = stages.reduce((s, x) => s + (["completed", "skipped"].includes(x.status) ? WEIGHT[x.stage] : x.status === "running" ? (WEIGHT[x.stage] * x.progress) / 100 : 0), 0);
+  const done = stages.reduce(
+    (s, x) =>
+      s +
+      (["completed", "skipped"].includes(x.status)
+        ? WEIGHT[x.stage]
+        : x.status === "running"
+          ? (WEIGHT[x.stage] * x.progress) / 100
+          : 0),
+    0,
+  );
   return Math.min(100, Math.floor((done / total) * 100));
 }
 
@@ -50,7 +59,12 @@ export async function updateStage(
   inside?: (trx: Db, stages: StageState[]) => Promise<StagePatch | void>,
 ): Promise<RunRow & { applied: boolean }> {
   return db.transaction().execute(async (trx) => {
-    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    const run = (await trx
+      .selectFrom("runs")
+      .selectAll()
+      .where("id", "=", runId)
+      .forUpdate()
+      .executeTakeFirstOrThrow()) as RunRow;
     const before = run.stages.find((s) => s.stage === stage)!;
     let patch = typeof change === "function" ? change(before) : change;
     if (patch === null) return { ...run, applied: false };
@@ -61,31 +75,87 @@ export async function updateStage(
     const stages = run.stages.map((s) => (s.stage === stage ? { ...s, ...patch } : s));
     const progress = runProgress(stages);
     const current = STEP_NAMES[stage];
-    await trx.updateTable("runs").set({ stages: JSON.stringify(stages), progress, current_step: current }).where("id", "=", runId).execute();
-    await trx.updateTable("projects").set({ stage, progress, current_step: current, updated_at: new Date() }).where("id", "=", run.project_id).execute();
+    await trx
+      .updateTable("runs")
+      .set({ stages: JSON.stringify(stages), progress, current_step: current })
+      .where("id", "=", runId)
+      .execute();
+    await trx
+      .updateTable("projects")
+      .set({ stage, progress, current_step: current, updated_at: new Date() })
+      .where("id", "=", run.project_id)
+      .execute();
     const s = stages.find((x) => x.stage === stage)!;
     // Last in the transaction: appendEvent holds the project's event lock until commit.
-    await appendEvent(trx, event, { project_id: run.project_id, run_id: runId, stage, status: s.status, progress, current_step: current, message });
+    await appendEvent(trx, event, {
+      project_id: run.project_id,
+      run_id: runId,
+      stage,
+      status: s.status,
+      progress,
+      current_step: current,
+      message,
+    });
     return { ...run, stages, progress, current_step: current, applied: true };
   });
 }
 
 /** Ends a run (completed, failed or cancelled) or pauses it, with the project's status to match. */
-export async function finishRun(db: Db, runId: string, status: Exclude<RunStatus, "queued" | "running">, error?: StepFailure & { stage?: string }) {
+export async function finishRun(
+  db: Db,
+  runId: string,
+  status: Exclude<RunStatus, "queued" | "running">,
+  error?: StepFailure & { stage?: string },
+) {
   return db.transaction().execute(async (trx) => {
-    const run = (await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow()) as RunRow;
+    const run = (await trx
+      .selectFrom("runs")
+      .selectAll()
+      .where("id", "=", runId)
+      .forUpdate()
+      .executeTakeFirstOrThrow()) as RunRow;
     if (["completed", "failed", "cancelled"].includes(run.status)) return run;
-    const stages = status === "cancelled" ? run.stages.map((s) => (s.status === "running" || s.status === "pending" ? { ...s, status: "cancelled" as const } : s)) : run.stages;
+    const stages =
+      status === "cancelled"
+        ? run.stages.map((s) =>
+            s.status === "running" || s.status === "pending" ? { ...s, status: "cancelled" as const } : s,
+          )
+        : run.stages;
     const progress = status === "completed" ? 100 : runProgress(stages);
     await trx
       .updateTable("runs")
-      .set({ status, stages: JSON.stringify(stages), progress, error: error ? JSON.stringify(error) : null, finished_at: status === "paused" ? null : new Date() })
+      .set({
+        status,
+        stages: JSON.stringify(stages),
+        progress,
+        error: error ? JSON.stringify(error) : null,
+        finished_at: status === "paused" ? null : new Date(),
+      })
       .where("id", "=", runId)
       .execute();
     const projectStatus = status === "completed" ? "completed" : status === "failed" ? "failed" : "editing";
-    await trx.updateTable("projects").set({ status: projectStatus, progress, updated_at: new Date() }).where("id", "=", run.project_id).execute();
-    const event: ProjectEventName = status === "completed" ? "completed" : status === "failed" ? "failed" : status === "cancelled" ? "cancelled" : "stage";
-    await appendEvent(trx, event, { project_id: run.project_id, run_id: runId, stage: error?.stage, status, progress, current_step: run.current_step, message: error?.message });
+    await trx
+      .updateTable("projects")
+      .set({ status: projectStatus, progress, updated_at: new Date() })
+      .where("id", "=", run.project_id)
+      .execute();
+    const event: ProjectEventName =
+      status === "completed"
+        ? "completed"
+        : status === "failed"
+          ? "failed"
+          : status === "cancelled"
+            ? "cancelled"
+            : "stage";
+    await appendEvent(trx, event, {
+      project_id: run.project_id,
+      run_id: runId,
+      stage: error?.stage,
+      status,
+      progress,
+      current_step: run.current_step,
+      message: error?.message,
+    });
     return { ...run, status, stages, progress };
   });
 }

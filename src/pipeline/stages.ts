@@ -1,5 +1,16 @@
 /** The default workflow, in order. Per-shot stages fan out one job per shot and join. */
-export const STAGES = ["storyline", "art_style", "characters", "scenes", "storyboard", "keyframes", "voices", "clips", "music", "export"] as const;
+export const STAGES = [
+  "storyline",
+  "art_style",
+  "characters",
+  "scenes",
+  "storyboard",
+  "keyframes",
+  "voices",
+  "clips",
+  "music",
+  "export",
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 export const PER_SHOT: ReadonlySet<Stage> = new Set(["keyframes", "voices", "clips"]);

@@ -20,7 +20,11 @@ export interface ProviderFailure {
 }
 
 export function isProviderFailure(e: unknown): e is ProviderFailure & Error {
-  return e instanceof Error && typeof (e as Partial<ProviderFailure>).retryable === "boolean" && typeof (e as Partial<ProviderFailure>).provider === "string";
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<ProviderFailure>).retryable === "boolean" &&
+    typeof (e as Partial<ProviderFailure>).provider === "string"
+  );
 }
 
 /**
@@ -29,7 +33,12 @@ export function isProviderFailure(e: unknown): e is ProviderFailure & Error {
  */
 export function stillInFlight(e: unknown): boolean {
   const f = e as { requestId?: unknown; phase?: unknown; retryable?: unknown };
-  return isProviderFailure(e) && f.retryable === true && typeof f.requestId === "string" && (f.phase === "status" || f.phase === "result");
+  return (
+    isProviderFailure(e) &&
+    f.retryable === true &&
+    typeof f.requestId === "string" &&
+    (f.phase === "status" || f.phase === "result")
+  );
 }
 
 /** The key or the account was refused (401/403): another provider, with its own key, may still answer. */
@@ -65,15 +74,25 @@ export class AiServiceError extends Error {
     readonly scope: CallScope,
     cause: unknown,
   ) {
-    const where = [scope.stage ? `stage ${scope.stage}` : "", scope.shotId ? `shot ${scope.shotId}` : ""].filter(Boolean).join(", ");
+    const where = [scope.stage ? `stage ${scope.stage}` : "", scope.shotId ? `shot ${scope.shotId}` : ""]
+      .filter(Boolean)
+      .join(", ");
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(`${capability} by ${provider} (${model}) failed${where ? ` at ${where}` : ""}: ${why}`.slice(0, 800), { cause });
+    super(`${capability} by ${provider} (${model}) failed${where ? ` at ${where}` : ""}: ${why}`.slice(0, 800), {
+      cause,
+    });
     this.retryable = isProviderFailure(cause) ? cause.retryable : false;
     this.status = isProviderFailure(cause) ? (cause.status ?? null) : null;
   }
 
   /** What the API and the run show. */
   details() {
-    return { provider: this.provider, model: this.model, capability: this.capability, stage: this.scope.stage ?? null, shot_id: this.scope.shotId ?? null };
+    return {
+      provider: this.provider,
+      model: this.model,
+      capability: this.capability,
+      stage: this.scope.stage ?? null,
+      shot_id: this.scope.shotId ?? null,
+    };
   }
 }

@@ -16,7 +16,9 @@ export interface BuiltinProvider {
   keyVariable: string | null;
 }
 
-const falText = Object.entries(IMAGE_ENDPOINTS).filter(([, e]) => e.kind === "text").map(([id]) => id);
+const falText = Object.entries(IMAGE_ENDPOINTS)
+  .filter(([, e]) => e.kind === "text")
+  .map(([id]) => id);
 const falVideo = Object.keys(VIDEO_ENDPOINTS).filter((id) => id.endsWith("image-to-video"));
 
 export const BUILTIN_PROVIDERS: BuiltinProvider[] = [
@@ -24,7 +26,13 @@ export const BUILTIN_PROVIDERS: BuiltinProvider[] = [
     id: "local",
     name: "Inkreel local (offline)",
     kind: "local",
-    models: { text: ["inkreel-analyser-1"], image: ["inkreel-painter-1"], video: ["inkreel-motion-1"], speech: ["espeak-ng"], music: ["inkreel-synth-1"] },
+    models: {
+      text: ["inkreel-analyser-1"],
+      image: ["inkreel-painter-1"],
+      video: ["inkreel-motion-1"],
+      speech: ["espeak-ng"],
+      music: ["inkreel-synth-1"],
+    },
     concurrency: null,
     keyVariable: null,
   },
@@ -36,12 +44,22 @@ export const BUILTIN_PROVIDERS: BuiltinProvider[] = [
     concurrency: 8,
     keyVariable: "OPENAI_API_KEY",
   },
-  { id: "fal", name: "fal.ai", kind: "fal", models: { image: falText, video: falVideo }, concurrency: 4, keyVariable: "FAL_KEY" },
+  {
+    id: "fal",
+    name: "fal.ai",
+    kind: "fal",
+    models: { image: falText, video: falVideo },
+    concurrency: 4,
+    keyVariable: "FAL_KEY",
+  },
   {
     id: "elevenlabs",
     name: "ElevenLabs",
     kind: "elevenlabs",
-    models: { speech: ["eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_turbo_v2_5", "eleven_v3"], music: ["music_v1", "music_v2", "music_v2_5"] },
+    models: {
+      speech: ["eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_turbo_v2_5", "eleven_v3"],
+      music: ["music_v1", "music_v2", "music_v2_5"],
+    },
     concurrency: 4,
     keyVariable: "ELEVENLABS_API_KEY",
   },

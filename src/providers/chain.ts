@@ -4,7 +4,7 @@ import { timed } from "../metrics/busy.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
 import { CAPABILITIES, type Capability } from "./capabilities.ts";
 import { recordUsage } from "./ledger.ts";
-import { priceOf, type Price } from "./pricing.ts";
+import { type Price, priceOf } from "./pricing.ts";
 import { takeRateSlot } from "./rate-limit.ts";
 import type { ProviderRecord } from "./settings.ts";
 import type { GenerateResult, TextModel, TextStream, Usage } from "./types.ts";
@@ -29,7 +29,11 @@ async function record(ctx: ChainContext, entry: Parameters<typeof recordUsage>[1
   try {
     await recordUsage(ctx.db, entry);
   } catch (e) {
-    ctx.log.error("could not record provider usage", { provider: entry.provider, model: entry.model, error: e instanceof Error ? e.message : String(e) });
+    ctx.log.error("could not record provider usage", {
+      provider: entry.provider,
+      model: entry.model,
+      error: e instanceof Error ? e.message : String(e),
+    });
   }
 }
 
@@ -41,8 +45,21 @@ async function record(ctx: ChainContext, entry: Parameters<typeof recordUsage>[1
  * to the job, whose next attempt resumes it. The last failure becomes an
  * AiServiceError naming provider, model, stage and shot. Every call, good or bad, is in the ledger.
  */
-export async function runChain<M, T>(capability: Capability, links: Link<M>[], ctx: ChainContext, invoke: (model: M) => Promise<GenerateResult<T>>, signal?: AbortSignal): Promise<GenerateResult<T>> {
-  if (links.length === 0) throw new AiServiceError(capability, "none", "none", ctx.scope, new Error(`no enabled provider with an API key serves ${capability}`));
+export async function runChain<M, T>(
+  capability: Capability,
+  links: Link<M>[],
+  ctx: ChainContext,
+  invoke: (model: M) => Promise<GenerateResult<T>>,
+  signal?: AbortSignal,
+): Promise<GenerateResult<T>> {
+  if (links.length === 0)
+    throw new AiServiceError(
+      capability,
+      "none",
+      "none",
+      ctx.scope,
+      new Error(`no enabled provider with an API key serves ${capability}`),
+    );
   const failures: string[] = [];
   for (const [i, link] of links.entries()) {
     const base = { scope: ctx.scope, capability, provider: link.record.id, model: link.model, price: priceFor(link) };
@@ -51,21 +68,46 @@ export async function runChain<M, T>(capability: Capability, links: Link<M>[], c
     const started = performance.now();
     try {
       const result = await timed("provider", () => invoke(link.instance));
-      await record(ctx, { ...base, outcome: "ok", usage: result.usage, requestId: result.response.id, durationMs: performance.now() - started });
+      await record(ctx, {
+        ...base,
+        outcome: "ok",
+        usage: result.usage,
+        requestId: result.response.id,
+        durationMs: performance.now() - started,
+      });
       return failures.length ? { ...result, warnings: [...result.warnings, ...failures] } : result;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const following = links[i + 1];
       // Bad credentials are worth another provider (its own key), not another model of the same one.
-      const next = !signal?.aborted && !!following && (warrantsFailover(e) || (refusedCredentials(e) && following.record.id !== link.record.id));
+      const next =
+        !signal?.aborted &&
+        !!following &&
+        (warrantsFailover(e) || (refusedCredentials(e) && following.record.id !== link.record.id));
       // What a failed call had already used (tokens of a text answer that never fit) is billed too.
       const used = (e as { usage?: Usage }).usage;
-      await record(ctx, { ...base, outcome: "failed", failedOver: next, error: message, usage: used, durationMs: performance.now() - started });
+      await record(ctx, {
+        ...base,
+        outcome: "failed",
+        failedOver: next,
+        error: message,
+        usage: used,
+        durationMs: performance.now() - started,
+      });
       if (signal?.aborted) throw e;
       if (next) {
         const to = links[i + 1]!;
-        ctx.log.warn("provider failover", { capability, from: `${link.record.id}/${link.model}`, to: `${to.record.id}/${to.model}`, stage: ctx.scope.stage, shot_id: ctx.scope.shotId, error: message });
-        failures.push(`${capability}: ${link.record.id}/${link.model} failed (${message}); ${to.record.id}/${to.model} was used instead`);
+        ctx.log.warn("provider failover", {
+          capability,
+          from: `${link.record.id}/${link.model}`,
+          to: `${to.record.id}/${to.model}`,
+          stage: ctx.scope.stage,
+          shot_id: ctx.scope.shotId,
+          error: message,
+        });
+        failures.push(
+          `${capability}: ${link.record.id}/${link.model} failed (${message}); ${to.record.id}/${to.model} was used instead`,
+        );
         continue;
       }
       throw isProviderFailure(e) ? new AiServiceError(capability, link.record.id, link.model, ctx.scope, e) : e;
@@ -78,13 +120,32 @@ export async function runChain<M, T>(capability: Capability, links: Link<M>[], c
 function streamFromHead(links: Link<TextModel>[], ctx: ChainContext): TextModel["streamText"] {
   return (request) => {
     const head = links[0];
-    if (!head) throw new AiServiceError("text", "none", "none", ctx.scope, new Error("no enabled provider with an API key serves text"));
+    if (!head)
+      throw new AiServiceError(
+        "text",
+        "none",
+        "none",
+        ctx.scope,
+        new Error("no enabled provider with an API key serves text"),
+      );
     const started = performance.now();
     const stream: TextStream = head.instance.streamText(request);
-    const base = { scope: ctx.scope, capability: "text" as const, provider: head.record.id, model: head.model, price: priceFor(head) };
+    const base = {
+      scope: ctx.scope,
+      capability: "text" as const,
+      provider: head.record.id,
+      model: head.model,
+      price: priceFor(head),
+    };
     stream.usage.then(
       (usage: Usage) => record(ctx, { ...base, outcome: "ok", usage, durationMs: performance.now() - started }),
-      (e: unknown) => record(ctx, { ...base, outcome: "failed", error: e instanceof Error ? e.message : String(e), durationMs: performance.now() - started }),
+      (e: unknown) =>
+        record(ctx, {
+          ...base,
+          outcome: "failed",
+          error: e instanceof Error ? e.message : String(e),
+          durationMs: performance.now() - started,
+        }),
     );
     return stream;
   };
@@ -105,12 +166,20 @@ export function chainedProviders(chains: Record<Capability, Link<any>[]>, ctx: C
     const identity = { provider: head?.record.id ?? "none", modelId: head?.model ?? "none" };
     if (capability === "text") {
       out.text = Object.assign(base, identity, {
-        generateObject: (r: Parameters<TextModel["generateObject"]>[0]) => runChain("text", links, ctx, (m: TextModel) => m.generateObject(r), r.signal),
+        generateObject: (r: Parameters<TextModel["generateObject"]>[0]) =>
+          runChain("text", links, ctx, (m: TextModel) => m.generateObject(r), r.signal),
         streamText: streamFromHead(links, ctx),
       });
     } else {
       out[capability] = Object.assign(base, identity, {
-        generate: (o: { signal?: AbortSignal }) => runChain(capability, links, ctx, (m: { generate(o: unknown): Promise<GenerateResult<unknown>> }) => m.generate(o), o.signal),
+        generate: (o: { signal?: AbortSignal }) =>
+          runChain(
+            capability,
+            links,
+            ctx,
+            (m: { generate(o: unknown): Promise<GenerateResult<unknown>> }) => m.generate(o),
+            o.signal,
+          ),
       });
     }
   }

@@ -14,7 +14,9 @@ export async function takeRateSlot(db: Db, provider: string, perMinute: number, 
   for (;;) {
     const waitMs = await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtext(${`inkreel:rate:${provider}`}))`.execute(trx);
-      await sql`delete from provider_calls where provider = ${provider} and at < clock_timestamp() - interval '2 minutes'`.execute(trx);
+      await sql`delete from provider_calls where provider = ${provider} and at < clock_timestamp() - interval '2 minutes'`.execute(
+        trx,
+      );
       // The wait is computed by the database's clock, the one that stamped the calls.
       const { rows } = await sql<{ n: number; wait_ms: number | null }>`
         select count(*)::int as n, ceil(extract(epoch from min(at) + interval '1 minute' - clock_timestamp()) * 1000)::int as wait_ms from provider_calls

@@ -1,8 +1,8 @@
 import type { Config } from "../config.ts";
-import { publicOnlyFetch } from "../net/public-fetch.ts";
-import { assertPublicUrl } from "../net/ssrf.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import { publicOnlyFetch } from "../net/public-fetch.ts";
+import { assertPublicUrl } from "../net/ssrf.ts";
 import type { CallScope } from "./ai-error.ts";
 import type { Capability } from "./capabilities.ts";
 import { chainedProviders, type Link } from "./chain.ts";
@@ -15,8 +15,8 @@ import { createLocalMusic } from "./local/music.ts";
 import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
-import { secretBox, serverSecret, type SecretBox } from "./secrets.ts";
-import { envKey, listProviders, loadChains, type ProviderRecord, builtinProvidersReady } from "./settings.ts";
+import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
+import { builtinProvidersReady, envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
 import type { ImageModel, MusicModel, SpeechModel, TextModel, VideoModel } from "./types.ts";
 
 /** One model per capability; each one runs its capability's chain (see chain.ts). */
@@ -52,33 +52,58 @@ export interface ResolverOptions {
 /** fal's API hosts, routed through FAL_BASE_URL (a proxy) when it is set. */
 function falHosts(baseUrl: string | null): Pick<FalConnectionOptions, "requestMiddleware"> {
   if (!baseUrl) return {};
-  return { requestMiddleware: async (r) => ({ ...r, url: r.url.replace(/^https:\/\/(queue\.fal\.run|rest\.fal\.ai)/, baseUrl) }) };
+  return {
+    requestMiddleware: async (r) => ({
+      ...r,
+      url: r.url.replace(/^https:\/\/(queue\.fal\.run|rest\.fal\.ai)/, baseUrl),
+    }),
+  };
 }
 
 /** Builds the model a link names, with its key; built-in providers fall back to the environment's settings. */
 function instantiate(o: ResolverOptions, capability: Capability, p: ProviderRecord, model: string, key: string): Model {
   const { config, db } = o;
   if (p.kind === "local") {
-    return { text: createLocalText, image: createLocalImage, video: createLocalMotion, speech: () => createLocalSpeech(), music: createLocalMusic }[capability]();
+    return {
+      text: createLocalText,
+      image: createLocalImage,
+      video: createLocalMotion,
+      speech: () => createLocalSpeech(),
+      music: createLocalMusic,
+    }[capability]();
   }
   // A URL an ADMIN set is fetched only through the SSRF guard; the environment's are the operator's.
   const guard = p.base_url ? { fetch: publicOnlyFetch(config.allowPrivateProviderUrls) } : {};
   if (p.kind === "openai" || p.kind === "openai_compatible") {
     const baseUrl = p.base_url ?? (p.kind === "openai" ? config.cloud.openai.baseUrl : null) ?? undefined;
     // Custom openai_compatible endpoints stay on Chat Completions, the API they all speak.
-    if (capability === "text") return createOpenAIText({ apiKey: key, baseUrl, model, ...guard, ...(p.kind === "openai" ? { api: config.cloud.openai.textApi } : {}) });
+    if (capability === "text")
+      return createOpenAIText({
+        apiKey: key,
+        baseUrl,
+        model,
+        ...guard,
+        ...(p.kind === "openai" ? { api: config.cloud.openai.textApi } : {}),
+      });
     if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model, ...guard });
   }
   if (p.kind === "fal") {
     const fal = config.cloud.fal;
-    const connection: FalConnectionOptions = { key, ...guard, ...falHosts(p.base_url ?? fal.baseUrl), ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}), ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}) };
+    const connection: FalConnectionOptions = {
+      key,
+      ...guard,
+      ...falHosts(p.base_url ?? fal.baseUrl),
+      ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}),
+      ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}),
+    };
     if (capability === "image") return createFalImage({ ...connection, model, requests: pgRequestStore(db) });
     if (capability === "video") return createFalVideo({ ...connection, model, requests: pgRequestStore(db) });
   }
   if (p.kind === "elevenlabs") {
     const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
     if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model, ...guard });
-    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never, ...guard });
+    if (capability === "music")
+      return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never, ...guard });
   }
   throw new RangeError(`provider ${p.id} (${p.kind}) does not serve ${capability}`);
 }
@@ -108,7 +133,11 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
       await assertPublicUrl(p.base_url!, { allowPrivate: config.allowPrivateProviderUrls });
       return true;
     } catch (e) {
-      log.warn("a provider's URL fails the SSRF check now: its links are skipped", { provider: p.id, url: p.base_url, reason: e instanceof Error ? e.message : String(e) });
+      log.warn("a provider's URL fails the SSRF check now: its links are skipped", {
+        provider: p.id,
+        url: p.base_url,
+        reason: e instanceof Error ? e.message : String(e),
+      });
       return false;
     }
   }
@@ -147,7 +176,10 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
     async head(capability) {
       const first = (await links())[capability][0];
       const concurrency = first?.record.config.concurrency;
-      return { provider: first?.record.id ?? "none", concurrency: typeof concurrency === "number" && concurrency > 0 ? concurrency : null };
+      return {
+        provider: first?.record.id ?? "none",
+        concurrency: typeof concurrency === "number" && concurrency > 0 ? concurrency : null,
+      };
     },
   };
 }

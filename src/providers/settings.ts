@@ -1,8 +1,8 @@
 import { sql } from "kysely";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
-import { BUILTIN_PROVIDERS, builtin, type ProviderKind } from "./catalog.ts";
 import { CAPABILITIES, type Capability } from "./capabilities.ts";
+import { BUILTIN_PROVIDERS, builtin, type ProviderKind } from "./catalog.ts";
 
 /** One step of a capability's chain: which provider, which model. */
 export interface ChainLink {
@@ -20,7 +20,10 @@ export interface ProviderRecord {
   base_url: string | null;
   api_key_enc: string | null;
   models: Partial<Record<Capability, string[]>>;
-  config: { concurrency?: number; rate_per_minute?: number; prices?: Record<string, Record<string, number>> } & Record<string, unknown>;
+  config: { concurrency?: number; rate_per_minute?: number; prices?: Record<string, Record<string, number>> } & Record<
+    string,
+    unknown
+  >;
 }
 
 /** The key of the environment for a built-in provider. */
@@ -59,8 +62,17 @@ export async function syncBuiltinProviders(db: Db): Promise<void> {
   for (const p of BUILTIN_PROVIDERS) {
     await db
       .insertInto("providers")
-      .values({ id: p.id, name: p.name, kind: p.kind, builtin: true, models: JSON.stringify(p.models), config: JSON.stringify(p.concurrency ? { concurrency: p.concurrency } : {}) })
-      .onConflict((oc) => oc.column("id").doUpdateSet({ name: p.name, kind: p.kind, builtin: true, models: JSON.stringify(p.models) }))
+      .values({
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        builtin: true,
+        models: JSON.stringify(p.models),
+        config: JSON.stringify(p.concurrency ? { concurrency: p.concurrency } : {}),
+      })
+      .onConflict((oc) =>
+        oc.column("id").doUpdateSet({ name: p.name, kind: p.kind, builtin: true, models: JSON.stringify(p.models) }),
+      )
       .execute();
   }
 }
@@ -81,7 +93,13 @@ export function builtinProvidersReady(db: Db): Promise<void> {
 }
 
 export async function listProviders(db: Db): Promise<ProviderRecord[]> {
-  const rows = await db.selectFrom("providers").selectAll().orderBy(sql`builtin desc`).orderBy("created_at").orderBy("id").execute();
+  const rows = await db
+    .selectFrom("providers")
+    .selectAll()
+    .orderBy(sql`builtin desc`)
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
   return rows as unknown as ProviderRecord[];
 }
 
@@ -91,8 +109,14 @@ export async function getProvider(db: Db, id: string): Promise<ProviderRecord | 
 }
 
 /** Every capability's chain: the stored one, else the environment's. */
-export async function loadChains(db: Db, config: Pick<Config, "providers" | "cloud">): Promise<Record<Capability, ChainLink[]>> {
+export async function loadChains(
+  db: Db,
+  config: Pick<Config, "providers" | "cloud">,
+): Promise<Record<Capability, ChainLink[]>> {
   const rows = await db.selectFrom("provider_chains").select(["capability", "chain"]).execute();
   const stored = new Map(rows.map((r) => [r.capability, r.chain]));
-  return Object.fromEntries(CAPABILITIES.map((c) => [c, stored.get(c) ?? envChain(config, c)])) as Record<Capability, ChainLink[]>;
+  return Object.fromEntries(CAPABILITIES.map((c) => [c, stored.get(c) ?? envChain(config, c)])) as Record<
+    Capability,
+    ChainLink[]
+  >;
 }

@@ -9,7 +9,9 @@ export async function rescueExpired(db: Db): Promise<number> {
 
 /** 'cancelled' (was not running), 'cancelling' (running: its handler is being aborted), or null. */
 export async function cancelJob(db: Db, id: string): Promise<"cancelled" | "cancelling" | null> {
-  const { rows } = await sql<{ r: "cancelled" | "cancelling" | null }>`select inkreel_jobs_cancel(${id}) as r`.execute(db);
+  const { rows } = await sql<{ r: "cancelled" | "cancelling" | null }>`select inkreel_jobs_cancel(${id}) as r`.execute(
+    db,
+  );
   return rows[0]?.r ?? null;
 }
 
@@ -29,7 +31,9 @@ export async function pruneHistory(db: Db, retentionMs: number, batch = 5000): P
   for (;;) {
     const res = await sql`
       delete from job_history where id in (
-        select id from job_history where finished_at < now() - make_interval(secs => ${retentionMs / 1000}) limit ${batch})`.execute(db);
+        select id from job_history where finished_at < now() - make_interval(secs => ${retentionMs / 1000}) limit ${batch})`.execute(
+      db,
+    );
     const n = Number(res.numAffectedRows ?? 0);
     total += n;
     if (n < batch) return total;

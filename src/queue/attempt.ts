@@ -62,8 +62,11 @@ export class Context implements JobContext {
     return reportProgress(this.shared.db, { id: this.job.id, token: this.job.lease_token }, percent, message);
   }
   async heartbeat() {
-    const held = await heartbeatJobs(this.shared.db, [{ id: this.job.id, token: this.job.lease_token }], this.shared.leaseMs);
+    const held = await heartbeatJobs(
+      this.shared.db,
+      [{ id: this.job.id, token: this.job.lease_token }],
+      this.shared.leaseMs,
+    );
     if (!held.has(this.job.id)) abort(this.entry, "lease-lost");
   }
 }
-

@@ -26,7 +26,8 @@ function parseField(text: string, { name, min, max }: (typeof FIELDS)[number]): 
     const start = all === "*" ? min : Number(a);
     const end = all === "*" ? max : b !== undefined ? Number(b) : s !== undefined ? max : start;
     const step = s !== undefined ? Number(s) : 1;
-    if (start < min || end > max || start > end || step < 1) throw new Error(`cron ${name}: "${part}" is out of range ${min}-${max}`);
+    if (start < min || end > max || start > end || step < 1)
+      throw new Error(`cron ${name}: "${part}" is out of range ${min}-${max}`);
     for (let v = start; v <= end; v += step) values.add(name === "day of week" && v === 7 ? 0 : v);
   }
   return values;
@@ -37,7 +38,15 @@ export function parseCron(expression: string): Cron {
   if (parts.length !== 5) throw new Error(`cron "${expression}" must have 5 fields`);
   const [m, h, dom, mon, dow] = parts.map((p, i) => parseField(p, FIELDS[i]!));
   // As in Vixie cron, a day field starting with "*" (also "*/2") counts as unrestricted.
-  return { minutes: m!, hours: h!, days: dom!, months: mon!, weekdays: dow!, anyDay: parts[2]!.startsWith("*"), anyWeekday: parts[4]!.startsWith("*") };
+  return {
+    minutes: m!,
+    hours: h!,
+    days: dom!,
+    months: mon!,
+    weekdays: dow!,
+    anyDay: parts[2]!.startsWith("*"),
+    anyWeekday: parts[4]!.startsWith("*"),
+  };
 }
 
 function dayMatches(c: Cron, d: Date): boolean {

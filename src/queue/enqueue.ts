@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "../db/types.ts";
 import type { EnqueueInput } from "./types.ts";
 
@@ -34,7 +34,11 @@ function row(input: EnqueueInput, state: "ready" | "waiting") {
 }
 
 async function existingByKey(db: Executor, key: string): Promise<EnqueuedJob | undefined> {
-  const live = await db.selectFrom("jobs").select(["id", "queue", "kind", "state"]).where("unique_key", "=", key).executeTakeFirst();
+  const live = await db
+    .selectFrom("jobs")
+    .select(["id", "queue", "kind", "state"])
+    .where("unique_key", "=", key)
+    .executeTakeFirst();
   if (live) return { ...live, created: false };
   const done = await db
     .selectFrom("job_history")
@@ -67,7 +71,10 @@ async function enqueueWithParents(trx: Transaction<Database>, input: EnqueueInpu
     .returning(["id", "queue", "kind", "state"])
     .executeTakeFirst();
   if (!inserted) return (await existingByKey(trx, input.uniqueKey!))!;
-  await trx.insertInto("job_parents").values(parents.map((parent_id) => ({ parent_id, child_id: inserted.id }))).execute();
+  await trx
+    .insertInto("job_parents")
+    .values(parents.map((parent_id) => ({ parent_id, child_id: inserted.id })))
+    .execute();
   if (doomed) {
     await sql`select inkreel_jobs_settle_children(${sql.val(failed.map((f) => f.id))}::uuid[])`.execute(trx);
     const after = await trx.selectFrom("job_history").select("state").where("id", "=", inserted.id).executeTakeFirst();

@@ -30,7 +30,9 @@ export async function failJobs(db: Db, failed: Failure[]): Promise<Set<string>> 
   const { rows } = await sql<{ id: string }>`
     select inkreel_jobs_fail(
       ${failed.map((f) => f.id)}::uuid[], ${failed.map((f) => f.token)}::uuid[],
-      ${failed.map((f) => JSON.stringify(f.error))}::jsonb[], ${failed.map((f) => f.permanent)}::boolean[]) as id`.execute(db);
+      ${failed.map((f) => JSON.stringify(f.error))}::jsonb[], ${failed.map((f) => f.permanent)}::boolean[]) as id`.execute(
+    db,
+  );
   return new Set(rows.map((r) => r.id));
 }
 

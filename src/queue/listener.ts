@@ -24,7 +24,14 @@ export interface ListenHandlers {
  */
 export function listen(connectionString: string, log: Logger, handlers: ListenHandlers): Promise<Listener> {
   return openListenConnection(
-    { connectionString, channels: [WAKE_CHANNEL, CANCEL_CHANNEL], applicationName: LISTEN_APPLICATION_NAME, name: "listen", log, firstFailure: "throw" },
+    {
+      connectionString,
+      channels: [WAKE_CHANNEL, CANCEL_CHANNEL],
+      applicationName: LISTEN_APPLICATION_NAME,
+      name: "listen",
+      log,
+      firstFailure: "throw",
+    },
     {
       notify: (channel, payload) => (channel === WAKE_CHANNEL ? handlers.wake(payload) : handlers.cancel(payload)),
       connected: (_client, reconnected) => {

@@ -17,7 +17,14 @@ export async function defineSchedules(db: Db, schedules: Schedule[]) {
     const next = nextRun(parseCron(s.cron), new Date());
     await db
       .insertInto("job_schedules")
-      .values({ name: s.name, cron: s.cron, kind: s.kind, queue: s.queue ?? "maintenance", payload: JSON.stringify(s.payload ?? {}), next_run_at: next })
+      .values({
+        name: s.name,
+        cron: s.cron,
+        kind: s.kind,
+        queue: s.queue ?? "maintenance",
+        payload: JSON.stringify(s.payload ?? {}),
+        next_run_at: next,
+      })
       .onConflict((oc) =>
         oc.column("name").doUpdateSet((eb) => ({
           kind: eb.ref("excluded.kind"),
@@ -46,10 +53,18 @@ export async function enqueueDueSchedules(db: Db): Promise<number> {
       .execute();
     for (const s of due) {
       const runAt = s.next_run_at;
-      await enqueue(trx, { kind: s.kind, queue: s.queue, payload: s.payload, uniqueKey: `schedule:${s.name}:${runAt.toISOString()}` });
+      await enqueue(trx, {
+        kind: s.kind,
+        queue: s.queue,
+        payload: s.payload,
+        uniqueKey: `schedule:${s.name}:${runAt.toISOString()}`,
+      });
       await trx
         .updateTable("job_schedules")
-        .set({ next_run_at: nextRun(parseCron(s.cron), new Date(Math.max(Date.now(), runAt.getTime()))), last_run_at: runAt })
+        .set({
+          next_run_at: nextRun(parseCron(s.cron), new Date(Math.max(Date.now(), runAt.getTime()))),
+          last_run_at: runAt,
+        })
         .where("name", "=", s.name)
         .execute();
     }

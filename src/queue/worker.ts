@@ -1,12 +1,20 @@
 import { createDb } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { rescueExpired } from "./admin.ts";
-import { claimJobs, type ClaimKey } from "./claim.ts";
-import { abort, Context, type AbortReason, type ContextShared, type Running } from "./attempt.ts";
-import { completeJobs, failJobs, finishCancelled, heartbeatJobs, releaseJobs, type Completion, type Failure } from "./finish.ts";
-import { listen, type Listener } from "./listener.ts";
+import { type AbortReason, abort, Context, type ContextShared, type Running } from "./attempt.ts";
+import { type ClaimKey, claimJobs } from "./claim.ts";
+import {
+  type Completion,
+  completeJobs,
+  type Failure,
+  failJobs,
+  finishCancelled,
+  heartbeatJobs,
+  releaseJobs,
+} from "./finish.ts";
+import { type Listener, listen } from "./listener.ts";
 import { enqueueDueSchedules } from "./schedules.ts";
-import { PermanentJobError, SnoozeJob, type ClaimedJob, type Handler } from "./types.ts";
+import { type ClaimedJob, type Handler, PermanentJobError, SnoozeJob } from "./types.ts";
 
 export interface WorkerOptions {
   connectionString: string;
@@ -110,8 +118,10 @@ export function createWorker(options: WorkerOptions): Worker {
         const failed = failures.splice(0, failures.length);
         try {
           const [okDone, okFailed] = await Promise.all([completeJobs(db, done), failJobs(db, failed)]);
-          for (const d of done) if (!okDone.has(d.id)) log.warn("completion of a stale attempt rejected", { job_id: d.id });
-          for (const f of failed) if (!okFailed.has(f.id)) log.warn("failure of a stale attempt rejected", { job_id: f.id });
+          for (const d of done)
+            if (!okDone.has(d.id)) log.warn("completion of a stale attempt rejected", { job_id: d.id });
+          for (const f of failed)
+            if (!okFailed.has(f.id)) log.warn("failure of a stale attempt rejected", { job_id: f.id });
         } catch (err) {
           // The leases are still held: retry shortly; if this process dies, rescue takes over.
           log.error("recording job outcomes failed; retrying", { error: err as Error });
@@ -144,7 +154,13 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       if (entry.aborted === "lease-lost") return;
       completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
-      if (debug) log.debug("job completed", { job_id: job.id, kind: job.kind, attempt: job.attempt, duration_ms: Math.round(performance.now() - started) });
+      if (debug)
+        log.debug("job completed", {
+          job_id: job.id,
+          kind: job.kind,
+          attempt: job.attempt,
+          duration_ms: Math.round(performance.now() - started),
+        });
     } catch (err) {
       const reason = entry.aborted;
       if (reason === "lease-lost") {
@@ -156,7 +172,10 @@ export function createWorker(options: WorkerOptions): Worker {
         await releaseJobs(db, [{ id: job.id, token: job.lease_token }], err instanceof SnoozeJob ? err.delayMs : 0);
         ctx.log.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
       } else {
-        const error = reason === "timeout" ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` } : errorInfo(err);
+        const error =
+          reason === "timeout"
+            ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` }
+            : errorInfo(err);
         failures.push({ id: job.id, token: job.lease_token, error, permanent: err instanceof PermanentJobError });
         ctx.log.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
       }
@@ -209,7 +228,8 @@ export function createWorker(options: WorkerOptions): Worker {
     const jobs = await claimJobs(db, { queues, limit, workerId: id, leaseMs, after: resumeAt });
     for (const job of jobs) {
       const last = resumeAt.get(job.queue);
-      if (!last || compareKeys(job, last) > 0) resumeAt.set(job.queue, { priority: job.priority, run_at: job.run_at, id: job.id });
+      if (!last || compareKeys(job, last) > 0)
+        resumeAt.set(job.queue, { priority: job.priority, run_at: job.run_at, id: job.id });
     }
     const now = performance.now();
     for (const job of jobs) leasedAt.set(job, now);
@@ -277,7 +297,9 @@ export function createWorker(options: WorkerOptions): Worker {
     const at = buffered.findIndex((j) => j.id === jobId);
     if (at >= 0) {
       const [job] = buffered.splice(at, 1);
-      void finishCancelled(db, job!.id, job!.lease_token).catch((err) => log.warn("cancel failed", { error: err as Error }));
+      void finishCancelled(db, job!.id, job!.lease_token).catch((err) =>
+        log.warn("cancel failed", { error: err as Error }),
+      );
       return;
     }
     const r = running.get(jobId);
@@ -313,7 +335,12 @@ export function createWorker(options: WorkerOptions): Worker {
         }, options.rescueIntervalMs ?? 15_000),
       );
       loopDone = loop();
-      log.info("worker started", { queues, concurrency, mode: listener ? "listen" : "poll-only", kinds: Object.keys(options.handlers) });
+      log.info("worker started", {
+        queues,
+        concurrency,
+        mode: listener ? "listen" : "poll-only",
+        kinds: Object.keys(options.handlers),
+      });
     },
     async stop() {
       stopping = true;
@@ -321,7 +348,12 @@ export function createWorker(options: WorkerOptions): Worker {
       await loopDone;
       // Jobs claimed but not started go straight back, their attempt unspent.
       const unstarted = buffered.splice(0, buffered.length);
-      if (unstarted.length) await releaseJobs(db, unstarted.map((j) => ({ id: j.id, token: j.lease_token })), 0);
+      if (unstarted.length)
+        await releaseJobs(
+          db,
+          unstarted.map((j) => ({ id: j.id, token: j.lease_token })),
+          0,
+        );
       const deadline = options.shutdownDeadlineMs ?? 10_000;
       const inFlight = [...running.values()];
       const finished = Promise.all(inFlight.map((r) => r.done));

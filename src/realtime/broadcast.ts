@@ -70,12 +70,20 @@ export function createBroadcastSender(target: BroadcastTarget, log: Logger): Sen
         await res.body?.cancel().catch(() => {});
         if (!res.ok) {
           ok = false;
-          log.warn("supabase broadcast rejected", { status: res.status, messages: batch.length, first_event_id: batch[0]!.id });
+          log.warn("supabase broadcast rejected", {
+            status: res.status,
+            messages: batch.length,
+            first_event_id: batch[0]!.id,
+          });
         }
       } catch (err) {
         ok = false;
         const e = err as Error;
-        log.warn("supabase broadcast failed", { error: { name: e.name, message: e.message }, messages: batch.length, first_event_id: batch[0]!.id });
+        log.warn("supabase broadcast failed", {
+          error: { name: e.name, message: e.message },
+          messages: batch.length,
+          first_event_id: batch[0]!.id,
+        });
       }
     }
     return ok;

@@ -61,5 +61,10 @@ export async function eventsAfter(db: Db, projectId: string, afterId: number, li
     .orderBy("id")
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ id: Number(r.id), event: r.event as ProjectEventName, data: r.data as ProjectEventData, created_at: r.created_at }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    event: r.event as ProjectEventName,
+    data: r.data as ProjectEventData,
+    created_at: r.created_at,
+  }));
 }

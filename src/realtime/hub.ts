@@ -3,7 +3,7 @@ import type pg from "pg";
 import type { Db } from "../db/client.ts";
 import { type ListenConnection, openListenConnection } from "../db/listen.ts";
 import type { Logger } from "../log.ts";
-import { createBroadcastSender, type BroadcastTarget, type SendBroadcast } from "./broadcast.ts";
+import { type BroadcastTarget, createBroadcastSender, type SendBroadcast } from "./broadcast.ts";
 import { EVENTS_CHANNEL, EVENTS_LOCK_CLASS, eventsAfter, type ProjectEvent } from "./events.ts";
 import { eventsByIds, latestEventIds } from "./reads.ts";
 
@@ -152,7 +152,10 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     const active = [...feeds.values()].filter((f) => minCursor(f) !== null);
     if (!active.length) return;
     try {
-      const latest = await latestEventIds(db, active.map((f) => f.projectId));
+      const latest = await latestEventIds(
+        db,
+        active.map((f) => f.projectId),
+      );
       for (const feed of active) {
         const min = minCursor(feed);
         if (min !== null && (latest.get(feed.projectId) ?? 0) > min) void pump(feed);
@@ -189,7 +192,10 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
 
   function queueBroadcast(id: number) {
     if (pendingIds.length + inFlight >= MAX_PENDING_BROADCASTS) {
-      if (!dropping) log.warn("supabase broadcast backlog full; dropping events until it drains", { backlog: pendingIds.length + inFlight });
+      if (!dropping)
+        log.warn("supabase broadcast backlog full; dropping events until it drains", {
+          backlog: pendingIds.length + inFlight,
+        });
       dropping = true;
       return;
     }

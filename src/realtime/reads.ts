@@ -22,5 +22,10 @@ export async function eventsByIds(db: Db, ids: number[]): Promise<ProjectEvent[]
     .where("id", "in", [...new Set(ids)])
     .orderBy("id")
     .execute();
-  return rows.map((r) => ({ id: Number(r.id), event: r.event as ProjectEventName, data: r.data as ProjectEventData, created_at: r.created_at }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    event: r.event as ProjectEventName,
+    data: r.data as ProjectEventData,
+    created_at: r.created_at,
+  }));
 }

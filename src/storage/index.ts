@@ -15,7 +15,12 @@ export async function createStorage(config: Config, fetchImpl?: typeof fetch): P
   if (config.storage.driver === "supabase") {
     // loadConfig guarantees both when the driver is supabase.
     const sb = config.supabase!;
-    const storage = createSupabaseStorage({ url: sb.url, serviceKey: sb.serviceRoleKey!, bucket: config.storage.bucket, fetch: fetchImpl });
+    const storage = createSupabaseStorage({
+      url: sb.url,
+      serviceKey: sb.serviceRoleKey!,
+      bucket: config.storage.bucket,
+      fetch: fetchImpl,
+    });
     return { storage, linkSecret: null };
   }
   const local = await createLocalStorage({

@@ -3,7 +3,15 @@ import { existsSync } from "node:fs";
 import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { signature } from "./signing.ts";
-import { assertKey, StorageNotFound, type ByteRange, type ObjectStream, type PutBody, type Storage, type StoredObject } from "./types.ts";
+import {
+  assertKey,
+  type ByteRange,
+  type ObjectStream,
+  type PutBody,
+  type Storage,
+  StorageNotFound,
+  type StoredObject,
+} from "./types.ts";
 
 export interface LocalStorageOptions {
   /** Directory holding objects/, meta/ and tmp/ (DATA_DIR/files). */
@@ -39,7 +47,9 @@ async function secretFor(root: string, given?: string | null): Promise<string> {
  * to tmp/ first and renamed into place, so a reader never sees half a file. Keys are checked and
  * resolved paths must stay under root, so no key can reach outside it.
  */
-export async function createLocalStorage(options: LocalStorageOptions): Promise<Storage & { secret: string; pathOf(key: string): string }> {
+export async function createLocalStorage(
+  options: LocalStorageOptions,
+): Promise<Storage & { secret: string; pathOf(key: string): string }> {
   const root = resolve(options.root);
   const objects = join(root, "objects");
   const metas = join(root, "meta");
@@ -58,7 +68,13 @@ export async function createLocalStorage(options: LocalStorageOptions): Promise<
   async function readMeta(key: string): Promise<StoredObject | null> {
     try {
       const meta = JSON.parse(await readFile(metaPath(key), "utf8")) as Meta;
-      return { key, size: meta.size, sha256: meta.sha256, contentType: meta.contentType, updatedAt: new Date(meta.updatedAt) };
+      return {
+        key,
+        size: meta.size,
+        sha256: meta.sha256,
+        contentType: meta.contentType,
+        updatedAt: new Date(meta.updatedAt),
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw err;
@@ -82,7 +98,11 @@ export async function createLocalStorage(options: LocalStorageOptions): Promise<
     let size = 0;
     await writeAtomically(target, async (tmpPath) => {
       const source: ReadableStream<Uint8Array> =
-        body instanceof Uint8Array ? new Blob([body as Uint8Array<ArrayBuffer>]).stream() : "path" in body ? Bun.file(body.path).stream() : body;
+        body instanceof Uint8Array
+          ? new Blob([body as Uint8Array<ArrayBuffer>]).stream()
+          : "path" in body
+            ? Bun.file(body.path).stream()
+            : body;
       const sink = Bun.file(tmpPath).writer();
       try {
         for await (const chunk of source as unknown as AsyncIterable<Uint8Array>) {
@@ -129,7 +149,12 @@ export async function createLocalStorage(options: LocalStorageOptions): Promise<
       const meta = await existing(key);
       const file = Bun.file(objectPath(key));
       if (!range) return { stream: file.stream(), size: meta.size, contentType: meta.contentType, range: null };
-      return { stream: file.slice(range.start, range.end + 1).stream(), size: meta.size, contentType: meta.contentType, range };
+      return {
+        stream: file.slice(range.start, range.end + 1).stream(),
+        size: meta.size,
+        contentType: meta.contentType,
+        range,
+      };
     },
     stat: readMeta,
     async delete(key) {
@@ -141,7 +166,9 @@ export async function createLocalStorage(options: LocalStorageOptions): Promise<
       const base = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
       if (base) assertKey(base);
       const found = await walk(base ? join(metas, base) : metas);
-      const keys = found.map((p) => relative(metas, p).slice(0, -".json".length).split(sep).join("/")).filter((k) => k.startsWith(prefix));
+      const keys = found
+        .map((p) => relative(metas, p).slice(0, -".json".length).split(sep).join("/"))
+        .filter((k) => k.startsWith(prefix));
       const items = await Promise.all(keys.sort().map(readMeta));
       return items.filter((i): i is StoredObject => i !== null);
     },

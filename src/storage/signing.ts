@@ -8,7 +8,14 @@ export function signature(secret: string, key: string, expires: number, download
 export type LinkCheck = "ok" | "expired" | "invalid";
 
 /** Checks a presented link in constant time; expired links are refused even when well signed. */
-export function checkLink(secret: string, key: string, expires: string | null, sig: string | null, downloadName = "", now = Date.now()): LinkCheck {
+export function checkLink(
+  secret: string,
+  key: string,
+  expires: string | null,
+  sig: string | null,
+  downloadName = "",
+  now = Date.now(),
+): LinkCheck {
   if (!expires || !sig || !/^\d{1,12}$/.test(expires)) return "invalid";
   const expected = Buffer.from(signature(secret, key, Number(expires), downloadName));
   const given = Buffer.from(sig);

@@ -1,6 +1,14 @@
 import { createHash } from "node:crypto";
 import { createClient } from "@supabase/supabase-js";
-import { assertKey, StorageNotFound, type ByteRange, type ObjectStream, type PutBody, type Storage, type StoredObject } from "./types.ts";
+import {
+  assertKey,
+  type ByteRange,
+  type ObjectStream,
+  type PutBody,
+  type Storage,
+  StorageNotFound,
+  type StoredObject,
+} from "./types.ts";
 
 export interface SupabaseStorageOptions {
   /** The project URL (SUPABASE_URL); Storage lives under /storage/v1. */
@@ -160,7 +168,9 @@ export function createSupabaseStorage(options: SupabaseStorageOptions): Storage 
       // Written by something other than this driver: hash it once, the slow way.
       const { data: blob, error: e } = await files().download(key);
       if (e) return isNotFound(e) ? null : fail("stat", key, e);
-      sha256 = createHash("sha256").update(await blob.bytes()).digest("hex");
+      sha256 = createHash("sha256")
+        .update(await blob.bytes())
+        .digest("hex");
     }
     return {
       key,
@@ -175,7 +185,12 @@ export function createSupabaseStorage(options: SupabaseStorageOptions): Storage 
   async function keysIn(folder: string, search: string): Promise<string[]> {
     const keys: string[] = [];
     for (let offset = 0; ; offset += PAGE) {
-      const { data, error } = await files().list(folder, { limit: PAGE, offset, search, sortBy: { column: "name", order: "asc" } });
+      const { data, error } = await files().list(folder, {
+        limit: PAGE,
+        offset,
+        search,
+        sortBy: { column: "name", order: "asc" },
+      });
       if (error) fail("list", folder, error);
       for (const entry of data) {
         const key = folder ? `${folder}/${entry.name}` : entry.name;
@@ -222,7 +237,12 @@ export function createSupabaseStorage(options: SupabaseStorageOptions): Storage 
       if (served) api.setHeader("Range", `bytes=${served.start}-${served.end}`);
       const { data, error } = await api.download(key).asStream();
       if (error) fail("stream", key, error);
-      return { stream: data as ReadableStream<Uint8Array>, size: meta.size, contentType: meta.contentType, range: served };
+      return {
+        stream: data as ReadableStream<Uint8Array>,
+        size: meta.size,
+        contentType: meta.contentType,
+        range: served,
+      };
     },
 
     stat,
@@ -257,7 +277,11 @@ export function createSupabaseStorage(options: SupabaseStorageOptions): Storage 
       assertKey(key);
       const expiresIn = Math.max(1, Math.floor(expiresInS));
       const expiresAt = new Date(Date.now() + expiresIn * 1000);
-      const { data, error } = await files().createSignedUrl(key, expiresIn, opts?.downloadName ? { download: opts.downloadName } : undefined);
+      const { data, error } = await files().createSignedUrl(
+        key,
+        expiresIn,
+        opts?.downloadName ? { download: opts.downloadName } : undefined,
+      );
       if (error) fail("signedUrl", key, error);
       return { url: data.signedUrl, expiresAt };
     },

@@ -37,7 +37,11 @@ export interface Storage {
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<StoredObject[]>;
   /** A URL that works without a bearer token until it expires. */
-  signedUrl(key: string, expiresInS: number, options?: { downloadName?: string }): Promise<{ url: string; expiresAt: Date }>;
+  signedUrl(
+    key: string,
+    expiresInS: number,
+    options?: { downloadName?: string },
+  ): Promise<{ url: string; expiresAt: Date }>;
   /** True when the storage can be written (health). */
   check(): Promise<boolean>;
 }

@@ -16,7 +16,8 @@ export const CAMERAS = ["wide", "medium", "close_up", "over_shoulder", "tracking
 export const TRANSITIONS = ["cut", "fade", "dissolve", "wipe"] as const;
 
 // Typed so Static<> gives the literal union, not string.
-const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<TLiteral<T[number]>[]>;
+const literals = <T extends readonly string[]>(values: T) =>
+  Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<TLiteral<T[number]>[]>;
 
 export const StorylineSchema = Type.Object(
   {
@@ -27,7 +28,14 @@ export const StorylineSchema = Type.Object(
     genre: Type.String({ maxLength: 100 }),
     language: Language,
     chapters: Type.Array(
-      Type.Object({ index: Type.Integer({ minimum: 1 }), title: Type.String({ maxLength: 200 }), summary: Type.String({ maxLength: 2000 }) }, closed),
+      Type.Object(
+        {
+          index: Type.Integer({ minimum: 1 }),
+          title: Type.String({ maxLength: 200 }),
+          summary: Type.String({ maxLength: 2000 }),
+        },
+        closed,
+      ),
     ),
   },
   { $id: "inkreel.storyline", ...closed },
@@ -48,7 +56,10 @@ export const CharacterSchema = Type.Object(
   closed,
 );
 
-export const CharactersSchema = Type.Object({ characters: Type.Array(CharacterSchema) }, { $id: "inkreel.characters", ...closed });
+export const CharactersSchema = Type.Object(
+  { characters: Type.Array(CharacterSchema) },
+  { $id: "inkreel.characters", ...closed },
+);
 
 export const SceneSchema = Type.Object(
   {
@@ -89,7 +100,10 @@ export const ShotSchema = Type.Object(
   closed,
 );
 
-export const StoryboardSchema = Type.Object({ shots: Type.Array(ShotSchema) }, { $id: "inkreel.storyboard", ...closed });
+export const StoryboardSchema = Type.Object(
+  { shots: Type.Array(ShotSchema) },
+  { $id: "inkreel.storyboard", ...closed },
+);
 
 export type Storyline = Static<typeof StorylineSchema>;
 export type Character = Static<typeof CharacterSchema>;
@@ -115,7 +129,12 @@ export class SchemaViolation extends Error {
     /** JSON-pointer path and message of each violation, to feed back to a model or show a user. */
     readonly problems: Array<{ path: string; message: string }>,
   ) {
-    super(`${schemaId}: ${problems.slice(0, 5).map((p) => `${p.path || "/"} ${p.message}`).join("; ")}`);
+    super(
+      `${schemaId}: ${problems
+        .slice(0, 5)
+        .map((p) => `${p.path || "/"} ${p.message}`)
+        .join("; ")}`,
+    );
   }
 }
 

@@ -68,7 +68,12 @@ function better(a: number[], b: number[]): boolean {
  * `taken` fixes voices already chosen (a character keeping its voice, the narrator's): they are
  * kept as they are and count as used. Throws a RangeError when a voice is needed and the library is empty.
  */
-export function assignVoices(characters: CastCharacter[], voices: VoiceInfo[], taken: Partial<VoiceAssignment> = {}, options: AssignOptions = {}): VoiceAssignment {
+export function assignVoices(
+  characters: CastCharacter[],
+  voices: VoiceInfo[],
+  taken: Partial<VoiceAssignment> = {},
+  options: AssignOptions = {},
+): VoiceAssignment {
   const seen = new Set<string>();
   const library = [...voices]
     .sort((a, b) => (a.voice_id < b.voice_id ? -1 : a.voice_id > b.voice_id ? 1 : 0))
@@ -90,7 +95,8 @@ export function assignVoices(characters: CastCharacter[], voices: VoiceInfo[], t
   const genderUses = new Map<string, number>();
   const genderKey = (v: VoiceInfo | undefined) => v?.gender ?? "unlabelled";
   const byId = new Map(library.map((v) => [v.voice_id, v]));
-  for (const id of byCharacter.values()) genderUses.set(genderKey(byId.get(id)), (genderUses.get(genderKey(byId.get(id))) ?? 0) + 1);
+  for (const id of byCharacter.values())
+    genderUses.set(genderKey(byId.get(id)), (genderUses.get(genderKey(byId.get(id))) ?? 0) + 1);
   const order = characters
     .map((c, i) => ({ c, i }))
     .sort((a, b) => (ROLE_ORDER[a.c.role] ?? 4) - (ROLE_ORDER[b.c.role] ?? 4) || a.i - b.i);
@@ -104,7 +110,15 @@ export function assignVoices(characters: CastCharacter[], voices: VoiceInfo[], t
       const mismatch = gender !== null && v.gender !== null && v.gender !== "neutral" && v.gender !== gender ? 1 : 0;
       const genderFit = gender !== null && v.gender !== gender ? 1 : 0;
       const spread = gender === null ? (genderUses.get(genderKey(v)) ?? 0) : 0;
-      const score = [mismatch, uses.get(v.voice_id) ?? 0, genderFit + ageFit(c.age, v), spread, otherLanguage(v, options.language), narrationVoice(v) ? 1 : 0, index];
+      const score = [
+        mismatch,
+        uses.get(v.voice_id) ?? 0,
+        genderFit + ageFit(c.age, v),
+        spread,
+        otherLanguage(v, options.language),
+        narrationVoice(v) ? 1 : 0,
+        index,
+      ];
       if (!best || better(score, bestScore)) {
         best = v;
         bestScore = score;
@@ -120,7 +134,13 @@ export function assignVoices(characters: CastCharacter[], voices: VoiceInfo[], t
     need();
     let bestScore: number[] = [];
     for (const [index, v] of library.entries()) {
-      const score = [uses.get(v.voice_id) ?? 0, narrationVoice(v) ? 0 : 1, otherLanguage(v, options.language), v.age === "child" ? 1 : 0, index];
+      const score = [
+        uses.get(v.voice_id) ?? 0,
+        narrationVoice(v) ? 0 : 1,
+        otherLanguage(v, options.language),
+        v.age === "child" ? 1 : 0,
+        index,
+      ];
       if (!narrator || better(score, bestScore)) {
         narrator = v.voice_id;
         bestScore = score;

@@ -4,9 +4,9 @@
  * by POST /voices/sync; listing only reads it.
  */
 import { type Selectable, sql } from "kysely";
-import type { VoicesTable } from "../db/types.ts";
 import type { Db } from "../db/client.ts";
-import { page, type Page } from "../http/envelope.ts";
+import type { VoicesTable } from "../db/types.ts";
+import { type Page, page } from "../http/envelope.ts";
 import { validation } from "../http/errors.ts";
 import type { SpeechModel, VoiceInfo } from "../providers/types.ts";
 
@@ -44,7 +44,11 @@ function toInfo(r: VoiceRow): VoiceInfo {
   };
 }
 
-const toLibraryVoice = (r: VoiceRow): LibraryVoice => ({ provider: r.provider, ...toInfo(r), synced_at: r.synced_at.toISOString() });
+const toLibraryVoice = (r: VoiceRow): LibraryVoice => ({
+  provider: r.provider,
+  ...toInfo(r),
+  synced_at: r.synced_at.toISOString(),
+});
 
 /** Every voice of a provider's library, by voice_id. */
 export async function libraryVoices(db: Db, provider: string): Promise<VoiceInfo[]> {
@@ -77,7 +81,11 @@ const text = (s: unknown, max = 2000): string | null => {
 export async function refreshVoices(
   db: Db,
   speech: Pick<SpeechModel, "provider" | "voices">,
-  options: { maxAgeMs?: number; signal?: AbortSignal; /** false: a failed fetch is thrown even with voices stored. */ keepStoredOnFailure?: boolean } = {},
+  options: {
+    maxAgeMs?: number;
+    signal?: AbortSignal /** false: a failed fetch is thrown even with voices stored. */;
+    keepStoredOnFailure?: boolean;
+  } = {},
 ): Promise<RefreshResult> {
   const provider = speech.provider;
   const maxAgeMs = options.maxAgeMs ?? VOICES_MAX_AGE_MS;
@@ -97,7 +105,11 @@ export async function refreshVoices(
   } catch (error) {
     if (options.signal?.aborted || stored === 0 || options.keepStoredOnFailure === false) throw error;
     const why = error instanceof Error ? error.message : String(error);
-    return { voices: await libraryVoices(db, provider), refreshed: false, warning: `the voice list of ${provider} could not be fetched (${why}); the stored one is used` };
+    return {
+      voices: await libraryVoices(db, provider),
+      refreshed: false,
+      warning: `the voice list of ${provider} could not be fetched (${why}); the stored one is used`,
+    };
   }
   const byId = new Map<string, VoiceInfo>();
   for (const v of fetched) {
@@ -106,7 +118,11 @@ export async function refreshVoices(
   }
   // An empty answer is more likely a hiccup than an account without voices: the stored ones stay.
   if (byId.size === 0 && stored > 0) {
-    return { voices: await libraryVoices(db, provider), refreshed: false, warning: `${provider} listed no voices; the stored ones are kept` };
+    return {
+      voices: await libraryVoices(db, provider),
+      refreshed: false,
+      warning: `${provider} listed no voices; the stored ones are kept`,
+    };
   }
   const now = new Date();
   const rows = [...byId.values()].map((v) => ({
@@ -119,7 +135,13 @@ export async function refreshVoices(
     language: text(v.language, 35),
     description: text(v.description),
     preview_url: text(v.preview_url),
-    labels: JSON.stringify(Object.fromEntries(Object.entries(v.labels ?? {}).flatMap(([k, x]) => (typeof x === "string" ? [[k.replaceAll("\u0000", ""), x.replaceAll("\u0000", "")]] : [])))),
+    labels: JSON.stringify(
+      Object.fromEntries(
+        Object.entries(v.labels ?? {}).flatMap(([k, x]) =>
+          typeof x === "string" ? [[k.replaceAll("\u0000", ""), x.replaceAll("\u0000", "")]] : [],
+        ),
+      ),
+    ),
     synced_at: now,
   }));
   await db.transaction().execute(async (trx) => {
@@ -161,7 +183,11 @@ export interface VoiceFilters {
 }
 
 /** A page of the library, of one provider (or all when `provider` is empty), by provider, name and voice_id. */
-export async function listVoices(db: Db, provider: string | null | undefined, filters: VoiceFilters = {}): Promise<Page<LibraryVoice>> {
+export async function listVoices(
+  db: Db,
+  provider: string | null | undefined,
+  filters: VoiceFilters = {},
+): Promise<Page<LibraryVoice>> {
   const pageNo = filters.page ?? 1;
   const pageSize = filters.page_size ?? 20;
   let q = db.selectFrom("voices");
@@ -169,10 +195,22 @@ export async function listVoices(db: Db, provider: string | null | undefined, fi
   if (filters.gender) q = q.where("gender", "=", filters.gender);
   if (filters.language) q = q.where(sql<boolean>`lower(language) = lower(${filters.language})`);
   const [rows, count] = await Promise.all([
-    q.selectAll().orderBy("provider").orderBy("name").orderBy("voice_id").limit(pageSize).offset((pageNo - 1) * pageSize).execute(),
+    q
+      .selectAll()
+      .orderBy("provider")
+      .orderBy("name")
+      .orderBy("voice_id")
+      .limit(pageSize)
+      .offset((pageNo - 1) * pageSize)
+      .execute(),
     q.select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow(),
   ]);
-  return page(rows.map((r) => toLibraryVoice(r as VoiceRow)), Number(count.n), pageNo, pageSize);
+  return page(
+    rows.map((r) => toLibraryVoice(r as VoiceRow)),
+    Number(count.n),
+    pageNo,
+    pageSize,
+  );
 }
 
 /**
@@ -184,7 +222,10 @@ export async function voiceAccepted(db: Db, provider: string, voiceId: string): 
   if (acceptsAnyVoice(provider)) return true;
   const row = await db
     .selectFrom("voices")
-    .select([sql<number>`count(*)::int`.as("n"), sql<boolean>`coalesce(bool_or(voice_id = ${voiceId}), false)`.as("hit")])
+    .select([
+      sql<number>`count(*)::int`.as("n"),
+      sql<boolean>`coalesce(bool_or(voice_id = ${voiceId}), false)`.as("hit"),
+    ])
     .where("provider", "=", provider)
     .executeTakeFirstOrThrow();
   return row.n === 0 || row.hit;
@@ -193,6 +234,14 @@ export async function voiceAccepted(db: Db, provider: string, voiceId: string): 
 /** Refuses (400 VALIDATION_ERROR at `path`) a voice id that the provider's known library does not hold. */
 export async function requireVoice(db: Db, provider: string, voiceId: string, path = "/voice_id"): Promise<void> {
   if (!(await voiceAccepted(db, provider, voiceId))) {
-    throw validation([{ path, message: `voice ${voiceId} is not in the voice library of ${provider} (see GET /api/v1/voices?provider=${provider})` }], "unknown voice");
+    throw validation(
+      [
+        {
+          path,
+          message: `voice ${voiceId} is not in the voice library of ${provider} (see GET /api/v1/voices?provider=${provider})`,
+        },
+      ],
+      "unknown voice",
+    );
   }
 }

@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import type { Db } from "../../src/db/client.ts";
 import {
+  type ClaimedJob,
   cancelJob,
   claimJobs,
   completeJobs,
@@ -19,7 +20,6 @@ import {
   queueDepth,
   rescueExpired,
   retryJob,
-  type ClaimedJob,
 } from "../../src/queue/index.ts";
 import { queueTest, waitFor } from "../support/queue.ts";
 
@@ -29,15 +29,23 @@ const claim = (db: Db, limit = 10, queue = "default", leaseMs = 30_000) =>
 /** Claims until `n` jobs of the queue were claimed (waiting out their run_at). */
 async function claimAll(db: Db, n: number, queue = "default"): Promise<ClaimedJob[]> {
   const got: ClaimedJob[] = [];
-  await waitFor(`${n} claimable jobs in ${queue}`, async () => {
-    got.push(...(await claim(db, n - got.length, queue)));
-    return got.length >= n;
-  }, 5000, 10);
+  await waitFor(
+    `${n} claimable jobs in ${queue}`,
+    async () => {
+      got.push(...(await claim(db, n - got.length, queue)));
+      return got.length >= n;
+    },
+    5000,
+    10,
+  );
   return got;
 }
 
 const completeAll = (db: Db, jobs: ClaimedJob[]) =>
-  completeJobs(db, jobs.map((j) => ({ id: j.id, token: j.lease_token, result: { ok: j.id } })));
+  completeJobs(
+    db,
+    jobs.map((j) => ({ id: j.id, token: j.lease_token, result: { ok: j.id } })),
+  );
 
 describe("enqueue and claim", () => {
   test("claims in priority, then run_at order; a delayed job waits for its run_at", async () => {
@@ -62,7 +70,14 @@ describe("enqueue and claim", () => {
 
     const [got] = await claimAll(q.db, 1);
     expect(got!.id).toBe(delayed.id);
-    expect(got).toMatchObject({ kind: "k", queue: "default", attempt: 1, max_attempts: 5, timeout_ms: 300_000, payload: {} });
+    expect(got).toMatchObject({
+      kind: "k",
+      queue: "default",
+      attempt: 1,
+      max_attempts: 5,
+      timeout_ms: 300_000,
+      payload: {},
+    });
   });
 
   test("a claimed job is leased: completion needs the current lease token, and a heartbeat extends the lease", async () => {
@@ -74,11 +89,20 @@ describe("enqueue and claim", () => {
     expect((await completeJobs(q.db, [{ id: job.id, token: wrong, result: 1 }])).size).toBe(0);
     expect((await heartbeatJobs(q.db, [{ id: job.id, token: wrong }], 60_000)).size).toBe(0);
     const before = (await q.live(job.id))!.locked_until!;
-    expect(await heartbeatJobs(q.db, [{ id: job.id, token: c!.lease_token }], 60_000)).toEqual(new Map([[job.id, false]]));
+    expect(await heartbeatJobs(q.db, [{ id: job.id, token: c!.lease_token }], 60_000)).toEqual(
+      new Map([[job.id, false]]),
+    );
     expect((await q.live(job.id))!.locked_until!.getTime()).toBeGreaterThan(before.getTime() + 50_000);
-    expect(await completeJobs(q.db, [{ id: job.id, token: c!.lease_token, result: { done: true } }])).toEqual(new Set([job.id]));
+    expect(await completeJobs(q.db, [{ id: job.id, token: c!.lease_token, result: { done: true } }])).toEqual(
+      new Set([job.id]),
+    );
     expect(await q.live(job.id)).toBeUndefined();
-    expect(await q.history(job.id)).toMatchObject({ state: "completed", attempt: 1, result: { done: true }, progress: 100 });
+    expect(await q.history(job.id)).toMatchObject({
+      state: "completed",
+      attempt: 1,
+      result: { done: true },
+      progress: 100,
+    });
     // A second completion of the same attempt is not accepted.
     expect((await completeJobs(q.db, [{ id: job.id, token: c!.lease_token, result: 2 }])).size).toBe(0);
   });
@@ -91,13 +115,24 @@ describe("enqueue and claim", () => {
     await claim(q.db, 1, "other", 60_000);
     await Bun.sleep(200);
     expect(await rescueExpired(q.db)).toBe(1);
-    expect(await q.live(job.id)).toMatchObject({ state: "ready", attempt: 1, lease_token: null, last_error: { message: expect.stringContaining("lease expired") } });
+    expect(await q.live(job.id)).toMatchObject({
+      state: "ready",
+      attempt: 1,
+      lease_token: null,
+      last_error: { message: expect.stringContaining("lease expired") },
+    });
     expect((await q.live(healthy.id))!.state).toBe("running");
 
-    expect((await claim(q.db, 1, "default", 100)).map((c) => ({ id: c.id, attempt: c.attempt }))).toEqual([{ id: job.id, attempt: 2 }]);
+    expect((await claim(q.db, 1, "default", 100)).map((c) => ({ id: c.id, attempt: c.attempt }))).toEqual([
+      { id: job.id, attempt: 2 },
+    ]);
     await Bun.sleep(200);
     expect(await rescueExpired(q.db)).toBe(1);
-    expect(await q.history(job.id)).toMatchObject({ state: "failed", attempt: 2, last_error: { message: expect.stringContaining("lease expired") } });
+    expect(await q.history(job.id)).toMatchObject({
+      state: "failed",
+      attempt: 2,
+      last_error: { message: expect.stringContaining("lease expired") },
+    });
     expect(await rescueExpired(q.db)).toBe(0);
   });
 });
@@ -124,7 +159,9 @@ describe("transactional enqueue", () => {
     const counts = async () => {
       const { rows } = await sql<{ jobs: number; history: number; parents: number; state: number }>`
         select (select count(*)::int from jobs) as jobs, (select count(*)::int from job_history) as history,
-               (select count(*)::int from job_parents) as parents, (select count(*)::int from tx_state) as state`.execute(q.db);
+               (select count(*)::int from job_parents) as parents, (select count(*)::int from tx_state) as state`.execute(
+        q.db,
+      );
       return rows[0]!;
     };
     expect(await counts()).toEqual({ jobs: 0, history: 0, parents: 0, state: 0 });
@@ -143,19 +180,26 @@ describe("unique keys", () => {
   test("20 concurrent enqueues with one key make one job; after completion the key returns the completed job", async () => {
     const q = await queueTest();
     const pool = q.pool(20);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => enqueue(pool, { kind: "render", uniqueKey: "render:42", payload: { i } })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => enqueue(pool, { kind: "render", uniqueKey: "render:42", payload: { i } })),
+    );
     const ids = new Set(results.map((r) => r.id));
     expect(ids.size).toBe(1);
     expect(results.filter((r) => r.created).length).toBe(1);
     expect(results.every((r) => r.state === "ready" && r.kind === "render")).toBe(true);
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from jobs where unique_key = 'render:42'`.execute(q.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from jobs where unique_key = 'render:42'`.execute(q.db);
     expect(rows[0]!.n).toBe(1);
 
     const [c] = await claim(q.db);
     expect(c!.id).toBe(results[0]!.id);
     await completeAll(q.db, [c!]);
-    const again = await Promise.all(Array.from({ length: 5 }, () => enqueue(pool, { kind: "render", uniqueKey: "render:42" })));
-    for (const a of again) expect(a).toEqual({ id: c!.id, queue: "default", kind: "render", state: "completed", created: false });
+    const again = await Promise.all(
+      Array.from({ length: 5 }, () => enqueue(pool, { kind: "render", uniqueKey: "render:42" })),
+    );
+    for (const a of again)
+      expect(a).toEqual({ id: c!.id, queue: "default", kind: "render", state: "completed", created: false });
     expect(await queueDepth(q.db)).toEqual({ ready: 0, running: 0, waiting: 0 });
   });
 
@@ -163,10 +207,14 @@ describe("unique keys", () => {
     const q = await queueTest();
     const pool = q.pool(10);
     const parent = await enqueue(q.db, { kind: "p" });
-    const results = await Promise.all(Array.from({ length: 10 }, () => enqueue(pool, { kind: "c", uniqueKey: "child:1", parents: [parent.id] })));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => enqueue(pool, { kind: "c", uniqueKey: "child:1", parents: [parent.id] })),
+    );
     expect(new Set(results.map((r) => r.id)).size).toBe(1);
     expect(results.filter((r) => r.created).length).toBe(1);
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from job_parents where parent_id = ${parent.id}`.execute(q.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from job_parents where parent_id = ${parent.id}`.execute(q.db);
     expect(rows[0]!.n).toBe(1);
   });
 });
@@ -175,16 +223,32 @@ describe("retries", () => {
   test("backoff: each retry waits backoffMs × 2^(attempt-1) with ±25% jitter; after max_attempts failed, re-driven, completed", async () => {
     const q = await queueTest();
     const n = 30;
-    await enqueueMany(q.db, Array.from({ length: n }, (_, i) => ({ kind: "flaky", queue: "backoff", backoffMs: 200, maxAttempts: 4, payload: { i } })));
+    await enqueueMany(
+      q.db,
+      Array.from({ length: n }, (_, i) => ({
+        kind: "flaky",
+        queue: "backoff",
+        backoffMs: 200,
+        maxAttempts: 4,
+        payload: { i },
+      })),
+    );
     for (const attempt of [1, 2, 3]) {
       const claimed = await claimAll(q.db, n, "backoff");
       expect(claimed.every((c) => c.attempt === attempt)).toBe(true);
       // In the failing transaction, run_at - now() is exactly the delay the SQL chose.
       const delays = await q.db.transaction().execute(async (trx) => {
-        const failed = claimed.map((c) => ({ id: c.id, token: c.lease_token, error: { message: `boom ${attempt}` }, permanent: false }));
+        const failed = claimed.map((c) => ({
+          id: c.id,
+          token: c.lease_token,
+          error: { message: `boom ${attempt}` },
+          permanent: false,
+        }));
         expect((await failJobs(trx, failed)).size).toBe(n);
         const { rows } = await sql<{ ms: number }>`
-          select (extract(epoch from run_at - now()) * 1000)::float8 as ms from jobs where queue = 'backoff' and state = 'ready'`.execute(trx);
+          select (extract(epoch from run_at - now()) * 1000)::float8 as ms from jobs where queue = 'backoff' and state = 'ready'`.execute(
+          trx,
+        );
         return rows.map((r) => r.ms);
       });
       const base = 200 * 2 ** (attempt - 1);
@@ -199,7 +263,10 @@ describe("retries", () => {
     }
     const last = await claimAll(q.db, n, "backoff");
     expect(last.every((c) => c.attempt === 4)).toBe(true);
-    await failJobs(q.db, last.map((c) => ({ id: c.id, token: c.lease_token, error: { message: "boom 4" }, permanent: false })));
+    await failJobs(
+      q.db,
+      last.map((c) => ({ id: c.id, token: c.lease_token, error: { message: "boom 4" }, permanent: false })),
+    );
     const { rows } = await sql<{ state: string; attempt: number; message: string; n: number }>`
       select state, attempt, last_error->>'message' as message, count(*)::int as n
       from job_history group by 1, 2, 3`.execute(q.db);
@@ -221,8 +288,19 @@ describe("retries", () => {
     const q = await queueTest();
     const job = await enqueue(q.db, { kind: "k", maxAttempts: 5 });
     const [c] = await claim(q.db);
-    await failJobs(q.db, [{ id: job.id, token: c!.lease_token, error: { name: "PermanentJobError", message: "bad input" }, permanent: true }]);
-    expect(await q.history(job.id)).toMatchObject({ state: "failed", attempt: 1, last_error: { message: "bad input" } });
+    await failJobs(q.db, [
+      {
+        id: job.id,
+        token: c!.lease_token,
+        error: { name: "PermanentJobError", message: "bad input" },
+        permanent: true,
+      },
+    ]);
+    expect(await q.history(job.id)).toMatchObject({
+      state: "failed",
+      attempt: 1,
+      last_error: { message: "bad input" },
+    });
   });
 });
 
@@ -246,7 +324,9 @@ describe("cancel", () => {
     expect(c!.id).toBe(running.id);
     expect(await cancelJob(q.db, running.id)).toBe("cancelling");
     expect((await q.live(running.id))!.cancel_requested_at).toBeInstanceOf(Date);
-    expect(await heartbeatJobs(q.db, [{ id: running.id, token: c!.lease_token }], 30_000)).toEqual(new Map([[running.id, true]]));
+    expect(await heartbeatJobs(q.db, [{ id: running.id, token: c!.lease_token }], 30_000)).toEqual(
+      new Map([[running.id, true]]),
+    );
   });
 
   // BUG: rescue puts a job whose cancel was acknowledged ('cancelling') back to ready, and the
@@ -268,7 +348,9 @@ describe("cancel", () => {
     const job = await enqueue(q.db, { kind: "k", backoffMs: 0 });
     const [c] = await claim(q.db);
     expect(await cancelJob(q.db, job.id)).toBe("cancelling");
-    await failJobs(q.db, [{ id: job.id, token: c!.lease_token, error: { message: "failed before it saw the cancel" }, permanent: false }]);
+    await failJobs(q.db, [
+      { id: job.id, token: c!.lease_token, error: { message: "failed before it saw the cancel" }, permanent: false },
+    ]);
     await Bun.sleep(20);
     expect(await claim(q.db)).toEqual([]);
     expect((await q.history(job.id))?.state).toBe("cancelled");
@@ -284,7 +366,10 @@ describe("fan-in without a worker", () => {
     const bad = await enqueue(q.db, { kind: "p" });
     const claimed = await claim(q.db, 2);
     const badClaim = claimed.find((c) => c.id === bad.id)!;
-    await completeAll(q.db, claimed.filter((c) => c.id === ok.id));
+    await completeAll(
+      q.db,
+      claimed.filter((c) => c.id === ok.id),
+    );
     await failJobs(q.db, [{ id: bad.id, token: badClaim.lease_token, error: { message: "no" }, permanent: true }]);
     expect((await q.history(bad.id))!.state).toBe("failed");
 
@@ -308,13 +393,18 @@ describe("fan-in without a worker", () => {
 describe("pruneHistory", () => {
   test("deletes only finished jobs older than the retention, in batches", async () => {
     const q = await queueTest();
-    const made = await enqueueMany(q.db, Array.from({ length: 8 }, (_, i) => ({ kind: "k", payload: { i } })));
+    const made = await enqueueMany(
+      q.db,
+      Array.from({ length: 8 }, (_, i) => ({ kind: "k", payload: { i } })),
+    );
     await completeAll(q.db, await claim(q.db, 8));
     const live = await enqueue(q.db, { kind: "k", runAt: new Date(Date.now() - 10 * 3_600_000) });
     const ids = made.map((m) => m.id);
     const old = ids.slice(0, 5);
     const recent = ids.slice(5);
-    await sql`update job_history set finished_at = now() - interval '2 hours' where id = any(${old}::uuid[])`.execute(q.db);
+    await sql`update job_history set finished_at = now() - interval '2 hours' where id = any(${old}::uuid[])`.execute(
+      q.db,
+    );
     await sql`update job_history set finished_at = now() - interval '59 minutes' where id = ${recent[0]}`.execute(q.db);
 
     expect(await pruneHistory(q.db, 3_600_000, 2)).toBe(5);
@@ -368,7 +458,22 @@ describe("cron", () => {
   });
 
   test("invalid expressions throw", () => {
-    for (const bad of ["* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * 32 * *", "* * * 13 *", "* * * * 8", "*/0 * * * *", "5-1 * * * *", "a * * * *", "1,,2 * * * *", "", "-1 * * * *"]) {
+    for (const bad of [
+      "* * * *",
+      "* * * * * *",
+      "60 * * * *",
+      "* 24 * * *",
+      "* * 0 * *",
+      "* * 32 * *",
+      "* * * 13 *",
+      "* * * * 8",
+      "*/0 * * * *",
+      "5-1 * * * *",
+      "a * * * *",
+      "1,,2 * * * *",
+      "",
+      "-1 * * * *",
+    ]) {
       expect(() => parseCron(bad)).toThrow();
     }
     expect(() => nextRun(parseCron("0 0 30 2 *"), at("2026-01-01T00:00:00Z"))).toThrow(/never matches/);
@@ -379,17 +484,31 @@ describe("schedules", () => {
   test("defineSchedules keeps the next run unless the expression changed", async () => {
     const q = await queueTest();
     await defineSchedules(q.db, [{ name: "sweep", cron: "*/5 * * * *", kind: "sweep" }]);
-    const row = await q.db.selectFrom("job_schedules").selectAll().where("name", "=", "sweep").executeTakeFirstOrThrow();
+    const row = await q.db
+      .selectFrom("job_schedules")
+      .selectAll()
+      .where("name", "=", "sweep")
+      .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ queue: "maintenance", kind: "sweep", last_run_at: null });
-    expect(row.next_run_at.getTime()).toBe(nextRun(parseCron("*/5 * * * *"), new Date(row.next_run_at.getTime() - 60_000)).getTime());
+    expect(row.next_run_at.getTime()).toBe(
+      nextRun(parseCron("*/5 * * * *"), new Date(row.next_run_at.getTime() - 60_000)).getTime(),
+    );
     expect(row.next_run_at.getUTCMinutes() % 5).toBe(0);
     await sql`update job_schedules set next_run_at = '2030-01-01T00:00:00Z'`.execute(q.db);
     await defineSchedules(q.db, [{ name: "sweep", cron: "*/5 * * * *", kind: "sweep", payload: { v: 2 } }]);
-    const same = await q.db.selectFrom("job_schedules").selectAll().where("name", "=", "sweep").executeTakeFirstOrThrow();
+    const same = await q.db
+      .selectFrom("job_schedules")
+      .selectAll()
+      .where("name", "=", "sweep")
+      .executeTakeFirstOrThrow();
     expect(same.next_run_at).toEqual(new Date("2030-01-01T00:00:00Z"));
     expect(same.payload).toEqual({ v: 2 });
     await defineSchedules(q.db, [{ name: "sweep", cron: "0 * * * *", kind: "sweep" }]);
-    const changed = await q.db.selectFrom("job_schedules").selectAll().where("name", "=", "sweep").executeTakeFirstOrThrow();
+    const changed = await q.db
+      .selectFrom("job_schedules")
+      .selectAll()
+      .where("name", "=", "sweep")
+      .executeTakeFirstOrThrow();
     expect(changed.next_run_at.getTime()).toBeLessThan(Date.now() + 3_600_000 + 1000);
     expect(changed.next_run_at.getUTCMinutes()).toBe(0);
   });
@@ -403,15 +522,19 @@ describe("schedules", () => {
     const base = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000);
     for (let round = 1; round <= 5; round++) {
       const { rows } = await sql<{ due: Date }>`
-        update job_schedules set next_run_at = ${new Date(base.getTime() + round * 60_000)} returning next_run_at as due`.execute(q.db);
+        update job_schedules set next_run_at = ${new Date(base.getTime() + round * 60_000)} returning next_run_at as due`.execute(
+        q.db,
+      );
       const due = rows[0]!.due;
       const counts = await Promise.all(callers.map((c) => enqueueDueSchedules(c)));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
       const jobs = await q.db.selectFrom("jobs").selectAll().where("kind", "=", "prune-history").execute();
       expect(jobs.length).toBe(round);
-      expect(jobs.filter((j) => j.unique_key === `schedule:prune:${due.toISOString()}`).map((j) => ({ queue: j.queue, payload: j.payload }))).toEqual([
-        { queue: "maintenance", payload: { keep: "7d" } },
-      ]);
+      expect(
+        jobs
+          .filter((j) => j.unique_key === `schedule:prune:${due.toISOString()}`)
+          .map((j) => ({ queue: j.queue, payload: j.payload })),
+      ).toEqual([{ queue: "maintenance", payload: { keep: "7d" } }]);
       const s = await q.db.selectFrom("job_schedules").selectAll().executeTakeFirstOrThrow();
       expect(s.last_run_at).toEqual(due);
       expect(s.next_run_at.getTime()).toBeGreaterThan(Date.now());

@@ -6,10 +6,10 @@ import {
   cancelJob,
   enqueue,
   enqueueMany,
+  type Handler,
   PermanentJobError,
   retryJob,
   SnoozeJob,
-  type Handler,
 } from "../../src/queue/index.ts";
 import { type QueueTest, queueTest, waitFor } from "../support/queue.ts";
 
@@ -31,7 +31,9 @@ const untilAborted = (signal: AbortSignal) =>
 const listenBackends = async (q: QueueTest) =>
   (
     await sql<{ pid: number }>`
-      select pid from pg_stat_activity where application_name = 'inkreel-listen' and datname = current_database()`.execute(q.db)
+      select pid from pg_stat_activity where application_name = 'inkreel-listen' and datname = current_database()`.execute(
+      q.db,
+    )
   ).rows.map((r) => r.pid);
 
 describe("cancellation", () => {
@@ -144,8 +146,16 @@ describe("failures and retries", () => {
     });
     const job = await enqueue(q.db, { kind: "bad", maxAttempts: 5, backoffMs: 0 });
     const orphan = await enqueue(q.db, { kind: "unknown-kind", maxAttempts: 5, backoffMs: 0 });
-    expect(await q.finished(job.id)).toMatchObject({ state: "failed", attempt: 1, last_error: { name: "PermanentJobError", message: "input can never work" } });
-    expect(await q.finished(orphan.id)).toMatchObject({ state: "failed", attempt: 1, last_error: { message: expect.stringContaining("no handler") } });
+    expect(await q.finished(job.id)).toMatchObject({
+      state: "failed",
+      attempt: 1,
+      last_error: { name: "PermanentJobError", message: "input can never work" },
+    });
+    expect(await q.finished(orphan.id)).toMatchObject({
+      state: "failed",
+      attempt: 1,
+      last_error: { message: expect.stringContaining("no handler") },
+    });
     await Bun.sleep(200);
     expect((await q.runs(job.id)).length).toBe(1);
   });
@@ -193,7 +203,11 @@ describe("failures and retries", () => {
     expect(reason).toBe("timeout");
     expect(at - startedAt).toBeGreaterThanOrEqual(280);
     expect(at - startedAt).toBeLessThan(1000);
-    expect(await q.finished(job.id)).toMatchObject({ state: "failed", attempt: 1, last_error: { name: "TimeoutError", message: "timed out after 300 ms" } });
+    expect(await q.finished(job.id)).toMatchObject({
+      state: "failed",
+      attempt: 1,
+      last_error: { name: "TimeoutError", message: "timed out after 300 ms" },
+    });
   });
 
   test("progress is visible while running and 100 once completed", async () => {
@@ -247,11 +261,14 @@ describe("failures and retries", () => {
     // Lock A's row: the next heartbeat's UPDATE waits on it.
     const hold = deferred();
     const locked = deferred();
-    const holder = q.pool(1).transaction().execute(async (trx) => {
-      await sql`select 1 from jobs where id = ${a.id} for update`.execute(trx);
-      locked.resolve();
-      await hold.promise;
-    });
+    const holder = q
+      .pool(1)
+      .transaction()
+      .execute(async (trx) => {
+        await sql`select 1 from jobs where id = ${a.id} for update`.execute(trx);
+        locked.resolve();
+        await hold.promise;
+      });
     await locked.promise;
     await waitFor("a heartbeat blocked on the row lock", async () => {
       const { rows } = await sql<{ n: number }>`
@@ -291,7 +308,10 @@ describe("failures and retries", () => {
     const live = async () => (await sql<{ n: number }>`select count(*)::int as n from jobs`.execute(q.db)).rows[0]!.n;
     const rounds: string[] = [];
     for (let round = 1; round <= 8; round++) {
-      await enqueueMany(q.db, Array.from({ length: 500 }, () => ({ kind: "quick" })));
+      await enqueueMany(
+        q.db,
+        Array.from({ length: 500 }, () => ({ kind: "quick" })),
+      );
       // Each round takes a few hundred ms; a lost completion keeps its job running for the 30 s lease.
       const drained = await waitFor("the burst to drain", async () => (await live()) === 0, 3000, 20).then(
         () => true,
@@ -302,7 +322,9 @@ describe("failures and retries", () => {
     }
     expect(rounds).toEqual(Array(8).fill("drained"));
     const { rows } = await sql<{ n: number; first: number }>`
-      select count(*)::int as n, count(*) filter (where attempt = 1 and state = 'completed')::int as first from job_history`.execute(q.db);
+      select count(*)::int as n, count(*) filter (where attempt = 1 and state = 'completed')::int as first from job_history`.execute(
+      q.db,
+    );
     expect(rows[0]).toEqual({ n: 4000, first: 4000 });
     expect(attempts.size).toBe(4000);
     expect(Math.max(...attempts.values())).toBe(1);
@@ -375,7 +397,11 @@ describe("fan-in", () => {
     f.release("p2");
     expect(await q.finished(p2!.id)).toMatchObject({ state: "failed", last_error: { message: "p2 failed" } });
     const failed = await q.finished(child.id, 2000);
-    expect(failed).toMatchObject({ state: "failed", attempt: 0, last_error: { message: expect.stringContaining("parent") } });
+    expect(failed).toMatchObject({
+      state: "failed",
+      attempt: 0,
+      last_error: { message: expect.stringContaining("parent") },
+    });
     // …down the tree too, while the other parents are still running.
     expect((await q.finished(grandchild.id, 2000)).state).toBe("failed");
     expect((await q.live(p1!.id))!.state).toBe("running");

@@ -2,7 +2,14 @@
 // reporting its handler runs in the test database's `test_runs` table.
 import { describe, expect, test } from "bun:test";
 import { type RawBuilder, sql } from "kysely";
-import { completeJobs, enqueue, enqueueMany, failJobs, heartbeatJobs, type EnqueueInput } from "../../src/queue/index.ts";
+import {
+  completeJobs,
+  type EnqueueInput,
+  enqueue,
+  enqueueMany,
+  failJobs,
+  heartbeatJobs,
+} from "../../src/queue/index.ts";
 import { type QueueTest, queueTest, waitFor } from "../support/queue.ts";
 
 async function one<T>(q: QueueTest, query: RawBuilder<T>): Promise<T> {
@@ -18,7 +25,10 @@ describe("queue across worker processes", () => {
     // Enqueued while the four are already claiming, so they contend from the first job.
     const ids: string[] = [];
     for (let i = 0; i < 5000; i += 1000) {
-      const batch = await enqueueMany(q.db, Array.from({ length: 1000 }, (_, k) => ({ kind: "record", payload: { n: i + k } })));
+      const batch = await enqueueMany(
+        q.db,
+        Array.from({ length: 1000 }, (_, k) => ({ kind: "record", payload: { n: i + k } })),
+      );
       ids.push(...batch.map((b) => b.id));
     }
     expect(new Set(ids).size).toBe(5000);
@@ -31,7 +41,10 @@ describe("queue across worker processes", () => {
       20_000,
       100,
     ).catch(() => {});
-    const { rows: live } = await sql<{ state: string; n: number }>`select state, count(*)::int as n from jobs group by state`.execute(q.db);
+    const { rows: live } = await sql<{
+      state: string;
+      n: number;
+    }>`select state, count(*)::int as n from jobs group by state`.execute(q.db);
     expect(live).toEqual([]);
     const codes = await Promise.all(procs.map((p) => p.stop()));
     expect(codes).toEqual([0, 0, 0, 0]);
@@ -72,7 +85,11 @@ describe("queue across worker processes", () => {
     const q = await queueTest();
     const options = { concurrency: 2, leaseMs: 1500, heartbeatMs: 300, rescueIntervalMs: 300, pollIntervalMs: 200 };
     const [a, b] = await Promise.all([q.spawn(options), q.spawn(options)]);
-    const job = await enqueue(q.db, { kind: "tracked", payload: { firstSleepMs: 60_000, sleepMs: 700 }, backoffMs: 50 });
+    const job = await enqueue(q.db, {
+      kind: "tracked",
+      payload: { firstSleepMs: 60_000, sleepMs: 700 },
+      backoffMs: 50,
+    });
 
     const first = await waitFor("attempt 1 to start", async () => (await q.runs(job.id))[0]);
     const held = (await q.live(job.id))!;
@@ -89,7 +106,11 @@ describe("queue across worker processes", () => {
     expect(leaseAtKill.getTime()).toBeGreaterThan(held.locked_until!.getTime());
     await victim.kill9();
 
-    const second = await waitFor("attempt 2 to start", async () => (await q.runs(job.id)).find((r) => r.attempt === 2), 8000);
+    const second = await waitFor(
+      "attempt 2 to start",
+      async () => (await q.runs(job.id)).find((r) => r.attempt === 2),
+      8000,
+    );
     expect(second.pid).toBe(survivor.pid);
     // The rescue waited for the lease to expire (both server clocks)…
     const afterLease = second.started_at.getTime() - leaseAtKill.getTime();
@@ -99,7 +120,9 @@ describe("queue across worker processes", () => {
 
     // While attempt 2 runs, the killed attempt's completion, failure and heartbeat are all refused.
     expect((await completeJobs(q.db, [{ id: job.id, token: oldToken, result: { late: true } }])).size).toBe(0);
-    expect((await failJobs(q.db, [{ id: job.id, token: oldToken, error: { message: "late" }, permanent: true }])).size).toBe(0);
+    expect(
+      (await failJobs(q.db, [{ id: job.id, token: oldToken, error: { message: "late" }, permanent: true }])).size,
+    ).toBe(0);
     expect((await heartbeatJobs(q.db, [{ id: job.id, token: oldToken }], 60_000)).size).toBe(0);
     const running = (await q.live(job.id))!;
     expect(running.state).toBe("running");

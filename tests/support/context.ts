@@ -1,7 +1,7 @@
+import { afterAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "bun:test";
 import pg from "pg";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -97,7 +97,11 @@ export async function createTestContext(env: Record<string, string> = {}, overri
       body: { username, email: `${username}@example.com`, password },
     });
     if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.json)}`);
-    const data = res.json.data as { user: { id: string; username: string; email: string; current_space_id: string }; access_token: string; refresh_token: string };
+    const data = res.json.data as {
+      user: { id: string; username: string; email: string; current_space_id: string };
+      access_token: string;
+      refresh_token: string;
+    };
     return { ...data, token: data.access_token, password };
   }
 

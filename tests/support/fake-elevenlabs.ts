@@ -42,10 +42,19 @@ const BASE_SECONDS = 30;
 
 /** The error answers ElevenLabs gives, for `fail()`. */
 export const elevenLabsErrors = {
-  invalidKey: (): ScriptedAnswer => ({ status: 401, body: { detail: { status: "invalid_api_key", message: "Invalid API key" } } }),
+  invalidKey: (): ScriptedAnswer => ({
+    status: 401,
+    body: { detail: { status: "invalid_api_key", message: "Invalid API key" } },
+  }),
   quotaExceeded: (): ScriptedAnswer => ({
     status: 401,
-    body: { detail: { status: "quota_exceeded", message: "This request exceeds your quota of 10000. You have 12 credits remaining, while 200 credits are required for this request." } },
+    body: {
+      detail: {
+        status: "quota_exceeded",
+        message:
+          "This request exceeds your quota of 10000. You have 12 credits remaining, while 200 credits are required for this request.",
+      },
+    },
   }),
   tooManyRequests: (retryAfterS?: number): ScriptedAnswer => ({
     status: 429,
@@ -53,19 +62,37 @@ export const elevenLabsErrors = {
     body: {
       detail: {
         status: "too_many_concurrent_requests",
-        message: "Too many concurrent requests. Your current subscription is associated with a maximum of 2 concurrent requests (running in parallel).",
+        message:
+          "Too many concurrent requests. Your current subscription is associated with a maximum of 2 concurrent requests (running in parallel).",
       },
     },
   }),
-  systemBusy: (): ScriptedAnswer => ({ status: 429, body: { detail: { status: "system_busy", message: "Our services are experiencing high levels of traffic and your request could not be processed." } } }),
-  validation: (loc: Array<string | number>, msg: string, type = "value_error", input: unknown = null): ScriptedAnswer => ({
+  systemBusy: (): ScriptedAnswer => ({
+    status: 429,
+    body: {
+      detail: {
+        status: "system_busy",
+        message: "Our services are experiencing high levels of traffic and your request could not be processed.",
+      },
+    },
+  }),
+  validation: (
+    loc: Array<string | number>,
+    msg: string,
+    type = "value_error",
+    input: unknown = null,
+  ): ScriptedAnswer => ({
     status: 422,
     body: { detail: [{ type, loc, msg, input }] },
   }),
-  serverError: (): ScriptedAnswer => ({ status: 500, body: { detail: { status: "internal_error", message: "An internal error occurred." } } }),
+  serverError: (): ScriptedAnswer => ({
+    status: 500,
+    body: { detail: { status: "internal_error", message: "An internal error occurred." } },
+  }),
 };
 
-const json = (body: unknown, status = 200, headers: Record<string, string> = {}) => Response.json(body, { status, headers });
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  Response.json(body, { status, headers });
 const detail = (status: number, code: string, message: string) => json({ detail: { status: code, message } }, status);
 
 let base: Promise<{ bytes: Uint8Array; frames: Array<[number, number]> }> | null = null;
@@ -75,7 +102,25 @@ function baseMp3() {
   base ??= withTempDir(async (dir) => {
     const path = join(dir, "tone.mp3");
     // No Xing header (it would state the whole file's length) and no ID3 tag: a bare frame stream, like a streamed answer.
-    await runFfmpeg(["-f", "lavfi", "-i", `sine=frequency=220:sample_rate=${SAMPLE_RATE}:duration=${BASE_SECONDS}`, "-ac", "1", "-c:a", "libmp3lame", "-b:a", "128k", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", path]);
+    await runFfmpeg([
+      "-f",
+      "lavfi",
+      "-i",
+      `sine=frequency=220:sample_rate=${SAMPLE_RATE}:duration=${BASE_SECONDS}`,
+      "-ac",
+      "1",
+      "-c:a",
+      "libmp3lame",
+      "-b:a",
+      "128k",
+      "-write_xing",
+      "0",
+      "-id3v2_version",
+      "0",
+      "-f",
+      "mp3",
+      path,
+    ]);
     const bytes = await Bun.file(path).bytes();
     const frames: Array<[number, number]> = [];
     const kbps = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
@@ -85,7 +130,8 @@ function baseMp3() {
       frames.push([at, at + length]);
       at += length;
     }
-    if (frames.length < (BASE_SECONDS * SAMPLE_RATE) / FRAME_SAMPLES - 2) throw new Error(`the fake's MP3 has only ${frames.length} frames`);
+    if (frames.length < (BASE_SECONDS * SAMPLE_RATE) / FRAME_SAMPLES - 2)
+      throw new Error(`the fake's MP3 has only ${frames.length} frames`);
     return { bytes, frames };
   });
   return base;
@@ -150,7 +196,8 @@ const VOICES: FakeVoice[] = [
     fine_tuning: null,
     labels: { accent: "american", description: "calm", age: "young", gender: "female", use_case: "narration" },
     description: "A calm young American woman, for narration.",
-    preview_url: "https://storage.googleapis.com/eleven-public-prod/premade/voices/21m00Tcm4TlvDq8ikWAM/df6788f9-5c96-470d-8312-aab3b3d8f50a.mp3",
+    preview_url:
+      "https://storage.googleapis.com/eleven-public-prod/premade/voices/21m00Tcm4TlvDq8ikWAM/df6788f9-5c96-470d-8312-aab3b3d8f50a.mp3",
     available_for_tiers: [],
     settings: null,
     sharing: null,
@@ -168,7 +215,8 @@ const VOICES: FakeVoice[] = [
     fine_tuning: null,
     labels: { accent: "american", description: "deep", age: "middle aged", gender: "male", use_case: "narration" },
     description: null,
-    preview_url: "https://storage.googleapis.com/eleven-public-prod/premade/voices/pNInz6obpgDQGcFmaJgB/38a69695-2ca9-4b9e-b9ec-f07ced494a58.mp3",
+    preview_url:
+      "https://storage.googleapis.com/eleven-public-prod/premade/voices/pNInz6obpgDQGcFmaJgB/38a69695-2ca9-4b9e-b9ec-f07ced494a58.mp3",
     available_for_tiers: [],
     settings: null,
     sharing: null,
@@ -191,10 +239,23 @@ export const DEFAULT_FAKE_VOICES: readonly FakeVoice[] = VOICES;
 
 /** A premade-style voice with ElevenLabs' labels, for `voices` / `setVoices`. */
 export function fakeVoice(voice_id: string, name: string, labels: Record<string, string>): FakeVoice {
-  return { voice_id, name, category: "premade", labels, description: null, preview_url: `https://example.invalid/previews/${voice_id}.mp3` };
+  return {
+    voice_id,
+    name,
+    category: "premade",
+    labels,
+    description: null,
+    preview_url: `https://example.invalid/previews/${voice_id}.mp3`,
+  };
 }
 
-export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: number; /** The account's voices (default DEFAULT_FAKE_VOICES). */ voices?: readonly FakeVoice[] } = {}) {
+export async function startFakeElevenLabs(
+  options: {
+    apiKey?: string;
+    tailS?: number /** The account's voices (default DEFAULT_FAKE_VOICES). */;
+    voices?: readonly FakeVoice[];
+  } = {},
+) {
   const apiKey = options.apiKey ?? "sk_fake_elevenlabs_0123456789abcdef";
   const tailS = options.tailS ?? 0;
   await baseMp3();
@@ -202,13 +263,19 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
   const failures: Record<FakeRoute, ScriptedAnswer[]> = { tts: [], voices: [], music: [] };
   const delays: Record<FakeRoute, number> = { tts: 0, voices: 0, music: 0 };
   /** The JSON of every successful speech answer, in order. */
-  const speeches: Array<{ audio_base64: string; alignment: ReturnType<typeof fakeAlignment>; normalized_alignment: ReturnType<typeof fakeAlignment> }> = [];
+  const speeches: Array<{
+    audio_base64: string;
+    alignment: ReturnType<typeof fakeAlignment>;
+    normalized_alignment: ReturnType<typeof fakeAlignment>;
+  }> = [];
   let voices: readonly FakeVoice[] = options.voices ?? VOICES;
   let voiceIds = new Set(voices.map((v) => v.voice_id));
 
   async function tts(voiceId: string, body: Record<string, unknown>, query: Record<string, string>): Promise<Response> {
-    if (!voiceIds.has(voiceId)) return detail(404, "voice_not_found", `A voice with the voice_id ${voiceId} was not found.`);
-    if (typeof body.text !== "string") return json({ detail: [{ type: "missing", loc: ["body", "text"], msg: "Field required", input: body }] }, 422);
+    if (!voiceIds.has(voiceId))
+      return detail(404, "voice_not_found", `A voice with the voice_id ${voiceId} was not found.`);
+    if (typeof body.text !== "string")
+      return json({ detail: [{ type: "missing", loc: ["body", "text"], msg: "Field required", input: body }] }, 422);
     if (!body.text.trim()) return detail(400, "empty_text", "The text is empty.");
     const model = typeof body.model_id === "string" ? body.model_id : "eleven_multilingual_v2";
     if (body.language_code !== undefined && !LANGUAGE_CODE_MODELS.test(model)) {
@@ -216,11 +283,51 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
     }
     const settings = (body.voice_settings ?? {}) as Record<string, unknown>;
     const speed = settings.speed === undefined ? 1 : settings.speed;
-    if (typeof speed !== "number") return json({ detail: [{ type: "float_type", loc: ["body", "voice_settings", "speed"], msg: "Input should be a valid number", input: speed }] }, 422);
-    if (speed < 0.7) return json({ detail: [{ type: "greater_than_equal", loc: ["body", "voice_settings", "speed"], msg: "Input should be greater than or equal to 0.7", input: speed }] }, 422);
-    if (speed > 1.2) return json({ detail: [{ type: "less_than_equal", loc: ["body", "voice_settings", "speed"], msg: "Input should be less than or equal to 1.2", input: speed }] }, 422);
+    if (typeof speed !== "number")
+      return json(
+        {
+          detail: [
+            {
+              type: "float_type",
+              loc: ["body", "voice_settings", "speed"],
+              msg: "Input should be a valid number",
+              input: speed,
+            },
+          ],
+        },
+        422,
+      );
+    if (speed < 0.7)
+      return json(
+        {
+          detail: [
+            {
+              type: "greater_than_equal",
+              loc: ["body", "voice_settings", "speed"],
+              msg: "Input should be greater than or equal to 0.7",
+              input: speed,
+            },
+          ],
+        },
+        422,
+      );
+    if (speed > 1.2)
+      return json(
+        {
+          detail: [
+            {
+              type: "less_than_equal",
+              loc: ["body", "voice_settings", "speed"],
+              msg: "Input should be less than or equal to 1.2",
+              input: speed,
+            },
+          ],
+        },
+        422,
+      );
     const format = query.output_format ?? "mp3_44100_128";
-    if (format !== "mp3_44100_128") return detail(400, "invalid_output_format", `The fake only speaks mp3_44100_128, not ${format}.`);
+    if (format !== "mp3_44100_128")
+      return detail(400, "invalid_output_format", `The fake only speaks mp3_44100_128, not ${format}.`);
     const alignment = fakeAlignment(body.text, speed);
     const lastEnd = alignment.character_end_times_seconds.at(-1) ?? 0;
     const audio = await mp3Of(lastEnd + tailS);
@@ -230,14 +337,30 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
   }
 
   async function music(body: Record<string, unknown>): Promise<Response> {
-    if (body.prompt !== undefined && body.composition_plan !== undefined) return detail(400, "invalid_request", "Use either prompt or composition_plan, not both.");
-    if (typeof body.prompt !== "string" || !body.prompt.trim()) return json({ detail: [{ type: "missing", loc: ["body", "prompt"], msg: "Field required", input: body }] }, 422);
+    if (body.prompt !== undefined && body.composition_plan !== undefined)
+      return detail(400, "invalid_request", "Use either prompt or composition_plan, not both.");
+    if (typeof body.prompt !== "string" || !body.prompt.trim())
+      return json({ detail: [{ type: "missing", loc: ["body", "prompt"], msg: "Field required", input: body }] }, 422);
     if (body.seed !== undefined) return detail(400, "invalid_request", "seed cannot be used together with prompt.");
     const ms = body.music_length_ms === undefined ? 30_000 : body.music_length_ms;
     if (typeof ms !== "number" || ms < 3000 || ms > 600_000) {
-      return json({ detail: [{ type: "value_error", loc: ["body", "music_length_ms"], msg: "Value error, music_length_ms must be between 3000 and 600000", input: ms }] }, 422);
+      return json(
+        {
+          detail: [
+            {
+              type: "value_error",
+              loc: ["body", "music_length_ms"],
+              msg: "Value error, music_length_ms must be between 3000 and 600000",
+              input: ms,
+            },
+          ],
+        },
+        422,
+      );
     }
-    return new Response(await mp3Of(ms / 1000), { headers: { "content-type": "audio/mpeg", "song-id": `song_${requests.length}` } });
+    return new Response(await mp3Of(ms / 1000), {
+      headers: { "content-type": "audio/mpeg", "song-id": `song_${requests.length}` },
+    });
   }
 
   const server = Bun.serve({
@@ -251,8 +374,22 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
       });
       const tts_ = TTS_PATH.exec(url.pathname);
       const route: FakeRoute | null =
-        req.method === "POST" && tts_ ? "tts" : req.method === "GET" && url.pathname === "/v1/voices" ? "voices" : req.method === "POST" && url.pathname === "/v1/music" ? "music" : null;
-      const record: RecordedElevenLabsRequest = { route, method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers, body: null, aborted: false };
+        req.method === "POST" && tts_
+          ? "tts"
+          : req.method === "GET" && url.pathname === "/v1/voices"
+            ? "voices"
+            : req.method === "POST" && url.pathname === "/v1/music"
+              ? "music"
+              : null;
+      const record: RecordedElevenLabsRequest = {
+        route,
+        method: req.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+        body: null,
+        aborted: false,
+      };
       requests.push(record);
       req.signal.addEventListener("abort", () => (record.aborted = true), { once: true });
       if (req.method === "POST") {
@@ -260,22 +397,34 @@ export async function startFakeElevenLabs(options: { apiKey?: string; tailS?: nu
         try {
           record.body = text ? JSON.parse(text) : null;
         } catch {
-          return json({ detail: [{ type: "json_invalid", loc: ["body", 0], msg: "JSON decode error", input: {} }] }, 422);
+          return json(
+            { detail: [{ type: "json_invalid", loc: ["body", 0], msg: "JSON decode error", input: {} }] },
+            422,
+          );
         }
       }
       if (!route) return json({ detail: "Not Found" }, 404);
       if (delays[route] > 0) {
-        await Promise.race([Bun.sleep(delays[route]), new Promise((resolve) => req.signal.addEventListener("abort", resolve, { once: true }))]);
+        await Promise.race([
+          Bun.sleep(delays[route]),
+          new Promise((resolve) => req.signal.addEventListener("abort", resolve, { once: true })),
+        ]);
         if (record.aborted) return new Response(null, { status: 499 });
       }
       const key = headers["xi-api-key"];
-      if (!key) return detail(401, "needs_authorization", "Neither authorization header nor xi-api-key received, please provide one.");
+      if (!key)
+        return detail(
+          401,
+          "needs_authorization",
+          "Neither authorization header nor xi-api-key received, please provide one.",
+        );
       if (key !== apiKey) return detail(401, "invalid_api_key", "Invalid API key");
       const scripted = failures[route].shift();
       if (scripted) return json(scripted.body, scripted.status, scripted.headers ?? {});
       const body = (record.body ?? {}) as Record<string, unknown>;
       if (route === "tts") return tts(decodeURIComponent(tts_![1]!), body, record.query);
-      if (route === "voices") return json({ voices, has_more: false, total_count: voices.length, next_page_token: null });
+      if (route === "voices")
+        return json({ voices, has_more: false, total_count: voices.length, next_page_token: null });
       return music(body);
     },
   });

@@ -83,14 +83,22 @@ const enumOf = (input: Record<string, any>, field: string, allowed: unknown[], o
   }
 };
 const required = (input: Record<string, any>, field: string, out: Field[]) => {
-  if (input[field] === undefined || input[field] === null || input[field] === "") out.push({ loc: field, msg: "Field required", type: "missing" });
+  if (input[field] === undefined || input[field] === null || input[field] === "")
+    out.push({ loc: field, msg: "Field required", type: "missing" });
 };
 const maxLength = (input: Record<string, any>, field: string, n: number, out: Field[]) => {
-  if (typeof input[field] === "string" && input[field].length > n) out.push({ loc: field, msg: `String should have at most ${n} characters`, type: "string_too_long" });
+  if (typeof input[field] === "string" && input[field].length > n)
+    out.push({ loc: field, msg: `String should have at most ${n} characters`, type: "string_too_long" });
 };
 const fetchable = (input: Record<string, any>, field: string, check: (url: unknown) => boolean, out: Field[]) => {
   const urls = Array.isArray(input[field]) ? input[field] : input[field] === undefined ? [] : [input[field]];
-  for (const u of urls) if (!check(u)) out.push({ loc: field, msg: `Could not download the file from ${String(u).slice(0, 120)}`, type: "file_download_error" });
+  for (const u of urls)
+    if (!check(u))
+      out.push({
+        loc: field,
+        msg: `Could not download the file from ${String(u).slice(0, 120)}`,
+        type: "file_download_error",
+      });
 };
 
 const flux: Spec = {
@@ -99,7 +107,10 @@ const flux: Spec = {
     const out: Field[] = [];
     required(i, "prompt", out);
     const s = i.image_size;
-    if (s !== undefined && !(typeof s === "string" ? s in IMAGE_PRESETS : Number.isInteger(s?.width) && Number.isInteger(s?.height))) {
+    if (
+      s !== undefined &&
+      !(typeof s === "string" ? s in IMAGE_PRESETS : Number.isInteger(s?.width) && Number.isInteger(s?.height))
+    ) {
       out.push({ loc: "image_size", msg: "Input should be a valid image size", type: "value_error" });
     }
     enumOf(i, "output_format", ["jpeg", "png"], out);
@@ -118,7 +129,13 @@ const kontext = (multi: boolean): Spec => ({
     return out;
   },
 });
-const video = (o: { image: boolean; durations: string[]; ratios?: string[]; resolutions?: string[]; maxPrompt?: number }): Spec => ({
+const video = (o: {
+  image: boolean;
+  durations: string[];
+  ratios?: string[];
+  resolutions?: string[];
+  maxPrompt?: number;
+}): Spec => ({
   kind: "video",
   validate(i, check) {
     const out: Field[] = [];
@@ -127,12 +144,15 @@ const video = (o: { image: boolean; durations: string[]; ratios?: string[]; reso
     if (o.image) {
       required(i, "image_url", out);
       fetchable(i, "image_url", check, out);
-    } else if (i.image_url !== undefined) out.push({ loc: "image_url", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
+    } else if (i.image_url !== undefined)
+      out.push({ loc: "image_url", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
     enumOf(i, "duration", o.durations, out);
     if (o.ratios) enumOf(i, "aspect_ratio", o.ratios, out);
-    else if (i.aspect_ratio !== undefined) out.push({ loc: "aspect_ratio", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
+    else if (i.aspect_ratio !== undefined)
+      out.push({ loc: "aspect_ratio", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
     if (o.resolutions) enumOf(i, "resolution", o.resolutions, out);
-    else if (i.resolution !== undefined) out.push({ loc: "resolution", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
+    else if (i.resolution !== undefined)
+      out.push({ loc: "resolution", msg: "Extra inputs are not permitted", type: "extra_forbidden" });
     return out;
   },
 });
@@ -147,19 +167,50 @@ const ENDPOINTS: Record<string, Spec> = {
   "fal-ai/flux-pro/kontext/max/multi": kontext(true),
   "fal-ai/kling-video/v2.1/standard/image-to-video": video({ image: true, durations: ["5", "10"], maxPrompt: 2500 }),
   "fal-ai/kling-video/v2.1/master/image-to-video": video({ image: true, durations: ["5", "10"], maxPrompt: 2500 }),
-  "fal-ai/kling-video/v2.1/master/text-to-video": video({ image: false, durations: ["5", "10"], ratios: ["16:9", "9:16", "1:1"], maxPrompt: 2500 }),
-  "fal-ai/minimax/hailuo-02/standard/image-to-video": video({ image: true, durations: ["6", "10"], resolutions: ["512P", "768P"] }),
+  "fal-ai/kling-video/v2.1/master/text-to-video": video({
+    image: false,
+    durations: ["5", "10"],
+    ratios: ["16:9", "9:16", "1:1"],
+    maxPrompt: 2500,
+  }),
+  "fal-ai/minimax/hailuo-02/standard/image-to-video": video({
+    image: true,
+    durations: ["6", "10"],
+    resolutions: ["512P", "768P"],
+  }),
   "fal-ai/minimax/hailuo-02/standard/text-to-video": video({ image: false, durations: ["6", "10"] }),
-  "fal-ai/veo3.1/image-to-video": video({ image: true, durations: ["4s", "6s", "8s"], ratios: ["auto", "16:9", "9:16"], resolutions: ["720p", "1080p"] }),
-  "fal-ai/veo3.1/fast/image-to-video": video({ image: true, durations: ["4s", "6s", "8s"], ratios: ["auto", "16:9", "9:16"], resolutions: ["720p", "1080p"] }),
-  "fal-ai/veo3.1": video({ image: false, durations: ["4s", "6s", "8s"], ratios: ["16:9", "9:16"], resolutions: ["720p", "1080p"] }),
-  "fal-ai/veo3.1/fast": video({ image: false, durations: ["4s", "6s", "8s"], ratios: ["16:9", "9:16"], resolutions: ["720p", "1080p"] }),
+  "fal-ai/veo3.1/image-to-video": video({
+    image: true,
+    durations: ["4s", "6s", "8s"],
+    ratios: ["auto", "16:9", "9:16"],
+    resolutions: ["720p", "1080p"],
+  }),
+  "fal-ai/veo3.1/fast/image-to-video": video({
+    image: true,
+    durations: ["4s", "6s", "8s"],
+    ratios: ["auto", "16:9", "9:16"],
+    resolutions: ["720p", "1080p"],
+  }),
+  "fal-ai/veo3.1": video({
+    image: false,
+    durations: ["4s", "6s", "8s"],
+    ratios: ["16:9", "9:16"],
+    resolutions: ["720p", "1080p"],
+  }),
+  "fal-ai/veo3.1/fast": video({
+    image: false,
+    durations: ["4s", "6s", "8s"],
+    ratios: ["16:9", "9:16"],
+    resolutions: ["720p", "1080p"],
+  }),
 };
 
 const DEFAULT_SCRIPT: QueueState[] = ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"];
 
 const pngSize = (b: Uint8Array | null): [number, number] | null =>
-  b && b.length >= 24 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 ? [new DataView(b.buffer, b.byteOffset).getUint32(16), new DataView(b.buffer, b.byteOffset).getUint32(20)] : null;
+  b && b.length >= 24 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47
+    ? [new DataView(b.buffer, b.byteOffset).getUint32(16), new DataView(b.buffer, b.byteOffset).getUint32(20)]
+    : null;
 const even = (n: number) => Math.max(2, Math.round(n / 2) * 2);
 /** A frame of the ratio, fitted to `long` pixels on its long side, even sides. */
 function fit(ratio: number, long: number): [number, number] {
@@ -239,12 +290,22 @@ export async function startFakeFal(options: { key?: string } = {}) {
     return headers.authorization === `Key ${key}`;
   }
 
-  async function route(call: FalCall, u: URL, method: string, headers: Record<string, string>, body: unknown, raw: Uint8Array | null): Promise<Response> {
+  async function route(
+    call: FalCall,
+    u: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: unknown,
+    raw: Uint8Array | null,
+  ): Promise<Response> {
     const rid = requestIdOf(u.pathname);
     const fault = faults.find((f) => f.left > 0 && f.call === call && (!f.requestId || f.requestId === rid));
     if (fault) {
       fault.left--;
-      return Response.json(fault.body ?? { detail: fault.status === 429 ? "Rate limit exceeded" : `Fault ${fault.status}` }, { status: fault.status, headers: fault.headers });
+      return Response.json(
+        fault.body ?? { detail: fault.status === 429 ? "Rate limit exceeded" : `Fault ${fault.status}` },
+        { status: fault.status, headers: fault.headers },
+      );
     }
     if (["submit", "status", "result", "cancel", "initiate"].includes(call) && !authorized(headers)) {
       return Response.json({ detail: "No user found for Key ID and Secret" }, { status: 401 });
@@ -253,7 +314,10 @@ export async function startFakeFal(options: { key?: string } = {}) {
       case "initiate": {
         const b = body as { content_type?: string; file_name?: string } | null;
         if (u.searchParams.get("storage_type") !== "fal-cdn-v3" || !b?.content_type || !b.file_name) {
-          return Response.json({ detail: [{ loc: ["body"], msg: "content_type and file_name required", type: "missing" }] }, { status: 422 });
+          return Response.json(
+            { detail: [{ loc: ["body"], msg: "content_type and file_name required", type: "missing" }] },
+            { status: 422 },
+          );
         }
         const id = `up-${++seq}`;
         const fileUrl = `${url}/files/${id}/${encodeURIComponent(b.file_name)}`;
@@ -270,17 +334,31 @@ export async function startFakeFal(options: { key?: string } = {}) {
       case "file": {
         const id = u.pathname.split("/")[2]!;
         const f = uploads.get(id);
-        if (f?.bytes) return new Response(f.bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": f.contentType } });
+        if (f?.bytes)
+          return new Response(f.bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": f.contentType } });
         const o = outputs.get(id);
         if (o) return new Response(o.bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": o.contentType } });
         return new Response("not found", { status: 404 });
       }
       case "submit": {
         const endpoint = u.pathname.slice(1);
-        if (!ENDPOINTS[endpoint]) return Response.json({ detail: `Application '${endpoint}' not found` }, { status: 404 });
-        if (!body || typeof body !== "object") return Response.json({ detail: [{ loc: ["body"], msg: "Input should be a valid dictionary", type: "dict_type" }] }, { status: 422 });
+        if (!ENDPOINTS[endpoint])
+          return Response.json({ detail: `Application '${endpoint}' not found` }, { status: 404 });
+        if (!body || typeof body !== "object")
+          return Response.json(
+            { detail: [{ loc: ["body"], msg: "Input should be a valid dictionary", type: "dict_type" }] },
+            { status: 422 },
+          );
         const requestId = crypto.randomUUID();
-        submissions.push({ requestId, endpoint, input: body as Record<string, any>, headers, statuses: [...script], polls: 0, cancelled: false });
+        submissions.push({
+          requestId,
+          endpoint,
+          input: body as Record<string, any>,
+          headers,
+          statuses: [...script],
+          polls: 0,
+          cancelled: false,
+        });
         return Response.json(urlsOf(endpoint, requestId), { headers: { "x-fal-request-id": requestId } });
       }
       case "status": {
@@ -288,7 +366,8 @@ export async function startFakeFal(options: { key?: string } = {}) {
         if (s instanceof Response) return s;
         const state = s.cancelled ? "COMPLETED" : s.statuses[Math.min(s.polls, s.statuses.length - 1)]!;
         s.polls++;
-        const position = state === "IN_QUEUE" ? s.statuses.slice(s.polls).filter((x) => x === "IN_QUEUE").length : undefined;
+        const position =
+          state === "IN_QUEUE" ? s.statuses.slice(s.polls).filter((x) => x === "IN_QUEUE").length : undefined;
         const logs = u.searchParams.get("logs") === "1" ? [] : null;
         return Response.json({
           status: state,
@@ -329,25 +408,41 @@ export async function startFakeFal(options: { key?: string } = {}) {
   function find(path: string, rid: string | undefined): FalSubmission | Response {
     const s = rid ? byId(rid) : undefined;
     const app = path.split("/requests/")[0]!.slice(1);
-    if (!s || s.endpoint.split("/").slice(0, 2).join("/") !== app) return Response.json({ detail: "Request not found" }, { status: 404 });
+    if (!s || s.endpoint.split("/").slice(0, 2).join("/") !== app)
+      return Response.json({ detail: "Request not found" }, { status: 404 });
     return s;
   }
 
-  const completed = (s: FalSubmission) => s.polls > 0 && s.statuses[Math.min(s.polls - 1, s.statuses.length - 1)] === "COMPLETED";
+  const completed = (s: FalSubmission) =>
+    s.polls > 0 && s.statuses[Math.min(s.polls - 1, s.statuses.length - 1)] === "COMPLETED";
 
   /** The app at work: validation (422 from the result, as fal's apps answer), then real media. */
   async function run(s: FalSubmission): Promise<{ status: number; body: unknown }> {
     const spec = ENDPOINTS[s.endpoint]!;
     const errors = spec.validate(s.input, fetchableUrl);
-    if (errors.length) return { status: 422, body: { detail: errors.map((e) => ({ loc: ["body", e.loc], msg: e.msg, type: e.type })) } };
+    if (errors.length)
+      return { status: 422, body: { detail: errors.map((e) => ({ loc: ["body", e.loc], msg: e.msg, type: e.type })) } };
     if (spec.kind === "image") {
       const [w, h] = imageDims(s.input);
-      const bytes = await media(`png:${w}x${h}`, () => paintKeyframe({ width: w, height: h, scene: { location: "fal studio", timeOfDay: "day", mood: "calm" }, characters: [] }));
+      const bytes = await media(`png:${w}x${h}`, () =>
+        paintKeyframe({
+          width: w,
+          height: h,
+          scene: { location: "fal studio", timeOfDay: "day", mood: "calm" },
+          characters: [],
+        }),
+      );
       const id = `out-${++seq}`;
       outputs.set(id, { bytes, contentType: "image/png" });
       return {
         status: 200,
-        body: { images: [{ url: `${url}/files/${id}/image.png`, width: w, height: h, content_type: "image/png" }], seed: s.input.seed ?? 42, has_nsfw_concepts: [false], prompt: s.input.prompt, timings: { inference: 1.5 } },
+        body: {
+          images: [{ url: `${url}/files/${id}/image.png`, width: w, height: h, content_type: "image/png" }],
+          seed: s.input.seed ?? 42,
+          has_nsfw_concepts: [false],
+          prompt: s.input.prompt,
+          timings: { inference: 1.5 },
+        },
       };
     }
     const seconds = Number(String(s.input.duration ?? "5").replace(/s$/, ""));
@@ -355,7 +450,17 @@ export async function startFakeFal(options: { key?: string } = {}) {
     const bytes = await media(`mp4:${w}x${h}:${seconds}`, () => mp4(w, h, seconds));
     const id = `out-${++seq}`;
     outputs.set(id, { bytes, contentType: "video/mp4" });
-    return { status: 200, body: { video: { url: `${url}/files/${id}/output.mp4`, content_type: "video/mp4", file_name: "output.mp4", file_size: bytes.length } } };
+    return {
+      status: 200,
+      body: {
+        video: {
+          url: `${url}/files/${id}/output.mp4`,
+          content_type: "video/mp4",
+          file_name: "output.mp4",
+          file_size: bytes.length,
+        },
+      },
+    };
   }
 
   function imageDims(input: Record<string, any>): [number, number] {
@@ -368,8 +473,10 @@ export async function startFakeFal(options: { key?: string } = {}) {
 
   /** Small clips (fast to make): the requested ratio, else the keyframe's. */
   function videoDims(input: Record<string, any>): [number, number] {
-    if (typeof input.aspect_ratio === "string" && input.aspect_ratio !== "auto") return fit(ratioOf(input.aspect_ratio), 320);
-    const id = typeof input.image_url === "string" ? input.image_url.slice(`${url}/files/`.length).split("/")[0] : undefined;
+    if (typeof input.aspect_ratio === "string" && input.aspect_ratio !== "auto")
+      return fit(ratioOf(input.aspect_ratio), 320);
+    const id =
+      typeof input.image_url === "string" ? input.image_url.slice(`${url}/files/`.length).split("/")[0] : undefined;
     const size = id ? pngSize(uploads.get(id)?.bytes ?? null) : null;
     return fit(size ? size[0] / size[1] : 16 / 9, 320);
   }
@@ -381,21 +488,51 @@ export async function startFakeFal(options: { key?: string } = {}) {
   }
 
   async function mp4(w: number, h: number, seconds: number): Promise<Uint8Array> {
-    const frame = await paintKeyframe({ width: w, height: h, scene: { location: "fal studio", timeOfDay: "dusk", mood: "calm" }, characters: [] });
+    const frame = await paintKeyframe({
+      width: w,
+      height: h,
+      scene: { location: "fal studio", timeOfDay: "dusk", mood: "calm" },
+      characters: [],
+    });
     return withTempDir(async (dir) => {
       const input = join(dir, "frame.png");
       const out = join(dir, "clip.mp4");
       await Bun.write(input, frame);
-      await runFfmpeg(["-loop", "1", "-i", input, "-t", String(seconds), "-r", "8", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an", out], {
-        durationS: seconds,
-        timeoutMs: 60_000,
-      });
+      await runFfmpeg(
+        [
+          "-loop",
+          "1",
+          "-i",
+          input,
+          "-t",
+          String(seconds),
+          "-r",
+          "8",
+          "-c:v",
+          "libx264",
+          "-preset",
+          "ultrafast",
+          "-pix_fmt",
+          "yuv420p",
+          "-movflags",
+          "+faststart",
+          "-an",
+          out,
+        ],
+        {
+          durationS: seconds,
+          timeoutMs: 60_000,
+        },
+      );
       return Bun.file(out).bytes();
     });
   }
 
   /** Sends the client's fal hosts here (queue.fal.run, rest.fal.ai). */
-  const middleware: RequestMiddleware = async (r) => ({ ...r, url: r.url.replace(/^https:\/\/(queue\.fal\.run|rest\.fal\.ai)/, url) });
+  const middleware: RequestMiddleware = async (r) => ({
+    ...r,
+    url: r.url.replace(/^https:\/\/(queue\.fal\.run|rest\.fal\.ai)/, url),
+  });
 
   return {
     url,
@@ -412,7 +549,8 @@ export async function startFakeFal(options: { key?: string } = {}) {
     fault(f: FalFault) {
       faults.push({ ...f, left: f.times ?? 1 });
     },
-    calls: (call: FalCall, requestId?: string) => requests.filter((r) => r.call === call && (!requestId || requestIdOf(r.path) === requestId)),
+    calls: (call: FalCall, requestId?: string) =>
+      requests.filter((r) => r.call === call && (!requestId || requestIdOf(r.path) === requestId)),
     submission: byId,
     reset() {
       requests.length = 0;

@@ -1,7 +1,7 @@
 // A small local stand-in for Supabase Auth (GoTrue), speaking its wire format at the paths
 // supabase-js calls. It signs ES256 access tokens with GoTrue's claims and a `kid`, publishes
 // its keys at /.well-known/jwks.json, rotates opaque refresh tokens, and records every request.
-import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
+import { type CryptoKey, createLocalJWKSet, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
 
 export interface RecordedRequest {
   method: string;
@@ -31,7 +31,11 @@ const API_VERSION = "2024-01-01";
 async function newKey(): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair("ES256");
   const kid = crypto.randomUUID();
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig", key_ops: ["verify"] } };
+  return {
+    kid,
+    privateKey,
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig", key_ops: ["verify"] },
+  };
 }
 
 export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
@@ -42,7 +46,12 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
   const keys: SigningKey[] = [await newKey()];
   const requests: RecordedRequest[] = [];
   /** GoTrue's "autoconfirm": when false, signup answers the user only (email confirmation pending). */
-  const settings = { autoconfirm: true, minPasswordLength: 6, signupDisabled: false, rejectedEmailDomain: null as string | null };
+  const settings = {
+    autoconfirm: true,
+    minPasswordLength: 6,
+    signupDisabled: false,
+    rejectedEmailDomain: null as string | null,
+  };
 
   const current = () => keys[keys.length - 1]!;
   const byId = (id: string) => [...users.values()].find((u) => u.id === id);
@@ -51,7 +60,10 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
   // 2024-01-01 (supabase-js does), the legacy `{code: status, error_code, msg}` otherwise.
   function fail(req: Request, status: number, code: string, msg: string, extra: object = {}) {
     if (req.headers.get("x-supabase-api-version") === API_VERSION) {
-      return Response.json({ code, message: msg, ...extra }, { status, headers: { "x-supabase-api-version": API_VERSION } });
+      return Response.json(
+        { code, message: msg, ...extra },
+        { status, headers: { "x-supabase-api-version": API_VERSION } },
+      );
     }
     return Response.json({ code: status, error_code: code, msg, ...extra }, { status });
   }
@@ -67,7 +79,13 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
       confirmed_at: settings.autoconfirm ? u.created_at : null,
       last_sign_in_at: new Date().toISOString(),
       app_metadata: { provider: "email", providers: ["email"] },
-      user_metadata: { ...u.user_metadata, email: u.email, email_verified: settings.autoconfirm, phone_verified: false, sub: u.id },
+      user_metadata: {
+        ...u.user_metadata,
+        email: u.email,
+        email_verified: settings.autoconfirm,
+        phone_verified: false,
+        sub: u.id,
+      },
       identities: [],
       created_at: u.created_at,
       updated_at: new Date().toISOString(),
@@ -100,7 +118,9 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
       ...claims,
     };
     if (opts.alg === "HS256") {
-      return new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new TextEncoder().encode(opts.secret));
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .sign(new TextEncoder().encode(opts.secret));
     }
     const key = current();
     return new SignJWT(payload)
@@ -112,9 +132,21 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
     sessions.set(sessionId, { userId: u.id, revoked: false });
     const refresh_token = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
     refreshTokens.set(refresh_token, { sessionId, used: false });
-    const access_token = await mint({ sub: u.id, email: u.email, user_metadata: userJson(u).user_metadata, session_id: sessionId });
+    const access_token = await mint({
+      sub: u.id,
+      email: u.email,
+      user_metadata: userJson(u).user_metadata,
+      session_id: sessionId,
+    });
     const { exp } = JSON.parse(Buffer.from(access_token.split(".")[1]!, "base64url").toString()) as { exp: number };
-    return { access_token, token_type: "bearer", expires_in: ACCESS_TTL_S, expires_at: exp, refresh_token, user: userJson(u) };
+    return {
+      access_token,
+      token_type: "bearer",
+      expires_in: ACCESS_TTL_S,
+      expires_at: exp,
+      refresh_token,
+      user: userJson(u),
+    };
   }
 
   /** The bearer's claims if the token is one of ours and its session is live. */
@@ -138,19 +170,32 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
 
     if (route === "POST /auth/v1/signup") {
       const email = body.email?.toLowerCase() ?? "";
-      if (!/^[^@\s]+@[^@\s]+$/.test(email)) return fail(req, 400, "validation_failed", "Unable to validate email address: invalid format");
+      if (!/^[^@\s]+@[^@\s]+$/.test(email))
+        return fail(req, 400, "validation_failed", "Unable to validate email address: invalid format");
       if (settings.signupDisabled) return fail(req, 422, "signup_disabled", "Signups not allowed for this instance");
       if (settings.rejectedEmailDomain && email.endsWith(`@${settings.rejectedEmailDomain}`)) {
         return fail(req, 400, "email_address_invalid", `Email address "${email}" is invalid`);
       }
       if ((body.password ?? "").length < settings.minPasswordLength) {
-        return fail(req, 422, "weak_password", `Password should be at least ${settings.minPasswordLength} characters.`, {
-          weak_password: { reasons: ["length"] },
-        });
+        return fail(
+          req,
+          422,
+          "weak_password",
+          `Password should be at least ${settings.minPasswordLength} characters.`,
+          {
+            weak_password: { reasons: ["length"] },
+          },
+        );
       }
       if (users.has(email)) return fail(req, 422, "user_already_exists", "User already registered");
       const data = (body as { data?: Record<string, unknown> }).data ?? {};
-      const u = { id: crypto.randomUUID(), email, password: body.password!, user_metadata: data, created_at: new Date().toISOString() };
+      const u = {
+        id: crypto.randomUUID(),
+        email,
+        password: body.password!,
+        user_metadata: data,
+        created_at: new Date().toISOString(),
+      };
       users.set(email, u);
       return Response.json(settings.autoconfirm ? await session(u) : userJson(u));
     }
@@ -162,7 +207,8 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
     if (route === "POST /auth/v1/token" && searchParams.get("grant_type") === "refresh_token") {
       const entry = refreshTokens.get(body.refresh_token ?? "");
       const s = entry && sessions.get(entry.sessionId);
-      if (!entry || !s || s.revoked) return fail(req, 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+      if (!entry || !s || s.revoked)
+        return fail(req, 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
       if (entry.used) {
         s.revoked = true; // reuse of a rotated token ends the whole session
         return fail(req, 400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
@@ -226,7 +272,13 @@ export async function startFakeGoTrue(options: { anonKey?: string } = {}) {
     mint,
     /** A user created directly in Supabase (e.g. by a front end calling supabase-js itself). */
     addUser(email: string, password: string, user_metadata: Record<string, unknown> = {}) {
-      const u = { id: crypto.randomUUID(), email: email.toLowerCase(), password, user_metadata, created_at: new Date().toISOString() };
+      const u = {
+        id: crypto.randomUUID(),
+        email: email.toLowerCase(),
+        password,
+        user_metadata,
+        created_at: new Date().toISOString(),
+      };
       users.set(u.email, u);
       return u;
     },

@@ -88,10 +88,26 @@ export type Handler = (req: RecordedRequest) => Reply | Promise<Reply>;
 
 /** Builders of canned replies. */
 export const reply = {
-  chat: (content: string | null, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({ kind: "chat", content, ...o }),
-  json: (value: unknown, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({ kind: "chat", content: JSON.stringify(value), ...o }),
-  stream: (deltas: string[], o: Omit<StreamReply, "kind" | "deltas"> = {}): StreamReply => ({ kind: "stream", deltas, ...o }),
-  error: (status: number, message: string, o: Partial<Omit<ErrorReply, "kind" | "status" | "message">> = {}): ErrorReply => ({
+  chat: (content: string | null, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({
+    kind: "chat",
+    content,
+    ...o,
+  }),
+  json: (value: unknown, o: Omit<ChatReply, "kind" | "content"> = {}): ChatReply => ({
+    kind: "chat",
+    content: JSON.stringify(value),
+    ...o,
+  }),
+  stream: (deltas: string[], o: Omit<StreamReply, "kind" | "deltas"> = {}): StreamReply => ({
+    kind: "stream",
+    deltas,
+    ...o,
+  }),
+  error: (
+    status: number,
+    message: string,
+    o: Partial<Omit<ErrorReply, "kind" | "status" | "message">> = {},
+  ): ErrorReply => ({
     kind: "error",
     status,
     message,
@@ -143,7 +159,12 @@ export function makePng(width: number, height: number): Uint8Array {
   const rowBytes = Math.ceil(width / 8);
   const raw = new Uint8Array((rowBytes + 1) * height);
   for (let y = 0; y < height; y++) raw.fill(y % 2 ? 0xaa : 0x55, y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", new Uint8Array(deflateSync(raw))), chunk("IEND", new Uint8Array())];
+  const parts = [
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", new Uint8Array(deflateSync(raw))),
+    chunk("IEND", new Uint8Array()),
+  ];
   return new Uint8Array(Buffer.concat(parts));
 }
 
@@ -153,11 +174,13 @@ function strictProblem(schema: unknown, path: string[] = []): string | undefined
   const s = schema as Record<string, any>;
   const context = `(${path.map((p) => `'${p}'`).join(", ")}${path.length === 1 ? "," : ""})`;
   if (s.type === "object" || s.properties) {
-    if (s.additionalProperties !== false) return `In context=${context}, 'additionalProperties' is required to be supplied and to be false.`;
+    if (s.additionalProperties !== false)
+      return `In context=${context}, 'additionalProperties' is required to be supplied and to be false.`;
     const props = Object.keys(s.properties ?? {});
     const required: string[] = Array.isArray(s.required) ? s.required : [];
     const missing = props.find((p) => !required.includes(p));
-    if (missing) return `In context=${context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+    if (missing)
+      return `In context=${context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
     for (const p of props) {
       const problem = strictProblem(s.properties[p], [...path, "properties", p]);
       if (problem) return problem;
@@ -171,7 +194,8 @@ function strictProblem(schema: unknown, path: string[] = []): string | undefined
   return undefined;
 }
 
-const mask = (key: string) => (key.length <= 8 ? "***" : `${key.slice(0, 3)}${"*".repeat(Math.max(3, key.length - 7))}${key.slice(-4)}`);
+const mask = (key: string) =>
+  key.length <= 8 ? "***" : `${key.slice(0, 3)}${"*".repeat(Math.max(3, key.length - 7))}${key.slice(-4)}`;
 
 export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
   const apiKey = options.apiKey ?? "sk-test-fake-openai-key-0001";
@@ -180,81 +204,240 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
   let fallback: Handler | undefined;
   let counter = 0;
 
-  const error = (status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}) =>
-    Response.json({ error: { message, type, param, code } }, { status, headers: { "x-request-id": `req_fake_${counter}`, ...headers } });
+  const error = (
+    status: number,
+    message: string,
+    type: string,
+    code: string | null,
+    param: string | null = null,
+    headers: Record<string, string> = {},
+  ) =>
+    Response.json(
+      { error: { message, type, param, code } },
+      { status, headers: { "x-request-id": `req_fake_${counter}`, ...headers } },
+    );
 
   /** Rejects what the real API rejects; undefined when the request is acceptable. */
   function check(req: RecordedRequest): Response | undefined {
     const b = req.body ?? {};
     if (req.path === "/v1/chat/completions") {
-      if (typeof b.model !== "string" || !b.model) return error(400, "you must provide a model parameter", "invalid_request_error", null, null);
-      if (!Array.isArray(b.messages) || b.messages.length === 0) return error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "missing_required_parameter", "messages");
+      if (typeof b.model !== "string" || !b.model)
+        return error(400, "you must provide a model parameter", "invalid_request_error", null, null);
+      if (!Array.isArray(b.messages) || b.messages.length === 0)
+        return error(
+          400,
+          "Missing required parameter: 'messages'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "messages",
+        );
       if (b.stream_options != null && b.stream !== true) {
-        return error(400, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "invalid_request_error", null, "stream_options");
+        return error(
+          400,
+          "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+          "invalid_request_error",
+          null,
+          "stream_options",
+        );
       }
       const rf = b.response_format;
       if (rf?.type === "json_schema") {
         const js = rf.json_schema ?? {};
         if (typeof js.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name)) {
-          return error(400, `Invalid 'response_format.json_schema.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, "invalid_request_error", "invalid_value", "response_format.json_schema.name");
+          return error(
+            400,
+            `Invalid 'response_format.json_schema.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+            "invalid_request_error",
+            "invalid_value",
+            "response_format.json_schema.name",
+          );
         }
         if (js.strict === true) {
-          if (js.schema?.type !== "object") return error(400, `Invalid schema for response_format '${js.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${js.schema?.type}"'.`, "invalid_request_error", "invalid_json_schema", "response_format");
+          if (js.schema?.type !== "object")
+            return error(
+              400,
+              `Invalid schema for response_format '${js.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${js.schema?.type}"'.`,
+              "invalid_request_error",
+              "invalid_json_schema",
+              "response_format",
+            );
           const problem = strictProblem(js.schema);
-          if (problem) return error(400, `Invalid schema for response_format '${js.name}': ${problem}`, "invalid_request_error", "invalid_json_schema", "response_format");
+          if (problem)
+            return error(
+              400,
+              `Invalid schema for response_format '${js.name}': ${problem}`,
+              "invalid_request_error",
+              "invalid_json_schema",
+              "response_format",
+            );
         }
       }
-      if (rf?.type === "json_object" && !b.messages.some((m: { content?: unknown }) => /json/i.test(String(m.content ?? "")))) {
-        return error(400, "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", "invalid_request_error", null, "messages");
+      if (
+        rf?.type === "json_object" &&
+        !b.messages.some((m: { content?: unknown }) => /json/i.test(String(m.content ?? "")))
+      ) {
+        return error(
+          400,
+          "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+          "invalid_request_error",
+          null,
+          "messages",
+        );
       }
       return undefined;
     }
     if (req.path === "/v1/responses") {
-      if (typeof b.model !== "string" || !b.model) return error(400, "Missing required parameter: 'model'.", "invalid_request_error", "missing_required_parameter", "model");
+      if (typeof b.model !== "string" || !b.model)
+        return error(
+          400,
+          "Missing required parameter: 'model'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "model",
+        );
       if (b.response_format != null) {
-        return error(400, "Unsupported parameter: 'response_format'. In the Responses API, this parameter has moved to 'text.format'. Try again with the new parameter.", "invalid_request_error", "unsupported_parameter", "response_format");
+        return error(
+          400,
+          "Unsupported parameter: 'response_format'. In the Responses API, this parameter has moved to 'text.format'. Try again with the new parameter.",
+          "invalid_request_error",
+          "unsupported_parameter",
+          "response_format",
+        );
       }
       if (b.max_tokens != null || b.max_completion_tokens != null) {
         const name = b.max_tokens != null ? "max_tokens" : "max_completion_tokens";
-        return error(400, `Unsupported parameter: '${name}'. In the Responses API, this parameter has moved to 'max_output_tokens'. Try again with the new parameter.`, "invalid_request_error", "unsupported_parameter", name);
+        return error(
+          400,
+          `Unsupported parameter: '${name}'. In the Responses API, this parameter has moved to 'max_output_tokens'. Try again with the new parameter.`,
+          "invalid_request_error",
+          "unsupported_parameter",
+          name,
+        );
       }
       for (const name of ["messages", "seed", "n"]) {
-        if (b[name] != null) return error(400, `Unknown parameter: '${name}'.`, "invalid_request_error", "unknown_parameter", name);
+        if (b[name] != null)
+          return error(400, `Unknown parameter: '${name}'.`, "invalid_request_error", "unknown_parameter", name);
       }
-      if (b.stream_options?.include_usage != null) return error(400, "Unknown parameter: 'stream_options.include_usage'.", "invalid_request_error", "unknown_parameter", "stream_options.include_usage");
-      if (b.input == null || (Array.isArray(b.input) && b.input.length === 0)) return error(400, "Missing required parameter: 'input'.", "invalid_request_error", "missing_required_parameter", "input");
+      if (b.stream_options?.include_usage != null)
+        return error(
+          400,
+          "Unknown parameter: 'stream_options.include_usage'.",
+          "invalid_request_error",
+          "unknown_parameter",
+          "stream_options.include_usage",
+        );
+      if (b.input == null || (Array.isArray(b.input) && b.input.length === 0))
+        return error(
+          400,
+          "Missing required parameter: 'input'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "input",
+        );
       if (b.max_output_tokens != null && !(Number.isInteger(b.max_output_tokens) && b.max_output_tokens >= 16)) {
-        return error(400, `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${b.max_output_tokens} instead.`, "invalid_request_error", "integer_below_min_value", "max_output_tokens");
+        return error(
+          400,
+          `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${b.max_output_tokens} instead.`,
+          "invalid_request_error",
+          "integer_below_min_value",
+          "max_output_tokens",
+        );
       }
       const format = b.text?.format;
       if (format?.type === "json_schema") {
-        if (format.name == null) return error(400, "Missing required parameter: 'text.format.name'.", "invalid_request_error", "missing_required_parameter", "text.format.name");
+        if (format.name == null)
+          return error(
+            400,
+            "Missing required parameter: 'text.format.name'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "text.format.name",
+          );
         if (typeof format.name !== "string" || !/^[a-zA-Z0-9_-]{1,64}$/.test(format.name)) {
-          return error(400, `Invalid 'text.format.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, "invalid_request_error", "invalid_value", "text.format.name");
+          return error(
+            400,
+            `Invalid 'text.format.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+            "invalid_request_error",
+            "invalid_value",
+            "text.format.name",
+          );
         }
-        if (format.schema == null) return error(400, "Missing required parameter: 'text.format.schema'.", "invalid_request_error", "missing_required_parameter", "text.format.schema");
+        if (format.schema == null)
+          return error(
+            400,
+            "Missing required parameter: 'text.format.schema'.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "text.format.schema",
+          );
         if (format.strict === true) {
-          if (format.schema.type !== "object") return error(400, `Invalid schema for response_format '${format.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${format.schema.type}"'.`, "invalid_request_error", "invalid_json_schema", "text.format.schema");
+          if (format.schema.type !== "object")
+            return error(
+              400,
+              `Invalid schema for response_format '${format.name}': schema must be a JSON Schema of 'type: "object"', got 'type: "${format.schema.type}"'.`,
+              "invalid_request_error",
+              "invalid_json_schema",
+              "text.format.schema",
+            );
           const problem = strictProblem(format.schema);
-          if (problem) return error(400, `Invalid schema for response_format '${format.name}': ${problem}`, "invalid_request_error", "invalid_json_schema", "text.format.schema");
+          if (problem)
+            return error(
+              400,
+              `Invalid schema for response_format '${format.name}': ${problem}`,
+              "invalid_request_error",
+              "invalid_json_schema",
+              "text.format.schema",
+            );
         }
       }
       if (format?.type === "json_object" && !/json/i.test(`${b.instructions ?? ""} ${JSON.stringify(b.input)}`)) {
-        return error(400, "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.", "invalid_request_error", null, "input");
+        return error(
+          400,
+          "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.",
+          "invalid_request_error",
+          null,
+          "input",
+        );
       }
       return undefined;
     }
     if (req.path === "/v1/images/generations" || req.path === "/v1/images/edits") {
-      if (typeof b.prompt !== "string" || !b.prompt) return error(400, "Missing required parameter: 'prompt'.", "invalid_request_error", "missing_required_parameter", "prompt");
+      if (typeof b.prompt !== "string" || !b.prompt)
+        return error(
+          400,
+          "Missing required parameter: 'prompt'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "prompt",
+        );
       const model = typeof b.model === "string" ? b.model : "gpt-image-1";
       if (model.startsWith("gpt-image")) {
-        if (b.response_format != null) return error(400, "Unknown parameter: 'response_format'.", "invalid_request_error", "unknown_parameter", "response_format");
+        if (b.response_format != null)
+          return error(
+            400,
+            "Unknown parameter: 'response_format'.",
+            "invalid_request_error",
+            "unknown_parameter",
+            "response_format",
+          );
         if (b.size != null && !GPT_IMAGE_SIZES.includes(b.size)) {
-          return error(400, `Invalid value: '${b.size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.`, "invalid_request_error", "invalid_value", "size");
+          return error(
+            400,
+            `Invalid value: '${b.size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.`,
+            "invalid_request_error",
+            "invalid_value",
+            "size",
+          );
         }
       }
       if (req.path === "/v1/images/edits" && !req.files.some((f) => f.field === "image" || f.field === "image[]")) {
-        return error(400, "Missing required parameter: 'image'.", "invalid_request_error", "missing_required_parameter", "image");
+        return error(
+          400,
+          "Missing required parameter: 'image'.",
+          "invalid_request_error",
+          "missing_required_parameter",
+          "image",
+        );
       }
       return undefined;
     }
@@ -262,9 +445,15 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
   }
 
   function chatCompletion(req: RecordedRequest, r: ChatReply): Response {
-    const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce((n, m) => n + String(m.content ?? "").length, 0);
+    const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce(
+      (n, m) => n + String(m.content ?? "").length,
+      0,
+    );
     const content = r.refusal ? null : r.content;
-    const usage = r.usage ?? { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil((content ?? r.refusal ?? "").length / 4) };
+    const usage = r.usage ?? {
+      prompt_tokens: Math.ceil(promptChars / 4),
+      completion_tokens: Math.ceil((content ?? r.refusal ?? "").length / 4),
+    };
     return Response.json(
       {
         id: `chatcmpl-fake${counter}`,
@@ -283,7 +472,12 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
           ...usage,
           total_tokens: usage.prompt_tokens + usage.completion_tokens,
           prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+          completion_tokens_details: {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+          },
         },
         service_tier: "default",
         system_fingerprint: "fp_fake",
@@ -296,32 +490,74 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
     const id = `chatcmpl-fake${counter}`;
     const created = Math.floor(Date.now() / 1000);
     const includeUsage = req.body.stream_options?.include_usage === true;
-    const base = { id, object: "chat.completion.chunk", created, model: req.body.model, service_tier: "default", system_fingerprint: "fp_fake" };
+    const base = {
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: req.body.model,
+      service_tier: "default",
+      system_fingerprint: "fp_fake",
+    };
     const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
     const encoder = new TextEncoder();
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        const send = (data: unknown) => controller.enqueue(encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`));
+        const send = (data: unknown) =>
+          controller.enqueue(encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`));
         try {
-          send(withUsage({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }] }));
+          send(
+            withUsage({
+              ...base,
+              choices: [
+                {
+                  index: 0,
+                  delta: { role: "assistant", content: "", refusal: null },
+                  logprobs: null,
+                  finish_reason: null,
+                },
+              ],
+            }),
+          );
           let sent = 0;
           for (const delta of r.deltas) {
             if (r.delayMs) await sleep(r.delayMs);
             if (signal.aborted) return;
             sent += delta.length;
-            send(withUsage({ ...base, choices: [{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }] }));
+            send(
+              withUsage({
+                ...base,
+                choices: [{ index: 0, delta: { content: delta }, logprobs: null, finish_reason: null }],
+              }),
+            );
           }
           if (r.holdOpen) return untilGone(signal);
           if (r.errorEvent) {
             send({ error: { ...r.errorEvent, param: null } });
             return;
           }
-          send(withUsage({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: r.finishReason ?? "stop" }] }));
+          send(
+            withUsage({
+              ...base,
+              choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: r.finishReason ?? "stop" }],
+            }),
+          );
           if (includeUsage) {
-            const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce((n, m) => n + String(m.content ?? "").length, 0);
+            const promptChars = (req.body.messages as Array<{ content?: unknown }>).reduce(
+              (n, m) => n + String(m.content ?? "").length,
+              0,
+            );
             const u = r.usage ?? { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: Math.ceil(sent / 4) };
-            send({ ...base, choices: [], usage: { ...u, total_tokens: u.prompt_tokens + u.completion_tokens, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } } });
+            send({
+              ...base,
+              choices: [],
+              usage: {
+                ...u,
+                total_tokens: u.prompt_tokens + u.completion_tokens,
+                prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+                completion_tokens_details: { reasoning_tokens: 0 },
+              },
+            });
           }
           send("[DONE]");
         } finally {
@@ -333,19 +569,42 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
         }
       },
     });
-    return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": `req_fake_${counter}` } });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-request-id": `req_fake_${counter}`,
+      },
+    });
   }
 
   /** The characters of a /v1/responses request's instructions and input, for estimated usage. */
   function responsesPromptChars(b: any): number {
     const text = (content: unknown): string =>
-      typeof content === "string" ? content : Array.isArray(content) ? content.map((p: { text?: unknown }) => (typeof p?.text === "string" ? p.text : "")).join("") : "";
-    const input = typeof b.input === "string" ? b.input : (b.input as Array<{ content?: unknown }>).map((item) => text(item?.content)).join("");
+      typeof content === "string"
+        ? content
+        : Array.isArray(content)
+          ? content.map((p: { text?: unknown }) => (typeof p?.text === "string" ? p.text : "")).join("")
+          : "";
+    const input =
+      typeof b.input === "string"
+        ? b.input
+        : (b.input as Array<{ content?: unknown }>).map((item) => text(item?.content)).join("");
     return String(b.instructions ?? "").length + input.length;
   }
 
   /** A Response object as /v1/responses returns it (no `output_text`: the SDK adds that). */
-  function responseObject(req: RecordedRequest, o: { id: string; status: string; incompleteReason?: string | null; output: unknown[]; usage: { input_tokens: number; output_tokens: number } | null; createdAt: number }) {
+  function responseObject(
+    req: RecordedRequest,
+    o: {
+      id: string;
+      status: string;
+      incompleteReason?: string | null;
+      output: unknown[];
+      usage: { input_tokens: number; output_tokens: number } | null;
+      createdAt: number;
+    },
+  ) {
     const b = req.body;
     return {
       id: o.id,
@@ -372,7 +631,13 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       top_p: 1,
       truncation: "disabled",
       usage: o.usage
-        ? { input_tokens: o.usage.input_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: o.usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: o.usage.input_tokens + o.usage.output_tokens }
+        ? {
+            input_tokens: o.usage.input_tokens,
+            input_tokens_details: { cached_tokens: 0 },
+            output_tokens: o.usage.output_tokens,
+            output_tokens_details: { reasoning_tokens: 0 },
+            total_tokens: o.usage.input_tokens + o.usage.output_tokens,
+          }
         : null,
       user: null,
       metadata: {},
@@ -383,14 +648,29 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
 
   function responsesResponse(req: RecordedRequest, r: ChatReply): Response {
     const incompleteReason = INCOMPLETE[r.finishReason ?? "stop"] ?? null;
-    const content = r.refusal ? [{ type: "refusal", refusal: r.refusal }] : r.content === null ? [] : [{ type: "output_text", annotations: [], logprobs: [], text: r.content }];
-    const u = r.usage ?? { prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4), completion_tokens: Math.ceil((r.content ?? r.refusal ?? "").length / 4) };
+    const content = r.refusal
+      ? [{ type: "refusal", refusal: r.refusal }]
+      : r.content === null
+        ? []
+        : [{ type: "output_text", annotations: [], logprobs: [], text: r.content }];
+    const u = r.usage ?? {
+      prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4),
+      completion_tokens: Math.ceil((r.content ?? r.refusal ?? "").length / 4),
+    };
     const body = responseObject(req, {
       id: `resp_fake${counter}`,
       createdAt: Math.floor(Date.now() / 1000),
       status: incompleteReason ? "incomplete" : "completed",
       incompleteReason,
-      output: [{ id: `msg_fake${counter}`, type: "message", status: incompleteReason ? "incomplete" : "completed", role: "assistant", content }],
+      output: [
+        {
+          id: `msg_fake${counter}`,
+          type: "message",
+          status: incompleteReason ? "incomplete" : "completed",
+          role: "assistant",
+          content,
+        },
+      ],
       usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens },
     });
     return Response.json(body, { headers: { "x-request-id": `req_fake_${counter}` } });
@@ -405,38 +685,93 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
     let sequence = 0;
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        const send = (type: string, data: object) => controller.enqueue(encoder.encode(`event: ${type}\ndata: ${JSON.stringify({ type, ...data, sequence_number: sequence++ })}\n\n`));
-        const response = (status: string, o: { output?: unknown[]; usage?: { input_tokens: number; output_tokens: number } | null; incompleteReason?: string | null } = {}) =>
-          responseObject(req, { id, createdAt, status, output: o.output ?? [], usage: o.usage ?? null, incompleteReason: o.incompleteReason });
+        const send = (type: string, data: object) =>
+          controller.enqueue(
+            encoder.encode(
+              `event: ${type}\ndata: ${JSON.stringify({ type, ...data, sequence_number: sequence++ })}\n\n`,
+            ),
+          );
+        const response = (
+          status: string,
+          o: {
+            output?: unknown[];
+            usage?: { input_tokens: number; output_tokens: number } | null;
+            incompleteReason?: string | null;
+          } = {},
+        ) =>
+          responseObject(req, {
+            id,
+            createdAt,
+            status,
+            output: o.output ?? [],
+            usage: o.usage ?? null,
+            incompleteReason: o.incompleteReason,
+          });
         try {
           send("response.created", { response: response("in_progress") });
           send("response.in_progress", { response: response("in_progress") });
-          send("response.output_item.added", { output_index: 0, item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" } });
-          send("response.content_part.added", { item_id: itemId, output_index: 0, content_index: 0, part: { type: "output_text", annotations: [], logprobs: [], text: "" } });
+          send("response.output_item.added", {
+            output_index: 0,
+            item: { id: itemId, type: "message", status: "in_progress", content: [], role: "assistant" },
+          });
+          send("response.content_part.added", {
+            item_id: itemId,
+            output_index: 0,
+            content_index: 0,
+            part: { type: "output_text", annotations: [], logprobs: [], text: "" },
+          });
           let text = "";
           for (const delta of r.deltas) {
             if (r.delayMs) await sleep(r.delayMs);
             if (signal.aborted) return;
             text += delta;
-            send("response.output_text.delta", { item_id: itemId, output_index: 0, content_index: 0, delta, logprobs: [] });
+            send("response.output_text.delta", {
+              item_id: itemId,
+              output_index: 0,
+              content_index: 0,
+              delta,
+              logprobs: [],
+            });
           }
           if (r.holdOpen) return untilGone(signal);
           if (r.errorEvent) {
             if (r.errorAs === "response.failed") {
-              send("response.failed", { response: { ...response("failed"), error: { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message } } });
+              send("response.failed", {
+                response: {
+                  ...response("failed"),
+                  error: { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message },
+                },
+              });
             } else {
-              send("error", { code: r.errorEvent.code ?? r.errorEvent.type, message: r.errorEvent.message, param: null });
+              send("error", {
+                code: r.errorEvent.code ?? r.errorEvent.type,
+                message: r.errorEvent.message,
+                param: null,
+              });
             }
             return;
           }
           const incompleteReason = INCOMPLETE[r.finishReason ?? "stop"] ?? null;
           const part = { type: "output_text", annotations: [], logprobs: [], text };
-          const item = { id: itemId, type: "message", status: incompleteReason ? "incomplete" : "completed", content: [part], role: "assistant" };
+          const item = {
+            id: itemId,
+            type: "message",
+            status: incompleteReason ? "incomplete" : "completed",
+            content: [part],
+            role: "assistant",
+          };
           send("response.output_text.done", { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] });
           send("response.content_part.done", { item_id: itemId, output_index: 0, content_index: 0, part });
           send("response.output_item.done", { output_index: 0, item });
-          const u = r.usage ?? { prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4), completion_tokens: Math.ceil(text.length / 4) };
-          const final = response(incompleteReason ? "incomplete" : "completed", { output: [item], usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens }, incompleteReason });
+          const u = r.usage ?? {
+            prompt_tokens: Math.ceil(responsesPromptChars(req.body) / 4),
+            completion_tokens: Math.ceil(text.length / 4),
+          };
+          const final = response(incompleteReason ? "incomplete" : "completed", {
+            output: [item],
+            usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens },
+            incompleteReason,
+          });
           send(incompleteReason ? "response.incomplete" : "response.completed", { response: final });
         } finally {
           try {
@@ -447,7 +782,13 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
         }
       },
     });
-    return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": `req_fake_${counter}` } });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-request-id": `req_fake_${counter}`,
+      },
+    });
   }
 
   function imageResponse(req: RecordedRequest, r: ImageReply): Response {
@@ -461,7 +802,12 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       output_format: "png",
       quality: "medium",
       size,
-      usage: { input_tokens: 50, input_tokens_details: { image_tokens: req.files.length * 40, text_tokens: 10 }, output_tokens: 1056, total_tokens: 1106 },
+      usage: {
+        input_tokens: 50,
+        input_tokens_details: { image_tokens: req.files.length * 40, text_tokens: 10 },
+        output_tokens: 1056,
+        total_tokens: 1106,
+      },
     });
   }
 
@@ -475,7 +821,13 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
         if (req.path === "/v1/responses") return responsesResponse(req, r);
         return chatCompletion(req, r);
       case "stream":
-        if (req.body.stream !== true) return error(500, "fake-openai: a stream reply was queued for a request without stream: true", "server_error", null);
+        if (req.body.stream !== true)
+          return error(
+            500,
+            "fake-openai: a stream reply was queued for a request without stream: true",
+            "server_error",
+            null,
+          );
         if (req.path === "/v1/responses") return responsesStream(req, r, signal);
         return chatStream(req, r, signal);
       case "image":
@@ -504,7 +856,12 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
             fields[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
           } else {
             const file = value as File;
-            rec.files.push({ field: name, filename: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
+            rec.files.push({
+              field: name,
+              filename: file.name,
+              type: file.type,
+              bytes: new Uint8Array(await file.arrayBuffer()),
+            });
           }
         }
         rec.body = fields;
@@ -521,10 +878,20 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       const auth = request.headers.get("authorization") ?? "";
       const given = auth.replace(/^Bearer\s+/i, "");
       if (!auth) {
-        return error(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "invalid_request_error", null);
+        return error(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+          "invalid_request_error",
+          null,
+        );
       }
       if (given !== apiKey) {
-        return error(401, `Incorrect API key provided: ${mask(given)}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", "invalid_api_key");
+        return error(
+          401,
+          `Incorrect API key provided: ${mask(given)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          "invalid_request_error",
+          "invalid_api_key",
+        );
       }
       const rejected = check(rec);
       if (rejected) return rejected;
@@ -532,7 +899,9 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       const next = queue.shift() ?? fallback;
       if (!next) {
         // x-should-retry: false keeps the SDK from retrying a mistake of the test.
-        return error(500, `fake-openai: no canned reply for ${rec.method} ${rec.path}`, "server_error", null, null, { "x-should-retry": "false" });
+        return error(500, `fake-openai: no canned reply for ${rec.method} ${rec.path}`, "server_error", null, null, {
+          "x-should-retry": "false",
+        });
       }
       const r = typeof next === "function" ? await next(rec) : next;
       return answer(rec, r, request.signal);

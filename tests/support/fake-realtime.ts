@@ -26,11 +26,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 function bodyErrors(body: unknown): string[] {
   if (!isObject(body)) return ["body must be a JSON object"];
   const allowed = new Set(["messages"]);
-  const errors = Object.keys(body).filter((k) => !allowed.has(k)).map((k) => `unexpected field ${k}`);
+  const errors = Object.keys(body)
+    .filter((k) => !allowed.has(k))
+    .map((k) => `unexpected field ${k}`);
   if (!Array.isArray(body.messages) || body.messages.length === 0) return [...errors, "messages: can't be blank"];
   body.messages.forEach((m, i) => {
     if (!isObject(m)) return errors.push(`messages[${i}]: must be an object`);
-    for (const k of Object.keys(m)) if (!["id", "topic", "event", "payload", "private"].includes(k)) errors.push(`messages[${i}].${k}: unexpected`);
+    for (const k of Object.keys(m))
+      if (!["id", "topic", "event", "payload", "private"].includes(k)) errors.push(`messages[${i}].${k}: unexpected`);
     if (typeof m.topic !== "string" || !m.topic) errors.push(`messages[${i}].topic: can't be blank`);
     if (typeof m.event !== "string" || !m.event) errors.push(`messages[${i}].event: can't be blank`);
     if (!isObject(m.payload)) errors.push(`messages[${i}].payload: is invalid`);
@@ -92,7 +95,12 @@ export function startFakeRealtime(options: { serviceRoleKey?: string } = {}) {
         return answer(422, { errors });
       }
       for (const m of (body as { messages: Array<Record<string, unknown>> }).messages) {
-        messages.push({ topic: m.topic as string, event: m.event as string, payload: m.payload as Record<string, unknown>, private: (m.private as boolean | undefined) ?? false });
+        messages.push({
+          topic: m.topic as string,
+          event: m.event as string,
+          payload: m.payload as Record<string, unknown>,
+          private: (m.private as boolean | undefined) ?? false,
+        });
       }
       record(202);
       return answer(202);

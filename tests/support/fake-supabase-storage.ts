@@ -31,7 +31,10 @@ const ROOT = "/storage/v1";
 
 function storageError(statusCode: number, code: string, message: string, error: string = code): Response {
   // Storage's error handler: the HTTP status is 400 for every 4xx (500 stays 500).
-  return Response.json({ statusCode: String(statusCode), code, error, message }, { status: statusCode >= 500 ? 500 : 400 });
+  return Response.json(
+    { statusCode: String(statusCode), code, error, message },
+    { status: statusCode >= 500 ? 500 : 400 },
+  );
 }
 
 const noSuchKey = () => storageError(404, "NoSuchKey", "Object not found", "not_found");
@@ -39,7 +42,9 @@ const noSuchBucket = () => storageError(404, "NoSuchBucket", "Bucket not found",
 
 /** Postgres ILIKE `<search>%`: `%` and `_` are wildcards, matching is case-insensitive. */
 function likePrefix(search: string): RegExp {
-  const body = [...search].map((c) => (c === "%" ? ".*" : c === "_" ? "." : c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("");
+  const body = [...search]
+    .map((c) => (c === "%" ? ".*" : c === "_" ? "." : c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("");
   return new RegExp(`^${body}`, "is");
 }
 
@@ -72,7 +77,9 @@ function parseMultipart(body: Uint8Array, contentType: string): Part[] {
   return parts;
 }
 
-export async function startFakeSupabaseStorage(options: { serviceKey?: string; bucket?: string; jwtSecret?: string } = {}) {
+export async function startFakeSupabaseStorage(
+  options: { serviceKey?: string; bucket?: string; jwtSecret?: string } = {},
+) {
   const serviceKey = options.serviceKey ?? "sb_secret_fake_service_key";
   const bucket = options.bucket ?? "inkreel";
   const secret = new TextEncoder().encode(options.jwtSecret ?? "fake-storage-jwt-secret-0123456789abcdef");
@@ -103,7 +110,8 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
       "last-modified": o.updatedAt.toUTCString(),
       "accept-ranges": "bytes",
     });
-    if (download !== null) headers.set("content-disposition", `attachment; filename="${download || name.slice(name.lastIndexOf("/") + 1)}"`);
+    if (download !== null)
+      headers.set("content-disposition", `attachment; filename="${download || name.slice(name.lastIndexOf("/") + 1)}"`);
     const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.get("range") ?? "");
     if (range && !settings.ignoreRange && (range[1] || range[2])) {
       let start: number;
@@ -181,7 +189,13 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
     return Response.json({ Id: o.id, Key: `${bucket}/${name}` });
   }
 
-  function list(body: { prefix?: string; limit?: number; offset?: number; search?: string; sortBy?: { column?: string; order?: string } }) {
+  function list(body: {
+    prefix?: string;
+    limit?: number;
+    offset?: number;
+    search?: string;
+    sortBy?: { column?: string; order?: string };
+  }) {
     let prefix = body.prefix ?? "";
     if (prefix.length > 0 && !prefix.endsWith("/")) prefix += "/"; // Storage treats the prefix as a folder
     const match = likePrefix(body.search ?? "");
@@ -207,14 +221,17 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
       );
     }
     const desc = body.sortBy?.order === "desc";
-    const sorted = [...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0) * (desc ? -1 : 1)).map(([, e]) => e);
+    const sorted = [...entries.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0) * (desc ? -1 : 1))
+      .map(([, e]) => e);
     const offset = body.offset ?? 0;
     return Response.json(sorted.slice(offset, offset + (body.limit ?? 100)));
   }
 
   async function handle(req: Request, body: unknown): Promise<Response> {
     const url = new URL(req.url);
-    if (!url.pathname.startsWith(`${ROOT}/`)) return Response.json({ message: "no Route matched with those values" }, { status: 404 });
+    if (!url.pathname.startsWith(`${ROOT}/`))
+      return Response.json({ message: "no Route matched with those values" }, { status: 404 });
     const path = decodeURIComponent(url.pathname.slice(ROOT.length));
     const signed = /^\/object\/sign\/(.+)$/.exec(path);
 
@@ -229,9 +246,15 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
         claims = (await jwtVerify(token, secret, { algorithms: ["HS256"] })).payload as { url?: string };
       } catch (err) {
         const expired = (err as { code?: string }).code === "ERR_JWT_EXPIRED";
-        return storageError(400, "InvalidJWT", expired ? '"exp" claim timestamp check failed' : "signature verification failed", "InvalidJWT");
+        return storageError(
+          400,
+          "InvalidJWT",
+          expired ? '"exp" claim timestamp check failed' : "signature verification failed",
+          "InvalidJWT",
+        );
       }
-      if (claims.url !== `${bucket}/${t.name}`) return storageError(400, "InvalidSignature", "The url do not match the signature", "InvalidSignature");
+      if (claims.url !== `${bucket}/${t.name}`)
+        return storageError(400, "InvalidSignature", "The url do not match the signature", "InvalidSignature");
       const o = objects.get(t.name);
       return o ? serve(req, t.name, o, url.searchParams.get("download")) : noSuchKey();
     }
@@ -285,14 +308,23 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
     if ((m = /^\/object\/([^/]+)$/.exec(path)) && req.method === "DELETE") {
       if (m[1] !== bucket) return noSuchBucket();
       const prefixes = (body as { prefixes?: unknown }).prefixes;
-      if (!Array.isArray(prefixes) || prefixes.length === 0) return storageError(400, "InvalidRequest", "body/prefixes must NOT have fewer than 1 items");
+      if (!Array.isArray(prefixes) || prefixes.length === 0)
+        return storageError(400, "InvalidRequest", "body/prefixes must NOT have fewer than 1 items");
       const deleted = [];
       for (const p of prefixes) {
         const name = typeof p === "string" ? p : (p as { path: string }).path;
         const o = objects.get(name);
         if (!o) continue;
         objects.delete(name);
-        deleted.push({ bucket_id: bucket, name, id: o.id, updated_at: o.updatedAt.toISOString(), created_at: o.createdAt.toISOString(), last_accessed_at: o.updatedAt.toISOString(), metadata: metadataOf(o) });
+        deleted.push({
+          bucket_id: bucket,
+          name,
+          id: o.id,
+          updated_at: o.updatedAt.toISOString(),
+          created_at: o.createdAt.toISOString(),
+          last_accessed_at: o.updatedAt.toISOString(),
+          metadata: metadataOf(o),
+        });
       }
       return Response.json(deleted);
     }
@@ -343,13 +375,22 @@ export async function startFakeSupabaseStorage(options: { serviceKey?: string; b
     settings,
     requests,
     /** Requests whose path starts with `${ROOT}${path}` (e.g. "/object/sign/"). */
-    calls: (path: string, method?: string) => requests.filter((r) => r.path.startsWith(ROOT + path) && (!method || r.method === method)),
+    calls: (path: string, method?: string) =>
+      requests.filter((r) => r.path.startsWith(ROOT + path) && (!method || r.method === method)),
     /** The stored object, as the fake holds it. */
     object: (name: string) => objects.get(name) ?? null,
     /** An object written behind the driver's back (no sha256 in its metadata). */
     putRaw(name: string, bytes: Uint8Array, contentType = "application/octet-stream") {
       const now = new Date();
-      objects.set(name, { id: crypto.randomUUID(), bytes, contentType, cacheControl: "no-cache", userMetadata: null, createdAt: now, updatedAt: now });
+      objects.set(name, {
+        id: crypto.randomUUID(),
+        bytes,
+        contentType,
+        cacheControl: "no-cache",
+        userMetadata: null,
+        createdAt: now,
+        updatedAt: now,
+      });
     },
     stop: () => server.stop(true),
   };

@@ -1,6 +1,6 @@
 // Plays fal's side of webhooks: Ed25519 signing keys, the JWKS server publishing them, and signed
 // deliveries (headers + exact body bytes) as fal sends them.
-import { createHash, generateKeyPairSync, sign as signBytes, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject, sign as signBytes } from "node:crypto";
 
 export interface FalSigningKey {
   privateKey: KeyObject;
@@ -31,7 +31,11 @@ export function sign(
   const userId = o.userId ?? "user-42";
   const timestamp = String(o.timestamp ?? Math.floor(Date.now() / 1000));
   const hash = createHash("sha256").update(body).digest("hex");
-  const signature = signBytes(null, Buffer.from(`${o.requestId}\n${userId}\n${timestamp}\n${hash}`, "utf8"), key.privateKey).toString("hex");
+  const signature = signBytes(
+    null,
+    Buffer.from(`${o.requestId}\n${userId}\n${timestamp}\n${hash}`, "utf8"),
+    key.privateKey,
+  ).toString("hex");
   return {
     "content-type": "application/json",
     "x-fal-webhook-request-id": o.requestId,
@@ -42,7 +46,11 @@ export function sign(
 }
 
 /** A delivery of fal's payload shape, signed with `key`. */
-export function delivery(key: FalSigningKey, requestId: string, o: { status?: "OK" | "ERROR"; timestamp?: number; userId?: string } = {}): SignedDelivery {
+export function delivery(
+  key: FalSigningKey,
+  requestId: string,
+  o: { status?: "OK" | "ERROR"; timestamp?: number; userId?: string } = {},
+): SignedDelivery {
   const status = o.status ?? "OK";
   // fal's Python serialiser: spaces after separators, so a re-serialisation would not match.
   const body = `{"request_id": "${requestId}", "gateway_request_id": "${requestId}", "status": "${status}", "payload": ${status === "OK" ? '{"images": [{"url": "https://v3.fal.media/files/x.png"}]}' : "null"}, "error": ${status === "OK" ? "null" : '"boom"'}}`;

@@ -8,8 +8,16 @@ import { mediaTools } from "../../src/media/tools.ts";
 
 /** Runs ffmpeg and returns what it wrote to stdout, and its stderr; throws with stderr on failure. */
 export async function ffmpegCapture(args: string[]): Promise<{ stdout: Uint8Array; stderr: string }> {
-  const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-nostats", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([mediaTools().ffmpeg, "-hide_banner", "-nostdin", "-nostats", ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).arrayBuffer(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   if (code !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed (${code}):\n${stderr.slice(-2000)}`);
   return { stdout: new Uint8Array(stdout), stderr };
 }
@@ -41,19 +49,42 @@ export interface Picture {
  * Decodes the frames with the given indices (0-based, counted from the first decoded frame) in
  * one pass, exactly: ffmpeg's `select` on the frame number, so no seek rounding is involved.
  */
-export async function framesAt(video: string, indices: number[], pixFmt: "gray" | "yuv420p" = "gray"): Promise<Picture[]> {
+export async function framesAt(
+  video: string,
+  indices: number[],
+  pixFmt: "gray" | "yuv420p" = "gray",
+): Promise<Picture[]> {
   const { width, height } = await videoInfo(video);
   const sorted = [...new Set(indices)].sort((a, b) => a - b);
   const select = sorted.map((n) => `eq(n\\,${n})`).join("+");
-  const { stdout } = await ffmpegCapture(["-i", video, "-an", "-vf", `select='${select}'`, "-vsync", "0", "-f", "rawvideo", "-pix_fmt", pixFmt, "-"]);
+  const { stdout } = await ffmpegCapture([
+    "-i",
+    video,
+    "-an",
+    "-vf",
+    `select='${select}'`,
+    "-vsync",
+    "0",
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    pixFmt,
+    "-",
+  ]);
   const ySize = width * height;
   const frameSize = pixFmt === "gray" ? ySize : ySize + 2 * (width / 2) * (height / 2);
-  if (stdout.length !== frameSize * sorted.length) throw new Error(`expected ${sorted.length} frames of ${frameSize} bytes from ${video}, got ${stdout.length} bytes`);
+  if (stdout.length !== frameSize * sorted.length)
+    throw new Error(`expected ${sorted.length} frames of ${frameSize} bytes from ${video}, got ${stdout.length} bytes`);
   const byIndex = new Map<number, Picture>();
   sorted.forEach((n, k) => {
     const f = stdout.subarray(k * frameSize, (k + 1) * frameSize);
     const q = (width / 2) * (height / 2);
-    byIndex.set(n, pixFmt === "gray" ? { width, height, y: f } : { width, height, y: f.subarray(0, ySize), u: f.subarray(ySize, ySize + q), v: f.subarray(ySize + q) });
+    byIndex.set(
+      n,
+      pixFmt === "gray"
+        ? { width, height, y: f }
+        : { width, height, y: f.subarray(0, ySize), u: f.subarray(ySize, ySize + q), v: f.subarray(ySize + q) },
+    );
   });
   return indices.map((n) => byIndex.get(n)!);
 }
@@ -150,7 +181,8 @@ export interface ParsedCue {
   text: string;
 }
 
-const hms = (h: string, m: string, s: string, frac: string) => Number(h) * 3600 + Number(m) * 60 + Number(s) + Number(frac) / 10 ** frac.length;
+const hms = (h: string, m: string, s: string, frac: string) =>
+  Number(h) * 3600 + Number(m) * 60 + Number(s) + Number(frac) / 10 ** frac.length;
 
 /** Cues of an SRT file (index line, "hh:mm:ss,mmm --> hh:mm:ss,mmm", text lines, blank line). */
 export function parseSrt(text: string): ParsedCue[] {
@@ -161,7 +193,11 @@ export function parseSrt(text: string): ParsedCue[] {
       const lines = block.split("\n");
       const m = /^(\d+):(\d\d):(\d\d),(\d{3}) --> (\d+):(\d\d):(\d\d),(\d{3})$/.exec(lines[1] ?? "");
       if (!/^\d+$/.test(lines[0] ?? "") || !m) throw new Error(`not an SRT cue: ${JSON.stringify(block)}`);
-      return { startS: hms(m[1]!, m[2]!, m[3]!, m[4]!), endS: hms(m[5]!, m[6]!, m[7]!, m[8]!), text: lines.slice(2).join("\n") };
+      return {
+        startS: hms(m[1]!, m[2]!, m[3]!, m[4]!),
+        endS: hms(m[5]!, m[6]!, m[7]!, m[8]!),
+        text: lines.slice(2).join("\n"),
+      };
     });
 }
 
@@ -199,8 +235,18 @@ export function parseAss(text: string): ParsedCue[] {
 export function assStyle(text: string): Record<string, string> {
   const lines = text.split("\n");
   const start = lines.indexOf("[V4+ Styles]");
-  const format = lines.slice(start).find((l) => l.startsWith("Format:"))!.slice(7).split(",").map((s) => s.trim());
-  const values = lines.slice(start).find((l) => l.startsWith("Style:"))!.slice(6).trim().split(",");
+  const format = lines
+    .slice(start)
+    .find((l) => l.startsWith("Format:"))!
+    .slice(7)
+    .split(",")
+    .map((s) => s.trim());
+  const values = lines
+    .slice(start)
+    .find((l) => l.startsWith("Style:"))!
+    .slice(6)
+    .trim()
+    .split(",");
   return Object.fromEntries(format.map((k, i) => [k, values[i]!]));
 }
 
@@ -271,7 +317,11 @@ export function meanAbsDiffYuv(a: Picture, b: Picture): number {
   if (!a.u || !b.u) throw new Error("yuv420p pictures needed");
   let sum = 0;
   let n = 0;
-  for (const [x, y] of [[a.y, b.y], [a.u, b.u], [a.v!, b.v!]] as const) {
+  for (const [x, y] of [
+    [a.y, b.y],
+    [a.u, b.u],
+    [a.v!, b.v!],
+  ] as const) {
     for (let i = 0; i < x.length; i++) sum += Math.abs(x[i]! - y[i]!);
     n += x.length;
   }
@@ -280,7 +330,22 @@ export function meanAbsDiffYuv(a: Picture, b: Picture): number {
 
 /** The number of video frames in a file, counted by decoding it. */
 export async function countFrames(video: string): Promise<number> {
-  const proc = Bun.spawn([mediaTools().ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", video], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(
+    [
+      mediaTools().ffprobe,
+      "-v",
+      "error",
+      "-count_frames",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=nb_read_frames",
+      "-of",
+      "csv=p=0",
+      video,
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   if (code !== 0) throw new Error(`ffprobe could not count the frames of ${video}`);
   return Number(out.trim());

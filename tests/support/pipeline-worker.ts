@@ -28,7 +28,13 @@ const options = JSON.parse(process.env.PIPELINE_WORKER_OPTIONS ?? "{}") as {
   dieAfter?: { kind: string; stage: string };
 };
 
-const config = loadConfig({ DATA_DIR: process.env.DATA_DIR, DATABASE_URL: url, QUEUE_LEASE_MS: process.env.QUEUE_LEASE_MS ?? "2000", LOG_LEVEL: "warn", ...JSON.parse(process.env.PIPELINE_WORKER_ENV ?? "{}") });
+const config = loadConfig({
+  DATA_DIR: process.env.DATA_DIR,
+  DATABASE_URL: url,
+  QUEUE_LEASE_MS: process.env.QUEUE_LEASE_MS ?? "2000",
+  LOG_LEVEL: "warn",
+  ...JSON.parse(process.env.PIPELINE_WORKER_ENV ?? "{}"),
+});
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
 const { storage } = await createStorage(config);

@@ -1,5 +1,5 @@
 import { afterAll } from "bun:test";
-import { pipelineHandlers, PIPELINE_QUEUE } from "../../src/pipeline/jobs.ts";
+import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
 import { createTestContext } from "./context.ts";
@@ -16,10 +16,23 @@ export const SHORT_STORY = `第一章 雨夜
 /** An app plus an in-process pipeline worker on the same test database. */
 export async function pipelineContext(env: Record<string, string> = {}) {
   const ctx = await createTestContext(env);
-  const deps = { config: ctx.config, db: ctx.db, storage: ctx.deps.storage, providers: createProviderResolver({ config: ctx.config, db: ctx.db, log: ctx.deps.log }), log: ctx.deps.log };
+  const deps = {
+    config: ctx.config,
+    db: ctx.db,
+    storage: ctx.deps.storage,
+    providers: createProviderResolver({ config: ctx.config, db: ctx.db, log: ctx.deps.log }),
+    log: ctx.deps.log,
+  };
   const workers: Worker[] = [];
   const startWorker = async (concurrency = 2) => {
-    const w = createWorker({ connectionString: ctx.url, handlers: pipelineHandlers(deps), queues: [PIPELINE_QUEUE], concurrency, pollIntervalMs: 200, log: ctx.deps.log });
+    const w = createWorker({
+      connectionString: ctx.url,
+      handlers: pipelineHandlers(deps),
+      queues: [PIPELINE_QUEUE],
+      concurrency,
+      pollIntervalMs: 200,
+      log: ctx.deps.log,
+    });
     await w.start();
     workers.push(w);
     return w;
@@ -35,7 +48,8 @@ export async function pipelineContext(env: Record<string, string> = {}) {
       const res = await ctx.call("GET", `/api/v1/runs/${runId}`, { token });
       const run = res.json.data;
       if (states.includes(run.status)) return run;
-      if (Date.now() > until) throw new Error(`run ${runId} is ${run.status} (${JSON.stringify(run.stages)}), not ${states.join("/")}`);
+      if (Date.now() > until)
+        throw new Error(`run ${runId} is ${run.status} (${JSON.stringify(run.stages)}), not ${states.join("/")}`);
       await Bun.sleep(100);
     }
   }
@@ -57,7 +71,11 @@ export async function pipelineContext(env: Record<string, string> = {}) {
 export type PipelineContext = Awaited<ReturnType<typeof pipelineContext>>;
 
 /** Fetches a signed `/files/...` URL through the app, as a client without a token would. */
-export function fetchSigned(ctx: { app: { handle(r: Request): Promise<Response> } }, url: string, init: RequestInit = {}): Promise<Response> {
+export function fetchSigned(
+  ctx: { app: { handle(r: Request): Promise<Response> } },
+  url: string,
+  init: RequestInit = {},
+): Promise<Response> {
   const u = new URL(url);
   return ctx.app.handle(new Request(`http://localhost${u.pathname}${u.search}`, init));
 }
@@ -72,7 +90,12 @@ export function srtSpoken(srt: string): string {
 }
 
 /** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitUntil<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -87,9 +110,16 @@ export async function waitUntil<T>(what: string, check: () => Promise<T> | T, ti
 export async function startStoryRun(ctx: Pick<PipelineContext, "call">, token: string, text = SHORT_STORY) {
   const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text } } });
   if (created.status !== 201) throw new Error(`create failed: ${created.status} ${JSON.stringify(created.json)}`);
-  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, { token, body: { mode: "auto" } });
+  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, {
+    token,
+    body: { mode: "auto" },
+  });
   if (started.status !== 202) throw new Error(`run failed to start: ${started.status} ${JSON.stringify(started.json)}`);
-  return { project: created.json.data as { id: string; name: string }, projectId: created.json.data.id as string, runId: started.json.data.id as string };
+  return {
+    project: created.json.data as { id: string; name: string },
+    projectId: created.json.data.id as string,
+    runId: started.json.data.id as string,
+  };
 }
 
 export async function completedProject(ctx: PipelineContext, token: string, text = SHORT_STORY) {
@@ -120,7 +150,14 @@ afterAll(() => {
 /** Spawns a pipeline worker process and waits until it is claiming jobs. */
 export async function spawnPipelineWorker(
   ctx: { url: string; config: { dataDir: string } },
-  options: { leaseMs?: number; concurrency?: number; pollIntervalMs?: number; rescueIntervalMs?: number; dieAfter?: { kind: string; stage: string }; env?: Record<string, string> } = {},
+  options: {
+    leaseMs?: number;
+    concurrency?: number;
+    pollIntervalMs?: number;
+    rescueIntervalMs?: number;
+    dieAfter?: { kind: string; stage: string };
+    env?: Record<string, string>;
+  } = {},
 ): Promise<PipelineWorkerProcess> {
   const proc = Bun.spawn([process.execPath, new URL("./pipeline-worker.ts", import.meta.url).pathname], {
     env: {
@@ -128,7 +165,12 @@ export async function spawnPipelineWorker(
       PIPELINE_WORKER_DATABASE_URL: ctx.url,
       DATA_DIR: ctx.config.dataDir,
       QUEUE_LEASE_MS: String(options.leaseMs ?? 2000),
-      PIPELINE_WORKER_OPTIONS: JSON.stringify({ concurrency: options.concurrency, pollIntervalMs: options.pollIntervalMs, rescueIntervalMs: options.rescueIntervalMs, dieAfter: options.dieAfter }),
+      PIPELINE_WORKER_OPTIONS: JSON.stringify({
+        concurrency: options.concurrency,
+        pollIntervalMs: options.pollIntervalMs,
+        rescueIntervalMs: options.rescueIntervalMs,
+        dieAfter: options.dieAfter,
+      }),
       PIPELINE_WORKER_ENV: JSON.stringify(options.env ?? {}),
     },
     stdin: "ignore",
@@ -140,7 +182,8 @@ export async function spawnPipelineWorker(
   let err = "";
   const drain = async (stream: ReadableStream<Uint8Array>, onText: (s: string) => void) => {
     const decoder = new TextDecoder();
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) onText(decoder.decode(chunk, { stream: true }));
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>)
+      onText(decoder.decode(chunk, { stream: true }));
   };
   const ready = new Promise<string>((resolve, reject) => {
     void drain(proc.stdout, (s) => {
@@ -151,7 +194,9 @@ export async function spawnPipelineWorker(
     void drain(proc.stderr, (s) => {
       err += s;
     });
-    void proc.exited.then((code) => reject(new Error(`pipeline worker ${proc.pid} exited (${code}) before READY:\n${err}`)));
+    void proc.exited.then((code) =>
+      reject(new Error(`pipeline worker ${proc.pid} exited (${code}) before READY:\n${err}`)),
+    );
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -46,7 +46,9 @@ const handlers: Record<string, Handler> = {
   },
   async tracked(payload: { sleepMs?: number; firstSleepMs?: number }, ctx) {
     const { rows } = await sql<{ id: number }>`
-      insert into test_runs (job_id, attempt, pid) values (${ctx.id}, ${ctx.attempt}, ${pid}) returning id`.execute(side);
+      insert into test_runs (job_id, attempt, pid) values (${ctx.id}, ${ctx.attempt}, ${pid}) returning id`.execute(
+      side,
+    );
     const runId = rows[0]!.id;
     const ms = ctx.attempt === 1 && payload.firstSleepMs !== undefined ? payload.firstSleepMs : (payload.sleepMs ?? 0);
     try {

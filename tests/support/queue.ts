@@ -41,7 +41,12 @@ afterAll(() => {
 export const sleep = (ms: number) => Bun.sleep(ms);
 
 /** Polls `check` until it returns a truthy value; throws with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 5000, everyMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 5000,
+  everyMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -94,7 +99,9 @@ export class WorkerProcess {
     void this.drain(this.proc.stderr, (s) => {
       this.stderr += s;
     });
-    void this.proc.exited.then((code) => failReady(new Error(`worker ${this.pid} exited (${code}) before READY:\n${this.stderr}`)));
+    void this.proc.exited.then((code) =>
+      failReady(new Error(`worker ${this.pid} exited (${code}) before READY:\n${this.stderr}`)),
+    );
   }
 
   get pid() {
@@ -220,7 +227,11 @@ export async function queueTest() {
     },
     /** Waits until the job is in history, and returns that row. */
     async finished(id: string, timeoutMs = 5000) {
-      return waitFor(`job ${id} to finish`, () => db.selectFrom("job_history").selectAll().where("id", "=", id).executeTakeFirst(), timeoutMs);
+      return waitFor(
+        `job ${id} to finish`,
+        () => db.selectFrom("job_history").selectAll().where("id", "=", id).executeTakeFirst(),
+        timeoutMs,
+      );
     },
   };
 }

@@ -24,6 +24,11 @@ export function storyAnalyst(): Handler {
     if (!schema) return reply.error(400, `story-analyst: no schema named ${name}`);
     const story = storyOf(req.body.messages);
     const answer = await analyser.generateObject({ schema, system: "", prompt: story, source: story });
-    return reply.json(answer.data, { usage: { prompt_tokens: Math.ceil(JSON.stringify(req.body.messages).length / 3), completion_tokens: Math.ceil(JSON.stringify(answer.data).length / 3) } });
+    return reply.json(answer.data, {
+      usage: {
+        prompt_tokens: Math.ceil(JSON.stringify(req.body.messages).length / 3),
+        completion_tokens: Math.ceil(JSON.stringify(answer.data).length / 3),
+      },
+    });
   };
 }

@@ -2,8 +2,13 @@
 import type { Character, Scene, Shot } from "../../src/story/schemas.ts";
 
 export const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
-export const STORY = "Rain fell on the old teahouse. Lin poured tea for the stranger, who said nothing for a long while.";
-export const ask = (task: string, source = STORY) => ({ system: SYSTEM, prompt: `${task}\n\nStory:\n${source}`, source });
+export const STORY =
+  "Rain fell on the old teahouse. Lin poured tea for the stranger, who said nothing for a long while.";
+export const ask = (task: string, source = STORY) => ({
+  system: SYSTEM,
+  prompt: `${task}\n\nStory:\n${source}`,
+  source,
+});
 
 export const storyline = {
   title: "Rain at the Teahouse",
@@ -14,8 +19,25 @@ export const storyline = {
   language: "en",
   chapters: [{ index: 1, title: "Rain", summary: "The stranger arrives." }],
 };
-export const lin: Character = { name: "Lin", aliases: ["Xiao Lin"], role: "protagonist", gender: "female", age: "young", description: "A tea girl in a blue apron.", personality: "Kind, curious.", lines: 3 };
-export const scene = (id: string, chapter: number, summary = "Lin serves tea."): Scene => ({ id, chapter, location: "teahouse", timeOfDay: "night", mood: "calm", summary, characters: ["Lin"] });
+export const lin: Character = {
+  name: "Lin",
+  aliases: ["Xiao Lin"],
+  role: "protagonist",
+  gender: "female",
+  age: "young",
+  description: "A tea girl in a blue apron.",
+  personality: "Kind, curious.",
+  lines: 3,
+};
+export const scene = (id: string, chapter: number, summary = "Lin serves tea."): Scene => ({
+  id,
+  chapter,
+  location: "teahouse",
+  timeOfDay: "night",
+  mood: "calm",
+  summary,
+  characters: ["Lin"],
+});
 export const shot = (id: string, sceneId: string): Shot => ({
   id,
   sceneId,

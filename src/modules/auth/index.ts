@@ -44,7 +44,10 @@ export function authModule(deps: Deps) {
           202: Envelope(t.Object({ user: UserSchema, confirmation_required: t.Literal(true) })),
           ...errors,
         },
-        detail: { summary: "Register with username, email and password", description: "Creates the user and their personal space. Rate limited per IP." },
+        detail: {
+          summary: "Register with username, email and password",
+          description: "Creates the user and their personal space. Rate limited per IP.",
+        },
       },
     )
     .post(
@@ -58,7 +61,10 @@ export function authModule(deps: Deps) {
         ipLimit: true,
         body: LoginBody,
         response: { 200: Envelope(AuthResult), ...errors },
-        detail: { summary: "Log in with username or email", description: "Also sets the refresh token as an HttpOnly, SameSite=Strict cookie." },
+        detail: {
+          summary: "Log in with username or email",
+          description: "Also sets the refresh token as an HttpOnly, SameSite=Strict cookie.",
+        },
       },
     )
     .post(
@@ -74,7 +80,8 @@ export function authModule(deps: Deps) {
         response: { 200: Envelope(AuthResult), ...errors },
         detail: {
           summary: "Exchange a refresh token for a new pair",
-          description: "The presented token stops working. Presenting a used token again revokes its whole family (401).",
+          description:
+            "The presented token stops working. Presenting a used token again revokes its whole family (401).",
         },
       },
     )
@@ -93,7 +100,10 @@ export function authModule(deps: Deps) {
         ipLimit: true,
         body: RefreshBody,
         response: { 200: Envelope(t.Null()), ...errors },
-        detail: { summary: "Log out", description: "Revokes the session of the bearer token and/or the refresh token (body or cookie)." },
+        detail: {
+          summary: "Log out",
+          description: "Revokes the session of the bearer token and/or the refresh token (body or cookie).",
+        },
       },
     )
     .get("/me", ({ caller }) => ok(toPublicUser(caller.user)), {

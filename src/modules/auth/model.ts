@@ -12,7 +12,12 @@ export const LoginBody = t.Object(
     email: t.Optional(t.String({ minLength: 3, maxLength: 254 })),
     password: t.String({ minLength: 1, maxLength: 128 }),
   },
-  { examples: [{ username: "lin_xiao", password: "correct horse battery" }, { email: "lin@example.com", password: "correct horse battery" }] },
+  {
+    examples: [
+      { username: "lin_xiao", password: "correct horse battery" },
+      { email: "lin@example.com", password: "correct horse battery" },
+    ],
+  },
 );
 
 export const RefreshBody = t.Optional(

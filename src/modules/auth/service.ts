@@ -1,8 +1,8 @@
 import type { AuthError, Session as SupabaseSession } from "@supabase/supabase-js";
 import { verifyPassword } from "../../auth/passwords.ts";
 import { revokeSession, rotateRefreshToken, sessionOfRefreshToken, startSession } from "../../auth/sessions.ts";
-import type { Deps } from "../../deps.ts";
 import type { User } from "../../db/types.ts";
+import type { Deps } from "../../deps.ts";
 import { AppError, conflict, unauthorized, validation } from "../../http/errors.ts";
 import { USERNAME_CHARS } from "../users/model.ts";
 import { createUser, ensureSupabaseUser, findUserById, findUserByLogin, toPublicUser } from "../users/service.ts";
@@ -24,8 +24,19 @@ export function checkUsername(username: string) {
 }
 
 async function localTokens(deps: Deps, user: User, sessionId: string, refreshToken: string): Promise<AuthResult> {
-  const access_token = await deps.issuer.sign({ sub: user.id, email: user.email, session_id: sessionId, username: user.username });
-  return { user: toPublicUser(user), access_token, refresh_token: refreshToken, token_type: "bearer", expires_in: deps.config.jwt.accessTtlS };
+  const access_token = await deps.issuer.sign({
+    sub: user.id,
+    email: user.email,
+    session_id: sessionId,
+    username: user.username,
+  });
+  return {
+    user: toPublicUser(user),
+    access_token,
+    refresh_token: refreshToken,
+    token_type: "bearer",
+    expires_in: deps.config.jwt.accessTtlS,
+  };
 }
 
 async function supabaseTokens(deps: Deps, session: SupabaseSession, username?: string): Promise<AuthResult> {
@@ -56,10 +67,16 @@ function supabaseFailure(error: AuthError, unauthorizedMessage: string): never {
     throw conflict("email is already registered", { fields: [{ path: "/email", message: "already registered" }] });
   }
   if (status === 400 || status === 401 || status === 403 || status === 422) throw unauthorized(unauthorizedMessage);
-  throw new AppError("AUTH_SERVICE_ERROR", "the authentication service is unavailable", { provider: "supabase", status });
+  throw new AppError("AUTH_SERVICE_ERROR", "the authentication service is unavailable", {
+    provider: "supabase",
+    status,
+  });
 }
 
-export async function register(deps: Deps, input: { username: string; email: string; password: string }): Promise<RegisterOutcome> {
+export async function register(
+  deps: Deps,
+  input: { username: string; email: string; password: string },
+): Promise<RegisterOutcome> {
   checkUsername(input.username);
   if (deps.supabaseClient) {
     if (await findUserByLogin(deps.db, { username: input.username })) {
@@ -72,7 +89,11 @@ export async function register(deps: Deps, input: { username: string; email: str
     });
     if (error) supabaseFailure(error, "registration was refused");
     if (!data.session) {
-      const user = await ensureSupabaseUser(deps.db, { sub: data.user!.id, email: input.email, username: input.username });
+      const user = await ensureSupabaseUser(deps.db, {
+        sub: data.user!.id,
+        email: input.email,
+        username: input.username,
+      });
       return { user: toPublicUser(user), confirmation_required: true };
     }
     return supabaseTokens(deps, data.session, input.username);
@@ -82,7 +103,10 @@ export async function register(deps: Deps, input: { username: string; email: str
   return localTokens(deps, user, sessionId, refreshToken);
 }
 
-export async function login(deps: Deps, input: { username?: string; email?: string; password: string }): Promise<AuthResult> {
+export async function login(
+  deps: Deps,
+  input: { username?: string; email?: string; password: string },
+): Promise<AuthResult> {
   if (input.username === undefined && input.email === undefined) {
     throw validation([{ path: "/username", message: "username or email is required" }]);
   }
@@ -121,7 +145,10 @@ export async function refresh(deps: Deps, refreshToken: string | undefined): Pro
 }
 
 /** Ends the session of the access token and/or of the refresh token presented. */
-export async function logout(deps: Deps, input: { accessToken: string | null; sessionId: string | null; refreshToken?: string }) {
+export async function logout(
+  deps: Deps,
+  input: { accessToken: string | null; sessionId: string | null; refreshToken?: string },
+) {
   if (deps.supabaseClient) {
     if (input.accessToken) await deps.supabaseClient().auth.admin.signOut(input.accessToken, "local");
     return;

@@ -1,17 +1,28 @@
 import { Elysia } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
-import { Envelope, ErrorResponses, ok, page, PageOf, PageQuery } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery, page } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
 import { builtinProvidersReady } from "../../providers/settings.ts";
-import { CatalogueSchema, CurrentSchema, CurrentUpdateBody, CustomProviderBody, ProviderParams, ProviderPatchBody, ProviderViewSchema, ToggleBody } from "./model.ts";
+import {
+  CatalogueSchema,
+  CurrentSchema,
+  CurrentUpdateBody,
+  CustomProviderBody,
+  ProviderParams,
+  ProviderPatchBody,
+  ProviderViewSchema,
+  ToggleBody,
+} from "./model.ts";
 
 const security = [{ bearer: [] }];
 
 /** The names of the fields a request set (never their values: one of them may be a key). */
 function fieldNames(body: object, prefix = ""): string[] {
   return Object.entries(body).flatMap(([k, v]) =>
-    v && typeof v === "object" && !Array.isArray(v) && k !== "prices" && k !== "chains" ? fieldNames(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+    v && typeof v === "object" && !Array.isArray(v) && k !== "prices" && k !== "chains"
+      ? fieldNames(v, `${prefix}${k}.`)
+      : [`${prefix}${k}`],
   );
 }
 
@@ -26,7 +37,13 @@ export function configModule(deps: Deps) {
   const created = async (caller: { user: { id: string } }, body: admin.CustomProviderInput, route: string) => {
     await builtinProvidersReady(db);
     const view = await admin.createCustom(db, config, caller.user.id, body);
-    audit("provider created", { admin_id: caller.user.id, provider: view.id, capability: view.capabilities[0], fields: fieldNames(body), route });
+    audit("provider created", {
+      admin_id: caller.user.id,
+      provider: view.id,
+      capability: view.capabilities[0],
+      fields: fieldNames(body),
+      route,
+    });
     return view;
   };
 
@@ -41,7 +58,11 @@ export function configModule(deps: Deps) {
       {
         auth: true,
         response: { 200: Envelope(CatalogueSchema), ...ErrorResponses },
-        detail: { summary: "List the providers and models of each capability", description: "`configured` says whether the provider has a usable key; keys are never returned.", security },
+        detail: {
+          summary: "List the providers and models of each capability",
+          description: "`configured` says whether the provider has a usable key; keys are never returned.",
+          security,
+        },
       },
     )
     .get(
@@ -89,7 +110,11 @@ export function configModule(deps: Deps) {
         auth: true,
         body: CustomProviderBody,
         response: { 201: Envelope(ProviderViewSchema), ...ErrorResponses },
-        detail: { summary: "Add a custom OpenAI-compatible provider (ADMIN)", description: "The key is stored encrypted and never returned.", security },
+        detail: {
+          summary: "Add a custom OpenAI-compatible provider (ADMIN)",
+          description: "The key is stored encrypted and never returned.",
+          security,
+        },
       },
     )
     .get(
@@ -120,7 +145,11 @@ export function configModule(deps: Deps) {
         auth: true,
         body: CustomProviderBody,
         response: { 201: Envelope(ProviderViewSchema), ...ErrorResponses },
-        detail: { summary: "Create a custom OpenAI-compatible provider (ADMIN)", description: "Same as POST /api/v1/config/providers/custom.", security },
+        detail: {
+          summary: "Create a custom OpenAI-compatible provider (ADMIN)",
+          description: "Same as POST /api/v1/config/providers/custom.",
+          security,
+        },
       },
     )
     .patch(
@@ -178,7 +207,8 @@ export function configModule(deps: Deps) {
         response: { 200: Envelope(ProviderViewSchema), ...ErrorResponses },
         detail: {
           summary: "Disable a provider (ADMIN)",
-          description: "Refused (409) for the built-in local provider and for a provider that is the only usable link of a capability's chain.",
+          description:
+            "Refused (409) for the built-in local provider and for a provider that is the only usable link of a capability's chain.",
           security,
         },
       },

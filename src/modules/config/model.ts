@@ -3,8 +3,20 @@ import { t } from "elysia";
 const iso = t.String({ format: "date-time" });
 const ProviderId = t.String({ minLength: 1, maxLength: 100, examples: ["fal"] });
 const ModelName = t.String({ minLength: 1, maxLength: 200, examples: ["fal-ai/flux/dev"] });
-const Capability = t.Union([t.Literal("text"), t.Literal("image"), t.Literal("video"), t.Literal("speech"), t.Literal("music")]);
-const Kind = t.Union([t.Literal("local"), t.Literal("openai"), t.Literal("fal"), t.Literal("elevenlabs"), t.Literal("openai_compatible")]);
+const Capability = t.Union([
+  t.Literal("text"),
+  t.Literal("image"),
+  t.Literal("video"),
+  t.Literal("speech"),
+  t.Literal("music"),
+]);
+const Kind = t.Union([
+  t.Literal("local"),
+  t.Literal("openai"),
+  t.Literal("fal"),
+  t.Literal("elevenlabs"),
+  t.Literal("openai_compatible"),
+]);
 
 const Usd = t.Number({ minimum: 0, maximum: 1_000_000 });
 export const PriceSchema = t.Object(
@@ -20,10 +32,18 @@ export const PriceSchema = t.Object(
 const Prices = t.Record(t.String(), PriceSchema, { description: "model → prices", maxProperties: 200 });
 const Models = t.Array(ModelName, { minItems: 1, maxItems: 100 });
 const Concurrency = t.Integer({ minimum: 1, maximum: 100, description: "calls at once across all workers" });
-const RatePerMinute = t.Integer({ minimum: 1, maximum: 100_000, description: "calls started per minute across all workers" });
+const RatePerMinute = t.Integer({
+  minimum: 1,
+  maximum: 100_000,
+  description: "calls started per minute across all workers",
+});
 
 export const LinkSchema = t.Object({ provider: ProviderId, model: ModelName }, { additionalProperties: false });
-const Chain = t.Array(LinkSchema, { minItems: 1, maxItems: 5, description: "first = default, then the fallbacks in order" });
+const Chain = t.Array(LinkSchema, {
+  minItems: 1,
+  maxItems: 5,
+  description: "first = default, then the fallbacks in order",
+});
 
 export const ProviderViewSchema = t.Object(
   {
@@ -36,7 +56,11 @@ export const ProviderViewSchema = t.Object(
     has_key: t.Boolean({ description: "a stored or environment key is available; keys are never returned" }),
     capabilities: t.Array(Capability),
     models: t.Record(t.String(), t.Array(t.String())),
-    config: t.Object({ concurrency: t.Nullable(t.Integer()), rate_per_minute: t.Nullable(t.Integer()), prices: t.Record(t.String(), PriceSchema) }),
+    config: t.Object({
+      concurrency: t.Nullable(t.Integer()),
+      rate_per_minute: t.Nullable(t.Integer()),
+      prices: t.Record(t.String(), PriceSchema),
+    }),
     created_at: iso,
     updated_at: iso,
   },
@@ -52,7 +76,11 @@ export const ProviderViewSchema = t.Object(
         has_key: true,
         capabilities: ["text"],
         models: { text: ["deepseek-chat"] },
-        config: { concurrency: 4, rate_per_minute: 60, prices: { "deepseek-chat": { input_per_mtok: 0.27, output_per_mtok: 1.1 } } },
+        config: {
+          concurrency: 4,
+          rate_per_minute: 60,
+          prices: { "deepseek-chat": { input_per_mtok: 0.27, output_per_mtok: 1.1 } },
+        },
         created_at: "2026-11-21T08:00:00.000Z",
         updated_at: "2026-11-21T08:00:00.000Z",
       },
@@ -87,7 +115,13 @@ export const CurrentSchema = t.Object(
     speech_model: t.String(),
     music_provider: t.String(),
     music_model: t.String(),
-    chains: t.Object({ text: t.Array(LinkSchema), image: t.Array(LinkSchema), video: t.Array(LinkSchema), speech: t.Array(LinkSchema), music: t.Array(LinkSchema) }),
+    chains: t.Object({
+      text: t.Array(LinkSchema),
+      image: t.Array(LinkSchema),
+      video: t.Array(LinkSchema),
+      speech: t.Array(LinkSchema),
+      music: t.Array(LinkSchema),
+    }),
   },
   { description: "each capability's default provider and model (the head of its chain) and the whole chain" },
 );
@@ -108,7 +142,13 @@ export const CurrentUpdateBody = t.Object(
     assistant_model: t.Optional(t.String({ minLength: 1, maxLength: 200, description: "alias of text_model" })),
     chains: t.Optional(
       t.Object(
-        { text: t.Optional(Chain), image: t.Optional(Chain), video: t.Optional(Chain), speech: t.Optional(Chain), music: t.Optional(Chain) },
+        {
+          text: t.Optional(Chain),
+          image: t.Optional(Chain),
+          video: t.Optional(Chain),
+          speech: t.Optional(Chain),
+          music: t.Optional(Chain),
+        },
         { additionalProperties: false, minProperties: 1 },
       ),
     ),
@@ -118,7 +158,15 @@ export const CurrentUpdateBody = t.Object(
     minProperties: 1,
     examples: [
       { image_provider: "fal", image_model: "fal-ai/flux/dev" },
-      { chains: { image: [{ provider: "fal", model: "fal-ai/flux/dev" }, { provider: "openai", model: "gpt-image-1" }, { provider: "local", model: "inkreel-painter-1" }] } },
+      {
+        chains: {
+          image: [
+            { provider: "fal", model: "fal-ai/flux/dev" },
+            { provider: "openai", model: "gpt-image-1" },
+            { provider: "local", model: "inkreel-painter-1" },
+          ],
+        },
+      },
     ],
   },
 );
@@ -129,19 +177,38 @@ export const CustomProviderBody = t.Object(
       description: "assistant = text; custom OpenAI-compatible endpoints serve text and image (video is refused)",
     }),
     name: t.String({ minLength: 1, maxLength: 100 }),
-    api_url: t.String({ minLength: 1, maxLength: 2048, description: "http(s) base URL; private, loopback and link-local hosts are refused unless ALLOW_PRIVATE_PROVIDER_URLS" }),
+    api_url: t.String({
+      minLength: 1,
+      maxLength: 2048,
+      description:
+        "http(s) base URL; private, loopback and link-local hosts are refused unless ALLOW_PRIVATE_PROVIDER_URLS",
+    }),
     api_key: t.String({ minLength: 1, maxLength: 4096, description: "stored encrypted, never returned" }),
     models: t.Optional(Models),
     config: t.Optional(
       t.Object(
-        { models: t.Optional(Models), concurrency: t.Optional(Concurrency), rate_per_minute: t.Optional(RatePerMinute), prices: t.Optional(Prices) },
+        {
+          models: t.Optional(Models),
+          concurrency: t.Optional(Concurrency),
+          rate_per_minute: t.Optional(RatePerMinute),
+          prices: t.Optional(Prices),
+        },
         { additionalProperties: false },
       ),
     ),
   },
   {
     additionalProperties: false,
-    examples: [{ type: "text", name: "DeepSeek", api_url: "https://api.deepseek.com/v1", api_key: "sk-…", models: ["deepseek-chat"], config: { concurrency: 4 } }],
+    examples: [
+      {
+        type: "text",
+        name: "DeepSeek",
+        api_url: "https://api.deepseek.com/v1",
+        api_key: "sk-…",
+        models: ["deepseek-chat"],
+        config: { concurrency: 4 },
+      },
+    ],
   },
 );
 
@@ -149,21 +216,38 @@ export const ProviderPatchBody = t.Object(
   {
     name: t.Optional(t.String({ minLength: 1, maxLength: 100, description: "custom providers only" })),
     api_url: t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 2048 }))),
-    base_url: t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 2048, description: "built-in providers: null = the environment's" }))),
-    api_key: t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 4096, description: "null clears the stored key" }))),
+    base_url: t.Optional(
+      t.Nullable(
+        t.String({ minLength: 1, maxLength: 2048, description: "built-in providers: null = the environment's" }),
+      ),
+    ),
+    api_key: t.Optional(
+      t.Nullable(t.String({ minLength: 1, maxLength: 4096, description: "null clears the stored key" })),
+    ),
     models: t.Optional(t.Array(ModelName, { minItems: 1, maxItems: 100, description: "custom providers only" })),
     config: t.Optional(
       t.Object(
-        { concurrency: t.Optional(t.Nullable(Concurrency)), rate_per_minute: t.Optional(t.Nullable(RatePerMinute)), prices: t.Optional(t.Nullable(Prices)) },
+        {
+          concurrency: t.Optional(t.Nullable(Concurrency)),
+          rate_per_minute: t.Optional(t.Nullable(RatePerMinute)),
+          prices: t.Optional(t.Nullable(Prices)),
+        },
         { additionalProperties: false, minProperties: 1 },
       ),
     ),
   },
-  { additionalProperties: false, minProperties: 1, examples: [{ config: { concurrency: 2, prices: { "fal-ai/flux/dev": { per_image: 0.025 } } } }] },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ config: { concurrency: 2, prices: { "fal-ai/flux/dev": { per_image: 0.025 } } } }],
+  },
 );
 
 export const ProviderParams = t.Object({ id: t.String({ minLength: 1, maxLength: 100 }) });
 
 export const ToggleBody = t.Optional(
-  t.Object({ reason: t.Optional(t.String({ maxLength: 500, description: "kept in the log" })) }, { additionalProperties: false }),
+  t.Object(
+    { reason: t.Optional(t.String({ maxLength: 500, description: "kept in the log" })) },
+    { additionalProperties: false },
+  ),
 );

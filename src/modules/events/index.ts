@@ -11,12 +11,21 @@ const security = [{ bearer: [] }];
 
 const EventsParams = t.Object({ id: t.String({ format: "uuid" }) });
 const EventsQuery = t.Object({
-  token: t.Optional(t.String({ description: "Access token, for clients that cannot send an Authorization header (EventSource)" })),
-  last_event_id: t.Optional(t.String({ pattern: "^[0-9]{1,15}$", description: "Resume after this event id (same as the Last-Event-ID header)" })),
+  token: t.Optional(
+    t.String({ description: "Access token, for clients that cannot send an Authorization header (EventSource)" }),
+  ),
+  last_event_id: t.Optional(
+    t.String({
+      pattern: "^[0-9]{1,15}$",
+      description: "Resume after this event id (same as the Last-Event-ID header)",
+    }),
+  ),
 });
 
 const EventsHeaders = t.Object({
-  "last-event-id": t.Optional(t.String({ pattern: "^\\s*[0-9]{1,15}\\s*$", description: "Resume after this event id" })),
+  "last-event-id": t.Optional(
+    t.String({ pattern: "^\\s*[0-9]{1,15}\\s*$", description: "Resume after this event id" }),
+  ),
 });
 
 const errorSchema = JSON.parse(JSON.stringify(ErrorEnvelope));
@@ -50,7 +59,8 @@ payloads are broadcast on the Realtime topic \`project:<id>\` (private channel).
 function lastEventId(header: string | null, query: string | undefined): number {
   const raw = header?.trim() || query;
   if (raw === undefined || raw === "") return 0;
-  if (!/^\d{1,15}$/.test(raw)) throw validation([{ path: "/last_event_id", message: "must be a non-negative integer" }]);
+  if (!/^\d{1,15}$/.test(raw))
+    throw validation([{ path: "/last_event_id", message: "must be a non-negative integer" }]);
   return Number(raw);
 }
 
@@ -69,7 +79,14 @@ export function eventsModule(deps: Deps) {
         server?.timeout(request, 0);
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(set.headers)) if (typeof v === "string") headers[k] = v;
-        return projectEventStream({ hub: deps.realtime, projectId: params.id, after, signal: request.signal, log, headers });
+        return projectEventStream({
+          hub: deps.realtime,
+          projectId: params.id,
+          after,
+          signal: request.signal,
+          log,
+          headers,
+        });
       },
       {
         params: EventsParams,

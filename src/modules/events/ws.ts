@@ -67,14 +67,16 @@ export function createWsSession(deps: Deps, caller: Caller, socket: SocketLike) 
   async function subscribe(msg: ClientMessage) {
     const projectId = msg.project_id;
     if (msg.channel !== "project") return error("VALIDATION_ERROR", 'channel must be "project"');
-    if (typeof projectId !== "string" || !UUID.test(projectId)) return error("VALIDATION_ERROR", "project_id must be a UUID");
+    if (typeof projectId !== "string" || !UUID.test(projectId))
+      return error("VALIDATION_ERROR", "project_id must be a UUID");
     const from = msg.last_event_id;
     if (from !== undefined && (typeof from !== "number" || !Number.isSafeInteger(from) || from < 0)) {
       return error("VALIDATION_ERROR", "last_event_id must be a non-negative integer", projectId);
     }
     const ack = () => send({ event: "subscribed", channel: "project", project_id: projectId });
     if (subs.has(projectId)) return ack();
-    if (subs.size >= MAX_SUBSCRIPTIONS) return error("VALIDATION_ERROR", `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`, projectId);
+    if (subs.size >= MAX_SUBSCRIPTIONS)
+      return error("VALIDATION_ERROR", `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`, projectId);
     subs.set(projectId, "pending");
     try {
       await requireProject(deps.db, projectId, caller.user.id, "viewer");
@@ -111,7 +113,8 @@ export function createWsSession(deps: Deps, caller: Caller, socket: SocketLike) 
         messages = 0;
       }
       if (++messages > MESSAGE_LIMIT) return error("RATE_LIMITED", "too many messages; slow down");
-      if (typeof raw === "string" && raw.length > MAX_MESSAGE_CHARS) return error("PAYLOAD_TOO_LARGE", "message too large");
+      if (typeof raw === "string" && raw.length > MAX_MESSAGE_CHARS)
+        return error("PAYLOAD_TOO_LARGE", "message too large");
       if (typeof raw !== "object" || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
         return error("VALIDATION_ERROR", "messages must be JSON objects with an action");
       }

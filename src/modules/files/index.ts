@@ -32,9 +32,14 @@ export function filesModule(deps: Deps, secret: string) {
       if (!stat) throw notFound("file");
       const range = parseRange(request.headers.get("range"), stat.size);
       if (range === "unsatisfiable") {
-        throw new AppError("RANGE_NOT_SATISFIABLE", "the requested range is outside the file", { size: stat.size }, {
-          "content-range": `bytes */${stat.size}`,
-        });
+        throw new AppError(
+          "RANGE_NOT_SATISFIABLE",
+          "the requested range is outside the file",
+          { size: stat.size },
+          {
+            "content-range": `bytes */${stat.size}`,
+          },
+        );
       }
       const headers: Record<string, string> = {
         "content-type": stat.contentType,
@@ -66,5 +71,8 @@ export function filesModule(deps: Deps, secret: string) {
   };
   return new Elysia({ name: "inkreel.files" })
     .get("/files/*", ({ request, params, query }) => serve(request, params["*"], query, false), { query, detail })
-    .head("/files/*", ({ request, params, query }) => serve(request, params["*"], query, true), { query, detail: { ...detail, hide: true } });
+    .head("/files/*", ({ request, params, query }) => serve(request, params["*"], query, true), {
+      query,
+      detail: { ...detail, hide: true },
+    });
 }

@@ -22,11 +22,18 @@ export const HealthSchema = t.Object({
 
 export async function checkHealth(deps: Deps) {
   const [database, storage] = await Promise.all([
-    withTimeout(sql`select 1`.execute(deps.db), CHECK_TIMEOUT_MS).then(() => "connected" as const, () => "disconnected" as const),
-    withTimeout(deps.storage.check(), CHECK_TIMEOUT_MS).then((ok) => (ok ? ("connected" as const) : ("disconnected" as const)), () => "disconnected" as const),
+    withTimeout(sql`select 1`.execute(deps.db), CHECK_TIMEOUT_MS).then(
+      () => "connected" as const,
+      () => "disconnected" as const,
+    ),
+    withTimeout(deps.storage.check(), CHECK_TIMEOUT_MS).then(
+      (ok) => (ok ? ("connected" as const) : ("disconnected" as const)),
+      () => "disconnected" as const,
+    ),
   ]);
   const unknown = { ready: 0, running: 0, waiting: 0 };
-  const queue = database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => unknown) : unknown;
+  const queue =
+    database === "connected" ? await withTimeout(queueDepth(deps.db), CHECK_TIMEOUT_MS).catch(() => unknown) : unknown;
   const status = database === "connected" && storage === "connected" ? ("ok" as const) : ("degraded" as const);
   return { status, database, storage, queue, uptime_s: Math.floor((Date.now() - deps.startedAt) / 1000) };
 }
@@ -44,7 +51,10 @@ export function healthModule(deps: Deps) {
         200: t.Object({ success: t.Boolean(), data: HealthSchema, message: t.String() }),
         503: t.Object({ success: t.Boolean(), data: HealthSchema, message: t.String() }),
       },
-      detail: { summary: "Liveness and dependencies", description: "503 with status \"degraded\" when Postgres or storage is down." },
+      detail: {
+        summary: "Liveness and dependencies",
+        description: '503 with status "degraded" when Postgres or storage is down.',
+      },
     },
   );
 }

@@ -58,7 +58,12 @@ export function jobsModule(deps: Deps) {
         const { page = 1, page_size = 20, ...filter } = query;
         return ok(await jobs.listJobs(db, filter, page, page_size));
       },
-      { auth: true, query: Query, response: { 200: Envelope(PageOf(JobSchema)), ...ErrorResponses }, detail: { summary: "List jobs by state, queue and kind (ADMIN)", security } },
+      {
+        auth: true,
+        query: Query,
+        response: { 200: Envelope(PageOf(JobSchema)), ...ErrorResponses },
+        detail: { summary: "List jobs by state, queue and kind (ADMIN)", security },
+      },
     )
     .get(
       "/:id",
@@ -66,7 +71,12 @@ export function jobsModule(deps: Deps) {
         requireAdmin(caller.user);
         return ok(await jobs.getJob(db, params.id));
       },
-      { auth: true, params: Params, response: { 200: Envelope(JobSchema), ...ErrorResponses }, detail: { summary: "Get one job, live or finished (ADMIN)", security } },
+      {
+        auth: true,
+        params: Params,
+        response: { 200: Envelope(JobSchema), ...ErrorResponses },
+        detail: { summary: "Get one job, live or finished (ADMIN)", security },
+      },
     )
     .post(
       "/:id/retry",
@@ -91,12 +101,18 @@ export function jobsModule(deps: Deps) {
         auth: true,
         params: Params,
         response: {
-          200: Envelope(t.Composite([JobSchema, t.Object({ cancellation: t.Union([t.Literal("cancelled"), t.Literal("cancelling")]) })])),
+          200: Envelope(
+            t.Composite([
+              JobSchema,
+              t.Object({ cancellation: t.Union([t.Literal("cancelled"), t.Literal("cancelling")]) }),
+            ]),
+          ),
           ...ErrorResponses,
         },
         detail: {
           summary: "Cancel a job (ADMIN)",
-          description: "A waiting or ready job is cancelled at once; a running one is aborted (its handler's signal fires within a second).",
+          description:
+            "A waiting or ready job is cancelled at once; a running one is aborted (its handler's signal fires within a second).",
           security,
         },
       },

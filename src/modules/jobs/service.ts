@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { isUniqueViolation, type Db } from "../../db/client.ts";
+import { type Db, isUniqueViolation } from "../../db/client.ts";
 import { page } from "../../http/envelope.ts";
 import { conflict, notFound } from "../../http/errors.ts";
 import { cancelJob, retryJob } from "../../queue/index.ts";
@@ -11,9 +11,24 @@ export type AnyJobState = (typeof LIVE_STATES)[number] | (typeof FINISHED_STATES
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 type JobRow = {
-  id: string; queue: string; kind: string; state: AnyJobState; payload: unknown; priority: number; attempt: number;
-  max_attempts: number; progress: number; progress_message: string | null; last_error: unknown; unique_key: string | null;
-  concurrency_key: string | null; created_at: Date; started_at: Date | null; run_at: Date | null; result: unknown; finished_at: Date | null;
+  id: string;
+  queue: string;
+  kind: string;
+  state: AnyJobState;
+  payload: unknown;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  progress: number;
+  progress_message: string | null;
+  last_error: unknown;
+  unique_key: string | null;
+  concurrency_key: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  run_at: Date | null;
+  result: unknown;
+  finished_at: Date | null;
 };
 
 const COLUMNS = sql`id, queue, kind, state, payload, priority, attempt, max_attempts, progress, progress_message,
@@ -24,7 +39,9 @@ function allJobs(state?: AnyJobState) {
   const live = sql`select ${COLUMNS}, run_at, null::jsonb as result, null::timestamptz as finished_at from jobs`;
   const finished = sql`select ${COLUMNS}, null::timestamptz as run_at, result, finished_at from job_history`;
   if (!state) return sql`(${live} union all ${finished})`;
-  return (LIVE_STATES as readonly string[]).includes(state) ? sql`(${live} where state = ${state})` : sql`(${finished} where state = ${state})`;
+  return (LIVE_STATES as readonly string[]).includes(state)
+    ? sql`(${live} where state = ${state})`
+    : sql`(${finished} where state = ${state})`;
 }
 
 const toPublicJob = (j: JobRow) => ({

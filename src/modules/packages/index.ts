@@ -16,65 +16,115 @@ const PackageSummary = t.Object({
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
 });
-const PackageDetail = t.Unknown({ description: "{id, project_id, version, package_name, is_active, materials: {storyline, art_style, characters, scenes, shots, music}}" });
+const PackageDetail = t.Unknown({
+  description:
+    "{id, project_id, version, package_name, is_active, materials: {storyline, art_style, characters, scenes, shots, music}}",
+});
 
 /** Versioned material packages (seed 003 §3): list, get, switch, rename, save as a new version. */
 export function packagesModule(deps: Deps) {
   const { db } = deps;
   return new Elysia({ prefix: "/api/v1", tags: ["material packages"] })
     .use(authGuard(deps))
-    .get("/projects/:id/material-packages", async ({ params, caller }) => ok({ list: await packages.listPackages(db, params.id, caller.user.id) }), {
-      auth: true,
-      params: Id,
-      response: { 200: Envelope(t.Object({ list: t.Array(PackageSummary) })), ...ErrorResponses },
-      detail: { summary: "Material package versions of a project", security },
-    })
-    .get("/material-packages/:id", async ({ params, caller }) => ok(await packages.getPackage(db, params.id, caller.user.id)), {
-      auth: true,
-      params: Id,
-      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-      detail: { summary: "A material package with everything in it", security },
-    })
-    .post("/material-packages/:id/switch", async ({ params, caller }) => ok(await packages.switchPackage(db, params.id, caller.user.id)), {
-      auth: true,
-      params: Id,
-      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-      detail: { summary: "Make this version the active one", security },
-    })
-    .put("/material-packages/:id", async ({ params, body, caller }) => ok(await packages.renamePackage(db, params.id, caller.user.id, body.package_name)), {
-      auth: true,
-      params: Id,
-      body: t.Object({ package_name: t.String({ minLength: 1, maxLength: 100 }) }),
-      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-      detail: { summary: "Rename a version", security },
-    })
+    .get(
+      "/projects/:id/material-packages",
+      async ({ params, caller }) => ok({ list: await packages.listPackages(db, params.id, caller.user.id) }),
+      {
+        auth: true,
+        params: Id,
+        response: { 200: Envelope(t.Object({ list: t.Array(PackageSummary) })), ...ErrorResponses },
+        detail: { summary: "Material package versions of a project", security },
+      },
+    )
+    .get(
+      "/material-packages/:id",
+      async ({ params, caller }) => ok(await packages.getPackage(db, params.id, caller.user.id)),
+      {
+        auth: true,
+        params: Id,
+        response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+        detail: { summary: "A material package with everything in it", security },
+      },
+    )
+    .post(
+      "/material-packages/:id/switch",
+      async ({ params, caller }) => ok(await packages.switchPackage(db, params.id, caller.user.id)),
+      {
+        auth: true,
+        params: Id,
+        response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+        detail: { summary: "Make this version the active one", security },
+      },
+    )
+    .put(
+      "/material-packages/:id",
+      async ({ params, body, caller }) =>
+        ok(await packages.renamePackage(db, params.id, caller.user.id, body.package_name)),
+      {
+        auth: true,
+        params: Id,
+        body: t.Object({ package_name: t.String({ minLength: 1, maxLength: 100 }) }),
+        response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+        detail: { summary: "Rename a version", security },
+      },
+    )
     .post(
       "/material-packages/:id/switch-voice",
-      async ({ params, body, caller }) => ok(await packages.switchVoice(db, params.id, caller.user.id, body.character ?? null, body.voice_id, body.speech_speed)),
+      async ({ params, body, caller }) =>
+        ok(
+          await packages.switchVoice(
+            db,
+            params.id,
+            caller.user.id,
+            body.character ?? null,
+            body.voice_id,
+            body.speech_speed,
+          ),
+        ),
       {
         auth: true,
         params: Id,
         body: t.Object({
-          character: t.Optional(t.Nullable(t.String({ minLength: 1, maxLength: 60, description: "The character's name; null or absent for the narrator" }))),
+          character: t.Optional(
+            t.Nullable(
+              t.String({
+                minLength: 1,
+                maxLength: 60,
+                description: "The character's name; null or absent for the narrator",
+              }),
+            ),
+          ),
           voice_id: t.String({ minLength: 1, maxLength: 100 }),
           speech_speed: t.Optional(t.Number({ minimum: 0.5, maximum: 2 })),
         }),
-        response: { 200: Envelope(t.Object({ character: t.Nullable(t.String()), voice_id: t.String(), lines_changed: t.Integer() })), ...ErrorResponses },
-        detail: { summary: "Give a character or the narrator another voice (their lines are spoken again by the next export)", security },
+        response: {
+          200: Envelope(
+            t.Object({ character: t.Nullable(t.String()), voice_id: t.String(), lines_changed: t.Integer() }),
+          ),
+          ...ErrorResponses,
+        },
+        detail: {
+          summary: "Give a character or the narrator another voice (their lines are spoken again by the next export)",
+          security,
+        },
       },
     )
-    .post("/material-packages/:id/modify/text", async ({ params, body, caller }) => ok(await packages.modifyText(db, params.id, caller.user.id, body)), {
-      auth: true,
-      params: Id,
-      body: t.Object({
-        element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
-        id: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" })),
-        field: t.String({ minLength: 1, maxLength: 40 }),
-        value: t.String({ minLength: 1, maxLength: 4000 }),
-      }),
-      response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-      detail: { summary: "Edit a text element of the package", security },
-    })
+    .post(
+      "/material-packages/:id/modify/text",
+      async ({ params, body, caller }) => ok(await packages.modifyText(db, params.id, caller.user.id, body)),
+      {
+        auth: true,
+        params: Id,
+        body: t.Object({
+          element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
+          id: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" })),
+          field: t.String({ minLength: 1, maxLength: 40 }),
+          value: t.String({ minLength: 1, maxLength: 4000 }),
+        }),
+        response: { 200: Envelope(PackageDetail), ...ErrorResponses },
+        detail: { summary: "Edit a text element of the package", security },
+      },
+    )
     .post(
       "/material-packages/:id/regenerate/image",
       async ({ params, body, caller, set }) => {
@@ -89,19 +139,32 @@ export function packagesModule(deps: Deps) {
           id: t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" }),
           seed: t.Optional(t.Integer({ minimum: 1, maximum: 2_147_483_647 })),
         }),
-        response: { 202: Envelope(t.Object({ job_ids: t.Array(t.String({ format: "uuid" })), generation_status: t.Literal("pending") })), ...ErrorResponses },
+        response: {
+          202: Envelope(
+            t.Object({ job_ids: t.Array(t.String({ format: "uuid" })), generation_status: t.Literal("pending") }),
+          ),
+          ...ErrorResponses,
+        },
         detail: { summary: "Make a new candidate image for a character, scene or shot (selected when made)", security },
       },
     )
     .post(
       "/material-packages/:id/select-candidate",
-      async ({ params, body, caller }) => ok(await packages.selectImage(db, params.id, caller.user.id, body.element, body.id, body.asset_id)),
+      async ({ params, body, caller }) =>
+        ok(await packages.selectImage(db, params.id, caller.user.id, body.element, body.id, body.asset_id)),
       {
         auth: true,
         params: Id,
-        body: t.Object({ element: t.Union([t.Literal("character"), t.Literal("scene")]), id: t.String({ minLength: 1, maxLength: 64 }), asset_id: t.String({ format: "uuid" }) }),
+        body: t.Object({
+          element: t.Union([t.Literal("character"), t.Literal("scene")]),
+          id: t.String({ minLength: 1, maxLength: 64 }),
+          asset_id: t.String({ format: "uuid" }),
+        }),
         response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-        detail: { summary: "Use another candidate image for a character or scene (a character's shots get stale keyframes)", security },
+        detail: {
+          summary: "Use another candidate image for a character or scene (a character's shots get stale keyframes)",
+          security,
+        },
       },
     )
     .post(
@@ -114,7 +177,10 @@ export function packagesModule(deps: Deps) {
         auth: true,
         params: Id,
         body: t.Optional(t.Object({ package_name: t.Optional(t.String({ minLength: 1, maxLength: 100 })) })),
-        response: { 201: Envelope(t.Object({ new_package_id: t.String({ format: "uuid" }), version: t.Integer() })), ...ErrorResponses },
+        response: {
+          201: Envelope(t.Object({ new_package_id: t.String({ format: "uuid" }), version: t.Integer() })),
+          ...ErrorResponses,
+        },
         detail: { summary: "Save a copy as a new version", security },
       },
     );

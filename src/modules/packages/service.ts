@@ -2,13 +2,24 @@ import type { Db } from "../../db/client.ts";
 import { conflict, notFound, validation } from "../../http/errors.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
 import { narratorVoice, type ShotMaterial } from "../../pipeline/material.ts";
+import {
+  loadPackage,
+  loadShots,
+  newPackageVersion,
+  saveNarratorVoice,
+  savePackage,
+  saveShot,
+} from "../../pipeline/packages.ts";
 import { enqueue } from "../../queue/index.ts";
-import { loadPackage, loadShots, newPackageVersion, saveNarratorVoice, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { requireVoice } from "../../voices/library.ts";
 import { requireProject } from "../projects/access.ts";
 
 async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
-  const row = await db.selectFrom("packages").select(["id", "project_id"]).where("id", "=", packageId).executeTakeFirst();
+  const row = await db
+    .selectFrom("packages")
+    .select(["id", "project_id"])
+    .where("id", "=", packageId)
+    .executeTakeFirst();
   if (!row) throw notFound("material package");
   const project = await requireProject(db, row.project_id, userId, role).catch((e: unknown) => {
     throw (e as { code?: string }).code === "NOT_FOUND" ? notFound("material package") : e;
@@ -18,7 +29,12 @@ async function packageFor(db: Db, packageId: string, userId: string, role: "view
 
 export async function listPackages(db: Db, projectId: string, userId: string) {
   const project = await requireProject(db, projectId, userId, "viewer");
-  const rows = await db.selectFrom("packages").select(["id", "version", "name", "parent_id", "storyline", "created_at", "updated_at"]).where("project_id", "=", projectId).orderBy("version").execute();
+  const rows = await db
+    .selectFrom("packages")
+    .select(["id", "version", "name", "parent_id", "storyline", "created_at", "updated_at"])
+    .where("project_id", "=", projectId)
+    .orderBy("version")
+    .execute();
   return rows.map((p) => ({
     id: p.id,
     version: p.version,
@@ -41,12 +57,24 @@ export async function getPackage(db: Db, packageId: string, userId: string) {
     version: pkg.version,
     package_name: pkg.name,
     is_active: project.active_package_id === pkg.id,
-    materials: { storyline: pkg.storyline, art_style: pkg.art_style, characters: pkg.characters, scenes: pkg.scenes, shots, music: pkg.music },
+    materials: {
+      storyline: pkg.storyline,
+      art_style: pkg.art_style,
+      characters: pkg.characters,
+      scenes: pkg.scenes,
+      shots,
+      music: pkg.music,
+    },
   };
 }
 
 async function notWhileRunning(db: Db, projectId: string) {
-  const busy = await db.selectFrom("runs").select("id").where("project_id", "=", projectId).where("status", "in", ["queued", "running"]).executeTakeFirst();
+  const busy = await db
+    .selectFrom("runs")
+    .select("id")
+    .where("project_id", "=", projectId)
+    .where("status", "in", ["queued", "running"])
+    .executeTakeFirst();
   if (busy) throw conflict("a run is in progress; wait for it or cancel it", { run_id: busy.id });
 }
 
@@ -54,7 +82,11 @@ async function notWhileRunning(db: Db, projectId: string) {
 export async function switchPackage(db: Db, packageId: string, userId: string) {
   const { project } = await packageFor(db, packageId, userId, "editor");
   await notWhileRunning(db, project.id);
-  await db.updateTable("projects").set({ active_package_id: packageId, updated_at: new Date() }).where("id", "=", project.id).execute();
+  await db
+    .updateTable("projects")
+    .set({ active_package_id: packageId, updated_at: new Date() })
+    .where("id", "=", project.id)
+    .execute();
   return getPackage(db, packageId, userId);
 }
 
@@ -70,7 +102,11 @@ export async function saveAsNew(db: Db, packageId: string, userId: string, name?
   await notWhileRunning(db, project.id);
   const id = await db.transaction().execute(async (trx) => {
     const created = await newPackageVersion(trx, project.id, packageId, name);
-    await trx.updateTable("projects").set({ active_package_id: created, updated_at: new Date() }).where("id", "=", project.id).execute();
+    await trx
+      .updateTable("projects")
+      .set({ active_package_id: created, updated_at: new Date() })
+      .where("id", "=", project.id)
+      .execute();
     return created;
   });
   const row = await db.selectFrom("packages").select("version").where("id", "=", id).executeTakeFirstOrThrow();
@@ -81,25 +117,42 @@ export async function saveAsNew(db: Db, packageId: string, userId: string, name?
  * Gives a character (or the narrator, `character: null`) another voice: every line they speak in
  * the package takes it and is marked stale, to be spoken again by the next export.
  */
-export async function switchVoice(db: Db, packageId: string, userId: string, character: string | null, voiceId: string, speed?: number) {
+export async function switchVoice(
+  db: Db,
+  packageId: string,
+  userId: string,
+  character: string | null,
+  voiceId: string,
+  speed?: number,
+) {
   const { project } = await packageFor(db, packageId, userId, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   if (character !== null && !pkg.characters.some((c) => c.name === character)) throw notFound("character");
   // The voice must be in the library of the speech provider the voice is for (when that library is known).
-  const narration = character === null ? (narratorVoice(pkg) ?? (await loadShots(db, packageId)).flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice) : undefined;
+  const narration =
+    character === null
+      ? (narratorVoice(pkg) ??
+        (await loadShots(db, packageId)).flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice)
+      : undefined;
   const current = character === null ? narration : pkg.characters.find((c) => c.name === character)!.voice;
   if (current?.provider) await requireVoice(db, current.provider, voiceId);
-  const characters = pkg.characters.map((c) => (c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c));
+  const characters = pkg.characters.map((c) =>
+    c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c,
+  );
   let changed = 0;
   await db.transaction().execute(async (trx) => {
     await savePackage(trx, packageId, { characters });
     // The narrator's voice on the package: new narration lines (a storyboard redone) get it too.
-    if (character === null && narration) await saveNarratorVoice(trx, packageId, { ...narration, voice_id: voiceId, speed: speed ?? narration.speed });
+    if (character === null && narration)
+      await saveNarratorVoice(trx, packageId, { ...narration, voice_id: voiceId, speed: speed ?? narration.speed });
     for (const shot of await loadShots(trx, packageId)) {
-      const speaks = (l: ShotMaterial["lines"][number]) => (character === null ? l.kind === "narration" : l.speaker === character);
+      const speaks = (l: ShotMaterial["lines"][number]) =>
+        character === null ? l.kind === "narration" : l.speaker === character;
       if (!shot.lines.some(speaks)) continue;
-      const lines = shot.lines.map((l) => (speaks(l) ? { ...l, voice: { ...l.voice, voice_id: voiceId, speed: speed ?? l.voice.speed } } : l));
+      const lines = shot.lines.map((l) =>
+        speaks(l) ? { ...l, voice: { ...l.voice, voice_id: voiceId, speed: speed ?? l.voice.speed } } : l,
+      );
       changed += lines.filter(speaks).length;
       await saveShot(trx, packageId, { ...shot, lines, stale: [...new Set([...shot.stale, "voice" as const])] });
     }
@@ -115,11 +168,18 @@ const TEXT_FIELDS = {
 } as const;
 
 /** Edits one text field of a storyline, character, scene or shot. A shot's new description makes its keyframe stale. */
-export async function modifyText(db: Db, packageId: string, userId: string, e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string }) {
+export async function modifyText(
+  db: Db,
+  packageId: string,
+  userId: string,
+  e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string },
+) {
   const { project } = await packageFor(db, packageId, userId, "editor");
   await notWhileRunning(db, project.id);
   if (!(TEXT_FIELDS[e.element] as readonly string[]).includes(e.field)) {
-    throw validation([{ path: "/field", message: `${e.element} text fields are ${TEXT_FIELDS[e.element].join(", ")}` }]);
+    throw validation([
+      { path: "/field", message: `${e.element} text fields are ${TEXT_FIELDS[e.element].join(", ")}` },
+    ]);
   }
   const pkg = await loadPackage(db, packageId);
   if (e.element === "storyline") {
@@ -127,34 +187,73 @@ export async function modifyText(db: Db, packageId: string, userId: string, e: {
     await savePackage(db, packageId, { storyline: { ...pkg.storyline, [e.field]: e.value } });
   } else if (e.element === "character") {
     if (!pkg.characters.some((c) => c.name === e.id)) throw notFound("character");
-    await savePackage(db, packageId, { characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: e.value } : c)) });
+    await savePackage(db, packageId, {
+      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: e.value } : c)),
+    });
   } else if (e.element === "scene") {
     if (!pkg.scenes.some((s) => s.id === e.id)) throw notFound("scene");
-    await savePackage(db, packageId, { scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: e.value } : s)) });
+    await savePackage(db, packageId, {
+      scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: e.value } : s)),
+    });
   } else {
     const shot = (await loadShots(db, packageId)).find((s) => s.id === e.id);
     if (!shot) throw notFound("shot");
-    await saveShot(db, packageId, { ...shot, description: e.value, stale: [...new Set([...shot.stale, "keyframe" as const])] });
+    await saveShot(db, packageId, {
+      ...shot,
+      description: e.value,
+      stale: [...new Set([...shot.stale, "keyframe" as const])],
+    });
   }
   return getPackage(db, packageId, userId);
 }
 
 /** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
-export async function regenerateImage(db: Db, packageId: string, userId: string, element: "character" | "scene" | "shot", id: string, seed?: number) {
+export async function regenerateImage(
+  db: Db,
+  packageId: string,
+  userId: string,
+  element: "character" | "scene" | "shot",
+  id: string,
+  seed?: number,
+) {
   const { project } = await packageFor(db, packageId, userId, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   const exists =
-    element === "character" ? pkg.characters.some((c) => c.name === id) : element === "scene" ? pkg.scenes.some((s) => s.id === id) : (await loadShots(db, packageId)).some((s) => s.id === id);
+    element === "character"
+      ? pkg.characters.some((c) => c.name === id)
+      : element === "scene"
+        ? pkg.scenes.some((s) => s.id === id)
+        : (await loadShots(db, packageId)).some((s) => s.id === id);
   if (!exists) throw notFound(element);
   const what = element === "character" ? "reference" : element === "scene" ? "scene_image" : "keyframe";
-  const payload: RegeneratePayload = { project_id: project.id, package_id: packageId, target: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId };
-  const job = await enqueue(db, { kind: "pipeline.regenerate", queue: PIPELINE_QUEUE, payload, maxAttempts: 2, timeoutMs: 10 * 60_000 });
+  const payload: RegeneratePayload = {
+    project_id: project.id,
+    package_id: packageId,
+    target: id,
+    what,
+    seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1,
+    user_id: userId,
+  };
+  const job = await enqueue(db, {
+    kind: "pipeline.regenerate",
+    queue: PIPELINE_QUEUE,
+    payload,
+    maxAttempts: 2,
+    timeoutMs: 10 * 60_000,
+  });
   return { job_ids: [job.id], generation_status: "pending" as const };
 }
 
 /** Selects one of a character's reference sheets or a scene's pictures. */
-export async function selectImage(db: Db, packageId: string, userId: string, element: "character" | "scene", id: string, assetId: string) {
+export async function selectImage(
+  db: Db,
+  packageId: string,
+  userId: string,
+  element: "character" | "scene",
+  id: string,
+  assetId: string,
+) {
   const { project } = await packageFor(db, packageId, userId, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);

@@ -7,7 +7,21 @@ import { validation } from "../../http/errors.ts";
 import { idempotent } from "../../http/idempotency.ts";
 import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";
-import { AssetSchema, CreateProjectBody, ExportBody, ExportSchema, IdParams, ProjectListQuery, ProjectOptions, ProjectSchema, RunSchema, SkipBody, StartRunBody, UpdateProjectBody, UploadProjectBody } from "./model.ts";
+import {
+  AssetSchema,
+  CreateProjectBody,
+  ExportBody,
+  ExportSchema,
+  IdParams,
+  ProjectListQuery,
+  ProjectOptions,
+  ProjectSchema,
+  RunSchema,
+  SkipBody,
+  StartRunBody,
+  UpdateProjectBody,
+  UploadProjectBody,
+} from "./model.ts";
 import * as projects from "./service.ts";
 import { storyFromUpload } from "./upload.ts";
 
@@ -24,7 +38,12 @@ export function projectsModule(deps: Deps) {
         set.status = 201;
         return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, body));
       },
-      { auth: true, body: CreateProjectBody, response: { 201: Envelope(ProjectSchema), ...ErrorResponses }, detail: { summary: "Create a project from a story", security } },
+      {
+        auth: true,
+        body: CreateProjectBody,
+        response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: { summary: "Create a project from a story", security },
+      },
     )
     .post(
       "/projects/upload",
@@ -32,7 +51,9 @@ export function projectsModule(deps: Deps) {
         const { text } = await storyFromUpload(body.file);
         const length = [...text.trim()].length;
         if (length < 50 || length > 200_000) {
-          throw validation([{ path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` }]);
+          throw validation([
+            { path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` },
+          ]);
         }
         let options: unknown;
         try {
@@ -40,10 +61,16 @@ export function projectsModule(deps: Deps) {
         } catch {
           throw validation([{ path: "/options", message: "options must be a JSON object" }]);
         }
-        if (options !== undefined && !Value.Check(ProjectOptions, options)) throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+        if (options !== undefined && !Value.Check(ProjectOptions, options))
+          throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
         set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
-        const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, { name, input: { type: body.type ?? "novel", text: text.trim() }, options: options as never, space_id: body.space_id });
+        const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, {
+          name,
+          input: { type: body.type ?? "novel", text: text.trim() },
+          options: options as never,
+          space_id: body.space_id,
+        });
         await projects.storeUpload(db, storage, project, caller.user.id, body.file);
         return ok(project);
       },
@@ -53,7 +80,8 @@ export function projectsModule(deps: Deps) {
         response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
         detail: {
           summary: "Create a project from an uploaded .txt, .md or .docx file",
-          description: "multipart/form-data, up to 10 MB; the type is sniffed from the bytes (415 when it is not text or a Word document).",
+          description:
+            "multipart/form-data, up to 10 MB; the type is sniffed from the bytes (415 when it is not text or a Word document).",
           security,
         },
       },
@@ -64,26 +92,39 @@ export function projectsModule(deps: Deps) {
       response: { 200: Envelope(PageOf(ProjectSchema)), ...ErrorResponses },
       detail: { summary: "Projects in my spaces, newest first, by status or name keyword", security },
     })
-    .get("/projects/:id", async ({ params, caller }) => ok(projects.toProject(await requireProject(db, params.id, caller.user.id))), {
-      auth: true,
-      params: IdParams,
-      response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
-      detail: { summary: "A project", security },
-    })
-    .patch("/projects/:id", async ({ params, body, caller }) => ok(await projects.updateProject(db, caller.user.id, params.id, body)), {
-      auth: true,
-      params: IdParams,
-      body: UpdateProjectBody,
-      response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
-      detail: { summary: "Rename a project or change its options", security },
-    })
+    .get(
+      "/projects/:id",
+      async ({ params, caller }) => ok(projects.toProject(await requireProject(db, params.id, caller.user.id))),
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: { summary: "A project", security },
+      },
+    )
+    .patch(
+      "/projects/:id",
+      async ({ params, body, caller }) => ok(await projects.updateProject(db, caller.user.id, params.id, body)),
+      {
+        auth: true,
+        params: IdParams,
+        body: UpdateProjectBody,
+        response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: { summary: "Rename a project or change its options", security },
+      },
+    )
     .delete(
       "/projects/:id",
       async ({ params, caller }) => {
         await projects.deleteProject(db, storage, caller.user.id, params.id);
         return ok(null);
       },
-      { auth: true, params: IdParams, response: { 200: Envelope(t.Null()), ...ErrorResponses }, detail: { summary: "Delete a project, its runs, packages, exports and files", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(t.Null()), ...ErrorResponses },
+        detail: { summary: "Delete a project, its runs, packages, exports and files", security },
+      },
     )
     .post(
       "/projects/:id/runs",
@@ -91,7 +132,13 @@ export function projectsModule(deps: Deps) {
         await requireProject(db, params.id, caller.user.id, "editor");
         return idempotent(db, caller.user.id, headers["idempotency-key"], `runs:${params.id}`, body, set, async () => {
           set.status = 202;
-          const run = await startRun(db, { projectId: params.id, userId: caller.user.id, mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage });
+          const run = await startRun(db, {
+            projectId: params.id,
+            userId: caller.user.id,
+            mode: body.mode,
+            fromStage: body.from_stage,
+            toStage: body.to_stage,
+          });
           return ok(projects.toRun(run));
         });
       },
@@ -108,12 +155,16 @@ export function projectsModule(deps: Deps) {
         },
       },
     )
-    .get("/runs/:id", async ({ params, caller }) => ok(projects.toRun(await projects.getRunFor(db, caller.user.id, params.id))), {
-      auth: true,
-      params: IdParams,
-      response: { 200: Envelope(RunSchema), ...ErrorResponses },
-      detail: { summary: "A run with its stages", security },
-    })
+    .get(
+      "/runs/:id",
+      async ({ params, caller }) => ok(projects.toRun(await projects.getRunFor(db, caller.user.id, params.id))),
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(RunSchema), ...ErrorResponses },
+        detail: { summary: "A run with its stages", security },
+      },
+    )
     .post(
       "/runs/:id/cancel",
       async ({ params, caller }) => {
@@ -121,7 +172,12 @@ export function projectsModule(deps: Deps) {
         await requireProject(db, run.project_id, caller.user.id, "editor");
         return ok(projects.toRun(await cancelRun(db, run.id)));
       },
-      { auth: true, params: IdParams, response: { 200: Envelope(RunSchema), ...ErrorResponses }, detail: { summary: "Cancel a run (running jobs abort)", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(RunSchema), ...ErrorResponses },
+        detail: { summary: "Cancel a run (running jobs abort)", security },
+      },
     )
     .post(
       "/runs/:id/retry",
@@ -131,7 +187,12 @@ export function projectsModule(deps: Deps) {
         set.status = 202;
         return ok(projects.toRun(await retryRun(db, run.id)));
       },
-      { auth: true, params: IdParams, response: { 202: Envelope(RunSchema), ...ErrorResponses }, detail: { summary: "Retry a failed run from its failed stage", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 202: Envelope(RunSchema), ...ErrorResponses },
+        detail: { summary: "Retry a failed run from its failed stage", security },
+      },
     )
     .post(
       "/runs/:id/skip",
@@ -157,33 +218,57 @@ export function projectsModule(deps: Deps) {
           set.status = 202;
           return ok(await projects.exportView(db, storage, id, caller.user.id));
         }),
-      { auth: true, params: IdParams, body: ExportBody, response: { 202: Envelope(ExportSchema), ...ErrorResponses }, detail: { summary: "Export the active package as a video", security } },
+      {
+        auth: true,
+        params: IdParams,
+        body: ExportBody,
+        response: { 202: Envelope(ExportSchema), ...ErrorResponses },
+        detail: { summary: "Export the active package as a video", security },
+      },
     )
-    .get("/projects/:id/exports", async ({ params, query, caller }) => ok(await projects.listExports(db, storage, caller.user.id, params.id, query.page ?? 1, query.page_size ?? 20)), {
-      auth: true,
-      params: IdParams,
-      query: PageQuery,
-      response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
-      detail: { summary: "Export history of a project", security },
-    })
+    .get(
+      "/projects/:id/exports",
+      async ({ params, query, caller }) =>
+        ok(await projects.listExports(db, storage, caller.user.id, params.id, query.page ?? 1, query.page_size ?? 20)),
+      {
+        auth: true,
+        params: IdParams,
+        query: PageQuery,
+        response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
+        detail: { summary: "Export history of a project", security },
+      },
+    )
     .post(
       "/exports/:id/cancel",
       async ({ params, caller }) => {
         await projects.cancelExport(db, params.id, caller.user.id);
         return ok(await projects.exportView(db, storage, params.id, caller.user.id));
       },
-      { auth: true, params: IdParams, response: { 200: Envelope(ExportSchema), ...ErrorResponses }, detail: { summary: "Cancel an export (a render in progress aborts)", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(ExportSchema), ...ErrorResponses },
+        detail: { summary: "Cancel an export (a render in progress aborts)", security },
+      },
     )
-    .get("/assets/:id", async ({ params, caller }) => ok(await projects.assetView(db, storage, params.id, caller.user.id)), {
-      auth: true,
-      params: IdParams,
-      response: { 200: Envelope(AssetSchema), ...ErrorResponses },
-      detail: { summary: "A file the project made or received, with a signed, expiring download link", security },
-    })
-    .get("/exports/:id", async ({ params, caller }) => ok(await projects.exportView(db, storage, params.id, caller.user.id)), {
-      auth: true,
-      params: IdParams,
-      response: { 200: Envelope(ExportSchema), ...ErrorResponses },
-      detail: { summary: "An export with signed, expiring download links", security },
-    });
+    .get(
+      "/assets/:id",
+      async ({ params, caller }) => ok(await projects.assetView(db, storage, params.id, caller.user.id)),
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(AssetSchema), ...ErrorResponses },
+        detail: { summary: "A file the project made or received, with a signed, expiring download link", security },
+      },
+    )
+    .get(
+      "/exports/:id",
+      async ({ params, caller }) => ok(await projects.exportView(db, storage, params.id, caller.user.id)),
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(ExportSchema), ...ErrorResponses },
+        detail: { summary: "An export with signed, expiring download links", security },
+      },
+    );
 }

@@ -37,7 +37,13 @@ export const ProjectSchema = t.Object({
   space_id: uuid,
   name: t.String(),
   input_type: t.String(),
-  status: t.Union([t.Literal("draft"), t.Literal("generating"), t.Literal("editing"), t.Literal("completed"), t.Literal("failed")]),
+  status: t.Union([
+    t.Literal("draft"),
+    t.Literal("generating"),
+    t.Literal("editing"),
+    t.Literal("completed"),
+    t.Literal("failed"),
+  ]),
   stage: t.Nullable(t.String()),
   progress: t.Integer(),
   current_step: t.Nullable(t.String()),
@@ -50,7 +56,15 @@ export const ProjectSchema = t.Object({
 export const ProjectListQuery = t.Object({
   page: t.Optional(t.Integer({ minimum: 1 })),
   page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
-  status: t.Optional(t.Union([t.Literal("draft"), t.Literal("generating"), t.Literal("editing"), t.Literal("completed"), t.Literal("failed")])),
+  status: t.Optional(
+    t.Union([
+      t.Literal("draft"),
+      t.Literal("generating"),
+      t.Literal("editing"),
+      t.Literal("completed"),
+      t.Literal("failed"),
+    ]),
+  ),
   keyword: t.Optional(t.String({ maxLength: 100 })),
   space_id: t.Optional(uuid),
 });
@@ -69,7 +83,9 @@ export const StageStateSchema = t.Object({
   stage: t.String(),
   status: t.String(),
   progress: t.Integer(),
-  error: t.Optional(t.Nullable(t.Object({ message: t.String(), shot_id: t.Optional(t.String()) }, { additionalProperties: true }))),
+  error: t.Optional(
+    t.Nullable(t.Object({ message: t.String(), shot_id: t.Optional(t.String()) }, { additionalProperties: true })),
+  ),
 });
 
 export const RunSchema = t.Object({
@@ -77,7 +93,14 @@ export const RunSchema = t.Object({
   project_id: uuid,
   package_id: t.Nullable(uuid),
   mode: t.String(),
-  status: t.Union([t.Literal("queued"), t.Literal("running"), t.Literal("paused"), t.Literal("completed"), t.Literal("failed"), t.Literal("cancelled")]),
+  status: t.Union([
+    t.Literal("queued"),
+    t.Literal("running"),
+    t.Literal("paused"),
+    t.Literal("completed"),
+    t.Literal("failed"),
+    t.Literal("cancelled"),
+  ]),
   progress: t.Integer(),
   current_step: t.Nullable(t.String()),
   stages: t.Array(StageStateSchema),

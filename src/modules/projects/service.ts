@@ -2,13 +2,13 @@ import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
 import { page } from "../../http/envelope.ts";
 import { conflict, notFound } from "../../http/errors.ts";
-import { cancelJob, enqueue } from "../../queue/index.ts";
-import { appendEvent } from "../../realtime/events.ts";
 import type { ProjectOptions } from "../../pipeline/context.ts";
-import { createExport, exportDefaults, type ExportFile, type ExportOptions } from "../../pipeline/export.ts";
+import { createExport, type ExportFile, type ExportOptions, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
+import { cancelJob, enqueue } from "../../queue/index.ts";
+import { appendEvent } from "../../realtime/events.ts";
 import type { Storage } from "../../storage/types.ts";
 import { requireSpaceRole } from "../spaces/service.ts";
 import { requireProject } from "./access.ts";
@@ -47,7 +47,11 @@ export const toRun = (r: RunRow) => ({
 
 /** A default name from the story's first line. */
 function nameFrom(text: string): string {
-  const first = text.trim().split(/\n/)[0]!.replace(/^#+\s*/, "").trim();
+  const first = text
+    .trim()
+    .split(/\n/)[0]!
+    .replace(/^#+\s*/, "")
+    .trim();
   return [...first].slice(0, 30).join("") || "Untitled";
 }
 
@@ -55,7 +59,12 @@ export async function createProject(
   db: Db,
   userId: string,
   currentSpace: string | null,
-  body: { name?: string; input: { type: "novel" | "script" | "storyboard"; text: string }; options?: ProjectOptions; space_id?: string },
+  body: {
+    name?: string;
+    input: { type: "novel" | "script" | "storyboard"; text: string };
+    options?: ProjectOptions;
+    space_id?: string;
+  },
 ) {
   const spaceId = body.space_id ?? currentSpace;
   if (!spaceId) throw notFound("space");
@@ -75,7 +84,11 @@ export async function createProject(
   return toProject(row);
 }
 
-export async function listProjects(db: Db, userId: string, q: { page?: number; page_size?: number; status?: string; keyword?: string; space_id?: string }) {
+export async function listProjects(
+  db: Db,
+  userId: string,
+  q: { page?: number; page_size?: number; status?: string; keyword?: string; space_id?: string },
+) {
   const pageNo = q.page ?? 1;
   const size = q.page_size ?? 20;
   let base = db
@@ -86,17 +99,32 @@ export async function listProjects(db: Db, userId: string, q: { page?: number; p
   if (q.status) base = base.where("projects.status", "=", q.status as ProjectRow["status"]);
   if (q.keyword) base = base.where("projects.name", "ilike", `%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   const [rows, count] = await Promise.all([
-    base.selectAll("projects").orderBy("projects.updated_at", "desc").orderBy("projects.id").limit(size).offset((pageNo - 1) * size).execute(),
+    base
+      .selectAll("projects")
+      .orderBy("projects.updated_at", "desc")
+      .orderBy("projects.id")
+      .limit(size)
+      .offset((pageNo - 1) * size)
+      .execute(),
     base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
   ]);
   return page(rows.map(toProject), Number(count.n), pageNo, size);
 }
 
-export async function updateProject(db: Db, userId: string, id: string, body: { name?: string; options?: ProjectOptions }) {
+export async function updateProject(
+  db: Db,
+  userId: string,
+  id: string,
+  body: { name?: string; options?: ProjectOptions },
+) {
   const p = await requireProject(db, id, userId, "editor");
   const row = await db
     .updateTable("projects")
-    .set({ ...(body.name ? { name: body.name } : {}), ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}), updated_at: new Date() })
+    .set({
+      ...(body.name ? { name: body.name } : {}),
+      ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
+      updated_at: new Date(),
+    })
     .where("id", "=", id)
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -106,14 +134,21 @@ export async function updateProject(db: Db, userId: string, id: string, body: { 
 /** Deletes a project with everything it made: its runs are cancelled, its files removed from storage. */
 export async function deleteProject(db: Db, storage: Storage, userId: string, id: string) {
   await requireProject(db, id, userId, "editor");
-  const runs = await db.selectFrom("runs").select("id").where("project_id", "=", id).where("status", "in", ["queued", "running", "paused"]).execute();
+  const runs = await db
+    .selectFrom("runs")
+    .select("id")
+    .where("project_id", "=", id)
+    .where("status", "in", ["queued", "running", "paused"])
+    .execute();
   for (const r of runs) await cancelRun(db, r.id).catch(() => {});
   await db.deleteFrom("projects").where("id", "=", id).execute();
   for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
 }
 
 export async function getRunFor(db: Db, userId: string, runId: string): Promise<RunRow> {
-  const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as RunRow | undefined;
+  const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as
+    | RunRow
+    | undefined;
   if (!run) throw notFound("run");
   await requireProject(db, run.project_id, userId, "viewer").catch(() => {
     throw notFound("run");
@@ -124,11 +159,28 @@ export async function getRunFor(db: Db, userId: string, runId: string): Promise<
 export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {
   const project = await requireProject(db, projectId, userId, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
-  const shots = await db.selectFrom("package_shots").select("shot_id").where("package_id", "=", project.active_package_id).limit(1).execute();
+  const shots = await db
+    .selectFrom("package_shots")
+    .select("shot_id")
+    .where("package_id", "=", project.active_package_id)
+    .limit(1)
+    .execute();
   if (shots.length === 0) throw conflict("the project has no storyboard yet: run the pipeline first");
   const exportId = await db.transaction().execute(async (trx) => {
-    const id = await createExport(trx, { projectId, packageId: project.active_package_id!, runId: null, userId, options: exportDefaults(options, project.options as ProjectOptions) });
-    await enqueue(trx, { kind: "pipeline.export", queue: PIPELINE_QUEUE, payload: { export_id: id }, maxAttempts: 2, timeoutMs: 60 * 60_000 });
+    const id = await createExport(trx, {
+      projectId,
+      packageId: project.active_package_id!,
+      runId: null,
+      userId,
+      options: exportDefaults(options, project.options as ProjectOptions),
+    });
+    await enqueue(trx, {
+      kind: "pipeline.export",
+      queue: PIPELINE_QUEUE,
+      payload: { export_id: id },
+      maxAttempts: 2,
+      timeoutMs: 60 * 60_000,
+    });
     return id;
   });
   return exportId;
@@ -144,7 +196,8 @@ export async function exportView(db: Db, storage: Storage, exportId: string, use
 }
 
 type ExportRow = NonNullable<Awaited<ReturnType<typeof getExportRow>>>;
-const getExportRow = (db: Db, id: string) => db.selectFrom("exports").selectAll().where("id", "=", id).executeTakeFirst();
+const getExportRow = (db: Db, id: string) =>
+  db.selectFrom("exports").selectAll().where("id", "=", id).executeTakeFirst();
 
 /** Signed download links are made fresh on each read and expire after an hour. */
 export async function toExport(storage: Storage, ex: ExportRow) {
@@ -152,7 +205,16 @@ export async function toExport(storage: Storage, ex: ExportRow) {
   for (const f of ex.files as ExportFile[]) {
     const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
     const { url, expiresAt } = await storage.signedUrl(key, 3600, { downloadName: f.file_name });
-    files.push({ id: f.asset_id, file_type: f.file_type, file_name: f.file_name, mime_type: f.mime_type, file_size: f.file_size, duration_s: f.duration_s, download_url: url, expires_at: expiresAt.toISOString() });
+    files.push({
+      id: f.asset_id,
+      file_type: f.file_type,
+      file_name: f.file_name,
+      mime_type: f.mime_type,
+      file_size: f.file_size,
+      duration_s: f.duration_s,
+      download_url: url,
+      expires_at: expiresAt.toISOString(),
+    });
   }
   const stats = ex.stats as { segments?: { rendered: number; reused: number } } | null;
   return {
@@ -169,11 +231,23 @@ export async function toExport(storage: Storage, ex: ExportRow) {
   };
 }
 
-export async function listExports(db: Db, storage: Storage, userId: string, projectId: string, pageNo: number, size: number) {
+export async function listExports(
+  db: Db,
+  storage: Storage,
+  userId: string,
+  projectId: string,
+  pageNo: number,
+  size: number,
+) {
   await requireProject(db, projectId, userId, "viewer");
   const base = db.selectFrom("exports").where("project_id", "=", projectId);
   const [rows, count] = await Promise.all([
-    base.selectAll().orderBy("created_at", "desc").limit(size).offset((pageNo - 1) * size).execute(),
+    base
+      .selectAll()
+      .orderBy("created_at", "desc")
+      .limit(size)
+      .offset((pageNo - 1) * size)
+      .execute(),
     base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
   ]);
   return page(await Promise.all(rows.map((r) => toExport(storage, r))), Number(count.n), pageNo, size);
@@ -215,20 +289,45 @@ export async function cancelExport(db: Db, exportId: string, userId: string) {
   if (ex.run_id) {
     await cancelRun(db, ex.run_id).catch(() => {});
   } else {
-    const jobs = await sql<{ id: string }>`select id from jobs where kind = 'pipeline.export' and payload->>'export_id' = ${exportId}`.execute(db);
+    const jobs = await sql<{
+      id: string;
+    }>`select id from jobs where kind = 'pipeline.export' and payload->>'export_id' = ${exportId}`.execute(db);
     for (const j of jobs.rows) await cancelJob(db, j.id);
   }
   await db.transaction().execute(async (trx) => {
-    const changed = await trx.updateTable("exports").set({ status: "cancelled", completed_at: new Date() }).where("id", "=", exportId).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    const changed = await trx
+      .updateTable("exports")
+      .set({ status: "cancelled", completed_at: new Date() })
+      .where("id", "=", exportId)
+      .where("status", "in", ["queued", "running"])
+      .executeTakeFirst();
     if (Number(changed.numUpdatedRows) === 0) return;
-    await appendEvent(trx, "cancelled", { project_id: ex.project_id, run_id: ex.run_id, export_id: exportId, stage: "export", status: "cancelled", progress: ex.progress, current_step: null });
+    await appendEvent(trx, "cancelled", {
+      project_id: ex.project_id,
+      run_id: ex.run_id,
+      export_id: exportId,
+      stage: "export",
+      status: "cancelled",
+      progress: ex.progress,
+      current_step: null,
+    });
   });
 }
 
 /** Keeps an uploaded story file as an asset of its project. */
-export async function storeUpload(db: Db, storage: Storage, project: { id: string; space_id: string }, userId: string, file: File) {
+export async function storeUpload(
+  db: Db,
+  storage: Storage,
+  project: { id: string; space_id: string },
+  userId: string,
+  file: File,
+) {
   const bytes = new Uint8Array(await file.arrayBuffer());
-  const safe = file.name.replace(/[^\w.-]+/g, "_").replace(/^[._]+/, "").slice(0, 80) || "story";
+  const safe =
+    file.name
+      .replace(/[^\w.-]+/g, "_")
+      .replace(/^[._]+/, "")
+      .slice(0, 80) || "story";
   const key = `projects/${project.id}/uploads/${crypto.randomUUID().slice(0, 8)}-${safe}`;
   const stored = await storage.put(key, bytes, { contentType: file.type || "application/octet-stream" });
   await db

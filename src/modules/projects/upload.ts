@@ -43,7 +43,9 @@ function unzipEntry(zip: Uint8Array, name: string): Uint8Array | null {
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 const decodeXml = (s: string) =>
   s.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (m, e: string) =>
-    e[0] === "#" ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? Number.parseInt(e.slice(2), 16) : Number(e.slice(1))) : (ENTITIES[e] ?? m),
+    e[0] === "#"
+      ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? Number.parseInt(e.slice(2), 16) : Number(e.slice(1)))
+      : (ENTITIES[e] ?? m),
   );
 
 /** The paragraphs of a Word document's body, as plain text. */
@@ -58,7 +60,14 @@ function docxText(bytes: Uint8Array): string {
   const xml = new TextDecoder().decode(entry);
   return xml
     .split(/<\/w:p>/)
-    .map((p) => p.replace(/<w:tab\/>/g, "\t").replace(/<w:br\/>/g, "\n").replace(/<w:t(?:\s[^>]*)?>([^<]*)<\/w:t>|<[^>]+>/g, (_m, t: string | undefined) => (t === undefined ? "" : decodeXml(t))))
+    .map((p) =>
+      p
+        .replace(/<w:tab\/>/g, "\t")
+        .replace(/<w:br\/>/g, "\n")
+        .replace(/<w:t(?:\s[^>]*)?>([^<]*)<\/w:t>|<[^>]+>/g, (_m, t: string | undefined) =>
+          t === undefined ? "" : decodeXml(t),
+        ),
+    )
     .map((p) => p.trim())
     .filter(Boolean)
     .join("\n");
@@ -73,7 +82,8 @@ function plainText(bytes: Uint8Array): string {
     throw unsupported("the file is not UTF-8 text");
   }
   const controls = (text.match(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g) ?? []).length;
-  if (text.includes("\u0000") || controls > text.length / 100) throw unsupported("the file holds binary data, not text");
+  if (text.includes("\u0000") || controls > text.length / 100)
+    throw unsupported("the file holds binary data, not text");
   return text.replace(/^\uFEFF/, "");
 }
 
@@ -82,7 +92,10 @@ function plainText(bytes: Uint8Array): string {
  * name: a ZIP renamed .txt or a binary renamed .md is refused (415), as is any other extension.
  */
 export async function storyFromUpload(file: File): Promise<{ text: string; kind: "txt" | "md" | "docx" }> {
-  if (file.size > UPLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `the file is larger than ${UPLOAD_MAX_BYTES} bytes`, { limit_bytes: UPLOAD_MAX_BYTES });
+  if (file.size > UPLOAD_MAX_BYTES)
+    throw new AppError("PAYLOAD_TOO_LARGE", `the file is larger than ${UPLOAD_MAX_BYTES} bytes`, {
+      limit_bytes: UPLOAD_MAX_BYTES,
+    });
   const ext = (file.name.split(".").pop() ?? "").toLowerCase();
   if (!["txt", "md", "docx"].includes(ext)) throw unsupported("upload a .txt, .md or .docx file");
   const bytes = new Uint8Array(await file.arrayBuffer());

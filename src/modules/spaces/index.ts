@@ -24,12 +24,17 @@ export function spacesModule(deps: Deps) {
   const { db } = deps;
   return new Elysia({ prefix: "/api/v1/spaces", tags: ["spaces"] })
     .use(authGuard(deps))
-    .get("", async ({ query, caller }) => ok(await spaces.listSpaces(db, caller.user.id, query.page ?? 1, query.page_size ?? 20)), {
-      auth: true,
-      query: PageQuery,
-      response: { 200: Envelope(PageOf(SpaceSchema)), ...ErrorResponses },
-      detail: { summary: "Spaces I belong to (personal first), with my role", security },
-    })
+    .get(
+      "",
+      async ({ query, caller }) =>
+        ok(await spaces.listSpaces(db, caller.user.id, query.page ?? 1, query.page_size ?? 20)),
+      {
+        auth: true,
+        query: PageQuery,
+        response: { 200: Envelope(PageOf(SpaceSchema)), ...ErrorResponses },
+        detail: { summary: "Spaces I belong to (personal first), with my role", security },
+      },
+    )
     .post(
       "",
       async ({ body, caller, set }) => {
@@ -71,7 +76,11 @@ export function spacesModule(deps: Deps) {
         auth: true,
         body: JoinBody,
         response: { 201: Envelope(SpaceSchema), ...ErrorResponses },
-        detail: { summary: "Join a team space with an invite code", description: "Unknown, revoked, expired or used-up codes answer 404.", security },
+        detail: {
+          summary: "Join a team space with an invite code",
+          description: "Unknown, revoked, expired or used-up codes answer 404.",
+          security,
+        },
       },
     )
     .get("/:id", async ({ params, caller }) => ok(await spaces.getSpace(db, params.id, caller.user.id)), {
@@ -80,13 +89,17 @@ export function spacesModule(deps: Deps) {
       response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
       detail: { summary: "Get a space I belong to", security },
     })
-    .patch("/:id", async ({ params, body, caller }) => ok(await spaces.updateSpace(db, params.id, caller.user.id, body)), {
-      auth: true,
-      params: SpaceParams,
-      body: UpdateSpaceBody,
-      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
-      detail: { summary: "Rename a space or change its logo (admin)", security },
-    })
+    .patch(
+      "/:id",
+      async ({ params, body, caller }) => ok(await spaces.updateSpace(db, params.id, caller.user.id, body)),
+      {
+        auth: true,
+        params: SpaceParams,
+        body: UpdateSpaceBody,
+        response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
+        detail: { summary: "Rename a space or change its logo (admin)", security },
+      },
+    )
     .delete(
       "/:id",
       async ({ params, caller }) => {
@@ -144,7 +157,8 @@ export function spacesModule(deps: Deps) {
     )
     .patch(
       "/:id/members/:userId",
-      async ({ params, body, caller }) => ok(await spaces.changeMemberRole(db, params.id, caller.user.id, params.userId, body.role)),
+      async ({ params, body, caller }) =>
+        ok(await spaces.changeMemberRole(db, params.id, caller.user.id, params.userId, body.role)),
       {
         auth: true,
         params: MemberParams,

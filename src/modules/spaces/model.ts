@@ -59,7 +59,10 @@ export const SpaceParams = t.Object({ id: t.String({ format: "uuid" }) });
 export const MemberParams = t.Object({ id: t.String({ format: "uuid" }), userId: t.String({ format: "uuid" }) });
 export const InviteParams = t.Object({ id: t.String({ format: "uuid" }), inviteId: t.String({ format: "uuid" }) });
 
-export const CreateSpaceBody = t.Object({ name: Name, logo_url: t.Optional(LogoUrl) }, { examples: [{ name: "Moonlight Studio" }] });
+export const CreateSpaceBody = t.Object(
+  { name: Name, logo_url: t.Optional(LogoUrl) },
+  { examples: [{ name: "Moonlight Studio" }] },
+);
 export const UpdateSpaceBody = t.Object(
   { name: t.Optional(Name), logo_url: t.Optional(t.Nullable(LogoUrl)) },
   { additionalProperties: false, minProperties: 1 },

@@ -1,9 +1,9 @@
 import { randomInt } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
-import { isUniqueViolation, type Db } from "../../db/client.ts";
+import { type Db, isUniqueViolation } from "../../db/client.ts";
 import type { Database, Space, SpaceInvite, SpaceRole, User } from "../../db/types.ts";
-import { conflict, forbidden, notFound } from "../../http/errors.ts";
 import { page } from "../../http/envelope.ts";
+import { conflict, forbidden, notFound } from "../../http/errors.ts";
 
 const RANK: Record<SpaceRole, number> = { viewer: 1, editor: 2, admin: 3 };
 
@@ -84,7 +84,9 @@ export async function listSpaces(db: Db, userId: string, pageNo: number, pageSiz
       .execute(),
     base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow(),
   ]);
-  const items = rows.map(({ member_role, last_accessed_at, ...s }) => toPublicSpace(s as Space, member_role, last_accessed_at));
+  const items = rows.map(({ member_role, last_accessed_at, ...s }) =>
+    toPublicSpace(s as Space, member_role, last_accessed_at),
+  );
   return page(items, Number(count.n), pageNo, pageSize);
 }
 
@@ -100,7 +102,12 @@ export async function createTeamSpace(db: Db, userId: string, input: { name: str
   });
 }
 
-export async function updateSpace(db: Db, spaceId: string, userId: string, patch: { name?: string; logo_url?: string | null }) {
+export async function updateSpace(
+  db: Db,
+  spaceId: string,
+  userId: string,
+  patch: { name?: string; logo_url?: string | null },
+) {
   const { role, lastAccessedAt } = await requireSpaceRole(db, spaceId, userId, "admin");
   const space = await db
     .updateTable("spaces")
@@ -175,7 +182,12 @@ export async function createInvite(
 
 export async function listInvites(db: Db, spaceId: string, userId: string) {
   await requireSpaceRole(db, spaceId, userId, "admin");
-  const rows = await db.selectFrom("space_invites").selectAll().where("space_id", "=", spaceId).orderBy("created_at", "desc").execute();
+  const rows = await db
+    .selectFrom("space_invites")
+    .selectAll()
+    .where("space_id", "=", spaceId)
+    .orderBy("created_at", "desc")
+    .execute();
   return rows.map(toPublicInvite);
 }
 
@@ -214,7 +226,11 @@ export async function joinSpace(db: Db, userId: string, code: string) {
         .insertInto("space_members")
         .values({ space_id: invite.space_id, user_id: userId, role: invite.role, last_accessed_at: now })
         .execute();
-      const space = await trx.selectFrom("spaces").selectAll().where("id", "=", invite.space_id).executeTakeFirstOrThrow();
+      const space = await trx
+        .selectFrom("spaces")
+        .selectAll()
+        .where("id", "=", invite.space_id)
+        .executeTakeFirstOrThrow();
       return toPublicSpace(space, invite.role, now);
     });
   } catch (err) {
@@ -229,7 +245,13 @@ export async function listMembers(db: Db, spaceId: string, userId: string, pageN
   const [rows, count] = await Promise.all([
     base
       .innerJoin("users", "users.id", "space_members.user_id")
-      .select(["users.id as user_id", "users.username", "users.avatar_url", "space_members.role", "space_members.joined_at"])
+      .select([
+        "users.id as user_id",
+        "users.username",
+        "users.avatar_url",
+        "space_members.role",
+        "space_members.joined_at",
+      ])
       .orderBy("space_members.joined_at")
       .orderBy("users.id")
       .limit(pageSize)
@@ -263,7 +285,12 @@ export async function ensureSpaceHasAdmin(trx: Executor, spaceId: string) {
     .limit(1)
     .executeTakeFirst();
   if (next) {
-    await trx.updateTable("space_members").set({ role: "admin" }).where("space_id", "=", spaceId).where("user_id", "=", next.user_id).execute();
+    await trx
+      .updateTable("space_members")
+      .set({ role: "admin" })
+      .where("space_id", "=", spaceId)
+      .where("user_id", "=", next.user_id)
+      .execute();
   }
 }
 
@@ -272,7 +299,12 @@ async function dropMember(db: Db, space: Space, memberId: string) {
   if (space.type === "personal") throw conflict("nobody can leave or be removed from a personal space");
   await db.transaction().execute(async (trx) => {
     // Lock the space's member rows so two concurrent removals cannot both pass the admin check.
-    const members = await trx.selectFrom("space_members").select(["user_id", "role"]).where("space_id", "=", space.id).forUpdate().execute();
+    const members = await trx
+      .selectFrom("space_members")
+      .select(["user_id", "role"])
+      .where("space_id", "=", space.id)
+      .forUpdate()
+      .execute();
     const target = members.find((m) => m.user_id === memberId);
     if (!target) throw notFound("member");
     const admins = members.filter((m) => m.role === "admin").length;
@@ -280,7 +312,12 @@ async function dropMember(db: Db, space: Space, memberId: string) {
       throw conflict("the last admin cannot leave; make another member admin first");
     }
     await trx.deleteFrom("space_members").where("space_id", "=", space.id).where("user_id", "=", memberId).execute();
-    await trx.updateTable("users").set({ current_space_id: null }).where("id", "=", memberId).where("current_space_id", "=", space.id).execute();
+    await trx
+      .updateTable("users")
+      .set({ current_space_id: null })
+      .where("id", "=", memberId)
+      .where("current_space_id", "=", space.id)
+      .execute();
     if (members.length === 1) await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
   });
 }
@@ -299,13 +336,23 @@ export async function changeMemberRole(db: Db, spaceId: string, userId: string, 
   const { space } = await requireSpaceRole(db, spaceId, userId, "admin");
   if (space.type === "personal") throw conflict("roles in a personal space cannot change");
   return db.transaction().execute(async (trx) => {
-    const members = await trx.selectFrom("space_members").select(["user_id", "role"]).where("space_id", "=", spaceId).forUpdate().execute();
+    const members = await trx
+      .selectFrom("space_members")
+      .select(["user_id", "role"])
+      .where("space_id", "=", spaceId)
+      .forUpdate()
+      .execute();
     const target = members.find((m) => m.user_id === memberId);
     if (!target) throw notFound("member");
     if (target.role === "admin" && role !== "admin" && members.filter((m) => m.role === "admin").length === 1) {
       throw conflict("the last admin cannot be demoted; make another member admin first");
     }
-    await trx.updateTable("space_members").set({ role }).where("space_id", "=", spaceId).where("user_id", "=", memberId).execute();
+    await trx
+      .updateTable("space_members")
+      .set({ role })
+      .where("space_id", "=", spaceId)
+      .where("user_id", "=", memberId)
+      .execute();
     return { user_id: memberId, role };
   });
 }

@@ -1,9 +1,9 @@
 import type { Db } from "../../db/client.ts";
 import { conflict, notFound, validation } from "../../http/errors.ts";
 import type { EditConfig, FilterName } from "../../media/timeline.ts";
-import { lineLayout, type MusicMaterial, selected, type ShotMaterial } from "../../pipeline/material.ts";
-import { loadPackage, loadShots, replaceShots, saveShot, savePackage } from "../../pipeline/packages.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
+import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../pipeline/material.ts";
+import { loadPackage, loadShots, replaceShots, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { enqueueMany } from "../../queue/index.ts";
 import type { Storage } from "../../storage/types.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
@@ -15,7 +15,12 @@ export async function activePackage(db: Db, projectId: string, userId: string, r
   const project = await requireProject(db, projectId, userId, role);
   if (!project.active_package_id) throw conflict("the project has no material package yet: run the pipeline first");
   if (role === "editor") {
-    const busy = await db.selectFrom("runs").select("id").where("package_id", "=", project.active_package_id).where("status", "in", ["queued", "running"]).executeTakeFirst();
+    const busy = await db
+      .selectFrom("runs")
+      .select("id")
+      .where("package_id", "=", project.active_package_id)
+      .where("status", "in", ["queued", "running"])
+      .executeTakeFirst();
     if (busy) throw conflict("a run is writing this package; wait for it or cancel it", { run_id: busy.id });
   }
   return { project, packageId: project.active_package_id };
@@ -67,10 +72,24 @@ export async function getTimeline(db: Db, projectId: string, userId: string) {
     return clip;
   });
   const options = project.options as { aspect_ratio?: string };
-  return { project_id: project.id, package_id: packageId, total_duration: Number(at.toFixed(3)), video_aspect_ratio: options.aspect_ratio ?? "16:9", fps: 24, clips, bgm: pkg.music };
+  return {
+    project_id: project.id,
+    package_id: packageId,
+    total_duration: Number(at.toFixed(3)),
+    video_aspect_ratio: options.aspect_ratio ?? "16:9",
+    fps: 24,
+    clips,
+    bgm: pkg.music,
+  };
 }
 
-async function editShot(db: Db, projectId: string, userId: string, clipId: string, change: (s: ShotMaterial) => ShotMaterial) {
+async function editShot(
+  db: Db,
+  projectId: string,
+  userId: string,
+  clipId: string,
+  change: (s: ShotMaterial) => ShotMaterial,
+) {
   const { packageId } = await activePackage(db, projectId, userId, "editor");
   const shots = await loadShots(db, packageId);
   const index = shots.findIndex((s) => s.id === clipId);
@@ -86,7 +105,11 @@ const mark = (s: ShotMaterial, ...what: ShotMaterial["stale"]) => [...new Set([.
 export function setDuration(db: Db, projectId: string, userId: string, clipId: string, duration: number) {
   return editShot(db, projectId, userId, clipId, (s) => {
     const { spokenS } = lineLayout(s);
-    if (duration + 0.05 < spokenS) throw validation([{ path: "/duration", message: `the shot's lines need ${spokenS.toFixed(1)} s` }], "the shot is shorter than its narration and dialogue");
+    if (duration + 0.05 < spokenS)
+      throw validation(
+        [{ path: "/duration", message: `the shot's lines need ${spokenS.toFixed(1)} s` }],
+        "the shot is shorter than its narration and dialogue",
+      );
     // A clip is made for a length: a new length makes it out of date.
     return { ...s, durationS: duration, stale: s.clip.selected !== null ? mark(s, "clip") : s.stale };
   });
@@ -100,7 +123,14 @@ export interface LineEdit {
 }
 
 /** A narration or dialogue line rewritten: its audio is out of date until the next export regenerates it. */
-export async function editLine(db: Db, projectId: string, userId: string, clipId: string, find: (s: ShotMaterial) => number, edit: LineEdit) {
+export async function editLine(
+  db: Db,
+  projectId: string,
+  userId: string,
+  clipId: string,
+  find: (s: ShotMaterial) => number,
+  edit: LineEdit,
+) {
   if (edit.voice_id) {
     // A new voice must be in the library of the line's speech provider (when that library is known).
     const { packageId } = await activePackage(db, projectId, userId, "viewer");
@@ -112,9 +142,16 @@ export async function editLine(db: Db, projectId: string, userId: string, clipId
     const i = find(s);
     if (i < 0) throw notFound("line");
     const line = s.lines[i]!;
-    const voice = { ...line.voice, ...(edit.voice_id ? { voice_id: edit.voice_id } : {}), ...(edit.speech_speed ? { speed: edit.speech_speed } : {}) };
-    const sounds = edit.text_content !== line.text || voice.voice_id !== line.voice.voice_id || voice.speed !== line.voice.speed;
-    const lines = s.lines.map((l, j) => (j === i ? { ...l, text: edit.text_content, voice, volume: edit.volume ?? l.volume } : l));
+    const voice = {
+      ...line.voice,
+      ...(edit.voice_id ? { voice_id: edit.voice_id } : {}),
+      ...(edit.speech_speed ? { speed: edit.speech_speed } : {}),
+    };
+    const sounds =
+      edit.text_content !== line.text || voice.voice_id !== line.voice.voice_id || voice.speed !== line.voice.speed;
+    const lines = s.lines.map((l, j) =>
+      j === i ? { ...l, text: edit.text_content, voice, volume: edit.volume ?? l.volume } : l,
+    );
     return { ...s, lines, stale: sounds ? mark(s, "voice") : s.stale };
   });
 }
@@ -148,7 +185,10 @@ export function setEditConfig(db: Db, projectId: string, userId: string, clipId:
     zoom: b.zoom_level ?? 1,
     pan: { x: b.pan_x ?? 0, y: b.pan_y ?? 0 },
     rotation: b.rotation ?? 0,
-    filter: b.filter_type && b.filter_type !== "none" ? { name: b.filter_type as FilterName, intensity: b.filter_intensity ?? 1 } : null,
+    filter:
+      b.filter_type && b.filter_type !== "none"
+        ? { name: b.filter_type as FilterName, intensity: b.filter_intensity ?? 1 }
+        : null,
   };
   return editShot(db, projectId, userId, clipId, (s) => ({ ...s, edit }));
 }
@@ -157,10 +197,18 @@ export async function reorder(db: Db, projectId: string, userId: string, clipIds
   const { packageId } = await activePackage(db, projectId, userId, "editor");
   const shots = await loadShots(db, packageId);
   const byId = new Map(shots.map((s) => [s.id, s]));
-  if (clipIds.length !== shots.length || new Set(clipIds).size !== clipIds.length || clipIds.some((id) => !byId.has(id))) {
+  if (
+    clipIds.length !== shots.length ||
+    new Set(clipIds).size !== clipIds.length ||
+    clipIds.some((id) => !byId.has(id))
+  ) {
     throw validation([{ path: "/clip_ids", message: "list every clip of the timeline exactly once" }]);
   }
-  await replaceShots(db, packageId, clipIds.map((id) => byId.get(id)!));
+  await replaceShots(
+    db,
+    packageId,
+    clipIds.map((id) => byId.get(id)!),
+  );
   return getTimeline(db, projectId, userId);
 }
 
@@ -169,7 +217,11 @@ export async function deleteClip(db: Db, projectId: string, userId: string, clip
   const shots = await loadShots(db, packageId);
   if (!shots.some((s) => s.id === clipId)) throw notFound("clip");
   if (shots.length === 1) throw conflict("a timeline keeps at least one clip");
-  await replaceShots(db, packageId, shots.filter((s) => s.id !== clipId));
+  await replaceShots(
+    db,
+    packageId,
+    shots.filter((s) => s.id !== clipId),
+  );
 }
 
 export async function getBgm(db: Db, projectId: string, userId: string) {
@@ -177,7 +229,12 @@ export async function getBgm(db: Db, projectId: string, userId: string) {
   return (await loadPackage(db, packageId)).music;
 }
 
-export async function setBgm(db: Db, projectId: string, userId: string, b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>) {
+export async function setBgm(
+  db: Db,
+  projectId: string,
+  userId: string,
+  b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>,
+) {
   const { packageId } = await activePackage(db, projectId, userId, "editor");
   const pkg = await loadPackage(db, packageId);
   if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
@@ -187,20 +244,35 @@ export async function setBgm(db: Db, projectId: string, userId: string, b: Parti
 }
 
 /** Queues a new keyframe or video for a clip (202): a new candidate, selected when it is made. */
-export async function regenerate(db: Db, projectId: string, userId: string, clipIds: string[], what: "keyframe" | "clip", seed?: number) {
+export async function regenerate(
+  db: Db,
+  projectId: string,
+  userId: string,
+  clipIds: string[],
+  what: "keyframe" | "clip",
+  seed?: number,
+) {
   const { packageId } = await activePackage(db, projectId, userId, "editor");
   const shots = await loadShots(db, packageId);
   for (const id of clipIds) {
     const shot = shots.find((s) => s.id === id);
     if (!shot) throw notFound("clip");
-    if (what === "clip" && shot.keyframe.selected === null) throw conflict(`clip "${id}" has no keyframe to animate yet`);
+    if (what === "clip" && shot.keyframe.selected === null)
+      throw conflict(`clip "${id}" has no keyframe to animate yet`);
   }
   const jobs = await enqueueMany(
     db,
     clipIds.map((id) => ({
       kind: "pipeline.regenerate",
       queue: PIPELINE_QUEUE,
-      payload: { project_id: projectId, package_id: packageId, target: id, what, seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1, user_id: userId } satisfies RegeneratePayload,
+      payload: {
+        project_id: projectId,
+        package_id: packageId,
+        target: id,
+        what,
+        seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1,
+        user_id: userId,
+      } satisfies RegeneratePayload,
       maxAttempts: 2,
       timeoutMs: 10 * 60_000,
     })),
@@ -216,13 +288,26 @@ export async function candidates(db: Db, storage: Storage, projectId: string, us
     Promise.all(
       c.candidates.map(async (ref, i) => {
         const { url, expiresAt } = await storage.signedUrl(ref.storage_key, 3600);
-        return { asset_id: ref.asset_id, mime_type: ref.mime_type, selected: c.selected === i, url, expires_at: expiresAt.toISOString() };
+        return {
+          asset_id: ref.asset_id,
+          mime_type: ref.mime_type,
+          selected: c.selected === i,
+          url,
+          expires_at: expiresAt.toISOString(),
+        };
       }),
     );
   return { images: await list(shot.keyframe), videos: await list(shot.clip) };
 }
 
-export function selectCandidate(db: Db, projectId: string, userId: string, clipId: string, type: "image" | "video", assetId: string) {
+export function selectCandidate(
+  db: Db,
+  projectId: string,
+  userId: string,
+  clipId: string,
+  type: "image" | "video",
+  assetId: string,
+) {
   return editShot(db, projectId, userId, clipId, (s) => {
     const key = type === "image" ? "keyframe" : "clip";
     const i = s[key].candidates.findIndex((c) => c.asset_id === assetId);

@@ -21,7 +21,12 @@ const Amounts = {
 const Who = { capability: t.String(), provider: t.String(), model: t.String() };
 
 const ModelTotals = t.Object({ ...Who, calls: t.Integer(), failed: t.Integer(), ...Amounts });
-const Totals = { total_cost_usd: t.Number(), calls: t.Integer(), failed_calls: t.Integer(), by_model: t.Array(ModelTotals) };
+const Totals = {
+  total_cost_usd: t.Number(),
+  calls: t.Integer(),
+  failed_calls: t.Integer(),
+  by_model: t.Array(ModelTotals),
+};
 
 const ProjectUsage = t.Object({
   project_id: t.String(),
@@ -70,7 +75,12 @@ export function usageModule(deps: Deps) {
         await requireProject(db, params.id, caller.user.id, "viewer");
         return ok(await projectUsage(db, params.id));
       },
-      { auth: true, params: IdParams, response: { 200: Envelope(ProjectUsage), ...ErrorResponses }, detail: { summary: "A project's provider usage and cost, per model and per run", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(ProjectUsage), ...ErrorResponses },
+        detail: { summary: "A project's provider usage and cost, per model and per run", security },
+      },
     )
     .get(
       "/runs/:id/usage",
@@ -78,6 +88,11 @@ export function usageModule(deps: Deps) {
         const run = await getRunFor(db, caller.user.id, params.id);
         return ok(await runUsage(db, run.id));
       },
-      { auth: true, params: IdParams, response: { 200: Envelope(RunUsage), ...ErrorResponses }, detail: { summary: "A run's provider calls, cost and failovers", security } },
+      {
+        auth: true,
+        params: IdParams,
+        response: { 200: Envelope(RunUsage), ...ErrorResponses },
+        detail: { summary: "A run's provider calls, cost and failovers", security },
+      },
     );
 }

@@ -25,7 +25,12 @@ async function totals(db: Db, column: "project_id" | "run_id", id: string) {
     .orderBy("model")
     .execute();
   const sum = (k: "calls" | "failed" | "cost_usd") => rows.reduce((a, r) => a + Number(r[k]), 0);
-  return { total_cost_usd: Math.round(sum("cost_usd") * 1e6) / 1e6, calls: sum("calls"), failed_calls: sum("failed"), by_model: rows };
+  return {
+    total_cost_usd: Math.round(sum("cost_usd") * 1e6) / 1e6,
+    calls: sum("calls"),
+    failed_calls: sum("failed"),
+    by_model: rows,
+  };
 }
 
 /** Calls that failed and handed over to the next model of their chain, oldest first. */
@@ -37,7 +42,14 @@ async function failovers(db: Db, runId: string) {
     .where("failed_over", "=", true)
     .orderBy("id")
     .execute();
-  return rows.map((r) => ({ at: r.created_at, stage: r.stage, shot_id: r.shot_id, capability: r.capability, from: { provider: r.provider, model: r.model }, error: r.error }));
+  return rows.map((r) => ({
+    at: r.created_at,
+    stage: r.stage,
+    shot_id: r.shot_id,
+    capability: r.capability,
+    from: { provider: r.provider, model: r.model },
+    error: r.error,
+  }));
 }
 
 /** A project's spending: totals per model and per run. */
@@ -56,7 +68,26 @@ export async function projectUsage(db: Db, projectId: string) {
 export async function runUsage(db: Db, runId: string, limit = 200) {
   const calls = await db
     .selectFrom("provider_usage")
-    .select(["id", "created_at", "stage", "shot_id", "capability", "provider", "model", "outcome", "failed_over", "error", "request_id", "input_tokens", "output_tokens", "images", "audio_seconds", "video_seconds", "cost_usd", "duration_ms"])
+    .select([
+      "id",
+      "created_at",
+      "stage",
+      "shot_id",
+      "capability",
+      "provider",
+      "model",
+      "outcome",
+      "failed_over",
+      "error",
+      "request_id",
+      "input_tokens",
+      "output_tokens",
+      "images",
+      "audio_seconds",
+      "video_seconds",
+      "cost_usd",
+      "duration_ms",
+    ])
     .where("run_id", "=", runId)
     .orderBy("id", "desc")
     .limit(limit)
@@ -65,6 +96,12 @@ export async function runUsage(db: Db, runId: string, limit = 200) {
     run_id: runId,
     ...(await totals(db, "run_id", runId)),
     failovers: await failovers(db, runId),
-    calls: calls.map((c) => ({ ...c, id: String(c.id), audio_seconds: Number(c.audio_seconds), video_seconds: Number(c.video_seconds), cost_usd: Number(c.cost_usd) })),
+    calls: calls.map((c) => ({
+      ...c,
+      id: String(c.id),
+      audio_seconds: Number(c.audio_seconds),
+      video_seconds: Number(c.video_seconds),
+      cost_usd: Number(c.cost_usd),
+    })),
   };
 }

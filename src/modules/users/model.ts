@@ -27,7 +27,12 @@ export const UserSchema = t.Object(
   },
 );
 
-export const Username = t.String({ minLength: 3, maxLength: 50, description: "letters, digits, _ . -", examples: ["lin_xiao"] });
+export const Username = t.String({
+  minLength: 3,
+  maxLength: 50,
+  description: "letters, digits, _ . -",
+  examples: ["lin_xiao"],
+});
 export const Email = t.String({ format: "email", maxLength: 254, examples: ["lin@example.com"] });
 export const Password = t.String({ minLength: 8, maxLength: 128, examples: ["correct horse battery"] });
 

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from "kysely";
 import { hashPassword } from "../../auth/passwords.ts";
 import { revokeUserSessions } from "../../auth/sessions.ts";
-import { isUniqueViolation, type Db } from "../../db/client.ts";
+import { type Db, isUniqueViolation } from "../../db/client.ts";
 import type { Database, User, UserRole } from "../../db/types.ts";
 import { AppError, conflict, notFound } from "../../http/errors.ts";
 import { createPersonalSpace, ensureSpaceHasAdmin } from "../spaces/service.ts";
@@ -97,13 +97,14 @@ export async function ensureSupabaseUser(db: Db, claims: { sub: string; email?: 
   const existing = await findUserById(db, claims.sub);
   if (existing) return existing;
   const email = claims.email ?? `${claims.sub}@users.supabase.invalid`;
-  const base = (claims.username ?? email.split("@")[0] ?? "user").replace(/[^\p{L}\p{N}_.-]/gu, "").slice(0, 40) || "user";
+  const base =
+    (claims.username ?? email.split("@")[0] ?? "user").replace(/[^\p{L}\p{N}_.-]/gu, "").slice(0, 40) || "user";
   for (let attempt = 0; attempt < 5; attempt++) {
     const username = attempt === 0 ? base : `${base}-${crypto.randomUUID().slice(0, 6)}`;
     try {
-      return await db.transaction().execute((trx) =>
-        insertUser(trx, { id: claims.sub, username, email, authProvider: "supabase" }, null),
-      );
+      return await db
+        .transaction()
+        .execute((trx) => insertUser(trx, { id: claims.sub, username, email, authProvider: "supabase" }, null));
     } catch (err) {
       const raced = await findUserById(db, claims.sub);
       if (raced) return raced;

@@ -1,8 +1,8 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
-import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import { listVoices, refreshVoices } from "../../voices/library.ts";
 
 const nullable = (s: ReturnType<typeof t.String>) => t.Nullable(s);
@@ -25,9 +25,16 @@ export const VoiceSchema = t.Object({
 const Query = t.Composite([
   PageQuery,
   t.Object({
-    provider: t.Optional(t.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "Only this speech provider's voices" })),
+    provider: t.Optional(
+      t.String({ pattern: "^[a-z0-9][a-z0-9-]{1,62}$", description: "Only this speech provider's voices" }),
+    ),
     gender: t.Optional(Gender),
-    language: t.Optional(t.String({ pattern: "^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$", description: "Voices labelled with this language code (voices without a language label are left out)" })),
+    language: t.Optional(
+      t.String({
+        pattern: "^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$",
+        description: "Voices labelled with this language code (voices without a language label are left out)",
+      }),
+    ),
   }),
 ]);
 const security = [{ bearer: [] }];
@@ -61,12 +68,22 @@ export function voicesModule(deps: Deps) {
         requireAdmin(caller.user);
         const speech = (await deps.providers.forScope({ userId: caller.user.id })).speech;
         try {
-          const { voices } = await refreshVoices(db, speech, { maxAgeMs: 0, keepStoredOnFailure: false, signal: AbortSignal.timeout(60_000) });
-          deps.log.info("voice library synced", { user_id: caller.user.id, provider: speech.provider, voices: voices.length });
+          const { voices } = await refreshVoices(db, speech, {
+            maxAgeMs: 0,
+            keepStoredOnFailure: false,
+            signal: AbortSignal.timeout(60_000),
+          });
+          deps.log.info("voice library synced", {
+            user_id: caller.user.id,
+            provider: speech.provider,
+            voices: voices.length,
+          });
           return ok({ provider: speech.provider, voices: voices.length });
         } catch (e) {
           const timedOut = e instanceof Error && e.name === "TimeoutError";
-          throw isProviderFailure(e) || timedOut ? new AiServiceError("speech", speech.provider, speech.modelId, { userId: caller.user.id }, e) : e;
+          throw isProviderFailure(e) || timedOut
+            ? new AiServiceError("speech", speech.provider, speech.modelId, { userId: caller.user.id }, e)
+            : e;
         }
       },
       {
@@ -74,7 +91,8 @@ export function voicesModule(deps: Deps) {
         response: { 200: Envelope(t.Object({ provider: t.String(), voices: t.Integer() })), ...ErrorResponses },
         detail: {
           summary: "Refresh the voice library from the current speech provider now (ADMIN)",
-          description: "Asks the speech provider heading the speech chain for its voices and replaces its part of the library. A provider failure answers 502 AI_SERVICE_ERROR naming the provider and model.",
+          description:
+            "Asks the speech provider heading the speech chain for its voices and replaces its part of the library. A provider failure answers 502 AI_SERVICE_ERROR naming the provider and model.",
           security,
         },
       },

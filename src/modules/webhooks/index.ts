@@ -58,7 +58,8 @@ export function webhooksModule(deps: Deps) {
 
   return new Elysia({ name: "webhooks" })
     .onRequest(({ request }) => {
-      if (request.method === "POST" && new URL(request.url).pathname === FAL_PATH) rawBodies.set(request, request.clone());
+      if (request.method === "POST" && new URL(request.url).pathname === FAL_PATH)
+        rawBodies.set(request, request.clone());
     })
     .post(
       FAL_PATH,
@@ -78,19 +79,30 @@ export function webhooksModule(deps: Deps) {
             detail: err.message,
             fal_request_id: request.headers.get("x-fal-webhook-request-id")?.slice(0, 200) ?? null,
           });
-          if (err.reason === "missing_headers") throw new AppError("VALIDATION_ERROR", err.message, { fields: [{ path: "headers", message: err.message }] });
+          if (err.reason === "missing_headers")
+            throw new AppError("VALIDATION_ERROR", err.message, {
+              fields: [{ path: "headers", message: err.message }],
+            });
           if (err.reason === "keys_unavailable") {
             // fal's own service failed (AI_SERVICE_ERROR, 502): a 5xx, so fal delivers again later.
             set.status = 502;
             set.headers["retry-after"] = "60";
             return failure("AI_SERVICE_ERROR", "fal's webhook signing keys are unavailable; retry later");
           }
-          throw unauthorized(err.reason === "stale" ? "webhook timestamp outside the accepted window" : "webhook signature does not verify");
+          throw unauthorized(
+            err.reason === "stale"
+              ? "webhook timestamp outside the accepted window"
+              : "webhook signature does not verify",
+          );
         }
         const status = deliveryStatus(raw);
         // fal signs every customer's webhooks with the same keys: only requests we submitted (and
         // still wait for) are recorded and wake a worker; anyone else's are acknowledged and dropped.
-        const ours = await db.selectFrom("provider_requests").select("key").where("request_id", "=", delivery.requestId).executeTakeFirst();
+        const ours = await db
+          .selectFrom("provider_requests")
+          .select("key")
+          .where("request_id", "=", delivery.requestId)
+          .executeTakeFirst();
         if (!ours) {
           log.info("fal webhook for a request we are not waiting for: ignored", { fal_request_id: delivery.requestId });
           return ok({ received: false });
@@ -103,7 +115,11 @@ export function webhooksModule(deps: Deps) {
             .returning("signature")
             .executeTakeFirst();
           if (!inserted) {
-            log.warn("fal webhook rejected", { request_id: requestInfoOf(request)?.id, reason: "replay", fal_request_id: delivery.requestId });
+            log.warn("fal webhook rejected", {
+              request_id: requestInfoOf(request)?.id,
+              reason: "replay",
+              fal_request_id: delivery.requestId,
+            });
             throw conflict("this webhook delivery was already received");
           }
           // Delivered at commit: a waiter woken by it finds the row (and fal's finished request).
@@ -113,7 +129,13 @@ export function webhooksModule(deps: Deps) {
         return ok({ received: true });
       },
       {
-        response: { 200: Envelope(t.Object({ received: t.Boolean() })), 400: ErrorEnvelope, 401: ErrorEnvelope, 409: ErrorEnvelope, 502: ErrorEnvelope },
+        response: {
+          200: Envelope(t.Object({ received: t.Boolean() })),
+          400: ErrorEnvelope,
+          401: ErrorEnvelope,
+          409: ErrorEnvelope,
+          502: ErrorEnvelope,
+        },
         detail: {
           tags: ["operations"],
           summary: "fal.ai webhook: a queued request finished (Ed25519-signed, no token)",

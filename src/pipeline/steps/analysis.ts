@@ -1,15 +1,27 @@
 import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
+import { assignVoices } from "../../voices/assign.ts";
 import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
 import { pictureSize } from "../context.ts";
-import { assignVoices } from "../../voices/assign.ts";
-import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
-import { type ArtStyle, type CharacterMaterial, type LineMaterial, narratorVoice, type SceneMaterial, type ShotMaterial, type Voice } from "../material.ts";
+import {
+  type ArtStyle,
+  type CharacterMaterial,
+  type LineMaterial,
+  narratorVoice,
+  type SceneMaterial,
+  type ShotMaterial,
+  type Voice,
+} from "../material.ts";
 import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
+import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
 
 const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
 
-async function ask<S extends Parameters<StepContext["providers"]["text"]["generateObject"]>[0]["schema"]>(ctx: StepContext, schema: S, task: string) {
+async function ask<S extends Parameters<StepContext["providers"]["text"]["generateObject"]>[0]["schema"]>(
+  ctx: StepContext,
+  schema: S,
+  task: string,
+) {
   const result = await ctx.providers.text.generateObject({
     schema,
     system: SYSTEM,
@@ -21,15 +33,31 @@ async function ask<S extends Parameters<StepContext["providers"]["text"]["genera
 }
 
 export async function storyline(ctx: StepContext) {
-  const data = await ask(ctx, StorylineSchema, "Give the storyline: title, logline, summary, tone, genre, language and chapters.");
+  const data = await ask(
+    ctx,
+    StorylineSchema,
+    "Give the storyline: title, logline, summary, tone, genre, language and chapters.",
+  );
   await savePackage(ctx.deps.db, ctx.packageId, { storyline: data });
 }
 
 const STYLES: Record<string, Omit<ArtStyle, "name">> = {
-  anime: { prompt: "anime style, clean line art, cel shading, vivid colours", palette: ["#f4a6b7", "#87b8e8", "#fff0a0", "#2d3047"] },
-  ink: { prompt: "Chinese ink wash painting, soft brush strokes, muted tones", palette: ["#1f1f1f", "#6b6b6b", "#d8d2c4", "#a33b2b"] },
-  realistic: { prompt: "cinematic realistic, natural light, shallow depth of field", palette: ["#3a4a5c", "#c8a27a", "#e8e2d6", "#1c2541"] },
-  comic: { prompt: "western comic book, bold outlines, halftone shading", palette: ["#e63946", "#f1faee", "#a8dadc", "#1d3557"] },
+  anime: {
+    prompt: "anime style, clean line art, cel shading, vivid colours",
+    palette: ["#f4a6b7", "#87b8e8", "#fff0a0", "#2d3047"],
+  },
+  ink: {
+    prompt: "Chinese ink wash painting, soft brush strokes, muted tones",
+    palette: ["#1f1f1f", "#6b6b6b", "#d8d2c4", "#a33b2b"],
+  },
+  realistic: {
+    prompt: "cinematic realistic, natural light, shallow depth of field",
+    palette: ["#3a4a5c", "#c8a27a", "#e8e2d6", "#1c2541"],
+  },
+  comic: {
+    prompt: "western comic book, bold outlines, halftone shading",
+    palette: ["#e63946", "#f1faee", "#a8dadc", "#1d3557"],
+  },
 };
 
 /** A preset chosen by the project's style option, else by the story's genre and tone. */
@@ -42,11 +70,22 @@ export async function artStyle(ctx: StepContext) {
 }
 
 /** A character's reference sheet (another seed, another candidate). */
-export async function referenceSheet(ctx: StepContext, artPrompt: string, c: { name: string; description: string }, seed = 0) {
+export async function referenceSheet(
+  ctx: StepContext,
+  artPrompt: string,
+  c: { name: string; description: string },
+  seed = 0,
+) {
   const size = pictureSize(ctx.project.options);
   const image = ctx.providers.image;
   const prompt = `${artPrompt}. Character reference sheet of ${c.name}: ${c.description}`;
-  const hint = { location: "studio", timeOfDay: "day" as const, mood: "calm" as const, characters: [c.name], caption: c.name };
+  const hint = {
+    location: "studio",
+    timeOfDay: "day" as const,
+    mood: "calm" as const,
+    characters: [c.name],
+    caption: c.name,
+  };
   const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
   const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "reference", digest, async () => {
     const r = await image.generate({ prompt, ...size, scene: hint, seed, signal: ctx.signal });
@@ -56,7 +95,12 @@ export async function referenceSheet(ctx: StepContext, artPrompt: string, c: { n
 }
 
 /** A scene's picture (another seed, another candidate). */
-export async function sceneImage(ctx: StepContext, artPrompt: string, s: Pick<SceneMaterial, "location" | "timeOfDay" | "mood" | "summary">, seed = 0) {
+export async function sceneImage(
+  ctx: StepContext,
+  artPrompt: string,
+  s: Pick<SceneMaterial, "location" | "timeOfDay" | "mood" | "summary">,
+  seed = 0,
+) {
   const size = pictureSize(ctx.project.options);
   const image = ctx.providers.image;
   const prompt = `${artPrompt}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
@@ -76,7 +120,11 @@ export async function sceneImage(ctx: StepContext, artPrompt: string, s: Pick<Sc
  * provider. The narrator's voice is cast with them and stored on the package.
  */
 export async function characters(ctx: StepContext) {
-  const { characters: found } = await ask(ctx, CharactersSchema, "List the characters with role, gender, age, appearance and personality.");
+  const { characters: found } = await ask(
+    ctx,
+    CharactersSchema,
+    "List the characters with role, gender, age, appearance and personality.",
+  );
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const speed = ctx.project.options.voice_speed ?? 1;
   const provider = ctx.providers.speech.provider;
@@ -89,7 +137,15 @@ export async function characters(ctx: StepContext) {
   const keptNarrator = narratorVoice(pkg, provider);
   const narratorKept = keepable(ctx, library, keptNarrator) ? keptNarrator : null;
   const cast = library
-    ? assignVoices(found, library, { byCharacter: Object.fromEntries([...kept].map(([n, v]) => [n, v.voice_id])), narrator: narratorKept?.voice_id }, { language: storyLanguage(ctx, pkg) })
+    ? assignVoices(
+        found,
+        library,
+        {
+          byCharacter: Object.fromEntries([...kept].map(([n, v]) => [n, v.voice_id])),
+          narrator: narratorKept?.voice_id,
+        },
+        { language: storyLanguage(ctx, pkg) },
+      )
     : null;
   const out: CharacterMaterial[] = [];
   for (const [i, c] of found.entries()) {
@@ -99,11 +155,19 @@ export async function characters(ctx: StepContext) {
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
-  await saveNarratorVoice(ctx.deps.db, ctx.packageId, narratorKept ?? { provider, voice_id: cast?.narrator ?? "narrator", speed });
+  await saveNarratorVoice(
+    ctx.deps.db,
+    ctx.packageId,
+    narratorKept ?? { provider, voice_id: cast?.narrator ?? "narrator", speed },
+  );
 }
 
 export async function scenes(ctx: StepContext) {
-  const { scenes: found } = await ask(ctx, ScenesSchema, "List the scenes with location, time of day, mood and who is there.");
+  const { scenes: found } = await ask(
+    ctx,
+    ScenesSchema,
+    "List the scenes with location, time of day, mood and who is there.",
+  );
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const out: SceneMaterial[] = [];
   for (const [i, s] of found.entries()) {
@@ -115,16 +179,47 @@ export async function scenes(ctx: StepContext) {
 }
 
 export async function storyboard(ctx: StepContext) {
-  const { shots } = await ask(ctx, StoryboardSchema, "Break the story into shots with narration, dialogue, camera, transition and duration.");
+  const { shots } = await ask(
+    ctx,
+    StoryboardSchema,
+    "Break the story into shots with narration, dialogue, camera, transition and duration.",
+  );
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
   const speakers = [...new Set(shots.flatMap((s) => s.dialogue.map((d) => d.speaker)))];
   const { narrator, voiceOf } = await lineVoices(ctx, pkg, speakers);
   const materials: ShotMaterial[] = shots.map(({ narration, dialogue, ...shot }) => {
     const lines: LineMaterial[] = [];
-    if (narration.trim()) lines.push({ id: `${shot.id}-n`, kind: "narration", speaker: null, text: narration, voice: narrator, volume: 1, audio: null });
-    dialogue.forEach((d, i) => lines.push({ id: `${shot.id}-d${i + 1}`, kind: "dialogue", speaker: d.speaker, text: d.text, voice: voiceOf(d.speaker), volume: 1, audio: null }));
+    if (narration.trim())
+      lines.push({
+        id: `${shot.id}-n`,
+        kind: "narration",
+        speaker: null,
+        text: narration,
+        voice: narrator,
+        volume: 1,
+        audio: null,
+      });
+    dialogue.forEach((d, i) =>
+      lines.push({
+        id: `${shot.id}-d${i + 1}`,
+        kind: "dialogue",
+        speaker: d.speaker,
+        text: d.text,
+        voice: voiceOf(d.speaker),
+        volume: 1,
+        audio: null,
+      }),
+    );
     const minS = ctx.project.options.shot_duration_s;
-    return { ...shot, durationS: minS ? Math.max(minS, shot.durationS) : shot.durationS, lines, keyframe: { candidates: [], selected: null }, clip: { candidates: [], selected: null }, edit: null, stale: [] };
+    return {
+      ...shot,
+      durationS: minS ? Math.max(minS, shot.durationS) : shot.durationS,
+      lines,
+      keyframe: { candidates: [], selected: null },
+      clip: { candidates: [], selected: null },
+      edit: null,
+      stale: [],
+    };
   });
   await replaceShots(ctx.deps.db, ctx.packageId, materials);
 }

@@ -5,7 +5,7 @@ import { assignVoices, type CastCharacter, type VoiceAssignment } from "../../vo
 import { acceptsAnyVoice, refreshVoices } from "../../voices/library.ts";
 import type { StepContext } from "../context.ts";
 import { narratorVoice, type Voice } from "../material.ts";
-import { loadPackage, saveNarratorVoice, savePackage } from "../packages.ts";
+import { type loadPackage, saveNarratorVoice, savePackage } from "../packages.ts";
 
 /** The speech provider's voice library, fetched again when stale; null when its speech model lists no voices. */
 export async function voiceLibrary(ctx: StepContext, stage: string): Promise<VoiceInfo[] | null> {
@@ -18,7 +18,13 @@ export async function voiceLibrary(ctx: StepContext, stage: string): Promise<Voi
     return voices;
   } catch (e) {
     if (ctx.signal.aborted || !isProviderFailure(e)) throw e;
-    throw new AiServiceError("speech", speech.provider, "voices", { projectId: ctx.project.id, spaceId: ctx.project.space_id, stage }, e);
+    throw new AiServiceError(
+      "speech",
+      speech.provider,
+      "voices",
+      { projectId: ctx.project.id, spaceId: ctx.project.space_id, stage },
+      e,
+    );
   }
 }
 
@@ -30,9 +36,11 @@ export function keepable(ctx: StepContext, library: VoiceInfo[] | null, v: Voice
 }
 
 /** A character's voice_id in a cast (own properties only: a character may be called "constructor"). */
-export const castFor = (cast: VoiceAssignment | null, name: string) => (cast && Object.hasOwn(cast.byCharacter, name) ? cast.byCharacter[name] : undefined);
+export const castFor = (cast: VoiceAssignment | null, name: string) =>
+  cast && Object.hasOwn(cast.byCharacter, name) ? cast.byCharacter[name] : undefined;
 
-export const storyLanguage = (ctx: StepContext, pkg: { storyline: { language?: string } | null }) => pkg.storyline?.language ?? ctx.project.options.language ?? null;
+export const storyLanguage = (ctx: StepContext, pkg: { storyline: { language?: string } | null }) =>
+  pkg.storyline?.language ?? ctx.project.options.language ?? null;
 
 /**
  * Voices for the storyboard's lines: the narrator's stored on the package, each character's own.
@@ -42,7 +50,8 @@ export const storyLanguage = (ctx: StepContext, pkg: { storyline: { language?: s
 export async function lineVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeof loadPackage>>, speakers: string[]) {
   const provider = ctx.providers.speech.provider;
   const speed = ctx.project.options.voice_speed ?? 1;
-  const characterOf = (name: string) => pkg.characters.find((c) => c.name === name) ?? pkg.characters.find((c) => c.aliases.includes(name));
+  const characterOf = (name: string) =>
+    pkg.characters.find((c) => c.name === name) ?? pkg.characters.find((c) => c.aliases.includes(name));
   const own = (v: Voice | undefined): v is Voice => !!v && v.provider === provider && !!v.voice_id;
   let narrator = narratorVoice(pkg, provider);
   const byName = new Map<string, Voice>();
@@ -50,12 +59,20 @@ export async function lineVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeo
   for (const s of speakers) {
     const c = characterOf(s);
     if (c && own(c.voice)) byName.set(s, c.voice);
-    else if (!toCast.some((x) => x.name === (c?.name ?? s))) toCast.push(c ?? { name: s, gender: "unknown", age: "unknown", role: "minor" });
+    else if (!toCast.some((x) => x.name === (c?.name ?? s)))
+      toCast.push(c ?? { name: s, gender: "unknown", age: "unknown", role: "minor" });
   }
   if (toCast.length === 0 && narrator) return { narrator, voiceOf: (name: string) => byName.get(name)! };
   const library = await voiceLibrary(ctx, "storyboard");
   const fixed = Object.fromEntries(pkg.characters.filter((c) => own(c.voice)).map((c) => [c.name, c.voice.voice_id]));
-  const cast = library ? assignVoices(toCast, library, { byCharacter: fixed, narrator: narrator?.voice_id }, { language: storyLanguage(ctx, pkg) }) : null;
+  const cast = library
+    ? assignVoices(
+        toCast,
+        library,
+        { byCharacter: fixed, narrator: narrator?.voice_id },
+        { language: storyLanguage(ctx, pkg) },
+      )
+    : null;
   if (!narrator) {
     narrator = { provider, voice_id: cast?.narrator ?? "narrator", speed };
     await saveNarratorVoice(ctx.deps.db, ctx.packageId, narrator);
@@ -67,7 +84,10 @@ export async function lineVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeo
   };
   // Characters cast again for this provider keep their new voice.
   const recast = pkg.characters.filter((c) => !own(c.voice) && toCast.some((x) => x.name === c.name));
-  if (recast.length) await savePackage(ctx.deps.db, ctx.packageId, { characters: pkg.characters.map((c) => (recast.includes(c) ? { ...c, voice: castVoice(c.name) } : c)) });
+  if (recast.length)
+    await savePackage(ctx.deps.db, ctx.packageId, {
+      characters: pkg.characters.map((c) => (recast.includes(c) ? { ...c, voice: castVoice(c.name) } : c)),
+    });
   const n = narrator;
   return { narrator: n, voiceOf: (name: string) => byName.get(name) ?? castVoice(name) };
 }

@@ -16,13 +16,33 @@ export async function music(ctx: StepContext) {
   // A track of up to a minute; longer videos loop it (the local track is made to loop cleanly).
   const durationS = Math.max(10, Math.min(60, Math.ceil(totalS)));
   const prompt = pkg.storyline?.tone;
-  const digest = inputDigest({ provider: providers.music.provider, model: providers.music.modelId, mood, durationS, seed: 1, prompt });
+  const digest = inputDigest({
+    provider: providers.music.provider,
+    model: providers.music.modelId,
+    mood,
+    durationS,
+    seed: 1,
+    prompt,
+  });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "music", digest, async () => {
-    const r = await providers.music.generate({ mood: MOODS.includes(mood) ? mood : "calm", durationS, seed: 1, prompt, signal: ctx.signal });
+    const r = await providers.music.generate({
+      mood: MOODS.includes(mood) ? mood : "calm",
+      durationS,
+      seed: 1,
+      prompt,
+      signal: ctx.signal,
+    });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };
   });
   const previous = pkg.music;
   await savePackage(db, ctx.packageId, {
-    music: { asset: ref, mood, volume: previous?.volume ?? 0.3, loop: previous?.loop ?? true, fade_in_s: previous?.fade_in_s ?? 1, fade_out_s: previous?.fade_out_s ?? 2 },
+    music: {
+      asset: ref,
+      mood,
+      volume: previous?.volume ?? 0.3,
+      loop: previous?.loop ?? true,
+      fade_in_s: previous?.fade_in_s ?? 1,
+      fade_out_s: previous?.fade_out_s ?? 2,
+    },
   });
 }

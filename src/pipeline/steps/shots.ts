@@ -1,9 +1,9 @@
+import { join } from "node:path";
 import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
-import { type LineMaterial, lineLayout, selected, type ShotMaterial } from "../material.ts";
-import { lineVoices } from "./casting.ts";
+import { type LineMaterial, lineLayout, type ShotMaterial, selected } from "../material.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
-import { join } from "node:path";
+import { lineVoices } from "./casting.ts";
 
 /** The keyframe: the shot's scene, its characters drawn from their reference sheets. */
 export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
@@ -15,17 +15,36 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
   const refs = shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null);
   const size = pictureSize(ctx.project.options);
   const prompt = `${pkg.art_style?.prompt ?? ""}. ${shot.description}. Camera: ${shot.camera}.`;
-  const hint = { location: scene?.location ?? "studio", timeOfDay: scene?.timeOfDay ?? "day", mood: scene?.mood ?? "calm", characters: shot.characters };
-  const digest = inputDigest({ provider: providers.image.provider, model: providers.image.modelId, prompt, hint, size, refs: refs.map((r) => r.sha256), seed });
+  const hint = {
+    location: scene?.location ?? "studio",
+    timeOfDay: scene?.timeOfDay ?? "day",
+    mood: scene?.mood ?? "calm",
+    characters: shot.characters,
+  };
+  const digest = inputDigest({
+    provider: providers.image.provider,
+    model: providers.image.modelId,
+    prompt,
+    hint,
+    size,
+    refs: refs.map((r) => r.sha256),
+    seed,
+  });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "keyframe", digest, async () => {
-    const references = await Promise.all(refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })));
+    const references = await Promise.all(
+      refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })),
+    );
     const r = await providers.image.generate({ prompt, ...size, scene: hint, references, seed, signal: ctx.signal });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };
   });
   await saveShot(db, ctx.packageId, withCandidate(shot, "keyframe", ref));
 }
 
-function withCandidate(shot: ShotMaterial, kind: "keyframe" | "clip", ref: NonNullable<ReturnType<typeof selected>>): ShotMaterial {
+function withCandidate(
+  shot: ShotMaterial,
+  kind: "keyframe" | "clip",
+  ref: NonNullable<ReturnType<typeof selected>>,
+): ShotMaterial {
   const c = shot[kind];
   let i = c.candidates.findIndex((x) => x.asset_id === ref.asset_id);
   const candidates = i >= 0 ? c.candidates : [...c.candidates, ref];
@@ -37,12 +56,23 @@ function withCandidate(shot: ShotMaterial, kind: "keyframe" | "clip", ref: NonNu
  * The lines with voices of the current speech provider: lines cast for another one (the speech
  * chain changed since the storyboard) are cast again from its library, keeping their speed.
  */
-async function ownVoices(ctx: StepContext, pkg: Awaited<ReturnType<typeof loadPackage>>, lines: LineMaterial[]): Promise<LineMaterial[]> {
+async function ownVoices(
+  ctx: StepContext,
+  pkg: Awaited<ReturnType<typeof loadPackage>>,
+  lines: LineMaterial[],
+): Promise<LineMaterial[]> {
   const provider = ctx.providers.speech.provider;
   if (lines.every((l) => l.voice.provider === provider)) return lines;
   const speakers = [...new Set(lines.flatMap((l) => (l.kind === "dialogue" && l.speaker ? [l.speaker] : [])))];
   const { narrator, voiceOf } = await lineVoices(ctx, pkg, speakers);
-  return lines.map((l) => (l.voice.provider === provider ? l : { ...l, voice: { ...(l.kind === "dialogue" && l.speaker ? voiceOf(l.speaker) : narrator), speed: l.voice.speed } }));
+  return lines.map((l) =>
+    l.voice.provider === provider
+      ? l
+      : {
+          ...l,
+          voice: { ...(l.kind === "dialogue" && l.speaker ? voiceOf(l.speaker) : narrator), speed: l.voice.speed },
+        },
+  );
 }
 
 /** Every narration and dialogue line of the shot spoken; the shot lasts at least as long as its lines. */
@@ -54,10 +84,27 @@ export async function voice(ctx: StepContext, shotId: string) {
   const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
   const lines = [];
   for (const line of await ownVoices(ctx, pkg, shot.lines)) {
-    const digest = inputDigest({ provider: providers.speech.provider, model: providers.speech.modelId, text: line.text, voice: line.voice.voice_id, speed: line.voice.speed, language });
+    const digest = inputDigest({
+      provider: providers.speech.provider,
+      model: providers.speech.modelId,
+      text: line.text,
+      voice: line.voice.voice_id,
+      speed: line.voice.speed,
+      language,
+    });
     const { ref, meta } = await ensureAsset(db, storage, ctx.owner, "voice", digest, async () => {
-      const r = await providers.speech.generate({ text: line.text, language, voice: line.voice.voice_id, speed: line.voice.speed, signal: ctx.signal });
-      return { bytes: r.data.bytes, mimeType: r.data.mimeType, meta: { duration_s: r.data.durationS, timings: r.data.timings } };
+      const r = await providers.speech.generate({
+        text: line.text,
+        language,
+        voice: line.voice.voice_id,
+        speed: line.voice.speed,
+        signal: ctx.signal,
+      });
+      return {
+        bytes: r.data.bytes,
+        mimeType: r.data.mimeType,
+        meta: { duration_s: r.data.durationS, timings: r.data.timings },
+      };
     });
     lines.push({ ...line, audio: { ...ref, duration_s: meta.duration_s as number, timings: meta.timings as never } });
   }
@@ -77,7 +124,15 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const frame = selected(shot.keyframe);
   if (!frame) throw new Error("the shot has no keyframe to animate");
   const size = pictureSize(ctx.project.options);
-  const digest = inputDigest({ provider: providers.video.provider, model: providers.video.modelId, image: frame.sha256, duration: shot.durationS, camera: shot.camera, size, seed });
+  const digest = inputDigest({
+    provider: providers.video.provider,
+    model: providers.video.modelId,
+    image: frame.sha256,
+    duration: shot.durationS,
+    camera: shot.camera,
+    size,
+    seed,
+  });
   const { ref } = await ensureAsset(db, storage, ctx.owner, "clip", digest, async () => {
     const path = await localFile(storage, frame, join(config.dataDir, "cache", "assets"));
     const r = await providers.video.generate({

@@ -3,9 +3,9 @@
 import { sql } from "kysely";
 import type { Config } from "../../config.ts";
 import type { Db } from "../../db/client.ts";
-import { conflict, validation, type FieldError } from "../../http/errors.ts";
+import { conflict, type FieldError, validation } from "../../http/errors.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
-import { envChain, hasKey, listProviders, loadChains, type ChainLink, type ProviderRecord } from "../settings.ts";
+import { type ChainLink, envChain, hasKey, listProviders, loadChains, type ProviderRecord } from "../settings.ts";
 import { invalid, LIMITS } from "./settings-input.ts";
 import type { AdminConfig, CurrentConfig, CurrentUpdate } from "./types.ts";
 import { currentOf, offered } from "./views.ts";
@@ -19,7 +19,10 @@ export async function lock(trx: Db) {
 }
 
 /** Every capability's chain and every provider by id, as the checks below take them. */
-export async function loadRegistry(trx: Db, config: AdminConfig): Promise<{ chains: Record<Capability, ChainLink[]>; byId: Map<string, ProviderRecord> }> {
+export async function loadRegistry(
+  trx: Db,
+  config: AdminConfig,
+): Promise<{ chains: Record<Capability, ChainLink[]>; byId: Map<string, ProviderRecord> }> {
   const [chains, rows] = await Promise.all([loadChains(trx, config), listProviders(trx)]);
   return { chains, byId: new Map(rows.map((r) => [r.id, r])) };
 }
@@ -27,12 +30,21 @@ export async function loadRegistry(trx: Db, config: AdminConfig): Promise<{ chai
 const usable = (config: AdminConfig, row: ProviderRecord | undefined) => !!row && row.enabled && hasKey(config, row);
 
 function listOf(models: string[]): string {
-  const shown = models.slice(0, 6).map((m) => `"${m}"`).join(", ");
+  const shown = models
+    .slice(0, 6)
+    .map((m) => `"${m}"`)
+    .join(", ");
   return models.length > 6 ? `${shown}, …` : shown;
 }
 
 /** Why a link cannot serve the capability (naming provider or model), or null when it can. */
-function linkError(config: AdminConfig, byId: Map<string, ProviderRecord>, capability: Capability, link: Partial<ChainLink>, at: { provider: string; model: string }): FieldError | null {
+function linkError(
+  config: AdminConfig,
+  byId: Map<string, ProviderRecord>,
+  capability: Capability,
+  link: Partial<ChainLink>,
+  at: { provider: string; model: string },
+): FieldError | null {
   const { provider, model } = link;
   if (typeof provider !== "string" || provider === "") return { path: at.provider, message: "is required" };
   const row = byId.get(provider);
@@ -40,9 +52,17 @@ function linkError(config: AdminConfig, byId: Map<string, ProviderRecord>, capab
   const models = offered(row, capability);
   if (models.length === 0) return { path: at.provider, message: `provider "${provider}" does not serve ${capability}` };
   if (typeof model !== "string" || model === "") return { path: at.model, message: "is required" };
-  if (!models.includes(model)) return { path: at.model, message: `provider "${provider}" does not offer model "${model}" for ${capability} (it offers ${listOf(models)})` };
+  if (!models.includes(model))
+    return {
+      path: at.model,
+      message: `provider "${provider}" does not offer model "${model}" for ${capability} (it offers ${listOf(models)})`,
+    };
   if (!row.enabled) return { path: at.provider, message: `provider "${provider}" is disabled` };
-  if (!hasKey(config, row)) return { path: at.provider, message: `provider "${provider}" has no API key; set one with PATCH /api/v1/admin/providers/${provider}` };
+  if (!hasKey(config, row))
+    return {
+      path: at.provider,
+      message: `provider "${provider}" has no API key; set one with PATCH /api/v1/admin/providers/${provider}`,
+    };
   return null;
 }
 
@@ -50,7 +70,10 @@ function linkError(config: AdminConfig, byId: Map<string, ProviderRecord>, capab
 function defaultModel(config: AdminConfig, row: ProviderRecord, capability: Capability): string | undefined {
   const models = offered(row, capability);
   if (row.builtin && models.length > 0) {
-    const env = envChain({ providers: { ...config.providers, [capability]: row.id } as Config["providers"], cloud: config.cloud }, capability)[0]?.model;
+    const env = envChain(
+      { providers: { ...config.providers, [capability]: row.id } as Config["providers"], cloud: config.cloud },
+      capability,
+    )[0]?.model;
     if (env && models.includes(env)) return env;
   }
   return models[0];
@@ -60,7 +83,13 @@ function defaultModel(config: AdminConfig, row: ProviderRecord, capability: Capa
  * The capabilities whose chain has `id` as a usable link now and would have no usable link if
  * the provider became `after`.
  */
-export function orphanedCapabilities(config: AdminConfig, chains: Record<Capability, ChainLink[]>, byId: Map<string, ProviderRecord>, id: string, after: ProviderRecord): Capability[] {
+export function orphanedCapabilities(
+  config: AdminConfig,
+  chains: Record<Capability, ChainLink[]>,
+  byId: Map<string, ProviderRecord>,
+  id: string,
+  after: ProviderRecord,
+): Capability[] {
   return CAPABILITIES.filter((c) => {
     const chain = chains[c];
     const before = chain.some((l) => l.provider === id && usable(config, byId.get(id)));
@@ -84,20 +113,28 @@ export function refuseOrphans(id: string, capabilities: Capability[], what: stri
  * Every link named must be an enabled provider, with a key, offering that model for that
  * capability. Answers the new current configuration.
  */
-export async function updateCurrent(db: Db, config: AdminConfig, userId: string | null, body: CurrentUpdate): Promise<CurrentConfig> {
+export async function updateCurrent(
+  db: Db,
+  config: AdminConfig,
+  userId: string | null,
+  body: CurrentUpdate,
+): Promise<CurrentConfig> {
   const input: Record<string, unknown> = { ...body };
   const errors: FieldError[] = [];
   // Seed 004's "assistant" is our text capability.
   for (const part of ["provider", "model"] as const) {
     const alias = input[`assistant_${part}`];
     if (alias === undefined) continue;
-    if (input[`text_${part}`] !== undefined && input[`text_${part}`] !== alias) errors.push({ path: `/assistant_${part}`, message: `is an alias of text_${part}; give one of them` });
+    if (input[`text_${part}`] !== undefined && input[`text_${part}`] !== alias)
+      errors.push({ path: `/assistant_${part}`, message: `is an alias of text_${part}; give one of them` });
     input[`text_${part}`] = alias;
   }
   const explicit = (input.chains ?? {}) as Partial<Record<Capability, unknown>>;
-  if (typeof explicit !== "object" || Array.isArray(explicit)) errors.push({ path: "/chains", message: "must be an object of capability → chain" });
+  if (typeof explicit !== "object" || Array.isArray(explicit))
+    errors.push({ path: "/chains", message: "must be an object of capability → chain" });
   for (const key of Object.keys(explicit)) {
-    if (!(CAPABILITIES as string[]).includes(key)) errors.push({ path: `/chains/${key}`, message: `unknown capability; use ${CAPABILITIES.join(", ")}` });
+    if (!(CAPABILITIES as string[]).includes(key))
+      errors.push({ path: `/chains/${key}`, message: `unknown capability; use ${CAPABILITIES.join(", ")}` });
   }
 
   return db.transaction().execute(async (trx) => {
@@ -110,12 +147,18 @@ export async function updateCurrent(db: Db, config: AdminConfig, userId: string 
       const model = input[`${c}_model`] as string | undefined;
       const chain = explicit[c];
       if (chain !== undefined && (provider !== undefined || model !== undefined)) {
-        errors.push({ path: `/${c}_provider`, message: `give either chains.${c} or ${c}_provider/${c}_model, not both` });
+        errors.push({
+          path: `/${c}_provider`,
+          message: `give either chains.${c} or ${c}_provider/${c}_model, not both`,
+        });
         continue;
       }
       if (chain !== undefined) {
         if (!Array.isArray(chain) || chain.length < LIMITS.chain.min || chain.length > LIMITS.chain.max) {
-          errors.push({ path: `/chains/${c}`, message: `must list ${LIMITS.chain.min} to ${LIMITS.chain.max} links of {provider, model}` });
+          errors.push({
+            path: `/chains/${c}`,
+            message: `must list ${LIMITS.chain.min} to ${LIMITS.chain.max} links of {provider, model}`,
+          });
           continue;
         }
         const links: ChainLink[] = [];
@@ -125,7 +168,11 @@ export async function updateCurrent(db: Db, config: AdminConfig, userId: string 
           const error = linkError(config, byId, c, link, at);
           if (error) return void errors.push(error);
           const first = links.findIndex((l) => l.provider === link.provider && l.model === link.model);
-          if (first >= 0) return void errors.push({ path: `/chains/${c}/${i}`, message: `repeats link ${first} (${link.provider} ${link.model})` });
+          if (first >= 0)
+            return void errors.push({
+              path: `/chains/${c}/${i}`,
+              message: `repeats link ${first} (${link.provider} ${link.model})`,
+            });
           links.push({ provider: link.provider!, model: link.model! });
         });
         changed.set(c, links);
@@ -133,24 +180,41 @@ export async function updateCurrent(db: Db, config: AdminConfig, userId: string 
         const old = chains[c].length ? chains[c] : envChain(config, c);
         const headProvider = provider ?? old[0]!.provider;
         const row = byId.get(headProvider);
-        const headModel = model ?? (headProvider === old[0]!.provider ? old[0]!.model : row ? defaultModel(config, row, c) : undefined) ?? "";
+        const headModel =
+          model ??
+          (headProvider === old[0]!.provider ? old[0]!.model : row ? defaultModel(config, row, c) : undefined) ??
+          "";
         const head = { provider: headProvider, model: headModel };
         const error = linkError(config, byId, c, head, { provider: `/${c}_provider`, model: `/${c}_model` });
         if (error) {
           errors.push(error);
           continue;
         }
-        changed.set(c, [head, ...old.slice(1).filter((l) => l.provider !== head.provider || l.model !== head.model)].slice(0, LIMITS.chain.max));
+        changed.set(
+          c,
+          [head, ...old.slice(1).filter((l) => l.provider !== head.provider || l.model !== head.model)].slice(
+            0,
+            LIMITS.chain.max,
+          ),
+        );
       }
     }
     if (errors.length) throw invalid(errors);
-    if (changed.size === 0) throw validation([{ path: "/", message: "name at least one capability's provider, model or chain" }], "nothing to change");
+    if (changed.size === 0)
+      throw validation(
+        [{ path: "/", message: "name at least one capability's provider, model or chain" }],
+        "nothing to change",
+      );
 
     for (const [capability, chain] of changed) {
       await trx
         .insertInto("provider_chains")
         .values({ capability, chain: JSON.stringify(chain), updated_by: userId, updated_at: sql<Date>`now()` })
-        .onConflict((oc) => oc.column("capability").doUpdateSet({ chain: JSON.stringify(chain), updated_by: userId, updated_at: sql<Date>`now()` }))
+        .onConflict((oc) =>
+          oc
+            .column("capability")
+            .doUpdateSet({ chain: JSON.stringify(chain), updated_by: userId, updated_at: sql<Date>`now()` }),
+        )
         .execute();
       chains[capability] = chain;
     }

@@ -15,7 +15,11 @@ export function slugId(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "");
-  const base = !slug ? `custom-${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}` : slug === "custom" || slug.startsWith("custom-") ? slug : `custom-${slug}`;
+  const base = !slug
+    ? `custom-${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`
+    : slug === "custom" || slug.startsWith("custom-")
+      ? slug
+      : `custom-${slug}`;
   // Room for a "-NNN" suffix within the 63 characters the table allows.
   return base.slice(0, 56).replace(/-+$/, "");
 }
@@ -24,7 +28,10 @@ function customCapability(type: unknown, errors: FieldError[]): Capability | nul
   const capability = type === "assistant" ? "text" : type;
   if ((CUSTOM_CAPABILITIES as unknown[]).includes(capability)) return capability as Capability;
   if ((CAPABILITIES as unknown[]).includes(capability)) {
-    errors.push({ path: "/type", message: `custom OpenAI-compatible providers serve text and image only; ${capability} comes from the built-in providers` });
+    errors.push({
+      path: "/type",
+      message: `custom OpenAI-compatible providers serve text and image only; ${capability} comes from the built-in providers`,
+    });
   } else {
     errors.push({ path: "/type", message: "must be text, image or assistant" });
   }
@@ -36,7 +43,13 @@ function customCapability(type: unknown, errors: FieldError[]): Capability | nul
  * for one capability. The URL passes the SSRF check (unless private URLs are allowed) and the key
  * is sealed at rest.
  */
-export async function createCustom(db: Db, config: AdminConfig, userId: string | null, body: CustomProviderInput, options: UrlCheckOptions = {}): Promise<ProviderView> {
+export async function createCustom(
+  db: Db,
+  config: AdminConfig,
+  userId: string | null,
+  body: CustomProviderInput,
+  options: UrlCheckOptions = {},
+): Promise<ProviderView> {
   const errors: FieldError[] = [];
   const capability = customCapability(body.type, errors);
   const name = cleanName(body.name, errors);
@@ -55,7 +68,13 @@ export async function createCustom(db: Db, config: AdminConfig, userId: string |
   const base = slugId(name);
   for (let attempt = 0; attempt < 5; attempt++) {
     const taken = new Set(
-      (await db.selectFrom("providers").select("id").where((eb) => eb.or([eb("id", "=", base), eb("id", "like", `${base}-%`)])).execute()).map((r) => r.id),
+      (
+        await db
+          .selectFrom("providers")
+          .select("id")
+          .where((eb) => eb.or([eb("id", "=", base), eb("id", "like", `${base}-%`)]))
+          .execute()
+      ).map((r) => r.id),
     );
     let id = base;
     for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;

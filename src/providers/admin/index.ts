@@ -5,6 +5,18 @@
 export { updateCurrent } from "./chains.ts";
 export { createCustom, slugId } from "./custom.ts";
 export { LIMITS, PRICE_FIELDS } from "./settings-input.ts";
-export type { AdminConfig, Catalogue, CatalogueEntry, CurrentConfig, CurrentUpdate, CustomProviderInput, ProviderPatch, ProviderRow, ProviderSettingsInput, ProviderView, UrlCheckOptions } from "./types.ts";
+export type {
+  AdminConfig,
+  Catalogue,
+  CatalogueEntry,
+  CurrentConfig,
+  CurrentUpdate,
+  CustomProviderInput,
+  ProviderPatch,
+  ProviderRow,
+  ProviderSettingsInput,
+  ProviderView,
+  UrlCheckOptions,
+} from "./types.ts";
 export { setEnabled, updateProvider } from "./update.ts";
 export { catalogue, current, getProviderView, listProviderViews, providerView } from "./views.ts";

@@ -1,12 +1,18 @@
 // Checks of what an admin sends about a provider (name, key, URL, models, settings), each
 // collecting its complaints as field errors, and the limits they hold it to.
-import { AppError, validation, type FieldError } from "../../http/errors.ts";
+import { AppError, type FieldError, validation } from "../../http/errors.ts";
 import { assertPublicUrl } from "../../net/ssrf.ts";
 import type { Price } from "../pricing.ts";
 import { secretBox, serverSecret } from "../secrets.ts";
 import type { AdminConfig, ProviderPatch, UrlCheckOptions } from "./types.ts";
 
-export const PRICE_FIELDS: (keyof Price)[] = ["per_image", "per_video_second", "per_audio_second", "input_per_mtok", "output_per_mtok"];
+export const PRICE_FIELDS: (keyof Price)[] = [
+  "per_image",
+  "per_video_second",
+  "per_audio_second",
+  "input_per_mtok",
+  "output_per_mtok",
+];
 
 export const LIMITS = {
   concurrency: { min: 1, max: 100 },
@@ -20,17 +26,25 @@ export const LIMITS = {
 } as const;
 
 /** A VALIDATION_ERROR whose message names the field when there is only one. */
-export const invalid = (errors: FieldError[]) => validation(errors, errors.length === 1 ? `${errors[0]!.path.slice(1).replaceAll("/", ".")}: ${errors[0]!.message}` : "request validation failed");
+export const invalid = (errors: FieldError[]) =>
+  validation(
+    errors,
+    errors.length === 1
+      ? `${errors[0]!.path.slice(1).replaceAll("/", ".")}: ${errors[0]!.message}`
+      : "request validation failed",
+  );
 
 export function cleanName(raw: unknown, errors: FieldError[]): string {
   const name = typeof raw === "string" ? raw.trim() : "";
-  if (!name || name.length > LIMITS.nameLength) errors.push({ path: "/name", message: `must be 1 to ${LIMITS.nameLength} characters` });
+  if (!name || name.length > LIMITS.nameLength)
+    errors.push({ path: "/name", message: `must be 1 to ${LIMITS.nameLength} characters` });
   return name;
 }
 
 export function cleanKey(raw: unknown, errors: FieldError[]): string {
   const key = typeof raw === "string" ? raw.trim() : "";
-  if (!key || key.length > LIMITS.keyLength || /\s/.test(key)) errors.push({ path: "/api_key", message: `must be 1 to ${LIMITS.keyLength} characters without spaces` });
+  if (!key || key.length > LIMITS.keyLength || /\s/.test(key))
+    errors.push({ path: "/api_key", message: `must be 1 to ${LIMITS.keyLength} characters without spaces` });
   return key;
 }
 
@@ -38,7 +52,13 @@ export function cleanKey(raw: unknown, errors: FieldError[]): string {
 export const seal = async (config: AdminConfig, plain: string) => secretBox(await serverSecret(config)).seal(plain);
 
 /** Runs the SSRF check, collecting its complaint as a field error. */
-export async function checkUrl(config: AdminConfig, raw: string, field: string, errors: FieldError[], options: UrlCheckOptions): Promise<string | null> {
+export async function checkUrl(
+  config: AdminConfig,
+  raw: string,
+  field: string,
+  errors: FieldError[],
+  options: UrlCheckOptions,
+): Promise<string | null> {
   try {
     return await assertPublicUrl(raw, { allowPrivate: config.allowPrivateProviderUrls, field, lookup: options.lookup });
   } catch (err) {
@@ -108,7 +128,12 @@ function checkPrices(raw: unknown, models: string[], path: string, errors: Field
  * The settings given (concurrency, rate per minute, prices of the provider's `models`), checked;
  * the fields not given are left out. With `clearable`, a null stays null: the field is to be removed.
  */
-export function cleanSettings(cfg: NonNullable<ProviderPatch["config"]>, models: string[], errors: FieldError[], clearable: boolean): Record<string, unknown> {
+export function cleanSettings(
+  cfg: NonNullable<ProviderPatch["config"]>,
+  models: string[],
+  errors: FieldError[],
+  clearable: boolean,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const field of ["concurrency", "rate_per_minute"] as const) {
     const v = cfg[field];
@@ -116,6 +141,7 @@ export function cleanSettings(cfg: NonNullable<ProviderPatch["config"]>, models:
     if (!(clearable && v === null)) checkInt(v, LIMITS[field], `/config/${field}`, errors);
     out[field] = v;
   }
-  if (cfg.prices !== undefined) out.prices = clearable && cfg.prices === null ? null : checkPrices(cfg.prices, models, "/config/prices", errors);
+  if (cfg.prices !== undefined)
+    out.prices = clearable && cfg.prices === null ? null : checkPrices(cfg.prices, models, "/config/prices", errors);
   return out;
 }

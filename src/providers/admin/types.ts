@@ -5,7 +5,10 @@ import type { Capability } from "../capabilities.ts";
 import type { Price } from "../pricing.ts";
 import type { ChainLink, ProviderRecord } from "../settings.ts";
 
-export type AdminConfig = Pick<Config, "providers" | "cloud" | "providerSecret" | "dataDir" | "allowPrivateProviderUrls">;
+export type AdminConfig = Pick<
+  Config,
+  "providers" | "cloud" | "providerSecret" | "dataDir" | "allowPrivateProviderUrls"
+>;
 
 /** Lets tests resolve host names without DNS. */
 export interface UrlCheckOptions {
@@ -13,7 +16,11 @@ export interface UrlCheckOptions {
 }
 
 /** A provider as stored, with the times the table keeps. */
-export type ProviderRow = ProviderRecord & { created_at?: Date | string; updated_at?: Date | string; created_by?: string | null };
+export type ProviderRow = ProviderRecord & {
+  created_at?: Date | string;
+  updated_at?: Date | string;
+  created_by?: string | null;
+};
 
 /** What a client may see of a provider: everything but the sealed key, and its settings read strictly. */
 export type ProviderView = Omit<ProviderRecord, "api_key_enc" | "config"> & {
@@ -35,7 +42,9 @@ export interface CatalogueEntry {
 
 export type Catalogue = Record<Capability, CatalogueEntry[]>;
 
-export type CurrentConfig = { [C in Capability as `${C}_provider` | `${C}_model`]: string } & { chains: Record<Capability, ChainLink[]> };
+export type CurrentConfig = { [C in Capability as `${C}_provider` | `${C}_model`]: string } & {
+  chains: Record<Capability, ChainLink[]>;
+};
 
 export type CurrentUpdate = { [C in Capability as `${C}_provider` | `${C}_model`]?: string } & {
   /** Seed 004's name for the text capability. */

@@ -1,7 +1,7 @@
 // Changing a provider: its settings, key, URL and models (PATCH), and enabling or disabling it.
 import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
-import { conflict, notFound, validation, type FieldError } from "../../http/errors.ts";
+import { conflict, type FieldError, notFound, validation } from "../../http/errors.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import { getProvider } from "../settings.ts";
 import { loadRegistry, lock, orphanedCapabilities, refuseOrphans } from "./chains.ts";
@@ -25,7 +25,13 @@ async function save(trx: Db, config: AdminConfig, id: string, set: Record<string
  * ones: base_url (or api_url), api_key, config. A change that would leave a capability's chain
  * without a usable provider, or drop a model a chain uses, is a CONFLICT.
  */
-export async function updateProvider(db: Db, config: AdminConfig, id: string, patch: ProviderPatch, options: UrlCheckOptions = {}): Promise<ProviderView> {
+export async function updateProvider(
+  db: Db,
+  config: AdminConfig,
+  id: string,
+  patch: ProviderPatch,
+  options: UrlCheckOptions = {},
+): Promise<ProviderView> {
   const existing = await getProvider(db, id);
   if (!existing) throw notFound("provider");
   const errors: FieldError[] = [];
@@ -36,7 +42,8 @@ export async function updateProvider(db: Db, config: AdminConfig, id: string, pa
     if (custom) set.name = cleanName(patch.name, errors);
     else errors.push({ path: "/name", message: "built-in providers keep their names" });
   }
-  if (patch.api_url !== undefined && patch.base_url !== undefined) errors.push({ path: "/base_url", message: "give api_url or base_url, not both" });
+  if (patch.api_url !== undefined && patch.base_url !== undefined)
+    errors.push({ path: "/base_url", message: "give api_url or base_url, not both" });
   const urlField = patch.api_url !== undefined ? "api_url" : "base_url";
   const url = patch.api_url !== undefined ? patch.api_url : patch.base_url;
   if (url !== undefined) {
@@ -87,11 +94,20 @@ export async function updateProvider(db: Db, config: AdminConfig, id: string, pa
     if (patch.models !== undefined) {
       for (const c of CAPABILITIES) {
         const dropped = chains[c].find((l) => l.provider === id && !offered({ models }, c).includes(l.model));
-        if (dropped) throw conflict(`model "${dropped.model}" is in the ${c} chain; change the chain with PUT /api/v1/config/providers first`, { capability: c, provider: id, model: dropped.model });
+        if (dropped)
+          throw conflict(
+            `model "${dropped.model}" is in the ${c} chain; change the chain with PUT /api/v1/config/providers first`,
+            { capability: c, provider: id, model: dropped.model },
+          );
       }
       set.models = JSON.stringify(models);
     }
-    if ("api_key_enc" in set) refuseOrphans(id, orphanedCapabilities(config, chains, byId, id, { ...row, api_key_enc: set.api_key_enc as string | null }), "clearing this key");
+    if ("api_key_enc" in set)
+      refuseOrphans(
+        id,
+        orphanedCapabilities(config, chains, byId, id, { ...row, api_key_enc: set.api_key_enc as string | null }),
+        "clearing this key",
+      );
     if (Object.keys(settingsPatch).length || patch.models !== undefined) {
       const next: Record<string, unknown> = { ...row.config };
       for (const [k, v] of Object.entries(settingsPatch)) {
@@ -99,7 +115,8 @@ export async function updateProvider(db: Db, config: AdminConfig, id: string, pa
         else next[k] = v;
       }
       // Prices of models the provider no longer offers go with them.
-      if (patch.models !== undefined && next.prices) next.prices = Object.fromEntries(Object.entries(pricesOf(next.prices)).filter(([m]) => offeredNow.includes(m)));
+      if (patch.models !== undefined && next.prices)
+        next.prices = Object.fromEntries(Object.entries(pricesOf(next.prices)).filter(([m]) => offeredNow.includes(m)));
       set.config = JSON.stringify(next);
     }
     return save(trx, config, id, set);
@@ -117,10 +134,17 @@ export async function setEnabled(db: Db, config: AdminConfig, id: string, enable
     if (!row) throw notFound("provider");
     if (!enabled) {
       if (row.kind === "local" && row.builtin) {
-        throw conflict("the built-in local provider cannot be disabled: it is the offline fallback of every capability", { provider: id, capabilities: CAPABILITIES });
+        throw conflict(
+          "the built-in local provider cannot be disabled: it is the offline fallback of every capability",
+          { provider: id, capabilities: CAPABILITIES },
+        );
       }
       const { chains, byId } = await loadRegistry(trx, config);
-      refuseOrphans(id, orphanedCapabilities(config, chains, byId, id, { ...row, enabled: false }), "disabling this provider");
+      refuseOrphans(
+        id,
+        orphanedCapabilities(config, chains, byId, id, { ...row, enabled: false }),
+        "disabling this provider",
+      );
     }
     return save(trx, config, id, { enabled });
   });

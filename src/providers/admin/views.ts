@@ -4,18 +4,28 @@ import type { Db } from "../../db/client.ts";
 import { notFound } from "../../http/errors.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import type { Price } from "../pricing.ts";
-import { envChain, getProvider, hasKey, listProviders, loadChains, type ChainLink, type ProviderRecord } from "../settings.ts";
+import {
+  type ChainLink,
+  envChain,
+  getProvider,
+  hasKey,
+  listProviders,
+  loadChains,
+  type ProviderRecord,
+} from "../settings.ts";
 import { PRICE_FIELDS } from "./settings-input.ts";
 import type { Catalogue, CurrentConfig, ProviderRow, ProviderView } from "./types.ts";
 
-const iso = (v: Date | string | undefined) => (v instanceof Date ? v.toISOString() : v ? new Date(v).toISOString() : new Date(0).toISOString());
+const iso = (v: Date | string | undefined) =>
+  v instanceof Date ? v.toISOString() : v ? new Date(v).toISOString() : new Date(0).toISOString();
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 /** The models a provider offers for a capability (none when it does not serve it). */
 export const offered = (row: Pick<ProviderRecord, "models">, capability: Capability) => row.models?.[capability] ?? [];
 
 /** The capabilities a provider serves. */
-export const capabilitiesOf = (row: Pick<ProviderRecord, "models">) => CAPABILITIES.filter((c) => offered(row, c).length > 0);
+export const capabilitiesOf = (row: Pick<ProviderRecord, "models">) =>
+  CAPABILITIES.filter((c) => offered(row, c).length > 0);
 
 /** The stored prices, keeping only the known fields that are finite numbers. */
 export function pricesOf(raw: unknown): Record<string, Price> {
@@ -75,13 +85,22 @@ export async function catalogue(db: Db, config: Pick<Config, "cloud">): Promise<
       c,
       rows
         .filter((r) => offered(r, c).length > 0)
-        .map((r) => ({ id: r.id, name: r.name, enabled: r.enabled, configured: hasKey(config, r), models: [...offered(r, c)] })),
+        .map((r) => ({
+          id: r.id,
+          name: r.name,
+          enabled: r.enabled,
+          configured: hasKey(config, r),
+          models: [...offered(r, c)],
+        })),
     ]),
   ) as Catalogue;
 }
 
 /** The current configuration of the given chains (an empty chain is the environment's). */
-export function currentOf(config: Pick<Config, "providers" | "cloud">, chains: Record<Capability, ChainLink[]>): CurrentConfig {
+export function currentOf(
+  config: Pick<Config, "providers" | "cloud">,
+  chains: Record<Capability, ChainLink[]>,
+): CurrentConfig {
   const out: Record<string, unknown> = {};
   const all = {} as Record<Capability, ChainLink[]>;
   for (const c of CAPABILITIES) {

@@ -16,7 +16,16 @@ export class ElevenLabsProviderError extends Error {
   readonly retryable: boolean;
   readonly requestId: string | null;
 
-  constructor(message: string, options: { model: string; status?: number | null; code?: string | null; retryable: boolean; requestId?: string | null }) {
+  constructor(
+    message: string,
+    options: {
+      model: string;
+      status?: number | null;
+      code?: string | null;
+      retryable: boolean;
+      requestId?: string | null;
+    },
+  ) {
     super(message);
     this.model = options.model;
     this.status = options.status ?? null;
@@ -69,7 +78,10 @@ const scrub = (text: string, secret: string) => (secret.length >= 4 ? text.split
  * Any failure of an SDK call as an ElevenLabsProviderError. An abort is not an error of the
  * provider: the caller's abort reason is thrown instead (as the local providers do).
  */
-export function toProviderError(error: unknown, context: { model: string; action: string; apiKey: string; signal?: AbortSignal }): unknown {
+export function toProviderError(
+  error: unknown,
+  context: { model: string; action: string; apiKey: string; signal?: AbortSignal },
+): unknown {
   if (context.signal?.aborted) return context.signal.reason ?? new Error("aborted");
   if (error instanceof ElevenLabsProviderError) return error;
   const say = (text: string) => scrub(`ElevenLabs ${context.action} failed: ${text}`, context.apiKey);
@@ -86,7 +98,13 @@ export function toProviderError(error: unknown, context: { model: string; action
     const status = error.statusCode;
     const { code, message } = errorDetail(error.body);
     const text = `${message ?? "no details given"} (HTTP ${status}${code ? `, ${code}` : ""})`;
-    return new ElevenLabsProviderError(say(text), { model: context.model, status, code, retryable: retryableStatus(status), requestId });
+    return new ElevenLabsProviderError(say(text), {
+      model: context.model,
+      status,
+      code,
+      retryable: retryableStatus(status),
+      requestId,
+    });
   }
   const why = error instanceof Error ? error.message : String(error);
   return new ElevenLabsProviderError(say(why), { model: context.model, retryable: false });

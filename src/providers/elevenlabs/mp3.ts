@@ -24,7 +24,11 @@ const BITRATES = [
     [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],
   ],
 ];
-const RATES: Record<number, number[]> = { 3: [44_100, 48_000, 32_000], 2: [22_050, 24_000, 16_000], 0: [11_025, 12_000, 8_000] };
+const RATES: Record<number, number[]> = {
+  3: [44_100, 48_000, 32_000],
+  2: [22_050, 24_000, 16_000],
+  0: [11_025, 12_000, 8_000],
+};
 
 interface Frame {
   length: number;
@@ -44,8 +48,9 @@ function frameAt(b: Uint8Array, at: number): Frame | null {
   const kbps = BITRATES[mpeg1 ? 0 : 1]![layer - 1]![bitrateIndex]!;
   const sampleRate = RATES[version]![rateIndex]!;
   const padding = (b[at + 2]! >> 1) & 1;
-  const channels = (b[at + 3]! >> 6) === 3 ? 1 : 2;
-  if (layer === 3) return { length: (Math.floor((12_000 * kbps) / sampleRate) + padding) * 4, samples: 384, sampleRate, channels };
+  const channels = b[at + 3]! >> 6 === 3 ? 1 : 2;
+  if (layer === 3)
+    return { length: (Math.floor((12_000 * kbps) / sampleRate) + padding) * 4, samples: 384, sampleRate, channels };
   const samples = layer === 2 || mpeg1 ? 1152 : 576;
   return { length: Math.floor(((samples / 8) * 1000 * kbps) / sampleRate) + padding, samples, sampleRate, channels };
 }
@@ -59,7 +64,8 @@ function isInfoFrame(b: Uint8Array, at: number, length: number): boolean {
 export function mp3Info(bytes: Uint8Array): Mp3Info | null {
   let at = 0;
   if (bytes.length >= 10 && bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33) {
-    const size = ((bytes[6]! & 0x7f) << 21) | ((bytes[7]! & 0x7f) << 14) | ((bytes[8]! & 0x7f) << 7) | (bytes[9]! & 0x7f);
+    const size =
+      ((bytes[6]! & 0x7f) << 21) | ((bytes[7]! & 0x7f) << 14) | ((bytes[8]! & 0x7f) << 7) | (bytes[9]! & 0x7f);
     at = 10 + size + (bytes[5]! & 0x10 ? 10 : 0);
   }
   // The first frame: a header followed by another header (or the end), so stray 0xFF bytes don't count.

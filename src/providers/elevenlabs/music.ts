@@ -1,8 +1,15 @@
 import { join } from "node:path";
 import type { ElevenLabs } from "@elevenlabs/elevenlabs-js";
 import { probe, withTempDir } from "../../media/ffmpeg.ts";
-import { MOODS, type AudioOutput, type GenerateResult, type Mood, type MusicModel, type MusicOptions } from "../types.ts";
-import { call, elevenLabsClient, type ElevenLabsConnection } from "./client.ts";
+import {
+  type AudioOutput,
+  type GenerateResult,
+  MOODS,
+  type Mood,
+  type MusicModel,
+  type MusicOptions,
+} from "../types.ts";
+import { call, type ElevenLabsConnection, elevenLabsClient } from "./client.ts";
 import { ElevenLabsProviderError } from "./errors.ts";
 
 /** ElevenLabs composes 3 s to 600 s (music_length_ms 3000 to 600000). */
@@ -49,10 +56,14 @@ export function createElevenLabsMusic(options: ElevenLabsMusicOptions): MusicMod
     async generate(o: MusicOptions): Promise<GenerateResult<AudioOutput>> {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
       if (!MOODS.includes(o.mood)) throw new RangeError(`unknown mood "${o.mood}"`);
-      if (!(o.durationS > 0 && Number.isFinite(o.durationS))) throw new RangeError("music length must be a positive number of seconds");
+      if (!(o.durationS > 0 && Number.isFinite(o.durationS)))
+        throw new RangeError("music length must be a positive number of seconds");
       const warnings: string[] = [];
       const lengthS = Math.min(MUSIC_LENGTH_S[1], Math.max(MUSIC_LENGTH_S[0], o.durationS));
-      if (lengthS !== o.durationS) warnings.push(`ElevenLabs composes ${MUSIC_LENGTH_S[0]} to ${MUSIC_LENGTH_S[1]} s of music; ${o.durationS} s was asked as ${lengthS} s`);
+      if (lengthS !== o.durationS)
+        warnings.push(
+          `ElevenLabs composes ${MUSIC_LENGTH_S[0]} to ${MUSIC_LENGTH_S[1]} s of music; ${o.durationS} s was asked as ${lengthS} s`,
+        );
       // The API refuses a seed together with a prompt: the same options may give another track.
       if (o.seed !== undefined) warnings.push("ElevenLabs Music takes no seed with a prompt; the seed was not sent");
       const request: ElevenLabs.BodyComposeMusicV1MusicPost = {
@@ -64,17 +75,32 @@ export function createElevenLabsMusic(options: ElevenLabsMusicOptions): MusicMod
       const context = { model: modelId, action: "music", apiKey: options.apiKey, signal: o.signal };
       const { bytes, requestId } = await call(context, async (abortSignal) => {
         const { data, rawResponse } = await client.music.compose(request, { abortSignal }).withRawResponse();
-        return { bytes: new Uint8Array(await new Response(data).arrayBuffer()), requestId: rawResponse.headers.get("request-id") ?? rawResponse.headers.get("song-id") };
+        return {
+          bytes: new Uint8Array(await new Response(data).arrayBuffer()),
+          requestId: rawResponse.headers.get("request-id") ?? rawResponse.headers.get("song-id"),
+        };
       });
       const audio = await withTempDir(async (dir) => {
         const path = join(dir, "music.mp3");
         await Bun.write(path, bytes);
         const p = await probe(path).catch(() => null);
-        return p?.streams.find((s) => s.codec_type === "audio") ? { p, stream: p.streams.find((s) => s.codec_type === "audio")! } : null;
+        return p?.streams.find((s) => s.codec_type === "audio")
+          ? { p, stream: p.streams.find((s) => s.codec_type === "audio")! }
+          : null;
       });
-      if (!audio) throw new ElevenLabsProviderError("ElevenLabs music failed: the audio it sent cannot be read", { model: modelId, retryable: false, requestId });
+      if (!audio)
+        throw new ElevenLabsProviderError("ElevenLabs music failed: the audio it sent cannot be read", {
+          model: modelId,
+          retryable: false,
+          requestId,
+        });
       const durationS = Number(audio.stream.duration ?? audio.p.durationS);
-      if (!(durationS > 0)) throw new ElevenLabsProviderError("ElevenLabs music failed: the audio it sent has no length", { model: modelId, retryable: false, requestId });
+      if (!(durationS > 0))
+        throw new ElevenLabsProviderError("ElevenLabs music failed: the audio it sent has no length", {
+          model: modelId,
+          retryable: false,
+          requestId,
+        });
       return {
         data: { bytes, mimeType: "audio/mpeg", durationS, sampleRate: Number(audio.stream.sample_rate ?? 44_100) },
         warnings,

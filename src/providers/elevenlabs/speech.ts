@@ -1,7 +1,7 @@
 import type { ElevenLabs } from "@elevenlabs/elevenlabs-js";
 import { sentences } from "../local/speech.ts";
 import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming, VoiceInfo } from "../types.ts";
-import { call, elevenLabsClient, type ElevenLabsConnection } from "./client.ts";
+import { call, type ElevenLabsConnection, elevenLabsClient } from "./client.ts";
 import { ElevenLabsProviderError } from "./errors.ts";
 import { mp3Info } from "./mp3.ts";
 import { listElevenLabsVoices, toVoiceInfo } from "./voices.ts";
@@ -58,9 +58,19 @@ function lcs(a: string[], b: string[]): Array<[number, number]> {
  * stretch between its found neighbours, and a sentence none of whose characters can be found is
  * placed between its neighbours by length, with a warning.
  */
-export function sentenceTimings(text: string, alignment: Alignment | undefined, durationS: number): { timings: SpeechTiming[]; warnings: string[] } {
+export function sentenceTimings(
+  text: string,
+  alignment: Alignment | undefined,
+  durationS: number,
+): { timings: SpeechTiming[]; warnings: string[] } {
   const parts = sentences(text);
-  const n = alignment ? Math.min(alignment.characters.length, alignment.characterStartTimesSeconds.length, alignment.characterEndTimesSeconds.length) : 0;
+  const n = alignment
+    ? Math.min(
+        alignment.characters.length,
+        alignment.characterStartTimesSeconds.length,
+        alignment.characterEndTimesSeconds.length,
+      )
+    : 0;
   // The spoken (non-space) characters of the alignment, with their alignment index.
   const spokenAt: number[] = [];
   for (let i = 0; i < n; i++) if (!isSpace(alignment!.characters[i]!)) spokenAt.push(i);
@@ -86,7 +96,10 @@ export function sentenceTimings(text: string, alignment: Alignment | undefined, 
     const to = e < parts.length ? span[e]![0] : spoken.length;
     const chars = needles.slice(s, e).flatMap((needle, k) => needle.map((c) => ({ c, sentence: s + k })));
     if (to > from && chars.length * (to - from) <= LCS_MAX_CELLS) {
-      for (const [i, j] of lcs(chars.map((x) => x.c), spoken.slice(from, to))) {
+      for (const [i, j] of lcs(
+        chars.map((x) => x.c),
+        spoken.slice(from, to),
+      )) {
         const sentence = chars[i]!.sentence;
         const prev = span[sentence];
         span[sentence] = prev ? [prev[0], from + j] : [from + j, from + j];
@@ -159,7 +172,10 @@ export function createElevenLabsSpeech(options: ElevenLabsSpeechOptions): Speech
       if (!o.voice.trim()) throw new RangeError("an ElevenLabs voice id is needed");
       const warnings: string[] = [];
       const sent = Math.min(SPEED_RANGE[1], Math.max(SPEED_RANGE[0], speed));
-      if (sent !== speed) warnings.push(`ElevenLabs speaks at ${SPEED_RANGE[0]} to ${SPEED_RANGE[1]} times the normal speed; speed ${speed} was sent as ${sent}`);
+      if (sent !== speed)
+        warnings.push(
+          `ElevenLabs speaks at ${SPEED_RANGE[0]} to ${SPEED_RANGE[1]} times the normal speed; speed ${speed} was sent as ${sent}`,
+        );
       const request: ElevenLabs.BodyTextToSpeechFullWithTimestamps = {
         text: o.text,
         modelId,
@@ -174,9 +190,15 @@ export function createElevenLabsSpeech(options: ElevenLabsSpeechOptions): Speech
       );
       const bytes = new Uint8Array(Buffer.from(data.audioBase64 ?? "", "base64"));
       const info = mp3Info(bytes);
-      if (!info) throw new ElevenLabsProviderError("ElevenLabs speech failed: the audio it sent is not MP3", { model: modelId, status: rawResponse.status, retryable: false });
+      if (!info)
+        throw new ElevenLabsProviderError("ElevenLabs speech failed: the audio it sent is not MP3", {
+          model: modelId,
+          status: rawResponse.status,
+          retryable: false,
+        });
       const alignment = data.alignment ?? data.normalizedAlignment;
-      if (!data.alignment && data.normalizedAlignment) warnings.push("ElevenLabs sent only the normalised alignment; sentence times follow it");
+      if (!data.alignment && data.normalizedAlignment)
+        warnings.push("ElevenLabs sent only the normalised alignment; sentence times follow it");
       const lastEndS = alignment?.characterEndTimesSeconds.reduce((a, b) => Math.max(a, b), 0) ?? 0;
       // The audio may run on past the last character (a breath, silence): the length is the longer of the two.
       const durationS = Math.max(lastEndS, info.durationS);
@@ -185,7 +207,12 @@ export function createElevenLabsSpeech(options: ElevenLabsSpeechOptions): Speech
         data: { bytes, mimeType: "audio/mpeg", durationS, sampleRate: info.sampleRate, timings },
         warnings: [...warnings, ...timingWarnings],
         usage: { audioSeconds: durationS },
-        response: { provider: "elevenlabs", modelId, timestamp: new Date(), id: rawResponse.headers.get("request-id") ?? undefined },
+        response: {
+          provider: "elevenlabs",
+          modelId,
+          timestamp: new Date(),
+          id: rawResponse.headers.get("request-id") ?? undefined,
+        },
       };
     },
     async voices(signal?: AbortSignal): Promise<VoiceInfo[]> {

@@ -1,5 +1,5 @@
 import type { VoiceInfo } from "../types.ts";
-import { call, elevenLabsClient, type ElevenLabsConnection } from "./client.ts";
+import { call, type ElevenLabsConnection, elevenLabsClient } from "./client.ts";
 
 /** A voice of the account, as the voice library lists it. */
 export interface ElevenLabsVoice {
@@ -11,11 +11,18 @@ export interface ElevenLabsVoice {
 }
 
 /** The voices the API key can use (GET /v1/voices: premade, cloned, generated and library voices added). */
-export async function listElevenLabsVoices(options: ElevenLabsConnection & { signal?: AbortSignal }): Promise<ElevenLabsVoice[]> {
+export async function listElevenLabsVoices(
+  options: ElevenLabsConnection & { signal?: AbortSignal },
+): Promise<ElevenLabsVoice[]> {
   const client = elevenLabsClient(options);
   const context = { model: "voices", action: "voice list", apiKey: options.apiKey, signal: options.signal };
   const { voices } = await call(context, (abortSignal) => client.voices.getAll({}, { abortSignal }));
-  return voices.map((v) => ({ voice_id: v.voiceId, name: v.name ?? v.voiceId, labels: { ...(v.labels ?? {}) }, preview_url: v.previewUrl ?? null }));
+  return voices.map((v) => ({
+    voice_id: v.voiceId,
+    name: v.name ?? v.voiceId,
+    labels: { ...(v.labels ?? {}) },
+    preview_url: v.previewUrl ?? null,
+  }));
 }
 
 const clean = (s: string | undefined) => {
@@ -25,7 +32,9 @@ const clean = (s: string | undefined) => {
 
 /** ElevenLabs' gender label ("female", "male", "neutral", "non-binary") as the library's. */
 export function genderOf(label: string | undefined): VoiceInfo["gender"] {
-  const g = clean(label)?.toLowerCase().replace(/[\s_-]+/g, "");
+  const g = clean(label)
+    ?.toLowerCase()
+    .replace(/[\s_-]+/g, "");
   if (g === "female" || g === "woman") return "female";
   if (g === "male" || g === "man") return "male";
   if (g === "neutral" || g === "nonbinary" || g === "androgynous") return "neutral";
@@ -34,7 +43,9 @@ export function genderOf(label: string | undefined): VoiceInfo["gender"] {
 
 /** ElevenLabs' age label ("young", "middle aged", "old", …) as the library's. */
 export function ageOf(label: string | undefined): VoiceInfo["age"] {
-  const a = clean(label)?.toLowerCase().replace(/[\s-]+/g, "_");
+  const a = clean(label)
+    ?.toLowerCase()
+    .replace(/[\s-]+/g, "_");
   if (!a) return null;
   if (a === "child" || a === "kid" || a === "children" || a === "teen" || a === "teenager") return "child";
   if (a === "young" || a === "young_adult") return "young";

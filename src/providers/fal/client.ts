@@ -1,5 +1,5 @@
 import { createFalClient, type FalClient, type RequestMiddleware } from "@fal-ai/client";
-import { DEFAULT_RETRY, retryingFetch, type RetryPolicy } from "./http.ts";
+import { DEFAULT_RETRY, type RetryPolicy, retryingFetch } from "./http.ts";
 
 /** How to reach fal: shared by the image and video factories. */
 export interface FalConnectionOptions {
@@ -53,5 +53,11 @@ export function connectFal(o: FalConnectionOptions, defaultPollMs: number): FalR
     retry: { maxRetries: 0 },
   });
   const webhook = o.webhookUrl && o.wait ? { webhookUrl: o.webhookUrl, wait: o.wait } : {};
-  return { client, fetch, pollIntervalMs: o.pollIntervalMs ?? defaultPollMs, ...webhook, webhookPollMs: o.webhookPollMs ?? DEFAULT_WEBHOOK_POLL_MS };
+  return {
+    client,
+    fetch,
+    pollIntervalMs: o.pollIntervalMs ?? defaultPollMs,
+    ...webhook,
+    webhookPollMs: o.webhookPollMs ?? DEFAULT_WEBHOOK_POLL_MS,
+  };
 }

@@ -18,7 +18,16 @@ export class FalProviderError extends Error {
   /** Which step failed. */
   readonly phase: FalPhase | undefined;
 
-  constructor(init: { model: string; message: string; status?: number; retryable: boolean; requestId?: string; detail?: FalFieldError[]; phase?: FalPhase; cause?: unknown }) {
+  constructor(init: {
+    model: string;
+    message: string;
+    status?: number;
+    retryable: boolean;
+    requestId?: string;
+    detail?: FalFieldError[];
+    phase?: FalPhase;
+    cause?: unknown;
+  }) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
     this.model = init.model;
     this.status = init.status;

@@ -63,7 +63,8 @@ export function callName(method: string, url: string): string {
   return "download";
 }
 
-const urlOf = (input: RequestInfo | URL) => (typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+const urlOf = (input: RequestInfo | URL) =>
+  typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
 
 /**
  * A fetch that retries what is safe to retry: any call on 408/429/500/502/503/504 and transport
@@ -94,7 +95,9 @@ export function retryingFetch(base: typeof fetch, policy: RetryPolicy): typeof f
         continue;
       }
       if (res.ok) return res;
-      const retryable = idempotent ? [408, 429, 500, 502, 503, 504].includes(res.status) : res.status === 429 || res.status === 503;
+      const retryable = idempotent
+        ? [408, 429, 500, 502, 503, 504].includes(res.status)
+        : res.status === 429 || res.status === 503;
       const after = retryAfterMs(res.headers.get("retry-after"));
       if (!retryable || attempt >= policy.retries || (after != null && after > policy.maxDelayMs)) {
         throw await errorFromResponse(res, what);

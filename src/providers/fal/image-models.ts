@@ -48,12 +48,21 @@ export function nearestRatio(width: number, height: number, allowed: string[]): 
   return allowed.reduce((best, r) => (score(r) < score(best) ? r : best));
 }
 
-const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const defined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 const flux: ImageEndpoint = {
   kind: "text",
   maxReferences: 0,
-  input: (c) => defined({ prompt: c.prompt, image_size: imageSize(c.width, c.height), num_images: 1, output_format: "png", enable_safety_checker: true, seed: c.seed }),
+  input: (c) =>
+    defined({
+      prompt: c.prompt,
+      image_size: imageSize(c.width, c.height),
+      num_images: 1,
+      output_format: "png",
+      enable_safety_checker: true,
+      seed: c.seed,
+    }),
 };
 
 const kontext = (multi?: string): ImageEndpoint => ({
@@ -82,8 +91,13 @@ export const IMAGE_ENDPOINTS: Record<string, ImageEndpoint> = {
 
 export function imageEndpoint(id: string, kind: ImageEndpoint["kind"]): ImageEndpoint {
   const e = IMAGE_ENDPOINTS[id];
-  const known = Object.entries(IMAGE_ENDPOINTS).filter(([, v]) => v.kind === kind).map(([k]) => k);
-  if (!e || e.kind !== kind) throw new RangeError(`fal image model ${id} is not a known ${kind === "text" ? "text-to-image" : "reference (image-to-image)"} model; known: ${known.join(", ")}`);
+  const known = Object.entries(IMAGE_ENDPOINTS)
+    .filter(([, v]) => v.kind === kind)
+    .map(([k]) => k);
+  if (!e || e.kind !== kind)
+    throw new RangeError(
+      `fal image model ${id} is not a known ${kind === "text" ? "text-to-image" : "reference (image-to-image)"} model; known: ${known.join(", ")}`,
+    );
   return e;
 }
 

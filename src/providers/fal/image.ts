@@ -1,9 +1,9 @@
 import type { GenerateResult, ImageModel, ImageOptions, ImageOutput } from "../types.ts";
 import { connectFal, type FalConnectionOptions } from "./client.ts";
 import { FalProviderError } from "./errors.ts";
-import { imageEndpoint, referencePrompt, type ImageEndpoint } from "./image-models.ts";
+import { type ImageEndpoint, imageEndpoint, referencePrompt } from "./image-models.ts";
 import { download, isFalFile, sniffImage } from "./media.ts";
-import { runFal, type FalPlan, type FalRequestControls, type FalRequestStore } from "./queue.ts";
+import { type FalPlan, type FalRequestControls, type FalRequestStore, runFal } from "./queue.ts";
 
 export interface FalImageSettings extends FalConnectionOptions {
   /** Text-to-image endpoint. */
@@ -40,7 +40,14 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
   function plan(o: ImageOptions): { plan: FalPlan; warnings: string[] } {
     const refs = o.references ?? [];
     if (!refs.length) {
-      return { plan: { endpointId: model, files: [], input: () => text.input({ prompt: o.prompt, width: o.width, height: o.height, seed: o.seed, imageUrls: [] }) }, warnings: [] };
+      return {
+        plan: {
+          endpointId: model,
+          files: [],
+          input: () => text.input({ prompt: o.prompt, width: o.width, height: o.height, seed: o.seed, imageUrls: [] }),
+        },
+        warnings: [],
+      };
     }
     const warnings: string[] = [];
     let endpointId = referenceModel;
@@ -50,13 +57,20 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
       endpoint = imageEndpoint(endpointId, "reference");
     }
     const used = refs.slice(0, endpoint.maxReferences);
-    if (used.length < refs.length) warnings.push(`${endpointId} takes ${endpoint.maxReferences} reference image(s): ${refs.length - used.length} of ${refs.length} were left out`);
+    if (used.length < refs.length)
+      warnings.push(
+        `${endpointId} takes ${endpoint.maxReferences} reference image(s): ${refs.length - used.length} of ${refs.length} were left out`,
+      );
     const labels = used.map((r) => r.label).filter((l): l is string => !!l);
     const prompt = referencePrompt(o.prompt, used.length, labels);
     return {
       plan: {
         endpointId,
-        files: used.map((r, i) => ({ bytes: r.bytes, mimeType: r.mimeType, name: `reference-${i + 1}.${EXT[r.mimeType] ?? "bin"}` })),
+        files: used.map((r, i) => ({
+          bytes: r.bytes,
+          mimeType: r.mimeType,
+          name: `reference-${i + 1}.${EXT[r.mimeType] ?? "bin"}`,
+        })),
         input: (imageUrls) => endpoint.input({ prompt, width: o.width, height: o.height, seed: o.seed, imageUrls }),
       },
       warnings,
@@ -68,16 +82,39 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
     modelId: model,
     async generate(o: FalImageOptions): Promise<GenerateResult<ImageOutput>> {
       const { plan: p, warnings } = plan(o);
-      const run = await runFal(rt, p, { ...o, store: settings.requests, cancelOnAbort: settings.cancelOnAbort }, async (result, ref) => {
-        const first = (result as { images?: unknown[] } | null)?.images?.[0];
-        if (!isFalFile(first)) {
-          throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "result", message: `fal ${ref.endpointId}: the result has no image` });
-        }
-        const bytes = await download(rt, first.url, ref.endpointId, o.signal);
-        const sniffed = sniffImage(bytes);
-        if (!sniffed) throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "download", message: `fal ${ref.endpointId}: the result is not a PNG, JPEG or WebP image` });
-        return { bytes, mimeType: sniffed.mimeType, width: sniffed.width ?? first.width ?? o.width, height: sniffed.height ?? first.height ?? o.height } satisfies ImageOutput;
-      });
+      const run = await runFal(
+        rt,
+        p,
+        { ...o, store: settings.requests, cancelOnAbort: settings.cancelOnAbort },
+        async (result, ref) => {
+          const first = (result as { images?: unknown[] } | null)?.images?.[0];
+          if (!isFalFile(first)) {
+            throw new FalProviderError({
+              model: ref.endpointId,
+              retryable: false,
+              requestId: ref.requestId,
+              phase: "result",
+              message: `fal ${ref.endpointId}: the result has no image`,
+            });
+          }
+          const bytes = await download(rt, first.url, ref.endpointId, o.signal);
+          const sniffed = sniffImage(bytes);
+          if (!sniffed)
+            throw new FalProviderError({
+              model: ref.endpointId,
+              retryable: false,
+              requestId: ref.requestId,
+              phase: "download",
+              message: `fal ${ref.endpointId}: the result is not a PNG, JPEG or WebP image`,
+            });
+          return {
+            bytes,
+            mimeType: sniffed.mimeType,
+            width: sniffed.width ?? first.width ?? o.width,
+            height: sniffed.height ?? first.height ?? o.height,
+          } satisfies ImageOutput;
+        },
+      );
       if (run.resumed) warnings.push(`resumed fal request ${run.ref.requestId}: not submitted again`);
       return {
         data: run.value,

@@ -24,7 +24,9 @@ export async function download(rt: FalRuntime, url: string, model: string, signa
     const comma = url.indexOf(",");
     const meta = url.slice(5, comma);
     const body = url.slice(comma + 1);
-    return meta.endsWith(";base64") ? new Uint8Array(Buffer.from(body, "base64")) : new TextEncoder().encode(decodeURIComponent(body));
+    return meta.endsWith(";base64")
+      ? new Uint8Array(Buffer.from(body, "base64"))
+      : new TextEncoder().encode(decodeURIComponent(body));
   }
   try {
     const res = await rt.fetch(url, { signal });
@@ -63,8 +65,18 @@ export function sniffImage(b: Uint8Array): { mimeType: ImageMime; width?: number
   }
   if (b.length >= 30 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP") {
     const chunk = ascii(b, 12, 4);
-    if (chunk === "VP8X") return { mimeType: "image/webp", width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)), height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)) };
-    if (chunk === "VP8 ") return { mimeType: "image/webp", width: dv.getUint16(26, true) & 0x3fff, height: dv.getUint16(28, true) & 0x3fff };
+    if (chunk === "VP8X")
+      return {
+        mimeType: "image/webp",
+        width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)),
+        height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)),
+      };
+    if (chunk === "VP8 ")
+      return {
+        mimeType: "image/webp",
+        width: dv.getUint16(26, true) & 0x3fff,
+        height: dv.getUint16(28, true) & 0x3fff,
+      };
     if (chunk === "VP8L") {
       const bits = dv.getUint32(21, true);
       return { mimeType: "image/webp", width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff) };
@@ -80,7 +92,10 @@ const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b
 export const isMp4 = (b: Uint8Array) => b.length >= 12 && ascii(b, 4, 4) === "ftyp";
 
 /** ffprobe's size and length of a downloaded clip. */
-export async function probeVideo(bytes: Uint8Array, model: string): Promise<{ width: number; height: number; durationS: number }> {
+export async function probeVideo(
+  bytes: Uint8Array,
+  model: string,
+): Promise<{ width: number; height: number; durationS: number }> {
   return withTempDir(async (dir) => {
     const path = join(dir, "clip.mp4");
     await Bun.write(path, bytes);
@@ -90,7 +105,13 @@ export async function probeVideo(bytes: Uint8Array, model: string): Promise<{ wi
       if (!v?.width || !v.height) throw new Error("no video stream");
       return { width: v.width, height: v.height, durationS: p.durationS || Number(v.duration ?? 0) };
     } catch (err) {
-      throw new FalProviderError({ model, retryable: false, phase: "download", message: `fal ${model}: the result is not a readable video: ${(err as Error).message}`, cause: err });
+      throw new FalProviderError({
+        model,
+        retryable: false,
+        phase: "download",
+        message: `fal ${model}: the result is not a readable video: ${(err as Error).message}`,
+        cause: err,
+      });
     }
   });
 }

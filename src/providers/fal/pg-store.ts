@@ -9,14 +9,22 @@ import type { FalRequestRef, FalRequestStore } from "./queue.ts";
 export function pgRequestStore(db: Db): FalRequestStore {
   return {
     async get(key) {
-      const row = await db.selectFrom("provider_requests").select(["endpoint_id", "request_id"]).where("key", "=", key).executeTakeFirst();
+      const row = await db
+        .selectFrom("provider_requests")
+        .select(["endpoint_id", "request_id"])
+        .where("key", "=", key)
+        .executeTakeFirst();
       return row ? ({ endpointId: row.endpoint_id, requestId: row.request_id } satisfies FalRequestRef) : null;
     },
     async put(key, ref) {
       await db
         .insertInto("provider_requests")
         .values({ key, endpoint_id: ref.endpointId, request_id: ref.requestId })
-        .onConflict((oc) => oc.column("key").doUpdateSet({ endpoint_id: ref.endpointId, request_id: ref.requestId, created_at: new Date() }))
+        .onConflict((oc) =>
+          oc
+            .column("key")
+            .doUpdateSet({ endpoint_id: ref.endpointId, request_id: ref.requestId, created_at: new Date() }),
+        )
         .execute();
     },
     async delete(key) {

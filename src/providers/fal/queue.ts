@@ -74,12 +74,26 @@ export function memoryRequestStore(): FalRequestStore & { entries: Map<string, F
 export const defaultCancelOnAbort = (reason: unknown) => reason !== "lease-lost" && reason !== "shutdown";
 
 /** Queues one request: the one call that costs money. */
-export async function submitFal(rt: FalRuntime, endpointId: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<FalRequestRef> {
+export async function submitFal(
+  rt: FalRuntime,
+  endpointId: string,
+  input: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<FalRequestRef> {
   try {
     // The client appends `?fal_webhook=<url>` to the submission: fal POSTs there when the request ends.
     const webhookUrl = rt.webhookUrl && rt.wait ? rt.webhookUrl : undefined;
-    const queued = await rt.client.queue.submit(endpointId, { input, abortSignal: signal, ...(webhookUrl ? { webhookUrl } : {}) });
-    if (!queued?.request_id) throw new FalProviderError({ model: endpointId, retryable: false, message: `fal ${endpointId}: the submission answered no request_id` });
+    const queued = await rt.client.queue.submit(endpointId, {
+      input,
+      abortSignal: signal,
+      ...(webhookUrl ? { webhookUrl } : {}),
+    });
+    if (!queued?.request_id)
+      throw new FalProviderError({
+        model: endpointId,
+        retryable: false,
+        message: `fal ${endpointId}: the submission answered no request_id`,
+      });
     return { endpointId, requestId: queued.request_id };
   } catch (err) {
     throw relabel(err, endpointId, "submit");
@@ -87,7 +101,11 @@ export async function submitFal(rt: FalRuntime, endpointId: string, input: Recor
 }
 
 /** Polls a queued request until COMPLETED (between polls: a sleep, or a wait for its webhook), then fetches its result (the output JSON). */
-export async function resumeFal(rt: FalRuntime, ref: FalRequestRef, o: { signal?: AbortSignal; onStatus?: (s: QueueStatus) => void } = {}): Promise<unknown> {
+export async function resumeFal(
+  rt: FalRuntime,
+  ref: FalRequestRef,
+  o: { signal?: AbortSignal; onStatus?: (s: QueueStatus) => void } = {},
+): Promise<unknown> {
   const { endpointId, requestId } = ref;
   try {
     for (;;) {
@@ -111,7 +129,10 @@ export async function resumeFal(rt: FalRuntime, ref: FalRequestRef, o: { signal?
 /** Asks fal to drop a request; best effort (a running one may finish anyway). */
 export async function cancelFal(rt: FalRuntime, ref: FalRequestRef): Promise<boolean> {
   try {
-    await rt.client.queue.cancel(ref.endpointId, { requestId: ref.requestId, abortSignal: AbortSignal.timeout(15_000) });
+    await rt.client.queue.cancel(ref.endpointId, {
+      requestId: ref.requestId,
+      abortSignal: AbortSignal.timeout(15_000),
+    });
     return true;
   } catch {
     return false;
@@ -135,7 +156,9 @@ export interface FalRunOptions extends FalRequestControls {
 /** A request's fingerprint: same endpoint, same input, same file bytes → same key. */
 export function fingerprint(plan: FalPlan): string {
   const hashes = plan.files.map((f) => `sha256:${createHash("sha256").update(f.bytes).digest("hex")}`);
-  return createHash("sha256").update(JSON.stringify({ endpoint: plan.endpointId, input: plan.input(hashes) })).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify({ endpoint: plan.endpointId, input: plan.input(hashes) }))
+    .digest("hex");
 }
 
 /** Whether a failure leaves the request worth resuming (else the stored ref is dropped). */
@@ -162,7 +185,9 @@ export async function runFal<T>(
     if (key) await Promise.resolve(o.store!.delete(key)).catch(() => {});
   };
   let ref: FalRequestRef | undefined =
-    typeof o.resume === "string" ? { endpointId: plan.endpointId, requestId: o.resume } : (o.resume ?? (key ? ((await o.store!.get(key)) ?? undefined) : undefined));
+    typeof o.resume === "string"
+      ? { endpointId: plan.endpointId, requestId: o.resume }
+      : (o.resume ?? (key ? ((await o.store!.get(key)) ?? undefined) : undefined));
   let resumed = ref !== undefined;
   let result: unknown;
   try {
@@ -170,7 +195,8 @@ export async function runFal<T>(
       try {
         result = await resumeFal(rt, ref, o);
       } catch (err) {
-        if (!(err instanceof FalProviderError && (err.status === 404 || err.status === 410) && err.phase !== "result")) throw err;
+        if (!(err instanceof FalProviderError && (err.status === 404 || err.status === 410) && err.phase !== "result"))
+          throw err;
         warnings.push(`fal request ${ref.requestId} of ${ref.endpointId} is unknown to fal (expired?): submitted anew`);
         await forget();
         ref = undefined;
@@ -181,7 +207,11 @@ export async function runFal<T>(
       const urls: string[] = [];
       for (const f of plan.files) {
         try {
-          urls.push(await rt.client.storage.upload(new File([f.bytes as Uint8Array<ArrayBuffer>], f.name, { type: f.mimeType })));
+          urls.push(
+            await rt.client.storage.upload(
+              new File([f.bytes as Uint8Array<ArrayBuffer>], f.name, { type: f.mimeType }),
+            ),
+          );
         } catch (err) {
           throw relabel(err, plan.endpointId, "upload");
         }

@@ -32,7 +32,8 @@ export interface VideoEndpoint {
   input(c: VideoCall): Record<string, unknown>;
 }
 
-const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const defined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 const kling = (textModel?: string): VideoEndpoint => ({
   durations: [5, 10],
@@ -40,7 +41,11 @@ const kling = (textModel?: string): VideoEndpoint => ({
   input: (c) =>
     c.imageUrl
       ? { prompt: c.prompt, image_url: c.imageUrl, duration: String(c.durationS) }
-      : { prompt: c.prompt, duration: String(c.durationS), aspect_ratio: nearestRatio(c.width, c.height, ["16:9", "9:16", "1:1"]) },
+      : {
+          prompt: c.prompt,
+          duration: String(c.durationS),
+          aspect_ratio: nearestRatio(c.width, c.height, ["16:9", "9:16", "1:1"]),
+        },
 });
 
 const hailuo = (textModel?: string): VideoEndpoint => ({
@@ -48,7 +53,13 @@ const hailuo = (textModel?: string): VideoEndpoint => ({
   textModel,
   input: (c) =>
     c.imageUrl
-      ? { prompt: c.prompt, image_url: c.imageUrl, duration: String(c.durationS), resolution: Math.min(c.width, c.height) <= 512 ? "512P" : "768P", prompt_optimizer: true }
+      ? {
+          prompt: c.prompt,
+          image_url: c.imageUrl,
+          duration: String(c.durationS),
+          resolution: Math.min(c.width, c.height) <= 512 ? "512P" : "768P",
+          prompt_optimizer: true,
+        }
       : { prompt: c.prompt, duration: String(c.durationS), prompt_optimizer: true },
 });
 
@@ -94,7 +105,11 @@ export function videoEndpoint(id: string): VideoEndpoint {
 }
 
 /** The shortest allowed length that covers the request (the longest when none does), and a warning when it differs. */
-export function pickDuration(model: string, allowed: number[], requested: number): { durationS: number; warning?: string } {
+export function pickDuration(
+  model: string,
+  allowed: number[],
+  requested: number,
+): { durationS: number; warning?: string } {
   const fit = allowed.find((d) => d >= requested - 1e-6);
   const durationS = fit ?? allowed[allowed.length - 1]!;
   if (Math.abs(durationS - requested) < 1e-6) return { durationS };

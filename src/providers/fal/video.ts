@@ -3,8 +3,8 @@ import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../t
 import { connectFal, type FalConnectionOptions } from "./client.ts";
 import { FalProviderError } from "./errors.ts";
 import { download, isFalFile, isMp4, probeVideo } from "./media.ts";
-import { runFal, type FalPlan, type FalRequestControls, type FalRequestStore } from "./queue.ts";
-import { pickDuration, videoEndpoint, type VideoEndpoint } from "./video-models.ts";
+import { type FalPlan, type FalRequestControls, type FalRequestStore, runFal } from "./queue.ts";
+import { pickDuration, type VideoEndpoint, videoEndpoint } from "./video-models.ts";
 
 export interface FalVideoSettings extends FalConnectionOptions {
   /** Image-to-video endpoint (its text-to-video sibling serves calls without an image). */
@@ -51,7 +51,11 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
     let endpoint: VideoEndpoint = main;
     if (!o.image) {
       if (!main.textModel) {
-        throw new FalProviderError({ model, retryable: false, message: `fal ${model}: animates an image and has no text-to-video sibling here; pass the keyframe` });
+        throw new FalProviderError({
+          model,
+          retryable: false,
+          message: `fal ${model}: animates an image and has no text-to-video sibling here; pass the keyframe`,
+        });
       }
       endpointId = main.textModel;
       endpoint = videoEndpoint(endpointId);
@@ -60,8 +64,14 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
     if (warning) warnings.push(warning);
     const prompt = o.camera ? `${o.prompt} Camera: ${CAMERA[o.camera]}.` : o.prompt;
     const call = { prompt, durationS, width: o.width, height: o.height, seed: o.seed };
-    const files = o.image ? [{ bytes: o.image.bytes, mimeType: o.image.mimeType, name: `keyframe.${EXT[o.image.mimeType] ?? "bin"}` }] : [];
-    return { plan: { endpointId, files, input: (urls) => endpoint.input({ ...call, imageUrl: urls[0] }) }, durationS, warnings };
+    const files = o.image
+      ? [{ bytes: o.image.bytes, mimeType: o.image.mimeType, name: `keyframe.${EXT[o.image.mimeType] ?? "bin"}` }]
+      : [];
+    return {
+      plan: { endpointId, files, input: (urls) => endpoint.input({ ...call, imageUrl: urls[0] }) },
+      durationS,
+      warnings,
+    };
   }
 
   return {
@@ -69,16 +79,40 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
     modelId: model,
     async generate(o: FalVideoOptions): Promise<GenerateResult<VideoOutput>> {
       const { plan: p, durationS, warnings } = plan(o);
-      const run = await runFal(rt, p, { ...o, store: settings.requests, cancelOnAbort: settings.cancelOnAbort }, async (result, ref) => {
-        const video = (result as { video?: unknown } | null)?.video;
-        if (!isFalFile(video)) {
-          throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "result", message: `fal ${ref.endpointId}: the result has no video` });
-        }
-        const bytes = await download(rt, video.url, ref.endpointId, o.signal);
-        if (!isMp4(bytes)) throw new FalProviderError({ model: ref.endpointId, retryable: false, requestId: ref.requestId, phase: "download", message: `fal ${ref.endpointId}: the result is not an MP4` });
-        const info = await probeVideo(bytes, ref.endpointId);
-        return { bytes, mimeType: "video/mp4", width: info.width, height: info.height, durationS: info.durationS } satisfies VideoOutput;
-      });
+      const run = await runFal(
+        rt,
+        p,
+        { ...o, store: settings.requests, cancelOnAbort: settings.cancelOnAbort },
+        async (result, ref) => {
+          const video = (result as { video?: unknown } | null)?.video;
+          if (!isFalFile(video)) {
+            throw new FalProviderError({
+              model: ref.endpointId,
+              retryable: false,
+              requestId: ref.requestId,
+              phase: "result",
+              message: `fal ${ref.endpointId}: the result has no video`,
+            });
+          }
+          const bytes = await download(rt, video.url, ref.endpointId, o.signal);
+          if (!isMp4(bytes))
+            throw new FalProviderError({
+              model: ref.endpointId,
+              retryable: false,
+              requestId: ref.requestId,
+              phase: "download",
+              message: `fal ${ref.endpointId}: the result is not an MP4`,
+            });
+          const info = await probeVideo(bytes, ref.endpointId);
+          return {
+            bytes,
+            mimeType: "video/mp4",
+            width: info.width,
+            height: info.height,
+            durationS: info.durationS,
+          } satisfies VideoOutput;
+        },
+      );
       if (run.resumed) warnings.push(`resumed fal request ${run.ref.requestId}: not submitted again`);
       return {
         data: run.value,

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { openListenConnection, type ListenConnection } from "../../db/listen.ts";
+import { type ListenConnection, openListenConnection } from "../../db/listen.ts";
 import type { Logger } from "../../log.ts";
 import { abortReason } from "./http.ts";
 
@@ -73,12 +73,22 @@ export function createFalWakeups(o: FalWakeupsOptions): FalWakeups {
   async function catchUp(client: pg.Client) {
     const ids = [...waiters.keys()];
     if (!ids.length) return;
-    const { rows } = await client.query<{ request_id: string }>("select distinct request_id from fal_webhooks where request_id = any($1::text[])", [ids]);
+    const { rows } = await client.query<{ request_id: string }>(
+      "select distinct request_id from fal_webhooks where request_id = any($1::text[])",
+      [ids],
+    );
     for (const r of rows) wake(r.request_id);
   }
 
   const opening = openListenConnection(
-    { connectionString: o.connectionString, channels: [FAL_WAKE_CHANNEL], applicationName: "inkreel-fal-wakeups", name: "fal wake-ups", log, firstFailure: "retry" },
+    {
+      connectionString: o.connectionString,
+      channels: [FAL_WAKE_CHANNEL],
+      applicationName: "inkreel-fal-wakeups",
+      name: "fal wake-ups",
+      log,
+      firstFailure: "retry",
+    },
     {
       notify: (_channel, requestId) => wake(requestId),
       connected: async (client) => {

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject, verify as verifySignature } from "node:crypto";
 
 /**
  * fal's webhook signatures (https://docs.fal.ai/model-endpoints/webhooks): every delivery carries
@@ -113,7 +113,10 @@ export function createFalWebhookVerifier(o: FalWebhookVerifierOptions): FalWebho
 
   async function fetchKeys(): Promise<KeyObject[]> {
     lastAttempt = now();
-    const res = await fetchFn(o.jwksUrl, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetchFn(o.jwksUrl, {
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     if (!res.ok) throw new Error(`JWKS answered HTTP ${res.status}`);
     const keys = ed25519Keys(await res.json());
     if (!keys.length) throw new Error("JWKS holds no Ed25519 key");
@@ -135,7 +138,10 @@ export function createFalWebhookVerifier(o: FalWebhookVerifierOptions): FalWebho
       return await refresh();
     } catch (err) {
       if (cached) return cached.keys;
-      throw new FalWebhookError("keys_unavailable", `fal's webhook keys could not be fetched: ${(err as Error).message}`);
+      throw new FalWebhookError(
+        "keys_unavailable",
+        `fal's webhook keys could not be fetched: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -155,25 +161,34 @@ export function createFalWebhookVerifier(o: FalWebhookVerifierOptions): FalWebho
       const timestamp = headers.get(HEADER.timestamp)?.trim() ?? "";
       const signatureHex = headers.get(HEADER.signature)?.trim().toLowerCase() ?? "";
       if (!ID.test(requestId) || !ID.test(userId) || !TIMESTAMP.test(timestamp) || !signatureHex) {
-        throw new FalWebhookError("missing_headers", "the X-Fal-Webhook-Request-Id, -User-Id, -Timestamp and -Signature headers are required");
+        throw new FalWebhookError(
+          "missing_headers",
+          "the X-Fal-Webhook-Request-Id, -User-Id, -Timestamp and -Signature headers are required",
+        );
       }
       // Before any key lookup: an old delivery is refused cheaply, and a captured one cannot be
       // replayed once the window has passed (within it, the stored signature catches it).
       const ts = Number(timestamp);
-      if (Math.abs(now() / 1000 - ts) > toleranceS) throw new FalWebhookError("stale", `the webhook timestamp is more than ${toleranceS} s from now`);
-      if (!SIGNATURE.test(signatureHex)) throw new FalWebhookError("bad_signature", "the webhook signature is not 64 bytes of hex");
+      if (Math.abs(now() / 1000 - ts) > toleranceS)
+        throw new FalWebhookError("stale", `the webhook timestamp is more than ${toleranceS} s from now`);
+      if (!SIGNATURE.test(signatureHex))
+        throw new FalWebhookError("bad_signature", "the webhook signature is not 64 bytes of hex");
 
       const message = falSignedMessage(requestId, userId, timestamp, rawBody);
       const signature = Buffer.from(signatureHex, "hex");
       const verified = { requestId, userId, timestamp: ts, signature: signatureHex };
       if (anyVerifies(await currentKeys(), message, signature)) return verified;
       // fal may have rotated its keys since we fetched them: look again, but not on every forgery.
-      if (now() - lastAttempt < refetchMinMs) throw new FalWebhookError("bad_signature", "the webhook signature does not verify");
+      if (now() - lastAttempt < refetchMinMs)
+        throw new FalWebhookError("bad_signature", "the webhook signature does not verify");
       let fresh: KeyObject[];
       try {
         fresh = await refresh();
       } catch (err) {
-        throw new FalWebhookError("keys_unavailable", `fal's webhook keys could not be refetched: ${(err as Error).message}`);
+        throw new FalWebhookError(
+          "keys_unavailable",
+          `fal's webhook keys could not be refetched: ${(err as Error).message}`,
+        );
       }
       if (anyVerifies(fresh, message, signature)) return verified;
       throw new FalWebhookError("bad_signature", "the webhook signature does not verify");

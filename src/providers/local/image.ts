@@ -11,7 +11,13 @@ export function createLocalImage(): ImageModel {
     provider: "local",
     modelId: "inkreel-painter-1",
     async generate(o: ImageOptions): Promise<GenerateResult<ImageOutput>> {
-      const scene = o.scene ?? { location: "studio", timeOfDay: "day", mood: "calm", characters: [], caption: o.prompt.slice(0, 60) };
+      const scene = o.scene ?? {
+        location: "studio",
+        timeOfDay: "day",
+        mood: "calm",
+        characters: [],
+        caption: o.prompt.slice(0, 60),
+      };
       const bytes = await paintKeyframe({
         width: o.width,
         height: o.height,
@@ -21,7 +27,9 @@ export function createLocalImage(): ImageModel {
         seed: o.seed,
         signal: o.signal,
       });
-      const warnings = ["the local painter draws the scene hint and character signatures; the prompt text is not interpreted"];
+      const warnings = [
+        "the local painter draws the scene hint and character signatures; the prompt text is not interpreted",
+      ];
       return {
         data: { bytes, mimeType: "image/png", width: o.width, height: o.height },
         warnings,

@@ -51,7 +51,8 @@ export function createLocalMotion(): VideoModel {
     modelId: "inkreel-motion-1",
     async generate(o: VideoOptions): Promise<GenerateResult<VideoOutput>> {
       const fps = o.fps ?? 24;
-      if (!(o.durationS > 0 && o.durationS <= 60)) throw new RangeError("a local clip lasts more than 0 and at most 60 seconds");
+      if (!(o.durationS > 0 && o.durationS <= 60))
+        throw new RangeError("a local clip lasts more than 0 and at most 60 seconds");
       const frames = Math.max(1, Math.round(o.durationS * fps));
       const image =
         o.image?.bytes ??
@@ -68,7 +69,26 @@ export function createLocalMotion(): VideoModel {
         await Bun.write(input, image);
         const out = join(dir, "clip.mp4");
         await runFfmpeg(
-          ["-i", input, "-vf", motionFilter(o.camera ?? "medium", o.width, o.height, frames, fps), "-frames:v", String(frames), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-an", out],
+          [
+            "-i",
+            input,
+            "-vf",
+            motionFilter(o.camera ?? "medium", o.width, o.height, frames, fps),
+            "-frames:v",
+            String(frames),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-an",
+            out,
+          ],
           { signal: o.signal, durationS: frames / fps, timeoutMs: 5 * 60_000 },
         );
         return Bun.file(out).bytes();

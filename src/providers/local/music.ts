@@ -1,4 +1,11 @@
-import { MOODS, type AudioOutput, type GenerateResult, type Mood, type MusicModel, type MusicOptions } from "../types.ts";
+import {
+  type AudioOutput,
+  type GenerateResult,
+  MOODS,
+  type Mood,
+  type MusicModel,
+  type MusicOptions,
+} from "../types.ts";
 import { encodeWav } from "./wav.ts";
 
 const SAMPLE_RATE = 44_100;
@@ -46,7 +53,15 @@ function prng(seed: number) {
 }
 
 /** Adds a note to `out` from `start` for `length` samples with `shape` as its envelope. */
-function addTone(out: Float32Array, start: number, length: number, freq: number, gain: number, shape: (x: number) => number, harmonics = [1]) {
+function addTone(
+  out: Float32Array,
+  start: number,
+  length: number,
+  freq: number,
+  gain: number,
+  shape: (x: number) => number,
+  harmonics = [1],
+) {
   const end = Math.min(out.length, start + length);
   const w = (2 * Math.PI * freq) / SAMPLE_RATE;
   for (let i = start; i < end; i++) {
@@ -90,7 +105,8 @@ function hat(out: Float32Array, start: number, gain: number, random: () => numbe
  */
 export function synthesizeMusic(options: MusicOptions): { samples: Float32Array; bars: number; bpm: number } {
   if (!MOODS.includes(options.mood)) throw new RangeError(`unknown mood "${options.mood}"`);
-  if (!(options.durationS >= 1 && options.durationS <= 900)) throw new RangeError("music length must be 1 to 900 seconds");
+  if (!(options.durationS >= 1 && options.durationS <= 900))
+    throw new RangeError("music length must be 1 to 900 seconds");
   const style = STYLES[options.mood];
   const random = prng(options.seed ?? 1);
   const total = Math.round(options.durationS * SAMPLE_RATE);
@@ -112,7 +128,16 @@ export function synthesizeMusic(options: MusicOptions): { samples: Float32Array;
       addTone(out, start, length, hz(note), 0.11, pad, [1, 0.35, 0.12]);
       addTone(out, start, length, hz(note) * 1.004, 0.06, pad, [1, 0.2]);
     }
-    for (const b of [0, 2]) addTone(out, start + Math.floor(b * beat), Math.floor(beat * 1.6), hz(chord[0]! - 24), 0.22, pluck, [1, 0.5, 0.25]);
+    for (const b of [0, 2])
+      addTone(
+        out,
+        start + Math.floor(b * beat),
+        Math.floor(beat * 1.6),
+        hz(chord[0]! - 24),
+        0.22,
+        pluck,
+        [1, 0.5, 0.25],
+      );
     if (style.arpeggio) {
       for (let step = 0; step < 8; step++) {
         const note = chord[step % 3]! + (random() < 0.3 ? 12 : 0);
@@ -142,7 +167,12 @@ export function createLocalMusic(): MusicModel {
     async generate(options): Promise<GenerateResult<AudioOutput>> {
       const { samples } = synthesizeMusic(options);
       return {
-        data: { bytes: encodeWav(samples, SAMPLE_RATE, 1), mimeType: "audio/wav", durationS: samples.length / SAMPLE_RATE, sampleRate: SAMPLE_RATE },
+        data: {
+          bytes: encodeWav(samples, SAMPLE_RATE, 1),
+          mimeType: "audio/wav",
+          durationS: samples.length / SAMPLE_RATE,
+          sampleRate: SAMPLE_RATE,
+        },
         warnings: options.prompt ? ["the local synthesiser follows the mood; the prompt text is not interpreted"] : [],
         usage: { audioSeconds: samples.length / SAMPLE_RATE },
         response: { provider: "local", modelId: "inkreel-synth-1", timestamp: new Date() },

@@ -54,10 +54,13 @@ export function signature(name: string): Signature {
   };
 }
 
-
 function validate(spec: KeyframeSpec) {
-  for (const [name, v] of [["width", spec.width], ["height", spec.height]] as const) {
-    if (!Number.isInteger(v) || v < 64 || v > 4096 || v % 2) throw new RangeError(`${name} must be an even whole number from 64 to 4096`);
+  for (const [name, v] of [
+    ["width", spec.width],
+    ["height", spec.height],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 64 || v > 4096 || v % 2)
+      throw new RangeError(`${name} must be an even whole number from 64 to 4096`);
   }
   if (spec.characters.length > 8) throw new RangeError("at most 8 characters fit in one keyframe");
   if ((spec.caption ?? "").length > 200) throw new RangeError("the caption is longer than 200 characters");
@@ -100,7 +103,7 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       `drawbox=x=0:y=0:w=${W}:h=${H}:color=${TINT[spec.scene.mood]}:t=fill`,
     ];
     const n = spec.characters.length;
-    const shift = spec.seed ? ((((spec.seed * 7919) % 21) + 21) % 21 - 10) / 100 : 0;
+    const shift = spec.seed ? (((((spec.seed * 7919) % 21) + 21) % 21) - 10) / 100 : 0;
     for (let i = 0; i < n; i++) {
       const { name } = spec.characters[i]!;
       const file = join(dir, `name-${i}.txt`);
@@ -115,15 +118,33 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       );
     }
     const out = join(dir, "keyframe.png");
-    await runFfmpeg(["-f", "lavfi", "-i", `color=c=${SKY[spec.scene.timeOfDay]}:s=${W}x${H}`, "-vf", filters.join(","), "-frames:v", "1", out], {
-      signal: spec.signal,
-      timeoutMs: 60_000,
-    });
+    await runFfmpeg(
+      [
+        "-f",
+        "lavfi",
+        "-i",
+        `color=c=${SKY[spec.scene.timeOfDay]}:s=${W}x${H}`,
+        "-vf",
+        filters.join(","),
+        "-frames:v",
+        "1",
+        out,
+      ],
+      {
+        signal: spec.signal,
+        timeoutMs: 60_000,
+      },
+    );
     return Bun.file(out).bytes();
   });
 }
 
 /** The character alone on a neutral sheet, large, with its name: the reference for every shot. */
 export function paintReferenceSheet(name: string, size: { width: number; height: number }): Promise<Uint8Array> {
-  return paintKeyframe({ ...size, scene: { location: "studio", timeOfDay: "day", mood: "calm" }, characters: [{ name }], caption: name });
+  return paintKeyframe({
+    ...size,
+    scene: { location: "studio", timeOfDay: "day", mood: "calm" },
+    characters: [{ name }],
+    caption: name,
+  });
 }

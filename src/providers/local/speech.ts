@@ -45,7 +45,16 @@ interface LocalPreset extends VoiceInfo {
   pitch: number;
 }
 
-const preset = (voice_id: string, name: string, variant: string, pitch: number, gender: VoiceInfo["gender"], age: VoiceInfo["age"], description: string, useCase: string): LocalPreset => ({
+const preset = (
+  voice_id: string,
+  name: string,
+  variant: string,
+  pitch: number,
+  gender: VoiceInfo["gender"],
+  age: VoiceInfo["age"],
+  description: string,
+  useCase: string,
+): LocalPreset => ({
   voice_id,
   name,
   variant,
@@ -70,7 +79,16 @@ export const LOCAL_PRESETS: readonly LocalPreset[] = [
   preset("local-male-deep", "Deep male", "m1", 28, "male", "middle_aged", "Low, deep male voice", "characters"),
   preset("local-male-old", "Older male", "m7", 40, "male", "old", "Low, rough older male voice", "characters"),
   preset("local-male-young", "Young male", "m2", 66, "male", "young", "Higher, lighter male voice", "characters"),
-  preset("local-female-mature", "Mature female", "f1", 35, "female", "middle_aged", "Low, calm female voice", "characters"),
+  preset(
+    "local-female-mature",
+    "Mature female",
+    "f1",
+    35,
+    "female",
+    "middle_aged",
+    "Low, calm female voice",
+    "characters",
+  ),
   preset("local-female", "Female", "f2", 55, "female", null, "Mid-pitched female voice", "characters"),
   preset("local-female-young", "Young female", "f4", 72, "female", "young", "Bright, high female voice", "characters"),
   preset("local-child", "Child", "f3", 92, "neutral", "child", "Very high, child-like voice", "characters"),

@@ -37,7 +37,9 @@ function partFor(id: string | undefined, a: StoryAnalysis): unknown {
 }
 
 const unknownSchema = (id: string | undefined) =>
-  new Error(`the local model answers story-analysis schemas only (${SCHEMA_IDS.join(", ")}), not ${id ? `"${id}"` : "a schema without an $id"}`);
+  new Error(
+    `the local model answers story-analysis schemas only (${SCHEMA_IDS.join(", ")}), not ${id ? `"${id}"` : "a schema without an $id"}`,
+  );
 
 /** The honest offline reply to a free-text request. */
 export function localReply(prompt: string): string {
@@ -91,7 +93,8 @@ export function createLocalText(): TextModel {
 
     async generateObject<S extends TSchema>(req: ObjectRequest<S>): Promise<GenerateResult<Static<S>>> {
       throwIfAborted(req.signal);
-      if (typeof req.source !== "string") throw new RangeError("the local model reads the story itself: pass the story text as `source`");
+      if (typeof req.source !== "string")
+        throw new RangeError("the local model reads the story itself: pass the story text as `source`");
       const id = req.schema.$id;
       if (!id || !SCHEMA_IDS.includes(id)) throw unknownSchema(id);
       const analysis = analysisOf(req.source);

@@ -50,7 +50,8 @@ export function chatApi(cfg: ApiSettings): TextApi {
         { signal: call.signal },
       );
       for await (const chunk of stream) {
-        if (chunk.usage) yield { usage: { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens } };
+        if (chunk.usage)
+          yield { usage: { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens } };
         const text = chunk.choices?.[0]?.delta?.content;
         if (text) yield { text };
       }

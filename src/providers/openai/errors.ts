@@ -3,8 +3,9 @@
  * answers that never fit the schema), with a short message that names the model and never
  * carries the API key, a stack or a request body.
  */
-import type { Usage } from "../types.ts";
+
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
+import type { Usage } from "../types.ts";
 
 export const PROVIDER = "openai";
 
@@ -58,15 +59,28 @@ const retryableStatus = (status: number) => status === 408 || status === 409 || 
  * The error to throw for a failed SDK call: the abort reason when the caller aborted, else an
  * OpenAIProviderError. `attempts` is how many tries the SDK made (its retries included).
  */
-export function providerError(e: unknown, ctx: { model: string; apiKey?: string; signal?: AbortSignal; attempts?: number }): unknown {
+export function providerError(
+  e: unknown,
+  ctx: { model: string; apiKey?: string; signal?: AbortSignal; attempts?: number },
+): unknown {
   if (ctx.signal?.aborted) return ctx.signal.reason ?? e;
   if (e instanceof OpenAIProviderError) return e;
   const label = `${PROVIDER} ${ctx.model}`;
   if (e instanceof APIConnectionTimeoutError) {
-    return new OpenAIProviderError({ model: ctx.model, code: "timeout", retryable: true, message: `${label}: the request timed out` });
+    return new OpenAIProviderError({
+      model: ctx.model,
+      code: "timeout",
+      retryable: true,
+      message: `${label}: the request timed out`,
+    });
   }
   if (e instanceof APIConnectionError) {
-    return new OpenAIProviderError({ model: ctx.model, code: "connection_error", retryable: true, message: `${label}: could not reach the endpoint` });
+    return new OpenAIProviderError({
+      model: ctx.model,
+      code: "connection_error",
+      retryable: true,
+      message: `${label}: could not reach the endpoint`,
+    });
   }
   if (e instanceof APIError && typeof e.status === "number") {
     const body = (e.error ?? {}) as { message?: unknown };
@@ -89,7 +103,12 @@ export function providerError(e: unknown, ctx: { model: string; apiKey?: string;
     return streamFailure(e.error, ctx);
   }
   const detail = e instanceof Error ? e.message : String(e);
-  return new OpenAIProviderError({ model: ctx.model, code: "unexpected", retryable: false, message: redact(`${label}: ${detail}`, ctx.apiKey) });
+  return new OpenAIProviderError({
+    model: ctx.model,
+    code: "unexpected",
+    retryable: false,
+    message: redact(`${label}: ${detail}`, ctx.apiKey),
+  });
 }
 
 /**
@@ -100,7 +119,13 @@ export function providerError(e: unknown, ctx: { model: string; apiKey?: string;
 export function streamFailure(body: unknown, ctx: { model: string; apiKey?: string }): OpenAIProviderError {
   const b = (body && typeof body === "object" ? body : {}) as { message?: unknown; code?: unknown; type?: unknown };
   // The Responses API's error event has `type: "error"`: not a code.
-  const code = typeof b.code === "string" ? b.code : typeof b.type === "string" && b.type !== "error" ? b.type : undefined;
+  const code =
+    typeof b.code === "string" ? b.code : typeof b.type === "string" && b.type !== "error" ? b.type : undefined;
   const detail = typeof b.message === "string" && b.message ? b.message : "the stream reported an error";
-  return new OpenAIProviderError({ model: ctx.model, code, retryable: true, message: redact(`${PROVIDER} ${ctx.model}: ${detail}`, ctx.apiKey) });
+  return new OpenAIProviderError({
+    model: ctx.model,
+    code,
+    retryable: true,
+    message: redact(`${PROVIDER} ${ctx.model}: ${detail}`, ctx.apiKey),
+  });
 }

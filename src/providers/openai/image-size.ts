@@ -16,7 +16,11 @@ const parse = (size: string) => {
 };
 
 /** The supported size closest in aspect ratio, then in area; `exact` when it is the requested one. */
-export function nearestSize(width: number, height: number, sizes: string[]): { size: string; width: number; height: number; exact: boolean } {
+export function nearestSize(
+  width: number,
+  height: number,
+  sizes: string[],
+): { size: string; width: number; height: number; exact: boolean } {
   if (!(width > 0 && height > 0)) throw new RangeError(`the image size must be positive, not ${width}x${height}`);
   const ratio = Math.log(width / height);
   const area = Math.log(width * height);
@@ -60,6 +64,7 @@ export const isPng = (b: Uint8Array) => PNG.every((v, i) => b[i] === v);
 export function mimeTypeOf(b: Uint8Array): "image/png" | "image/jpeg" | "image/webp" | undefined {
   if (isPng(b)) return "image/png";
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "image/jpeg";
-  if (String.fromCharCode(...b.subarray(0, 4)) === "RIFF" && String.fromCharCode(...b.subarray(8, 12)) === "WEBP") return "image/webp";
+  if (String.fromCharCode(...b.subarray(0, 4)) === "RIFF" && String.fromCharCode(...b.subarray(8, 12)) === "WEBP")
+    return "image/webp";
   return undefined;
 }

@@ -26,14 +26,25 @@ export function createOpenAIImage(options: OpenAIImageOptions): ImageModel {
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const legacy = model.startsWith("dall-e");
   const label = `${PROVIDER} ${model}`;
-  const fail = (code: string, message: string) => new OpenAIProviderError({ model, code, retryable: false, message: `${label}: ${message}` });
+  const fail = (code: string, message: string) =>
+    new OpenAIProviderError({ model, code, retryable: false, message: `${label}: ${message}` });
 
-  async function bytesOf(item: { b64_json?: string | null; url?: string | null } | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+  async function bytesOf(
+    item: { b64_json?: string | null; url?: string | null } | undefined,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
     if (item?.b64_json) return new Uint8Array(Buffer.from(item.b64_json, "base64"));
     if (item?.url) {
       // Endpoints that answer with a link only (some OpenAI-compatible ones).
       const res = await (options.fetch ?? fetch)(item.url, { signal });
-      if (!res.ok) throw new OpenAIProviderError({ model, status: res.status, code: "download_failed", retryable: res.status >= 500, message: `${label}: the image could not be downloaded (HTTP ${res.status})` });
+      if (!res.ok)
+        throw new OpenAIProviderError({
+          model,
+          status: res.status,
+          code: "download_failed",
+          retryable: res.status >= 500,
+          message: `${label}: the image could not be downloaded (HTTP ${res.status})`,
+        });
       return new Uint8Array(await res.arrayBuffer());
     }
     throw fail("no_image", "the answer held no image");
@@ -46,7 +57,8 @@ export function createOpenAIImage(options: OpenAIImageOptions): ImageModel {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error("aborted");
       const warnings: string[] = [];
       const target = nearestSize(o.width, o.height, sizesFor(model));
-      if (!target.exact) warnings.push(`${model} does not draw ${o.width}x${o.height}; drew ${target.size}, the nearest size it offers`);
+      if (!target.exact)
+        warnings.push(`${model} does not draw ${o.width}x${o.height}; drew ${target.size}, the nearest size it offers`);
       if (o.seed !== undefined) warnings.push("the OpenAI image API takes no seed; the picture is not reproducible");
       const common = {
         model,
@@ -57,14 +69,21 @@ export function createOpenAIImage(options: OpenAIImageOptions): ImageModel {
         ...(options.quality && !legacy ? { quality: options.quality } : {}),
       };
       const references = o.references ?? [];
-      if (references.length > MAX_REFERENCES) warnings.push(`only the first ${MAX_REFERENCES} of ${references.length} reference images were sent`);
+      if (references.length > MAX_REFERENCES)
+        warnings.push(`only the first ${MAX_REFERENCES} of ${references.length} reference images were sent`);
       let response;
       try {
         if (references.length) {
           const used = references.slice(0, MAX_REFERENCES);
-          const images = await Promise.all(used.map((r, i) => toFile(r.bytes, `reference-${i + 1}.${EXTENSIONS[r.mimeType] ?? "png"}`, { type: r.mimeType })));
+          const images = await Promise.all(
+            used.map((r, i) =>
+              toFile(r.bytes, `reference-${i + 1}.${EXTENSIONS[r.mimeType] ?? "png"}`, { type: r.mimeType }),
+            ),
+          );
           const labels = used.map((r, i) => (r.label ? `image ${i + 1}: ${r.label}` : "")).filter(Boolean);
-          const prompt = labels.length ? `${o.prompt}\n\nReference images (keep these consistent): ${labels.join("; ")}.` : o.prompt;
+          const prompt = labels.length
+            ? `${o.prompt}\n\nReference images (keep these consistent): ${labels.join("; ")}.`
+            : o.prompt;
           response = await client.images.edit({ ...common, image: images, prompt }, { signal: o.signal });
         } else {
           response = await client.images.generate({ ...common, prompt: o.prompt }, { signal: o.signal });

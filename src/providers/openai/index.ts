@@ -1,3 +1,3 @@
-export { createOpenAIText, type OpenAITextOptions } from "./text.ts";
-export { createOpenAIImage, type OpenAIImageOptions } from "./image.ts";
 export { OpenAIProviderError } from "./errors.ts";
+export { createOpenAIImage, type OpenAIImageOptions } from "./image.ts";
+export { createOpenAIText, type OpenAITextOptions } from "./text.ts";

@@ -113,7 +113,8 @@ const characters: Merger = {
           continue;
         }
         const aliases = new Map(known.aliases.map((a) => [key(a), a]));
-        for (const a of [c.name, ...c.aliases]) if (key(a) !== key(known.name) && !aliases.has(key(a))) aliases.set(key(a), a);
+        for (const a of [c.name, ...c.aliases])
+          if (key(a) !== key(known.name) && !aliases.has(key(a))) aliases.set(key(a), a);
         known.aliases = [...aliases.values()];
         if (ROLE_RANK[c.role] > ROLE_RANK[known.role]) known.role = c.role;
         if (known.gender === "unknown") known.gender = c.gender;
@@ -148,7 +149,13 @@ const scenes: Merger = {
   },
   digest(merged, max) {
     const list = (merged as { scenes: Scene[] }).scenes;
-    return tail(["Scenes so far (continue after them):", ...list.map((s) => `${s.id} (chapter ${s.chapter}) ${s.location}, ${s.timeOfDay}: ${clip(s.summary, 200)}`)], max);
+    return tail(
+      [
+        "Scenes so far (continue after them):",
+        ...list.map((s) => `${s.id} (chapter ${s.chapter}) ${s.location}, ${s.timeOfDay}: ${clip(s.summary, 200)}`),
+      ],
+      max,
+    );
   },
 };
 
@@ -176,7 +183,13 @@ const storyboard: Merger = {
   },
   digest(merged, max) {
     const list = (merged as { shots: Shot[] }).shots;
-    return tail(["Shots so far (continue after them):", ...list.map((s) => `${s.id}: ${clip(s.description, 160)}${s.narration ? ` / ${clip(s.narration, 120)}` : ""}`)], max);
+    return tail(
+      [
+        "Shots so far (continue after them):",
+        ...list.map((s) => `${s.id}: ${clip(s.description, 160)}${s.narration ? ` / ${clip(s.narration, 120)}` : ""}`),
+      ],
+      max,
+    );
   },
 };
 

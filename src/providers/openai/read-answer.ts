@@ -14,7 +14,11 @@ export function readAnswer<S extends TSchema>(schema: S, content: string | null 
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return { ok: false, kind: "json", problems: [`the answer is not valid JSON (${e instanceof Error ? e.message : String(e)})`] };
+    return {
+      ok: false,
+      kind: "json",
+      problems: [`the answer is not valid JSON (${e instanceof Error ? e.message : String(e)})`],
+    };
   }
   try {
     return { ok: true, data: validate(schema, value) };
@@ -26,7 +30,10 @@ export function readAnswer<S extends TSchema>(schema: S, content: string | null 
 
 /** The user message that asks the model to repair its answer. */
 export function repairRequest(answer: Exclude<Answer<unknown>, { ok: true }>): string {
-  const list = answer.problems.slice(0, 12).map((p) => `- ${p}`).join("\n");
+  const list = answer.problems
+    .slice(0, 12)
+    .map((p) => `- ${p}`)
+    .join("\n");
   switch (answer.kind) {
     case "empty":
       return "Your answer was empty. Reply with the complete JSON object that matches the schema.";

@@ -33,7 +33,9 @@ export function wireSchema(schema: TSchema): Record<string, unknown> {
 }
 
 /** The structured format, flat: the Responses API's `text.format` as is. */
-export type TextFormat = { type: "json_object" } | { type: "json_schema"; name: string; schema: Record<string, unknown>; strict: true };
+export type TextFormat =
+  | { type: "json_object" }
+  | { type: "json_schema"; name: string; schema: Record<string, unknown>; strict: true };
 
 export function textFormat(schema: TSchema, mode: StructuredMode): TextFormat {
   if (mode === "json_object") return { type: "json_object" };
@@ -43,7 +45,10 @@ export function textFormat(schema: TSchema, mode: StructuredMode): TextFormat {
 /** The same format as Chat Completions' `response_format` (the schema nested under `json_schema`). */
 export function chatResponseFormat(format: TextFormat) {
   if (format.type === "json_object") return { type: "json_object" as const };
-  return { type: "json_schema" as const, json_schema: { name: format.name, strict: format.strict, schema: format.schema } };
+  return {
+    type: "json_schema" as const,
+    json_schema: { name: format.name, strict: format.strict, schema: format.schema },
+  };
 }
 
 export function responseFormat(schema: TSchema, mode: StructuredMode) {

@@ -15,7 +15,10 @@ import type { ApiSettings, StructuredReply, TextApi } from "./text-api.ts";
 
 type Response = OpenAI.Responses.Response;
 
-const usageOf = (u: OpenAI.Responses.ResponseUsage | null | undefined) => ({ inputTokens: u?.input_tokens, outputTokens: u?.output_tokens });
+const usageOf = (u: OpenAI.Responses.ResponseUsage | null | undefined) => ({
+  inputTokens: u?.input_tokens,
+  outputTokens: u?.output_tokens,
+});
 
 /** A response's answer, refusal and stop, normalised. */
 export function readResponse(response: Response): StructuredReply {
@@ -46,7 +49,8 @@ export function readResponse(response: Response): StructuredReply {
 export function responsesApi(cfg: ApiSettings): TextApi {
   const { client, model } = cfg;
   const limit = cfg.maxOutputTokens ? { max_output_tokens: cfg.maxOutputTokens } : {};
-  const failed = (error: unknown) => streamFailure(error ?? { message: "the response failed" }, { model, apiKey: cfg.apiKey });
+  const failed = (error: unknown) =>
+    streamFailure(error ?? { message: "the response failed" }, { model, apiKey: cfg.apiKey });
   return {
     name: "responses",
     takesSeed: false,

@@ -83,10 +83,16 @@ export function cutText(text: string, budget: number): string[] {
 }
 
 /** Parts of at most `budget` characters (whitespace-only parts dropped). */
-export function splitSource(source: string, budget: number, options: { firstChapter?: number; detectTitle?: boolean } = {}): SourcePart[] {
+export function splitSource(
+  source: string,
+  budget: number,
+  options: { firstChapter?: number; detectTitle?: boolean } = {},
+): SourcePart[] {
   if (!(budget > 0)) throw new RangeError("the part budget must be positive");
   // A chapter's pieces join back as they were; chapters join with the newline the split removed.
-  const pieces = chaptersOf(source, options).flatMap((c) => cutText(c.text, budget).map((text, i) => ({ text, chapter: c.index, sep: i === 0 ? "\n" : "" })));
+  const pieces = chaptersOf(source, options).flatMap((c) =>
+    cutText(c.text, budget).map((text, i) => ({ text, chapter: c.index, sep: i === 0 ? "\n" : "" })),
+  );
   const parts: SourcePart[] = [];
   let current: SourcePart | undefined;
   for (const piece of pieces) {

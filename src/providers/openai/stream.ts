@@ -39,7 +39,12 @@ export function streamText(cfg: StreamSettings, req: TextRequest): TextStream {
         } catch (e) {
           finished = true;
           // The SDK's tries count for the request itself; an error event mid-stream has no status.
-          throw providerError(e, { model: cfg.model, apiKey: cfg.apiKey, signal: req.signal, attempts: cfg.maxRetries + 1 });
+          throw providerError(e, {
+            model: cfg.model,
+            apiKey: cfg.apiKey,
+            signal: req.signal,
+            attempts: cfg.maxRetries + 1,
+          });
         }
         if (step.done) break;
         const piece = step.value;
@@ -53,7 +58,9 @@ export function streamText(cfg: StreamSettings, req: TextRequest): TextStream {
       // The SDK ends the iteration quietly when the request is aborted mid-stream.
       if (req.signal?.aborted) throw aborted();
     } finally {
-      settle(reported ?? { inputTokens: estimate(req.system.length + req.prompt.length), outputTokens: estimate(sent) });
+      settle(
+        reported ?? { inputTokens: estimate(req.system.length + req.prompt.length), outputTokens: estimate(sent) },
+      );
       // Left early (a break, an abort): close the request rather than leave it open.
       if (pieces && !finished) await pieces.return(undefined).catch(() => undefined);
     }

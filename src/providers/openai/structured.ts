@@ -11,7 +11,7 @@ import type { GenerateResult, ObjectRequest } from "../types.ts";
 import { OpenAIProviderError, PROVIDER, providerError, redact } from "./errors.ts";
 import { MERGERS, type PartAnswer } from "./merge-parts.ts";
 import { readAnswer, repairRequest, SHORTER_REQUEST } from "./read-answer.ts";
-import { schemaInstructions, type StructuredMode, type TextFormat, textFormat } from "./response-format.ts";
+import { type StructuredMode, schemaInstructions, type TextFormat, textFormat } from "./response-format.ts";
 import { type SourcePart, splitSource } from "./split-source.ts";
 import type { TextApi, Turn } from "./text-api.ts";
 
@@ -50,7 +50,10 @@ interface QueueItem {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-export async function generateStructured<S extends TSchema>(cfg: StructuredSettings, req: ObjectRequest<S>): Promise<GenerateResult<Static<S>>> {
+export async function generateStructured<S extends TSchema>(
+  cfg: StructuredSettings,
+  req: ObjectRequest<S>,
+): Promise<GenerateResult<Static<S>>> {
   if (req.signal?.aborted) throw req.signal.reason ?? new Error("aborted");
   const label = `${PROVIDER} ${cfg.model}`;
   const schemaId = typeof req.schema.$id === "string" ? req.schema.$id : "answer";
@@ -75,13 +78,25 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
   async function complete(turns: Turn[]) {
     if (req.signal?.aborted) throw req.signal.reason ?? new Error("aborted");
     try {
-      const reply = await cfg.api.structured({ system, turns, format, ...(req.seed !== undefined && cfg.api.takesSeed ? { seed: req.seed } : {}), signal: req.signal });
+      const reply = await cfg.api.structured({
+        system,
+        turns,
+        format,
+        ...(req.seed !== undefined && cfg.api.takesSeed ? { seed: req.seed } : {}),
+        signal: req.signal,
+      });
       stats.id = reply.id ?? stats.id;
-      stats.inputTokens += reply.usage.inputTokens ?? estimate(turns.reduce((n, t) => n + t.content.length, system.length));
+      stats.inputTokens +=
+        reply.usage.inputTokens ?? estimate(turns.reduce((n, t) => n + t.content.length, system.length));
       stats.outputTokens += reply.usage.outputTokens ?? estimate((reply.text ?? "").length);
       return reply;
     } catch (e) {
-      throw providerError(e, { model: cfg.model, apiKey: cfg.apiKey, signal: req.signal, attempts: cfg.maxRetries + 1 });
+      throw providerError(e, {
+        model: cfg.model,
+        apiKey: cfg.apiKey,
+        signal: req.signal,
+        attempts: cfg.maxRetries + 1,
+      });
     }
   }
 
@@ -93,10 +108,20 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
     for (let attempt = 1; attempt <= cfg.maxAttempts; attempt++) {
       const reply = await complete(turns);
       if (reply.refusal) {
-        throw new OpenAIProviderError({ model: cfg.model, code: "refusal", retryable: false, message: redact(`${label}: the model refused to answer: ${reply.refusal}`, cfg.apiKey) });
+        throw new OpenAIProviderError({
+          model: cfg.model,
+          code: "refusal",
+          retryable: false,
+          message: redact(`${label}: the model refused to answer: ${reply.refusal}`, cfg.apiKey),
+        });
       }
       if (reply.filtered) {
-        throw new OpenAIProviderError({ model: cfg.model, code: "content_filter", retryable: false, message: `${label}: the answer was stopped by the content filter` });
+        throw new OpenAIProviderError({
+          model: cfg.model,
+          code: "content_filter",
+          retryable: false,
+          message: `${label}: the answer was stopped by the content filter`,
+        });
       }
       if (reply.truncated) {
         stats.truncated++;
@@ -113,7 +138,10 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
       last = answer.problems;
       if (answer.kind !== "empty") {
         const content = reply.text ?? "";
-        turns.push({ role: "assistant", content: content.length > MAX_ECHO ? `${content.slice(0, MAX_ECHO)}…` : content });
+        turns.push({
+          role: "assistant",
+          content: content.length > MAX_ECHO ? `${content.slice(0, MAX_ECHO)}…` : content,
+        });
       }
       turns.push({ role: "user", content: repairRequest(answer) });
     }
@@ -130,18 +158,27 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
       model: cfg.model,
       code: "invalid_output",
       retryable: false,
-      message: redact(`${label}: no valid ${schemaId} answer after ${plural(cfg.maxAttempts, "attempt")}: ${last.slice(0, 3).join("; ")}`, cfg.apiKey),
+      message: redact(
+        `${label}: no valid ${schemaId} answer after ${plural(cfg.maxAttempts, "attempt")}: ${last.slice(0, 3).join("; ")}`,
+        cfg.apiKey,
+      ),
     });
   }
 
   function partPrompt(part: SourcePart, i: number, n: number, digest: string): string {
-    const range = part.firstChapter === part.lastChapter ? `chapter ${part.firstChapter}` : `chapters ${part.firstChapter} to ${part.lastChapter}`;
+    const range =
+      part.firstChapter === part.lastChapter
+        ? `chapter ${part.firstChapter}`
+        : `chapters ${part.firstChapter} to ${part.lastChapter}`;
     const intro =
       `The story is long, so it comes in ${n} parts. This is part ${i + 1}; it is from ${range} of the whole story. ` +
       "Answer for this part only, and number chapters as in the whole story.";
     const context = digest ? `\n\nWhat the earlier parts gave, for continuity (do not repeat it):\n${digest}` : "";
     // A function replacement: the story may contain "$&" and other replacement patterns.
-    const body = source && req.prompt.includes(source) ? req.prompt.replace(source, () => part.text) : `${req.prompt}\n\nStory (this part):\n${part.text}`;
+    const body =
+      source && req.prompt.includes(source)
+        ? req.prompt.replace(source, () => part.text)
+        : `${req.prompt}\n\nStory (this part):\n${part.text}`;
     return `${intro}${context}\n\n${body}`;
   }
 
@@ -154,7 +191,8 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
   let data: unknown;
   // Tokens already spent are paid for even when the answer fails: they go with the error to the ledger.
   const spent = (e: unknown) => {
-    if (e instanceof OpenAIProviderError && (stats.inputTokens || stats.outputTokens)) e.usage = { inputTokens: stats.inputTokens, outputTokens: stats.outputTokens };
+    if (e instanceof OpenAIProviderError && (stats.inputTokens || stats.outputTokens))
+      e.usage = { inputTokens: stats.inputTokens, outputTokens: stats.outputTokens };
     return e;
   };
   try {
@@ -162,7 +200,14 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
       const item = queue[i]!;
       const canSplit = splittable && item.part.text.length >= 2 * MIN_PART && queue.length < MAX_PARTS;
       try {
-        const prompt = item.whole ? req.prompt : partPrompt(item.part, i, queue.length, answers.length ? merger!.digest(merger!.merge(answers), cfg.summaryBudget) : "");
+        const prompt = item.whole
+          ? req.prompt
+          : partPrompt(
+              item.part,
+              i,
+              queue.length,
+              answers.length ? merger!.digest(merger!.merge(answers), cfg.summaryBudget) : "",
+            );
         answers.push({ data: await solve(prompt, canSplit), part: item.part });
       } catch (e) {
         if (!(e instanceof Truncated)) throw e;
@@ -181,7 +226,12 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
         data = validate(req.schema, merger!.merge(answers));
       } catch (e) {
         if (!(e instanceof SchemaViolation)) throw e;
-        throw new OpenAIProviderError({ model: cfg.model, code: "merge_failed", retryable: false, message: `${label}: the merged ${schemaId} answer breaks the schema: ${e.message}` });
+        throw new OpenAIProviderError({
+          model: cfg.model,
+          code: "merge_failed",
+          retryable: false,
+          message: `${label}: the merged ${schemaId} answer breaks the schema: ${e.message}`,
+        });
       }
     }
   } catch (e) {
@@ -189,10 +239,15 @@ export async function generateStructured<S extends TSchema>(cfg: StructuredSetti
   }
 
   const warnings: string[] = [];
-  if (req.seed !== undefined && !cfg.api.takesSeed) warnings.push(`the ${cfg.api.name} API takes no seed: it was not sent`);
+  if (req.seed !== undefined && !cfg.api.takesSeed)
+    warnings.push(`the ${cfg.api.name} API takes no seed: it was not sent`);
   if (stats.invalid) warnings.push(`repaired after ${plural(stats.invalid, "invalid answer")}`);
-  if (stats.truncated) warnings.push(`the answer was cut off at the output limit ${stats.truncated === 1 ? "once" : `${stats.truncated} times`} and asked for again`);
-  if (answers.length > 1) warnings.push(`read the story (${source!.length} characters) in ${answers.length} parts and merged their answers`);
+  if (stats.truncated)
+    warnings.push(
+      `the answer was cut off at the output limit ${stats.truncated === 1 ? "once" : `${stats.truncated} times`} and asked for again`,
+    );
+  if (answers.length > 1)
+    warnings.push(`read the story (${source!.length} characters) in ${answers.length} parts and merged their answers`);
   return {
     data: data as Static<S>,
     warnings,

@@ -38,7 +38,8 @@ export const DEFAULT_SOURCE_BUDGET = 12_000;
 export function createOpenAIText(options: OpenAITextOptions): TextModel {
   if (!options.model) throw new RangeError("the OpenAI text provider needs a model id");
   const apiName = options.api ?? "chat";
-  if (apiName !== "chat" && apiName !== "responses") throw new RangeError(`the OpenAI text provider's api is "chat" or "responses", not "${String(apiName)}"`);
+  if (apiName !== "chat" && apiName !== "responses")
+    throw new RangeError(`the OpenAI text provider's api is "chat" or "responses", not "${String(apiName)}"`);
   const client = createClient(options);
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 3));

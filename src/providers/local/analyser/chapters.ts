@@ -1,5 +1,5 @@
 /** Chapters, paragraphs and scene boundaries: the text's structure before any reading of it. */
-import { type Lang, hasLetters, splitSentences } from "./language.ts";
+import { hasLetters, type Lang, splitSentences } from "./language.ts";
 
 export interface RawChapter {
   index: number;
@@ -15,7 +15,8 @@ export interface Heading {
 
 const ZH_NUMBER = "0-9０-９零〇一二三四五六七八九十百千万两";
 const ZH_HEADING = new RegExp(`^第\\s*[${ZH_NUMBER}]+\\s*[章回节卷部集幕篇](?=$|[\\s:：、.．·\\-—])`, "u");
-const EN_NUMBER = "\\d+|[ivxlcdm]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty";
+const EN_NUMBER =
+  "\\d+|[ivxlcdm]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty";
 const EN_HEADING = new RegExp(`^(?:chapter|part|book)\\s+(?:${EN_NUMBER})\\b(?![,;])`, "i");
 const NAMED_HEADING = /^(?:序章|序幕|楔子|引子|尾声|后记|终章|番外|prologue|epilogue)(?=$|[\s:：、.·—-])/i;
 const MARKDOWN = /^#{1,6}\s+(.+?)\s*#*$/;
@@ -60,7 +61,8 @@ export function bookTitle(lines: string[], lang: Lang): { title: string; line: n
   }
   if (heading(t) || isSceneBreak(t)) return undefined;
   const short = lang === "zh" ? t.length <= 25 : t.length <= 60;
-  if (short && !/[。！？!?.…,，;；:："“”「」『』]$/.test(t) && !/["“”「」『』]/.test(t)) return { title: t, line: first };
+  if (short && !/[。！？!?.…,，;；:："“”「」『』]$/.test(t) && !/["“”「」『』]/.test(t))
+    return { title: t, line: first };
   return undefined;
 }
 
@@ -163,7 +165,7 @@ function cutLong(text: string, lang: Lang): string[] {
 const ZH_SCENE_START = new RegExp(
   "^(?:第二天|次日|翌日|隔天|夜深了|天黑了|天亮了|夜幕降临|当晚|当天晚上|那天晚上|那天夜里|这天晚上|深夜|半夜|傍晚|黄昏|清晨|黎明|与此同时|同一时间|同一时刻|另一边|" +
     `[${ZH_NUMBER}几数]+(?:个)?(?:天|日|周|星期|月|年|小时)(?:后|以后|之后|过去了)|不久后|回到|来到|走进)` +
-    "|^[^。！？，,“「\"]{1,6}(?:回到|来到|走进|赶到|到了)",
+    '|^[^。！？，,“「"]{1,6}(?:回到|来到|走进|赶到|到了)',
   "u",
 );
 const EN_SCENE_START =

@@ -1,7 +1,18 @@
 /** The cast: who is named, how they are referred to, their gender, and how much they speak. */
 import type { Character } from "../../../story/schemas.ts";
-import { type Lang, clip } from "./language.ts";
-import { type Age, EN_STOPWORDS, EN_TITLES, type Gender, ROLE_NOUNS, ZH_TITLES, enRole, looksLikeEnName, looksLikeZhName, zhNameCandidates } from "./names.ts";
+import { clip, type Lang } from "./language.ts";
+import {
+  type Age,
+  EN_STOPWORDS,
+  EN_TITLES,
+  enRole,
+  type Gender,
+  looksLikeEnName,
+  looksLikeZhName,
+  ROLE_NOUNS,
+  ZH_TITLES,
+  zhNameCandidates,
+} from "./names.ts";
 
 export interface Person {
   name: string;
@@ -39,10 +50,34 @@ export interface Registry {
   matcher?: RegExp;
 }
 
-export const createRegistry = (lang: Lang): Registry => ({ lang, people: new Map(), aliasOf: new Map(), candidates: new Map() });
+export const createRegistry = (lang: Lang): Registry => ({
+  lang,
+  people: new Map(),
+  aliasOf: new Map(),
+  candidates: new Map(),
+});
 
 /** Words that can never be a character, whatever the patterns say. */
-const NEVER = new Set(["他", "她", "它", "他们", "她们", "我", "你", "我们", "你们", "he", "she", "it", "they", "we", "you", "i", "him", "her"]);
+const NEVER = new Set([
+  "他",
+  "她",
+  "它",
+  "他们",
+  "她们",
+  "我",
+  "你",
+  "我们",
+  "你们",
+  "he",
+  "she",
+  "it",
+  "they",
+  "we",
+  "you",
+  "i",
+  "him",
+  "her",
+]);
 
 /** The canonical name for a name or alias, if known. */
 export function canonical(reg: Registry, s: string): string | undefined {
@@ -79,7 +114,8 @@ export function addPerson(reg: Registry, name: string): string | undefined {
 
 function titleOf(name: string, lang: Lang): { gender: Gender; age: Age } | undefined {
   if (lang === "en") return EN_TITLES[name.split(/\s+/)[0]!];
-  for (const [title, info] of Object.entries(ZH_TITLES)) if (name.length > title.length && name.endsWith(title)) return info;
+  for (const [title, info] of Object.entries(ZH_TITLES))
+    if (name.length > title.length && name.endsWith(title)) return info;
   return undefined;
 }
 
@@ -108,12 +144,28 @@ export function mentionsIn(reg: Registry, text: string): Array<{ name: string; a
   if (!re) return [];
   re.lastIndex = 0;
   const out: Array<{ name: string; at: number; end: number }> = [];
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push({ name: canonical(reg, m[0])!, at: m.index, end: m.index + m[0].length });
+  for (let m = re.exec(text); m; m = re.exec(text))
+    out.push({ name: canonical(reg, m[0])!, at: m.index, end: m.index + m[0].length });
   return out;
 }
 
-const EN_VERBISH = /^(?:said|asked|was|had|is|has|looked|walked|smiled|laughed|turned|stood|sat|ran|went|came|felt|knew|thought|saw|took|gave|held|opened|closed|nodded|shook|whispered|shouted|replied|answered|cried|could|would|did|will|can|might|must|should)$/;
-const EN_PREPOSITIONS = new Set(["in", "at", "to", "from", "into", "of", "near", "through", "the", "across", "toward", "towards", "on"]);
+const EN_VERBISH =
+  /^(?:said|asked|was|had|is|has|looked|walked|smiled|laughed|turned|stood|sat|ran|went|came|felt|knew|thought|saw|took|gave|held|opened|closed|nodded|shook|whispered|shouted|replied|answered|cried|could|would|did|will|can|might|must|should)$/;
+const EN_PREPOSITIONS = new Set([
+  "in",
+  "at",
+  "to",
+  "from",
+  "into",
+  "of",
+  "near",
+  "through",
+  "the",
+  "across",
+  "toward",
+  "towards",
+  "on",
+]);
 
 /**
  * Finds names that recur as subjects: Chinese name shapes before a verb, English capitalised
@@ -141,8 +193,14 @@ export function discoverRecurring(reg: Registry, sentences: string[]): void {
       if (!/^[A-Z][a-z]/.test(w)) continue;
       const start = i;
       // "Anna Grey", "Mr. Grey": consecutive capitalised words make one name.
-      if (EN_TITLES[words[i]![0]] && i + 1 < words.length && /^[A-Z][a-z]/.test(words[i + 1]![0])) w = `${words[i]![0]} ${words[++i]![0].replace(/\.$/, "")}`;
-      else if (i + 1 < words.length && /^[A-Z][a-z]+$/.test(words[i + 1]![0]) && !EN_STOPWORDS.has(words[i + 1]![0]) && !EN_STOPWORDS.has(w)) {
+      if (EN_TITLES[words[i]![0]] && i + 1 < words.length && /^[A-Z][a-z]/.test(words[i + 1]![0]))
+        w = `${words[i]![0]} ${words[++i]![0].replace(/\.$/, "")}`;
+      else if (
+        i + 1 < words.length &&
+        /^[A-Z][a-z]+$/.test(words[i + 1]![0]) &&
+        !EN_STOPWORDS.has(words[i + 1]![0]) &&
+        !EN_STOPWORDS.has(w)
+      ) {
         w = `${w} ${words[++i]![0]}`;
       }
       if (!looksLikeEnName(w)) continue;
@@ -154,7 +212,15 @@ export function discoverRecurring(reg: Registry, sentences: string[]): void {
       const after = (words[i + 1]?.[0] ?? "").replace(/\.$/, "");
       if (EN_VERBISH.test(after) || /^[a-z]+ed$/.test(after)) c.subject++;
       reg.candidates.set(w, c);
-      if (!canonical(reg, w) && c.count >= 2 && c.mid >= 1 && c.subject >= 1 && c.prep * 2 < c.mid + 1 && !isPartOfKnown(reg, w)) addPerson(reg, w);
+      if (
+        !canonical(reg, w) &&
+        c.count >= 2 &&
+        c.mid >= 1 &&
+        c.subject >= 1 &&
+        c.prep * 2 < c.mid + 1 &&
+        !isPartOfKnown(reg, w)
+      )
+        addPerson(reg, w);
     }
   }
 }
@@ -200,19 +266,22 @@ export function discoverAliases(reg: Registry, text: string): void {
   for (const p of reg.people.values()) {
     let short: string | undefined;
     if (reg.lang === "zh") {
-      if (p.name.length === 3 && looksLikeZhName(p.name) && !ROLE_NOUNS[p.name] && !titleOf(p.name, "zh")) short = p.name.slice(1);
+      if (p.name.length === 3 && looksLikeZhName(p.name) && !ROLE_NOUNS[p.name] && !titleOf(p.name, "zh"))
+        short = p.name.slice(1);
     } else {
       const words = p.name.split(" ");
       if (words.length === 2 && !EN_TITLES[words[0]!] && looksLikeEnName(p.name)) short = words[0];
     }
-    if (!short || short.length < 2 || p.aliases.includes(short) || reg.people.has(short) || reg.aliasOf.has(short)) continue;
+    if (!short || short.length < 2 || p.aliases.includes(short) || reg.people.has(short) || reg.aliasOf.has(short))
+      continue;
     // The full name must have appeared first: in an earlier chapter, or earlier in this one.
     const full = p.mentions + p.lines > 0 ? 0 : text.indexOf(p.name);
     if (full < 0) continue;
     // The short form on its own (not inside the full name) after the full name.
     const offset = p.name.indexOf(short);
     const alone = (at: number) =>
-      !text.startsWith(p.name, at - offset) && (reg.lang === "zh" || !/[A-Za-z]/.test(`${text[at - 1] ?? ""}${text[at + short.length] ?? ""}`));
+      !text.startsWith(p.name, at - offset) &&
+      (reg.lang === "zh" || !/[A-Za-z]/.test(`${text[at - 1] ?? ""}${text[at + short.length] ?? ""}`));
     let at = text.indexOf(short, full === 0 ? 0 : full + p.name.length);
     while (at >= 0 && !alone(at)) at = text.indexOf(short, at + 1);
     if (at < 0) continue;
@@ -222,14 +291,20 @@ export function discoverAliases(reg: Registry, text: string): void {
   }
 }
 
-const LOOK = /头发|长发|短发|眼睛|眼镜|穿着|衣|裙|帽|个子|高大|瘦|胖|脸|胡子|\b(?:hair|eyes|wore|wearing|dress|coat|hat|tall|thin|beard|face|glasses)\b/i;
+const LOOK =
+  /头发|长发|短发|眼睛|眼镜|穿着|衣|裙|帽|个子|高大|瘦|胖|脸|胡子|\b(?:hair|eyes|wore|wearing|dress|coat|hat|tall|thin|beard|face|glasses)\b/i;
 
 /**
  * Notes narration about people: mentions, the first sentence about each (and the first one
  * describing how they look), and gender evidence from the pronoun that continues a sentence
  * about exactly one person ("林小雨推开门，她…" / "Anna opened the door. She…").
  */
-export function noteNarration(reg: Registry, sentence: string, names: Array<{ name: string; at: number; end: number }>, next: string | undefined): void {
+export function noteNarration(
+  reg: Registry,
+  sentence: string,
+  names: Array<{ name: string; at: number; end: number }>,
+  next: string | undefined,
+): void {
   const distinct = [...new Set(names.map((n) => n.name))];
   for (const name of distinct) {
     const p = reg.people.get(name)!;
@@ -246,13 +321,16 @@ export function noteNarration(reg: Registry, sentence: string, names: Array<{ na
   if (reg.lang === "zh") {
     const title = Object.keys(ZH_TITLES).find((t) => after.startsWith(t));
     if (title && !p.titled) p.titled = ZH_TITLES[title];
-    const clause = /[，,；;]\s*(他|她)(?!们)/.exec(after)?.[1] ?? (next ? /^(?:[^，。！？“”「」]{0,4}?)(他|她)(?!们)/.exec(next)?.[1] : undefined);
+    const clause =
+      /[，,；;]\s*(他|她)(?!们)/.exec(after)?.[1] ??
+      (next ? /^(?:[^，。！？“”「」]{0,4}?)(他|她)(?!们)/.exec(next)?.[1] : undefined);
     if (clause === "他") p.male++;
     else if (clause === "她") p.female++;
     return;
   }
   const own = /\b(his|himself|herself|hers)\b|(?:,|\band)\s+(he|she)\b/i.exec(after);
-  const pronoun = (own?.[1] ?? own?.[2])?.toLowerCase() ?? (next ? /^(he|she)\b/i.exec(next)?.[1]?.toLowerCase() : undefined);
+  const pronoun =
+    (own?.[1] ?? own?.[2])?.toLowerCase() ?? (next ? /^(he|she)\b/i.exec(next)?.[1]?.toLowerCase() : undefined);
   if (pronoun === "he" || pronoun === "his" || pronoun === "himself") p.male++;
   else if (pronoun === "she" || pronoun === "herself" || pronoun === "hers") p.female++;
 }
@@ -268,7 +346,10 @@ export function noteLine(reg: Registry, name: string, text: string, manner: stri
 }
 
 const AGE_WORDS: Array<[RegExp, Age]> = [
-  [/老人|老头|老太|白发|年迈|苍老|\b(?:old (?:man|woman|lady)|elderly|grey-haired|gray-haired|white-haired)\b/i, "elder"],
+  [
+    /老人|老头|老太|白发|年迈|苍老|\b(?:old (?:man|woman|lady)|elderly|grey-haired|gray-haired|white-haired)\b/i,
+    "elder",
+  ],
   [/孩子|小孩|男孩|女孩|小姑娘|\b(?:child|boy|girl|little (?:boy|girl))\b/i, "child"],
   [/少年|少女|年轻|小伙|学生|\b(?:young (?:man|woman)|teenager|student)\b/i, "young"],
 ];
@@ -300,7 +381,11 @@ export function characterRecords(people: Person[], lang: Lang): Character[] {
   const top = order[0];
   return order.map((p) => {
     const role: Character["role"] =
-      p === top && p.lines + p.mentions > 0 ? "protagonist" : p.lines >= 2 || p.mentions >= Math.max(3, Math.ceil((top?.mentions ?? 0) / 4)) ? "supporting" : "minor";
+      p === top && p.lines + p.mentions > 0
+        ? "protagonist"
+        : p.lines >= 2 || p.mentions >= Math.max(3, Math.ceil((top?.mentions ?? 0) / 4))
+          ? "supporting"
+          : "minor";
     const description = p.look && p.look !== p.first ? `${p.first}${lang === "zh" ? "" : " "}${p.look}` : p.first;
     return {
       name: clip(p.name, 60),

@@ -3,9 +3,9 @@
  * the clause next to a quote ("林小雨说：", "said Anna"); pronouns resolve to a named person of
  * that gender; unattributed lines alternate between the two people talking.
  */
-import { type Registry, addPerson, canonical, genderOf, mentionsIn, noteLine, noteNarration } from "./characters.ts";
-import { type Lang, hasLetters, splitSentences } from "./language.ts";
-import { EN_ROLES, type Gender, enRole, looksLikeEnName, zhNameAtStart, zhRoleAtStart } from "./names.ts";
+import { addPerson, canonical, genderOf, mentionsIn, noteLine, noteNarration, type Registry } from "./characters.ts";
+import { hasLetters, type Lang, splitSentences } from "./language.ts";
+import { EN_ROLES, enRole, type Gender, looksLikeEnName, zhNameAtStart, zhRoleAtStart } from "./names.ts";
 
 export type Piece = { kind: "text" | "quote"; text: string };
 export interface Paragraph {
@@ -16,14 +16,19 @@ export interface Paragraph {
 const PAIRS: Record<string, string> = { "「": "」", "『": "』", "“": "”", "‘": "’", '"': '"' };
 
 /** A straight or curly single quote opens a quotation only at a word start (not "Anna's"). */
-const opensSingle = (text: string, i: number) => (i === 0 || /[\s(\[—–-]/.test(text[i - 1]!)) && /\S/.test(text[i + 1] ?? "");
+const opensSingle = (text: string, i: number) =>
+  (i === 0 || /[\s([—–-]/.test(text[i - 1]!)) && /\S/.test(text[i + 1] ?? "");
 
 function closingAt(text: string, from: number, close: string): number {
   for (let j = from; j < text.length; j++) {
     if (text[j] !== close) continue;
     // A single-quote closer is not an apostrophe: no letter follows it.
     // ...and it follows the quotation's punctuation ("'Hello,' said Anna" but not "the boys' bus").
-    if ((close === "'" || close === "’") && (/\p{L}/u.test(text[j + 1] ?? "") || (j + 1 < text.length && !/[.,!?…;:—–-]/.test(text[j - 1] ?? "")))) continue;
+    if (
+      (close === "'" || close === "’") &&
+      (/\p{L}/u.test(text[j + 1] ?? "") || (j + 1 < text.length && !/[.,!?…;:—–-]/.test(text[j - 1] ?? "")))
+    )
+      continue;
     return j;
   }
   return -1;
@@ -64,18 +69,28 @@ interface Who {
 const ZH_VERB =
   "(?:低声道|轻声道|柔声道|笑着说|说道|问道|答道|笑道|喊道|叫道|叹道|骂道|嚷道|吼道|回答道|回答|追问|反问|嘟囔|嘀咕|喊|嚷|说|(?:道|问|叫|答|叹|骂|吼)(?=[。，,：:！!？?…\\s”」]|$|了|着))";
 // The run may cross one comma: "”王明抬起头，惊讶地问。"
-const ZH_AFTER = new RegExp(`^\\s*[，,]?\\s*([^。！？!?；;，,：:“”「」『』"]{0,12}(?:[，,][^。！？!?；;，,：:“”「」『』"]{0,8})??)${ZH_VERB}`, "u");
+const ZH_AFTER = new RegExp(
+  `^\\s*[，,]?\\s*([^。！？!?；;，,：:“”「」『』"]{0,12}(?:[，,][^。！？!?；;，,：:“”「」『』"]{0,8})??)${ZH_VERB}`,
+  "u",
+);
 const ZH_BEFORE = new RegExp(`^(.*?)${ZH_VERB}(?:了|着)?$`, "u");
 const ZH_LEAD =
   /^(?:这时候|这时|于是|然后|接着|随后|只见|但是|可是|不过|而且|而|便|就|忽然|突然|终于|最后|此时|那时|原来|后来|当时|同时|这才|说完|听了|听完|见状|闻言|一旁的|旁边的)+/u;
 
 const EN_VERB =
   "(?:said|says|asked|asks|replied|whispered|shouted|cried|called|answered|muttered|added|exclaimed|yelled|laughed|sighed|murmured|continued|began|snapped|insisted|explained|repeated|admitted|agreed|demanded|declared|warned|wondered|protested|growled|pleaded|screamed|gasped|breathed|told|went on)";
-const EN_NAME = "(?:(?:Mr|Mrs|Ms|Dr)\\.?\\s+|(?:Miss|Sir|Lady|Aunt|Uncle|Grandma|Grandpa)\\s+)?[A-Z][a-zA-Z'’-]+(?:\\s+[A-Z][a-zA-Z'’-]+)?";
+const EN_NAME =
+  "(?:(?:Mr|Mrs|Ms|Dr)\\.?\\s+|(?:Miss|Sir|Lady|Aunt|Uncle|Grandma|Grandpa)\\s+)?[A-Z][a-zA-Z'’-]+(?:\\s+[A-Z][a-zA-Z'’-]+)?";
 const EN_ROLE = `[Tt]he\\s+(?:(?:old|young|little)\\s+)?(?:${Object.keys(EN_ROLES).join("|")})`;
 const EN_WHO = `${EN_ROLE}|${EN_NAME}|[Hh]e|[Ss]he`;
-const EN_AFTER = new RegExp(`^\\s*,?\\s*(?:${EN_VERB}\\s+(${EN_WHO})\\b|(${EN_WHO})\\s+(?:[a-z]+ly\\s+)?${EN_VERB}\\b)`, "u");
-const EN_BEFORE = new RegExp(`(?:^|\\s)(${EN_WHO})\\s+(?:[a-z]+ly\\s+)?${EN_VERB}(?:\\s+[\\w'’]+){0,4}?\\s*[,:]?\\s*$`, "u");
+const EN_AFTER = new RegExp(
+  `^\\s*,?\\s*(?:${EN_VERB}\\s+(${EN_WHO})\\b|(${EN_WHO})\\s+(?:[a-z]+ly\\s+)?${EN_VERB}\\b)`,
+  "u",
+);
+const EN_BEFORE = new RegExp(
+  `(?:^|\\s)(${EN_WHO})\\s+(?:[a-z]+ly\\s+)?${EN_VERB}(?:\\s+[\\w'’]+){0,4}?\\s*[,:]?\\s*$`,
+  "u",
+);
 /** "…and said, ": the verb ends the sentence but its subject opened it. */
 const EN_VERB_END = new RegExp(`(?:\\s+and)?\\s+${EN_VERB}(?:\\s+[\\w'’]+){0,4}?\\s*[,:]?\\s*$`, "u");
 const EN_SUBJECT = new RegExp(`^(${EN_WHO})\\b`, "u");
@@ -150,7 +165,10 @@ function after(pieces: Piece[], q: number, reg: Registry, lang: Lang): Found | u
   const sentenceEnd = stop < 0 ? t.length : m[0].length + stop + 1;
   // ", smiling." and "to the fisherman" go with the attribution; ", and he left the room." is narration.
   const rest = t.slice(m[0].length, sentenceEnd).replace(/^[\s,;]+/, "");
-  const end = /^(?:and|then|before|as|while)\b/.test(rest) && (rest.match(/[A-Za-z]+/g) ?? []).length >= 4 ? m[0].length : sentenceEnd;
+  const end =
+    /^(?:and|then|before|as|while)\b/.test(rest) && (rest.match(/[A-Za-z]+/g) ?? []).length >= 4
+      ? m[0].length
+      : sentenceEnd;
   return { who, piece: q + 1, start: 0, end };
 }
 
@@ -280,22 +298,33 @@ export function scriptScene(paragraphs: Paragraph[], reg: Registry, talk: TalkSt
     for (const f of found.values()) cuts.set(f.piece, [...(cuts.get(f.piece) ?? []), [f.start, f.end]]);
     const paraNames: string[] = [];
     // Everyone the paragraph's narration names: "“…” Anna put down her cup." gives the line to Anna.
-    const named = [...new Set(p.pieces.flatMap((x) => (x.kind === "text" ? mentionsIn(reg, x.text).map((m) => m.name) : [])))];
+    const named = [
+      ...new Set(p.pieces.flatMap((x) => (x.kind === "text" ? mentionsIn(reg, x.text).map((m) => m.name) : []))),
+    ];
     let lastInPara: string | undefined;
     p.pieces.forEach((piece, i) => {
       if (piece.kind === "text") {
         let text = piece.text;
         const ranges = (cuts.get(i) ?? []).sort((a, b) => b[0] - a[0]);
         for (const [s, e] of ranges) text = text.slice(0, s) + " " + text.slice(e);
-        const sentences = splitSentences(text).map((s) => cleanNarration(s, lang)).filter(Boolean);
+        const sentences = splitSentences(text)
+          .map((s) => cleanNarration(s, lang))
+          .filter(Boolean);
         sentences.forEach((s, k) => {
           const ms = mentionsIn(reg, s);
           noteNarration(reg, s, ms, sentences[k + 1]);
           // "她推开门": the sentence's subject is the last subject of that gender, or the last one seen.
-          const opening = lang === "zh" ? /^(?:[^，。]{0,3}?)(?<![在着给把对向看和跟让叫被帮替])(他|她)(?!们)/.exec(s) : /^(he|she)\b/i.exec(s);
+          const opening =
+            lang === "zh"
+              ? /^(?:[^，。]{0,3}?)(?<![在着给把对向看和跟让叫被帮替])(他|她)(?!们)/.exec(s)
+              : /^(he|she)\b/i.exec(s);
           const pronoun = opening?.[1]?.toLowerCase();
           const g: Gender | undefined = pronoun === "他" || pronoun === "he" ? "male" : pronoun ? "female" : undefined;
-          const who = g && (talk.subject && genderMatches(talk.subject, g) ? talk.subject : inScene().find((n) => genderMatches(n, g)));
+          const who =
+            g &&
+            (talk.subject && genderMatches(talk.subject, g)
+              ? talk.subject
+              : inScene().find((n) => genderMatches(n, g)));
           const names = [...new Set([...(who ? [who] : []), ...ms.map((m) => m.name)])];
           const lead = ms[0] && ms[0].at <= (lang === "zh" ? 12 : 30) ? ms[0].name : undefined;
           // A name before the pronoun is the subject ("王明看着她" is about 王明).
@@ -328,17 +357,26 @@ export function scriptScene(paragraphs: Paragraph[], reg: Registry, talk: TalkSt
         }
       } else {
         const distinct = [...new Set(paraNames)];
-        speaker = lastInPara ?? (distinct.length === 1 ? distinct[0] : distinct.length === 0 && named.length === 1 ? named[0] : alternate());
+        speaker =
+          lastInPara ??
+          (distinct.length === 1 ? distinct[0] : distinct.length === 0 && named.length === 1 ? named[0] : alternate());
       }
       if (speaker) {
         noteLine(reg, speaker, text, found.get(i)?.who.manner ?? "");
         touch(talk, speaker);
         talk.subject = speaker;
         talk.narrated = false;
-        if (talk.exchange[0] !== speaker) talk.exchange = [speaker, ...talk.exchange.filter((n) => n !== speaker)].slice(0, 2);
+        if (talk.exchange[0] !== speaker)
+          talk.exchange = [speaker, ...talk.exchange.filter((n) => n !== speaker)].slice(0, 2);
         lastInPara = speaker;
       }
-      beats.push({ kind: "line", text, speaker: speaker ?? unknownSpeaker(lang), names: speaker ? [speaker] : [], para });
+      beats.push({
+        kind: "line",
+        text,
+        speaker: speaker ?? unknownSpeaker(lang),
+        names: speaker ? [speaker] : [],
+        para,
+      });
     });
   });
   return beats;

@@ -15,13 +15,20 @@ import {
   type TimeOfDay,
   validate,
 } from "../../../story/schemas.ts";
-import { type Person, characterRecords, createRegistry, discoverAliases, discoverRecurring, expandNames } from "./characters.ts";
 import { bookTitle, heading, paragraphs, splitChapters, splitScenes } from "./chapters.ts";
+import {
+  characterRecords,
+  createRegistry,
+  discoverAliases,
+  discoverRecurring,
+  expandNames,
+  type Person,
+} from "./characters.ts";
 import { type Beat, createTalk, discoverSpeakers, parseParagraph, scriptScene } from "./dialogue.ts";
-import { type Lang, clip, detectLanguage, joinText, splitSentences } from "./language.ts";
-import { type MoodScores, emptyMoods, locationOf, moodOf, moodScores, timeOf, unknownPlace } from "./scenes.ts";
-import { type GenreScores, buildStoryline, genreScores } from "./storyline.ts";
+import { clip, detectLanguage, joinText, type Lang, splitSentences } from "./language.ts";
+import { emptyMoods, locationOf, type MoodScores, moodOf, moodScores, timeOf, unknownPlace } from "./scenes.ts";
 import { shotsFor } from "./storyboard.ts";
+import { buildStoryline, type GenreScores, genreScores } from "./storyline.ts";
 
 export const MIN_STORY_CHARS = 50;
 export const MAX_STORY_CHARS = 200_000;
@@ -43,8 +50,10 @@ export function checkStoryText(text: unknown): asserts text is string {
   if (typeof text !== "string") throw new RangeError("the story text must be a string");
   let n = 0;
   for (const _ of text.trim()) n++;
-  if (n < MIN_STORY_CHARS) throw new RangeError(`the story text is too short: ${n} characters, at least ${MIN_STORY_CHARS} are needed`);
-  if (n > MAX_STORY_CHARS) throw new RangeError(`the story text is too long: ${n} characters, at most ${MAX_STORY_CHARS} are allowed`);
+  if (n < MIN_STORY_CHARS)
+    throw new RangeError(`the story text is too short: ${n} characters, at least ${MIN_STORY_CHARS} are needed`);
+  if (n > MAX_STORY_CHARS)
+    throw new RangeError(`the story text is too long: ${n} characters, at most ${MAX_STORY_CHARS} are allowed`);
   if (!/\p{L}/u.test(text)) throw new RangeError("the story text has no letters");
 }
 
@@ -53,9 +62,18 @@ const SUMMARY_CHARS: Record<Lang, number> = { zh: 300, en: 500 };
 /** The first sentences of some beats: narration if there is any, else the first line. */
 function summarise(beats: Beat[], lang: Lang, sentences = 2): string {
   const narration = beats.filter((b) => b.kind === "narration").slice(0, sentences);
-  if (narration.length) return clip(joinText(narration.map((b) => b.text), lang), SUMMARY_CHARS[lang]);
+  if (narration.length)
+    return clip(
+      joinText(
+        narration.map((b) => b.text),
+        lang,
+      ),
+      SUMMARY_CHARS[lang],
+    );
   const line = beats.find((b) => b.kind === "line");
-  return line?.kind === "line" ? clip(`${line.speaker}${lang === "zh" ? "：" : ": "}${line.text}`, SUMMARY_CHARS[lang]) : "";
+  return line?.kind === "line"
+    ? clip(`${line.speaker}${lang === "zh" ? "：" : ": "}${line.text}`, SUMMARY_CHARS[lang])
+    : "";
 }
 
 /** One run over a story: chapters stream out while the cast and setting carry over. */
@@ -76,7 +94,10 @@ function createAnalysis(source: string) {
       const all = parsed.flat();
       // Find the cast first, so pronouns and bare quotes can resolve against the whole chapter.
       discoverSpeakers(all, reg, lang);
-      discoverRecurring(reg, all.flatMap((p) => p.pieces.filter((x) => x.kind === "text").flatMap((x) => splitSentences(x.text))));
+      discoverRecurring(
+        reg,
+        all.flatMap((p) => p.pieces.filter((x) => x.kind === "text").flatMap((x) => splitSentences(x.text))),
+      );
       const chapterText = raw.lines.join("\n");
       expandNames(reg, chapterText);
       discoverAliases(reg, chapterText);
@@ -110,7 +131,9 @@ function createAnalysis(source: string) {
           summary: summarise(beats, lang),
           characters: present.map((n) => clip(n, 60)),
         });
-        shots.push(...shotsFor({ id, opensChapter: scenes.length === 1, location, timeOfDay: time, mood }, beats, lang));
+        shots.push(
+          ...shotsFor({ id, opensChapter: scenes.length === 1, location, timeOfDay: time, mood }, beats, lang),
+        );
         chapterBeats.push(...beats);
       });
       firstSentence ||= chapterBeats.find((b) => b.kind === "narration")?.text ?? "";
@@ -190,4 +213,3 @@ export function analyseStory(text: string): StoryAnalysis {
     shots: validate(StoryboardSchema, { shots }).shots,
   };
 }
-

@@ -32,7 +32,15 @@ export function clip(s: string, max: number): string {
   return `${cut.trimEnd()}…`;
 }
 
-const OPENERS: Record<string, string> = { "「": "」", "『": "』", "“": "”", "‘": "’", "《": "》", "（": "）", "(": ")" };
+const OPENERS: Record<string, string> = {
+  "「": "」",
+  "『": "』",
+  "“": "”",
+  "‘": "’",
+  "《": "》",
+  "（": "）",
+  "(": ")",
+};
 const ENDS = new Set(["。", "！", "？", "!", "?", "…"]);
 const CLOSERS = new Set(["”", '"', "」", "』", "’", ")", "）", "》"]);
 /** A "." after these does not end an English sentence. */
@@ -73,7 +81,11 @@ export function splitSentences(text: string): string[] {
     // An unclosed quotation must not swallow a whole chapter.
     if (stack.length > 0 && i - start < 1000) continue;
     const next = text[i + 1];
-    const isEnd = ENDS.has(c) || (c === "." && (next === undefined || /\s/.test(next)) && !ABBREVIATION.test(text.slice(Math.max(start, i - 6), i)));
+    const isEnd =
+      ENDS.has(c) ||
+      (c === "." &&
+        (next === undefined || /\s/.test(next)) &&
+        !ABBREVIATION.test(text.slice(Math.max(start, i - 6), i)));
     if (!isEnd) continue;
     while (i + 1 < n && (ENDS.has(text[i + 1]!) || text[i + 1] === "." || CLOSERS.has(text[i + 1]!))) {
       i++;

@@ -9,19 +9,41 @@ export type Age = "child" | "young" | "adult" | "elder" | "unknown";
 
 // Common surnames, minus those that mostly start ordinary words here (成为, 连忙, 常常, 安静, 方向, 边走…).
 const SURNAMES = new Set(
-  "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵钱覃武戴莫孔汤康施牛樊葛邢乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿兰俞左柳甘柯纪梅童凌季裴霍涂苗谷盛曲翁冉骆蓝游辛靳柴蒙鲍华喻祁蒲滕屈饶牟艾穆农卓古吉缪项芦麦褚娄窦戚岑景卜晏席卫米柏宗瞿桂佟臧闵苟邬卞姬仇栾隋商刁荣巫寇桑郎甄丛仲虞敖巩佘池苑邝鞠惠荆冀郁胥储栗燕楚鄢奚粟冼蔺伊".split(""),
+  "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵钱覃武戴莫孔汤康施牛樊葛邢乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿兰俞左柳甘柯纪梅童凌季裴霍涂苗谷盛曲翁冉骆蓝游辛靳柴蒙鲍华喻祁蒲滕屈饶牟艾穆农卓古吉缪项芦麦褚娄窦戚岑景卜晏席卫米柏宗瞿桂佟臧闵苟邬卞姬仇栾隋商刁荣巫寇桑郎甄丛仲虞敖巩佘池苑邝鞠惠荆冀郁胥储栗燕楚鄢奚粟冼蔺伊".split(
+    "",
+  ),
 );
-const DOUBLE_SURNAMES = ["欧阳", "司马", "诸葛", "上官", "慕容", "东方", "独孤", "令狐", "皇甫", "尉迟", "公孙", "长孙", "宇文", "司徒", "夏侯"];
+const DOUBLE_SURNAMES = [
+  "欧阳",
+  "司马",
+  "诸葛",
+  "上官",
+  "慕容",
+  "东方",
+  "独孤",
+  "令狐",
+  "皇甫",
+  "尉迟",
+  "公孙",
+  "长孙",
+  "宇文",
+  "司徒",
+  "夏侯",
+];
 
 /** Characters that do not occur in given names but do follow names (verbs, particles, places). */
 const NOT_IN_NAME = new Set(
-  "的了着过是在和与也都就又还把被对向朝说道问答喊叫看听想不没一很已刚才便却们这那个些么里上下中边面色天年时候家样种头子手脚身心眼脸门地得儿人走跑站坐笑哭拿推拉打抬转回低皱叹伸握递接停愣来去到进出起开关给让吃喝睡写读房室屋殿厅堂店馆楼院街路村城镇桥站场园岛宫府寺庙车船校他她我你它".split(""),
+  "的了着过是在和与也都就又还把被对向朝说道问答喊叫看听想不没一很已刚才便却们这那个些么里上下中边面色天年时候家样种头子手脚身心眼脸门地得儿人走跑站坐笑哭拿推拉打抬转回低皱叹伸握递接停愣来去到进出起开关给让吃喝睡写读房室屋殿厅堂店馆楼院街路村城镇桥站场园岛宫府寺庙车船校他她我你它".split(
+    "",
+  ),
 );
 /** ...and these rarely end one, but often start the adverb after it (王明高声说, 王明小声说). */
 const NOT_LAST = new Set("高兴冷淡轻慢缓急连赶忽突终随接继顿点摇微苦大小柔厉沉颤朗默静悄".split(""));
 /** Surname-initial everyday words that would otherwise pass as names. */
 const COMMON_WORDS = new Set(
-  "黎明 高兴 高声 高大 高处 江湖 江水 江边 江面 金色 金子 黄色 黄昏 黄金 石阶 石板 夏日 雷声 雷鸣 陆地 钱包 周围 周末 周遭 周身 马上 马车 朱红 胡子 曾经 许多 许久 武器 武功 孔雀 牛奶 熊猫 田野 杨柳 柳树 梅花 桂花 钟声 罗盘 苏醒 王国 王子 王座 程度 余光 余下 杜鹃 肖像 叶片 董事 陈旧 陈设 林间 孙女 谢谢 谢意 郑重 顾客 童年 童话 季节 华丽 岳父 岳母 管家 骆驼 雷电 龙王 史上 伍长 米饭 卫兵 宗门 荣幸 惠及 冀望 燕子 桑树 毛巾 毛衣 戴着 莫名 甘心 左右 孟春 秦朝 唐朝 宋朝 汤匙 康复 乔木 蒙蒙 苗条 古老 古怪 吉祥 景色 席位 柏树 池塘 虞美 纪念 梅雨 凌晨 游戏 辛苦 艾草 穆然 卓越 麦田 任何 何况 何必 何时 龚".split(" "),
+  "黎明 高兴 高声 高大 高处 江湖 江水 江边 江面 金色 金子 黄色 黄昏 黄金 石阶 石板 夏日 雷声 雷鸣 陆地 钱包 周围 周末 周遭 周身 马上 马车 朱红 胡子 曾经 许多 许久 武器 武功 孔雀 牛奶 熊猫 田野 杨柳 柳树 梅花 桂花 钟声 罗盘 苏醒 王国 王子 王座 程度 余光 余下 杜鹃 肖像 叶片 董事 陈旧 陈设 林间 孙女 谢谢 谢意 郑重 顾客 童年 童话 季节 华丽 岳父 岳母 管家 骆驼 雷电 龙王 史上 伍长 米饭 卫兵 宗门 荣幸 惠及 冀望 燕子 桑树 毛巾 毛衣 戴着 莫名 甘心 左右 孟春 秦朝 唐朝 宋朝 汤匙 康复 乔木 蒙蒙 苗条 古老 古怪 吉祥 景色 席位 柏树 池塘 虞美 纪念 梅雨 凌晨 游戏 辛苦 艾草 穆然 卓越 麦田 任何 何况 何必 何时 龚".split(
+    " ",
+  ),
 );
 
 /** Role nouns that speak in stories ("老人说："): a speaker even without a name. */
@@ -131,7 +153,9 @@ export function zhRoleAtStart(s: string): string | undefined {
 
 /** Chinese characters that may follow a name when it is the subject of a clause. */
 export const ZH_SUBJECT_NEXT = new Set(
-  "说道问喊叫笑哭走跑站坐看望想点摇拿推拉抬转回低皱叹伸握递接停愣来去把对向朝是在也又还就便却正已刚不没轻慢突忽终连急默静听吃喝睡写读开关打和跟与".split(""),
+  "说道问喊叫笑哭走跑站坐看望想点摇拿推拉抬转回低皱叹伸握递接停愣来去把对向朝是在也又还就便却正已刚不没轻慢突忽终连急默静听吃喝睡写读开关打和跟与".split(
+    "",
+  ),
 );
 
 /** Every Chinese subject-name candidate in `text`: a name shape followed by a verb or adverb. */
@@ -152,14 +176,16 @@ export function* zhNameCandidates(text: string): Generator<string> {
 
 /** Capitalised words that are not names at the start of an English sentence or anywhere. */
 export const EN_STOPWORDS = new Set(
-  ("The A An And But Or So Then When While If He She It They We You I His Her Their Our Its This That These Those There Here What Who Why How Where " +
+  (
+    "The A An And But Or So Then When While If He She It They We You I His Her Their Our Its This That These Those There Here What Who Why How Where " +
     "Yes No Oh Ah Well Now Still Just After Before As At In On Of For With To From By One Someone Everyone Nobody Somebody Nothing Something Everything " +
     "Not Do Does Did Is Was Were Are Be Been Have Has Had Can Could Would Should Will Shall May Might Must Let Please Thank Thanks Sorry Hello Hi Goodbye Good " +
     "Mr Mrs Ms Miss Dr Sir Madam Lady Lord Chapter Part Book Meanwhile Later Soon Once Today Tomorrow Yesterday Tonight Suddenly Finally Perhaps Maybe " +
     "Every Each All Some Any Many Much More Most Other Another Such Only Even Also Too Very Again Never Always Sometimes Often Because Although Though Until " +
     "Unless Since Why Which Whose Whom My Your Me Him Them Us Over Under Up Down Out Into Through Across Behind Beside Between Among Around Along Without Within " +
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April June July August September October November December " +
-    "God English Chinese French OK Okay Come Go Look Wait Stop Listen Hey Dear Don't I'm It's That's There's What's Let's").split(" "),
+    "God English Chinese French OK Okay Come Go Look Wait Stop Listen Hey Dear Don't I'm It's That's There's What's Let's"
+  ).split(" "),
 );
 
 export const EN_TITLES: Record<string, { gender: Gender; age: Age }> = {
@@ -183,7 +209,8 @@ export function looksLikeEnName(s: string): boolean {
   const words = s.split(/\s+/);
   if (words.length === 0 || words.length > 3) return false;
   const first = words[0]!.replace(/\.$/, "");
-  if (EN_TITLES[words[0]!] && words.length >= 2) return words.slice(1).every((w) => /^[A-Z][a-z'’-]+$/.test(w) && !EN_STOPWORDS.has(w));
+  if (EN_TITLES[words[0]!] && words.length >= 2)
+    return words.slice(1).every((w) => /^[A-Z][a-z'’-]+$/.test(w) && !EN_STOPWORDS.has(w));
   if (EN_STOPWORDS.has(first)) return false;
   return words.every((w) => /^[A-Z][a-z'’-]*[a-z]$/.test(w) && !EN_STOPWORDS.has(w));
 }
@@ -224,6 +251,12 @@ export function enRole(phrase: string): { gender: Gender; age: Age } | undefined
   const m = /^the\s+(old\s+|young\s+|little\s+)?([a-z]+)$/.exec(phrase);
   const role = m && EN_ROLES[m[2]!];
   if (!role) return undefined;
-  const age: Age = m[1]?.startsWith("old") ? "elder" : m[1]?.startsWith("young") ? "young" : m[1]?.startsWith("little") ? "child" : role.age;
+  const age: Age = m[1]?.startsWith("old")
+    ? "elder"
+    : m[1]?.startsWith("young")
+      ? "young"
+      : m[1]?.startsWith("little")
+        ? "child"
+        : role.age;
   return { gender: role.gender, age };
 }

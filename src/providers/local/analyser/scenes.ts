@@ -95,13 +95,15 @@ export const emptyMoods = (): MoodScores => Object.fromEntries(MOOD_VALUES.map((
 
 export function moodScores(text: string, lang: Lang): MoodScores {
   const scores = emptyMoods();
-  for (const [mood, re] of Object.entries(MOODS[lang]) as Array<[Scored, RegExp]>) scores[mood] = text.match(re)?.length ?? 0;
+  for (const [mood, re] of Object.entries(MOODS[lang]) as Array<[Scored, RegExp]>)
+    scores[mood] = text.match(re)?.length ?? 0;
   return scores;
 }
 
 /** The highest-scoring mood; ties go to the stronger feeling (tense over sad over …); none → calm. */
 export function moodOf(scores: MoodScores): Mood {
   let best: Mood = "calm";
-  for (const mood of ["tense", "epic", "sad", "mysterious", "happy"] as const) if (scores[mood] > (best === "calm" ? 0 : scores[best])) best = mood;
+  for (const mood of ["tense", "epic", "sad", "mysterious", "happy"] as const)
+    if (scores[mood] > (best === "calm" ? 0 : scores[best])) best = mood;
   return best;
 }

@@ -3,7 +3,7 @@ import type { Camera, Shot, TimeOfDay, Transition } from "../../../story/schemas
 import { shotDurationS } from "../../../story/timing.ts";
 import type { Mood } from "../../types.ts";
 import type { Beat } from "./dialogue.ts";
-import { type Lang, clip, joinText } from "./language.ts";
+import { clip, joinText, type Lang } from "./language.ts";
 
 export interface SceneFrame {
   id: string;
@@ -53,7 +53,9 @@ function describe(d: Draft, frame: SceneFrame, lang: Lang): string {
         : `${speakers[0]}说：“${clip(d.lines[0]!.text, 60)}”`;
     return clip(setting + who + action, 2000);
   }
-  const place = frame.location ? `${frame.location[0]!.toUpperCase()}${frame.location.slice(1)}, ${time}.` : `${time[0]!.toUpperCase()}${time.slice(1)}.`;
+  const place = frame.location
+    ? `${frame.location[0]!.toUpperCase()}${frame.location.slice(1)}, ${time}.`
+    : `${time[0]!.toUpperCase()}${time.slice(1)}.`;
   const who = d.names.length ? ` ${d.names.join(" and ")}.` : "";
   const action = d.narration[0]
     ? clip(d.narration[0], 300)
@@ -87,7 +89,8 @@ export function shotsFor(frame: SceneFrame, beats: Beat[], lang: Lang): Shot[] {
     const empty = !cur.narration.length && !cur.lines.length;
     if (b.kind === "narration") {
       const newParagraph = b.para !== cur.lastPara && cur.narration.length >= 2;
-      if (!empty && (cur.lines.length > 0 || cur.narration.length >= MAX_SENTENCES || newParagraph || tooLong(b.text))) flush();
+      if (!empty && (cur.lines.length > 0 || cur.narration.length >= MAX_SENTENCES || newParagraph || tooLong(b.text)))
+        flush();
       cur.narration.push(b.text);
     } else {
       const speakers = new Set([...cur.lines.map((l) => l.speaker), b.speaker]);

@@ -1,17 +1,51 @@
 /** The storyline: title, logline, summary, tone and genre of the whole story. */
 import type { Storyline } from "../../../story/schemas.ts";
 import type { Mood } from "../../types.ts";
-import { type Lang, clip, joinText } from "./language.ts";
+import { clip, joinText, type Lang } from "./language.ts";
 import { type MoodScores, moodOf } from "./scenes.ts";
 
 const GENRES: Array<{ zh: string; en: string; re: Record<Lang, RegExp> }> = [
-  { zh: "爱情", en: "romance", re: { zh: /爱|喜欢|心动|吻|恋|婚/gu, en: /\b(?:love\w*|kiss\w*|romance|romantic|married|wedding)\b/gi } },
-  { zh: "武侠", en: "martial arts", re: { zh: /江湖|剑|武功|掌门|侠|内力/gu, en: /\b(?:swords?|swordsman|martial|kung fu)\b/gi } },
-  { zh: "奇幻", en: "fantasy", re: { zh: /魔法|法术|龙|仙|修炼|妖|精灵|咒/gu, en: /\b(?:magic\w*|dragons?|spells?|wizards?|witch\w*|elves|elf|fairy)\b/gi } },
-  { zh: "科幻", en: "science fiction", re: { zh: /飞船|星球|机器人|外星|宇宙|星际|人工智能/gu, en: /\b(?:spaceships?|planets?|robots?|aliens?|galax\w*|starships?)\b/gi } },
-  { zh: "悬疑", en: "mystery", re: { zh: /案|侦探|线索|凶手|警察|失踪/gu, en: /\b(?:detective|murder\w*|clues?|police|suspects?|missing)\b/gi } },
-  { zh: "恐怖", en: "horror", re: { zh: /鬼|恐怖|尸|幽灵|诅咒/gu, en: /\b(?:ghosts?|horror|corpses?|haunt\w*|curse[sd]?)\b/gi } },
-  { zh: "历史", en: "historical", re: { zh: /皇帝|将军|朝廷|士兵|王朝|战争/gu, en: /\b(?:emperor|kings?|queens?|soldiers?|generals?|war)\b/gi } },
+  {
+    zh: "爱情",
+    en: "romance",
+    re: { zh: /爱|喜欢|心动|吻|恋|婚/gu, en: /\b(?:love\w*|kiss\w*|romance|romantic|married|wedding)\b/gi },
+  },
+  {
+    zh: "武侠",
+    en: "martial arts",
+    re: { zh: /江湖|剑|武功|掌门|侠|内力/gu, en: /\b(?:swords?|swordsman|martial|kung fu)\b/gi },
+  },
+  {
+    zh: "奇幻",
+    en: "fantasy",
+    re: {
+      zh: /魔法|法术|龙|仙|修炼|妖|精灵|咒/gu,
+      en: /\b(?:magic\w*|dragons?|spells?|wizards?|witch\w*|elves|elf|fairy)\b/gi,
+    },
+  },
+  {
+    zh: "科幻",
+    en: "science fiction",
+    re: {
+      zh: /飞船|星球|机器人|外星|宇宙|星际|人工智能/gu,
+      en: /\b(?:spaceships?|planets?|robots?|aliens?|galax\w*|starships?)\b/gi,
+    },
+  },
+  {
+    zh: "悬疑",
+    en: "mystery",
+    re: { zh: /案|侦探|线索|凶手|警察|失踪/gu, en: /\b(?:detective|murder\w*|clues?|police|suspects?|missing)\b/gi },
+  },
+  {
+    zh: "恐怖",
+    en: "horror",
+    re: { zh: /鬼|恐怖|尸|幽灵|诅咒/gu, en: /\b(?:ghosts?|horror|corpses?|haunt\w*|curse[sd]?)\b/gi },
+  },
+  {
+    zh: "历史",
+    en: "historical",
+    re: { zh: /皇帝|将军|朝廷|士兵|王朝|战争/gu, en: /\b(?:emperor|kings?|queens?|soldiers?|generals?|war)\b/gi },
+  },
 ];
 const DEFAULT_GENRE: Record<Lang, string> = { zh: "生活", en: "slice of life" };
 
@@ -31,7 +65,14 @@ export function genreOf(scores: GenreScores, lang: Lang): string {
 
 const TONES: Record<Lang, Record<Mood, string>> = {
   zh: { calm: "平静", happy: "温暖明快", sad: "忧伤", tense: "紧张", epic: "壮阔", mysterious: "神秘" },
-  en: { calm: "calm", happy: "warm and light", sad: "melancholic", tense: "tense", epic: "epic", mysterious: "mysterious" },
+  en: {
+    calm: "calm",
+    happy: "warm and light",
+    sad: "melancholic",
+    tense: "tense",
+    epic: "epic",
+    mysterious: "mysterious",
+  },
 };
 
 export interface StorylineInput {
@@ -53,7 +94,13 @@ function summaryOf(chapters: Storyline["chapters"], lang: Lang): string {
   const parts = chapters.map((c) => c.summary).filter(Boolean);
   const total = parts.reduce((n, p) => n + p.length + 1, 0);
   const stride = Math.max(1, Math.ceil(total / (SUMMARY_MAX - 200)));
-  return clip(joinText(parts.filter((_, i) => i % stride === 0), lang), SUMMARY_MAX);
+  return clip(
+    joinText(
+      parts.filter((_, i) => i % stride === 0),
+      lang,
+    ),
+    SUMMARY_MAX,
+  );
 }
 
 export function buildStoryline(input: StorylineInput): Storyline {
