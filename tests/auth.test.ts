@@ -302,7 +302,7 @@ describe("forged tokens", () => {
       "Bearer not.a.jwt",
       "Basic dXNlcjpwYXNz",
       "Bearer a.b",
-      "Bearer " + "a".repeat(5000),
+      `Bearer ${"a".repeat(5000)}`,
     ]) {
       const res = await ctx.call("GET", "/api/v1/auth/me", { headers: { authorization } });
       expect(res.status).toBe(401);

@@ -429,9 +429,8 @@ describe("segment cache", () => {
     ]);
     const a = await framesAt(joined.video, boundaries);
     const b = await framesAt(fresh.video, boundaries);
-    boundaries.forEach((n, i) =>
-      expect({ frame: n, close: meanAbsDiff(a[i]!, b[i]!) < 1.5 }).toEqual({ frame: n, close: true }),
-    );
+    for (const [i, n] of boundaries.entries())
+      expect({ frame: n, close: meanAbsDiff(a[i]!, b[i]!) < 1.5 }).toEqual({ frame: n, close: true });
     expect(await countFrames(joined.video)).toBe(framesOf(base));
   });
 });

@@ -26,7 +26,7 @@ async function region(png: Uint8Array, x: number, y: number, w: number, h: numbe
 function expectNear(actual: Iterable<number>, expected: number[], tolerance = 3) {
   const got = [...actual];
   expect(got.length).toBe(expected.length);
-  got.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual(tolerance));
+  for (const [i, v] of got.entries()) expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual(tolerance);
 }
 
 const rgbOf = (hex: string) => [

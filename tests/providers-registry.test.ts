@@ -384,7 +384,10 @@ describe("failover and the ledger", () => {
     let inside = 0;
     const internal = Bun.serve({
       port: 0,
-      fetch: () => (inside++, Response.json({ error: { message: "INTERNAL SECRET" } }, { status: 500 })),
+      fetch: () => {
+        inside++;
+        return Response.json({ error: { message: "INTERNAL SECRET" } }, { status: 500 });
+      },
     });
     const redirector = Bun.serve({
       port: 0,

@@ -135,8 +135,7 @@ async function openSse(
           const { value, done } = await reader.read();
           if (done) break;
           buffer += decoder.decode(value, { stream: true });
-          let cut: number;
-          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          for (let cut = buffer.indexOf("\n\n"); cut >= 0; cut = buffer.indexOf("\n\n")) {
             frames.push(parseFrame(buffer.slice(0, cut)));
             buffer = buffer.slice(cut + 2);
           }

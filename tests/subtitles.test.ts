@@ -107,7 +107,11 @@ describe("ASS", () => {
         const rows: number[] = [];
         const cols: number[] = [];
         for (let y = 0; y < 360; y++)
-          for (let x = 0; x < 640; x++) if (Math.abs(px[y * 640 + x]! - px[0]!) > 20) rows.push(y), cols.push(x);
+          for (let x = 0; x < 640; x++)
+            if (Math.abs(px[y * 640 + x]! - px[0]!) > 20) {
+              rows.push(y);
+              cols.push(x);
+            }
         return {
           top: Math.min(...rows),
           height: Math.max(...rows) - Math.min(...rows),

@@ -75,7 +75,7 @@ test("Swagger UI renders offline from local assets and lists the auth endpoints"
   // Swagger UI has rendered the spec once the title and the operations are in the DOM.
   await page.locator(".swagger-ui .info .title").waitFor({ state: "visible", timeout: 20_000 });
   await page.locator(".opblock").first().waitFor({ state: "visible", timeout: 20_000 });
-  await expect(page.locator(".swagger-ui .info .title").innerText()).resolves.toContain("Inkreel API");
+  await expect(page.locator(".swagger-ui .info .title").textContent()).resolves.toContain("Inkreel API");
 
   const listed = await page
     .locator(".opblock .opblock-summary-path")

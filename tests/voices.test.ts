@@ -107,7 +107,7 @@ describe("assignVoices", () => {
     }
     // The protagonist chooses first, wherever it comes in the list.
     const reordered = assignVoices([...chars].reverse(), LIBRARY);
-    expect(reordered.byCharacter["林小雨"]).toBe(first.byCharacter["林小雨"]!);
+    expect(reordered.byCharacter.林小雨).toBe(first.byCharacter.林小雨!);
     expect(assignVoices([...chars].reverse(), [...LIBRARY].reverse())).toEqual(reordered);
   });
 
@@ -145,7 +145,10 @@ describe("assignVoices", () => {
     // Names are data, never object keys with a meaning.
     const odd = assignVoices([person("constructor", "male"), person("__proto__", "female")], LIBRARY);
     expect(Object.keys(odd.byCharacter).sort()).toEqual(["__proto__", "constructor"]);
-    expect(Object.hasOwn(odd.byCharacter, "__proto__") && odd.byCharacter["__proto__"]).toBe("f-young");
+    expect(
+      Object.hasOwn(odd.byCharacter, "__proto__") &&
+        Object.getOwnPropertyDescriptor(odd.byCharacter, "__proto__")?.value,
+    ).toBe("f-young");
     expect(assignVoices([person("A", "male")], [], { byCharacter: { A: "kept" }, narrator: "n" })).toEqual({
       byCharacter: { A: "kept" },
       narrator: "n",
@@ -510,12 +513,10 @@ describe("a run with ElevenLabs speech", () => {
       expect(libraryIds.has(c.voice.voice_id)).toBe(true);
 
     // The fake was asked to speak with exactly these voices, each line's text.
-    const spoken = pipeFake
-      .calls("tts")
-      .map((r) => ({
-        voice: decodeURIComponent(/text-to-speech\/([^/]+)\//.exec(r.path)![1]!),
-        text: (r.body as { text: string }).text,
-      }));
+    const spoken = pipeFake.calls("tts").map((r) => ({
+      voice: decodeURIComponent(/text-to-speech\/([^/]+)\//.exec(r.path)![1]!),
+      text: (r.body as { text: string }).text,
+    }));
     expect(new Set(spoken.map((s) => s.voice))).toEqual(new Set(lines.map((l) => l.voice.voice_id)));
     for (const l of lines)
       expect(

@@ -325,7 +325,9 @@ describe("the fal provider with a webhook", () => {
       prompt: "a tea house in the rain",
       width: 1280,
       height: 720,
-      onSubmitted: (ref) => void (requestId = ref.requestId),
+      onSubmitted: (ref) => {
+        requestId = ref.requestId;
+      },
       // fal finishes the request and calls us back a moment after the first poll.
       onStatus: (s) => {
         if (s.status === "IN_QUEUE") delivered ??= Bun.sleep(100).then(() => post(delivery(k1, requestId)));

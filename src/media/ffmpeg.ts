@@ -49,8 +49,7 @@ async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOpti
   let frames = 0;
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
       const line = buffered.slice(0, nl).trim();
       buffered = buffered.slice(nl + 1);
       const [k, v] = line.split("=", 2);

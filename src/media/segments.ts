@@ -163,7 +163,10 @@ export async function renderRun(
   const total = run.reduce((t, p) => t + p.frames, 0);
   const boundaries: number[] = [];
   let acc = 0;
-  for (const p of run.slice(0, -1)) boundaries.push((acc += p.frames));
+  for (const p of run.slice(0, -1)) {
+    acc += p.frames;
+    boundaries.push(acc);
+  }
   const keyTimes = [0, ...boundaries].map((f) => seconds(Math.max(0, f / fps - 0.001))).join(",");
   const outputs =
     run.length > 1

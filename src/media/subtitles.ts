@@ -116,7 +116,7 @@ export function toAss(cues: Cue[], size: { width: number; height: number }, styl
   const margin = Math.round(size.height * 0.06);
   // libass has no escape for "\" ("\\" shows both, and "\N", "\n", "\h" still act): a word joiner
   // (zero-width) after each backslash keeps it literal. "{" would open an override block: "\{".
-  const escape = (t: string) => t.replace(/\\/g, "\\\u2060").replace(/\{/g, "\\{").replace(/\n/g, "\\N");
+  const escapeAss = (t: string) => t.replace(/\\/g, "\\\u2060").replace(/\{/g, "\\{").replace(/\n/g, "\\N");
   return [
     "[Script Info]",
     "ScriptType: v4.00+",
@@ -132,7 +132,7 @@ export function toAss(cues: Cue[], size: { width: number; height: number }, styl
     "[Events]",
     "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ...cues.map(
-      (c) => `Dialogue: 0,${clock(c.startS, ".", 2)},${clock(c.endS, ".", 2)},Default,,0,0,0,,${escape(c.text)}`,
+      (c) => `Dialogue: 0,${clock(c.startS, ".", 2)},${clock(c.endS, ".", 2)},Default,,0,0,0,,${escapeAss(c.text)}`,
     ),
     "",
   ].join("\n");

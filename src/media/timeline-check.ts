@@ -79,7 +79,9 @@ export function checkTimeline(t: Timeline): void {
   if (!Array.isArray(t.shots) || t.shots.length === 0) throw new ComposeError("the timeline has no shots");
   if (t.shots.length > 2000) throw new ComposeError("a timeline holds at most 2000 shots");
   const seen = new Set<string>();
-  t.shots.forEach((s, i) => checkShot(s, i, seen));
+  t.shots.forEach((s, i) => {
+    checkShot(s, i, seen);
+  });
   if (t.bgm) {
     if (typeof t.bgm.path !== "string") throw new ComposeError("background music has no file");
     if (t.bgm.volume !== undefined && !within(t.bgm.volume, 0, 1))

@@ -49,7 +49,7 @@ export interface RegeneratePayload {
 async function regenerate(step: StepContext, p: RegeneratePayload) {
   const { db } = step.deps;
   if (p.what === "keyframe" || p.what === "clip") {
-    await shots[p.what](step, p.target, p.seed);
+    await (p.what === "keyframe" ? shots.keyframe : shots.clip)(step, p.target, p.seed);
     if (p.what === "keyframe") {
       // A video made from the old picture no longer matches it.
       const shot = await loadShot(db, p.package_id, p.target);

@@ -56,6 +56,7 @@ export async function updateStage(
   stage: Stage,
   change: StagePatch | ((s: StageState) => StagePatch | null),
   message?: string,
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks that only act (enqueue) return nothing
   inside?: (trx: Db, stages: StageState[]) => Promise<StagePatch | void>,
 ): Promise<RunRow & { applied: boolean }> {
   return db.transaction().execute(async (trx) => {

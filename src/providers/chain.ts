@@ -2,12 +2,12 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import { timed } from "../metrics/busy.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
-import { CAPABILITIES, type Capability } from "./capabilities.ts";
+import type { Capability } from "./capabilities.ts";
 import { recordUsage } from "./ledger.ts";
 import { type Price, priceOf } from "./pricing.ts";
 import { takeRateSlot } from "./rate-limit.ts";
 import type { ProviderRecord } from "./settings.ts";
-import type { GenerateResult, TextModel, TextStream, Usage } from "./types.ts";
+import type { GenerateResult, Providers, TextModel, TextStream, Usage } from "./types.ts";
 
 /** A usable step of a chain: the provider's row, the model, and the model built for it. */
 export interface Link<M> {
@@ -157,31 +157,38 @@ function streamFromHead(links: Link<TextModel>[], ctx: ChainContext): TextModel[
  * generate runs the whole chain. `provider` and `modelId` name the first link, so input digests
  * stay stable whichever link answered.
  */
-export function chainedProviders(chains: Record<Capability, Link<any>[]>, ctx: ChainContext): Record<Capability, any> {
-  const out = {} as Record<Capability, any>;
-  for (const capability of CAPABILITIES) {
-    const links = chains[capability];
-    const head = links[0];
-    const base = head ? Object.create(head.instance) : {};
-    const identity = { provider: head?.record.id ?? "none", modelId: head?.model ?? "none" };
-    if (capability === "text") {
-      out.text = Object.assign(base, identity, {
-        generateObject: (r: Parameters<TextModel["generateObject"]>[0]) =>
-          runChain("text", links, ctx, (m: TextModel) => m.generateObject(r), r.signal),
-        streamText: streamFromHead(links, ctx),
-      });
-    } else {
-      out[capability] = Object.assign(base, identity, {
-        generate: (o: { signal?: AbortSignal }) =>
-          runChain(
-            capability,
-            links,
-            ctx,
-            (m: { generate(o: unknown): Promise<GenerateResult<unknown>> }) => m.generate(o),
-            o.signal,
-          ),
-      });
-    }
-  }
-  return out;
+export function chainedProviders(chains: ProviderLinks, ctx: ChainContext): Providers {
+  return {
+    text: Object.assign(base(chains.text), {
+      generateObject: (r: Parameters<TextModel["generateObject"]>[0]) =>
+        runChain("text", chains.text, ctx, (m) => m.generateObject(r), r.signal),
+      streamText: streamFromHead(chains.text, ctx),
+    }),
+    image: chained("image", chains.image, ctx),
+    video: chained("video", chains.video, ctx),
+    speech: chained("speech", chains.speech, ctx),
+    music: chained("music", chains.music, ctx),
+  };
+}
+
+/** Each capability's usable links, in chain order. */
+export type ProviderLinks = { [C in Capability]: Link<Providers[C]>[] };
+
+interface Generating {
+  generate(options: { signal?: AbortSignal }): Promise<GenerateResult<unknown>>;
+}
+
+/** An object inheriting the head link's model (or nothing), named after it. */
+function base<M>(links: Link<M>[]): M {
+  const head = links[0];
+  const inherited: object = head ? Object.create(head.instance as object) : {};
+  return Object.assign(inherited, {
+    provider: head?.record.id ?? "none",
+    modelId: head?.model ?? "none",
+  }) as M;
+}
+
+function chained<M extends Generating>(capability: Capability, links: Link<M>[], ctx: ChainContext): M {
+  const generate: Generating["generate"] = (o) => runChain(capability, links, ctx, (m) => m.generate(o), o.signal);
+  return Object.assign(base(links), { generate });
 }

@@ -5,7 +5,7 @@ import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
 import type { CallScope } from "./ai-error.ts";
 import type { Capability } from "./capabilities.ts";
-import { chainedProviders, type Link } from "./chain.ts";
+import { chainedProviders, type Link, type ProviderLinks } from "./chain.ts";
 import { createElevenLabsMusic, createElevenLabsSpeech } from "./elevenlabs/index.ts";
 import { createFalImage, createFalVideo, type FalConnectionOptions } from "./fal/index.ts";
 import { pgRequestStore } from "./fal/pg-store.ts";
@@ -17,16 +17,9 @@ import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
 import { builtinProvidersReady, envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
-import type { ImageModel, MusicModel, SpeechModel, TextModel, VideoModel } from "./types.ts";
+import type { Providers } from "./types.ts";
 
-/** One model per capability; each one runs its capability's chain (see chain.ts). */
-export interface Providers {
-  text: TextModel;
-  image: ImageModel;
-  video: VideoModel;
-  speech: SpeechModel;
-  music: MusicModel;
-}
+export type { Providers };
 
 type Model = Providers[Capability];
 
@@ -143,7 +136,7 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   }
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
-  async function links(): Promise<Record<Capability, Link<Model>[]>> {
+  async function links(): Promise<ProviderLinks> {
     await builtinProvidersReady(db);
     const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
     const byId = new Map(records.map((r) => [r.id, r]));
@@ -166,12 +159,13 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
         out[capability].push({ record, model, instance });
       }
     }
-    return out;
+    // instantiate(capability, …) builds that capability's model, so each list holds its own kind.
+    return out as ProviderLinks;
   }
 
   return {
     async forScope(scope) {
-      return chainedProviders(await links(), { db, log, scope }) as Providers;
+      return chainedProviders(await links(), { db, log, scope });
     },
     async head(capability) {
       const first = (await links())[capability][0];

@@ -188,3 +188,12 @@ export interface VideoModel {
   readonly modelId: string;
   generate(options: VideoOptions): Promise<GenerateResult<VideoOutput>>;
 }
+
+/** One model per capability; each one runs its capability's chain (see chain.ts). */
+export interface Providers {
+  text: TextModel;
+  image: ImageModel;
+  video: VideoModel;
+  speech: SpeechModel;
+  music: MusicModel;
+}

@@ -50,6 +50,7 @@ export interface JobContext {
   log: Logger;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each handler declares its own payload type; `unknown` would refuse them (parameters are contravariant)
 export type Handler = (payload: any, ctx: JobContext) => unknown | Promise<unknown>;
 
 /** Thrown by a handler: fail now without retrying. */

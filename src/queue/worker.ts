@@ -1,7 +1,7 @@
 import { createDb } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { rescueExpired } from "./admin.ts";
-import { type AbortReason, abort, Context, type ContextShared, type Running } from "./attempt.ts";
+import { abort, Context, type ContextShared, type Running } from "./attempt.ts";
 import { type ClaimKey, claimJobs } from "./claim.ts";
 import {
   type Completion,

@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import type pg from "pg";
 import type { Db } from "../db/client.ts";
 import { type ListenConnection, openListenConnection } from "../db/listen.ts";

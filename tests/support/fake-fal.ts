@@ -267,7 +267,9 @@ export async function startFakeFal(options: { key?: string } = {}) {
     const method = req.method.toUpperCase();
     const call = classify(method, u.pathname);
     const headers: Record<string, string> = {};
-    req.headers.forEach((v, k) => (headers[k] = v));
+    req.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
     let body: unknown = null;
     let raw: Uint8Array | null = null;
     if (method === "POST" || method === "PUT") {
@@ -281,7 +283,7 @@ export async function startFakeFal(options: { key?: string } = {}) {
     }
     const record: RecordedFalRequest = { call, method, path: u.pathname, search: u.search, headers, body, status: 0 };
     requests.push(record);
-    const res = await route(call, u, method, headers, body, raw);
+    const res = await route(call, u, headers, body, raw);
     record.status = res.status;
     return res;
   }
@@ -293,7 +295,6 @@ export async function startFakeFal(options: { key?: string } = {}) {
   async function route(
     call: FalCall,
     u: URL,
-    method: string,
     headers: Record<string, string>,
     body: unknown,
     raw: Uint8Array | null,
@@ -482,9 +483,11 @@ export async function startFakeFal(options: { key?: string } = {}) {
   }
 
   function media(key: string, make: () => Promise<Uint8Array>): Promise<Uint8Array> {
-    let p = mediaCache.get(key);
-    if (!p) mediaCache.set(key, (p = make()));
-    return p;
+    const cached = mediaCache.get(key);
+    if (cached) return cached;
+    const made = make();
+    mediaCache.set(key, made);
+    return made;
   }
 
   async function mp4(w: number, h: number, seconds: number): Promise<Uint8Array> {

@@ -30,15 +30,18 @@ function bodyErrors(body: unknown): string[] {
     .filter((k) => !allowed.has(k))
     .map((k) => `unexpected field ${k}`);
   if (!Array.isArray(body.messages) || body.messages.length === 0) return [...errors, "messages: can't be blank"];
-  body.messages.forEach((m, i) => {
-    if (!isObject(m)) return errors.push(`messages[${i}]: must be an object`);
+  for (const [i, m] of (body.messages as unknown[]).entries()) {
+    if (!isObject(m)) {
+      errors.push(`messages[${i}]: must be an object`);
+      continue;
+    }
     for (const k of Object.keys(m))
       if (!["id", "topic", "event", "payload", "private"].includes(k)) errors.push(`messages[${i}].${k}: unexpected`);
     if (typeof m.topic !== "string" || !m.topic) errors.push(`messages[${i}].topic: can't be blank`);
     if (typeof m.event !== "string" || !m.event) errors.push(`messages[${i}].event: can't be blank`);
     if (!isObject(m.payload)) errors.push(`messages[${i}].payload: is invalid`);
     if (m.private !== undefined && typeof m.private !== "boolean") errors.push(`messages[${i}].private: is invalid`);
-  });
+  }
   return errors;
 }
 

@@ -265,7 +265,6 @@ export async function startFakeSupabaseStorage(
       return storageError(403, "InvalidJWT", "invalid signature", "Unauthorized");
     }
 
-    let m: RegExpExecArray | null;
     if (req.method === "POST" && signed) {
       const t = target(signed[1]!);
       if (t instanceof Response) return t;
@@ -281,12 +280,14 @@ export async function startFakeSupabaseStorage(
         .sign(secret);
       return Response.json({ signedURL: `/object/sign/${bucket}/${encodeURI(t.name)}?token=${token}` });
     }
-    if ((m = /^\/object\/list\/([^/]+)$/.exec(path)) && req.method === "POST") {
-      if (m[1] !== bucket) return noSuchBucket();
+    const listed = /^\/object\/list\/([^/]+)$/.exec(path);
+    if (listed && req.method === "POST") {
+      if (listed[1] !== bucket) return noSuchBucket();
       return list(body as Parameters<typeof list>[0]);
     }
-    if ((m = /^\/object\/info\/(?:authenticated\/)?(.+)$/.exec(path)) && req.method === "GET") {
-      const t = target(m[1]!);
+    const info = /^\/object\/info\/(?:authenticated\/)?(.+)$/.exec(path);
+    if (info && req.method === "GET") {
+      const t = target(info[1]!);
       if (t instanceof Response) return t;
       const o = objects.get(t.name);
       if (!o) return noSuchKey();
@@ -305,8 +306,9 @@ export async function startFakeSupabaseStorage(
         created_at: o.createdAt.toISOString(),
       });
     }
-    if ((m = /^\/object\/([^/]+)$/.exec(path)) && req.method === "DELETE") {
-      if (m[1] !== bucket) return noSuchBucket();
+    const removed = /^\/object\/([^/]+)$/.exec(path);
+    if (removed && req.method === "DELETE") {
+      if (removed[1] !== bucket) return noSuchBucket();
       const prefixes = (body as { prefixes?: unknown }).prefixes;
       if (!Array.isArray(prefixes) || prefixes.length === 0)
         return storageError(400, "InvalidRequest", "body/prefixes must NOT have fewer than 1 items");
@@ -328,8 +330,9 @@ export async function startFakeSupabaseStorage(
       }
       return Response.json(deleted);
     }
-    if ((m = /^\/object\/(?:authenticated\/)?(.+)$/.exec(path))) {
-      const t = target(m[1]!);
+    const object = /^\/object\/(?:authenticated\/)?(.+)$/.exec(path);
+    if (object) {
+      const t = target(object[1]!);
       if (t instanceof Response) return t;
       if (req.method === "POST") return upload(req, t.name, false);
       if (req.method === "PUT") return upload(req, t.name, true);

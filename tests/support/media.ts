@@ -257,7 +257,7 @@ export function listFiles(dir: string): string[] {
   const walk = (d: string, rel: string) => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p, rel + name + "/");
+      if (statSync(p).isDirectory()) walk(p, `${rel + name}/`);
       else out.push(rel + name);
     }
   };

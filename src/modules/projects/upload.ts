@@ -81,6 +81,7 @@ function plainText(bytes: Uint8Array): string {
   } catch {
     throw unsupported("the file is not UTF-8 text");
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: counting control characters is the point
   const controls = (text.match(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g) ?? []).length;
   if (text.includes("\u0000") || controls > text.length / 100)
     throw unsupported("the file holds binary data, not text");

@@ -199,7 +199,7 @@ export async function storyboard(ctx: StepContext) {
         volume: 1,
         audio: null,
       });
-    dialogue.forEach((d, i) =>
+    for (const [i, d] of dialogue.entries())
       lines.push({
         id: `${shot.id}-d${i + 1}`,
         kind: "dialogue",
@@ -208,8 +208,7 @@ export async function storyboard(ctx: StepContext) {
         voice: voiceOf(d.speaker),
         volume: 1,
         audio: null,
-      }),
-    );
+      });
     const minS = ctx.project.options.shot_duration_s;
     return {
       ...shot,

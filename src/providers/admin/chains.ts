@@ -162,19 +162,24 @@ export async function updateCurrent(
           continue;
         }
         const links: ChainLink[] = [];
-        chain.forEach((raw: unknown, i: number) => {
+        for (const [i, raw] of (chain as unknown[]).entries()) {
           const link = (raw && typeof raw === "object" ? raw : {}) as Partial<ChainLink>;
           const at = { provider: `/chains/${c}/${i}/provider`, model: `/chains/${c}/${i}/model` };
           const error = linkError(config, byId, c, link, at);
-          if (error) return void errors.push(error);
+          if (error) {
+            errors.push(error);
+            continue;
+          }
           const first = links.findIndex((l) => l.provider === link.provider && l.model === link.model);
-          if (first >= 0)
-            return void errors.push({
+          if (first >= 0) {
+            errors.push({
               path: `/chains/${c}/${i}`,
               message: `repeats link ${first} (${link.provider} ${link.model})`,
             });
+            continue;
+          }
           links.push({ provider: link.provider!, model: link.model! });
-        });
+        }
         changed.set(c, links);
       } else if (provider !== undefined || model !== undefined) {
         const old = chains[c].length ? chains[c] : envChain(config, c);

@@ -113,8 +113,8 @@ export function createFalWakeups(o: FalWakeupsOptions): FalWakeups {
       if (signal?.aborted) return Promise.reject(abortReason(signal));
       if (recent.delete(requestId)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        let set = waiters.get(requestId);
-        if (!set) waiters.set(requestId, (set = new Set()));
+        const set = waiters.get(requestId) ?? new Set();
+        waiters.set(requestId, set);
         const cleanup = () => {
           clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);

@@ -67,7 +67,7 @@ function validate(spec: KeyframeSpec) {
 }
 
 /** drawbox/drawtext filters for one character standing with its feet at `ground`. */
-function figure(sig: Signature, name: string, cx: number, ground: number, H: number, nameFile: string) {
+function figure(sig: Signature, cx: number, ground: number, H: number, nameFile: string) {
   const w = Math.round(sig.w * H);
   const h = Math.round(sig.h * H);
   const x = Math.round(cx - w / 2);
@@ -108,7 +108,7 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       const { name } = spec.characters[i]!;
       const file = join(dir, `name-${i}.txt`);
       await Bun.write(file, name);
-      filters.push(...figure(signature(name), name, ((i + 1) * W) / (n + 1) + shift * W, ground, H, file));
+      filters.push(...figure(signature(name), ((i + 1) * W) / (n + 1) + shift * W, ground, H, file));
     }
     if (spec.caption) {
       const file = join(dir, "caption.txt");

@@ -5,6 +5,7 @@
  * base64 answer is decoded to the image bytes.
  */
 import { toFile } from "openai";
+import type { ImagesResponse } from "openai/resources/images";
 import type { GenerateResult, ImageModel, ImageOptions, ImageOutput } from "../types.ts";
 import { createClient, DEFAULT_MAX_RETRIES, type OpenAIConnectionOptions } from "./client.ts";
 import { OpenAIProviderError, PROVIDER, providerError } from "./errors.ts";
@@ -71,7 +72,7 @@ export function createOpenAIImage(options: OpenAIImageOptions): ImageModel {
       const references = o.references ?? [];
       if (references.length > MAX_REFERENCES)
         warnings.push(`only the first ${MAX_REFERENCES} of ${references.length} reference images were sent`);
-      let response;
+      let response: ImagesResponse;
       try {
         if (references.length) {
           const used = references.slice(0, MAX_REFERENCES);

@@ -8,7 +8,7 @@ export type Answer<T> = { ok: true; data: T } | { ok: false; kind: "empty" | "js
 const FENCE = /^\s*```(?:json)?\s*\n?([\s\S]*?)\n?\s*```\s*$/i;
 
 export function readAnswer<S extends TSchema>(schema: S, content: string | null | undefined): Answer<Static<S>> {
-  if (!content || !content.trim()) return { ok: false, kind: "empty", problems: ["the answer was empty"] };
+  if (!content?.trim()) return { ok: false, kind: "empty", problems: ["the answer was empty"] };
   const text = FENCE.exec(content)?.[1] ?? content;
   let value: unknown;
   try {

@@ -126,14 +126,14 @@ export function genderOf(p: Person): Gender {
   return "unknown";
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** One regex matching every name and alias, longest first, so "林小雨" wins over "小雨". */
 function matcher(reg: Registry): RegExp | undefined {
   if (reg.matcher) return reg.matcher;
   const all = [...reg.people.keys(), ...reg.aliasOf.keys()].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
   if (all.length === 0) return undefined;
-  const body = all.map(escape).join("|");
+  const body = all.map(escapeRegExp).join("|");
   reg.matcher = reg.lang === "en" ? new RegExp(`(?<![\\p{L}])(?:${body})(?![\\p{L}])`, "gu") : new RegExp(body, "gu");
   return reg.matcher;
 }
@@ -234,9 +234,9 @@ export function expandNames(reg: Registry, text: string): void {
   if (reg.lang !== "en") return;
   for (const p of [...reg.people.values()]) {
     if (p.name.includes(" ") || p.lines + p.mentions > 0 || EN_TITLES[p.name]) continue;
-    const full = new RegExp(`\\b${escape(p.name)}\\s+([A-Z][a-z'’-]+)\\b`).exec(text);
+    const full = new RegExp(`\\b${escapeRegExp(p.name)}\\s+([A-Z][a-z'’-]+)\\b`).exec(text);
     if (!full || EN_STOPWORDS.has(full[1]!)) continue;
-    const alone = new RegExp(`\\b${escape(p.name)}\\b(?!\\s+${full[1]})`).exec(text);
+    const alone = new RegExp(`\\b${escapeRegExp(p.name)}\\b(?!\\s+${full[1]})`).exec(text);
     const name = `${p.name} ${full[1]}`;
     if (!alone || alone.index < full.index || reg.people.has(name)) continue;
     reg.people.delete(p.name);

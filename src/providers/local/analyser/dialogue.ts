@@ -306,7 +306,7 @@ export function scriptScene(paragraphs: Paragraph[], reg: Registry, talk: TalkSt
       if (piece.kind === "text") {
         let text = piece.text;
         const ranges = (cuts.get(i) ?? []).sort((a, b) => b[0] - a[0]);
-        for (const [s, e] of ranges) text = text.slice(0, s) + " " + text.slice(e);
+        for (const [s, e] of ranges) text = `${text.slice(0, s)} ${text.slice(e)}`;
         const sentences = splitSentences(text)
           .map((s) => cleanNarration(s, lang))
           .filter(Boolean);
