@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { AppError } from "../src/http/errors.ts";
+import { AppError } from "../src/core/errors.ts";
 import { requireSpaceRole } from "../src/modules/spaces/service.ts";
 import { createTestContext } from "./support/context.ts";
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { unauthorized } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
-import { unauthorized } from "../http/errors.ts";
 
 export const hashToken = (token: string) => createHash("sha256").update(token).digest();
 const newToken = () => randomBytes(32).toString("base64url");

@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
+import { forbidden, unauthorized } from "../core/errors.ts";
 import type { User } from "../db/types.ts";
 import type { Deps } from "../deps.ts";
 import { ensureSupabaseUser } from "../modules/users/service.ts";
-import { forbidden, unauthorized } from "./errors.ts";
 import { hitRateLimit } from "./rate-limit.ts";
 import { requestInfo } from "./request-info.ts";
 

@@ -1,4 +1,4 @@
-import { AppError } from "./errors.ts";
+import { AppError } from "../core/errors.ts";
 
 export const tooLarge = (limit: number) =>
   new AppError("PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`, { limit_bytes: limit });

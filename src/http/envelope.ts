@@ -1,5 +1,5 @@
 import { type TSchema, t } from "elysia";
-import type { ErrorCode } from "./errors.ts";
+import type { ErrorCode } from "../core/errors.ts";
 
 /** The success envelope of every answer. */
 export function ok<T>(data: T, message = "ok") {
@@ -8,18 +8,6 @@ export function ok<T>(data: T, message = "ok") {
 
 export function failure(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
   return { success: false as const, data: null, message, error: { code, details } };
-}
-
-export interface Page<T> {
-  items: T[];
-  total: number;
-  page: number;
-  page_size: number;
-  total_pages: number;
-}
-
-export function page<T>(items: T[], total: number, pageNo: number, pageSize: number): Page<T> {
-  return { items, total, page: pageNo, page_size: pageSize, total_pages: Math.ceil(total / pageSize) };
 }
 
 /** Schema of a success envelope around `data`, for response validation and OpenAPI. */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
+import { conflict, validation } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
-import { conflict, validation } from "./errors.ts";
 
 /**
  * Runs `work` once per Idempotency-Key (per user): a repeat with the same route and body gets the

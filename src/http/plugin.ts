@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
+import { AppError } from "../core/errors.ts";
 import type { Deps } from "../deps.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
 import { parseBody, tooLarge } from "./body.ts";
 import { failure } from "./envelope.ts";
-import { AppError } from "./errors.ts";
 import { requestInfo, requestInfoOf } from "./request-info.ts";
 
 interface ValidationLike {

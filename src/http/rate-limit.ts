@@ -1,6 +1,6 @@
 import { sql } from "kysely";
+import { AppError } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
-import { AppError } from "./errors.ts";
 
 const WINDOW_S = 60;
 

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { AppError } from "../http/errors.ts";
+import { AppError } from "../core/errors.ts";
 
 /**
  * Server-side request forgery guard for URLs an ADMIN gives us to call later (custom provider

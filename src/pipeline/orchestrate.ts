@@ -1,5 +1,5 @@
+import { conflict, validation } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
-import { conflict, validation } from "../http/errors.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { stageJob } from "./jobs.ts";

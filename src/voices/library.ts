@@ -4,10 +4,10 @@
  * by POST /voices/sync; listing only reads it.
  */
 import { type Selectable, sql } from "kysely";
+import { validation } from "../core/errors.ts";
+import { type Page, page } from "../core/page.ts";
 import type { Db } from "../db/client.ts";
 import type { VoicesTable } from "../db/types.ts";
-import { type Page, page } from "../http/envelope.ts";
-import { validation } from "../http/errors.ts";
 import type { SpeechModel, VoiceInfo } from "../providers/types.ts";
 
 /** A library older than this is fetched again. */

@@ -1,8 +1,8 @@
 import { Elysia, t } from "elysia";
+import { unauthorized } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { authenticate, authGuard, bearerToken, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorEnvelope, ok } from "../../http/envelope.ts";
-import { unauthorized } from "../../http/errors.ts";
 import { UserSchema } from "../users/model.ts";
 import { toPublicUser } from "../users/service.ts";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody } from "./model.ts";

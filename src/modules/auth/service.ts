@@ -1,9 +1,9 @@
 import type { AuthError, Session as SupabaseSession } from "@supabase/supabase-js";
 import { verifyPassword } from "../../auth/passwords.ts";
 import { revokeSession, rotateRefreshToken, sessionOfRefreshToken, startSession } from "../../auth/sessions.ts";
+import { AppError, conflict, unauthorized, validation } from "../../core/errors.ts";
 import type { User } from "../../db/types.ts";
 import type { Deps } from "../../deps.ts";
-import { AppError, conflict, unauthorized, validation } from "../../http/errors.ts";
 import { USERNAME_CHARS } from "../users/model.ts";
 import { createUser, ensureSupabaseUser, findUserById, findUserByLogin, toPublicUser } from "../users/service.ts";
 

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
+import { page } from "../../core/page.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
-import { Envelope, ErrorResponses, ok, PageOf, PageQuery, page } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
 import { builtinProvidersReady } from "../../providers/settings.ts";
 import {

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
+import { validation } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { ErrorEnvelope } from "../../http/envelope.ts";
-import { validation } from "../../http/errors.ts";
 import { projectEventStream } from "../../realtime/sse.ts";
 import { requireProject } from "../projects/access.ts";
 import { streamCaller } from "./stream-auth.ts";

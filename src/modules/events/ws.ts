@@ -1,6 +1,6 @@
+import { AppError, type ErrorCode } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import type { Caller } from "../../http/auth-guard.ts";
-import { AppError, type ErrorCode } from "../../http/errors.ts";
 import type { Subscription } from "../../realtime/hub.ts";
 import { clientFrame } from "../../realtime/mapping.ts";
 import { requireProject } from "../projects/access.ts";

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
+import { AppError, forbidden, notFound } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
-import { AppError, forbidden, notFound } from "../../http/errors.ts";
 import { checkLink } from "../../storage/signing.ts";
 import { InvalidStorageKey, StorageNotFound } from "../../storage/types.ts";
 import { parseRange } from "./range.ts";

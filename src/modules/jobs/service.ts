@@ -1,7 +1,7 @@
 import { sql } from "kysely";
+import { conflict, notFound } from "../../core/errors.ts";
+import { page } from "../../core/page.ts";
 import { type Db, isUniqueViolation } from "../../db/client.ts";
-import { page } from "../../http/envelope.ts";
-import { conflict, notFound } from "../../http/errors.ts";
 import { cancelJob, retryJob } from "../../queue/index.ts";
 
 export const LIVE_STATES = ["waiting", "ready", "running"] as const;

@@ -1,5 +1,5 @@
+import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { conflict, notFound, validation } from "../../http/errors.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
 import { narratorVoice, type ShotMaterial } from "../../pipeline/material.ts";
 import {

@@ -1,6 +1,6 @@
+import { notFound } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import type { SpaceRole } from "../../db/types.ts";
-import { notFound } from "../../http/errors.ts";
 import { requireSpaceRole } from "../spaces/service.ts";
 
 /**

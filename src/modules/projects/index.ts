@@ -1,9 +1,9 @@
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
+import { validation } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
-import { validation } from "../../http/errors.ts";
 import { idempotent } from "../../http/idempotency.ts";
 import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import { requireProject } from "./access.ts";

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
+import { conflict, notFound } from "../../core/errors.ts";
+import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
-import { page } from "../../http/envelope.ts";
-import { conflict, notFound } from "../../http/errors.ts";
 import type { ProjectOptions } from "../../pipeline/context.ts";
 import { createExport, type ExportFile, type ExportOptions, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";

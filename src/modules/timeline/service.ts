@@ -1,5 +1,5 @@
+import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { conflict, notFound, validation } from "../../http/errors.ts";
 import type { EditConfig, FilterName } from "../../media/timeline.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
 import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../pipeline/material.ts";

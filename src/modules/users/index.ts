@@ -1,9 +1,9 @@
 import { Elysia, t } from "elysia";
+import { conflict, forbidden, notFound } from "../../core/errors.ts";
 import type { User } from "../../db/types.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
-import { conflict, forbidden, notFound } from "../../http/errors.ts";
 import { checkUsername } from "../auth/service.ts";
 import { UserIdParams, UserPatchBody, UserSchema } from "./model.ts";
 import { deleteUser, findUserById, toPublicUser, updateUser } from "./service.ts";

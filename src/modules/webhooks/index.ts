@@ -1,9 +1,9 @@
 import { Elysia, t } from "elysia";
 import { sql } from "kysely";
+import { AppError, conflict, unauthorized } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { readLimited } from "../../http/body.ts";
 import { Envelope, ErrorEnvelope, failure, ok } from "../../http/envelope.ts";
-import { AppError, conflict, unauthorized } from "../../http/errors.ts";
 import { requestInfoOf } from "../../http/request-info.ts";
 import { createFalWebhookVerifier, FalWebhookError, type VerifiedFalWebhook } from "../../providers/fal/webhook.ts";
 import { FAL_WAKE_CHANNEL } from "../../providers/fal/webhook-waiter.ts";

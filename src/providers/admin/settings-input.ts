@@ -1,6 +1,6 @@
 // Checks of what an admin sends about a provider (name, key, URL, models, settings), each
 // collecting its complaints as field errors, and the limits they hold it to.
-import { AppError, type FieldError, validation } from "../../http/errors.ts";
+import { AppError, type FieldError, validation } from "../../core/errors.ts";
 import { assertPublicUrl } from "../../net/ssrf.ts";
 import type { Price } from "../pricing.ts";
 import { secretBox, serverSecret } from "../secrets.ts";

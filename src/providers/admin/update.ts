@@ -1,7 +1,7 @@
 // Changing a provider: its settings, key, URL and models (PATCH), and enabling or disabling it.
 import { sql } from "kysely";
+import { conflict, type FieldError, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { conflict, type FieldError, notFound, validation } from "../../http/errors.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import { getProvider } from "../settings.ts";
 import { loadRegistry, lock, orphanedCapabilities, refuseOrphans } from "./chains.ts";

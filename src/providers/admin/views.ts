@@ -1,7 +1,7 @@
 // What clients see of the registry: providers (never their keys), the catalogue, the current chains.
 import type { Config } from "../../config.ts";
+import { notFound } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { notFound } from "../../http/errors.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import type { Price } from "../pricing.ts";
 import {
