@@ -245,8 +245,9 @@ export interface IdempotencyKeysTable {
   key: string;
   route: string;
   body_hash: string;
-  status: number;
-  response: ColumnType<unknown, string, string>;
+  /** Null while the first request with this key is still doing its work. */
+  status: number | null;
+  response: ColumnType<unknown, string | null, string>;
   created_at: Timestamp;
 }
 
