@@ -1,4 +1,4 @@
-// Bad input to the pipeline's routes: each is a clear 4xx in the API.md envelope and stores
+// Bad input to the pipeline's routes: each is a clear 4xx in the failure envelope and stores
 // nothing. Conflicting runs are 409; a cancelled run leaves no job behind.
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";

@@ -4,7 +4,7 @@ import { createDeps } from "../src/deps.ts";
 import { pruneRateLimits } from "../src/http/rate-limit.ts";
 import { createTestContext } from "./support/context.ts";
 
-// Defaults from the issue: 10/min per IP on login and register.
+// The defaults: 10/min per IP on login and register.
 const ctx = await createTestContext({ RATE_LIMIT_AUTH_PER_MIN: "10", RATE_LIMIT_USER_PER_MIN: "5" });
 
 const login = (ip: string, app = ctx.app) =>

@@ -1,5 +1,5 @@
 // Live project events: the per-process hub over LISTEN/NOTIFY, SSE (resumable by Last-Event-ID),
-// the WebSocket protocol of seed 003, and the Supabase Realtime broadcast (against a local fake).
+// our WebSocket protocol (subscribe/unsubscribe frames), and the Supabase Realtime broadcast (against a local fake).
 import { afterAll, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { createApp } from "../src/app.ts";
@@ -375,7 +375,7 @@ async function openWs(token?: string) {
 }
 
 describe("WebSocket /ws", () => {
-  test("subscribe is acked, then run and export events arrive as seed 003 types", async () => {
+  test("subscribe is acked, then run and export events arrive as the protocol's event types", async () => {
     const project = await newProject(alice);
     await append(project); // before the subscription: not sent (live only without last_event_id)
     const c = await openWs(alice.token);

@@ -5,7 +5,7 @@ export const EVENTS_CHANNEL = "inkreel_events";
 /** First key of the per-project advisory lock that orders appends (two-int keys: no clash with int8 ones). */
 export const EVENTS_LOCK_CLASS = 0x1e7e;
 
-/** What SSE sends as `event:` (API.md), each mapped to seed 003's WebSocket event type. */
+/** What SSE sends as `event:`, each mapped to an event type of our WebSocket protocol. */
 export type ProjectEventName = "progress" | "stage" | "completed" | "failed" | "cancelled";
 
 export interface ProjectEventData {

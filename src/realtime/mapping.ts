@@ -34,7 +34,7 @@ export function clientEventType(event: ProjectEventName, data: Pick<ProjectEvent
 /** The payload WebSocket frames and Supabase broadcasts carry: the event's fields, snake_case. */
 export interface ClientEventPayload {
   event_id: number;
-  /** The SSE event name (API.md) this was logged as. */
+  /** The SSE event name this was logged as (docs/api-conventions.md). */
   kind: ProjectEventName;
   project_id: string;
   run_id: string | null;
@@ -65,7 +65,7 @@ export function clientPayload(e: ProjectEvent): ClientEventPayload {
   return payload;
 }
 
-/** A server → client WebSocket frame for one event, in seed 003's `{event, project_id, data}` shape. */
+/** A server → client WebSocket frame for one event, in the `{event, project_id, data}` shape of our WebSocket protocol. */
 export function clientFrame(e: ProjectEvent) {
   return { event: clientEventType(e.event, e.data), project_id: e.data.project_id, id: e.id, data: clientPayload(e) };
 }
