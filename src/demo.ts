@@ -40,7 +40,7 @@ export async function demo(config: Config, log: Logger, storyPath: string, out: 
   const text = (await Bun.file(storyPath).text()).trim();
   if ([...text].length < 50) throw new Error(`${storyPath} holds fewer than 50 characters: not enough story to tell`);
   const database = await openDatabase(config, log);
-  const db = createDb(database.url, { max: 4 });
+  const db = createDb(database.url, { max: 4, log });
   const worker = await startWorker(config, database.url, log, { queues: ["pipeline"], concurrency: 1 });
   const started = performance.now();
   try {

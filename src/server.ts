@@ -6,7 +6,7 @@ import type { Logger } from "./log.ts";
 
 /** Serves the API until `stop()`; used by `inkreel api`. */
 export async function startApi(config: Config, databaseUrl: string, log: Logger) {
-  const db = createDb(databaseUrl);
+  const db = createDb(databaseUrl, { log });
   const deps = await createDeps(config, db, log, { databaseUrl });
   // Eagerly, so this process takes part in the Supabase broadcast leader election.
   await deps.realtime.start();

@@ -20,7 +20,7 @@ export interface WorkerCliOptions {
  * (PIPELINE_CONCURRENCY); the other queues share `concurrency` slots.
  */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerCliOptions) {
-  const db = createDb(databaseUrl, { max: 4 });
+  const db = createDb(databaseUrl, { max: 4, log });
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
   // With a public URL, fal calls our webhook when a request finishes; the waiting job wakes at once.

@@ -7,10 +7,20 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Kysely<Database>;
 
+/** Where the pool reports connection errors (the process's logger). */
+export interface PoolErrorLog {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
 export interface DbOptions {
   max?: number;
   connectionTimeoutMillis?: number;
+  log?: PoolErrorLog;
 }
+
+const stderrLog: PoolErrorLog = {
+  warn: (msg, fields) => console.error(JSON.stringify({ level: "warn", msg, ...fields })),
+};
 
 /** A Kysely instance over a pg pool. Callers own it and call `destroy()` when done. */
 export function createDb(connectionString: string, options: DbOptions = {}): Db {
@@ -21,8 +31,19 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
     idleTimeoutMillis: 30_000,
     application_name: "inkreel",
   });
-  // An idle client losing its server must not crash the process; the next query reconnects.
-  pool.on("error", () => {});
+  // An idle client losing its server must not crash the process (the next query reconnects), but
+  // an operator must see it: a restarted or unreachable database shows here first.
+  const log = options.log ?? stderrLog;
+  pool.on("error", (err) => {
+    const e = err as Error & { code?: string };
+    log.warn("database pool: an idle connection failed", {
+      application: "inkreel",
+      error: e.message,
+      code: e.code ?? null,
+      pool_total: pool.totalCount,
+      pool_idle: pool.idleCount,
+    });
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
