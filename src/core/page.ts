@@ -1,3 +1,6 @@
+/** The last page a list may be asked for: beyond it the row offset would overflow Postgres' bigint. */
+export const MAX_PAGE = 1_000_000;
+
 /** One page of a list, as every list answer carries it (`page` counts from 1). */
 export interface Page<T> {
   items: T[];

@@ -1,5 +1,6 @@
 import { type TSchema, t } from "elysia";
 import type { ErrorCode } from "../core/errors.ts";
+import { MAX_PAGE } from "../core/page.ts";
 
 /** The success envelope of every answer. */
 export function ok<T>(data: T, message = "ok") {
@@ -44,7 +45,7 @@ export const ErrorResponses = {
 };
 
 export const PageQuery = t.Object({
-  page: t.Optional(t.Integer({ minimum: 1, default: 1 })),
+  page: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1 })),
   page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
 });
 

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { MAX_PAGE } from "../../core/page.ts";
 import { STAGES } from "../../pipeline/stages.ts";
 
 const iso = t.String({ format: "date-time" });
@@ -54,7 +55,7 @@ export const ProjectSchema = t.Object({
 });
 
 export const ProjectListQuery = t.Object({
-  page: t.Optional(t.Integer({ minimum: 1 })),
+  page: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE })),
   page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
   status: t.Optional(
     t.Union([
