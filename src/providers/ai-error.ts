@@ -1,4 +1,4 @@
-import type { Capability } from "./capabilities.ts";
+import type { Capability } from "../core/capabilities.ts";
 
 /** Where a provider call was made from, for the ledger and for error messages. */
 export interface CallScope {
