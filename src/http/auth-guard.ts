@@ -3,7 +3,7 @@ import { forbidden, unauthorized } from "../core/errors.ts";
 import type { User } from "../db/types.ts";
 import type { Deps } from "../deps.ts";
 import { ensureSupabaseUser } from "../modules/users/service.ts";
-import { hitRateLimit } from "./rate-limit.ts";
+import { hitRateLimit } from "../services/rate-limit.ts";
 import { requestInfo } from "./request-info.ts";
 
 export interface Caller {
