@@ -5,9 +5,9 @@ import { createDb } from "./db/client.ts";
 import { openDatabase } from "./db/connect.ts";
 import { demo } from "./demo.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { checkUsername } from "./modules/auth/service.ts";
-import { createUser } from "./modules/users/service.ts";
 import { startApi } from "./server.ts";
+import { checkUsername } from "./services/username.ts";
+import { createUser } from "./services/users.ts";
 import { startWorker } from "./worker.ts";
 
 const USAGE = `inkreel <command>

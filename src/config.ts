@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { CAPABILITIES, PROVIDERS, type ProviderChoice } from "./providers/capabilities.ts";
+import { CAPABILITIES, PROVIDERS, type ProviderChoice } from "./core/capabilities.ts";
 
 /** The one typed configuration of every Inkreel process, read from the environment. */
 export interface Config {

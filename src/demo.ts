@@ -5,12 +5,12 @@ import { createDb } from "./db/client.ts";
 import { openDatabase } from "./db/connect.ts";
 import type { Logger } from "./log.ts";
 import { createProject } from "./modules/projects/service.ts";
-import { createUser } from "./modules/users/service.ts";
 import { localFile } from "./pipeline/assets.ts";
 import type { ExportFile } from "./pipeline/export.ts";
 import { startRun } from "./pipeline/orchestrate.ts";
 import { getRun } from "./pipeline/run-state.ts";
 import type { StageState } from "./pipeline/stages.ts";
+import { createUser } from "./services/users.ts";
 import { createStorage } from "./storage/index.ts";
 import { startWorker } from "./worker.ts";
 

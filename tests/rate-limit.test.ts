@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createApp } from "../src/app.ts";
 import { createDeps } from "../src/deps.ts";
-import { pruneRateLimits } from "../src/http/rate-limit.ts";
+import { pruneRateLimits } from "../src/services/rate-limit.ts";
 import { createTestContext } from "./support/context.ts";
 
 // The defaults: 10/min per IP on login and register.

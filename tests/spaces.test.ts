@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../src/core/errors.ts";
-import { requireSpaceRole } from "../src/modules/spaces/service.ts";
+import { requireSpaceRole } from "../src/services/spaces.ts";
 import { createTestContext } from "./support/context.ts";
 
 const ctx = await createTestContext();

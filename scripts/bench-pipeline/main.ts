@@ -20,9 +20,9 @@ import { createDb } from "../../src/db/client.ts";
 import { openDatabase } from "../../src/db/connect.ts";
 import { createLogger } from "../../src/log.ts";
 import { createProject } from "../../src/modules/projects/service.ts";
-import { createUser } from "../../src/modules/users/service.ts";
 import { startRun } from "../../src/pipeline/orchestrate.ts";
 import { getRun } from "../../src/pipeline/run-state.ts";
+import { createUser } from "../../src/services/users.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const STORY = resolve(ROOT, process.env.BENCH_STORY ?? "examples/雨夜茶馆.txt");

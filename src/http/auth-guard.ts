@@ -2,8 +2,8 @@ import { Elysia } from "elysia";
 import { forbidden, unauthorized } from "../core/errors.ts";
 import type { User } from "../db/types.ts";
 import type { Deps } from "../deps.ts";
-import { ensureSupabaseUser } from "../modules/users/service.ts";
-import { hitRateLimit } from "./rate-limit.ts";
+import { hitRateLimit } from "../services/rate-limit.ts";
+import { ensureSupabaseUser } from "../services/users.ts";
 import { requestInfo } from "./request-info.ts";
 
 export interface Caller {

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import { AppError } from "../core/errors.ts";
+import { AppError, ERROR_STATUS } from "../core/errors.ts";
+import { UpstreamError } from "../core/upstream-error.ts";
 import type { Deps } from "../deps.ts";
-import { AiServiceError } from "../providers/ai-error.ts";
 import { parseBody, tooLarge } from "./body.ts";
 import { failure } from "./envelope.ts";
 import { requestInfo, requestInfoOf } from "./request-info.ts";
@@ -53,10 +53,10 @@ export function httpPlugin(deps: Deps) {
         Object.assign(set.headers, error.headers);
         return failure(error.code, error.message, error.details);
       }
-      if (error instanceof AiServiceError) {
+      if (error instanceof UpstreamError) {
         log.warn("provider failed", { request_id: info?.id, ...error.details(), error: error.message });
-        set.status = 502;
-        return failure("AI_SERVICE_ERROR", error.message, error.details());
+        set.status = ERROR_STATUS[error.code];
+        return failure(error.code, error.message, error.details());
       }
       if (code === "VALIDATION" && (error as ValidationLike).type !== "response") {
         set.status = 400;

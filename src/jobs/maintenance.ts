@@ -1,7 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
-import { pruneRateLimits } from "../http/rate-limit.ts";
 import { type Handler, pruneHistory, rescueExpired, type Schedule } from "../queue/index.ts";
+import { pruneRateLimits } from "../services/rate-limit.ts";
 
 export const MAINTENANCE_QUEUE = "maintenance";
 

@@ -1,6 +1,5 @@
-import type { SpeechTiming } from "../providers/types.ts";
 import { assFontName } from "./fonts.ts";
-import type { SubtitleStyle } from "./timeline.ts";
+import type { SpeechTiming, SubtitleStyle } from "./timeline.ts";
 
 /** One subtitle on screen, in seconds of the video it belongs to. */
 export interface Cue {

@@ -1,4 +1,3 @@
-import type { SpeechTiming } from "../providers/types.ts";
 import type { Transition } from "../story/schemas.ts";
 
 /** What the composer renders: shots in order, background music, subtitles, cover and output. */
@@ -35,6 +34,13 @@ export interface EditConfig {
 
 export const FILTERS = ["none", "grayscale", "sepia", "warm", "cool", "vivid", "fade", "noir"] as const;
 export type FilterName = (typeof FILTERS)[number];
+
+/** When one sentence of spoken audio starts and ends, in seconds of that audio. */
+export interface SpeechTiming {
+  text: string;
+  startS: number;
+  endS: number;
+}
 
 export interface AudioLine {
   path: string;

@@ -1,7 +1,7 @@
+import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import { ComposeError } from "../media/compose-error.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
-import type { Capability } from "../providers/capabilities.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";

@@ -1,5 +1,4 @@
-import type { EditConfig } from "../media/timeline.ts";
-import type { SpeechTiming } from "../providers/types.ts";
+import type { EditConfig, SpeechTiming } from "../media/timeline.ts";
 import type { Character, Scene, Shot, Storyline } from "../story/schemas.ts";
 
 /** A stored file a material points at. */

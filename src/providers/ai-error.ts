@@ -1,4 +1,5 @@
-import type { Capability } from "./capabilities.ts";
+import type { Capability } from "../core/capabilities.ts";
+import { UpstreamError } from "../core/upstream-error.ts";
 
 /** Where a provider call was made from, for the ledger and for error messages. */
 export interface CallScope {
@@ -62,9 +63,9 @@ export function warrantsFailover(e: unknown): boolean {
  * A provider failed after its retries (and the chain's fallbacks): the API answers
  * AI_SERVICE_ERROR (502) with these details, the run records them; never a stack trace.
  */
-export class AiServiceError extends Error {
+export class AiServiceError extends UpstreamError {
   override name = "AiServiceError";
-  readonly code = "AI_SERVICE_ERROR";
+  override readonly code = "AI_SERVICE_ERROR";
   readonly retryable: boolean;
   readonly status: number | null;
   constructor(
@@ -86,7 +87,7 @@ export class AiServiceError extends Error {
   }
 
   /** What the API and the run show. */
-  details() {
+  override details() {
     return {
       provider: this.provider,
       model: this.model,

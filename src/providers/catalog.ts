@@ -1,4 +1,4 @@
-import type { Capability } from "./capabilities.ts";
+import type { Capability } from "../core/capabilities.ts";
 import { IMAGE_ENDPOINTS } from "./fal/image-models.ts";
 import { VIDEO_ENDPOINTS } from "./fal/video-models.ts";
 

@@ -1,8 +1,8 @@
+import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import { timed } from "../metrics/busy.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
-import type { Capability } from "./capabilities.ts";
 import { recordUsage } from "./ledger.ts";
 import { type Price, priceOf } from "./pricing.ts";
 import { takeRateSlot } from "./rate-limit.ts";

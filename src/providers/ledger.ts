@@ -1,6 +1,6 @@
+import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { CallScope } from "./ai-error.ts";
-import type { Capability } from "./capabilities.ts";
 import { costOf, type Price } from "./pricing.ts";
 import type { Usage } from "./types.ts";
 

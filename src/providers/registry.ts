@@ -1,10 +1,10 @@
 import type { Config } from "../config.ts";
+import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
 import type { CallScope } from "./ai-error.ts";
-import type { Capability } from "./capabilities.ts";
 import { chainedProviders, type Link, type ProviderLinks } from "./chain.ts";
 import { createElevenLabsMusic, createElevenLabsSpeech } from "./elevenlabs/index.ts";
 import { createFalImage, createFalVideo, type FalConnectionOptions } from "./fal/index.ts";

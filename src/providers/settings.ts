@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Config } from "../config.ts";
+import { CAPABILITIES, type Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
-import { CAPABILITIES, type Capability } from "./capabilities.ts";
 import { BUILTIN_PROVIDERS, builtin, type ProviderKind } from "./catalog.ts";
 
 /** One step of a capability's chain: which provider, which model. */

@@ -5,6 +5,7 @@
  */
 
 import type { Static, TSchema } from "@sinclair/typebox";
+import type { SpeechTiming } from "../media/timeline.ts";
 import type { Camera, MOOD_VALUES, TimeOfDay } from "../story/schemas.ts";
 
 export interface Usage {
@@ -46,12 +47,6 @@ export interface MusicModel {
   readonly provider: string;
   readonly modelId: string;
   generate(options: MusicOptions): Promise<GenerateResult<AudioOutput>>;
-}
-
-export interface SpeechTiming {
-  text: string;
-  startS: number;
-  endS: number;
 }
 
 export interface SpeechOutput extends AudioOutput {

@@ -3,8 +3,8 @@ import { unauthorized } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { authenticate, authGuard, bearerToken, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorEnvelope, ok } from "../../http/envelope.ts";
-import { UserSchema } from "../users/model.ts";
-import { toPublicUser } from "../users/service.ts";
+import { UserSchema } from "../../schemas/users.ts";
+import { toPublicUser } from "../../services/users.ts";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody } from "./model.ts";
 import * as auth from "./service.ts";
 

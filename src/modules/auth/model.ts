@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Email, Password, Username, UserSchema } from "../users/model.ts";
+import { Email, Password, Username, UserSchema } from "../../schemas/users.ts";
 
 export const RegisterBody = t.Object(
   { username: Username, email: Email, password: Password },

@@ -4,8 +4,8 @@ import { revokeSession, rotateRefreshToken, sessionOfRefreshToken, startSession 
 import { AppError, conflict, unauthorized, validation } from "../../core/errors.ts";
 import type { User } from "../../db/types.ts";
 import type { Deps } from "../../deps.ts";
-import { USERNAME_CHARS } from "../users/model.ts";
-import { createUser, ensureSupabaseUser, findUserById, findUserByLogin, toPublicUser } from "../users/service.ts";
+import { checkUsername } from "../../services/username.ts";
+import { createUser, ensureSupabaseUser, findUserById, findUserByLogin, toPublicUser } from "../../services/users.ts";
 
 export interface AuthResult {
   user: ReturnType<typeof toPublicUser>;
@@ -16,12 +16,6 @@ export interface AuthResult {
 }
 
 export type RegisterOutcome = AuthResult | { user: ReturnType<typeof toPublicUser>; confirmation_required: true };
-
-export function checkUsername(username: string) {
-  if (!USERNAME_CHARS.test(username)) {
-    throw validation([{ path: "/username", message: "may contain only letters, digits, marks and _ . -" }]);
-  }
-}
 
 async function localTokens(deps: Deps, user: User, sessionId: string, refreshToken: string): Promise<AuthResult> {
   const access_token = await deps.issuer.sign({

@@ -3,7 +3,7 @@ import { validation } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { ErrorEnvelope } from "../../http/envelope.ts";
 import { projectEventStream } from "../../realtime/sse.ts";
-import { requireProject } from "../projects/access.ts";
+import { requireProject } from "../../services/project-access.ts";
 import { streamCaller } from "./stream-auth.ts";
 import { createWsSession, type WsSession } from "./ws.ts";
 

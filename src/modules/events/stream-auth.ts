@@ -1,7 +1,7 @@
 import type { Deps } from "../../deps.ts";
 import { authenticate, bearerToken, type Caller } from "../../http/auth-guard.ts";
-import { hitRateLimit } from "../../http/rate-limit.ts";
 import { requestInfo } from "../../http/request-info.ts";
+import { hitRateLimit } from "../../services/rate-limit.ts";
 
 /**
  * The caller of a streaming request: like `auth: true`, but the token may also come as

@@ -3,7 +3,7 @@ import type { Deps } from "../../deps.ts";
 import type { Caller } from "../../http/auth-guard.ts";
 import type { Subscription } from "../../realtime/hub.ts";
 import { clientFrame } from "../../realtime/mapping.ts";
-import { requireProject } from "../projects/access.ts";
+import { requireProject } from "../../services/project-access.ts";
 
 /** The part of Bun's ServerWebSocket a session uses. */
 export interface SocketLike {

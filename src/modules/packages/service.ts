@@ -11,8 +11,8 @@ import {
   saveShot,
 } from "../../pipeline/packages.ts";
 import { enqueue } from "../../queue/index.ts";
+import { requireProject } from "../../services/project-access.ts";
 import { requireVoice } from "../../voices/library.ts";
-import { requireProject } from "../projects/access.ts";
 
 async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
   const row = await db

@@ -6,7 +6,8 @@ import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { idempotent } from "../../http/idempotency.ts";
 import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
-import { requireProject } from "./access.ts";
+import { requireProject } from "../../services/project-access.ts";
+import { getRunFor } from "../../services/run-access.ts";
 import {
   AssetSchema,
   CreateProjectBody,
@@ -157,7 +158,7 @@ export function projectsModule(deps: Deps) {
     )
     .get(
       "/runs/:id",
-      async ({ params, caller }) => ok(projects.toRun(await projects.getRunFor(db, caller.user.id, params.id))),
+      async ({ params, caller }) => ok(projects.toRun(await getRunFor(db, caller.user.id, params.id))),
       {
         auth: true,
         params: IdParams,
@@ -168,7 +169,7 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/cancel",
       async ({ params, caller }) => {
-        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        const run = await getRunFor(db, caller.user.id, params.id);
         await requireProject(db, run.project_id, caller.user.id, "editor");
         return ok(projects.toRun(await cancelRun(db, run.id)));
       },
@@ -182,7 +183,7 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/retry",
       async ({ params, caller, set }) => {
-        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        const run = await getRunFor(db, caller.user.id, params.id);
         await requireProject(db, run.project_id, caller.user.id, "editor");
         set.status = 202;
         return ok(projects.toRun(await retryRun(db, run.id)));
@@ -197,7 +198,7 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/skip",
       async ({ params, body, caller, set }) => {
-        const run = await projects.getRunFor(db, caller.user.id, params.id);
+        const run = await getRunFor(db, caller.user.id, params.id);
         await requireProject(db, run.project_id, caller.user.id, "editor");
         set.status = 202;
         return ok(projects.toRun(await skipStage(db, run.id, body.stage)));

@@ -9,9 +9,9 @@ import { cancelRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
+import { requireProject } from "../../services/project-access.ts";
+import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
-import { requireSpaceRole } from "../spaces/service.ts";
-import { requireProject } from "./access.ts";
 
 type ProjectRow = Awaited<ReturnType<typeof requireProject>>;
 
@@ -143,17 +143,6 @@ export async function deleteProject(db: Db, storage: Storage, userId: string, id
   for (const r of runs) await cancelRun(db, r.id).catch(() => {});
   await db.deleteFrom("projects").where("id", "=", id).execute();
   for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
-}
-
-export async function getRunFor(db: Db, userId: string, runId: string): Promise<RunRow> {
-  const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as
-    | RunRow
-    | undefined;
-  if (!run) throw notFound("run");
-  await requireProject(db, run.project_id, userId, "viewer").catch(() => {
-    throw notFound("run");
-  });
-  return run;
 }
 
 export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {

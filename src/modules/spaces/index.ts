@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import * as spaces from "../../services/spaces.ts";
 import {
   CreateInviteBody,
   CreateSpaceBody,
@@ -16,7 +17,6 @@ import {
   SwitchBody,
   UpdateSpaceBody,
 } from "./model.ts";
-import * as spaces from "./service.ts";
 
 const security = [{ bearer: [] }];
 

@@ -5,10 +5,10 @@ import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
 import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../pipeline/material.ts";
 import { loadPackage, loadShots, replaceShots, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { enqueueMany } from "../../queue/index.ts";
+import { requireProject } from "../../services/project-access.ts";
 import type { Storage } from "../../storage/types.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
 import { requireVoice } from "../../voices/library.ts";
-import { requireProject } from "../projects/access.ts";
 
 /** The active package of a project the user may edit (or view), refusing edits while a run writes it. */
 export async function activePackage(db: Db, projectId: string, userId: string, role: "viewer" | "editor") {

@@ -2,8 +2,8 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
-import { requireProject } from "../projects/access.ts";
-import { getRunFor } from "../projects/service.ts";
+import { requireProject } from "../../services/project-access.ts";
+import { getRunFor } from "../../services/run-access.ts";
 import { projectUsage, runUsage } from "./service.ts";
 
 const security = [{ bearer: [] }];

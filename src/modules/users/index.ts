@@ -4,9 +4,10 @@ import type { User } from "../../db/types.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
-import { checkUsername } from "../auth/service.ts";
-import { UserIdParams, UserPatchBody, UserSchema } from "./model.ts";
-import { deleteUser, findUserById, toPublicUser, updateUser } from "./service.ts";
+import { UserSchema } from "../../schemas/users.ts";
+import { checkUsername } from "../../services/username.ts";
+import { deleteUser, findUserById, toPublicUser, updateUser } from "../../services/users.ts";
+import { UserIdParams, UserPatchBody } from "./model.ts";
 
 const security = [{ bearer: [] }];
 

@@ -2,9 +2,9 @@
 // makes that a chain keeps a usable provider, under the registry's advisory lock.
 import { sql } from "kysely";
 import type { Config } from "../../config.ts";
+import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { conflict, type FieldError, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import { type ChainLink, envChain, hasKey, listProviders, loadChains, type ProviderRecord } from "../settings.ts";
 import { invalid, LIMITS } from "./settings-input.ts";
 import type { AdminConfig, CurrentConfig, CurrentUpdate } from "./types.ts";

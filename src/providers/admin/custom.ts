@@ -1,8 +1,8 @@
 // Custom OpenAI-compatible providers: creating one, and the id it gets from its name.
 
+import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { conflict, type FieldError } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import { CUSTOM_CAPABILITIES } from "../catalog.ts";
 import { checkUrl, cleanKey, cleanModels, cleanName, cleanSettings, invalid, seal } from "./settings-input.ts";
 import type { AdminConfig, CustomProviderInput, ProviderRow, ProviderView, UrlCheckOptions } from "./types.ts";

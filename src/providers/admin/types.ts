@@ -1,7 +1,7 @@
 // The shapes the provider registry's admin side takes and answers.
 import type { Config } from "../../config.ts";
+import type { Capability } from "../../core/capabilities.ts";
 import type { ResolvedAddress } from "../../net/ssrf.ts";
-import type { Capability } from "../capabilities.ts";
 import type { Price } from "../pricing.ts";
 import type { ChainLink, ProviderRecord } from "../settings.ts";
 

@@ -1,8 +1,8 @@
 // Changing a provider: its settings, key, URL and models (PATCH), and enabling or disabling it.
 import { sql } from "kysely";
+import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { conflict, type FieldError, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import { getProvider } from "../settings.ts";
 import { loadRegistry, lock, orphanedCapabilities, refuseOrphans } from "./chains.ts";
 import { checkUrl, cleanKey, cleanModels, cleanName, cleanSettings, invalid, seal } from "./settings-input.ts";

@@ -1,8 +1,8 @@
 // What clients see of the registry: providers (never their keys), the catalogue, the current chains.
 import type { Config } from "../../config.ts";
+import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { notFound } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { CAPABILITIES, type Capability } from "../capabilities.ts";
 import type { Price } from "../pricing.ts";
 import {
   type ChainLink,

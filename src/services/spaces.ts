@@ -1,9 +1,9 @@
 import { randomInt } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
-import { conflict, forbidden, notFound } from "../../core/errors.ts";
-import { page } from "../../core/page.ts";
-import { type Db, isUniqueViolation } from "../../db/client.ts";
-import type { Database, Space, SpaceInvite, SpaceRole, User } from "../../db/types.ts";
+import { conflict, forbidden, notFound } from "../core/errors.ts";
+import { page } from "../core/page.ts";
+import { type Db, isUniqueViolation } from "../db/client.ts";
+import type { Database, Space, SpaceInvite, SpaceRole, User } from "../db/types.ts";
 
 const RANK: Record<SpaceRole, number> = { viewer: 1, editor: 2, admin: 3 };
 

@@ -1,7 +1,7 @@
-import { notFound } from "../../core/errors.ts";
-import type { Db } from "../../db/client.ts";
-import type { SpaceRole } from "../../db/types.ts";
-import { requireSpaceRole } from "../spaces/service.ts";
+import { notFound } from "../core/errors.ts";
+import type { Db } from "../db/client.ts";
+import type { SpaceRole } from "../db/types.ts";
+import { requireSpaceRole } from "./spaces.ts";
 
 /**
  * The project, if the user may act on it with at least `minRole` in its space: a project in a

@@ -1,10 +1,10 @@
 import { sql, type Transaction } from "kysely";
-import { hashPassword } from "../../auth/passwords.ts";
-import { revokeUserSessions } from "../../auth/sessions.ts";
-import { AppError, conflict, notFound } from "../../core/errors.ts";
-import { type Db, isUniqueViolation } from "../../db/client.ts";
-import type { Database, User, UserRole } from "../../db/types.ts";
-import { createPersonalSpace, ensureSpaceHasAdmin } from "../spaces/service.ts";
+import { hashPassword } from "../auth/passwords.ts";
+import { revokeUserSessions } from "../auth/sessions.ts";
+import { AppError, conflict, notFound } from "../core/errors.ts";
+import { type Db, isUniqueViolation } from "../db/client.ts";
+import type { Database, User, UserRole } from "../db/types.ts";
+import { createPersonalSpace, ensureSpaceHasAdmin } from "./spaces.ts";
 
 export interface PublicUser {
   id: string;
