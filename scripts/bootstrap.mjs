@@ -74,7 +74,28 @@ function ensureChromium() {
 const bun = findBun();
 if (run(bun, ["install", "--frozen-lockfile"]) !== 0) process.exit(1);
 
+/**
+ * The static checks, in order, before the suite: the compiler (Bun strips types without checking
+ * them), Biome's lint and format check, and the layering rules. The first that fails stops here.
+ */
+function staticChecks() {
+  const bin = (name) => join(root, "node_modules", ".bin", name);
+  const checks = [
+    ["typecheck (tsc --noEmit)", bun, ["--bun", bin("tsc"), "--noEmit"]],
+    ["lint and format (biome ci)", bin("biome"), ["ci", "--error-on-warnings", "."]],
+    // dependency-cruiser needs Node >= 22; Bun runs it whatever Node the machine has.
+    ["dependency rules (depcruise)", bun, ["--bun", bin("depcruise"), "src", "--config", ".dependency-cruiser.cjs"]],
+  ];
+  for (const [name, cmd, args] of checks) {
+    const started = Date.now();
+    const code = run(cmd, args);
+    say(`${name}: ${code === 0 ? "ok" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (code !== 0) process.exit(code);
+  }
+}
+
 if (mode === "test") {
+  staticChecks();
   ensureChromium();
   process.exit(run(bun, ["tests/run.ts", ...rest]));
 }
