@@ -23,10 +23,11 @@ function textParts(bytes: Uint8Array): Uint8Array {
   let parts: Record<string, Uint8Array>;
   try {
     parts = unzipSync(bytes, {
+      // Checked before anything is unpacked: past the cap, no further part is.
       filter: (f) => {
         if (!/\.(xml|rels)$/i.test(f.name)) return false;
         total += f.originalSize;
-        return true;
+        return total <= MAX_UNPACKED_BYTES;
       },
     });
   } catch {
