@@ -1,49 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { deflateRawSync } from "node:zlib";
+import { zipSync } from "fflate";
+import { splitChapters } from "../src/providers/local/analyser/chapters.ts";
 import { createTestContext } from "./support/context.ts";
+import { bareDocx as docx, withDeclaredSize, wordDocx } from "./support/docx.ts";
+import { makePng } from "./support/fake-openai.ts";
 
 const ctx = await createTestContext();
 const STORY =
   "林小雨推开茶馆的门，外面下着小雨。周掌柜笑着问道：“你来了？今天还是老样子？”林小雨点点头，说：“一壶龙井，谢谢周掌柜。”";
-
-/** A minimal .docx: a ZIP holding word/document.xml with one paragraph per line. */
-function docx(lines: string[]): Uint8Array<ArrayBuffer> {
-  const xml = `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${lines
-    .map(
-      (l) => `<w:p><w:r><w:t xml:space="preserve">${l.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</w:t></w:r></w:p>`,
-    )
-    .join("")}</w:body></w:document>`;
-  const name = Buffer.from("word/document.xml");
-  const raw = Buffer.from(xml);
-  const data = deflateRawSync(raw);
-  const crc = Bun.hash.crc32(raw);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(crc, 14);
-  local.writeUInt32LE(data.length, 18);
-  local.writeUInt32LE(raw.length, 22);
-  local.writeUInt16LE(name.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(crc, 16);
-  central.writeUInt32LE(data.length, 20);
-  central.writeUInt32LE(raw.length, 24);
-  central.writeUInt16LE(name.length, 28);
-  central.writeUInt32LE(0, 42);
-  const centralAt = local.length + name.length + data.length;
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(central.length + name.length, 12);
-  end.writeUInt32LE(centralAt, 16);
-  return new Uint8Array(Buffer.concat([local, name, data, central, name, end]));
-}
 
 async function upload(token: string, file: File, fields: Record<string, string> = {}) {
   const form = new FormData();
@@ -58,12 +22,26 @@ async function upload(token: string, file: File, fields: Record<string, string> 
   );
   return {
     status: res.status,
-    json: (await res.json()) as { data: { id: string; name: string; options: unknown }; error?: { code: string } },
+    json: (await res.json()) as {
+      data: { id: string; name: string; options: unknown };
+      message: string;
+      error?: { code: string };
+    },
   };
 }
 
 const storedText = async (id: string) =>
   (await ctx.db.selectFrom("projects").select("input_text").where("id", "=", id).executeTakeFirstOrThrow()).input_text;
+
+const projectCount = async () =>
+  Number(
+    (
+      await ctx.db
+        .selectFrom("projects")
+        .select(({ fn }) => fn.countAll<number>().as("n"))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 describe("creating a project from an uploaded file", () => {
   test(".txt, .md and .docx become projects holding the story's text", async () => {
@@ -134,5 +112,85 @@ describe("creating a project from an uploaded file", () => {
       (await ctx.app.handle(new Request("http://localhost/api/v1/projects/upload", { method: "POST", body: form })))
         .status,
     ).toBe(401);
+  });
+});
+
+describe("Word documents", () => {
+  test("paragraphs styled as headings become chapter headings; notes stay out, breaks and tabs stay in", async () => {
+    const me = await ctx.register();
+    const footnoted =
+      '<w:r><w:t xml:space="preserve">周掌柜</w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>擦着</w:t></w:r>' +
+      '<w:r><w:rPr><w:rStyle w:val="FootnoteReference"/></w:rPr><w:footnoteReference w:id="1"/></w:r>' +
+      '<w:r><w:t xml:space="preserve">桌子。</w:t></w:r>';
+    const broken =
+      "<w:r><w:t>林小雨走出茶馆，</w:t><w:br/><w:t>雨已经停了。</w:t><w:tab/><w:t>A &amp; B &lt;i&gt;</w:t></w:r>";
+    const file = wordDocx(
+      [
+        { style: "Title", text: "雨夜" },
+        { style: "Heading1", text: "茶馆" },
+        STORY,
+        { runs: footnoted },
+        "",
+        { style: "Heading2", text: "第二章 回家" },
+        { runs: broken },
+      ],
+      "这是一条脚注。",
+    );
+    const res = await upload(me.token, new File([file], "story.docx"));
+    expect(res.status).toBe(201);
+    const text = await storedText(res.json.data.id);
+    expect(text).toBe(
+      [
+        "# 雨夜",
+        "# 茶馆",
+        STORY,
+        "周掌柜擦着桌子。",
+        "## 第二章 回家",
+        "林小雨走出茶馆，\n雨已经停了。\tA & B <i>",
+      ].join("\n"),
+    );
+    // "茶馆" is a chapter only by its style: as a plain line it would be a sentence of the story.
+    expect([...splitChapters(text, "zh")].map((c) => c.title)).toEqual(["茶馆", "第二章 回家"]);
+  });
+
+  test("not a Word document inside: a spreadsheet, no main part, a zip bomb, a part cut short are 415; nothing is stored", async () => {
+    const me = await ctx.register();
+    const before = await projectCount();
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    const sheet = zipSync({
+      "[Content_Types].xml": utf8(
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>',
+      ),
+      "xl/workbook.xml": utf8('<?xml version="1.0"?><workbook/>'),
+    });
+    const noMain = zipSync({ "notes.xml": utf8(`<?xml version="1.0"?><notes>${STORY}</notes>`) });
+    const bomb = withDeclaredSize(wordDocx([STORY]), "word/document.xml", 200 * 1024 * 1024);
+    const cut = withDeclaredSize(wordDocx([STORY]), "word/document.xml", 40);
+    for (const [name, bytes, why] of [
+      ["sheet", sheet, /xlsx/],
+      ["no main part", noMain, /main document/],
+      ["bomb", bomb, /unpacks to more than/],
+      ["cut", cut, /main document/],
+    ] as const) {
+      const res = await upload(me.token, new File([bytes as Uint8Array<ArrayBuffer>], `${name}.docx`));
+      expect(res.status, name).toBe(415);
+      expect(res.json.error?.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+      expect(res.json.message, name).toMatch(why);
+    }
+    expect(await projectCount()).toBe(before);
+  });
+});
+
+describe("text decided by decoding, not by the signature", () => {
+  test("a PNG renamed .md is 415 naming it; text that opens like a signature (an ASCII STL) is text", async () => {
+    const me = await ctx.register();
+    const png = await upload(me.token, new File([makePng(8, 8) as Uint8Array<ArrayBuffer>], "cover.md"));
+    expect(png.status).toBe(415);
+    expect(png.json.error?.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(png.json.message).toContain("image/png");
+    const solid = `solid ground at last, she thought. ${STORY}`;
+    const res = await upload(me.token, new File([solid], "solid.txt"));
+    expect(res.status).toBe(201);
+    expect(await storedText(res.json.data.id)).toBe(solid);
   });
 });

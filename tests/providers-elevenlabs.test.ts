@@ -334,6 +334,45 @@ describe("MP3 length from frame headers", () => {
     expect(mp3Info(new Uint8Array(1000).fill(0xff))).toBeNull();
     expect(mp3Info(new TextEncoder().encode('{"detail": "not audio"}'))).toBeNull();
   });
+
+  test("a long Xing-less CBR stream (ElevenLabs' kind) is measured by its frames, not estimated from its size", async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, "stream.mp3");
+      await runFfmpeg([
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=220:sample_rate=44100:duration=60",
+        "-ac",
+        "1",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "128k",
+        "-write_xing",
+        "0",
+        "-id3v2_version",
+        "0",
+        "-f",
+        "mp3",
+        path,
+      ]);
+      const whole = await Bun.file(path).bytes();
+      // 128 kbit/s at 44.1 kHz: 417 bytes a frame, 418 when padded.
+      const starts: number[] = [];
+      for (let at = 0; at + 4 <= whole.length && whole[at] === 0xff; at += 417 + ((whole[at + 2]! >> 1) & 1))
+        starts.push(at);
+      // Start three frames before an unpadded one: music-metadata 12.1.0's estimate from the size and the 4th frame is 131 ms long here.
+      const unpadded = starts.findIndex((at, i) => i >= 3 && ((whole[at + 2]! >> 1) & 1) === 0);
+      const bytes = whole.subarray(starts[unpadded - 3]!);
+      const cut = join(dir, "cut.mp3");
+      await Bun.write(cut, bytes);
+      const info = mp3Info(bytes)!;
+      expect(info.frames).toBe(starts.length - (unpadded - 3));
+      expect(info.durationS).toBeCloseTo((info.frames * 1152) / 44_100, 9);
+      expect(Math.abs(info.durationS - (await probe(cut)).durationS)).toBeLessThan(0.03);
+    });
+  });
 });
 
 describe("ElevenLabs voices", () => {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { open, stat } from "node:fs/promises";
 import { ComposeError } from "./compose-error.ts";
 import { MediaError, probe, runFfmpeg } from "./ffmpeg.ts";
+import { sniffImage, wavInfo } from "./sniff.ts";
 
 export interface MediaInfo {
   /** sha256 of the file's bytes: what segment digests are built from. */
@@ -25,57 +26,6 @@ async function head(path: string, bytes: number): Promise<Uint8Array> {
   } finally {
     await f.close();
   }
-}
-
-/** Width and height from a PNG, JPEG or WebP header, without decoding; null when not one of them. */
-export function imageSize(b: Uint8Array): { width: number; height: number } | null {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length >= 24 && v.getUint32(0) === 0x89504e47 && v.getUint32(12) === 0x49484452)
-    return { width: v.getUint32(16), height: v.getUint32(20) };
-  if (b.length >= 30 && v.getUint32(0) === 0x52494646 && v.getUint32(8) === 0x57454250) {
-    const chunk = String.fromCharCode(...b.subarray(12, 16));
-    if (chunk === "VP8X")
-      return {
-        width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)),
-        height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)),
-      };
-    if (chunk === "VP8 ") return { width: v.getUint16(26, true) & 0x3fff, height: v.getUint16(28, true) & 0x3fff };
-    if (chunk === "VP8L") {
-      const bits = v.getUint32(21, true);
-      return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff) };
-    }
-  }
-  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
-    for (let at = 2; at + 9 < b.length; ) {
-      if (b[at] !== 0xff) return null;
-      const marker = b[at + 1]!;
-      const len = v.getUint16(at + 2);
-      // Start-of-frame markers (not DHT, JPG or DAC) carry the size.
-      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker))
-        return { width: v.getUint16(at + 7), height: v.getUint16(at + 5) };
-      at += 2 + len;
-    }
-  }
-  return null;
-}
-
-/** Seconds and channels of audio in a PCM WAV, from its header; null when not a WAV. */
-export function wavInfo(b: Uint8Array): { durationS: number; channels: number } | null {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length < 12 || v.getUint32(0) !== 0x52494646 || v.getUint32(8) !== 0x57415645) return null;
-  let byteRate = 0;
-  let channels = 0;
-  for (let at = 12; at + 8 <= b.length; ) {
-    const id = String.fromCharCode(...b.subarray(at, at + 4));
-    const size = v.getUint32(at + 4, true);
-    if (id === "fmt " && at + 20 <= b.length) {
-      channels = v.getUint16(at + 10, true);
-      byteRate = v.getUint32(at + 16, true);
-    }
-    if (id === "data") return byteRate > 0 && channels > 0 ? { durationS: size / byteRate, channels } : null;
-    at += 8 + size + (size % 2);
-  }
-  return null;
 }
 
 async function digestOf(path: string): Promise<string> {
@@ -105,10 +55,11 @@ export async function inspect(
   const bytes = await head(path, 65_536);
   let info: Omit<MediaInfo, "digest"> | null = null;
   if (expect === "image") {
-    const size = imageSize(bytes);
-    if (size) info = { kind: "image", ...size };
+    const image = await sniffImage(bytes);
+    if (image?.width !== undefined && image.height !== undefined)
+      info = { kind: "image", width: image.width, height: image.height };
   } else if (expect === "audio") {
-    const wav = wavInfo(bytes);
+    const wav = await wavInfo(path, bytes);
     if (wav) info = { kind: "audio", ...wav };
   }
   if (!info) {

@@ -3,6 +3,7 @@
  * ID3v2 tag is skipped, a Xing/Info/VBRI header frame is not counted as audio, and the walk stops
  * at the first byte that is not a frame (an ID3v1 tag, trailing junk).
  */
+// Kept over music-metadata 12.1.0 (679 ms short on a 300 s Xing-less CBR stream, what ElevenLabs sends) and ffprobe (603 ms off on a 7.3 s Xing-less VBR one).
 
 export interface Mp3Info {
   durationS: number;

@@ -1,8 +1,9 @@
+import { sniffImage } from "../../media/sniff.ts";
 import type { GenerateResult, ImageModel, ImageOptions, ImageOutput } from "../types.ts";
 import { connectFal, type FalConnectionOptions } from "./client.ts";
 import { FalProviderError } from "./errors.ts";
 import { type ImageEndpoint, imageEndpoint, referencePrompt } from "./image-models.ts";
-import { download, isFalFile, sniffImage } from "./media.ts";
+import { download, isFalFile } from "./media.ts";
 import { type FalPlan, type FalRequestControls, type FalRequestStore, runFal } from "./queue.ts";
 
 export interface FalImageSettings extends FalConnectionOptions {
@@ -98,7 +99,7 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
             });
           }
           const bytes = await download(rt, first.url, ref.endpointId, o.signal);
-          const sniffed = sniffImage(bytes);
+          const sniffed = await sniffImage(bytes);
           if (!sniffed)
             throw new FalProviderError({
               model: ref.endpointId,

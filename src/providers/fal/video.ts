@@ -1,8 +1,9 @@
+import { isMp4 } from "../../media/sniff.ts";
 import type { Camera } from "../../story/schemas.ts";
 import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
 import { connectFal, type FalConnectionOptions } from "./client.ts";
 import { FalProviderError } from "./errors.ts";
-import { download, isFalFile, isMp4, probeVideo } from "./media.ts";
+import { download, isFalFile, probeVideo } from "./media.ts";
 import { type FalPlan, type FalRequestControls, type FalRequestStore, runFal } from "./queue.ts";
 import { pickDuration, type VideoEndpoint, videoEndpoint } from "./video-models.ts";
 
@@ -95,7 +96,7 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
             });
           }
           const bytes = await download(rt, video.url, ref.endpointId, o.signal);
-          if (!isMp4(bytes))
+          if (!(await isMp4(bytes)))
             throw new FalProviderError({
               model: ref.endpointId,
               retryable: false,

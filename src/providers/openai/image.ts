@@ -6,10 +6,11 @@
  */
 import { toFile } from "openai";
 import type { ImagesResponse } from "openai/resources/images";
+import { sniffImage } from "../../media/sniff.ts";
 import type { GenerateResult, ImageModel, ImageOptions, ImageOutput } from "../types.ts";
 import { createClient, DEFAULT_MAX_RETRIES, type OpenAIConnectionOptions } from "./client.ts";
 import { OpenAIProviderError, PROVIDER, providerError } from "./errors.ts";
-import { imageDimensions, mimeTypeOf, nearestSize, sizesFor } from "./image-size.ts";
+import { nearestSize, sizesFor } from "./image-size.ts";
 
 export interface OpenAIImageOptions extends OpenAIConnectionOptions {
   /** Default "gpt-image-1". */
@@ -93,11 +94,15 @@ export function createOpenAIImage(options: OpenAIImageOptions): ImageModel {
         throw providerError(e, { model, apiKey: options.apiKey, signal: o.signal, attempts: maxRetries + 1 });
       }
       const bytes = await bytesOf(response.data?.[0], o.signal);
-      const mimeType = mimeTypeOf(bytes);
-      if (!mimeType) throw fail("bad_image", "the answer is not a PNG, JPEG or WebP image");
-      const size = imageDimensions(bytes) ?? { width: target.width, height: target.height };
+      const image = await sniffImage(bytes);
+      if (!image) throw fail("bad_image", "the answer is not a PNG, JPEG or WebP image");
       return {
-        data: { bytes, mimeType, width: size.width, height: size.height },
+        data: {
+          bytes,
+          mimeType: image.mimeType,
+          width: image.width ?? target.width,
+          height: image.height ?? target.height,
+        },
         warnings,
         usage: { images: 1 },
         response: { provider: PROVIDER, modelId: model, timestamp: new Date() },
