@@ -1,4 +1,4 @@
-import type { SpeechTiming } from "../providers/types.ts";
+import type { SpeechTiming } from "../story/timing.ts";
 import { assFontName } from "./fonts.ts";
 import type { SubtitleStyle } from "./timeline.ts";
 

@@ -1,5 +1,6 @@
-import type { SpeechTiming } from "../providers/types.ts";
+import type { EditConfig } from "../story/edit.ts";
 import type { Transition } from "../story/schemas.ts";
+import type { SpeechTiming } from "../story/timing.ts";
 
 /** What the composer renders: shots in order, background music, subtitles, cover and output. */
 export interface Timeline {
@@ -20,21 +21,6 @@ export interface OutputSpec {
   fps: (typeof FRAME_RATES)[number];
   format: "mp4" | "mov";
 }
-
-export interface EditConfig {
-  /** A region of the picture to keep, as fractions of its width and height. */
-  crop?: { x: number; y: number; w: number; h: number } | null;
-  /** 1 (none) to 4: magnifies around the centre, then pan moves the view. */
-  zoom?: number;
-  /** -1 to 1: how far the zoomed view moves from the centre towards an edge. */
-  pan?: { x: number; y: number };
-  /** Degrees, -180 to 180, clockwise; the frame is filled after rotating. */
-  rotation?: number;
-  filter?: { name: FilterName; intensity: number } | null;
-}
-
-export const FILTERS = ["none", "grayscale", "sepia", "warm", "cool", "vivid", "fade", "noir"] as const;
-export type FilterName = (typeof FILTERS)[number];
 
 export interface AudioLine {
   path: string;

@@ -1,8 +1,7 @@
+import type { ProviderKind } from "../core/provider-record.ts";
 import type { Capability } from "./capabilities.ts";
 import { IMAGE_ENDPOINTS } from "./fal/image-models.ts";
 import { VIDEO_ENDPOINTS } from "./fal/video-models.ts";
-
-export type ProviderKind = "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible";
 
 /** A built-in provider: what it can serve and the models it offers per capability. */
 export interface BuiltinProvider {

@@ -6,6 +6,7 @@
 
 import type { Static, TSchema } from "@sinclair/typebox";
 import type { Camera, MOOD_VALUES, TimeOfDay } from "../story/schemas.ts";
+import type { SpeechTiming } from "../story/timing.ts";
 
 export interface Usage {
   inputTokens?: number;
@@ -46,12 +47,6 @@ export interface MusicModel {
   readonly provider: string;
   readonly modelId: string;
   generate(options: MusicOptions): Promise<GenerateResult<AudioOutput>>;
-}
-
-export interface SpeechTiming {
-  text: string;
-  startS: number;
-  endS: number;
 }
 
 export interface SpeechOutput extends AudioOutput {

@@ -1,6 +1,8 @@
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import { validation } from "../../core/errors.ts";
+import { ExportRequest } from "../../core/export-record.ts";
+import { ProjectOptions } from "../../core/project-options.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
@@ -10,11 +12,9 @@ import { requireProject } from "./access.ts";
 import {
   AssetSchema,
   CreateProjectBody,
-  ExportBody,
   ExportSchema,
   IdParams,
   ProjectListQuery,
-  ProjectOptions,
   ProjectSchema,
   RunSchema,
   SkipBody,
@@ -214,14 +214,14 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
-          const id = await projects.startExport(db, caller.user.id, params.id, body as never);
+          const id = await projects.startExport(db, caller.user.id, params.id, body);
           set.status = 202;
           return ok(await projects.exportView(db, storage, id, caller.user.id));
         }),
       {
         auth: true,
         params: IdParams,
-        body: ExportBody,
+        body: ExportRequest,
         response: { 202: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "Export the active package as a video", security },
       },

@@ -1,9 +1,10 @@
 import { sql } from "kysely";
 import { conflict, notFound } from "../../core/errors.ts";
+import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
+import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
-import type { ProjectOptions } from "../../pipeline/context.ts";
-import { createExport, type ExportFile, type ExportOptions, exportDefaults } from "../../pipeline/export.ts";
+import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
@@ -156,7 +157,7 @@ export async function getRunFor(db: Db, userId: string, runId: string): Promise<
   return run;
 }
 
-export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {
+export async function startExport(db: Db, userId: string, projectId: string, options: ExportRequest | undefined) {
   const project = await requireProject(db, projectId, userId, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
   const shots = await db
@@ -172,7 +173,7 @@ export async function startExport(db: Db, userId: string, projectId: string, opt
       packageId: project.active_package_id!,
       runId: null,
       userId,
-      options: exportDefaults(options, project.options as ProjectOptions),
+      options: exportDefaults(options, project.options),
     });
     await enqueue(trx, {
       kind: "pipeline.export",
@@ -202,7 +203,7 @@ const getExportRow = (db: Db, id: string) =>
 /** Signed download links are made fresh on each read and expire after an hour. */
 export async function toExport(storage: Storage, ex: ExportRow) {
   const files = [];
-  for (const f of ex.files as ExportFile[]) {
+  for (const f of ex.files) {
     const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
     const { url, expiresAt } = await storage.signedUrl(key, 3600, { downloadName: f.file_name });
     files.push({
@@ -216,7 +217,6 @@ export async function toExport(storage: Storage, ex: ExportRow) {
       expires_at: expiresAt.toISOString(),
     });
   }
-  const stats = ex.stats as { segments?: { rendered: number; reused: number } } | null;
   return {
     id: ex.id,
     project_id: ex.project_id,
@@ -225,7 +225,7 @@ export async function toExport(storage: Storage, ex: ExportRow) {
     options: ex.options,
     files,
     error: ex.error ?? null,
-    segments: stats?.segments ?? null,
+    segments: ex.stats?.segments ?? null,
     created_at: ex.created_at.toISOString(),
     completed_at: ex.completed_at?.toISOString() ?? null,
   };

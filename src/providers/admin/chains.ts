@@ -3,9 +3,10 @@
 import { sql } from "kysely";
 import type { Config } from "../../config.ts";
 import { conflict, type FieldError, validation } from "../../core/errors.ts";
+import type { ChainLink } from "../../core/provider-record.ts";
 import type { Db } from "../../db/client.ts";
 import { CAPABILITIES, type Capability } from "../capabilities.ts";
-import { type ChainLink, envChain, hasKey, listProviders, loadChains, type ProviderRecord } from "../settings.ts";
+import { envChain, hasKey, listProviders, loadChains, type ProviderRecord } from "../settings.ts";
 import { invalid, LIMITS } from "./settings-input.ts";
 import type { AdminConfig, CurrentConfig, CurrentUpdate } from "./types.ts";
 import { currentOf, offered } from "./views.ts";

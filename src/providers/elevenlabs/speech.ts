@@ -1,6 +1,7 @@
 import type { ElevenLabs } from "@elevenlabs/elevenlabs-js";
+import type { SpeechTiming } from "../../story/timing.ts";
 import { sentences } from "../local/speech.ts";
-import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, SpeechTiming, VoiceInfo } from "../types.ts";
+import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, VoiceInfo } from "../types.ts";
 import { call, type ElevenLabsConnection, elevenLabsClient } from "./client.ts";
 import { ElevenLabsProviderError } from "./errors.ts";
 import { mp3Info } from "./mp3.ts";
