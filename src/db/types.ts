@@ -1,3 +1,4 @@
+import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
@@ -55,8 +56,8 @@ export interface RefreshTokensTable {
 export interface SigningKeysTable {
   kid: string;
   alg: string;
-  private_jwk: ColumnType<Record<string, unknown>, string, string>;
-  public_jwk: ColumnType<Record<string, unknown>, string, string>;
+  private_jwk: ColumnType<JWK, string, string>;
+  public_jwk: ColumnType<JWK, string, string>;
   created_at: Timestamp;
 }
 

@@ -80,7 +80,7 @@ export function wavInfo(b: Uint8Array): { durationS: number; channels: number } 
 
 async function digestOf(path: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of Bun.file(path).stream() as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
+  for await (const chunk of Bun.file(path).stream()) hash.update(chunk);
   return hash.digest("hex");
 }
 

@@ -54,7 +54,7 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
         .where("package_id", "=", packageId)
         .orderBy("created_at", "desc")
         .executeTakeFirst();
-      const stages = (last?.stages ?? []) as StageState[];
+      const stages = last?.stages ?? [];
       from =
         STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
         "export";

@@ -27,6 +27,20 @@ import { storyFromUpload } from "./upload.ts";
 
 const security = [{ bearer: [] }];
 
+/** The upload form's options field: nothing, or JSON text of an object matching the project options schema. */
+function uploadOptions(raw: string | undefined): ProjectOptions | undefined {
+  if (!raw) return undefined;
+  let options: unknown;
+  try {
+    options = JSON.parse(raw);
+  } catch {
+    throw validation([{ path: "/options", message: "options must be a JSON object" }]);
+  }
+  if (!Value.Check(ProjectOptions, options))
+    throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+  return options;
+}
+
 /** Projects, runs of the pipeline and exports (API.md "Projects and runs", "Exports and files"). */
 export function projectsModule(deps: Deps) {
   const { db, storage } = deps;
@@ -55,20 +69,13 @@ export function projectsModule(deps: Deps) {
             { path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` },
           ]);
         }
-        let options: unknown;
-        try {
-          options = body.options ? JSON.parse(body.options) : undefined;
-        } catch {
-          throw validation([{ path: "/options", message: "options must be a JSON object" }]);
-        }
-        if (options !== undefined && !Value.Check(ProjectOptions, options))
-          throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+        const options = uploadOptions(body.options);
         set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
         const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, {
           name,
           input: { type: body.type ?? "novel", text: text.trim() },
-          options: options as never,
+          options,
           space_id: body.space_id,
         });
         await projects.storeUpload(db, storage, project, caller.user.id, body.file);

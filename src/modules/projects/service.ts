@@ -4,6 +4,7 @@ import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
+import type { ProjectStatus } from "../../db/types.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun } from "../../pipeline/orchestrate.ts";
@@ -88,7 +89,7 @@ export async function createProject(
 export async function listProjects(
   db: Db,
   userId: string,
-  q: { page?: number; page_size?: number; status?: string; keyword?: string; space_id?: string },
+  q: { page?: number; page_size?: number; status?: ProjectStatus; keyword?: string; space_id?: string },
 ) {
   const pageNo = q.page ?? 1;
   const size = q.page_size ?? 20;
@@ -97,7 +98,7 @@ export async function listProjects(
     .innerJoin("space_members", "space_members.space_id", "projects.space_id")
     .where("space_members.user_id", "=", userId);
   if (q.space_id) base = base.where("projects.space_id", "=", q.space_id);
-  if (q.status) base = base.where("projects.status", "=", q.status as ProjectRow["status"]);
+  if (q.status) base = base.where("projects.status", "=", q.status);
   if (q.keyword) base = base.where("projects.name", "ilike", `%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   const [rows, count] = await Promise.all([
     base
