@@ -154,6 +154,7 @@ export interface JobSchedulesTable {
 
 export type ProjectStatus = "draft" | "generating" | "editing" | "completed" | "failed";
 export type RunStatus = "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
+// A JSON column reads as its shape (defined in core/ or story/, layers this one may import) and is written as JSON text.
 type Json<T> = ColumnType<T, string, string>;
 type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
 
