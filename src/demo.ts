@@ -1,15 +1,14 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { basename, dirname, extname, resolve } from "node:path";
 import type { Config } from "./config.ts";
+import type { StageState } from "./core/stages.ts";
 import { createDb } from "./db/client.ts";
 import { openDatabase } from "./db/connect.ts";
 import type { Logger } from "./log.ts";
 import { createProject } from "./modules/projects/service.ts";
 import { localFile } from "./pipeline/assets.ts";
-import type { ExportFile } from "./pipeline/export.ts";
 import { startRun } from "./pipeline/orchestrate.ts";
 import { getRun } from "./pipeline/run-state.ts";
-import type { StageState } from "./pipeline/stages.ts";
 import { createUser } from "./services/users.ts";
 import { createStorage } from "./storage/index.ts";
 import { startWorker } from "./worker.ts";
@@ -68,7 +67,7 @@ export async function demo(config: Config, log: Logger, storyPath: string, out: 
           .selectAll()
           .where("id", "=", now.export_id!)
           .executeTakeFirstOrThrow();
-        const video = (ex.files as ExportFile[]).find((f) => f.file_type === "video")!;
+        const video = ex.files.find((f) => f.file_type === "video")!;
         const asset = await db
           .selectFrom("assets")
           .selectAll()

@@ -5,8 +5,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
+import { PER_SHOT, STAGES } from "../src/core/stages.ts";
 import { probe } from "../src/media/ffmpeg.ts";
-import { PER_SHOT, STAGES } from "../src/pipeline/stages.ts";
 import { rescueExpired } from "../src/queue/index.ts";
 import {
   fetchSigned,

@@ -3,14 +3,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { createApp } from "../src/app.ts";
+import type { ProjectEventData, ProjectEventName } from "../src/core/project-event.ts";
 import { createLogger } from "../src/log.ts";
 import { broadcastBody, createBroadcastSender } from "../src/realtime/broadcast.ts";
-import {
-  appendEvent,
-  type ProjectEvent,
-  type ProjectEventData,
-  type ProjectEventName,
-} from "../src/realtime/events.ts";
+import { appendEvent, type ProjectEvent } from "../src/realtime/events.ts";
 import { createRealtimeHub, type RealtimeHub, type RealtimeHubOptions } from "../src/realtime/hub.ts";
 import { createTestContext, type TestContext } from "./support/context.ts";
 import { startFakeRealtime } from "./support/fake-realtime.ts";

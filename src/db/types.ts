@@ -1,4 +1,19 @@
+import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
+import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
+import type { ProjectOptions } from "../core/project-options.ts";
+import type { ChainLink, ProviderKind, ProviderModels, ProviderSettings } from "../core/provider-record.ts";
+import type { StageState, StepFailure } from "../core/stages.ts";
+import type {
+  ArtStyle,
+  AssetMeta,
+  CharacterMaterial,
+  MusicMaterial,
+  SceneMaterial,
+  ShotMaterial,
+  StorylineMaterial,
+} from "../story/material.ts";
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -41,8 +56,8 @@ export interface RefreshTokensTable {
 export interface SigningKeysTable {
   kid: string;
   alg: string;
-  private_jwk: ColumnType<Record<string, unknown>, string, string>;
-  public_jwk: ColumnType<Record<string, unknown>, string, string>;
+  private_jwk: ColumnType<JWK, string, string>;
+  public_jwk: ColumnType<JWK, string, string>;
   created_at: Timestamp;
 }
 
@@ -139,6 +154,7 @@ export interface JobSchedulesTable {
 
 export type ProjectStatus = "draft" | "generating" | "editing" | "completed" | "failed";
 export type RunStatus = "queued" | "running" | "paused" | "completed" | "failed" | "cancelled";
+// A JSON column reads as its shape (defined in core/ or story/, layers this one may import) and is written as JSON text.
 type Json<T> = ColumnType<T, string, string>;
 type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
 
@@ -149,7 +165,7 @@ export interface ProjectsTable {
   name: string;
   input_type: "novel" | "script" | "storyboard";
   input_text: string;
-  options: ColumnType<Record<string, unknown>, string | undefined, string>;
+  options: ColumnType<ProjectOptions, string | undefined, string>;
   status: ColumnType<ProjectStatus, ProjectStatus | undefined, ProjectStatus>;
   stage: string | null;
   progress: ColumnType<number, number | undefined, number>;
@@ -165,11 +181,11 @@ export interface PackagesTable {
   version: number;
   name: string;
   parent_id: string | null;
-  storyline: NullableJson<unknown>;
-  art_style: NullableJson<unknown>;
-  characters: ColumnType<unknown[], string | undefined, string>;
-  scenes: ColumnType<unknown[], string | undefined, string>;
-  music: NullableJson<unknown>;
+  storyline: NullableJson<StorylineMaterial>;
+  art_style: NullableJson<ArtStyle>;
+  characters: ColumnType<CharacterMaterial[], string | undefined, string>;
+  scenes: ColumnType<SceneMaterial[], string | undefined, string>;
+  music: NullableJson<MusicMaterial>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -178,7 +194,7 @@ export interface PackageShotsTable {
   package_id: string;
   shot_id: string;
   position: number;
-  data: Json<unknown>;
+  data: Json<ShotMaterial>;
 }
 
 export interface RunsTable {
@@ -192,8 +208,9 @@ export interface RunsTable {
   status: ColumnType<RunStatus, RunStatus | undefined, RunStatus>;
   progress: ColumnType<number, number | undefined, number>;
   current_step: string | null;
-  stages: Json<unknown>;
-  error: NullableJson<unknown>;
+  stages: Json<StageState[]>;
+  /** The failure that ended (or paused) the run, with the stage it happened in. */
+  error: NullableJson<StepFailure & { stage?: string }>;
   export_id: string | null;
   created_at: Timestamp;
   finished_at: NullableTimestamp;
@@ -211,7 +228,7 @@ export interface AssetsTable {
   sha256: string;
   input_digest: string;
   storage_key: string;
-  meta: ColumnType<Record<string, unknown>, string | undefined, string>;
+  meta: ColumnType<AssetMeta, string | undefined, string>;
   created_at: Timestamp;
 }
 
@@ -221,12 +238,12 @@ export interface ExportsTable {
   package_id: string | null;
   run_id: string | null;
   created_by: string | null;
-  options: Json<unknown>;
+  options: Json<ExportOptions>;
   status: ColumnType<"queued" | "running" | "completed" | "failed" | "cancelled", string | undefined, string>;
   progress: ColumnType<number, number | undefined, number>;
-  error: NullableJson<unknown>;
-  files: ColumnType<unknown[], string | undefined, string>;
-  stats: NullableJson<unknown>;
+  error: NullableJson<ExportFailure>;
+  files: ColumnType<ExportFile[], string | undefined, string>;
+  stats: NullableJson<ExportStats>;
   created_at: Timestamp;
   completed_at: NullableTimestamp;
 }
@@ -235,8 +252,8 @@ export interface ProjectEventsTable {
   id: Generated<number>;
   project_id: string;
   run_id: string | null;
-  event: string;
-  data: Json<unknown>;
+  event: ProjectEventName;
+  data: Json<ProjectEventData>;
   created_at: Timestamp;
 }
 
@@ -254,13 +271,13 @@ export interface IdempotencyKeysTable {
 export interface ProvidersTable {
   id: string;
   name: string;
-  kind: "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible";
+  kind: ProviderKind;
   builtin: ColumnType<boolean, boolean | undefined, boolean>;
   enabled: ColumnType<boolean, boolean | undefined, boolean>;
   base_url: string | null;
   api_key_enc: string | null;
-  models: ColumnType<Record<string, string[]>, string | undefined, string>;
-  config: ColumnType<Record<string, unknown>, string | undefined, string>;
+  models: ColumnType<ProviderModels, string | undefined, string>;
+  config: ColumnType<ProviderSettings, string | undefined, string>;
   created_by: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -268,7 +285,7 @@ export interface ProvidersTable {
 
 export interface ProviderChainsTable {
   capability: string;
-  chain: ColumnType<Array<{ provider: string; model: string }>, string, string>;
+  chain: ColumnType<ChainLink[], string, string>;
   updated_by: string | null;
   updated_at: Timestamp;
 }

@@ -1,4 +1,4 @@
-import type { EditConfig, FilterName } from "./timeline.ts";
+import type { EditConfig, FilterName } from "../story/edit.ts";
 
 const r = (n: number) => Number(n.toFixed(4));
 

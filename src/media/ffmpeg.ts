@@ -47,7 +47,7 @@ async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOpti
   let buffered = "";
   let outTimeS = 0;
   let frames = 0;
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream) {
     buffered += decoder.decode(chunk, { stream: true });
     for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
       const line = buffered.slice(0, nl).trim();
@@ -71,7 +71,7 @@ async function readProgress(stream: ReadableStream<Uint8Array>, options: RunOpti
 async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
   const decoder = new TextDecoder();
   let text = "";
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream) {
     text = (text + decoder.decode(chunk, { stream: true })).slice(-STDERR_KEEP);
   }
   return text;

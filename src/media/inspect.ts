@@ -30,7 +30,7 @@ async function head(path: string, bytes: number): Promise<Uint8Array> {
 
 async function digestOf(path: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of Bun.file(path).stream() as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
+  for await (const chunk of Bun.file(path).stream()) hash.update(chunk);
   return hash.digest("hex");
 }
 

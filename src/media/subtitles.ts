@@ -1,5 +1,6 @@
+import type { SpeechTiming } from "../story/timing.ts";
 import { assFontName } from "./fonts.ts";
-import type { SpeechTiming, SubtitleStyle } from "./timeline.ts";
+import type { SubtitleStyle } from "./timeline.ts";
 
 /** One subtitle on screen, in seconds of the video it belongs to. */
 export interface Cue {

@@ -1,7 +1,8 @@
+import { FILTERS } from "../story/edit.ts";
 import { TRANSITIONS } from "../story/schemas.ts";
 import { ComposeError } from "./compose-error.ts";
 import { knownFont } from "./fonts.ts";
-import { ASPECT_RATIOS, FILTERS, FRAME_RATES, RESOLUTIONS, type Timeline, type TimelineShot } from "./timeline.ts";
+import { ASPECT_RATIOS, FRAME_RATES, RESOLUTIONS, type Timeline, type TimelineShot } from "./timeline.ts";
 
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 const within = (v: unknown, lo: number, hi: number) => finite(v) && v >= lo && v <= hi;

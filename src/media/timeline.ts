@@ -1,4 +1,6 @@
+import type { EditConfig } from "../story/edit.ts";
 import type { Transition } from "../story/schemas.ts";
+import type { SpeechTiming } from "../story/timing.ts";
 
 /** What the composer renders: shots in order, background music, subtitles, cover and output. */
 export interface Timeline {
@@ -18,28 +20,6 @@ export interface OutputSpec {
   aspectRatio: keyof typeof ASPECT_RATIOS;
   fps: (typeof FRAME_RATES)[number];
   format: "mp4" | "mov";
-}
-
-export interface EditConfig {
-  /** A region of the picture to keep, as fractions of its width and height. */
-  crop?: { x: number; y: number; w: number; h: number } | null;
-  /** 1 (none) to 4: magnifies around the centre, then pan moves the view. */
-  zoom?: number;
-  /** -1 to 1: how far the zoomed view moves from the centre towards an edge. */
-  pan?: { x: number; y: number };
-  /** Degrees, -180 to 180, clockwise; the frame is filled after rotating. */
-  rotation?: number;
-  filter?: { name: FilterName; intensity: number } | null;
-}
-
-export const FILTERS = ["none", "grayscale", "sepia", "warm", "cool", "vivid", "fade", "noir"] as const;
-export type FilterName = (typeof FILTERS)[number];
-
-/** When one sentence of spoken audio starts and ends, in seconds of that audio. */
-export interface SpeechTiming {
-  text: string;
-  startS: number;
-  endS: number;
 }
 
 export interface AudioLine {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Db } from "../db/client.ts";
 import { isUniqueViolation } from "../db/client.ts";
 import type { Storage } from "../storage/types.ts";
-import type { AssetRef } from "./material.ts";
+import type { AssetMeta, AssetRef } from "../story/material.ts";
 
 /** The digest of everything an artifact is made from: same inputs, same digest, same asset. */
 export const inputDigest = (inputs: unknown) => createHash("sha256").update(JSON.stringify(inputs)).digest("hex");
@@ -53,8 +53,8 @@ export async function ensureAsset(
   owner: AssetOwner,
   kind: string,
   digest: string,
-  make: () => Promise<{ bytes: Uint8Array; mimeType: string; meta?: Record<string, unknown> }>,
-): Promise<{ ref: AssetRef; meta: Record<string, unknown>; reused: boolean }> {
+  make: () => Promise<{ bytes: Uint8Array; mimeType: string; meta?: AssetMeta }>,
+): Promise<{ ref: AssetRef; meta: AssetMeta; reused: boolean }> {
   const existing = await findAsset(db, owner.projectId, kind, digest);
   if (existing) return { ref: toRef(existing), meta: existing.meta, reused: true };
   const made = await make();

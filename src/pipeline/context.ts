@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import type { ProviderResolver, Providers } from "../providers/registry.ts";
@@ -13,15 +14,6 @@ export interface PipelineDeps {
   /** Each step gets its models from here, bound to the step's scope (see registry.ts). */
   providers: ProviderResolver;
   log: Logger;
-}
-
-export interface ProjectOptions {
-  style?: string;
-  aspect_ratio?: "16:9" | "9:16" | "4:3" | "1:1";
-  language?: "zh" | "en";
-  voice_speed?: number;
-  subtitle_enabled?: boolean;
-  shot_duration_s?: number;
 }
 
 /** One stage (or one shot of it) at work: its project and package, and the job's signal. */
@@ -64,7 +56,7 @@ type ProjectRow = {
   owner_id: string | null;
   input_text: string;
   input_type: string;
-  options: unknown;
+  options: ProjectOptions;
   name: string;
 };
 
@@ -95,7 +87,7 @@ export async function stepContextFor(
   return {
     deps,
     providers: await deps.providers.forScope(scope),
-    project: { ...project, options: project.options as ProjectOptions },
+    project,
     packageId,
     owner: { spaceId: project.space_id, projectId: project.id, packageId, ownerId },
     signal,

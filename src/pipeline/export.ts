@@ -1,31 +1,18 @@
 import { join } from "node:path";
+import type { ExportFile, ExportOptions, ExportRequest } from "../core/export-record.ts";
+import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
 import { composeToStorage } from "../media/publish.ts";
 import type { Timeline, TimelineShot } from "../media/timeline.ts";
 import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
+import { lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
-import { type PipelineDeps, type ProjectOptions, stepContextFor } from "./context.ts";
-import { lineLayout, selected } from "./material.ts";
+import { type PipelineDeps, stepContextFor } from "./context.ts";
 import { loadPackage, loadShot, loadShots } from "./packages.ts";
 import { clip, keyframe, voice } from "./steps/shots.ts";
 
-export interface ExportOptions {
-  resolution: "720p" | "1080p" | "4K";
-  format: "MP4" | "MOV";
-  fps: 24 | 25 | 30 | 50 | 60;
-  subtitle: {
-    enabled: boolean;
-    burn_in: boolean;
-    format: "SRT" | "VTT" | "ASS";
-    font_size?: number;
-    font_color?: string;
-    position?: "bottom" | "middle" | "top";
-  };
-  cover: { enabled: boolean; title_text?: string };
-}
-
-export function exportDefaults(options: Partial<ExportOptions> | undefined, project: ProjectOptions): ExportOptions {
+export function exportDefaults(options: ExportRequest | undefined, project: ProjectOptions): ExportOptions {
   const subtitles = project.subtitle_enabled ?? true;
   return {
     resolution: options?.resolution ?? "720p",
@@ -125,15 +112,6 @@ export async function buildTimeline(
   };
 }
 
-export interface ExportFile {
-  asset_id: string;
-  file_type: "video" | "subtitle" | "cover";
-  file_name: string;
-  mime_type: string;
-  file_size: number;
-  duration_s: number | null;
-}
-
 /**
  * Brings every edited shot up to date before composing: lines whose text or voice changed are
  * spoken again, and a clip made for another length or picture is made again. Untouched shots keep
@@ -186,8 +164,8 @@ export async function renderExport(
   const { db } = deps;
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirstOrThrow();
   const project = await db.selectFrom("projects").selectAll().where("id", "=", ex.project_id).executeTakeFirstOrThrow();
-  const options = ex.options as ExportOptions;
-  const projectOptions = project.options as ProjectOptions;
+  const options = ex.options;
+  const projectOptions = project.options;
   // A cancelled (or finished) export never starts again; a failed one may be retried with its run.
   const started = await db
     .updateTable("exports")

@@ -1,14 +1,14 @@
 import type { Capability } from "../core/capabilities.ts";
+import { PER_SHOT, type Stage, type StepFailure } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import { ComposeError } from "../media/compose-error.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
+import type { AssetRef } from "../story/material.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
-import type { AssetRef } from "./material.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
-import { PER_SHOT, type Stage, type StepFailure } from "./stages.ts";
 import * as analysis from "./steps/analysis.ts";
 import { music } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";

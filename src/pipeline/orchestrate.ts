@@ -1,11 +1,11 @@
 import { conflict, validation } from "../core/errors.ts";
+import { STAGES, type Stage, type StageState } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { stageJob } from "./jobs.ts";
 import { newPackageVersion } from "./packages.ts";
 import { finishRun, getRun, liveRunJobs, type RunRow } from "./run-state.ts";
-import { STAGES, type Stage, type StageState } from "./stages.ts";
 
 export interface StartRun {
   projectId: string;
@@ -54,7 +54,7 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
         .where("package_id", "=", packageId)
         .orderBy("created_at", "desc")
         .executeTakeFirst();
-      const stages = (last?.stages ?? []) as StageState[];
+      const stages = last?.stages ?? [];
       from =
         STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
         "export";
@@ -67,7 +67,7 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
       status: STAGES.indexOf(stage) < STAGES.indexOf(from) ? "completed" : "pending",
       progress: STAGES.indexOf(stage) < STAGES.indexOf(from) ? 100 : 0,
     }));
-    const run = (await trx
+    const run = await trx
       .insertInto("runs")
       .values({
         project_id: project.id,
@@ -79,7 +79,7 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
         stages: JSON.stringify(stages),
       })
       .returningAll()
-      .executeTakeFirstOrThrow()) as RunRow;
+      .executeTakeFirstOrThrow();
     await trx
       .updateTable("projects")
       .set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() })
@@ -156,12 +156,7 @@ async function reopen(
   plan: (stages: StageState[]) => { stages: StageState[]; next: Stage | null },
 ): Promise<RunRow> {
   const updated = await db.transaction().execute(async (trx) => {
-    const run = (await trx
-      .selectFrom("runs")
-      .selectAll()
-      .where("id", "=", runId)
-      .forUpdate()
-      .executeTakeFirstOrThrow()) as RunRow;
+    const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     if (!["failed", "cancelled", "paused"].includes(run.status)) throw conflict(`the run is ${run.status}`);
     const busy = await trx
       .selectFrom("runs")

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
-import type { PackageContent, ShotMaterial, Voice } from "./material.ts";
+import type { PackageContent, ShotMaterial, Voice } from "../story/material.ts";
 
 export type Executor = Db;
 
@@ -14,11 +14,11 @@ export async function loadPackage(
     project_id: p.project_id,
     version: p.version,
     name: p.name,
-    storyline: p.storyline as PackageContent["storyline"],
-    art_style: p.art_style as PackageContent["art_style"],
-    characters: p.characters as PackageContent["characters"],
-    scenes: p.scenes as PackageContent["scenes"],
-    music: p.music as PackageContent["music"],
+    storyline: p.storyline,
+    art_style: p.art_style,
+    characters: p.characters,
+    scenes: p.scenes,
+    music: p.music,
   };
 }
 
@@ -40,7 +40,7 @@ export async function saveNarratorVoice(db: Executor, packageId: string, voice: 
   await db
     .updateTable("packages")
     .set({
-      storyline: sql`jsonb_set(storyline, '{narrator_voice}', ${JSON.stringify(voice)}::jsonb)` as never,
+      storyline: sql<string>`jsonb_set(storyline, '{narrator_voice}', ${JSON.stringify(voice)}::jsonb)`,
       updated_at: new Date(),
     })
     .where("id", "=", packageId)
@@ -55,7 +55,7 @@ export async function loadShots(db: Executor, packageId: string): Promise<ShotMa
     .where("package_id", "=", packageId)
     .orderBy("position")
     .execute();
-  return rows.map((r) => r.data as ShotMaterial);
+  return rows.map((r) => r.data);
 }
 
 export async function loadShot(db: Executor, packageId: string, shotId: string): Promise<ShotMaterial> {
@@ -65,7 +65,7 @@ export async function loadShot(db: Executor, packageId: string, shotId: string):
     .where("package_id", "=", packageId)
     .where("shot_id", "=", shotId)
     .executeTakeFirstOrThrow();
-  return row.data as ShotMaterial;
+  return row.data;
 }
 
 export async function saveShot(db: Executor, packageId: string, shot: ShotMaterial): Promise<void> {

@@ -1,15 +1,16 @@
 import type { Selectable } from "kysely";
 import { sql } from "kysely";
+import type { ProjectEventName } from "../core/project-event.ts";
+import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import type { RunStatus, RunsTable } from "../db/types.ts";
-import { appendEvent, type ProjectEventName } from "../realtime/events.ts";
-import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "./stages.ts";
+import { appendEvent } from "../realtime/events.ts";
 
-/** A run as stored, with its stages typed. */
-export type RunRow = Omit<Selectable<RunsTable>, "stages"> & { stages: StageState[] };
+/** A run as stored. */
+export type RunRow = Selectable<RunsTable>;
 
 export async function getRun(db: Db, runId: string): Promise<RunRow | undefined> {
-  return (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as RunRow | undefined;
+  return db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst();
 }
 
 /** Overall progress: completed stages by weight, plus the running ones' share. */
@@ -60,12 +61,7 @@ export async function updateStage(
   inside?: (trx: Db, stages: StageState[]) => Promise<StagePatch | void>,
 ): Promise<RunRow & { applied: boolean }> {
   return db.transaction().execute(async (trx) => {
-    const run = (await trx
-      .selectFrom("runs")
-      .selectAll()
-      .where("id", "=", runId)
-      .forUpdate()
-      .executeTakeFirstOrThrow()) as RunRow;
+    const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     const before = run.stages.find((s) => s.stage === stage)!;
     let patch = typeof change === "function" ? change(before) : change;
     if (patch === null) return { ...run, applied: false };
@@ -109,12 +105,7 @@ export async function finishRun(
   error?: StepFailure & { stage?: string },
 ) {
   return db.transaction().execute(async (trx) => {
-    const run = (await trx
-      .selectFrom("runs")
-      .selectAll()
-      .where("id", "=", runId)
-      .forUpdate()
-      .executeTakeFirstOrThrow()) as RunRow;
+    const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     if (["completed", "failed", "cancelled"].includes(run.status)) return run;
     const stages =
       status === "cancelled"

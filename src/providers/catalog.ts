@@ -1,8 +1,7 @@
 import type { Capability } from "../core/capabilities.ts";
+import type { ProviderKind } from "../core/provider-record.ts";
 import { IMAGE_ENDPOINTS } from "./fal/image-models.ts";
 import { VIDEO_ENDPOINTS } from "./fal/video-models.ts";
-
-export type ProviderKind = "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible";
 
 /** A built-in provider: what it can serve and the models it offers per capability. */
 export interface BuiltinProvider {

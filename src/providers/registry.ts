@@ -95,8 +95,7 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
   if (p.kind === "elevenlabs") {
     const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
     if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model, ...guard });
-    if (capability === "music")
-      return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model as never, ...guard });
+    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model, ...guard });
   }
   throw new RangeError(`provider ${p.id} (${p.kind}) does not serve ${capability}`);
 }

@@ -1,30 +1,13 @@
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
 import type { Config } from "../config.ts";
 import { CAPABILITIES, type Capability } from "../core/capabilities.ts";
+import type { ChainLink } from "../core/provider-record.ts";
 import type { Db } from "../db/client.ts";
-import { BUILTIN_PROVIDERS, builtin, type ProviderKind } from "./catalog.ts";
-
-/** One step of a capability's chain: which provider, which model. */
-export interface ChainLink {
-  provider: string;
-  model: string;
-}
+import type { ProvidersTable } from "../db/types.ts";
+import { BUILTIN_PROVIDERS, builtin } from "./catalog.ts";
 
 /** A provider as stored (the sealed key stays inside; `has_key` says whether one is usable). */
-export interface ProviderRecord {
-  id: string;
-  name: string;
-  kind: ProviderKind;
-  builtin: boolean;
-  enabled: boolean;
-  base_url: string | null;
-  api_key_enc: string | null;
-  models: Partial<Record<Capability, string[]>>;
-  config: { concurrency?: number; rate_per_minute?: number; prices?: Record<string, Record<string, number>> } & Record<
-    string,
-    unknown
-  >;
-}
+export type ProviderRecord = Selectable<ProvidersTable>;
 
 /** The key of the environment for a built-in provider. */
 export function envKey(config: Pick<Config, "cloud">, id: string): string | null {
@@ -100,12 +83,12 @@ export async function listProviders(db: Db): Promise<ProviderRecord[]> {
     .orderBy("created_at")
     .orderBy("id")
     .execute();
-  return rows as unknown as ProviderRecord[];
+  return rows;
 }
 
 export async function getProvider(db: Db, id: string): Promise<ProviderRecord | null> {
   const row = await db.selectFrom("providers").selectAll().where("id", "=", id).executeTakeFirst();
-  return (row as unknown as ProviderRecord | undefined) ?? null;
+  return row ?? null;
 }
 
 /** Every capability's chain: the stored one, else the environment's. */

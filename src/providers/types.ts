@@ -5,8 +5,8 @@
  */
 
 import type { Static, TSchema } from "@sinclair/typebox";
-import type { SpeechTiming } from "../media/timeline.ts";
 import type { Camera, MOOD_VALUES, TimeOfDay } from "../story/schemas.ts";
+import type { SpeechTiming } from "../story/timing.ts";
 
 export interface Usage {
   inputTokens?: number;

@@ -192,7 +192,8 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   function startJob(job: ClaimedJob) {
-    const entry = { job, aborted: null, controller: null, cancelRequested: false } as unknown as Running;
+    // `done` is the attempt itself, which needs the entry: a settled placeholder until it starts, just below.
+    const entry: Running = { job, aborted: null, controller: null, cancelRequested: false, done: Promise.resolve() };
     running.set(job.id, entry);
     entry.done = run(job, entry);
   }

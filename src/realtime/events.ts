@@ -1,24 +1,10 @@
 import { sql } from "kysely";
+import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
 import type { Db } from "../db/client.ts";
 
 export const EVENTS_CHANNEL = "inkreel_events";
 /** First key of the per-project advisory lock that orders appends (two-int keys: no clash with int8 ones). */
 export const EVENTS_LOCK_CLASS = 0x1e7e;
-
-/** What SSE sends as `event:`, each mapped to an event type of our WebSocket protocol. */
-export type ProjectEventName = "progress" | "stage" | "completed" | "failed" | "cancelled";
-
-export interface ProjectEventData {
-  project_id: string;
-  run_id: string | null;
-  stage?: string;
-  status: string;
-  progress: number;
-  current_step: string | null;
-  message?: string;
-  /** For export events. */
-  export_id?: string;
-}
 
 export interface ProjectEvent {
   id: number;
@@ -63,8 +49,8 @@ export async function eventsAfter(db: Db, projectId: string, afterId: number, li
     .execute();
   return rows.map((r) => ({
     id: Number(r.id),
-    event: r.event as ProjectEventName,
-    data: r.data as ProjectEventData,
+    event: r.event,
+    data: r.data,
     created_at: r.created_at,
   }));
 }

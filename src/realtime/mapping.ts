@@ -1,4 +1,5 @@
-import type { ProjectEvent, ProjectEventData, ProjectEventName } from "./events.ts";
+import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
+import type { ProjectEvent } from "./events.ts";
 
 /**
  * Seed 003's WebSocket event types. Its four (`generation.progress`, `generation.completed`,

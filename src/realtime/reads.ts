@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db/client.ts";
-import type { ProjectEvent, ProjectEventData, ProjectEventName } from "./events.ts";
+import type { ProjectEvent } from "./events.ts";
 
 /** The newest event id of each project (0 when it has none), in one indexed query. */
 export async function latestEventIds(db: Db, projectIds: string[]): Promise<Map<string, number>> {
@@ -24,8 +24,8 @@ export async function eventsByIds(db: Db, ids: number[]): Promise<ProjectEvent[]
     .execute();
   return rows.map((r) => ({
     id: Number(r.id),
-    event: r.event as ProjectEventName,
-    data: r.data as ProjectEventData,
+    event: r.event,
+    data: r.data,
     created_at: r.created_at,
   }));
 }

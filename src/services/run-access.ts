@@ -5,9 +5,7 @@ import { requireProject } from "./project-access.ts";
 
 /** The run, if the user may see its project; otherwise (or if there is no such run) 404. */
 export async function getRunFor(db: Db, userId: string, runId: string): Promise<RunRow> {
-  const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as
-    | RunRow
-    | undefined;
+  const run = await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst();
   if (!run) throw notFound("run");
   await requireProject(db, run.project_id, userId, "viewer").catch(() => {
     throw notFound("run");

@@ -105,7 +105,7 @@ export async function createLocalStorage(
             : body;
       const sink = Bun.file(tmpPath).writer();
       try {
-        for await (const chunk of source as unknown as AsyncIterable<Uint8Array>) {
+        for await (const chunk of source) {
           hash.update(chunk);
           size += chunk.byteLength;
           sink.write(chunk);

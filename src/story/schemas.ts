@@ -1,4 +1,4 @@
-import { type Static, type TLiteral, type TSchema, type TUnion, Type } from "@sinclair/typebox";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
 /**
@@ -15,9 +15,8 @@ export const MOOD_VALUES = ["calm", "happy", "sad", "tense", "epic", "mysterious
 export const CAMERAS = ["wide", "medium", "close_up", "over_shoulder", "tracking", "aerial"] as const;
 export const TRANSITIONS = ["cut", "fade", "dissolve", "wipe"] as const;
 
-// Typed so Static<> gives the literal union, not string.
-const literals = <T extends readonly string[]>(values: T) =>
-  Type.Union(values.map((v) => Type.Literal(v))) as unknown as TUnion<TLiteral<T[number]>[]>;
+// Each value keeps its literal type, so Static<> gives the literal union, not string.
+const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v: T[number]) => Type.Literal(v)));
 
 export const StorylineSchema = Type.Object(
   {

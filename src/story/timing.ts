@@ -1,3 +1,10 @@
+/** When one sentence of spoken audio starts and ends, in seconds from the audio's start. */
+export interface SpeechTiming {
+  text: string;
+  startS: number;
+  endS: number;
+}
+
 /**
  * How long spoken text takes: Mandarin at about 4.6 syllables (characters) a second and English
  * at about 2.9 words a second at normal speed (espeak-ng's 175 wpm, close to a calm narrator),

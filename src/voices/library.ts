@@ -53,7 +53,7 @@ const toLibraryVoice = (r: VoiceRow): LibraryVoice => ({
 /** Every voice of a provider's library, by voice_id. */
 export async function libraryVoices(db: Db, provider: string): Promise<VoiceInfo[]> {
   const rows = await db.selectFrom("voices").selectAll().where("provider", "=", provider).orderBy("voice_id").execute();
-  return rows.map((r) => toInfo(r as VoiceRow));
+  return rows.map((r) => toInfo(r));
 }
 
 export interface RefreshResult {
@@ -206,7 +206,7 @@ export async function listVoices(
     q.select((eb) => eb.fn.countAll<string>().as("n")).executeTakeFirstOrThrow(),
   ]);
   return page(
-    rows.map((r) => toLibraryVoice(r as VoiceRow)),
+    rows.map((r) => toLibraryVoice(r)),
     Number(count.n),
     pageNo,
     pageSize,

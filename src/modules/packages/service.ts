@@ -1,7 +1,6 @@
 import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
-import { narratorVoice, type ShotMaterial } from "../../pipeline/material.ts";
 import {
   loadPackage,
   loadShots,
@@ -12,6 +11,7 @@ import {
 } from "../../pipeline/packages.ts";
 import { enqueue } from "../../queue/index.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { narratorVoice, type ShotMaterial } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
 
 async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
@@ -41,7 +41,7 @@ export async function listPackages(db: Db, projectId: string, userId: string) {
     package_name: p.name,
     parent_id: p.parent_id,
     is_active: p.id === project.active_package_id,
-    summary: (p.storyline as { logline?: string } | null)?.logline ?? null,
+    summary: p.storyline?.logline ?? null,
     created_at: p.created_at.toISOString(),
     updated_at: p.updated_at.toISOString(),
   }));

@@ -1,6 +1,8 @@
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t } from "elysia";
 import { validation } from "../../core/errors.ts";
+import { ExportRequest } from "../../core/export-record.ts";
+import { ProjectOptions } from "../../core/project-options.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
@@ -11,11 +13,9 @@ import { getRunFor } from "../../services/run-access.ts";
 import {
   AssetSchema,
   CreateProjectBody,
-  ExportBody,
   ExportSchema,
   IdParams,
   ProjectListQuery,
-  ProjectOptions,
   ProjectSchema,
   RunSchema,
   SkipBody,
@@ -27,6 +27,20 @@ import * as projects from "./service.ts";
 import { storyFromUpload } from "./upload.ts";
 
 const security = [{ bearer: [] }];
+
+/** The upload form's options field: nothing, or JSON text of an object matching the project options schema. */
+function uploadOptions(raw: string | undefined): ProjectOptions | undefined {
+  if (!raw) return undefined;
+  let options: unknown;
+  try {
+    options = JSON.parse(raw);
+  } catch {
+    throw validation([{ path: "/options", message: "options must be a JSON object" }]);
+  }
+  if (!Value.Check(ProjectOptions, options))
+    throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+  return options;
+}
 
 /** Projects, runs of the pipeline and exports (API.md "Projects and runs", "Exports and files"). */
 export function projectsModule(deps: Deps) {
@@ -56,20 +70,13 @@ export function projectsModule(deps: Deps) {
             { path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` },
           ]);
         }
-        let options: unknown;
-        try {
-          options = body.options ? JSON.parse(body.options) : undefined;
-        } catch {
-          throw validation([{ path: "/options", message: "options must be a JSON object" }]);
-        }
-        if (options !== undefined && !Value.Check(ProjectOptions, options))
-          throw validation([{ path: "/options", message: "options do not match the project options schema" }]);
+        const options = uploadOptions(body.options);
         set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
         const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, {
           name,
           input: { type: body.type ?? "novel", text: text.trim() },
-          options: options as never,
+          options,
           space_id: body.space_id,
         });
         await projects.storeUpload(db, storage, project, caller.user.id, body.file);
@@ -215,14 +222,14 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
-          const id = await projects.startExport(db, caller.user.id, params.id, body as never);
+          const id = await projects.startExport(db, caller.user.id, params.id, body);
           set.status = 202;
           return ok(await projects.exportView(db, storage, id, caller.user.id));
         }),
       {
         auth: true,
         params: IdParams,
-        body: ExportBody,
+        body: ExportRequest,
         response: { 202: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "Export the active package as a video", security },
       },

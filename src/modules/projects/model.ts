@@ -1,22 +1,11 @@
 import { t } from "elysia";
 import { MAX_PAGE } from "../../core/page.ts";
-import { STAGES } from "../../pipeline/stages.ts";
+import { ProjectOptions } from "../../core/project-options.ts";
+import { STAGES } from "../../core/stages.ts";
 
 const iso = t.String({ format: "date-time" });
 const uuid = t.String({ format: "uuid" });
 const StageName = t.Union(STAGES.map((s) => t.Literal(s)));
-
-export const ProjectOptions = t.Object(
-  {
-    style: t.Optional(t.String({ maxLength: 50, examples: ["anime"] })),
-    aspect_ratio: t.Optional(t.Union([t.Literal("16:9"), t.Literal("9:16"), t.Literal("4:3"), t.Literal("1:1")])),
-    language: t.Optional(t.Union([t.Literal("zh"), t.Literal("en")])),
-    voice_speed: t.Optional(t.Number({ minimum: 0.5, maximum: 2 })),
-    subtitle_enabled: t.Optional(t.Boolean()),
-    shot_duration_s: t.Optional(t.Number({ minimum: 1, maximum: 60 })),
-  },
-  { additionalProperties: false },
-);
 
 export const CreateProjectBody = t.Object({
   name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
@@ -109,23 +98,6 @@ export const RunSchema = t.Object({
   export_id: t.Nullable(uuid),
   created_at: iso,
   finished_at: t.Nullable(iso),
-});
-
-export const ExportBody = t.Object({
-  resolution: t.Optional(t.Union([t.Literal("720p"), t.Literal("1080p"), t.Literal("4K")])),
-  format: t.Optional(t.Union([t.Literal("MP4"), t.Literal("MOV")])),
-  fps: t.Optional(t.Union([t.Literal(24), t.Literal(25), t.Literal(30), t.Literal(50), t.Literal(60)])),
-  subtitle: t.Optional(
-    t.Object({
-      enabled: t.Boolean(),
-      burn_in: t.Optional(t.Boolean()),
-      format: t.Optional(t.Union([t.Literal("SRT"), t.Literal("VTT"), t.Literal("ASS")])),
-      font_size: t.Optional(t.Integer({ minimum: 8, maximum: 400 })),
-      font_color: t.Optional(t.String({ pattern: "^#[0-9a-fA-F]{6}$" })),
-      position: t.Optional(t.Union([t.Literal("bottom"), t.Literal("middle"), t.Literal("top")])),
-    }),
-  ),
-  cover: t.Optional(t.Object({ enabled: t.Boolean(), title_text: t.Optional(t.String({ maxLength: 100 })) })),
 });
 
 export const ExportFileSchema = t.Object({

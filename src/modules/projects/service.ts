@@ -1,9 +1,11 @@
 import { sql } from "kysely";
 import { conflict, notFound } from "../../core/errors.ts";
+import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
+import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
-import type { ProjectOptions } from "../../pipeline/context.ts";
-import { createExport, type ExportFile, type ExportOptions, exportDefaults } from "../../pipeline/export.ts";
+import type { ProjectStatus } from "../../db/types.ts";
+import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
@@ -87,7 +89,7 @@ export async function createProject(
 export async function listProjects(
   db: Db,
   userId: string,
-  q: { page?: number; page_size?: number; status?: string; keyword?: string; space_id?: string },
+  q: { page?: number; page_size?: number; status?: ProjectStatus; keyword?: string; space_id?: string },
 ) {
   const pageNo = q.page ?? 1;
   const size = q.page_size ?? 20;
@@ -96,7 +98,7 @@ export async function listProjects(
     .innerJoin("space_members", "space_members.space_id", "projects.space_id")
     .where("space_members.user_id", "=", userId);
   if (q.space_id) base = base.where("projects.space_id", "=", q.space_id);
-  if (q.status) base = base.where("projects.status", "=", q.status as ProjectRow["status"]);
+  if (q.status) base = base.where("projects.status", "=", q.status);
   if (q.keyword) base = base.where("projects.name", "ilike", `%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   const [rows, count] = await Promise.all([
     base
@@ -145,7 +147,7 @@ export async function deleteProject(db: Db, storage: Storage, userId: string, id
   for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
 }
 
-export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {
+export async function startExport(db: Db, userId: string, projectId: string, options: ExportRequest | undefined) {
   const project = await requireProject(db, projectId, userId, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
   const shots = await db
@@ -161,7 +163,7 @@ export async function startExport(db: Db, userId: string, projectId: string, opt
       packageId: project.active_package_id!,
       runId: null,
       userId,
-      options: exportDefaults(options, project.options as ProjectOptions),
+      options: exportDefaults(options, project.options),
     });
     await enqueue(trx, {
       kind: "pipeline.export",
@@ -191,7 +193,7 @@ const getExportRow = (db: Db, id: string) =>
 /** Signed download links are made fresh on each read and expire after an hour. */
 export async function toExport(storage: Storage, ex: ExportRow) {
   const files = [];
-  for (const f of ex.files as ExportFile[]) {
+  for (const f of ex.files) {
     const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
     const { url, expiresAt } = await storage.signedUrl(key, 3600, { downloadName: f.file_name });
     files.push({
@@ -205,7 +207,6 @@ export async function toExport(storage: Storage, ex: ExportRow) {
       expires_at: expiresAt.toISOString(),
     });
   }
-  const stats = ex.stats as { segments?: { rendered: number; reused: number } } | null;
   return {
     id: ex.id,
     project_id: ex.project_id,
@@ -214,7 +215,7 @@ export async function toExport(storage: Storage, ex: ExportRow) {
     options: ex.options,
     files,
     error: ex.error ?? null,
-    segments: stats?.segments ?? null,
+    segments: ex.stats?.segments ?? null,
     created_at: ex.created_at.toISOString(),
     completed_at: ex.completed_at?.toISOString() ?? null,
   };

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
-import { FILTERS } from "../../media/timeline.ts";
+import { FILTERS } from "../../story/edit.ts";
 import * as timeline from "./service.ts";
 
 const security = [{ bearer: [] }];

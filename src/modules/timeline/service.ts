@@ -1,12 +1,12 @@
 import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import type { EditConfig, FilterName } from "../../media/timeline.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
-import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../pipeline/material.ts";
 import { loadPackage, loadShots, replaceShots, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { enqueueMany } from "../../queue/index.ts";
 import { requireProject } from "../../services/project-access.ts";
 import type { Storage } from "../../storage/types.ts";
+import type { EditConfig, FilterName } from "../../story/edit.ts";
+import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../story/material.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
 import { requireVoice } from "../../voices/library.ts";
 
@@ -71,12 +71,11 @@ export async function getTimeline(db: Db, projectId: string, userId: string) {
     at += s.durationS;
     return clip;
   });
-  const options = project.options as { aspect_ratio?: string };
   return {
     project_id: project.id,
     package_id: packageId,
     total_duration: Number(at.toFixed(3)),
-    video_aspect_ratio: options.aspect_ratio ?? "16:9",
+    video_aspect_ratio: project.options.aspect_ratio ?? "16:9",
     fps: 24,
     clips,
     bgm: pkg.music,

@@ -1,8 +1,3 @@
-import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
-import { assignVoices } from "../../voices/assign.ts";
-import { ensureAsset, inputDigest } from "../assets.ts";
-import type { StepContext } from "../context.ts";
-import { pictureSize } from "../context.ts";
 import {
   type ArtStyle,
   type CharacterMaterial,
@@ -11,7 +6,12 @@ import {
   type SceneMaterial,
   type ShotMaterial,
   type Voice,
-} from "../material.ts";
+} from "../../story/material.ts";
+import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
+import { assignVoices } from "../../voices/assign.ts";
+import { ensureAsset, inputDigest } from "../assets.ts";
+import type { StepContext } from "../context.ts";
+import { pictureSize } from "../context.ts";
 import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
 import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
 

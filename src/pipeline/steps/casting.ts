@@ -1,10 +1,10 @@
 /** Casting: voices from the speech provider's library for the characters, the narrator and every speaker. */
 import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import type { VoiceInfo } from "../../providers/types.ts";
+import { narratorVoice, type Voice } from "../../story/material.ts";
 import { assignVoices, type CastCharacter, type VoiceAssignment } from "../../voices/assign.ts";
 import { acceptsAnyVoice, refreshVoices } from "../../voices/library.ts";
 import type { StepContext } from "../context.ts";
-import { narratorVoice, type Voice } from "../material.ts";
 import { type loadPackage, saveNarratorVoice, savePackage } from "../packages.ts";
 
 /** The speech provider's voice library, fetched again when stale; null when its speech model lists no voices. */

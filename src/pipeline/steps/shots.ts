@@ -1,7 +1,7 @@
 import { join } from "node:path";
+import { type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
 import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
-import { type LineMaterial, lineLayout, type ShotMaterial, selected } from "../material.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
 import { lineVoices } from "./casting.ts";
 
@@ -106,7 +106,7 @@ export async function voice(ctx: StepContext, shotId: string) {
         meta: { duration_s: r.data.durationS, timings: r.data.timings },
       };
     });
-    lines.push({ ...line, audio: { ...ref, duration_s: meta.duration_s as number, timings: meta.timings as never } });
+    lines.push({ ...line, audio: { ...ref, duration_s: meta.duration_s ?? 0, timings: meta.timings ?? [] } });
   }
   const next = { ...shot, lines, stale: shot.stale.filter((s) => s !== "voice") };
   const { spokenS } = lineLayout(next);

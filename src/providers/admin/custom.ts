@@ -5,7 +5,7 @@ import { conflict, type FieldError } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import { CUSTOM_CAPABILITIES } from "../catalog.ts";
 import { checkUrl, cleanKey, cleanModels, cleanName, cleanSettings, invalid, seal } from "./settings-input.ts";
-import type { AdminConfig, CustomProviderInput, ProviderRow, ProviderView, UrlCheckOptions } from "./types.ts";
+import type { AdminConfig, CustomProviderInput, ProviderView, UrlCheckOptions } from "./types.ts";
 import { providerView } from "./views.ts";
 
 /** An id from a provider's name: `custom-` + ASCII slug; names with no ASCII letters get a random one. */
@@ -96,7 +96,7 @@ export async function createCustom(
       .onConflict((oc) => oc.column("id").doNothing())
       .returningAll()
       .executeTakeFirst();
-    if (row) return providerView(config, row as unknown as ProviderRow);
+    if (row) return providerView(config, row);
   }
   throw conflict("could not find a free id for this provider; try another name");
 }

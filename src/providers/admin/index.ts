@@ -13,7 +13,6 @@ export type {
   CurrentUpdate,
   CustomProviderInput,
   ProviderPatch,
-  ProviderRow,
   ProviderSettingsInput,
   ProviderView,
   UrlCheckOptions,

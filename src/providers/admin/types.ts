@@ -1,9 +1,10 @@
 // The shapes the provider registry's admin side takes and answers.
 import type { Config } from "../../config.ts";
 import type { Capability } from "../../core/capabilities.ts";
+import type { ChainLink } from "../../core/provider-record.ts";
 import type { ResolvedAddress } from "../../net/ssrf.ts";
 import type { Price } from "../pricing.ts";
-import type { ChainLink, ProviderRecord } from "../settings.ts";
+import type { ProviderRecord } from "../settings.ts";
 
 export type AdminConfig = Pick<
   Config,
@@ -15,15 +16,11 @@ export interface UrlCheckOptions {
   lookup?: (host: string) => Promise<ResolvedAddress[]>;
 }
 
-/** A provider as stored, with the times the table keeps. */
-export type ProviderRow = ProviderRecord & {
-  created_at?: Date | string;
-  updated_at?: Date | string;
-  created_by?: string | null;
-};
-
 /** What a client may see of a provider: everything but the sealed key, and its settings read strictly. */
-export type ProviderView = Omit<ProviderRecord, "api_key_enc" | "config"> & {
+export type ProviderView = Omit<
+  ProviderRecord,
+  "api_key_enc" | "config" | "created_by" | "created_at" | "updated_at"
+> & {
   has_key: boolean;
   capabilities: Capability[];
   config: { concurrency: number | null; rate_per_minute: number | null; prices: Record<string, Price> };

@@ -6,7 +6,7 @@ import type { Db } from "../../db/client.ts";
 import { getProvider } from "../settings.ts";
 import { loadRegistry, lock, orphanedCapabilities, refuseOrphans } from "./chains.ts";
 import { checkUrl, cleanKey, cleanModels, cleanName, cleanSettings, invalid, seal } from "./settings-input.ts";
-import type { AdminConfig, ProviderPatch, ProviderRow, ProviderView, UrlCheckOptions } from "./types.ts";
+import type { AdminConfig, ProviderPatch, ProviderView, UrlCheckOptions } from "./types.ts";
 import { capabilitiesOf, offered, pricesOf, providerView } from "./views.ts";
 
 /** Writes the changed columns of a provider (and its updated_at), answering its new view. */
@@ -17,7 +17,7 @@ async function save(trx: Db, config: AdminConfig, id: string, set: Record<string
     .where("id", "=", id)
     .returningAll()
     .executeTakeFirstOrThrow();
-  return providerView(config, updated as unknown as ProviderRow);
+  return providerView(config, updated);
 }
 
 /**

@@ -2,19 +2,12 @@
 import type { Config } from "../../config.ts";
 import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { notFound } from "../../core/errors.ts";
+import type { ChainLink } from "../../core/provider-record.ts";
 import type { Db } from "../../db/client.ts";
 import type { Price } from "../pricing.ts";
-import {
-  type ChainLink,
-  envChain,
-  getProvider,
-  hasKey,
-  listProviders,
-  loadChains,
-  type ProviderRecord,
-} from "../settings.ts";
+import { envChain, getProvider, hasKey, listProviders, loadChains, type ProviderRecord } from "../settings.ts";
 import { PRICE_FIELDS } from "./settings-input.ts";
-import type { Catalogue, CurrentConfig, ProviderRow, ProviderView } from "./types.ts";
+import type { Catalogue, CurrentConfig, ProviderView } from "./types.ts";
 
 const iso = (v: Date | string | undefined) =>
   v instanceof Date ? v.toISOString() : v ? new Date(v).toISOString() : new Date(0).toISOString();
@@ -44,7 +37,7 @@ export function pricesOf(raw: unknown): Record<string, Price> {
 }
 
 /** What a client may see of a provider: everything but the sealed key (`has_key` says whether one is usable). */
-export function providerView(config: Pick<Config, "cloud">, row: ProviderRow): ProviderView {
+export function providerView(config: Pick<Config, "cloud">, row: ProviderRecord): ProviderView {
   const capabilities = capabilitiesOf(row);
   return {
     id: row.id,
@@ -68,13 +61,13 @@ export function providerView(config: Pick<Config, "cloud">, row: ProviderRow): P
 
 /** Every provider, built-in ones first. */
 export async function listProviderViews(db: Db, config: Pick<Config, "cloud">): Promise<ProviderView[]> {
-  return (await listProviders(db)).map((r) => providerView(config, r as ProviderRow));
+  return (await listProviders(db)).map((r) => providerView(config, r));
 }
 
 export async function getProviderView(db: Db, config: Pick<Config, "cloud">, id: string): Promise<ProviderView> {
   const row = await getProvider(db, id);
   if (!row) throw notFound("provider");
-  return providerView(config, row as ProviderRow);
+  return providerView(config, row);
 }
 
 /** GET /config/providers: per capability, the providers that serve it and their models. */

@@ -38,8 +38,8 @@ export function musicPrompt(mood: Mood, prompt?: string): string {
 }
 
 export interface ElevenLabsMusicOptions extends ElevenLabsConnection {
-  /** music_v1, music_v2 or music_v2_5 (default). */
-  modelId?: ElevenLabs.MusicModelId;
+  /** music_v1, music_v2 or music_v2_5 (default), or a newer id the API knows. */
+  modelId?: string;
 }
 
 /**
@@ -69,7 +69,8 @@ export function createElevenLabsMusic(options: ElevenLabsMusicOptions): MusicMod
       const request: ElevenLabs.BodyComposeMusicV1MusicPost = {
         prompt: musicPrompt(o.mood, o.prompt),
         musicLengthMs: Math.round(lengthS * 1000),
-        modelId,
+        // The SDK's closed list of the models it knew when built; a newer id still goes to the API.
+        modelId: modelId as ElevenLabs.MusicModelId,
         forceInstrumental: true,
       };
       const context = { model: modelId, action: "music", apiKey: options.apiKey, signal: o.signal };

@@ -1,5 +1,5 @@
 import type { ElevenLabs } from "@elevenlabs/elevenlabs-js";
-import type { SpeechTiming } from "../../media/timeline.ts";
+import type { SpeechTiming } from "../../story/timing.ts";
 import { sentences } from "../local/speech.ts";
 import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, VoiceInfo } from "../types.ts";
 import { call, type ElevenLabsConnection, elevenLabsClient } from "./client.ts";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { withTempDir } from "../../media/ffmpeg.ts";
 import { guard } from "../../media/process.ts";
-import type { SpeechTiming } from "../../media/timeline.ts";
+import type { SpeechTiming } from "../../story/timing.ts";
 import type { GenerateResult, SpeechModel, SpeechOptions, SpeechOutput, VoiceInfo } from "../types.ts";
 import { encodeWav, readWav } from "./wav.ts";
 

@@ -1,5 +1,6 @@
-import type { EditConfig, SpeechTiming } from "../media/timeline.ts";
-import type { Character, Scene, Shot, Storyline } from "../story/schemas.ts";
+import type { EditConfig } from "./edit.ts";
+import type { Character, Scene, Shot, Storyline } from "./schemas.ts";
+import type { SpeechTiming } from "./timing.ts";
 
 /** A stored file a material points at. */
 export interface AssetRef {
@@ -8,6 +9,16 @@ export interface AssetRef {
   mime_type: string;
   sha256: string;
 }
+
+/**
+ * What is known of a stored file besides its bytes (`assets.meta`): a recording's length and
+ * sentence timings, an export's length, an upload's original name.
+ */
+export type AssetMeta = {
+  duration_s?: number;
+  timings?: SpeechTiming[];
+  file_name?: string;
+};
 
 export interface Voice {
   provider: string;
