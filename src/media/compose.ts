@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { SpanRecorder } from "../metrics/spans.ts";
 import { type PlacedAudio, soundtrack } from "./audio-mix.ts";
 import { ComposeError } from "./compose-error.ts";
 import { renderCover } from "./cover.ts";
@@ -20,6 +21,8 @@ export interface ComposeOptions {
   onProgress?: (percent: number) => void;
   /** Per ffmpeg run. */
   timeoutMs?: number;
+  /** Times every ffmpeg run (the pipeline benchmark); by default nothing is recorded. */
+  spans?: SpanRecorder;
 }
 
 export interface ComposeResult {
@@ -52,7 +55,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   const frame: Frame = { width, height, fps };
   const burnStyle = timeline.subtitles?.burnIn ? resolveStyle(timeline.subtitles.style, height) : null;
   const warnings: string[] = [];
-  const run = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const run = { signal: options.signal, timeoutMs: options.timeoutMs, spans: options.spans };
 
   // Every input checked before anything is rendered.
   const visuals: MediaInfo[] = [];
@@ -132,7 +135,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     channels,
     totalS,
     audioFile,
-    { signal: audioStop.signal, timeoutMs: options.timeoutMs },
+    { signal: audioStop.signal, timeoutMs: options.timeoutMs, spans: options.spans },
   );
   // Its failure is reported where it is awaited, after the segments; until then it is not "unhandled".
   audio.catch(() => {});

@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import type { SpanRecorder } from "../metrics/spans.ts";
 import type { ProviderResolver, Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
 import type { AssetOwner } from "./assets.ts";
@@ -13,6 +14,8 @@ export interface PipelineDeps {
   /** Each step gets its models from here, bound to the step's scope (see registry.ts). */
   providers: ProviderResolver;
   log: Logger;
+  /** Times ffmpeg runs (the pipeline benchmark's recorder, else `noSpans`). */
+  spans: SpanRecorder;
 }
 
 export interface ProjectOptions {

@@ -13,6 +13,7 @@
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
 import { createLogger } from "../../src/log.ts";
+import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker } from "../../src/queue/index.ts";
@@ -38,7 +39,14 @@ const config = loadConfig({
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
 const { storage } = await createStorage(config);
-const handlers = pipelineHandlers({ config, db, storage, providers: createProviderResolver({ config, db, log }), log });
+const handlers = pipelineHandlers({
+  config,
+  db,
+  storage,
+  providers: createProviderResolver({ config, db, log }),
+  log,
+  spans: noSpans,
+});
 const die = options.dieAfter;
 if (die) {
   const real = handlers[die.kind]!;

@@ -1,4 +1,5 @@
 import { afterAll } from "bun:test";
+import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
@@ -22,6 +23,7 @@ export async function pipelineContext(env: Record<string, string> = {}) {
     storage: ctx.deps.storage,
     providers: createProviderResolver({ config: ctx.config, db: ctx.db, log: ctx.deps.log }),
     log: ctx.deps.log,
+    spans: noSpans,
   };
   const workers: Worker[] = [];
   const startWorker = async (concurrency = 2) => {
