@@ -2,6 +2,7 @@ import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
+import { createInspectCache } from "./media/inspect.ts";
 import { noSpans, type SpanRecorder } from "./metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
 import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
@@ -32,9 +33,10 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
       : null;
   const spans = options.spans ?? noSpans;
   const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait, spans });
+  const inspected = createInspectCache(config.mediaInspectCacheEntries);
   const handlers = {
     ...maintenanceHandlers(db, config),
-    ...pipelineHandlers({ config, db, storage, providers, log, spans }),
+    ...pipelineHandlers({ config, db, storage, providers, log, spans, inspected }),
   };
   const common = {
     connectionString: databaseUrl,

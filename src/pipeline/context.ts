@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import type { InspectCache } from "../media/inspect.ts";
 import type { SpanRecorder } from "../metrics/spans.ts";
 import type { ProviderResolver, Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
@@ -16,6 +17,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Times ffmpeg runs (the pipeline benchmark's recorder, else `noSpans`). */
   spans: SpanRecorder;
+  /** The composer's inputs already inspected by this process (bounded by MEDIA_INSPECT_CACHE_ENTRIES). */
+  inspected: InspectCache;
 }
 
 export interface ProjectOptions {

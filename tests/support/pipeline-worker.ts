@@ -13,6 +13,7 @@
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
 import { createLogger } from "../../src/log.ts";
+import { createInspectCache } from "../../src/media/inspect.ts";
 import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
@@ -46,6 +47,7 @@ const handlers = pipelineHandlers({
   providers: createProviderResolver({ config, db, log }),
   log,
   spans: noSpans,
+  inspected: createInspectCache(config.mediaInspectCacheEntries),
 });
 const die = options.dieAfter;
 if (die) {
