@@ -7,6 +7,7 @@ import { noSpans, type SpanRecorder } from "./metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
 import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
 import { createProviderResolver } from "./providers/registry.ts";
+import { syncBuiltinProviders } from "./providers/settings.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
 import { createStorage } from "./storage/index.ts";
 
@@ -24,6 +25,7 @@ export interface WorkerOptions {
  */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerOptions) {
   const db = createDb(databaseUrl, { max: 4 });
+  await syncBuiltinProviders(db);
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
   // With a public URL, fal calls our webhook when a request finishes; the waiting job wakes at once.

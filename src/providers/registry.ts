@@ -17,7 +17,7 @@ import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
-import { builtinProvidersReady, envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
+import { envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
 import type { Providers } from "./types.ts";
 
 export type { Providers };
@@ -141,7 +141,6 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
   async function links(): Promise<ProviderLinks> {
-    await builtinProvidersReady(db);
     const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
     const byId = new Map(records.map((r) => [r.id, r]));
     const out = {} as Record<Capability, Link<Model>[]>;

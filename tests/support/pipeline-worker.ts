@@ -17,6 +17,7 @@ import { createInspectCache } from "../../src/media/inspect.ts";
 import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
+import { syncBuiltinProviders } from "../../src/providers/settings.ts";
 import { createWorker } from "../../src/queue/index.ts";
 import { createStorage } from "../../src/storage/index.ts";
 
@@ -39,6 +40,8 @@ const config = loadConfig({
 });
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
+// What every worker process does at start (src/worker.ts).
+await syncBuiltinProviders(db);
 const { storage } = await createStorage(config);
 const handlers = pipelineHandlers({
   config,
