@@ -79,6 +79,8 @@ export interface Config {
   allowPrivateProviderUrls: boolean;
   /** Pipeline jobs a worker process runs at once (they are CPU-bound): PIPELINE_CONCURRENCY, default one per core. */
   pipelineConcurrency: number;
+  /** Media files whose inspection (kind, size, length, digest) a worker process remembers: MEDIA_INSPECT_CACHE_ENTRIES. */
+  mediaInspectCacheEntries: number;
   limits: {
     bodyBytes: number;
     authPerMinute: number;
@@ -268,6 +270,7 @@ export function loadConfig(env: Env = process.env): Config {
     providerSecret,
     allowPrivateProviderUrls: bool(env, "ALLOW_PRIVATE_PROVIDER_URLS", false),
     pipelineConcurrency: int(env, "PIPELINE_CONCURRENCY", availableParallelism(), 1, 256),
+    mediaInspectCacheEntries: int(env, "MEDIA_INSPECT_CACHE_ENTRIES", 512, 1, 1_000_000),
     limits: {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),

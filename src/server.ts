@@ -3,10 +3,12 @@ import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { createDeps } from "./deps.ts";
 import type { Logger } from "./log.ts";
+import { syncBuiltinProviders } from "./providers/settings.ts";
 
 /** Serves the API until `stop()`; used by `inkreel api`. */
 export async function startApi(config: Config, databaseUrl: string, log: Logger) {
   const db = createDb(databaseUrl, { log });
+  await syncBuiltinProviders(db);
   const deps = await createDeps(config, db, log, { databaseUrl });
   // Eagerly, so this process takes part in the Supabase broadcast leader election.
   await deps.realtime.start();

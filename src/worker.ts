@@ -2,16 +2,20 @@ import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
-import { busySummary } from "./metrics/busy.ts";
+import { createInspectCache } from "./media/inspect.ts";
+import { noSpans, type SpanRecorder } from "./metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
 import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
 import { createProviderResolver } from "./providers/registry.ts";
+import { syncBuiltinProviders } from "./providers/settings.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
 import { createStorage } from "./storage/index.ts";
 
-export interface WorkerCliOptions {
+export interface WorkerOptions {
   queues: string[];
   concurrency: number;
+  /** Times provider and ffmpeg work (the pipeline benchmark passes one); by default nothing is recorded. */
+  spans?: SpanRecorder;
 }
 
 /**
@@ -19,8 +23,9 @@ export interface WorkerCliOptions {
  * jobs (providers, ffmpeg) are CPU-bound, so their queue gets its own loop with one slot per core
  * (PIPELINE_CONCURRENCY); the other queues share `concurrency` slots.
  */
-export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerCliOptions) {
+export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerOptions) {
   const db = createDb(databaseUrl, { max: 4, log });
+  await syncBuiltinProviders(db);
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
   // With a public URL, fal calls our webhook when a request finishes; the waiting job wakes at once.
@@ -28,8 +33,13 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     config.cloud.fal.webhookUrl && config.queue.mode === "listen"
       ? createFalWakeups({ connectionString: databaseUrl, log })
       : null;
-  const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait });
-  const handlers = { ...maintenanceHandlers(db, config), ...pipelineHandlers({ config, db, storage, providers, log }) };
+  const spans = options.spans ?? noSpans;
+  const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait, spans });
+  const inspected = createInspectCache(config.mediaInspectCacheEntries);
+  const handlers = {
+    ...maintenanceHandlers(db, config),
+    ...pipelineHandlers({ config, db, storage, providers, log, spans, inspected }),
+  };
   const common = {
     connectionString: databaseUrl,
     handlers,
@@ -67,7 +77,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
       await Promise.all(workers.map((w) => w.stop()));
       await wakeups?.stop();
       await db.destroy();
-      log.info("worker stopped", { ...busySummary(), peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
+      log.info("worker stopped", { peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
     },
   };
 }

@@ -10,6 +10,7 @@ describe("config", () => {
     expect(c.supabase).toBeNull();
     expect(c.limits).toEqual({ bodyBytes: 1_048_576, authPerMinute: 10, userPerMinute: 60 });
     expect(c.cors.origins).toEqual([]);
+    expect(c.mediaInspectCacheEntries).toBe(512);
   });
 
   test("each bad value names its variable", () => {
@@ -47,6 +48,8 @@ describe("config", () => {
       [{ SUPABASE_STORAGE_BUCKET: "Bad Bucket!" }, "SUPABASE_STORAGE_BUCKET"],
       [{ STORAGE_SIGNING_SECRET: "short" }, "STORAGE_SIGNING_SECRET"],
       [{ QUEUE_MODE: "sometimes" }, "QUEUE_MODE"],
+      [{ MEDIA_INSPECT_CACHE_ENTRIES: "0" }, "MEDIA_INSPECT_CACHE_ENTRIES"],
+      [{ MEDIA_INSPECT_CACHE_ENTRIES: "lots" }, "MEDIA_INSPECT_CACHE_ENTRIES"],
     ];
     for (const [env, variable] of cases) {
       let error: unknown;

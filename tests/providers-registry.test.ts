@@ -9,6 +9,7 @@ import { createLogger } from "../src/log.ts";
 import { takeRateSlot } from "../src/providers/rate-limit.ts";
 import { createProviderResolver } from "../src/providers/registry.ts";
 import { secretBox, serverSecret } from "../src/providers/secrets.ts";
+import { syncBuiltinProviders } from "../src/providers/settings.ts";
 import { StorylineSchema } from "../src/story/schemas.ts";
 import { createTestDatabase } from "./support/context.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
@@ -17,6 +18,8 @@ import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
 const openai = await startFakeOpenAI();
 const url = await createTestDatabase();
 const db = createDb(url, { max: 4 });
+// The built-in providers' rows, as every process writes them at start.
+await syncBuiltinProviders(db);
 const logged: string[] = [];
 const log = createLogger("warn", {}, (line) => void logged.push(line));
 const dataDir = `${process.env.TMPDIR ?? "/tmp"}/inkreel-registry-${crypto.randomUUID()}`;

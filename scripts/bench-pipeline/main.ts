@@ -1,6 +1,7 @@
 /**
  * `bun run bench:pipeline`: the Chinese example story end to end on the local providers, with one
- * worker process, as `npm start` runs it, on a fresh embedded PostgreSQL.
+ * worker process (worker.ts: the worker `npm start` runs, with a span recorder), on a fresh
+ * embedded PostgreSQL.
  *
  *   wall_s               from the run's creation to its completion (video stored);
  *   provider_s           time inside provider calls in the worker (text, image, speech, video,
@@ -9,7 +10,7 @@
  *   orchestration_share  (wall_s − provider_s − ffmpeg_s) / wall_s: queue, database, storage and
  *                        waiting between steps;
  *   peak_rss_mb          per process: the worker, and this process (which creates the run and polls it).
- * The worker logs its busy time and peak RSS when it stops; that line is read from its stdout.
+ * The worker prints its busy time and peak RSS when it stops; that line is read from its stdout.
  * Progress on stderr; the last stdout line is one JSON object.
  */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +24,7 @@ import { createProject } from "../../src/modules/projects/service.ts";
 import { startRun } from "../../src/pipeline/orchestrate.ts";
 import { getRun } from "../../src/pipeline/run-state.ts";
 import { createUser } from "../../src/services/users.ts";
+import type { BusySummary } from "./busy.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const STORY = resolve(ROOT, process.env.BENCH_STORY ?? "examples/雨夜茶馆.txt");
@@ -44,7 +46,7 @@ try {
     name: "bench",
     input: { type: "novel", text },
   });
-  worker = Bun.spawn([process.execPath, join(ROOT, "src/cli.ts"), "worker", "--queues", "pipeline"], {
+  worker = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts")], {
     env: { ...env, DATABASE_URL: database.url },
     stdout: "pipe",
     stderr: "inherit",
@@ -72,8 +74,8 @@ try {
   await worker.exited;
   const stopped = (await output)
     .split("\n")
-    .filter((l) => l.includes('"worker stopped"'))
-    .map((l) => JSON.parse(l) as { provider_s: number; ffmpeg_s: number; peak_rss_mb: number })
+    .filter((l) => l.startsWith('{"busy":'))
+    .map((l) => (JSON.parse(l) as { busy: BusySummary & { peak_rss_mb: number } }).busy)
     .pop();
   if (!stopped) throw new Error("the worker did not report its busy time");
   const shots = await db

@@ -1,10 +1,11 @@
 import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { SpanRecorder } from "../metrics/spans.ts";
 import { type PlacedAudio, soundtrack } from "./audio-mix.ts";
 import { ComposeError } from "./compose-error.ts";
 import { renderCover } from "./cover.ts";
 import { MediaError, type RunOptions, runFfmpeg } from "./ffmpeg.ts";
-import { decodeProblem, inspect, type MediaInfo } from "./inspect.ts";
+import { createInspectCache, decodeProblem, type InspectCache, inspect, type MediaInfo } from "./inspect.ts";
 import { type Frame, renderRun, type ShotPlan, segmentPath, shotDigest } from "./segments.ts";
 import { type Cue, resolveStyle, speechCues, toAss, toSrt, toVtt } from "./subtitles.ts";
 import { frameSize, shotFrames, type Timeline } from "./timeline.ts";
@@ -20,6 +21,10 @@ export interface ComposeOptions {
   onProgress?: (percent: number) => void;
   /** Per ffmpeg run. */
   timeoutMs?: number;
+  /** Times every ffmpeg run (the pipeline benchmark); by default nothing is recorded. */
+  spans?: SpanRecorder;
+  /** Inputs already inspected, kept by the process across compositions; by default this composition's own. */
+  inspected?: InspectCache;
 }
 
 export interface ComposeResult {
@@ -52,7 +57,9 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   const frame: Frame = { width, height, fps };
   const burnStyle = timeline.subtitles?.burnIn ? resolveStyle(timeline.subtitles.style, height) : null;
   const warnings: string[] = [];
-  const run = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const run = { signal: options.signal, timeoutMs: options.timeoutMs, spans: options.spans };
+  const inspected =
+    options.inspected ?? createInspectCache(timeline.shots.reduce((n, s) => n + 1 + (s.audio?.length ?? 0), 1));
 
   // Every input checked before anything is rendered.
   const visuals: MediaInfo[] = [];
@@ -66,6 +73,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
   for (const shot of timeline.shots) {
     visuals.push(
       await inspect(
+        inspected,
         shot.visual.path,
         shot.visual.kind === "still" ? "image" : "video",
         shot.id,
@@ -76,7 +84,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     const lengthS = frames / fps;
     const cues: Cue[] = [];
     for (const [j, line] of (shot.audio ?? []).entries()) {
-      const info = await inspect(line.path, "audio", shot.id, `audio line ${j + 1}`);
+      const info = await inspect(inspected, line.path, "audio", shot.id, `audio line ${j + 1}`);
       const maxS = lengthS - line.offsetS;
       if (info.durationS! > maxS + 0.05)
         warnings.push(
@@ -98,7 +106,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     atS += lengthS;
   }
   const totalS = atS;
-  if (timeline.bgm && (await inspect(timeline.bgm.path, "audio", null, "background music")).channels !== 1)
+  if (timeline.bgm && (await inspect(inspected, timeline.bgm.path, "audio", null, "background music")).channels !== 1)
     stereo = true;
 
   const plans: ShotPlan[] = timeline.shots.map((shot, i) => {
@@ -132,7 +140,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     channels,
     totalS,
     audioFile,
-    { signal: audioStop.signal, timeoutMs: options.timeoutMs },
+    { signal: audioStop.signal, timeoutMs: options.timeoutMs, spans: options.spans },
   );
   // Its failure is reported where it is awaited, after the segments; until then it is not "unhandled".
   audio.catch(() => {});

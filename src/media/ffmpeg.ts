@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { timed } from "../metrics/busy.ts";
+import { noSpans, type SpanRecorder } from "../metrics/spans.ts";
 import { fontSetup } from "./fonts.ts";
 import { guard } from "./process.ts";
 import { mediaTools } from "./tools.ts";
@@ -32,6 +32,8 @@ export interface RunOptions {
   /** Expected output duration, to turn out_time into a percentage. */
   durationS?: number;
   onProgress?: (p: Progress) => void;
+  /** Times the run (the pipeline benchmark does); by default nothing is recorded. */
+  spans?: SpanRecorder;
 }
 
 const STDERR_KEEP = 16_384;
@@ -83,7 +85,7 @@ async function readTail(stream: ReadableStream<Uint8Array>): Promise<string> {
  * Resolves to the number of video frames written.
  */
 export function runFfmpeg(args: string[], options: RunOptions = {}): Promise<{ frames: number }> {
-  return timed("ffmpeg", () => ffmpeg(args, options));
+  return (options.spans ?? noSpans).span("ffmpeg", () => ffmpeg(args, options));
 }
 
 async function ffmpeg(args: string[], options: RunOptions): Promise<{ frames: number }> {

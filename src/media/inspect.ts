@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { open, stat } from "node:fs/promises";
+import { createLru, type Lru } from "../core/lru.ts";
 import { ComposeError } from "./compose-error.ts";
 import { MediaError, probe, runFfmpeg } from "./ffmpeg.ts";
 import { sniffImage, wavInfo } from "./sniff.ts";
@@ -15,7 +16,17 @@ export interface MediaInfo {
 }
 
 const MAX_INPUT_BYTES = 2 * 1024 ** 3;
-const memo = new Map<string, MediaInfo>();
+
+/**
+ * What inspect() has already found, by kind, path, size and mtime: a worker composes the same
+ * inputs again and again (segments re-rendered after an edit), and hashing them is not free.
+ * Bounded, as a worker runs for weeks; each process creates its own and passes it in.
+ */
+export type InspectCache = Lru<string, MediaInfo>;
+
+export function createInspectCache(entries: number): InspectCache {
+  return createLru(entries);
+}
 
 async function head(path: string, bytes: number): Promise<Uint8Array> {
   const f = await open(path, "r");
@@ -40,6 +51,7 @@ async function digestOf(path: string): Promise<string> {
  * formats and every video go through ffprobe. Results are remembered per path, size and mtime.
  */
 export async function inspect(
+  cache: InspectCache,
   path: string,
   expect: MediaInfo["kind"],
   shotId: string | null,
@@ -50,7 +62,7 @@ export async function inspect(
   if (st.size === 0) throw new ComposeError(`the ${what} file is empty`, shotId);
   if (st.size > MAX_INPUT_BYTES) throw new ComposeError(`the ${what} file is larger than 2 GiB`, shotId);
   const key = `${expect}\0${path}\0${st.size}\0${st.mtimeMs}`;
-  const known = memo.get(key);
+  const known = cache.get(key);
   if (known) return known;
   const bytes = await head(path, 65_536);
   let info: Omit<MediaInfo, "digest"> | null = null;
@@ -88,7 +100,7 @@ export async function inspect(
   if (expect !== "image" && !(info.durationS! > 0.01))
     throw new ComposeError(`the ${what} file has no length (0 s)`, shotId);
   const result = { ...info, digest: await digestOf(path) };
-  memo.set(key, result);
+  cache.set(key, result);
   return result;
 }
 

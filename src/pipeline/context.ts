@@ -2,6 +2,8 @@ import type { Config } from "../config.ts";
 import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import type { InspectCache } from "../media/inspect.ts";
+import type { SpanRecorder } from "../metrics/spans.ts";
 import type { ProviderResolver, Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
 import type { AssetOwner } from "./assets.ts";
@@ -14,6 +16,10 @@ export interface PipelineDeps {
   /** Each step gets its models from here, bound to the step's scope (see registry.ts). */
   providers: ProviderResolver;
   log: Logger;
+  /** Times ffmpeg runs (the pipeline benchmark's recorder, else `noSpans`). */
+  spans: SpanRecorder;
+  /** The composer's inputs already inspected by this process (bounded by MEDIA_INSPECT_CACHE_ENTRIES). */
+  inspected: InspectCache;
 }
 
 /** One stage (or one shot of it) at work: its project and package, and the job's signal. */

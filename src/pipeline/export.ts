@@ -209,6 +209,8 @@ export async function renderExport(
     {
       cacheDir: join(deps.config.dataDir, "cache", "segments"),
       signal,
+      spans: deps.spans,
+      inspected: deps.inspected,
       onProgress: (p) => {
         const percent = Math.floor(p);
         if (percent < last + 5 || percent >= 100) return;

@@ -1,7 +1,7 @@
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
-import { timed } from "../metrics/busy.ts";
+import type { SpanRecorder } from "../metrics/spans.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
 import { recordUsage } from "./ledger.ts";
 import { type Price, priceOf } from "./pricing.ts";
@@ -20,6 +20,8 @@ interface ChainContext {
   db: Db;
   log: Logger;
   scope: CallScope;
+  /** Times every provider call (the pipeline benchmark's recorder, else one that records nothing). */
+  spans: SpanRecorder;
 }
 
 const priceFor = (link: Link<unknown>): Price => priceOf(link.record.id, link.model, link.record.config.prices);
@@ -67,7 +69,7 @@ export async function runChain<M, T>(
     if (typeof rate === "number" && rate > 0) await takeRateSlot(ctx.db, link.record.id, rate, signal);
     const started = performance.now();
     try {
-      const result = await timed("provider", () => invoke(link.instance));
+      const result = await ctx.spans.span("provider", () => invoke(link.instance));
       await record(ctx, {
         ...base,
         outcome: "ok",

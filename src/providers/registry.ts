@@ -2,6 +2,7 @@ import type { Config } from "../config.ts";
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import { noSpans, type SpanRecorder } from "../metrics/spans.ts";
 import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
 import type { CallScope } from "./ai-error.ts";
@@ -16,7 +17,7 @@ import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
-import { builtinProvidersReady, envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
+import { envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
 import type { Providers } from "./types.ts";
 
 export type { Providers };
@@ -40,6 +41,8 @@ export interface ResolverOptions {
   log: Logger;
   /** Wakes a job waiting on a fal request when its webhook arrives (see fal/webhook-waiter.ts). */
   falWait?: FalConnectionOptions["wait"];
+  /** Times every provider call (the pipeline benchmark); by default nothing is recorded. */
+  spans?: SpanRecorder;
 }
 
 /** fal's API hosts, routed through FAL_BASE_URL (a proxy) when it is set. */
@@ -102,6 +105,7 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
 
 export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   const { config, db, log } = o;
+  const spans = o.spans ?? noSpans;
   let box: Promise<SecretBox> | null = null;
   // Models are built once per provider, model and key (the SDK clients inside are reusable).
   const built = new Map<string, Model>();
@@ -136,7 +140,6 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
   async function links(): Promise<ProviderLinks> {
-    await builtinProvidersReady(db);
     const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
     const byId = new Map(records.map((r) => [r.id, r]));
     const out = {} as Record<Capability, Link<Model>[]>;
@@ -164,7 +167,7 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   return {
     async forScope(scope) {
-      return chainedProviders(await links(), { db, log, scope });
+      return chainedProviders(await links(), { db, log, scope, spans });
     },
     async head(capability) {
       const first = (await links())[capability][0];

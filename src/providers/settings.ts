@@ -60,21 +60,6 @@ export async function syncBuiltinProviders(db: Db): Promise<void> {
   }
 }
 
-const synced = new WeakMap<Db, Promise<void>>();
-
-/** syncBuiltinProviders once per process and database (tried again after a failure). */
-export function builtinProvidersReady(db: Db): Promise<void> {
-  let ready = synced.get(db);
-  if (!ready) {
-    ready = syncBuiltinProviders(db).catch((err) => {
-      synced.delete(db);
-      throw err;
-    });
-    synced.set(db, ready);
-  }
-  return ready;
-}
-
 export async function listProviders(db: Db): Promise<ProviderRecord[]> {
   const rows = await db
     .selectFrom("providers")

@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
 import { createDeps, type DepsOverrides } from "../../src/deps.ts";
 import { createLogger } from "../../src/log.ts";
+import { syncBuiltinProviders } from "../../src/providers/settings.ts";
 import { TEMPLATE_DB, withDatabase } from "./cluster.ts";
 
 export interface CallOptions {
@@ -65,6 +66,8 @@ export async function createTestContext(env: Record<string, string> = {}, overri
     DATABASE_URL: url,
   });
   const db = createDb(url, { max: 5 });
+  // What every API process does at start (src/server.ts).
+  await syncBuiltinProviders(db);
   const logs: string[] = [];
   const log = createLogger("debug", {}, (line) => logs.push(line));
   const deps = await createDeps(config, db, log, overrides);

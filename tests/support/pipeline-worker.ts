@@ -13,8 +13,11 @@
 import { loadConfig } from "../../src/config.ts";
 import { createDb } from "../../src/db/client.ts";
 import { createLogger } from "../../src/log.ts";
+import { createInspectCache } from "../../src/media/inspect.ts";
+import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
+import { syncBuiltinProviders } from "../../src/providers/settings.ts";
 import { createWorker } from "../../src/queue/index.ts";
 import { createStorage } from "../../src/storage/index.ts";
 
@@ -37,8 +40,18 @@ const config = loadConfig({
 });
 const log = createLogger("warn", { pid: process.pid }, (line) => process.stderr.write(`${line}\n`));
 const db = createDb(url, { max: 6 });
+// What every worker process does at start (src/worker.ts).
+await syncBuiltinProviders(db);
 const { storage } = await createStorage(config);
-const handlers = pipelineHandlers({ config, db, storage, providers: createProviderResolver({ config, db, log }), log });
+const handlers = pipelineHandlers({
+  config,
+  db,
+  storage,
+  providers: createProviderResolver({ config, db, log }),
+  log,
+  spans: noSpans,
+  inspected: createInspectCache(config.mediaInspectCacheEntries),
+});
 const die = options.dieAfter;
 if (die) {
   const real = handlers[die.kind]!;

@@ -1,4 +1,6 @@
 import { afterAll } from "bun:test";
+import { createInspectCache } from "../../src/media/inspect.ts";
+import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
@@ -22,6 +24,8 @@ export async function pipelineContext(env: Record<string, string> = {}) {
     storage: ctx.deps.storage,
     providers: createProviderResolver({ config: ctx.config, db: ctx.db, log: ctx.deps.log }),
     log: ctx.deps.log,
+    spans: noSpans,
+    inspected: createInspectCache(ctx.config.mediaInspectCacheEntries),
   };
   const workers: Worker[] = [];
   const startWorker = async (concurrency = 2) => {

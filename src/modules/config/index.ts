@@ -4,7 +4,6 @@ import type { Deps } from "../../deps.ts";
 import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
-import { builtinProvidersReady } from "../../providers/settings.ts";
 import {
   CatalogueSchema,
   CurrentSchema,
@@ -36,7 +35,6 @@ export function configModule(deps: Deps) {
   const { db, config, log } = deps;
   const audit = (msg: string, fields: Record<string, unknown>) => log.info(msg, { audit: true, ...fields });
   const created = async (caller: { user: { id: string } }, body: admin.CustomProviderInput, route: string) => {
-    await builtinProvidersReady(db);
     const view = await admin.createCustom(db, config, caller.user.id, body);
     audit("provider created", {
       admin_id: caller.user.id,
@@ -53,7 +51,6 @@ export function configModule(deps: Deps) {
     .get(
       "/api/v1/config/providers",
       async () => {
-        await builtinProvidersReady(db);
         return ok(await admin.catalogue(db, config));
       },
       {
@@ -69,7 +66,6 @@ export function configModule(deps: Deps) {
     .get(
       "/api/v1/config/current",
       async () => {
-        await builtinProvidersReady(db);
         return ok(await admin.current(db, config));
       },
       {
@@ -82,7 +78,6 @@ export function configModule(deps: Deps) {
       "/api/v1/config/providers",
       async ({ body, caller }) => {
         requireAdmin(caller.user);
-        await builtinProvidersReady(db);
         const result = await admin.updateCurrent(db, config, caller.user.id, body);
         audit("provider chains updated", { admin_id: caller.user.id, fields: fieldNames(body), chains: result.chains });
         return ok(result);
@@ -122,7 +117,6 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers",
       async ({ query, caller }) => {
         requireAdmin(caller.user);
-        await builtinProvidersReady(db);
         const { page: pageNo = 1, page_size = 20 } = query;
         const all = await admin.listProviderViews(db, config);
         return ok(page(all.slice((pageNo - 1) * page_size, pageNo * page_size), all.length, pageNo, page_size));
@@ -157,7 +151,6 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await builtinProvidersReady(db);
         const view = await admin.updateProvider(db, config, params.id, body);
         audit("provider updated", { admin_id: caller.user.id, provider: view.id, fields: fieldNames(body) });
         return ok(view);
@@ -179,7 +172,6 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id/enable",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await builtinProvidersReady(db);
         const view = await admin.setEnabled(db, config, params.id, true);
         audit("provider enabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);
@@ -196,7 +188,6 @@ export function configModule(deps: Deps) {
       "/api/v1/admin/providers/:id/disable",
       async ({ params, body, caller }) => {
         requireAdmin(caller.user);
-        await builtinProvidersReady(db);
         const view = await admin.setEnabled(db, config, params.id, false);
         audit("provider disabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);
