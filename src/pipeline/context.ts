@@ -73,6 +73,8 @@ export interface StepWhere {
   runId?: string | null;
   stage?: string | null;
   shotId?: string | null;
+  jobId?: string | null;
+  attempt?: number | null;
 }
 
 export async function stepContextFor(
@@ -91,6 +93,8 @@ export async function stepContextFor(
     runId: where.runId ?? null,
     stage: where.stage ?? null,
     shotId: where.shotId ?? null,
+    jobId: where.jobId ?? null,
+    attempt: where.attempt ?? null,
   };
   return {
     deps,
