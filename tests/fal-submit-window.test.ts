@@ -5,6 +5,7 @@
 // with "lease-lost" (what a lost lease does; nothing is cancelled, the queue rescues the job) and
 // the rescued attempt is a fresh model, as in a fresh process. No sleep decides anything.
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import {
   createFalImage,
@@ -325,6 +326,16 @@ describe("a fal submission killed at each point", () => {
     await model().generate({ ...j.options, ledger: j.ledger(2) });
     expect(submissions(j)).toHaveLength(1);
     expect(await resubmissions(j)).toHaveLength(0);
+  });
+});
+
+describe("FAL_ORPHAN_WAIT_MS", () => {
+  test("defaults to 5 s; a whole number of milliseconds up to 10 minutes, 0 resubmitting at once", () => {
+    expect(loadConfig({ DATA_DIR: "/tmp/x" }).cloud.fal.orphanWaitMs).toBe(5000);
+    expect(loadConfig({ DATA_DIR: "/tmp/x", FAL_ORPHAN_WAIT_MS: "0" }).cloud.fal.orphanWaitMs).toBe(0);
+    for (const bad of ["-1", "1.5", "soon", "600001"]) {
+      expect(() => loadConfig({ DATA_DIR: "/tmp/x", FAL_ORPHAN_WAIT_MS: bad }), bad).toThrow(ConfigError);
+    }
   });
 });
 
