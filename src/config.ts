@@ -70,6 +70,11 @@ export interface Config {
       jwksUrl: string;
       /** Time between status polls of a queued request; null: the model's default (1 s images, 3 s videos). */
       pollIntervalMs: number | null;
+      /**
+       * FAL_ORPHAN_WAIT_MS: how long a rescued job waits for the webhook of a submission its dead
+       * predecessor sent but never stored the id of, before submitting (and paying) again.
+       */
+      orphanWaitMs: number;
     };
     elevenlabs: { apiKey: string | null; baseUrl: string | null; speechModel: string; musicModel: string };
   };
@@ -193,6 +198,7 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       jwksUrl: url(env, "FAL_JWKS_URL", ["http:", "https:"]) ?? "https://rest.alpha.fal.ai/.well-known/jwks.json",
       pollIntervalMs:
         str(env, "FAL_POLL_INTERVAL_MS") === null ? null : int(env, "FAL_POLL_INTERVAL_MS", 1000, 10, 60_000),
+      orphanWaitMs: int(env, "FAL_ORPHAN_WAIT_MS", 5000, 0, 600_000),
     },
     elevenlabs: {
       apiKey: str(env, "ELEVENLABS_API_KEY"),

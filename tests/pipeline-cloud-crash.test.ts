@@ -1,6 +1,9 @@
-// A pipeline worker killed with -9 while fal is still making its clips: the request ids were in
-// Postgres before the worker started waiting, so the rescued jobs poll the same requests and fal
-// is paid once per clip (the fake counts submissions).
+// A pipeline worker killed with -9 while fal is making its clips. The fake fal holds every clip
+// submission before queueing it, so the test decides what fal has when the worker dies: some
+// submissions queued, their request ids in Postgres and being polled; others announced by their
+// intent (submit_intents) but never queued. The rescued jobs poll the queued requests again, and
+// submit the others once, recording in the ledger that the lost ones may have been billed: fal is
+// paid once per clip (the fake counts submissions). No kill point is chosen by timing.
 import { afterAll, expect, test } from "bun:test";
 import { startFakeFal } from "./support/fake-fal.ts";
 import {
@@ -20,22 +23,28 @@ afterAll(async () => {
   fal.stop();
 });
 
+const CONCURRENCY = 4;
 async function spawn() {
-  const p = await spawnPipelineWorker(ctx, { leaseMs: 2000, rescueIntervalMs: 300, concurrency: 4, env: FAL_ENV });
+  const p = await spawnPipelineWorker(ctx, {
+    leaseMs: 2000,
+    rescueIntervalMs: 300,
+    concurrency: CONCURRENCY,
+    env: FAL_ENV,
+  });
   spawned.push(p);
   return p;
 }
 
 const CLIP_ENDPOINT = "fal-ai/kling-video/v2.1/standard/image-to-video";
 
-test("a worker killed while fal makes the clips: the rescued jobs poll the same requests, one submission per clip", async () => {
+test("a worker killed while fal makes the clips: the rescued jobs poll the queued requests and submit the unqueued ones once, one submission per clip", async () => {
   const { token } = await ctx.register();
-  // Every request stays in progress until the test lets it finish.
+  // Every request stays in progress until the test lets it finish; every clip submission waits at the door.
   fal.script(["IN_QUEUE", "IN_PROGRESS"]);
+  const door = fal.gate({ call: "submit", when: "before", endpoint: CLIP_ENDPOINT });
   const first = await spawn();
   const { projectId, runId } = await startStoryRun(ctx, token);
 
-  // Kill the worker once every clip it started is queued at fal and known to Postgres.
   const shots = await waitUntil(
     "the clips stage to start",
     async () => {
@@ -54,21 +63,38 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
     },
     60_000,
   );
+  expect(shots).toBeGreaterThanOrEqual(3);
+  // Every slot of the worker holds a shot job at fal's door (the others cannot start).
+  const atDoor = await door.arrived(Math.min(CONCURRENCY, shots));
+  const queued = atDoor.slice(0, Math.ceil(atDoor.length / 2));
+  const unqueued = atDoor.slice(queued.length);
+  expect(unqueued.length).toBeGreaterThan(0);
+  // Each was announced by its intent, committed before the submission left.
+  expect(await ctx.db.selectFrom("submit_intents").select("state").execute()).toEqual(
+    atDoor.map(() => ({ state: "pending" })),
+  );
+
+  // fal queues some of them; the worker stores their ids and starts polling.
+  for (const h of queued) h.release();
   const submitted = await waitUntil(
-    "fal submissions stored in Postgres",
+    "the queued submissions stored in Postgres and polled",
     async () => {
-      const subs = fal.submissions.filter((s) => s.endpoint === CLIP_ENDPOINT && s.polls > 0);
-      if (subs.length === 0) return null;
+      const subs = queued.map((h) => h.submission);
+      if (!subs.every((s) => s && s.polls > 0)) return null;
       const stored = await ctx.db.selectFrom("provider_requests").select("request_id").execute();
       const ids = new Set(stored.map((r) => r.request_id));
-      return subs.every((s) => ids.has(s.requestId)) ? subs : null;
+      return subs.every((s) => ids.has(s!.requestId)) ? subs.map((s) => s!) : null;
     },
     30_000,
   );
   first.proc.kill(9);
   await first.proc.exited;
+  // The others never reached fal: nothing queued, nothing paid.
+  for (const h of unqueued) h.drop();
+  door.open();
   const inFlight = submitted.map((s) => s.requestId);
   const submissionsAtKill = fal.submissions.filter((s) => s.endpoint === CLIP_ENDPOINT).length;
+  expect(submissionsAtKill).toBe(queued.length);
 
   // fal finishes the work the dead worker was waiting for; another worker takes over.
   fal.script(["COMPLETED"]);
@@ -105,4 +131,30 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the same 
   expect(videoCalls.length).toBe(shots);
   expect(new Set(videoCalls.map((c) => c.request_id))).toEqual(new Set(clipSubmissions.map((s) => s.requestId)));
   expect(videoCalls.every((c) => Number(c.video_seconds) > 0 && Number(c.cost_usd) > 0)).toBe(true);
+  // The submissions the crash may have cost (fal cannot be asked about them): one ledger row each.
+  const lost = await ctx.db
+    .selectFrom("provider_usage")
+    .selectAll()
+    .where("run_id", "=", runId)
+    .where("error", "like", "resubmitted_after_crash:%")
+    .execute();
+  expect(lost.length).toBe(unqueued.length);
+  expect(lost.every((c) => c.outcome === "failed" && c.stage === "clips" && Number(c.cost_usd) > 0)).toBe(true);
+  // Every intent ended: the unqueued ones abandoned, one downloaded per clip.
+  const intents = await ctx.db.selectFrom("submit_intents").select(["state", "request_id"]).execute();
+  expect(intents.filter((i) => i.state === "abandoned" && i.request_id === null)).toHaveLength(unqueued.length);
+  expect(intents.filter((i) => i.state === "downloaded")).toHaveLength(shots);
+  expect(intents).toHaveLength(shots + unqueued.length);
+
+  // The residual window, across processes (one machine, one clock): fal's answer → the intent holding its id.
+  const stored = await ctx.db
+    .selectFrom("submit_intents")
+    .select(["request_id", "submitted_at"])
+    .where("adopted_by", "=", "answer")
+    .execute();
+  const windows = stored.map((i) => i.submitted_at!.getTime() - fal.submission(i.request_id!)!.answeredAt!);
+  expect(windows).toHaveLength(shots);
+  console.log(
+    `fal submit window in the pipeline (answer sent → id on the intent): ${windows.map((w) => w.toFixed(1)).join(", ")} ms`,
+  );
 }, 150_000);

@@ -176,6 +176,86 @@ describe("POST /api/v1/webhooks/fal", () => {
   });
 });
 
+describe("orphaned submissions (submit_intents): adoption by the nonce in our webhook URL", () => {
+  /** A submission intent as a worker writes it before sending (queue.ts), its request id not stored yet. */
+  async function intent(state: "pending" | "abandoned" = "pending") {
+    const nonce = crypto.randomUUID();
+    const key = `k-${nonce}`;
+    await ctx.db
+      .insertInto("submit_intents")
+      .values({
+        nonce,
+        key,
+        provider: "fal",
+        endpoint_id: "fal-ai/flux/dev",
+        job_id: crypto.randomUUID(),
+        attempt: 1,
+        state,
+      })
+      .execute();
+    return { nonce, key };
+  }
+  const intentRow = (nonce: string) =>
+    ctx.db.selectFrom("submit_intents").selectAll().where("nonce", "=", nonce).executeTakeFirstOrThrow();
+  const postTo = (query: string, d: SignedDelivery) =>
+    ctx.call("POST", `${PATH}?${query}`, { raw: d.body, headers: d.headers });
+
+  test("a delivery for a request id we never stored, with the nonce of a pending intent: adopted, recorded, and the waiter on the nonce woken", async () => {
+    const { nonce, key } = await intent();
+    const id = crypto.randomUUID();
+    const woken = wakeups.wait(nonce, 20_000);
+    const d = delivery(k1, id);
+    const res = await postTo(`nonce=${nonce}`, d);
+    expect(res.status).toBe(200);
+    expect(res.json.data).toEqual({ received: true });
+    await woken;
+    expect(await intentRow(nonce)).toMatchObject({ request_id: id, state: "submitted", adopted_by: "webhook" });
+    expect(
+      await ctx.db.selectFrom("provider_requests").select(["key", "request_id"]).where("key", "=", key).execute(),
+    ).toEqual([{ key, request_id: id }]);
+    expect(await rows(id)).toHaveLength(1);
+    expect(ctx.logs.some((l) => l.includes("adopted a submission whose request id its worker never stored"))).toBe(
+      true,
+    );
+    // Its replay is a replay (the request is ours now).
+    expect((await postTo(`nonce=${nonce}`, d)).status).toBe(409);
+  });
+
+  test("an intent that already has its request id is not adopted again by another request's delivery", async () => {
+    const { nonce } = await intent();
+    const first = crypto.randomUUID();
+    expect((await postTo(`nonce=${nonce}`, delivery(k1, first))).json.data).toEqual({ received: true });
+    const other = crypto.randomUUID();
+    expect((await postTo(`nonce=${nonce}`, delivery(k1, other))).json.data).toEqual({ received: false });
+    expect((await intentRow(nonce)).request_id).toBe(first);
+    expect(await rows(other)).toEqual([]);
+  });
+
+  test("an abandoned intent (the job submitted again) only records the id: nothing is resumed", async () => {
+    const { nonce, key } = await intent("abandoned");
+    const id = crypto.randomUUID();
+    expect((await postTo(`nonce=${nonce}`, delivery(k1, id))).json.data).toEqual({ received: true });
+    expect(await intentRow(nonce)).toMatchObject({ request_id: id, state: "abandoned", adopted_by: "webhook" });
+    expect(await ctx.db.selectFrom("provider_requests").selectAll().where("key", "=", key).execute()).toEqual([]);
+  });
+
+  test("an unknown or malformed nonce adopts nothing: 200 received false, nothing stored", async () => {
+    for (const query of [`nonce=${crypto.randomUUID()}`, "nonce=x'%3B--", "nonce="]) {
+      const id = crypto.randomUUID();
+      const res = await postTo(query, delivery(k1, id));
+      expect(res.status, query).toBe(200);
+      expect(res.json.data).toEqual({ received: false });
+      expect(await rows(id)).toEqual([]);
+    }
+  });
+
+  test("a forged delivery with a real nonce adopts nothing (401)", async () => {
+    const { nonce } = await intent();
+    expect((await postTo(`nonce=${nonce}`, delivery(stranger, crypto.randomUUID()))).status).toBe(401);
+    expect((await intentRow(nonce)).request_id).toBeNull();
+  });
+});
+
 describe("the verifier's key cache", () => {
   /** A JWKS behind an injected fetch, counting fetches; `keys` can change. */
   function keyServer(keys: ReturnType<typeof falSigningKey>[]) {

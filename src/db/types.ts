@@ -378,6 +378,29 @@ export interface Database {
   rate_limits: RateLimitsTable;
 }
 
+export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";
+
+/** A paid submission's write-ahead record (migrations/20261201220000_submit_intents.sql). */
+export interface SubmitIntentsTable {
+  nonce: string;
+  key: string;
+  provider: string;
+  endpoint_id: string;
+  job_id: string | null;
+  attempt: number | null;
+  request_id: string | null;
+  state: ColumnType<SubmitIntentState, SubmitIntentState | undefined, SubmitIntentState>;
+  adopted_by: "answer" | "webhook" | null;
+  created_at: Timestamp;
+  submitted_at: NullableTimestamp;
+  closed_at: NullableTimestamp;
+}
+
+// Merged into Database above (interface merging), so that block stays as it is.
+export interface Database {
+  submit_intents: SubmitIntentsTable;
+}
+
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;

@@ -71,6 +71,8 @@ export interface StepWhere {
   runId?: string | null;
   stage?: string | null;
   shotId?: string | null;
+  jobId?: string | null;
+  attempt?: number | null;
 }
 
 export async function stepContextFor(
@@ -89,6 +91,8 @@ export async function stepContextFor(
     runId: where.runId ?? null,
     stage: where.stage ?? null,
     shotId: where.shotId ?? null,
+    jobId: where.jobId ?? null,
+    attempt: where.attempt ?? null,
   };
   return {
     deps,

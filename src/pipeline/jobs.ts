@@ -131,7 +131,7 @@ async function stepContext(
     run.package_id!,
     run.created_by,
     job.signal,
-    { runId: run.id, stage, shotId },
+    { runId: run.id, stage, shotId, jobId: job.id, attempt: job.attempt },
     (p) => job.progress(p),
   );
 }

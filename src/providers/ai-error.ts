@@ -9,6 +9,9 @@ export interface CallScope {
   runId?: string | null;
   stage?: string | null;
   shotId?: string | null;
+  /** The queue job and attempt making the call: a paid submission's intent names them (fal/queue.ts). */
+  jobId?: string | null;
+  attempt?: number | null;
 }
 
 /** The shape every provider's error class shares (OpenAIProviderError, FalProviderError, ElevenLabsProviderError). */

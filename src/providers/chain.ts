@@ -3,7 +3,7 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import type { SpanRecorder } from "../metrics/spans.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
-import { recordUsage } from "./ledger.ts";
+import { type LedgerContext, recordUsage } from "./ledger.ts";
 import { type Price, priceOf } from "./pricing.ts";
 import { takeRateSlot } from "./rate-limit.ts";
 import type { ProviderRecord } from "./settings.ts";
@@ -51,7 +51,8 @@ export async function runChain<M, T>(
   capability: Capability,
   links: Link<M>[],
   ctx: ChainContext,
-  invoke: (model: M) => Promise<GenerateResult<T>>,
+  /** `ledger`: the link's ledger context, for a provider that records a charge of its own (fal/queue.ts). */
+  invoke: (model: M, ledger: LedgerContext) => Promise<GenerateResult<T>>,
   signal?: AbortSignal,
 ): Promise<GenerateResult<T>> {
   if (links.length === 0)
@@ -64,12 +65,18 @@ export async function runChain<M, T>(
     );
   const failures: string[] = [];
   for (const [i, link] of links.entries()) {
-    const base = { scope: ctx.scope, capability, provider: link.record.id, model: link.model, price: priceFor(link) };
+    const base: LedgerContext = {
+      scope: ctx.scope,
+      capability,
+      provider: link.record.id,
+      model: link.model,
+      price: priceFor(link),
+    };
     const rate = link.record.config.rate_per_minute;
     if (typeof rate === "number" && rate > 0) await takeRateSlot(ctx.db, link.record.id, rate, signal);
     const started = performance.now();
     try {
-      const result = await ctx.spans.span("provider", () => invoke(link.instance));
+      const result = await ctx.spans.span("provider", () => invoke(link.instance, base));
       await record(ctx, {
         ...base,
         outcome: "ok",
@@ -177,7 +184,7 @@ export function chainedProviders(chains: ProviderLinks, ctx: ChainContext): Prov
 export type ProviderLinks = { [C in Capability]: Link<Providers[C]>[] };
 
 interface Generating {
-  generate(options: { signal?: AbortSignal }): Promise<GenerateResult<unknown>>;
+  generate(options: { signal?: AbortSignal; ledger?: LedgerContext }): Promise<GenerateResult<unknown>>;
 }
 
 /** An object inheriting the head link's model (or nothing), named after it. */
@@ -191,6 +198,7 @@ function base<M>(links: Link<M>[]): M {
 }
 
 function chained<M extends Generating>(capability: Capability, links: Link<M>[], ctx: ChainContext): M {
-  const generate: Generating["generate"] = (o) => runChain(capability, links, ctx, (m) => m.generate(o), o.signal);
+  const generate: Generating["generate"] = (o) =>
+    runChain(capability, links, ctx, (m, ledger) => m.generate({ ...o, ledger }), o.signal);
   return Object.assign(base(links), { generate });
 }

@@ -90,6 +90,7 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
       ...guard,
       ...falHosts(p.base_url ?? fal.baseUrl),
       ...(fal.pollIntervalMs ? { pollIntervalMs: fal.pollIntervalMs } : {}),
+      orphanWaitMs: fal.orphanWaitMs,
       ...(fal.webhookUrl && o.falWait ? { webhookUrl: fal.webhookUrl, wait: o.falWait } : {}),
     };
     if (capability === "image") return createFalImage({ ...connection, model, requests: pgRequestStore(db) });

@@ -10,7 +10,9 @@
 // Inputs are validated per endpoint like fal's apps do — at run time, so the 422 `{detail: [{loc,
 // msg, type}]}` comes from the result, not from the submission. Every HTTP request is recorded,
 // every accepted submission too; statuses can be scripted per request, and faults (429/503/422 …)
-// injected per call.
+// injected per call. Gates hold calls until the test lets them go (crash tests kill the worker at a
+// chosen point): a submission held before it is accepted (nothing queued, nothing paid) or after
+// (queued and paid, its answer not yet sent), a result download held mid-way.
 import { join } from "node:path";
 import type { RequestMiddleware } from "@fal-ai/client";
 import { runFfmpeg, withTempDir } from "../../src/media/ffmpeg.ts";
@@ -40,6 +42,30 @@ export interface FalSubmission {
   statuses: QueueState[];
   polls: number;
   cancelled: boolean;
+  /** The `fal_webhook` URL it was submitted with, if any. */
+  webhookUrl: string | null;
+  /** When its answer (the request id) was sent: epoch ms, sub-millisecond (performance.timeOrigin + now). */
+  answeredAt?: number;
+}
+
+/** A call a gate holds. */
+export interface FalHeldCall {
+  call: FalCall;
+  path: string;
+  /** The submission, once accepted (at once for an "after" gate, on release for a "before" one). */
+  submission?: FalSubmission;
+  /** Lets it through: a submission held before acceptance is accepted now; the answer is sent. */
+  release(): void;
+  /** Held before acceptance only: answers 503 and queues nothing, as if the call never reached fal. */
+  drop(): void;
+}
+
+export interface FalGate {
+  readonly held: FalHeldCall[];
+  /** Resolves once `n` calls have been held in all. */
+  arrived(n: number): Promise<FalHeldCall[]>;
+  /** Stops holding: later calls pass, and the calls still held are released. */
+  open(): void;
 }
 
 export interface FalFault {
@@ -232,6 +258,62 @@ export async function startFakeFal(options: { key?: string } = {}) {
   const mediaCache = new Map<string, Promise<Uint8Array>>();
   let script: QueueState[] = DEFAULT_SCRIPT;
   let seq = 0;
+  type GateState = FalGate & {
+    call: FalCall;
+    when: "before" | "after";
+    endpoint?: string;
+    closed: boolean;
+    hold(h: Omit<FalHeldCall, "release" | "drop">): { entry: FalHeldCall; decision: Promise<"release" | "drop"> };
+  };
+  const gates: GateState[] = [];
+
+  function gate(o: { call: FalCall; when?: "before" | "after"; endpoint?: string }): FalGate {
+    const held: FalHeldCall[] = [];
+    const waiting: Array<{ n: number; resolve: (h: FalHeldCall[]) => void }> = [];
+    const g: GateState = {
+      call: o.call,
+      when: o.when ?? "before",
+      endpoint: o.endpoint,
+      closed: false,
+      held,
+      arrived(n) {
+        if (held.length >= n) return Promise.resolve(held.slice(0, n));
+        return new Promise((resolve) => waiting.push({ n, resolve }));
+      },
+      open() {
+        g.closed = true;
+        for (const h of held) h.release();
+      },
+      hold(h) {
+        let entry!: FalHeldCall;
+        const decision = new Promise<"release" | "drop">((resolve) => {
+          let settled = false;
+          entry = {
+            ...h,
+            release: () => {
+              if (settled) return;
+              settled = true;
+              resolve("release");
+            },
+            drop: () => {
+              if (g.when !== "before") throw new Error("only a call held before acceptance can be dropped");
+              if (settled) return;
+              settled = true;
+              resolve("drop");
+            },
+          };
+        });
+        held.push(entry);
+        for (const w of waiting.splice(0)) {
+          if (held.length >= w.n) w.resolve(held.slice(0, w.n));
+          else waiting.push(w);
+        }
+        return { entry, decision };
+      },
+    };
+    gates.push(g);
+    return g;
+  }
 
   const server = Bun.serve({
     port: 0,
@@ -283,7 +365,17 @@ export async function startFakeFal(options: { key?: string } = {}) {
     }
     const record: RecordedFalRequest = { call, method, path: u.pathname, search: u.search, headers, body, status: 0 };
     requests.push(record);
+    const g = gates.find((x) => !x.closed && x.call === call && (!x.endpoint || u.pathname === `/${x.endpoint}`));
+    const before = g?.when === "before" ? g.hold({ call, path: u.pathname }) : null;
+    if (before && (await before.decision) === "drop") {
+      record.status = 503;
+      return Response.json({ detail: "dropped before it was queued" }, { status: 503 });
+    }
     const res = await route(call, u, headers, body, raw);
+    const submission = call === "submit" ? byId(res.headers.get("x-fal-request-id") ?? "") : undefined;
+    if (before) before.entry.submission = submission;
+    if (g?.when === "after") await g.hold({ call, path: u.pathname, submission }).decision;
+    if (submission) submission.answeredAt = performance.timeOrigin + performance.now();
     record.status = res.status;
     return res;
   }
@@ -359,6 +451,7 @@ export async function startFakeFal(options: { key?: string } = {}) {
           statuses: [...script],
           polls: 0,
           cancelled: false,
+          webhookUrl: u.searchParams.get("fal_webhook"),
         });
         return Response.json(urlsOf(endpoint, requestId), { headers: { "x-fal-request-id": requestId } });
       }
@@ -548,6 +641,8 @@ export async function startFakeFal(options: { key?: string } = {}) {
     script(statuses: QueueState[]) {
       script = statuses.length ? statuses : DEFAULT_SCRIPT;
     },
+    /** Holds the matching calls (`endpoint`: submissions to it only) until the test releases them; see FalGate. */
+    gate,
     /** The next `times` matching calls answer `status` (with `body`/`headers`) instead. */
     fault(f: FalFault) {
       faults.push({ ...f, left: f.times ?? 1 });
@@ -559,6 +654,7 @@ export async function startFakeFal(options: { key?: string } = {}) {
       requests.length = 0;
       submissions.length = 0;
       faults.length = 0;
+      for (const g of gates.splice(0)) g.open();
       uploads.clear();
       outputs.clear();
       results.clear();

@@ -5,6 +5,7 @@ import type { Deps } from "../../deps.ts";
 import { readLimited } from "../../http/body.ts";
 import { Envelope, ErrorEnvelope, failure, ok } from "../../http/envelope.ts";
 import { requestInfoOf } from "../../http/request-info.ts";
+import { adoptOrphan } from "../../providers/fal/pg-store.ts";
 import { createFalWebhookVerifier, FalWebhookError, type VerifiedFalWebhook } from "../../providers/fal/webhook.ts";
 import { FAL_WAKE_CHANNEL } from "../../providers/fal/webhook-waiter.ts";
 
@@ -34,6 +35,12 @@ function deliveryStatus(raw: Uint8Array): string | null {
   }
 }
 
+/** The intent nonce our webhook URL carries (providers/fal/queue.ts: a random UUID), if well-formed. */
+function nonceOf(url: string): string | null {
+  const nonce = new URL(url).searchParams.get("nonce");
+  return nonce && /^[0-9a-f-]{36}$/.test(nonce) ? nonce : null;
+}
+
 /**
  * Webhooks from providers. `POST /api/v1/webhooks/fal` takes fal's "request finished" deliveries:
  * no bearer token (fal calls it), but an Ed25519 signature over the exact body (providers/fal/webhook.ts).
@@ -41,6 +48,11 @@ function deliveryStatus(raw: Uint8Array): string | null {
  * timestamp window is a 409 — and NOTIFYs `inkreel_fal` with the request id in the same
  * transaction, waking the job waiting on that request (providers/fal/webhook-waiter.ts). The job
  * then asks fal for the status and result itself: the payload is not trusted as the output.
+ *
+ * A delivery for a request id we never stored, whose URL carries the nonce of a pending submit
+ * intent, is an orphan's: the worker that submitted it died before storing fal's answer. The
+ * intent adopts it (providers/fal/pg-store.ts: adoptOrphan), so the job's next attempt resumes it
+ * instead of paying again; the NOTIFY of the nonce ends that attempt's wait for it.
  *
  * The route verifies even when no PUBLIC_URL is configured (config.cloud.fal.webhookUrl null, so we
  * never ask fal for webhooks): a delivery that verifies is fal's own, recording it is harmless, and
@@ -103,9 +115,21 @@ export function webhooksModule(deps: Deps) {
           .select("key")
           .where("request_id", "=", delivery.requestId)
           .executeTakeFirst();
+        const nonce = ours ? null : nonceOf(request.url);
         if (!ours) {
-          log.info("fal webhook for a request we are not waiting for: ignored", { fal_request_id: delivery.requestId });
-          return ok({ received: false });
+          const orphan = nonce ? await adoptOrphan(db, nonce, delivery.requestId) : null;
+          if (!orphan) {
+            log.info("fal webhook for a request we are not waiting for: ignored", {
+              fal_request_id: delivery.requestId,
+            });
+            return ok({ received: false });
+          }
+          log.warn(
+            orphan.adopted
+              ? "fal webhook adopted a submission whose request id its worker never stored"
+              : "fal webhook for a submission given up on after a crash (it was submitted again)",
+            { fal_request_id: delivery.requestId, nonce },
+          );
         }
         await db.transaction().execute(async (trx) => {
           const inserted = await trx
@@ -124,6 +148,7 @@ export function webhooksModule(deps: Deps) {
           }
           // Delivered at commit: a waiter woken by it finds the row (and fal's finished request).
           await sql`select pg_notify(${FAL_WAKE_CHANNEL}, ${delivery.requestId})`.execute(trx);
+          if (nonce) await sql`select pg_notify(${FAL_WAKE_CHANNEL}, ${nonce})`.execute(trx);
         });
         log.info("fal webhook received", { fal_request_id: delivery.requestId, status });
         return ok({ received: true });
@@ -140,7 +165,7 @@ export function webhooksModule(deps: Deps) {
           tags: ["operations"],
           summary: "fal.ai webhook: a queued request finished (Ed25519-signed, no token)",
           description:
-            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 200 with received false for a request Inkreel is not waiting for, 502 AI_SERVICE_ERROR when fal's keys cannot be fetched.",
+            "Called by fal.ai, not by clients. Headers X-Fal-Webhook-Request-Id, -User-Id, -Timestamp (unix s, within 300 s) and -Signature (hex Ed25519 over request id, user id, timestamp and the body's SHA-256, checked against fal's JWKS). 400 without them, 401 when stale or forged, 409 for a replay, 200 with received false for a request Inkreel is not waiting for (a delivery for an unknown request id whose URL carries the `nonce` of a submission Inkreel sent but never stored the id of is adopted by it), 502 AI_SERVICE_ERROR when fal's keys cannot be fetched.",
           requestBody: { required: true, content: { "application/json": { schema: FAL_DELIVERY_DOC } } },
         },
       },

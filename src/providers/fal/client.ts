@@ -22,6 +22,11 @@ export interface FalConnectionOptions {
   webhookPollMs?: number;
   /** Retries of 429/5xx/transport failures, honouring Retry-After (see http.ts). */
   retry?: Partial<RetryPolicy>;
+  /**
+   * With a webhook, how long a rescued job waits for the webhook of a submission a crash orphaned
+   * (accepted, its request id never stored) before submitting again (config.cloud.fal.orphanWaitMs).
+   */
+  orphanWaitMs?: number;
 }
 
 /** A configured client with the fetch it uses. */
@@ -34,7 +39,11 @@ export interface FalRuntime {
   webhookUrl?: string;
   wait?: (requestId: string, ms: number, signal?: AbortSignal) => Promise<void>;
   webhookPollMs: number;
+  orphanWaitMs: number;
 }
+
+/** How long a rescued job waits for an orphaned submission's webhook by default (FAL_ORPHAN_WAIT_MS). */
+export const DEFAULT_ORPHAN_WAIT_MS = 5_000;
 
 /** The default safety poll while a webhook is expected: a lost delivery costs at most this much. */
 export const DEFAULT_WEBHOOK_POLL_MS = 30_000;
@@ -59,5 +68,6 @@ export function connectFal(o: FalConnectionOptions, defaultPollMs: number): FalR
     pollIntervalMs: o.pollIntervalMs ?? defaultPollMs,
     ...webhook,
     webhookPollMs: o.webhookPollMs ?? DEFAULT_WEBHOOK_POLL_MS,
+    orphanWaitMs: o.orphanWaitMs ?? DEFAULT_ORPHAN_WAIT_MS,
   };
 }

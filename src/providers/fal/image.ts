@@ -46,6 +46,7 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
           endpointId: model,
           files: [],
           input: () => text.input({ prompt: o.prompt, width: o.width, height: o.height, seed: o.seed, imageUrls: [] }),
+          usage: { images: 1 },
         },
         warnings: [],
       };
@@ -73,6 +74,7 @@ export function createFalImage(settings: FalImageSettings): FalImageModel {
           name: `reference-${i + 1}.${EXT[r.mimeType] ?? "bin"}`,
         })),
         input: (imageUrls) => endpoint.input({ prompt, width: o.width, height: o.height, seed: o.seed, imageUrls }),
+        usage: { images: 1 },
       },
       warnings,
     };

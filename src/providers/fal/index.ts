@@ -1,6 +1,6 @@
 /** The fal.ai provider: images (FLUX, Kontext) and clips (Kling, Hailuo, Veo) through fal's queue. */
 
-export { DEFAULT_WEBHOOK_POLL_MS, type FalConnectionOptions } from "./client.ts";
+export { DEFAULT_ORPHAN_WAIT_MS, DEFAULT_WEBHOOK_POLL_MS, type FalConnectionOptions } from "./client.ts";
 export { type FalFieldError, type FalPhase, FalProviderError } from "./errors.ts";
 export type { RetryPolicy } from "./http.ts";
 export { createFalImage, type FalImageModel, type FalImageOptions, type FalImageSettings } from "./image.ts";
@@ -8,6 +8,9 @@ export { IMAGE_ENDPOINTS } from "./image-models.ts";
 export {
   cancelFal,
   defaultCancelOnAbort,
+  type FalIntent,
+  type FalIntentStore,
+  type FalNewIntent,
   type FalRequestControls,
   type FalRequestRef,
   type FalRequestStore,

@@ -69,7 +69,12 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
       ? [{ bytes: o.image.bytes, mimeType: o.image.mimeType, name: `keyframe.${EXT[o.image.mimeType] ?? "bin"}` }]
       : [];
     return {
-      plan: { endpointId, files, input: (urls) => endpoint.input({ ...call, imageUrl: urls[0] }) },
+      plan: {
+        endpointId,
+        files,
+        input: (urls) => endpoint.input({ ...call, imageUrl: urls[0] }),
+        usage: { videoSeconds: durationS },
+      },
       durationS,
       warnings,
     };
