@@ -420,6 +420,7 @@ export async function startFakeElevenLabs(
       }
       if (!route) return json({ detail: "Not Found" }, 404);
       if (delays[route] > 0) {
+        // A slow answer is the behaviour this fake is asked for (delay()); a client going away ends it.
         await Promise.race([
           Bun.sleep(delays[route]),
           new Promise((resolve) => req.signal.addEventListener("abort", resolve, { once: true })),
