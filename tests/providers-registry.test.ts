@@ -235,6 +235,7 @@ describe("provider resolver", () => {
   });
 });
 
+/** Polls the ledger until `n` rows are in (they are written after the call returns). */
 async function waitForRows(n: number) {
   for (let i = 0; i < 100; i++) {
     const rows = await db.selectFrom("provider_usage").selectAll().orderBy("id").execute();
