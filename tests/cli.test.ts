@@ -62,6 +62,11 @@ async function runCli(args: string[], env: Record<string, string>, stdin?: strin
 function startCli(args: string[], env: Record<string, string>) {
   const proc = spawnCli(args, env);
   let output = "";
+  // Waiters re-check on every chunk of output and when the process exits.
+  const watchers = new Set<() => void>();
+  const changed = () => {
+    for (const check of [...watchers]) check();
+  };
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
     const reader = stream.getReader();
@@ -69,10 +74,38 @@ function startCli(args: string[], env: Record<string, string>) {
       const { done, value } = await reader.read();
       if (done) break;
       output += decoder.decode(value, { stream: true });
+      changed();
     }
   };
   void pump(proc.stdout).catch(() => {});
   void pump(proc.stderr).catch(() => {});
+  void proc.exited.then(changed);
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = 30_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        watchers.delete(check);
+      };
+      const check = () => {
+        const match = pattern.exec(output);
+        if (match) {
+          done();
+          resolve(match);
+        } else if (proc.exitCode !== null || proc.signalCode !== null) {
+          done();
+          reject(
+            new Error(`process exited (${proc.exitCode ?? proc.signalCode}) before printing ${pattern}:\n${output}`),
+          );
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${pattern}:\n${output}`));
+      }, timeoutMs);
+      watchers.add(check);
+      check();
+    });
 
   return {
     proc,
@@ -80,43 +113,19 @@ function startCli(args: string[], env: Record<string, string>) {
       return output;
     },
     /** Waits until the output matches, failing early if the process exits. */
-    async waitForOutput(pattern: RegExp, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        const match = pattern.exec(output);
-        if (match) return match;
-        if (proc.exitCode !== null || proc.signalCode !== null) {
-          throw new Error(
-            `process exited (${proc.exitCode ?? proc.signalCode}) before printing ${pattern}:\n${output}`,
-          );
-        }
-        await Bun.sleep(50);
-      }
-      throw new Error(`timed out waiting for ${pattern}:\n${output}`);
-    },
-    /** The first HTTP answer from `url`, whatever its status. */
+    waitForOutput,
+    /** The answer from `url` once the API has said it listens, whatever its status. */
     async firstResponse(url: string, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      let lastError = "";
-      while (Date.now() < deadline) {
-        if (proc.exitCode !== null || proc.signalCode !== null) {
-          throw new Error(`process exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered:\n${output}`);
-        }
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-          // biome-ignore lint: tests read arbitrary JSON
-          const json: any = await res.json();
-          return { status: res.status, json };
-        } catch (err) {
-          lastError = String(err);
-        }
-        await Bun.sleep(100);
-      }
-      throw new Error(`${url} never answered (${lastError}):\n${output}`);
+      await waitForOutput(/"msg":"api listening"/, timeoutMs);
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      // biome-ignore lint: tests read arbitrary JSON
+      const json: any = await res.json();
+      return { status: res.status, json };
     },
     /** Sends SIGTERM and returns the exit code; SIGKILLs and throws when it does not exit in time. */
     async terminate(timeoutMs = 20_000) {
       proc.kill("SIGTERM");
+      // A deadline, not a wait: the exit is what is awaited.
       const code = await Promise.race([proc.exited, Bun.sleep(timeoutMs).then(() => "timeout" as const)]);
       if (code === "timeout") {
         proc.kill("SIGKILL");

@@ -236,8 +236,8 @@ describe("a worker process killed mid-run", () => {
     // keyframes stage job has enqueued its shot jobs and join, before the queue hears it finished.
     const first = await spawn({ dieAfter: { kind: "pipeline.stage", stage: "keyframes" } });
     const { projectId, runId } = await startStoryRun(ctx, me.token);
-    const died = await Promise.race([first.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
-    expect(died).toBe(true);
+    // It dies by itself (the test's timeout is the deadline).
+    await first.exited;
     expect(first.proc.signalCode).toBe("SIGKILL");
     const shots = (
       await ctx.db

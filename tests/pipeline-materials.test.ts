@@ -1,22 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+import { pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 await ctx.startWorker();
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(100);
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000) =>
+  waitUntil(what, probe, timeoutMs, 100) as Promise<T>;
 
 describe("editing materials: candidates, voices, text", () => {
   test("regenerate a keyframe, pick a candidate, switch the narrator's voice, rewrite a shot; the export brings it all up to date", async () => {

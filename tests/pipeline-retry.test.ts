@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+import { pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 await ctx.startWorker();
@@ -138,8 +138,7 @@ describe("cancelling an export", () => {
     expect(cancelled.json.data.status).toBe("cancelled");
     const jobsLeft = async () =>
       (await ctx.db.selectFrom("jobs").select("id").where("kind", "=", "pipeline.export").execute()).length;
-    const deadline = Date.now() + 10_000;
-    while ((await jobsLeft()) > 0 && Date.now() < deadline) await Bun.sleep(100);
+    await waitUntil("the cancelled export's job to leave the queue", async () => (await jobsLeft()) === 0, 10_000, 100);
     expect(await jobsLeft()).toBe(0);
     expect(
       (await ctx.call("GET", `/api/v1/exports/${started.json.data.id}`, { token: me.token })).json.data,

@@ -611,7 +611,7 @@ describe("aborting", () => {
     fake.delay("tts", 10_000);
     const controller = new AbortController();
     const why = reason();
-    setTimeout(() => controller.abort(why), 100);
+    void fake.arrived("tts").then(() => controller.abort(why));
     const started = performance.now();
     expect(
       await failure(
@@ -624,8 +624,9 @@ describe("aborting", () => {
       ),
     ).toBe(why);
     expect(performance.now() - started).toBeLessThan(2000);
-    for (let i = 0; i < 50 && !fake.calls("tts")[0]?.aborted; i++) await Bun.sleep(10);
-    expect(fake.calls("tts")[0]!.aborted).toBe(true); // the connection was closed, not left running
+    // The connection was closed, not left running: the fake sees its client go away.
+    await fake.closed(fake.calls("tts")[0]!);
+    expect(fake.calls("tts")[0]!.aborted).toBe(true);
   });
 
   test("an abort while the SDK waits to retry a 429 settles at once", async () => {
@@ -652,7 +653,7 @@ describe("aborting", () => {
     fake.delay("music", 10_000);
     const controller = new AbortController();
     const why = reason();
-    setTimeout(() => controller.abort(why), 100);
+    void fake.arrived("music").then(() => controller.abort(why));
     expect(
       await failure(
         createElevenLabsMusic(connection()).generate({ mood: "sad", durationS: 20, signal: controller.signal }),

@@ -238,6 +238,7 @@ describe("provider resolver", () => {
   });
 });
 
+/** Polls the ledger until `n` rows are in (they are written after the call returns). */
 async function waitForRows(n: number) {
   for (let i = 0; i < 100; i++) {
     const rows = await db.selectFrom("provider_usage").selectAll().orderBy("id").execute();
@@ -356,8 +357,9 @@ describe("failover and the ledger", () => {
           ]),
         })
         .execute();
-      // The status endpoint fails the first try and every retry of the fal client.
-      fal.fault({ call: "status", status: 503, headers: { "retry-after": "0" }, times: 5 });
+      // The status endpoint is down for longer than the provider waits between retries (Retry-After:
+      // an hour): it gives up at once, on the first answer, and the job's next attempt takes over.
+      fal.fault({ call: "status", status: 503, headers: { "retry-after": "3600" } });
       const image = (await createProviderResolver({ config, db, log }).forScope({ stage: "keyframes" })).image;
       const err = await image.generate({ prompt: "a tea house", width: 512, height: 512 }).then(
         () => null,
@@ -366,6 +368,7 @@ describe("failover and the ledger", () => {
       expect(err).toMatchObject({ name: "AiServiceError", provider: "fal", retryable: true });
       expect(fal.submissions.length).toBe(1);
       const requestId = fal.submissions[0]!.requestId;
+      expect(fal.calls("status", requestId).map((c) => c.status)).toEqual([503]);
       expect(
         (await db.selectFrom("provider_requests").select("request_id").execute()).map((r) => r.request_id),
       ).toEqual([requestId]);

@@ -16,7 +16,10 @@ const login = (ip: string, app = ctx.app) =>
     }),
   );
 
-/** Windows are whole minutes; start a burst early in one so it cannot straddle two. */
+/**
+ * Windows are whole minutes of Postgres's clock (not injectable); start a burst early in one so
+ * it cannot straddle two. This waits only in the last ten seconds of a minute.
+ */
 async function awayFromWindowEdge() {
   const intoMinute = Date.now() % 60_000;
   if (intoMinute > 50_000) await Bun.sleep(60_000 - intoMinute + 50);

@@ -55,14 +55,27 @@ describe("POST /api/v1/webhooks/fal", () => {
 
   test("a delivery about a request Inkreel is not waiting for (another fal customer's): 200, nothing stored, nobody woken", async () => {
     const foreign = crypto.randomUUID();
-    const woken = wakeups.wait(foreign, 300).then(() => performance.now());
-    const started = performance.now();
+    const sentinel = rid();
+    const stop = new AbortController();
+    let woken = false;
+    const waiting = wakeups.wait(foreign, 20_000, stop.signal).then(
+      () => {
+        woken = true;
+      },
+      () => {},
+    );
     const res = await post(delivery(k1, foreign));
     expect(res.status).toBe(200);
     expect(res.json.data).toEqual({ received: false });
     expect(await rows(foreign)).toEqual([]);
-    // The wait ran to its timeout: no notification was sent.
-    expect((await woken) - started).toBeGreaterThanOrEqual(250);
+    // Notifications arrive in commit order: once the sentinel's wakes its wait, one about the
+    // foreign request would have been heard — none was sent.
+    const heard = wakeups.wait(sentinel, 20_000);
+    expect((await post(delivery(k1, sentinel))).status).toBe(200);
+    await heard;
+    expect(woken).toBe(false);
+    stop.abort();
+    await waiting;
   });
 
   test("fal's ERROR deliveries are recorded with their status", async () => {
@@ -391,15 +404,21 @@ describe("the fal provider with a webhook", () => {
     expect(webhookUrl).toBe("https://inkreel.example/api/v1/webhooks/fal");
     fake.script(["IN_QUEUE", "COMPLETED"]);
     // Refs kept in Postgres as in production: the route only wakes requests it finds there.
+    let delivered: Promise<{ status: number }> | undefined;
     const model = createFalImage({
       ...connection(),
       webhookUrl,
-      wait: wakeups.wait,
+      // fal finishes the request and calls us back once the provider waits for it (after the first
+      // poll): the waiter is registered before the delivery is posted, so the delivery wakes it.
+      wait: (id, ms, signal) => {
+        const waiting = wakeups.wait(id, ms, signal);
+        delivered ??= post(delivery(k1, id));
+        return waiting;
+      },
       webhookPollMs: 60_000,
       requests: pgRequestStore(ctx.db),
     });
     let requestId = "";
-    let delivered: Promise<{ status: number }> | undefined;
     const started = performance.now();
     const r = await model.generate({
       prompt: "a tea house in the rain",
@@ -407,10 +426,6 @@ describe("the fal provider with a webhook", () => {
       height: 720,
       onSubmitted: (ref) => {
         requestId = ref.requestId;
-      },
-      // fal finishes the request and calls us back a moment after the first poll.
-      onStatus: (s) => {
-        if (s.status === "IN_QUEUE") delivered ??= Bun.sleep(100).then(() => post(delivery(k1, requestId)));
       },
     });
     // Far below the 60 s safety poll: the delivery woke the wait.

@@ -113,7 +113,7 @@ describe("enqueue and claim", () => {
     const healthy = await enqueue(q.db, { kind: "k", queue: "other" });
     await claim(q.db, 1, "default", 100);
     await claim(q.db, 1, "other", 60_000);
-    await Bun.sleep(200);
+    await Bun.sleep(200); // the 100 ms lease running out is what rescue is about
     expect(await rescueExpired(q.db)).toBe(1);
     expect(await q.live(job.id)).toMatchObject({
       state: "ready",
@@ -126,7 +126,7 @@ describe("enqueue and claim", () => {
     expect((await claim(q.db, 1, "default", 100)).map((c) => ({ id: c.id, attempt: c.attempt }))).toEqual([
       { id: job.id, attempt: 2 },
     ]);
-    await Bun.sleep(200);
+    await Bun.sleep(200); // the second 100 ms lease runs out
     expect(await rescueExpired(q.db)).toBe(1);
     expect(await q.history(job.id)).toMatchObject({
       state: "failed",
@@ -336,7 +336,7 @@ describe("cancel", () => {
     const job = await enqueue(q.db, { kind: "k", backoffMs: 0 });
     await claim(q.db, 1, "default", 100);
     expect(await cancelJob(q.db, job.id)).toBe("cancelling");
-    await Bun.sleep(200);
+    await Bun.sleep(200); // the abandoned attempt's 100 ms lease runs out (its worker died)
     await rescueExpired(q.db);
     expect(await claim(q.db)).toEqual([]);
     expect((await q.history(job.id))?.state).toBe("cancelled");
@@ -351,7 +351,8 @@ describe("cancel", () => {
     await failJobs(q.db, [
       { id: job.id, token: c!.lease_token, error: { message: "failed before it saw the cancel" }, permanent: false },
     ]);
-    await Bun.sleep(20);
+    // Retried (backoff 0), it would be live again and claimable at once: it is neither.
+    expect(await q.live(job.id)).toBeUndefined();
     expect(await claim(q.db)).toEqual([]);
     expect((await q.history(job.id))?.state).toBe("cancelled");
   });

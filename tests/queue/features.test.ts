@@ -86,14 +86,17 @@ describe("cancellation", () => {
 
   test("cancel of a ready job moves it to cancelled at once; it never runs", async () => {
     const q = await queueTest();
-    let ran = 0;
-    await q.worker({ handlers: { later: () => void ran++ }, pollIntervalMs: 100 });
-    const job = await enqueue(q.db, { kind: "later", runAt: new Date(Date.now() + 400) });
+    const ran: string[] = [];
+    await q.worker({ handlers: { later: (_p, c) => void ran.push(c.id) }, pollIntervalMs: 100 });
+    const runAt = Date.now() + 400;
+    const job = await enqueue(q.db, { kind: "later", runAt: new Date(runAt) });
     expect(await cancelJob(q.db, job.id)).toBe("cancelled");
     expect(await q.history(job.id)).toMatchObject({ state: "cancelled", attempt: 0 });
     expect(await q.live(job.id)).toBeUndefined();
-    await Bun.sleep(700);
-    expect(ran).toBe(0);
+    // A job due after it has run: claims go in run_at order, so the cancelled one would have run first.
+    const after = await enqueue(q.db, { kind: "later", runAt: new Date(runAt + 100) });
+    await q.finished(after.id);
+    expect(ran).toEqual([after.id]);
   });
 });
 
@@ -156,7 +159,10 @@ describe("failures and retries", () => {
       attempt: 1,
       last_error: { message: expect.stringContaining("no handler") },
     });
-    await Bun.sleep(200);
+    // A retry (backoff 0) would be due before a job enqueued now: once that one has run, none came.
+    const after = await enqueue(q.db, { kind: "bad", maxAttempts: 1 });
+    await q.finished(after.id);
+    expect(await q.live(job.id)).toBeUndefined();
     expect((await q.runs(job.id)).length).toBe(1);
   });
 
@@ -278,9 +284,15 @@ describe("failures and retries", () => {
     });
     const b = await enqueue(q.db, { kind: "gated", payload: { name: "b" } });
     await started.b.promise;
+    const claimedUntil = (await q.live(b.id))!.locked_until!.getTime();
     hold.resolve();
     await holder;
-    await Bun.sleep(300);
+    // Later heartbeats queue behind the blocked one on A's row lock: once one of them has renewed
+    // B's lease, the blocked heartbeat's answer (which did not ask about B) has been judged.
+    await waitFor(
+      "a heartbeat after the blocked one renewing B's lease",
+      async () => bAbort !== null || (await q.live(b.id))!.locked_until!.getTime() > claimedUntil,
+    );
     expect(bAbort).toBeNull();
 
     gates.a.resolve();
@@ -370,7 +382,7 @@ describe("fan-in", () => {
     expect((await q.finished(p1!.id)).state).toBe("completed");
     f.release("p2");
     expect((await q.finished(p2!.id)).state).toBe("completed");
-    await Bun.sleep(250);
+    // Children are settled in the transaction that archives their parent: nothing to wait for.
     expect((await q.live(child.id))!.state).toBe("waiting");
     expect(await q.runs(child.id)).toEqual([]);
 
@@ -381,7 +393,9 @@ describe("fan-in", () => {
     const runs = await q.runs(child.id);
     expect(runs.length).toBe(1);
     expect(runs[0]!.started_at.getTime()).toBeGreaterThanOrEqual(last.finished_at.getTime());
-    await Bun.sleep(200);
+    // Not run again: not live any more, and a child-kind job enqueued now has run since.
+    expect(await q.live(child.id)).toBeUndefined();
+    await q.finished((await enqueue(q.db, { kind: "child" })).id);
     expect((await q.runs(child.id)).length).toBe(1);
   });
 
@@ -410,7 +424,8 @@ describe("fan-in", () => {
     f.release("p3");
     await q.finished(p1!.id);
     await q.finished(p3!.id);
-    await Bun.sleep(200);
+    // The other parents' completions (which settle children in their transaction) did not revive it.
+    expect(await q.live(child.id)).toBeUndefined();
     expect(await q.runs(child.id)).toEqual([]);
     expect((await q.history(child.id))!.state).toBe("failed");
   });
@@ -426,7 +441,7 @@ describe("fan-in", () => {
     expect((await q.finished(p2!.id)).state).toBe("failed");
     f.release("p1");
     await q.finished(p1!.id);
-    await Bun.sleep(200);
+    // Settled with p1's completion, in its transaction: still waiting for p3.
     expect((await q.live(child.id))!.state).toBe("waiting");
 
     f.release("p3");
@@ -456,6 +471,7 @@ describe("graceful stop", () => {
       handlers: {
         short: async () => {
           started.resolve();
+          // The job's work: stop() is called and another job enqueued while it runs.
           await Bun.sleep(300);
           return "finished";
         },
@@ -524,6 +540,7 @@ describe("LISTEN connection loss", () => {
     const fastPickups = async () => {
       let fast = 0;
       for (let i = 0; i < 5; i++) {
+        // Random gaps: pickups at random phases of the 1 s poll, so only NOTIFY makes them all fast.
         await Bun.sleep(50 + Math.random() * 150);
         if ((await pickup()) < 150) fast++;
       }
@@ -552,7 +569,14 @@ describe("LISTEN connection loss", () => {
       50,
     );
     expect(fresh).not.toBe(old);
-    await Bun.sleep(100);
+    // Its first statement is the LISTEN: once it has finished a statement, it listens.
+    await waitFor("the new backend's LISTEN", async () => {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity where pid = ${fresh} and state = 'idle' and query <> ''`.execute(
+        q.db,
+      );
+      return rows[0]!.n === 1;
+    });
     expect(await fastPickups()).toBeGreaterThanOrEqual(4);
   }, 20_000);
 });

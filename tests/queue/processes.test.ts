@@ -100,9 +100,11 @@ describe("queue across worker processes", () => {
     const survivor = victim === a ? b! : a!;
     expect(held.locked_by!.startsWith(`${victim.pid}-`)).toBe(true);
 
-    // Let a couple of heartbeats extend the lease, then kill the process holding the job.
-    await Bun.sleep(400);
-    const leaseAtKill = (await q.live(job.id))!.locked_until!;
+    // Once a heartbeat has extended the lease, kill the process holding the job.
+    const leaseAtKill = await waitFor("a heartbeat extending the lease", async () => {
+      const until = (await q.live(job.id))!.locked_until!;
+      return until.getTime() > held.locked_until!.getTime() ? until : null;
+    });
     expect(leaseAtKill.getTime()).toBeGreaterThan(held.locked_until!.getTime());
     await victim.kill9();
 

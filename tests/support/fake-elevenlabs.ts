@@ -260,6 +260,8 @@ export async function startFakeElevenLabs(
   const tailS = options.tailS ?? 0;
   await baseMp3();
   const requests: RecordedElevenLabsRequest[] = [];
+  const closings = new WeakMap<RecordedElevenLabsRequest, Promise<void>>();
+  const arrivals: Array<{ route: FakeRoute; arrived: (r: RecordedElevenLabsRequest) => void }> = [];
   const failures: Record<FakeRoute, ScriptedAnswer[]> = { tts: [], voices: [], music: [] };
   const delays: Record<FakeRoute, number> = { tts: 0, voices: 0, music: 0 };
   /** The JSON of every successful speech answer, in order. */
@@ -391,7 +393,20 @@ export async function startFakeElevenLabs(
         aborted: false,
       };
       requests.push(record);
-      req.signal.addEventListener("abort", () => (record.aborted = true), { once: true });
+      for (const a of arrivals.splice(0)) {
+        if (a.route === route) a.arrived(record);
+        else arrivals.push(a);
+      }
+      let closed!: () => void;
+      closings.set(record, new Promise<void>((resolve) => (closed = resolve)));
+      req.signal.addEventListener(
+        "abort",
+        () => {
+          record.aborted = true;
+          closed();
+        },
+        { once: true },
+      );
       if (req.method === "POST") {
         const text = await req.text();
         try {
@@ -405,6 +420,7 @@ export async function startFakeElevenLabs(
       }
       if (!route) return json({ detail: "Not Found" }, 404);
       if (delays[route] > 0) {
+        // A slow answer is the behaviour this fake is asked for (delay()); a client going away ends it.
         await Promise.race([
           Bun.sleep(delays[route]),
           new Promise((resolve) => req.signal.addEventListener("abort", resolve, { once: true })),
@@ -445,6 +461,12 @@ export async function startFakeElevenLabs(
     },
     /** The recorded requests of a route. */
     calls: (route: FakeRoute) => requests.filter((r) => r.route === route),
+    /** Resolves with the next request of the route as soon as it is received (before it is answered). */
+    arrived: (route: FakeRoute) =>
+      new Promise<RecordedElevenLabsRequest>((arrived) => void arrivals.push({ route, arrived })),
+    /** Settles once the client of a recorded request goes away before its answer (an abort). */
+    closed: (record: RecordedElevenLabsRequest) =>
+      closings.get(record) ?? Promise.reject(new Error("not a request recorded by this fake")),
     /** The next `times` requests of the route (after the key check) get this answer. */
     fail(route: FakeRoute, answer: ScriptedAnswer, times = 1) {
       for (let i = 0; i < times; i++) failures[route].push(answer);
@@ -456,6 +478,7 @@ export async function startFakeElevenLabs(
     reset() {
       requests.length = 0;
       speeches.length = 0;
+      arrivals.length = 0;
       for (const r of Object.keys(failures) as FakeRoute[]) {
         failures[r].length = 0;
         delays[r] = 0;

@@ -85,8 +85,11 @@ export async function startFakeSupabaseStorage(
   const secret = new TextEncoder().encode(options.jwtSecret ?? "fake-storage-jwt-secret-0123456789abcdef");
   const objects = new Map<string, FakeObject>(); // by object name (path inside the bucket)
   const requests: RecordedStorageRequest[] = [];
-  /** ignoreRange: answer ranged downloads with the whole object (200), as a server without Range support would. */
-  const settings = { ignoreRange: false };
+  /**
+   * ignoreRange: answer ranged downloads with the whole object (200), as a server without Range support would.
+   * clockAheadMs: signed URLs are checked this far in the future (an expiry is reached without waiting for it).
+   */
+  const settings = { ignoreRange: false, clockAheadMs: 0 };
 
   function metadataOf(o: FakeObject) {
     return {
@@ -243,7 +246,12 @@ export async function startFakeSupabaseStorage(
       if (!token) return storageError(400, "InvalidSignature", "Missing token", "InvalidSignature");
       let claims: { url?: string };
       try {
-        claims = (await jwtVerify(token, secret, { algorithms: ["HS256"] })).payload as { url?: string };
+        claims = (
+          await jwtVerify(token, secret, {
+            algorithms: ["HS256"],
+            currentDate: new Date(Date.now() + settings.clockAheadMs),
+          })
+        ).payload as { url?: string };
       } catch (err) {
         const expired = (err as { code?: string }).code === "ERR_JWT_EXPIRED";
         return storageError(

@@ -222,6 +222,7 @@ export async function spawnPipelineWorker(
     async stop(graceMs = 5000) {
       if (alive()) {
         proc.kill("SIGTERM");
+        // A deadline, not a wait: the exit is what is awaited.
         const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
         if (!exited) proc.kill(9);
       }

@@ -38,8 +38,6 @@ afterAll(() => {
   for (const p of allProcesses) if (p.exitCode === null && p.signalCode === null) p.kill(9);
 });
 
-export const sleep = (ms: number) => Bun.sleep(ms);
-
 /** Polls `check` until it returns a truthy value; throws with `what` after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
@@ -131,6 +129,7 @@ export class WorkerProcess {
   async stop(graceMs = 5000) {
     if (!this.alive) return this.proc.exitCode;
     this.proc.kill("SIGTERM");
+    // A deadline, not a wait: the exit is what is awaited.
     const exited = await Promise.race([this.proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
     if (!exited) this.proc.kill(9);
     return this.proc.exited;
