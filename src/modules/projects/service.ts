@@ -5,8 +5,9 @@ import type { Db } from "../../db/client.ts";
 import type { ProjectOptions } from "../../pipeline/context.ts";
 import { createExport, type ExportFile, type ExportOptions, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
-import { cancelRun } from "../../pipeline/orchestrate.ts";
+import { cancelRun, retryRun, type StartRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
+import type { Stage } from "../../pipeline/stages.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
 import type { Storage } from "../../storage/types.ts";
@@ -57,8 +58,7 @@ function nameFrom(text: string): string {
 
 export async function createProject(
   db: Db,
-  userId: string,
-  currentSpace: string | null,
+  { userId, currentSpaceId }: { userId: string; currentSpaceId: string | null },
   body: {
     name?: string;
     input: { type: "novel" | "script" | "storyboard"; text: string };
@@ -66,9 +66,9 @@ export async function createProject(
     space_id?: string;
   },
 ) {
-  const spaceId = body.space_id ?? currentSpace;
+  const spaceId = body.space_id ?? currentSpaceId;
   if (!spaceId) throw notFound("space");
-  await requireSpaceRole(db, spaceId, userId, "editor");
+  await requireSpaceRole(db, { userId, spaceId }, "editor");
   const row = await db
     .insertInto("projects")
     .values({
@@ -111,13 +111,17 @@ export async function listProjects(
   return page(rows.map(toProject), Number(count.n), pageNo, size);
 }
 
+/** A project the user may see. */
+export async function getProject(db: Db, ids: { userId: string; projectId: string }) {
+  return toProject(await requireProject(db, ids, "viewer"));
+}
+
 export async function updateProject(
   db: Db,
-  userId: string,
-  id: string,
+  { userId, projectId }: { userId: string; projectId: string },
   body: { name?: string; options?: ProjectOptions },
 ) {
-  const p = await requireProject(db, id, userId, "editor");
+  const p = await requireProject(db, { userId, projectId }, "editor");
   const row = await db
     .updateTable("projects")
     .set({
@@ -125,39 +129,79 @@ export async function updateProject(
       ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
       updated_at: new Date(),
     })
-    .where("id", "=", id)
+    .where("id", "=", projectId)
     .returningAll()
     .executeTakeFirstOrThrow();
   return toProject(row);
 }
 
 /** Deletes a project with everything it made: its runs are cancelled, its files removed from storage. */
-export async function deleteProject(db: Db, storage: Storage, userId: string, id: string) {
-  await requireProject(db, id, userId, "editor");
+export async function deleteProject(
+  db: Db,
+  storage: Storage,
+  { userId, projectId }: { userId: string; projectId: string },
+) {
+  await requireProject(db, { userId, projectId }, "editor");
   const runs = await db
     .selectFrom("runs")
     .select("id")
-    .where("project_id", "=", id)
+    .where("project_id", "=", projectId)
     .where("status", "in", ["queued", "running", "paused"])
     .execute();
   for (const r of runs) await cancelRun(db, r.id).catch(() => {});
-  await db.deleteFrom("projects").where("id", "=", id).execute();
-  for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
+  await db.deleteFrom("projects").where("id", "=", projectId).execute();
+  for (const object of await storage.list(`projects/${projectId}/`)) await storage.delete(object.key);
 }
 
-export async function getRunFor(db: Db, userId: string, runId: string): Promise<RunRow> {
+/** Starts a run of the pipeline on a project the user may edit. */
+export async function startProjectRun(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  r: Omit<StartRun, "projectId" | "userId">,
+): Promise<RunRow> {
+  await requireProject(db, { userId, projectId }, "editor");
+  return startRun(db, { ...r, projectId, userId });
+}
+
+export async function getRunFor(db: Db, { userId, runId }: { userId: string; runId: string }): Promise<RunRow> {
   const run = (await db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirst()) as
     | RunRow
     | undefined;
   if (!run) throw notFound("run");
-  await requireProject(db, run.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: run.project_id }, "viewer").catch(() => {
     throw notFound("run");
   });
   return run;
 }
 
-export async function startExport(db: Db, userId: string, projectId: string, options: Partial<ExportOptions>) {
-  const project = await requireProject(db, projectId, userId, "editor");
+/** A run the user may see (404 otherwise) whose project they may edit (403 otherwise). */
+async function editableRun(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await getRunFor(db, ids);
+  await requireProject(db, { userId: ids.userId, projectId: run.project_id }, "editor");
+  return run;
+}
+
+export async function cancelRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return cancelRun(db, run.id);
+}
+
+export async function retryRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return retryRun(db, run.id);
+}
+
+export async function skipStageFor(db: Db, ids: { userId: string; runId: string }, stage: Stage): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return skipStage(db, run.id, stage);
+}
+
+export async function startExport(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  options: Partial<ExportOptions>,
+) {
+  const project = await requireProject(db, { userId, projectId }, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
   const shots = await db
     .selectFrom("package_shots")
@@ -186,10 +230,10 @@ export async function startExport(db: Db, userId: string, projectId: string, opt
   return exportId;
 }
 
-export async function exportView(db: Db, storage: Storage, exportId: string, userId: string) {
+export async function exportView(db: Db, storage: Storage, { userId, exportId }: { userId: string; exportId: string }) {
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
   if (!ex) throw notFound("export");
-  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: ex.project_id }, "viewer").catch(() => {
     throw notFound("export");
   });
   return toExport(storage, ex);
@@ -234,12 +278,11 @@ export async function toExport(storage: Storage, ex: ExportRow) {
 export async function listExports(
   db: Db,
   storage: Storage,
-  userId: string,
-  projectId: string,
+  { userId, projectId }: { userId: string; projectId: string },
   pageNo: number,
   size: number,
 ) {
-  await requireProject(db, projectId, userId, "viewer");
+  await requireProject(db, { userId, projectId }, "viewer");
   const base = db.selectFrom("exports").where("project_id", "=", projectId);
   const [rows, count] = await Promise.all([
     base
@@ -254,10 +297,10 @@ export async function listExports(
 }
 
 /** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
-export async function assetView(db: Db, storage: Storage, assetId: string, userId: string) {
+export async function assetView(db: Db, storage: Storage, { userId, assetId }: { userId: string; assetId: string }) {
   const a = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
   if (!a?.project_id) throw notFound("asset");
-  await requireProject(db, a.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: a.project_id }, "viewer").catch(() => {
     throw notFound("asset");
   });
   const { url, expiresAt } = await storage.signedUrl(a.storage_key, 3600);
@@ -278,13 +321,13 @@ export async function assetView(db: Db, storage: Storage, assetId: string, userI
 }
 
 /** Stops an export: a run's export cancels its run; a standalone export's job is cancelled (a render in progress aborts). */
-export async function cancelExport(db: Db, exportId: string, userId: string) {
+export async function cancelExport(db: Db, { userId, exportId }: { userId: string; exportId: string }) {
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
   if (!ex) throw notFound("export");
-  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: ex.project_id }, "viewer").catch(() => {
     throw notFound("export");
   });
-  await requireProject(db, ex.project_id, userId, "editor");
+  await requireProject(db, { userId, projectId: ex.project_id }, "editor");
   if (!["queued", "running"].includes(ex.status)) throw conflict(`the export is already ${ex.status}`);
   if (ex.run_id) {
     await cancelRun(db, ex.run_id).catch(() => {});
