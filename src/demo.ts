@@ -47,7 +47,11 @@ export async function demo(config: Config, log: Logger, storyPath: string, out: 
       (await db.selectFrom("users").selectAll().where("username", "=", "demo").executeTakeFirst()) ??
       (await createUser(db, { username: "demo", email: "demo@inkreel.local", password: crypto.randomUUID() }));
     const name = basename(storyPath, extname(storyPath));
-    const project = await createProject(db, user.id, user.current_space_id, { name, input: { type: "novel", text } });
+    const project = await createProject(
+      db,
+      { userId: user.id, currentSpaceId: user.current_space_id },
+      { name, input: { type: "novel", text } },
+    );
     const run = await startRun(db, { projectId: project.id, userId: user.id, mode: "auto" });
     const tty = process.stdout.isTTY;
     let drawn = 0;

@@ -101,12 +101,16 @@ describe("spaces", () => {
 
   test("requireSpaceRole: viewer below editor is 403, editor passes, outsider 404", async () => {
     const { space, editor, viewer, outsider } = await team();
-    const passed = await requireSpaceRole(ctx.db, space.id, editor.user.id, "editor");
+    const passed = await requireSpaceRole(ctx.db, { userId: editor.user.id, spaceId: space.id }, "editor");
     expect(passed.role).toBe("editor");
-    const denied = await requireSpaceRole(ctx.db, space.id, viewer.user.id, "editor").catch((e) => e);
+    const denied = await requireSpaceRole(ctx.db, { userId: viewer.user.id, spaceId: space.id }, "editor").catch(
+      (e) => e,
+    );
     expect(denied).toBeInstanceOf(AppError);
     expect(denied.status).toBe(403);
-    const hidden = await requireSpaceRole(ctx.db, space.id, outsider.user.id, "viewer").catch((e) => e);
+    const hidden = await requireSpaceRole(ctx.db, { userId: outsider.user.id, spaceId: space.id }, "viewer").catch(
+      (e) => e,
+    );
     expect(hidden.status).toBe(404);
   });
 

@@ -132,7 +132,9 @@ describe("DELETE /users/:id", () => {
     const a = await ctx.register("doomed");
     const b = await ctx.register("bystander");
     expect((await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: a.token })).status).toBe(403);
-    expect((await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: b.token })).status).toBe(404);
+    // Refused before the user is looked up, so a plain USER learns nothing of who exists.
+    expect((await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: b.token })).status).toBe(403);
+    expect((await ctx.call("DELETE", `/api/v1/users/${crypto.randomUUID()}`, { token: b.token })).status).toBe(403);
     const res = await ctx.call("DELETE", `/api/v1/users/${a.user.id}`, { token: admin.token });
     expect(res.status).toBe(200);
     expect((await ctx.call("GET", "/api/v1/auth/me", { token: a.token })).status).toBe(401);

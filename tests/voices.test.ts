@@ -237,8 +237,8 @@ describe("the voice library", () => {
         ["21m00Tcm4TlvDq8ikWAM", "Rachel (renamed)", "young"],
         ["newVoice000000000001", "Nova", "old"],
       ]);
-      expect(await voiceAccepted(ctx.db, "elevenlabs", "pNInz6obpgDQGcFmaJgB")).toBe(false);
-      expect(await voiceAccepted(ctx.db, "elevenlabs", "newVoice000000000001")).toBe(true);
+      expect(await voiceAccepted(ctx.db, { provider: "elevenlabs", voiceId: "pNInz6obpgDQGcFmaJgB" })).toBe(false);
+      expect(await voiceAccepted(ctx.db, { provider: "elevenlabs", voiceId: "newVoice000000000001" })).toBe(true);
     } finally {
       fake.setVoices(DEFAULT_FAKE_VOICES);
     }
@@ -256,7 +256,7 @@ describe("the voice library", () => {
     await expect(refreshVoices(ctx.db, elevenlabs)).rejects.toBeInstanceOf(ElevenLabsProviderError);
     // Restored for the route tests.
     expect((await refreshVoices(ctx.db, elevenlabs)).voices).toHaveLength(3);
-    expect(await voiceAccepted(ctx.db, "no-such-provider", "anything")).toBe(true);
+    expect(await voiceAccepted(ctx.db, { provider: "no-such-provider", voiceId: "anything" })).toBe(true);
   });
 
   test("local speech lists its presets; the library stores them without any network", async () => {
@@ -268,7 +268,7 @@ describe("the voice library", () => {
     expect(voices).toHaveLength(LOCAL_PRESETS.length);
     expect(await libraryVoices(ctx.db, "local")).toEqual(voices);
     // Local speech speaks with any name, listed or not.
-    expect(await voiceAccepted(ctx.db, "local", "older-narrator")).toBe(true);
+    expect(await voiceAccepted(ctx.db, { provider: "local", voiceId: "older-narrator" })).toBe(true);
   });
 });
 

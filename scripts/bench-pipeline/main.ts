@@ -42,10 +42,14 @@ let worker: ReturnType<typeof Bun.spawn> | null = null;
 try {
   const text = (await Bun.file(STORY).text()).trim();
   const user = await createUser(db, { username: "bench", email: "bench@inkreel.local", password: crypto.randomUUID() });
-  const project = await createProject(db, user.id, user.current_space_id, {
-    name: "bench",
-    input: { type: "novel", text },
-  });
+  const project = await createProject(
+    db,
+    { userId: user.id, currentSpaceId: user.current_space_id },
+    {
+      name: "bench",
+      input: { type: "novel", text },
+    },
+  );
   worker = Bun.spawn([process.execPath, join(import.meta.dir, "worker.ts")], {
     env: { ...env, DATABASE_URL: database.url },
     stdout: "pipe",

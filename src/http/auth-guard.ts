@@ -1,6 +1,6 @@
-import { Elysia } from "elysia";
+import { type DocumentDecoration, Elysia } from "elysia";
 import { forbidden, unauthorized } from "../core/errors.ts";
-import type { User } from "../db/types.ts";
+import type { SpaceRole, User } from "../db/types.ts";
 import type { Deps } from "../deps.ts";
 import { hitRateLimit } from "../services/rate-limit.ts";
 import { ensureSupabaseUser } from "../services/users.ts";
@@ -44,10 +44,6 @@ export async function authenticate(deps: Deps, token: string | null): Promise<Ca
   return { user, sessionId: claims.session_id };
 }
 
-export function requireAdmin(user: User) {
-  if (user.role !== "ADMIN") throw forbidden("this needs the ADMIN role");
-}
-
 /** The caller's address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
 export function clientIp(
   deps: Deps,
@@ -61,25 +57,47 @@ export function clientIp(
   return server?.requestIP(request)?.address ?? "unknown";
 }
 
+/** An OpenAPI extension (`x-…`) on a route's docs; Elysia's type for `detail` names only the standard fields. */
+const docMark = (extension: Record<`x-${string}`, unknown>) => extension as DocumentDecoration;
+
+/** What `spaceRole` adds to a route's docs, for routes that authenticate without the guard (event streams). */
+export const spaceRoleDoc = (role: SpaceRole) => docMark({ "x-space-role": role });
+
 /**
  * Route options for auth: `auth: true` resolves `caller` (401 without a valid token) and counts
- * the request against the caller's per-minute limit; `ipLimit: true` counts an unauthenticated
- * request (login, register, refresh) against the per-IP limit.
+ * the request against the caller's per-minute limit; `admin: true` does the same and then answers
+ * 403 FORBIDDEN to anyone but an ADMIN, before the handler runs; `spaceRole: "editor"` (or
+ * "viewer", "admin") does what `auth: true` does and declares the lowest role in the resource's
+ * space that the route's service demands (the service checks it: which space a route touches is
+ * known only once its row is loaded); `ipLimit: true` counts an unauthenticated request (login,
+ * register, refresh) against the per-IP limit.
+ *
+ * `admin` and `spaceRole` also mark the route's docs (`x-admin`, `x-space-role`), which is how
+ * tests find every such route in the route table.
  */
 export function authGuard(deps: Deps) {
-  return new Elysia({ name: "inkreel.auth-guard" }).macro({
-    auth: {
-      async resolve({ request }) {
-        const caller = await authenticate(deps, bearerToken(request.headers.get("authorization")));
-        requestInfo(request).userId = caller.user.id;
-        await hitRateLimit(deps.db, `user:${caller.user.id}`, deps.config.limits.userPerMinute);
-        return { caller };
+  return new Elysia({ name: "inkreel.auth-guard" })
+    .macro({
+      auth: {
+        async resolve({ request }) {
+          const caller = await authenticate(deps, bearerToken(request.headers.get("authorization")));
+          requestInfo(request).userId = caller.user.id;
+          await hitRateLimit(deps.db, `user:${caller.user.id}`, deps.config.limits.userPerMinute);
+          return { caller };
+        },
       },
-    },
-    ipLimit: {
-      async beforeHandle({ request, server }) {
-        await hitRateLimit(deps.db, `ip:${clientIp(deps, request, server)}`, deps.config.limits.authPerMinute);
+      ipLimit: {
+        async beforeHandle({ request, server }) {
+          await hitRateLimit(deps.db, `ip:${clientIp(deps, request, server)}`, deps.config.limits.authPerMinute);
+        },
       },
-    },
-  });
+    })
+    .macro("admin", {
+      auth: true,
+      detail: docMark({ "x-admin": true }),
+      beforeHandle({ caller }) {
+        if (caller.user.role !== "ADMIN") throw forbidden("this needs the ADMIN role");
+      },
+    })
+    .macro({ spaceRole: (role: SpaceRole) => ({ auth: true, detail: spaceRoleDoc(role) }) });
 }

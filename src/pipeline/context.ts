@@ -78,8 +78,7 @@ export interface StepWhere {
 export async function stepContextFor(
   deps: PipelineDeps,
   project: ProjectRow,
-  packageId: string,
-  ownerId: string | null,
+  { packageId, ownerId }: { packageId: string; ownerId: string | null },
   signal: AbortSignal,
   where: StepWhere = {},
   progress: (p: number) => Promise<void> = async () => {},

@@ -120,21 +120,19 @@ export async function buildTimeline(
 async function refreshStale(
   deps: PipelineDeps,
   project: Parameters<typeof stepContextFor>[1],
-  packageId: string,
-  ownerId: string | null,
-  runId: string | null,
+  { packageId, ownerId, runId }: { packageId: string; ownerId: string | null; runId: string | null },
   signal: AbortSignal,
 ) {
   for (const before of await loadShots(deps.db, packageId)) {
     if (before.stale.length === 0 && before.lines.every((l) => l.audio)) continue;
-    const step = await stepContextFor(deps, project, packageId, ownerId, signal, {
+    const step = await stepContextFor(deps, project, { packageId, ownerId }, signal, {
       runId,
       stage: "export",
       shotId: before.id,
     });
     if (before.stale.includes("keyframe")) await keyframe(step, before.id);
     if (before.stale.includes("voice") || before.lines.some((l) => !l.audio)) await voice(step, before.id);
-    const after = await loadShot(deps.db, packageId, before.id);
+    const after = await loadShot(deps.db, { packageId, shotId: before.id });
     if (
       after.clip.selected !== null &&
       (before.stale.some((s) => s === "clip" || s === "keyframe") || after.durationS !== before.durationS)
@@ -174,7 +172,7 @@ export async function renderExport(
     .where("status", "in", ["queued", "running", "failed"])
     .executeTakeFirst();
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
-  await refreshStale(deps, project, ex.package_id!, ex.created_by, ex.run_id, signal);
+  await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const timeline = await buildTimeline(
     deps,
@@ -281,7 +279,11 @@ export async function renderExport(
 }
 
 /** Marks an export failed with the reason a user can act on. */
-export async function failExport(db: Db, exportId: string, message: string, shotId?: string | null) {
+export async function failExport(
+  db: Db,
+  { exportId, shotId }: { exportId: string; shotId?: string | null },
+  message: string,
+) {
   await db.transaction().execute(async (trx) => {
     const ex = await trx
       .updateTable("exports")

@@ -52,7 +52,7 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
     await (p.what === "keyframe" ? shots.keyframe : shots.clip)(step, p.target, p.seed);
     if (p.what === "keyframe") {
       // A video made from the old picture no longer matches it.
-      const shot = await loadShot(db, p.package_id, p.target);
+      const shot = await loadShot(db, { packageId: p.package_id, shotId: p.target });
       if (shot.clip.selected !== null && !shot.stale.includes("clip"))
         await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
     }
@@ -64,7 +64,7 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
     const c = pkg.characters.find((x) => x.name === p.target);
     if (!c) throw new PermanentJobError(`no character "${p.target}"`);
     const ref = await analysis.referenceSheet(step, art, c, p.seed);
-    await selectCharacterReference(db, p.package_id, c.name, ref);
+    await selectCharacterReference(db, { packageId: p.package_id, character: c.name }, ref);
   } else {
     const s = pkg.scenes.find((x) => x.id === p.target);
     if (!s) throw new PermanentJobError(`no scene "${p.target}"`);
@@ -82,7 +82,11 @@ async function regenerate(step: StepContext, p: RegeneratePayload) {
  * Gives a character another reference sheet (added to its candidates); every shot the character
  * appears in gets a stale keyframe, since keyframes are painted from the sheets.
  */
-export async function selectCharacterReference(db: Db, packageId: string, name: string, ref: AssetRef) {
+export async function selectCharacterReference(
+  db: Db,
+  { packageId, character: name }: { packageId: string; character: string },
+  ref: AssetRef,
+) {
   await db.transaction().execute(async (trx) => {
     const pkg = await loadPackage(trx, packageId);
     const characters = pkg.characters.map((x) =>
@@ -128,8 +132,7 @@ async function stepContext(
   return stepContextFor(
     deps,
     project,
-    run.package_id!,
-    run.created_by,
+    { packageId: run.package_id!, ownerId: run.created_by },
     job.signal,
     { runId: run.id, stage, shotId, jobId: job.id, attempt: job.attempt },
     (p) => job.progress(p),
@@ -276,7 +279,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
             );
           } catch (e) {
             if (isFinal(e, ctx) && !ctx.signal.aborted)
-              await failExport(db, exportId, reason(e), e instanceof ComposeError ? e.shotId : null);
+              await failExport(db, { exportId, shotId: e instanceof ComposeError ? e.shotId : null }, reason(e));
             throw e;
           }
         } else {
@@ -343,7 +346,8 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         .where("id", "=", payload.project_id)
         .executeTakeFirst();
       if (!project) return { skipped: "the project is gone" };
-      const step = await stepContextFor(deps, project, payload.package_id, payload.user_id, ctx.signal, {
+      const owner = { packageId: payload.package_id, ownerId: payload.user_id };
+      const step = await stepContextFor(deps, project, owner, ctx.signal, {
         stage: `regenerate_${payload.what}`,
         shotId: payload.what === "keyframe" || payload.what === "clip" ? payload.target : null,
       });
@@ -357,7 +361,11 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         return { files: files.length };
       } catch (e) {
         if (isFinal(e, ctx) && !ctx.signal.aborted)
-          await failExport(db, payload.export_id, reason(e), e instanceof ComposeError ? e.shotId : null);
+          await failExport(
+            db,
+            { exportId: payload.export_id, shotId: e instanceof ComposeError ? e.shotId : null },
+            reason(e),
+          );
         throw e;
       }
     },

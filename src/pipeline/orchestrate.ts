@@ -42,10 +42,10 @@ export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
     let packageId = project.active_package_id;
     let from: Stage = r.fromStage ?? "storyline";
     if (!packageId) {
-      packageId = await newPackageVersion(trx, project.id, null);
+      packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: null });
       from = "storyline";
     } else if (r.fromStage) {
-      packageId = await newPackageVersion(trx, project.id, packageId);
+      packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId });
     } else {
       // Continue: the first stage the last run of this package did not complete.
       const last = await trx

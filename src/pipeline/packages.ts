@@ -58,7 +58,10 @@ export async function loadShots(db: Executor, packageId: string): Promise<ShotMa
   return rows.map((r) => r.data);
 }
 
-export async function loadShot(db: Executor, packageId: string, shotId: string): Promise<ShotMaterial> {
+export async function loadShot(
+  db: Executor,
+  { packageId, shotId }: { packageId: string; shotId: string },
+): Promise<ShotMaterial> {
   const row = await db
     .selectFrom("package_shots")
     .select("data")
@@ -98,8 +101,7 @@ export async function replaceShots(db: Executor, packageId: string, shots: ShotM
  */
 export async function newPackageVersion(
   db: Executor,
-  projectId: string,
-  from: string | null,
+  { projectId, fromPackageId: from }: { projectId: string; fromPackageId: string | null },
   name?: string,
 ): Promise<string> {
   const next = await db

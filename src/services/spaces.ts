@@ -47,7 +47,11 @@ export async function createPersonalSpace(trx: Executor, user: User): Promise<Sp
  * The one access check for everything that lives in a space: non-members get 404 (the space's
  * existence is not revealed), members below `minRole` get 403.
  */
-export async function requireSpaceRole(db: Executor, spaceId: string, userId: string, minRole: SpaceRole) {
+export async function requireSpaceRole(
+  db: Executor,
+  { userId, spaceId }: { userId: string; spaceId: string },
+  minRole: SpaceRole,
+) {
   const row = await db
     .selectFrom("spaces")
     .innerJoin("space_members", "space_members.space_id", "spaces.id")
@@ -62,8 +66,8 @@ export async function requireSpaceRole(db: Executor, spaceId: string, userId: st
   return { space: space as Space, role, lastAccessedAt: last_accessed_at };
 }
 
-export async function getSpace(db: Db, spaceId: string, userId: string) {
-  const { space, role, lastAccessedAt } = await requireSpaceRole(db, spaceId, userId, "viewer");
+export async function getSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
+  const { space, role, lastAccessedAt } = await requireSpaceRole(db, { userId, spaceId }, "viewer");
   return toPublicSpace(space, role, lastAccessedAt);
 }
 
@@ -104,11 +108,10 @@ export async function createTeamSpace(db: Db, userId: string, input: { name: str
 
 export async function updateSpace(
   db: Db,
-  spaceId: string,
-  userId: string,
+  { userId, spaceId }: { userId: string; spaceId: string },
   patch: { name?: string; logo_url?: string | null },
 ) {
-  const { role, lastAccessedAt } = await requireSpaceRole(db, spaceId, userId, "admin");
+  const { role, lastAccessedAt } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   const space = await db
     .updateTable("spaces")
     .set({ ...patch, updated_at: new Date() })
@@ -118,15 +121,15 @@ export async function updateSpace(
   return toPublicSpace(space, role, lastAccessedAt);
 }
 
-export async function deleteSpace(db: Db, spaceId: string, userId: string) {
-  const { space } = await requireSpaceRole(db, spaceId, userId, "admin");
+export async function deleteSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
+  const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   if (space.type === "personal") throw conflict("a personal space cannot be deleted");
   await db.deleteFrom("spaces").where("id", "=", spaceId).execute();
 }
 
 /** Makes `spaceId` the user's current space (and records the access). */
-export async function switchSpace(db: Db, userId: string, spaceId: string) {
-  const { space, role } = await requireSpaceRole(db, spaceId, userId, "viewer");
+export async function switchSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
+  const { space, role } = await requireSpaceRole(db, { userId, spaceId }, "viewer");
   const now = new Date();
   await db.transaction().execute(async (trx) => {
     await trx.updateTable("users").set({ current_space_id: spaceId }).where("id", "=", userId).execute();
@@ -159,11 +162,10 @@ export type PublicInvite = ReturnType<typeof toPublicInvite>;
 
 export async function createInvite(
   db: Db,
-  spaceId: string,
-  userId: string,
+  { userId, spaceId }: { userId: string; spaceId: string },
   input: { role?: SpaceRole; expires_in_s?: number; max_uses?: number },
 ) {
-  const { space } = await requireSpaceRole(db, spaceId, userId, "admin");
+  const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   if (space.type === "personal") throw conflict("a personal space has no other members; create a team space");
   const invite = await db
     .insertInto("space_invites")
@@ -180,8 +182,8 @@ export async function createInvite(
   return toPublicInvite(invite);
 }
 
-export async function listInvites(db: Db, spaceId: string, userId: string) {
-  await requireSpaceRole(db, spaceId, userId, "admin");
+export async function listInvites(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
+  await requireSpaceRole(db, { userId, spaceId }, "admin");
   const rows = await db
     .selectFrom("space_invites")
     .selectAll()
@@ -191,8 +193,11 @@ export async function listInvites(db: Db, spaceId: string, userId: string) {
   return rows.map(toPublicInvite);
 }
 
-export async function revokeInvite(db: Db, spaceId: string, userId: string, inviteId: string) {
-  await requireSpaceRole(db, spaceId, userId, "admin");
+export async function revokeInvite(
+  db: Db,
+  { userId, spaceId, inviteId }: { userId: string; spaceId: string; inviteId: string },
+) {
+  await requireSpaceRole(db, { userId, spaceId }, "admin");
   const row = await db
     .updateTable("space_invites")
     .set({ revoked_at: new Date() })
@@ -239,8 +244,13 @@ export async function joinSpace(db: Db, userId: string, code: string) {
   }
 }
 
-export async function listMembers(db: Db, spaceId: string, userId: string, pageNo: number, pageSize: number) {
-  await requireSpaceRole(db, spaceId, userId, "viewer");
+export async function listMembers(
+  db: Db,
+  { userId, spaceId }: { userId: string; spaceId: string },
+  pageNo: number,
+  pageSize: number,
+) {
+  await requireSpaceRole(db, { userId, spaceId }, "viewer");
   const base = db.selectFrom("space_members").where("space_id", "=", spaceId);
   const [rows, count] = await Promise.all([
     base
@@ -322,18 +332,25 @@ async function dropMember(db: Db, space: Space, memberId: string) {
   });
 }
 
-export async function removeMember(db: Db, spaceId: string, userId: string, memberId: string) {
-  const { space } = await requireSpaceRole(db, spaceId, userId, "admin");
+export async function removeMember(
+  db: Db,
+  { userId, spaceId, memberId }: { userId: string; spaceId: string; memberId: string },
+) {
+  const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   await dropMember(db, space, memberId);
 }
 
-export async function leaveSpace(db: Db, spaceId: string, userId: string) {
-  const { space } = await requireSpaceRole(db, spaceId, userId, "viewer");
+export async function leaveSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
+  const { space } = await requireSpaceRole(db, { userId, spaceId }, "viewer");
   await dropMember(db, space, userId);
 }
 
-export async function changeMemberRole(db: Db, spaceId: string, userId: string, memberId: string, role: SpaceRole) {
-  const { space } = await requireSpaceRole(db, spaceId, userId, "admin");
+export async function changeMemberRole(
+  db: Db,
+  { userId, spaceId, memberId }: { userId: string; spaceId: string; memberId: string },
+  role: SpaceRole,
+) {
+  const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   if (space.type === "personal") throw conflict("roles in a personal space cannot change");
   return db.transaction().execute(async (trx) => {
     const members = await trx

@@ -122,11 +122,23 @@ export interface UserPatch {
   avatar_url?: string | null;
 }
 
+/** Self or ADMIN may see a user; anyone else gets 404, as if the user did not exist. */
+export async function visibleUser(db: Db, caller: User, id: string) {
+  if (caller.id !== id && caller.role !== "ADMIN") throw notFound("user");
+  const user = await findUserById(db, id);
+  if (!user) throw notFound("user");
+  return user;
+}
+
 /**
  * Applies a patch the caller is allowed to make (checked by the caller). A password change
  * revokes the user's other sessions.
  */
-export async function updateUser(db: Db, id: string, patch: UserPatch, keepSession?: string): Promise<User> {
+export async function updateUser(
+  db: Db,
+  { userId: id, keepSessionId: keepSession }: { userId: string; keepSessionId?: string },
+  patch: UserPatch,
+): Promise<User> {
   const values: Partial<Record<string, unknown>> = { updated_at: new Date() };
   if (patch.username !== undefined) values.username = patch.username;
   if (patch.email !== undefined) values.email = patch.email;

@@ -217,7 +217,10 @@ export async function listVoices(
  * Whether speech of `provider` can speak with `voiceId`: it is in the provider's library, or the
  * library of the provider is not known (no rows), or the provider takes any name (local).
  */
-export async function voiceAccepted(db: Db, provider: string, voiceId: string): Promise<boolean> {
+export async function voiceAccepted(
+  db: Db,
+  { provider, voiceId }: { provider: string; voiceId: string },
+): Promise<boolean> {
   if (voiceId.includes("\u0000")) return false;
   if (acceptsAnyVoice(provider)) return true;
   const row = await db
@@ -232,8 +235,12 @@ export async function voiceAccepted(db: Db, provider: string, voiceId: string): 
 }
 
 /** Refuses (400 VALIDATION_ERROR at `path`) a voice id that the provider's known library does not hold. */
-export async function requireVoice(db: Db, provider: string, voiceId: string, path = "/voice_id"): Promise<void> {
-  if (!(await voiceAccepted(db, provider, voiceId))) {
+export async function requireVoice(
+  db: Db,
+  { provider, voiceId }: { provider: string; voiceId: string },
+  path = "/voice_id",
+): Promise<void> {
+  if (!(await voiceAccepted(db, { provider, voiceId }))) {
     throw validation(
       [
         {

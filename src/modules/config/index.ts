@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { page } from "../../core/page.ts";
 import type { Deps } from "../../deps.ts";
-import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
+import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
 import {
@@ -77,13 +77,12 @@ export function configModule(deps: Deps) {
     .put(
       "/api/v1/config/providers",
       async ({ body, caller }) => {
-        requireAdmin(caller.user);
         const result = await admin.updateCurrent(db, config, caller.user.id, body);
         audit("provider chains updated", { admin_id: caller.user.id, fields: fieldNames(body), chains: result.chains });
         return ok(result);
       },
       {
-        auth: true,
+        admin: true,
         body: CurrentUpdateBody,
         response: { 200: Envelope(CurrentSchema), ...ErrorResponses },
         detail: {
@@ -97,13 +96,12 @@ export function configModule(deps: Deps) {
     .post(
       "/api/v1/config/providers/custom",
       async ({ body, caller, set }) => {
-        requireAdmin(caller.user);
         const view = await created(caller, body, "config");
         set.status = 201;
         return ok(view, "provider created");
       },
       {
-        auth: true,
+        admin: true,
         body: CustomProviderBody,
         response: { 201: Envelope(ProviderViewSchema), ...ErrorResponses },
         detail: {
@@ -115,14 +113,13 @@ export function configModule(deps: Deps) {
     )
     .get(
       "/api/v1/admin/providers",
-      async ({ query, caller }) => {
-        requireAdmin(caller.user);
+      async ({ query }) => {
         const { page: pageNo = 1, page_size = 20 } = query;
         const all = await admin.listProviderViews(db, config);
         return ok(page(all.slice((pageNo - 1) * page_size, pageNo * page_size), all.length, pageNo, page_size));
       },
       {
-        auth: true,
+        admin: true,
         query: PageQuery,
         response: { 200: Envelope(PageOf(ProviderViewSchema)), ...ErrorResponses },
         detail: { summary: "List providers, built-in ones first (ADMIN)", security },
@@ -131,13 +128,12 @@ export function configModule(deps: Deps) {
     .post(
       "/api/v1/admin/providers",
       async ({ body, caller, set }) => {
-        requireAdmin(caller.user);
         const view = await created(caller, body, "admin");
         set.status = 201;
         return ok(view, "provider created");
       },
       {
-        auth: true,
+        admin: true,
         body: CustomProviderBody,
         response: { 201: Envelope(ProviderViewSchema), ...ErrorResponses },
         detail: {
@@ -150,13 +146,12 @@ export function configModule(deps: Deps) {
     .patch(
       "/api/v1/admin/providers/:id",
       async ({ params, body, caller }) => {
-        requireAdmin(caller.user);
         const view = await admin.updateProvider(db, config, params.id, body);
         audit("provider updated", { admin_id: caller.user.id, provider: view.id, fields: fieldNames(body) });
         return ok(view);
       },
       {
-        auth: true,
+        admin: true,
         params: ProviderParams,
         body: ProviderPatchBody,
         response: { 200: Envelope(ProviderViewSchema), ...ErrorResponses },
@@ -171,13 +166,12 @@ export function configModule(deps: Deps) {
     .post(
       "/api/v1/admin/providers/:id/enable",
       async ({ params, body, caller }) => {
-        requireAdmin(caller.user);
         const view = await admin.setEnabled(db, config, params.id, true);
         audit("provider enabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);
       },
       {
-        auth: true,
+        admin: true,
         params: ProviderParams,
         body: ToggleBody,
         response: { 200: Envelope(ProviderViewSchema), ...ErrorResponses },
@@ -187,13 +181,12 @@ export function configModule(deps: Deps) {
     .post(
       "/api/v1/admin/providers/:id/disable",
       async ({ params, body, caller }) => {
-        requireAdmin(caller.user);
         const view = await admin.setEnabled(db, config, params.id, false);
         audit("provider disabled", { admin_id: caller.user.id, provider: view.id, reason: body?.reason });
         return ok(view);
       },
       {
-        auth: true,
+        admin: true,
         params: ProviderParams,
         body: ToggleBody,
         response: { 200: Envelope(ProviderViewSchema), ...ErrorResponses },

@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { validation } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
+import { spaceRoleDoc } from "../../http/auth-guard.ts";
 import { ErrorEnvelope } from "../../http/envelope.ts";
 import { projectEventStream } from "../../realtime/sse.ts";
 import { requireProject } from "../../services/project-access.ts";
@@ -73,7 +74,7 @@ export function eventsModule(deps: Deps) {
     .get(
       "/api/v1/projects/:id/events",
       async ({ params, query, request, caller, server, set }) => {
-        await requireProject(db, params.id, caller.user.id, "viewer");
+        await requireProject(db, { userId: caller.user.id, projectId: params.id }, "viewer");
         const after = lastEventId(request.headers.get("last-event-id"), query.last_event_id);
         // Bun ends a response idle for 10 s; this stream is meant to stay open (heartbeats aside).
         server?.timeout(request, 0);
@@ -95,6 +96,7 @@ export function eventsModule(deps: Deps) {
         // No `response` schemas: the generator would replace these responses, and the stream is
         // not JSON. Failures are the usual envelope.
         detail: {
+          ...spaceRoleDoc("viewer"),
           summary: "Live events of a project (Server-Sent Events, resumable with Last-Event-ID)",
           description: SSE_DESCRIPTION,
           security,

@@ -79,7 +79,7 @@ export function createWsSession(deps: Deps, caller: Caller, socket: SocketLike) 
       return error("VALIDATION_ERROR", `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`, projectId);
     subs.set(projectId, "pending");
     try {
-      await requireProject(deps.db, projectId, caller.user.id, "viewer");
+      await requireProject(deps.db, { userId: caller.user.id, projectId }, "viewer");
       const sub = await deps.realtime.subscribe(projectId, from ?? "live", (events) => {
         for (const e of events) send(clientFrame(e));
       });

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
-import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
+import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as jobs from "./service.ts";
 
@@ -53,13 +53,12 @@ export function jobsModule(deps: Deps) {
     .use(authGuard(deps))
     .get(
       "",
-      async ({ query, caller }) => {
-        requireAdmin(caller.user);
+      async ({ query }) => {
         const { page = 1, page_size = 20, ...filter } = query;
         return ok(await jobs.listJobs(db, filter, page, page_size));
       },
       {
-        auth: true,
+        admin: true,
         query: Query,
         response: { 200: Envelope(PageOf(JobSchema)), ...ErrorResponses },
         detail: { summary: "List jobs by state, queue and kind (ADMIN)", security },
@@ -67,12 +66,11 @@ export function jobsModule(deps: Deps) {
     )
     .get(
       "/:id",
-      async ({ params, caller }) => {
-        requireAdmin(caller.user);
+      async ({ params }) => {
         return ok(await jobs.getJob(db, params.id));
       },
       {
-        auth: true,
+        admin: true,
         params: Params,
         response: { 200: Envelope(JobSchema), ...ErrorResponses },
         detail: { summary: "Get one job, live or finished (ADMIN)", security },
@@ -80,12 +78,11 @@ export function jobsModule(deps: Deps) {
     )
     .post(
       "/:id/retry",
-      async ({ params, caller }) => {
-        requireAdmin(caller.user);
+      async ({ params }) => {
         return ok(await jobs.retry(db, params.id));
       },
       {
-        auth: true,
+        admin: true,
         params: Params,
         response: { 200: Envelope(JobSchema), ...ErrorResponses },
         detail: { summary: "Re-drive a failed or cancelled job with a fresh attempt budget (ADMIN)", security },
@@ -93,12 +90,11 @@ export function jobsModule(deps: Deps) {
     )
     .post(
       "/:id/cancel",
-      async ({ params, caller }) => {
-        requireAdmin(caller.user);
+      async ({ params }) => {
         return ok(await jobs.cancel(db, params.id));
       },
       {
-        auth: true,
+        admin: true,
         params: Params,
         response: {
           200: Envelope(

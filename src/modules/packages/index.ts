@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
-import { authGuard } from "../../http/auth-guard.ts";
+import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import * as packages from "./service.ts";
 
@@ -21,6 +21,9 @@ const PackageDetail = t.Unknown({
     "{id, project_id, version, package_name, is_active, materials: {storyline, art_style, characters, scenes, shots, music}}",
 });
 
+/** The ids a package service takes, from the route's params and its caller. */
+const ids = (params: { id: string }, caller: Caller) => ({ userId: caller.user.id, packageId: params.id });
+
 /** Versioned material packages (seed 003 §3): list, get, switch, rename, save as a new version. */
 export function packagesModule(deps: Deps) {
   const { db } = deps;
@@ -28,9 +31,10 @@ export function packagesModule(deps: Deps) {
     .use(authGuard(deps))
     .get(
       "/projects/:id/material-packages",
-      async ({ params, caller }) => ok({ list: await packages.listPackages(db, params.id, caller.user.id) }),
+      async ({ params, caller }) =>
+        ok({ list: await packages.listPackages(db, { userId: caller.user.id, projectId: params.id }) }),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: Id,
         response: { 200: Envelope(t.Object({ list: t.Array(PackageSummary) })), ...ErrorResponses },
         detail: { summary: "Material package versions of a project", security },
@@ -38,9 +42,9 @@ export function packagesModule(deps: Deps) {
     )
     .get(
       "/material-packages/:id",
-      async ({ params, caller }) => ok(await packages.getPackage(db, params.id, caller.user.id)),
+      async ({ params, caller }) => ok(await packages.getPackage(db, ids(params, caller))),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: Id,
         response: { 200: Envelope(PackageDetail), ...ErrorResponses },
         detail: { summary: "A material package with everything in it", security },
@@ -48,9 +52,9 @@ export function packagesModule(deps: Deps) {
     )
     .post(
       "/material-packages/:id/switch",
-      async ({ params, caller }) => ok(await packages.switchPackage(db, params.id, caller.user.id)),
+      async ({ params, caller }) => ok(await packages.switchPackage(db, ids(params, caller))),
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         response: { 200: Envelope(PackageDetail), ...ErrorResponses },
         detail: { summary: "Make this version the active one", security },
@@ -58,10 +62,9 @@ export function packagesModule(deps: Deps) {
     )
     .put(
       "/material-packages/:id",
-      async ({ params, body, caller }) =>
-        ok(await packages.renamePackage(db, params.id, caller.user.id, body.package_name)),
+      async ({ params, body, caller }) => ok(await packages.renamePackage(db, ids(params, caller), body.package_name)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Object({ package_name: t.String({ minLength: 1, maxLength: 100 }) }),
         response: { 200: Envelope(PackageDetail), ...ErrorResponses },
@@ -74,15 +77,13 @@ export function packagesModule(deps: Deps) {
         ok(
           await packages.switchVoice(
             db,
-            params.id,
-            caller.user.id,
+            { ...ids(params, caller), voiceId: body.voice_id },
             body.character ?? null,
-            body.voice_id,
             body.speech_speed,
           ),
         ),
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Object({
           character: t.Optional(
@@ -111,9 +112,9 @@ export function packagesModule(deps: Deps) {
     )
     .post(
       "/material-packages/:id/modify/text",
-      async ({ params, body, caller }) => ok(await packages.modifyText(db, params.id, caller.user.id, body)),
+      async ({ params, body, caller }) => ok(await packages.modifyText(db, ids(params, caller), body)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Object({
           element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
@@ -129,10 +130,11 @@ export function packagesModule(deps: Deps) {
       "/material-packages/:id/regenerate/image",
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await packages.regenerateImage(db, params.id, caller.user.id, body.element, body.id, body.seed));
+        const target = { element: body.element, id: body.id };
+        return ok(await packages.regenerateImage(db, ids(params, caller), target, body.seed));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Object({
           element: t.Union([t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
@@ -151,9 +153,15 @@ export function packagesModule(deps: Deps) {
     .post(
       "/material-packages/:id/select-candidate",
       async ({ params, body, caller }) =>
-        ok(await packages.selectImage(db, params.id, caller.user.id, body.element, body.id, body.asset_id)),
+        ok(
+          await packages.selectImage(
+            db,
+            { ...ids(params, caller), assetId: body.asset_id },
+            { element: body.element, id: body.id },
+          ),
+        ),
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Object({
           element: t.Union([t.Literal("character"), t.Literal("scene")]),
@@ -171,10 +179,10 @@ export function packagesModule(deps: Deps) {
       "/material-packages/:id/save-new",
       async ({ params, body, caller, set }) => {
         set.status = 201;
-        return ok(await packages.saveAsNew(db, params.id, caller.user.id, body?.package_name));
+        return ok(await packages.saveAsNew(db, ids(params, caller), body?.package_name));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: Id,
         body: t.Optional(t.Object({ package_name: t.Optional(t.String({ minLength: 1, maxLength: 100 })) })),
         response: {

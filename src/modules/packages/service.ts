@@ -14,21 +14,25 @@ import { requireProject } from "../../services/project-access.ts";
 import { narratorVoice, type ShotMaterial } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
 
-async function packageFor(db: Db, packageId: string, userId: string, role: "viewer" | "editor") {
+async function packageFor(
+  db: Db,
+  { userId, packageId }: { userId: string; packageId: string },
+  role: "viewer" | "editor",
+) {
   const row = await db
     .selectFrom("packages")
     .select(["id", "project_id"])
     .where("id", "=", packageId)
     .executeTakeFirst();
   if (!row) throw notFound("material package");
-  const project = await requireProject(db, row.project_id, userId, role).catch((e: unknown) => {
+  const project = await requireProject(db, { userId, projectId: row.project_id }, role).catch((e: unknown) => {
     throw (e as { code?: string }).code === "NOT_FOUND" ? notFound("material package") : e;
   });
   return { project, packageId: row.id };
 }
 
-export async function listPackages(db: Db, projectId: string, userId: string) {
-  const project = await requireProject(db, projectId, userId, "viewer");
+export async function listPackages(db: Db, { userId, projectId }: { userId: string; projectId: string }) {
+  const project = await requireProject(db, { userId, projectId }, "viewer");
   const rows = await db
     .selectFrom("packages")
     .select(["id", "version", "name", "parent_id", "storyline", "created_at", "updated_at"])
@@ -47,8 +51,8 @@ export async function listPackages(db: Db, projectId: string, userId: string) {
   }));
 }
 
-export async function getPackage(db: Db, packageId: string, userId: string) {
-  const { project } = await packageFor(db, packageId, userId, "viewer");
+export async function getPackage(db: Db, { userId, packageId }: { userId: string; packageId: string }) {
+  const { project } = await packageFor(db, { userId, packageId }, "viewer");
   const pkg = await loadPackage(db, packageId);
   const shots = await loadShots(db, packageId);
   return {
@@ -79,29 +83,33 @@ async function notWhileRunning(db: Db, projectId: string) {
 }
 
 /** Makes a package the one the timeline, edits and exports use. */
-export async function switchPackage(db: Db, packageId: string, userId: string) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+export async function switchPackage(db: Db, { userId, packageId }: { userId: string; packageId: string }) {
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   await db
     .updateTable("projects")
     .set({ active_package_id: packageId, updated_at: new Date() })
     .where("id", "=", project.id)
     .execute();
-  return getPackage(db, packageId, userId);
+  return getPackage(db, { userId, packageId });
 }
 
-export async function renamePackage(db: Db, packageId: string, userId: string, name: string) {
-  await packageFor(db, packageId, userId, "editor");
+export async function renamePackage(
+  db: Db,
+  { userId, packageId }: { userId: string; packageId: string },
+  name: string,
+) {
+  await packageFor(db, { userId, packageId }, "editor");
   await db.updateTable("packages").set({ name, updated_at: new Date() }).where("id", "=", packageId).execute();
-  return getPackage(db, packageId, userId);
+  return getPackage(db, { userId, packageId });
 }
 
 /** A copy of the package as a new version (the copy becomes active). */
-export async function saveAsNew(db: Db, packageId: string, userId: string, name?: string) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+export async function saveAsNew(db: Db, { userId, packageId }: { userId: string; packageId: string }, name?: string) {
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const id = await db.transaction().execute(async (trx) => {
-    const created = await newPackageVersion(trx, project.id, packageId, name);
+    const created = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId }, name);
     await trx
       .updateTable("projects")
       .set({ active_package_id: created, updated_at: new Date() })
@@ -119,13 +127,11 @@ export async function saveAsNew(db: Db, packageId: string, userId: string, name?
  */
 export async function switchVoice(
   db: Db,
-  packageId: string,
-  userId: string,
+  { userId, packageId, voiceId }: { userId: string; packageId: string; voiceId: string },
   character: string | null,
-  voiceId: string,
   speed?: number,
 ) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   if (character !== null && !pkg.characters.some((c) => c.name === character)) throw notFound("character");
@@ -136,7 +142,7 @@ export async function switchVoice(
         (await loadShots(db, packageId)).flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice)
       : undefined;
   const current = character === null ? narration : pkg.characters.find((c) => c.name === character)!.voice;
-  if (current?.provider) await requireVoice(db, current.provider, voiceId);
+  if (current?.provider) await requireVoice(db, { provider: current.provider, voiceId });
   const characters = pkg.characters.map((c) =>
     c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c,
   );
@@ -170,11 +176,10 @@ const TEXT_FIELDS = {
 /** Edits one text field of a storyline, character, scene or shot. A shot's new description makes its keyframe stale. */
 export async function modifyText(
   db: Db,
-  packageId: string,
-  userId: string,
+  { userId, packageId }: { userId: string; packageId: string },
   e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string },
 ) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   if (!(TEXT_FIELDS[e.element] as readonly string[]).includes(e.field)) {
     throw validation([
@@ -204,19 +209,17 @@ export async function modifyText(
       stale: [...new Set([...shot.stale, "keyframe" as const])],
     });
   }
-  return getPackage(db, packageId, userId);
+  return getPackage(db, { userId, packageId });
 }
 
 /** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
 export async function regenerateImage(
   db: Db,
-  packageId: string,
-  userId: string,
-  element: "character" | "scene" | "shot",
-  id: string,
+  { userId, packageId }: { userId: string; packageId: string },
+  { element, id }: { element: "character" | "scene" | "shot"; id: string },
   seed?: number,
 ) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   const exists =
@@ -248,25 +251,22 @@ export async function regenerateImage(
 /** Selects one of a character's reference sheets or a scene's pictures. */
 export async function selectImage(
   db: Db,
-  packageId: string,
-  userId: string,
-  element: "character" | "scene",
-  id: string,
-  assetId: string,
+  { userId, packageId, assetId }: { userId: string; packageId: string; assetId: string },
+  { element, id }: { element: "character" | "scene"; id: string },
 ) {
-  const { project } = await packageFor(db, packageId, userId, "editor");
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
   if (element === "character") {
     const c = pkg.characters.find((x) => x.name === id);
     const ref = c?.candidates?.find((r) => r.asset_id === assetId);
     if (!c || !ref) throw notFound("candidate");
-    if (c.reference?.asset_id !== assetId) await selectCharacterReference(db, packageId, c.name, ref);
+    if (c.reference?.asset_id !== assetId) await selectCharacterReference(db, { packageId, character: c.name }, ref);
   } else {
     const s = pkg.scenes.find((x) => x.id === id);
     const ref = s?.candidates?.find((r) => r.asset_id === assetId);
     if (!s || !ref) throw notFound("candidate");
     await savePackage(db, packageId, { scenes: pkg.scenes.map((x) => (x.id === id ? { ...x, image: ref } : x)) });
   }
-  return getPackage(db, packageId, userId);
+  return getPackage(db, { userId, packageId });
 }

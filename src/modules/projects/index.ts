@@ -7,8 +7,6 @@ import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { idempotent } from "../../http/idempotency.ts";
-import { cancelRun, retryRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
-import { requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import {
   AssetSchema,
@@ -51,10 +49,16 @@ export function projectsModule(deps: Deps) {
       "/projects",
       async ({ body, caller, set }) => {
         set.status = 201;
-        return ok(await projects.createProject(db, caller.user.id, caller.user.current_space_id, body));
+        return ok(
+          await projects.createProject(
+            db,
+            { userId: caller.user.id, currentSpaceId: caller.user.current_space_id },
+            body,
+          ),
+        );
       },
       {
-        auth: true,
+        spaceRole: "editor",
         body: CreateProjectBody,
         response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
         detail: { summary: "Create a project from a story", security },
@@ -73,7 +77,8 @@ export function projectsModule(deps: Deps) {
         const options = uploadOptions(body.options);
         set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
-        const project = await projects.createProject(db, caller.user.id, caller.user.current_space_id, {
+        const ids = { userId: caller.user.id, currentSpaceId: caller.user.current_space_id };
+        const project = await projects.createProject(db, ids, {
           name,
           input: { type: body.type ?? "novel", text: text.trim() },
           options,
@@ -83,7 +88,7 @@ export function projectsModule(deps: Deps) {
         return ok(project);
       },
       {
-        auth: true,
+        spaceRole: "editor",
         body: UploadProjectBody,
         response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
         detail: {
@@ -102,9 +107,9 @@ export function projectsModule(deps: Deps) {
     })
     .get(
       "/projects/:id",
-      async ({ params, caller }) => ok(projects.toProject(await requireProject(db, params.id, caller.user.id))),
+      async ({ params, caller }) => ok(await projects.getProject(db, { userId: caller.user.id, projectId: params.id })),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
         detail: { summary: "A project", security },
@@ -112,9 +117,10 @@ export function projectsModule(deps: Deps) {
     )
     .patch(
       "/projects/:id",
-      async ({ params, body, caller }) => ok(await projects.updateProject(db, caller.user.id, params.id, body)),
+      async ({ params, body, caller }) =>
+        ok(await projects.updateProject(db, { userId: caller.user.id, projectId: params.id }, body)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         body: UpdateProjectBody,
         response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
@@ -124,11 +130,11 @@ export function projectsModule(deps: Deps) {
     .delete(
       "/projects/:id",
       async ({ params, caller }) => {
-        await projects.deleteProject(db, storage, caller.user.id, params.id);
+        await projects.deleteProject(db, storage, { userId: caller.user.id, projectId: params.id });
         return ok(null);
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a project, its runs, packages, exports and files", security },
@@ -136,22 +142,18 @@ export function projectsModule(deps: Deps) {
     )
     .post(
       "/projects/:id/runs",
-      async ({ params, body, caller, set, headers }) => {
-        await requireProject(db, params.id, caller.user.id, "editor");
-        return idempotent(db, caller.user.id, headers["idempotency-key"], `runs:${params.id}`, body, set, async () => {
+      async ({ params, body, caller, set, headers }) =>
+        idempotent(db, caller.user.id, headers["idempotency-key"], `runs:${params.id}`, body, set, async () => {
           set.status = 202;
-          const run = await startRun(db, {
-            projectId: params.id,
-            userId: caller.user.id,
-            mode: body.mode,
-            fromStage: body.from_stage,
-            toStage: body.to_stage,
-          });
+          const run = await projects.startProjectRun(
+            db,
+            { userId: caller.user.id, projectId: params.id },
+            { mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage },
+          );
           return ok(projects.toRun(run));
-        });
-      },
+        }),
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         body: StartRunBody,
         response: { 202: Envelope(RunSchema), ...ErrorResponses },
@@ -165,9 +167,10 @@ export function projectsModule(deps: Deps) {
     )
     .get(
       "/runs/:id",
-      async ({ params, caller }) => ok(projects.toRun(await getRunFor(db, caller.user.id, params.id))),
+      async ({ params, caller }) =>
+        ok(projects.toRun(await getRunFor(db, { userId: caller.user.id, runId: params.id }))),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(RunSchema), ...ErrorResponses },
         detail: { summary: "A run with its stages", security },
@@ -175,13 +178,10 @@ export function projectsModule(deps: Deps) {
     )
     .post(
       "/runs/:id/cancel",
-      async ({ params, caller }) => {
-        const run = await getRunFor(db, caller.user.id, params.id);
-        await requireProject(db, run.project_id, caller.user.id, "editor");
-        return ok(projects.toRun(await cancelRun(db, run.id)));
-      },
+      async ({ params, caller }) =>
+        ok(projects.toRun(await projects.cancelRunFor(db, { userId: caller.user.id, runId: params.id }))),
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         response: { 200: Envelope(RunSchema), ...ErrorResponses },
         detail: { summary: "Cancel a run (running jobs abort)", security },
@@ -190,13 +190,12 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/retry",
       async ({ params, caller, set }) => {
-        const run = await getRunFor(db, caller.user.id, params.id);
-        await requireProject(db, run.project_id, caller.user.id, "editor");
+        const run = await projects.retryRunFor(db, { userId: caller.user.id, runId: params.id });
         set.status = 202;
-        return ok(projects.toRun(await retryRun(db, run.id)));
+        return ok(projects.toRun(run));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         response: { 202: Envelope(RunSchema), ...ErrorResponses },
         detail: { summary: "Retry a failed run from its failed stage", security },
@@ -205,13 +204,12 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/skip",
       async ({ params, body, caller, set }) => {
-        const run = await getRunFor(db, caller.user.id, params.id);
-        await requireProject(db, run.project_id, caller.user.id, "editor");
+        const run = await projects.skipStageFor(db, { userId: caller.user.id, runId: params.id }, body.stage);
         set.status = 202;
-        return ok(projects.toRun(await skipStage(db, run.id, body.stage)));
+        return ok(projects.toRun(run));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         body: SkipBody,
         response: { 202: Envelope(RunSchema), ...ErrorResponses },
@@ -222,12 +220,12 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
-          const id = await projects.startExport(db, caller.user.id, params.id, body);
+          const id = await projects.startExport(db, { userId: caller.user.id, projectId: params.id }, body);
           set.status = 202;
-          return ok(await projects.exportView(db, storage, id, caller.user.id));
+          return ok(await projects.exportView(db, storage, { userId: caller.user.id, exportId: id }));
         }),
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         body: ExportRequest,
         response: { 202: Envelope(ExportSchema), ...ErrorResponses },
@@ -237,9 +235,17 @@ export function projectsModule(deps: Deps) {
     .get(
       "/projects/:id/exports",
       async ({ params, query, caller }) =>
-        ok(await projects.listExports(db, storage, caller.user.id, params.id, query.page ?? 1, query.page_size ?? 20)),
+        ok(
+          await projects.listExports(
+            db,
+            storage,
+            { userId: caller.user.id, projectId: params.id },
+            query.page ?? 1,
+            query.page_size ?? 20,
+          ),
+        ),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         query: PageQuery,
         response: { 200: Envelope(PageOf(ExportSchema)), ...ErrorResponses },
@@ -249,11 +255,12 @@ export function projectsModule(deps: Deps) {
     .post(
       "/exports/:id/cancel",
       async ({ params, caller }) => {
-        await projects.cancelExport(db, params.id, caller.user.id);
-        return ok(await projects.exportView(db, storage, params.id, caller.user.id));
+        const ids = { userId: caller.user.id, exportId: params.id };
+        await projects.cancelExport(db, ids);
+        return ok(await projects.exportView(db, storage, ids));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: IdParams,
         response: { 200: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "Cancel an export (a render in progress aborts)", security },
@@ -261,9 +268,10 @@ export function projectsModule(deps: Deps) {
     )
     .get(
       "/assets/:id",
-      async ({ params, caller }) => ok(await projects.assetView(db, storage, params.id, caller.user.id)),
+      async ({ params, caller }) =>
+        ok(await projects.assetView(db, storage, { userId: caller.user.id, assetId: params.id })),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(AssetSchema), ...ErrorResponses },
         detail: { summary: "A file the project made or received, with a signed, expiring download link", security },
@@ -271,9 +279,10 @@ export function projectsModule(deps: Deps) {
     )
     .get(
       "/exports/:id",
-      async ({ params, caller }) => ok(await projects.exportView(db, storage, params.id, caller.user.id)),
+      async ({ params, caller }) =>
+        ok(await projects.exportView(db, storage, { userId: caller.user.id, exportId: params.id })),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "An export with signed, expiring download links", security },

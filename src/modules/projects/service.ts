@@ -3,15 +3,17 @@ import { conflict, notFound } from "../../core/errors.ts";
 import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
+import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
 import type { ProjectStatus } from "../../db/types.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
-import { cancelRun } from "../../pipeline/orchestrate.ts";
+import { cancelRun, retryRun, type StartRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
 
@@ -59,8 +61,7 @@ function nameFrom(text: string): string {
 
 export async function createProject(
   db: Db,
-  userId: string,
-  currentSpace: string | null,
+  { userId, currentSpaceId }: { userId: string; currentSpaceId: string | null },
   body: {
     name?: string;
     input: { type: "novel" | "script" | "storyboard"; text: string };
@@ -68,9 +69,9 @@ export async function createProject(
     space_id?: string;
   },
 ) {
-  const spaceId = body.space_id ?? currentSpace;
+  const spaceId = body.space_id ?? currentSpaceId;
   if (!spaceId) throw notFound("space");
-  await requireSpaceRole(db, spaceId, userId, "editor");
+  await requireSpaceRole(db, { userId, spaceId }, "editor");
   const row = await db
     .insertInto("projects")
     .values({
@@ -113,13 +114,17 @@ export async function listProjects(
   return page(rows.map(toProject), Number(count.n), pageNo, size);
 }
 
+/** A project the user may see. */
+export async function getProject(db: Db, ids: { userId: string; projectId: string }) {
+  return toProject(await requireProject(db, ids, "viewer"));
+}
+
 export async function updateProject(
   db: Db,
-  userId: string,
-  id: string,
+  { userId, projectId }: { userId: string; projectId: string },
   body: { name?: string; options?: ProjectOptions },
 ) {
-  const p = await requireProject(db, id, userId, "editor");
+  const p = await requireProject(db, { userId, projectId }, "editor");
   const row = await db
     .updateTable("projects")
     .set({
@@ -127,28 +132,68 @@ export async function updateProject(
       ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
       updated_at: new Date(),
     })
-    .where("id", "=", id)
+    .where("id", "=", projectId)
     .returningAll()
     .executeTakeFirstOrThrow();
   return toProject(row);
 }
 
 /** Deletes a project with everything it made: its runs are cancelled, its files removed from storage. */
-export async function deleteProject(db: Db, storage: Storage, userId: string, id: string) {
-  await requireProject(db, id, userId, "editor");
+export async function deleteProject(
+  db: Db,
+  storage: Storage,
+  { userId, projectId }: { userId: string; projectId: string },
+) {
+  await requireProject(db, { userId, projectId }, "editor");
   const runs = await db
     .selectFrom("runs")
     .select("id")
-    .where("project_id", "=", id)
+    .where("project_id", "=", projectId)
     .where("status", "in", ["queued", "running", "paused"])
     .execute();
   for (const r of runs) await cancelRun(db, r.id).catch(() => {});
-  await db.deleteFrom("projects").where("id", "=", id).execute();
-  for (const object of await storage.list(`projects/${id}/`)) await storage.delete(object.key);
+  await db.deleteFrom("projects").where("id", "=", projectId).execute();
+  for (const object of await storage.list(`projects/${projectId}/`)) await storage.delete(object.key);
 }
 
-export async function startExport(db: Db, userId: string, projectId: string, options: ExportRequest | undefined) {
-  const project = await requireProject(db, projectId, userId, "editor");
+/** Starts a run of the pipeline on a project the user may edit. */
+export async function startProjectRun(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  r: Omit<StartRun, "projectId" | "userId">,
+): Promise<RunRow> {
+  await requireProject(db, { userId, projectId }, "editor");
+  return startRun(db, { ...r, projectId, userId });
+}
+
+/** A run the user may see (404 otherwise) whose project they may edit (403 otherwise). */
+async function editableRun(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await getRunFor(db, ids);
+  await requireProject(db, { userId: ids.userId, projectId: run.project_id }, "editor");
+  return run;
+}
+
+export async function cancelRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return cancelRun(db, run.id);
+}
+
+export async function retryRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return retryRun(db, run.id);
+}
+
+export async function skipStageFor(db: Db, ids: { userId: string; runId: string }, stage: Stage): Promise<RunRow> {
+  const run = await editableRun(db, ids);
+  return skipStage(db, run.id, stage);
+}
+
+export async function startExport(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  options: ExportRequest | undefined,
+) {
+  const project = await requireProject(db, { userId, projectId }, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
   const shots = await db
     .selectFrom("package_shots")
@@ -177,10 +222,10 @@ export async function startExport(db: Db, userId: string, projectId: string, opt
   return exportId;
 }
 
-export async function exportView(db: Db, storage: Storage, exportId: string, userId: string) {
+export async function exportView(db: Db, storage: Storage, { userId, exportId }: { userId: string; exportId: string }) {
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
   if (!ex) throw notFound("export");
-  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: ex.project_id }, "viewer").catch(() => {
     throw notFound("export");
   });
   return toExport(storage, ex);
@@ -224,12 +269,11 @@ export async function toExport(storage: Storage, ex: ExportRow) {
 export async function listExports(
   db: Db,
   storage: Storage,
-  userId: string,
-  projectId: string,
+  { userId, projectId }: { userId: string; projectId: string },
   pageNo: number,
   size: number,
 ) {
-  await requireProject(db, projectId, userId, "viewer");
+  await requireProject(db, { userId, projectId }, "viewer");
   const base = db.selectFrom("exports").where("project_id", "=", projectId);
   const [rows, count] = await Promise.all([
     base
@@ -244,10 +288,10 @@ export async function listExports(
 }
 
 /** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
-export async function assetView(db: Db, storage: Storage, assetId: string, userId: string) {
+export async function assetView(db: Db, storage: Storage, { userId, assetId }: { userId: string; assetId: string }) {
   const a = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
   if (!a?.project_id) throw notFound("asset");
-  await requireProject(db, a.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: a.project_id }, "viewer").catch(() => {
     throw notFound("asset");
   });
   const { url, expiresAt } = await storage.signedUrl(a.storage_key, 3600);
@@ -268,13 +312,13 @@ export async function assetView(db: Db, storage: Storage, assetId: string, userI
 }
 
 /** Stops an export: a run's export cancels its run; a standalone export's job is cancelled (a render in progress aborts). */
-export async function cancelExport(db: Db, exportId: string, userId: string) {
+export async function cancelExport(db: Db, { userId, exportId }: { userId: string; exportId: string }) {
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
   if (!ex) throw notFound("export");
-  await requireProject(db, ex.project_id, userId, "viewer").catch(() => {
+  await requireProject(db, { userId, projectId: ex.project_id }, "viewer").catch(() => {
     throw notFound("export");
   });
-  await requireProject(db, ex.project_id, userId, "editor");
+  await requireProject(db, { userId, projectId: ex.project_id }, "editor");
   if (!["queued", "running"].includes(ex.status)) throw conflict(`the export is already ${ex.status}`);
   if (ex.run_id) {
     await cancelRun(db, ex.run_id).catch(() => {});

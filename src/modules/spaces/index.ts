@@ -52,7 +52,7 @@ export function spacesModule(deps: Deps) {
       "/current",
       async ({ caller }) => {
         const id = caller.user.current_space_id;
-        return ok(id ? await spaces.getSpace(db, id, caller.user.id) : null);
+        return ok(id ? await spaces.getSpace(db, { userId: caller.user.id, spaceId: id }) : null);
       },
       {
         auth: true,
@@ -60,12 +60,16 @@ export function spacesModule(deps: Deps) {
         detail: { summary: "My current space", security },
       },
     )
-    .post("/switch", async ({ body, caller }) => ok(await spaces.switchSpace(db, caller.user.id, body.space_id)), {
-      auth: true,
-      body: SwitchBody,
-      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
-      detail: { summary: "Switch my current space", security },
-    })
+    .post(
+      "/switch",
+      async ({ body, caller }) => ok(await spaces.switchSpace(db, { userId: caller.user.id, spaceId: body.space_id })),
+      {
+        auth: true,
+        body: SwitchBody,
+        response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
+        detail: { summary: "Switch my current space", security },
+      },
+    )
     .post(
       "/join",
       async ({ body, caller, set }) => {
@@ -83,17 +87,22 @@ export function spacesModule(deps: Deps) {
         },
       },
     )
-    .get("/:id", async ({ params, caller }) => ok(await spaces.getSpace(db, params.id, caller.user.id)), {
-      auth: true,
-      params: SpaceParams,
-      response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
-      detail: { summary: "Get a space I belong to", security },
-    })
+    .get(
+      "/:id",
+      async ({ params, caller }) => ok(await spaces.getSpace(db, { userId: caller.user.id, spaceId: params.id })),
+      {
+        spaceRole: "viewer",
+        params: SpaceParams,
+        response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
+        detail: { summary: "Get a space I belong to", security },
+      },
+    )
     .patch(
       "/:id",
-      async ({ params, body, caller }) => ok(await spaces.updateSpace(db, params.id, caller.user.id, body)),
+      async ({ params, body, caller }) =>
+        ok(await spaces.updateSpace(db, { userId: caller.user.id, spaceId: params.id }, body)),
       {
-        auth: true,
+        spaceRole: "admin",
         params: SpaceParams,
         body: UpdateSpaceBody,
         response: { 200: Envelope(SpaceSchema), ...ErrorResponses },
@@ -103,11 +112,11 @@ export function spacesModule(deps: Deps) {
     .delete(
       "/:id",
       async ({ params, caller }) => {
-        await spaces.deleteSpace(db, params.id, caller.user.id);
+        await spaces.deleteSpace(db, { userId: caller.user.id, spaceId: params.id });
         return ok(null, "space deleted");
       },
       {
-        auth: true,
+        spaceRole: "admin",
         params: SpaceParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a team space (admin)", security },
@@ -117,27 +126,32 @@ export function spacesModule(deps: Deps) {
       "/:id/invites",
       async ({ params, body, caller, set }) => {
         set.status = 201;
-        return ok(await spaces.createInvite(db, params.id, caller.user.id, body ?? {}));
+        return ok(await spaces.createInvite(db, { userId: caller.user.id, spaceId: params.id }, body ?? {}));
       },
       {
-        auth: true,
+        spaceRole: "admin",
         params: SpaceParams,
         body: CreateInviteBody,
         response: { 201: Envelope(InviteSchema), ...ErrorResponses },
         detail: { summary: "Create an invite code with a role, expiry and use limit (admin)", security },
       },
     )
-    .get("/:id/invites", async ({ params, caller }) => ok(await spaces.listInvites(db, params.id, caller.user.id)), {
-      auth: true,
-      params: SpaceParams,
-      response: { 200: Envelope(t.Array(InviteSchema)), ...ErrorResponses },
-      detail: { summary: "List a space's invite codes (admin)", security },
-    })
+    .get(
+      "/:id/invites",
+      async ({ params, caller }) => ok(await spaces.listInvites(db, { userId: caller.user.id, spaceId: params.id })),
+      {
+        spaceRole: "admin",
+        params: SpaceParams,
+        response: { 200: Envelope(t.Array(InviteSchema)), ...ErrorResponses },
+        detail: { summary: "List a space's invite codes (admin)", security },
+      },
+    )
     .delete(
       "/:id/invites/:inviteId",
-      async ({ params, caller }) => ok(await spaces.revokeInvite(db, params.id, caller.user.id, params.inviteId)),
+      async ({ params, caller }) =>
+        ok(await spaces.revokeInvite(db, { userId: caller.user.id, spaceId: params.id, inviteId: params.inviteId })),
       {
-        auth: true,
+        spaceRole: "admin",
         params: InviteParams,
         response: { 200: Envelope(InviteSchema), ...ErrorResponses },
         detail: { summary: "Revoke an invite code (admin)", security },
@@ -146,9 +160,16 @@ export function spacesModule(deps: Deps) {
     .get(
       "/:id/members",
       async ({ params, query, caller }) =>
-        ok(await spaces.listMembers(db, params.id, caller.user.id, query.page ?? 1, query.page_size ?? 20)),
+        ok(
+          await spaces.listMembers(
+            db,
+            { userId: caller.user.id, spaceId: params.id },
+            query.page ?? 1,
+            query.page_size ?? 20,
+          ),
+        ),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: SpaceParams,
         query: PageQuery,
         response: { 200: Envelope(PageOf(MemberSchema)), ...ErrorResponses },
@@ -158,9 +179,15 @@ export function spacesModule(deps: Deps) {
     .patch(
       "/:id/members/:userId",
       async ({ params, body, caller }) =>
-        ok(await spaces.changeMemberRole(db, params.id, caller.user.id, params.userId, body.role)),
+        ok(
+          await spaces.changeMemberRole(
+            db,
+            { userId: caller.user.id, spaceId: params.id, memberId: params.userId },
+            body.role,
+          ),
+        ),
       {
-        auth: true,
+        spaceRole: "admin",
         params: MemberParams,
         body: RoleBody,
         response: { 200: Envelope(t.Object({ user_id: t.String(), role: t.String() })), ...ErrorResponses },
@@ -170,11 +197,11 @@ export function spacesModule(deps: Deps) {
     .delete(
       "/:id/members/:userId",
       async ({ params, caller }) => {
-        await spaces.removeMember(db, params.id, caller.user.id, params.userId);
+        await spaces.removeMember(db, { userId: caller.user.id, spaceId: params.id, memberId: params.userId });
         return ok(null, "member removed");
       },
       {
-        auth: true,
+        spaceRole: "admin",
         params: MemberParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Remove a member (admin)", security },
@@ -183,11 +210,11 @@ export function spacesModule(deps: Deps) {
     .post(
       "/:id/leave",
       async ({ params, caller }) => {
-        await spaces.leaveSpace(db, params.id, caller.user.id);
+        await spaces.leaveSpace(db, { userId: caller.user.id, spaceId: params.id });
         return ok(null, "left the space");
       },
       {
-        auth: true,
+        spaceRole: "viewer",
         params: SpaceParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Leave a team space", security },

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
-import { authGuard } from "../../http/auth-guard.ts";
+import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import { FILTERS } from "../../story/edit.ts";
 import * as timeline from "./service.ts";
@@ -37,24 +37,30 @@ const Clip = t.Unknown({
     "A timeline clip: id, shot_number, clip_type, duration, start_time, end_time, description, transition, selected image/video, lines, config, stale",
 });
 
+/** The ids a timeline service takes, from the route's params and its caller. */
+const project = (params: { id: string }, caller: Caller) => ({ userId: caller.user.id, projectId: params.id });
+const clip = (params: { id: string; clipId: string }, caller: Caller) => ({
+  ...project(params, caller),
+  clipId: params.clipId,
+});
+
 /** The timeline of a project's active material package (seed 003 §4): clips, lines, edits and music. */
 export function timelineModule(deps: Deps) {
   const { db } = deps;
   const base = "/api/v1/projects/:id/timeline";
   return new Elysia({ tags: ["timeline"] })
     .use(authGuard(deps))
-    .get(base, async ({ params, caller }) => ok(await timeline.getTimeline(db, params.id, caller.user.id)), {
-      auth: true,
+    .get(base, async ({ params, caller }) => ok(await timeline.getTimeline(db, project(params, caller))), {
+      spaceRole: "viewer",
       params: t.Object({ id: uuid }),
       response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
       detail: { summary: "The timeline: clips in order with their lines, edit config and staleness", security },
     })
     .put(
       `${base}/clips/:clipId/duration`,
-      async ({ params, body, caller }) =>
-        ok(await timeline.setDuration(db, params.id, caller.user.id, params.clipId, body.duration)),
+      async ({ params, body, caller }) => ok(await timeline.setDuration(db, clip(params, caller), body.duration)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: t.Object({ duration: t.Number({ minimum: 0.5, maximum: 60 }) }),
         response: { 200: Envelope(Clip), ...ErrorResponses },
@@ -63,9 +69,9 @@ export function timelineModule(deps: Deps) {
     )
     .post(
       `${base}/reorder`,
-      async ({ params, body, caller }) => ok(await timeline.reorder(db, params.id, caller.user.id, body.clip_ids)),
+      async ({ params, body, caller }) => ok(await timeline.reorder(db, project(params, caller), body.clip_ids)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: t.Object({ id: uuid }),
         body: t.Object({ clip_ids: t.Array(t.String({ maxLength: 64 }), { minItems: 1, maxItems: 5000 }) }),
         response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
@@ -75,11 +81,11 @@ export function timelineModule(deps: Deps) {
     .delete(
       `${base}/clips/:clipId`,
       async ({ params, caller }) => {
-        await timeline.deleteClip(db, params.id, caller.user.id, params.clipId);
+        await timeline.deleteClip(db, clip(params, caller));
         return ok(null);
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a clip from the timeline", security },
@@ -88,22 +94,20 @@ export function timelineModule(deps: Deps) {
     .put(
       `${base}/clips/:clipId/narration`,
       async ({ params, body, caller }) => {
-        const clip = await timeline.editLine(
+        const edited = await timeline.editLine(
           db,
-          params.id,
-          caller.user.id,
-          params.clipId,
+          clip(params, caller),
           (s) => s.lines.findIndex((l) => l.kind === "narration"),
           body,
         );
         return ok({
-          clip,
+          clip: edited,
           estimated_duration: timeline.estimate(body.text_content, body.speech_speed ?? 1),
           generation_status: "pending",
         });
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: LineBody,
         response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
@@ -113,22 +117,20 @@ export function timelineModule(deps: Deps) {
     .put(
       `${base}/clips/:clipId/dialogue/:lineId`,
       async ({ params, body, caller }) => {
-        const clip = await timeline.editLine(
+        const edited = await timeline.editLine(
           db,
-          params.id,
-          caller.user.id,
-          params.clipId,
+          clip(params, caller),
           (s) => s.lines.findIndex((l) => l.id === params.lineId && l.kind === "dialogue"),
           body,
         );
         return ok({
-          clip,
+          clip: edited,
           estimated_duration: timeline.estimate(body.text_content, body.speech_speed ?? 1),
           generation_status: "pending",
         });
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: t.Object({
           id: uuid,
           clipId: t.String({ pattern: "^[\\w.-]{1,64}$" }),
@@ -141,10 +143,9 @@ export function timelineModule(deps: Deps) {
     )
     .put(
       `${base}/clips/:clipId/edit-config`,
-      async ({ params, body, caller }) =>
-        ok(await timeline.setEditConfig(db, params.id, caller.user.id, params.clipId, body)),
+      async ({ params, body, caller }) => ok(await timeline.setEditConfig(db, clip(params, caller), body)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: EditConfigBody,
         response: { 200: Envelope(Clip), ...ErrorResponses },
@@ -155,10 +156,11 @@ export function timelineModule(deps: Deps) {
       `${base}/clips/:clipId/regenerate-image`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await timeline.regenerate(db, params.id, caller.user.id, [params.clipId], "keyframe", body?.seed));
+        const ids = { ...project(params, caller), clipIds: [params.clipId] };
+        return ok(await timeline.regenerate(db, ids, "keyframe", body?.seed));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: SeedBody,
         response: { 202: Envelope(Queued), ...ErrorResponses },
@@ -169,10 +171,11 @@ export function timelineModule(deps: Deps) {
       `${base}/clips/:clipId/generate-video`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await timeline.regenerate(db, params.id, caller.user.id, [params.clipId], "clip", body?.seed));
+        const ids = { ...project(params, caller), clipIds: [params.clipId] };
+        return ok(await timeline.regenerate(db, ids, "clip", body?.seed));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: SeedBody,
         response: { 202: Envelope(Queued), ...ErrorResponses },
@@ -183,10 +186,10 @@ export function timelineModule(deps: Deps) {
       `${base}/generate-videos`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await timeline.regenerate(db, params.id, caller.user.id, body.clip_ids, "clip"));
+        return ok(await timeline.regenerate(db, { ...project(params, caller), clipIds: body.clip_ids }, "clip"));
       },
       {
-        auth: true,
+        spaceRole: "editor",
         params: t.Object({ id: uuid }),
         body: t.Object({ clip_ids: t.Array(t.String({ pattern: "^[\\w.-]{1,64}$" }), { minItems: 1, maxItems: 500 }) }),
         response: { 202: Envelope(Queued), ...ErrorResponses },
@@ -195,10 +198,9 @@ export function timelineModule(deps: Deps) {
     )
     .get(
       `${base}/clips/:clipId/candidates`,
-      async ({ params, caller }) =>
-        ok(await timeline.candidates(db, deps.storage, params.id, caller.user.id, params.clipId)),
+      async ({ params, caller }) => ok(await timeline.candidates(db, deps.storage, clip(params, caller))),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: ClipParams,
         response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
         detail: { summary: "A clip's image and video candidates with signed links", security },
@@ -207,26 +209,26 @@ export function timelineModule(deps: Deps) {
     .post(
       `${base}/clips/:clipId/select-candidate`,
       async ({ params, body, caller }) =>
-        ok(await timeline.selectCandidate(db, params.id, caller.user.id, params.clipId, body.type, body.asset_id)),
+        ok(await timeline.selectCandidate(db, { ...clip(params, caller), assetId: body.asset_id }, body.type)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: ClipParams,
         body: t.Object({ type: t.Union([t.Literal("image"), t.Literal("video")]), asset_id: uuid }),
         response: { 200: Envelope(Clip), ...ErrorResponses },
         detail: { summary: "Use another candidate image or video for a clip", security },
       },
     )
-    .get(`${base}/bgm`, async ({ params, caller }) => ok(await timeline.getBgm(db, params.id, caller.user.id)), {
-      auth: true,
+    .get(`${base}/bgm`, async ({ params, caller }) => ok(await timeline.getBgm(db, project(params, caller))), {
+      spaceRole: "viewer",
       params: t.Object({ id: uuid }),
       response: { 200: Envelope(t.Unknown()), ...ErrorResponses },
       detail: { summary: "Background music settings", security },
     })
     .put(
       `${base}/bgm`,
-      async ({ params, body, caller }) => ok(await timeline.setBgm(db, params.id, caller.user.id, body)),
+      async ({ params, body, caller }) => ok(await timeline.setBgm(db, project(params, caller), body)),
       {
-        auth: true,
+        spaceRole: "editor",
         params: t.Object({ id: uuid }),
         body: t.Object(
           {

@@ -11,8 +11,8 @@ import { estimateSpeechS } from "../../story/timing.ts";
 import { requireVoice } from "../../voices/library.ts";
 
 /** The active package of a project the user may edit (or view), refusing edits while a run writes it. */
-export async function activePackage(db: Db, projectId: string, userId: string, role: "viewer" | "editor") {
-  const project = await requireProject(db, projectId, userId, role);
+export async function activePackage(db: Db, ids: { userId: string; projectId: string }, role: "viewer" | "editor") {
+  const project = await requireProject(db, ids, role);
   if (!project.active_package_id) throw conflict("the project has no material package yet: run the pipeline first");
   if (role === "editor") {
     const busy = await db
@@ -61,8 +61,8 @@ export function toClip(shot: ShotMaterial, index: number, startS: number) {
   };
 }
 
-export async function getTimeline(db: Db, projectId: string, userId: string) {
-  const { project, packageId } = await activePackage(db, projectId, userId, "viewer");
+export async function getTimeline(db: Db, ids: { userId: string; projectId: string }) {
+  const { project, packageId } = await activePackage(db, ids, "viewer");
   const shots = await loadShots(db, packageId);
   const pkg = await loadPackage(db, packageId);
   let at = 0;
@@ -84,12 +84,10 @@ export async function getTimeline(db: Db, projectId: string, userId: string) {
 
 async function editShot(
   db: Db,
-  projectId: string,
-  userId: string,
-  clipId: string,
+  { userId, projectId, clipId }: { userId: string; projectId: string; clipId: string },
   change: (s: ShotMaterial) => ShotMaterial,
 ) {
-  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const { packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
   const index = shots.findIndex((s) => s.id === clipId);
   if (index < 0) throw notFound("clip");
@@ -101,8 +99,8 @@ async function editShot(
 
 const mark = (s: ShotMaterial, ...what: ShotMaterial["stale"]) => [...new Set([...s.stale, ...what])];
 
-export function setDuration(db: Db, projectId: string, userId: string, clipId: string, duration: number) {
-  return editShot(db, projectId, userId, clipId, (s) => {
+export function setDuration(db: Db, ids: { userId: string; projectId: string; clipId: string }, duration: number) {
+  return editShot(db, ids, (s) => {
     const { spokenS } = lineLayout(s);
     if (duration + 0.05 < spokenS)
       throw validation(
@@ -124,20 +122,19 @@ export interface LineEdit {
 /** A narration or dialogue line rewritten: its audio is out of date until the next export regenerates it. */
 export async function editLine(
   db: Db,
-  projectId: string,
-  userId: string,
-  clipId: string,
+  { userId, projectId, clipId }: { userId: string; projectId: string; clipId: string },
   find: (s: ShotMaterial) => number,
   edit: LineEdit,
 ) {
   if (edit.voice_id) {
     // A new voice must be in the library of the line's speech provider (when that library is known).
-    const { packageId } = await activePackage(db, projectId, userId, "viewer");
+    const { packageId } = await activePackage(db, { userId, projectId }, "viewer");
     const shot = (await loadShots(db, packageId)).find((s) => s.id === clipId);
     const line = shot?.lines[find(shot)];
-    if (line && line.voice.voice_id !== edit.voice_id) await requireVoice(db, line.voice.provider, edit.voice_id);
+    if (line && line.voice.voice_id !== edit.voice_id)
+      await requireVoice(db, { provider: line.voice.provider, voiceId: edit.voice_id });
   }
-  return editShot(db, projectId, userId, clipId, (s) => {
+  return editShot(db, { userId, projectId, clipId }, (s) => {
     const i = find(s);
     if (i < 0) throw notFound("line");
     const line = s.lines[i]!;
@@ -171,7 +168,7 @@ export interface EditConfigBody {
   filter_intensity?: number;
 }
 
-export function setEditConfig(db: Db, projectId: string, userId: string, clipId: string, b: EditConfigBody) {
+export function setEditConfig(db: Db, ids: { userId: string; projectId: string; clipId: string }, b: EditConfigBody) {
   const crop = [b.crop_x, b.crop_y, b.crop_width, b.crop_height];
   if (crop.some((v) => v !== undefined) && crop.some((v) => v === undefined)) {
     throw validation([{ path: "/crop_x", message: "crop needs crop_x, crop_y, crop_width and crop_height together" }]);
@@ -189,11 +186,11 @@ export function setEditConfig(db: Db, projectId: string, userId: string, clipId:
         ? { name: b.filter_type as FilterName, intensity: b.filter_intensity ?? 1 }
         : null,
   };
-  return editShot(db, projectId, userId, clipId, (s) => ({ ...s, edit }));
+  return editShot(db, ids, (s) => ({ ...s, edit }));
 }
 
-export async function reorder(db: Db, projectId: string, userId: string, clipIds: string[]) {
-  const { packageId } = await activePackage(db, projectId, userId, "editor");
+export async function reorder(db: Db, ids: { userId: string; projectId: string }, clipIds: string[]) {
+  const { packageId } = await activePackage(db, ids, "editor");
   const shots = await loadShots(db, packageId);
   const byId = new Map(shots.map((s) => [s.id, s]));
   if (
@@ -208,11 +205,14 @@ export async function reorder(db: Db, projectId: string, userId: string, clipIds
     packageId,
     clipIds.map((id) => byId.get(id)!),
   );
-  return getTimeline(db, projectId, userId);
+  return getTimeline(db, ids);
 }
 
-export async function deleteClip(db: Db, projectId: string, userId: string, clipId: string) {
-  const { packageId } = await activePackage(db, projectId, userId, "editor");
+export async function deleteClip(
+  db: Db,
+  { userId, projectId, clipId }: { userId: string; projectId: string; clipId: string },
+) {
+  const { packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
   if (!shots.some((s) => s.id === clipId)) throw notFound("clip");
   if (shots.length === 1) throw conflict("a timeline keeps at least one clip");
@@ -223,18 +223,17 @@ export async function deleteClip(db: Db, projectId: string, userId: string, clip
   );
 }
 
-export async function getBgm(db: Db, projectId: string, userId: string) {
-  const { packageId } = await activePackage(db, projectId, userId, "viewer");
+export async function getBgm(db: Db, ids: { userId: string; projectId: string }) {
+  const { packageId } = await activePackage(db, ids, "viewer");
   return (await loadPackage(db, packageId)).music;
 }
 
 export async function setBgm(
   db: Db,
-  projectId: string,
-  userId: string,
+  ids: { userId: string; projectId: string },
   b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>,
 ) {
-  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const { packageId } = await activePackage(db, ids, "editor");
   const pkg = await loadPackage(db, packageId);
   if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
   const music = { ...pkg.music, ...b };
@@ -245,13 +244,11 @@ export async function setBgm(
 /** Queues a new keyframe or video for a clip (202): a new candidate, selected when it is made. */
 export async function regenerate(
   db: Db,
-  projectId: string,
-  userId: string,
-  clipIds: string[],
+  { userId, projectId, clipIds }: { userId: string; projectId: string; clipIds: string[] },
   what: "keyframe" | "clip",
   seed?: number,
 ) {
-  const { packageId } = await activePackage(db, projectId, userId, "editor");
+  const { packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
   for (const id of clipIds) {
     const shot = shots.find((s) => s.id === id);
@@ -279,8 +276,12 @@ export async function regenerate(
   return { job_ids: jobs.map((j) => j.id), generation_status: "pending" };
 }
 
-export async function candidates(db: Db, storage: Storage, projectId: string, userId: string, clipId: string) {
-  const { packageId } = await activePackage(db, projectId, userId, "viewer");
+export async function candidates(
+  db: Db,
+  storage: Storage,
+  { userId, projectId, clipId }: { userId: string; projectId: string; clipId: string },
+) {
+  const { packageId } = await activePackage(db, { userId, projectId }, "viewer");
   const shot = (await loadShots(db, packageId)).find((s) => s.id === clipId);
   if (!shot) throw notFound("clip");
   const list = async (c: ShotMaterial["keyframe"]) =>
@@ -301,13 +302,10 @@ export async function candidates(db: Db, storage: Storage, projectId: string, us
 
 export function selectCandidate(
   db: Db,
-  projectId: string,
-  userId: string,
-  clipId: string,
+  { userId, projectId, clipId, assetId }: { userId: string; projectId: string; clipId: string; assetId: string },
   type: "image" | "video",
-  assetId: string,
 ) {
-  return editShot(db, projectId, userId, clipId, (s) => {
+  return editShot(db, { userId, projectId, clipId }, (s) => {
     const key = type === "image" ? "keyframe" : "clip";
     const i = s[key].candidates.findIndex((c) => c.asset_id === assetId);
     if (i < 0) throw notFound("candidate");

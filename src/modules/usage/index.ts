@@ -2,8 +2,6 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
-import { requireProject } from "../../services/project-access.ts";
-import { getRunFor } from "../../services/run-access.ts";
 import { projectUsage, runUsage } from "./service.ts";
 
 const security = [{ bearer: [] }];
@@ -71,12 +69,9 @@ export function usageModule(deps: Deps) {
     .use(authGuard(deps))
     .get(
       "/projects/:id/usage",
-      async ({ params, caller }) => {
-        await requireProject(db, params.id, caller.user.id, "viewer");
-        return ok(await projectUsage(db, params.id));
-      },
+      async ({ params, caller }) => ok(await projectUsage(db, { userId: caller.user.id, projectId: params.id })),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(ProjectUsage), ...ErrorResponses },
         detail: { summary: "A project's provider usage and cost, per model and per run", security },
@@ -84,12 +79,9 @@ export function usageModule(deps: Deps) {
     )
     .get(
       "/runs/:id/usage",
-      async ({ params, caller }) => {
-        const run = await getRunFor(db, caller.user.id, params.id);
-        return ok(await runUsage(db, run.id));
-      },
+      async ({ params, caller }) => ok(await runUsage(db, { userId: caller.user.id, runId: params.id })),
       {
-        auth: true,
+        spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(RunUsage), ...ErrorResponses },
         detail: { summary: "A run's provider calls, cost and failovers", security },

@@ -1,5 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
+import { requireProject } from "../../services/project-access.ts";
+import { getRunFor } from "../../services/run-access.ts";
 
 /** Sums of the ledger rows a filter selects, per capability, provider and model. */
 async function totals(db: Db, column: "project_id" | "run_id", id: string) {
@@ -52,8 +54,9 @@ async function failovers(db: Db, runId: string) {
   }));
 }
 
-/** A project's spending: totals per model and per run. */
-export async function projectUsage(db: Db, projectId: string) {
+/** A project's spending, for anyone who may see the project: totals per model and per run. */
+export async function projectUsage(db: Db, { userId, projectId }: { userId: string; projectId: string }) {
+  await requireProject(db, { userId, projectId }, "viewer");
   const byRun = await db
     .selectFrom("provider_usage")
     .select(["run_id", sql<number>`count(*)::int`.as("calls"), sql<number>`sum(cost_usd)::float8`.as("cost_usd")])
@@ -64,8 +67,9 @@ export async function projectUsage(db: Db, projectId: string) {
   return { project_id: projectId, ...(await totals(db, "project_id", projectId)), by_run: byRun };
 }
 
-/** A run's spending, its failovers, and its latest calls. */
-export async function runUsage(db: Db, runId: string, limit = 200) {
+/** A run's spending, its failovers, and its latest calls, for anyone who may see the run. */
+export async function runUsage(db: Db, { userId, runId }: { userId: string; runId: string }, limit = 200) {
+  await getRunFor(db, { userId, runId });
   const calls = await db
     .selectFrom("provider_usage")
     .select([

@@ -1,28 +1,19 @@
 import { Elysia, t } from "elysia";
-import { conflict, forbidden, notFound } from "../../core/errors.ts";
-import type { User } from "../../db/types.ts";
+import { conflict, forbidden } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
-import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
+import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import { UserSchema } from "../../schemas/users.ts";
 import { checkUsername } from "../../services/username.ts";
-import { deleteUser, findUserById, toPublicUser, updateUser } from "../../services/users.ts";
+import { deleteUser, toPublicUser, updateUser, visibleUser } from "../../services/users.ts";
 import { UserIdParams, UserPatchBody } from "./model.ts";
 
 const security = [{ bearer: [] }];
 
-/** Self or ADMIN may see a user; anyone else gets 404, as if the user did not exist. */
-async function visibleUser(deps: Deps, caller: User, id: string) {
-  if (caller.id !== id && caller.role !== "ADMIN") throw notFound("user");
-  const user = await findUserById(deps.db, id);
-  if (!user) throw notFound("user");
-  return user;
-}
-
 export function usersModule(deps: Deps) {
   return new Elysia({ prefix: "/api/v1/users", tags: ["users"] })
     .use(authGuard(deps))
-    .get("/:id", async ({ params, caller }) => ok(toPublicUser(await visibleUser(deps, caller.user, params.id))), {
+    .get("/:id", async ({ params, caller }) => ok(toPublicUser(await visibleUser(deps.db, caller.user, params.id))), {
       auth: true,
       params: UserIdParams,
       response: { 200: Envelope(UserSchema), ...ErrorResponses },
@@ -31,10 +22,12 @@ export function usersModule(deps: Deps) {
     .patch(
       "/:id",
       async ({ params, body, caller }) => {
-        await visibleUser(deps, caller.user, params.id);
+        await visibleUser(deps.db, caller.user, params.id);
+        // A field only an ADMIN may set, on a route everyone may use for themselves.
         if (body.role !== undefined && caller.user.role !== "ADMIN") throw forbidden("only an ADMIN can change roles");
         if (body.username !== undefined) checkUsername(body.username);
-        const user = await updateUser(deps.db, params.id, body, caller.sessionId ?? undefined);
+        const ids = { userId: params.id, keepSessionId: caller.sessionId ?? undefined };
+        const user = await updateUser(deps.db, ids, body);
         return ok(toPublicUser(user));
       },
       {
@@ -52,14 +45,12 @@ export function usersModule(deps: Deps) {
     .delete(
       "/:id",
       async ({ params, caller }) => {
-        await visibleUser(deps, caller.user, params.id);
-        requireAdmin(caller.user);
         if (params.id === caller.user.id) throw conflict("an ADMIN cannot delete their own account here");
         await deleteUser(deps.db, params.id);
         return ok(null, "user deleted");
       },
       {
-        auth: true,
+        admin: true,
         params: UserIdParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a user (ADMIN only)", security },

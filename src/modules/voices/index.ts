@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
-import { authGuard, requireAdmin } from "../../http/auth-guard.ts";
+import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import { listVoices, refreshVoices } from "../../voices/library.ts";
@@ -65,7 +65,6 @@ export function voicesModule(deps: Deps) {
     .post(
       "/sync",
       async ({ caller }) => {
-        requireAdmin(caller.user);
         const speech = (await deps.providers.forScope({ userId: caller.user.id })).speech;
         try {
           const { voices } = await refreshVoices(db, speech, {
@@ -87,7 +86,7 @@ export function voicesModule(deps: Deps) {
         }
       },
       {
-        auth: true,
+        admin: true,
         response: { 200: Envelope(t.Object({ provider: t.String(), voices: t.Integer() })), ...ErrorResponses },
         detail: {
           summary: "Refresh the voice library from the current speech provider now (ADMIN)",

@@ -10,7 +10,7 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
   const { db, storage } = ctx.deps;
   const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
-  const shot = await loadShot(db, ctx.packageId, shotId);
+  const shot = await loadShot(db, { packageId: ctx.packageId, shotId });
   const scene = pkg.scenes.find((s) => s.id === shot.sceneId);
   const refs = shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null);
   const size = pictureSize(ctx.project.options);
@@ -80,7 +80,7 @@ export async function voice(ctx: StepContext, shotId: string) {
   const { db, storage } = ctx.deps;
   const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
-  const shot = await loadShot(db, ctx.packageId, shotId);
+  const shot = await loadShot(db, { packageId: ctx.packageId, shotId });
   const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
   const lines = [];
   for (const line of await ownVoices(ctx, pkg, shot.lines)) {
@@ -119,8 +119,9 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const { db, storage, config } = ctx.deps;
   const providers = ctx.providers;
   // A picture edited since it was painted is repainted first: a clip is never made from a stale one.
-  if ((await loadShot(db, ctx.packageId, shotId)).stale.includes("keyframe")) await keyframe(ctx, shotId);
-  const shot = await loadShot(db, ctx.packageId, shotId);
+  if ((await loadShot(db, { packageId: ctx.packageId, shotId })).stale.includes("keyframe"))
+    await keyframe(ctx, shotId);
+  const shot = await loadShot(db, { packageId: ctx.packageId, shotId });
   const frame = selected(shot.keyframe);
   if (!frame) throw new Error("the shot has no keyframe to animate");
   const size = pictureSize(ctx.project.options);
