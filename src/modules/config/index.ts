@@ -27,8 +27,8 @@ function fieldNames(body: object, prefix = ""): string[] {
 }
 
 /**
- * The provider registry: which provider and model serve each capability (seed 004's /config),
- * and the providers themselves (seed 000's /admin/providers). Keys are sealed at rest and never
+ * The provider registry: which provider and model serve each capability (/config),
+ * and the providers themselves (/admin/providers). Keys are sealed at rest and never
  * returned; custom endpoints pass an SSRF check.
  */
 export function configModule(deps: Deps) {

@@ -49,7 +49,7 @@ and \`data:\` JSON \`{project_id, run_id, stage?, status, progress, current_step
 (\`export_id\` when it concerns an export). A \`: ping\` comment arrives every 15 s. Authenticate with the
 Authorization header or \`?token=\` (EventSource cannot send headers). Projects you cannot see answer 404.
 
-The same events are served over a WebSocket at \`/ws?token=…\` (seed 003's protocol): send
+The same events are served over a WebSocket at \`/ws?token=…\` (our subscribe protocol): send
 \`{"action":"subscribe","channel":"project","project_id":"…"}\` (optionally \`"last_event_id": n\`) or
 \`unsubscribe\`; the server acks with \`{"event":"subscribed"}\` or answers \`{"event":"error","data":{code,message}}\`,
 then pushes \`{"event","project_id","id","data"}\` with \`event\` one of \`generation.progress\`,

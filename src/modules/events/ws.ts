@@ -27,7 +27,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type ClientMessage = { action?: unknown; channel?: unknown; project_id?: unknown; last_event_id?: unknown };
 
 /**
- * One WebSocket connection speaking seed 003's protocol. Client → server:
+ * One WebSocket connection speaking our subscribe protocol. Client → server:
  * `{"action": "subscribe" | "unsubscribe", "channel": "project", "project_id": "…",
  * "last_event_id"?: n}` and `{"action": "ping"}`. Server → client: `{"event": "subscribed" |
  * "unsubscribed", "channel", "project_id"}` acks, `{"event": "error", "project_id"?, "data":

@@ -24,7 +24,7 @@ const PackageDetail = t.Unknown({
 /** The ids a package service takes, from the route's params and its caller. */
 const ids = (params: { id: string }, caller: Caller) => ({ userId: caller.user.id, packageId: params.id });
 
-/** Versioned material packages (seed 003 §3): list, get, switch, rename, save as a new version. */
+/** Versioned material packages: list, get, switch, rename, save as a new version. */
 export function packagesModule(deps: Deps) {
   const { db } = deps;
   return new Elysia({ prefix: "/api/v1", tags: ["material packages"] })

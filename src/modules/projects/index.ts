@@ -40,7 +40,7 @@ function uploadOptions(raw: string | undefined): ProjectOptions | undefined {
   return options;
 }
 
-/** Projects, runs of the pipeline and exports (API.md "Projects and runs", "Exports and files"). */
+/** Projects, runs of the pipeline and exports (contracts in docs/api-conventions.md and the OpenAPI document). */
 export function projectsModule(deps: Deps) {
   const { db, storage } = deps;
   return new Elysia({ prefix: "/api/v1", tags: ["projects"] })

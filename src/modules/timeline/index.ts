@@ -44,7 +44,7 @@ const clip = (params: { id: string; clipId: string }, caller: Caller) => ({
   clipId: params.clipId,
 });
 
-/** The timeline of a project's active material package (seed 003 §4): clips, lines, edits and music. */
+/** The timeline of a project's active material package: clips, lines, edits and music. */
 export function timelineModule(deps: Deps) {
   const { db } = deps;
   const base = "/api/v1/projects/:id/timeline";
