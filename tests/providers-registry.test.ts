@@ -445,7 +445,7 @@ describe("per-minute rate limit", () => {
 });
 
 describe("maintenance", () => {
-  test("old fal webhook deliveries, dead rate-limit slots and abandoned fal requests are pruned; recent ones stay", async () => {
+  test("old fal webhook deliveries, dead rate-limit slots and abandoned fal requests and submit intents are pruned; recent ones stay", async () => {
     const { maintenanceHandlers } = await import("../src/jobs/maintenance.ts");
     await db.deleteFrom("provider_calls").execute();
     await sql`insert into fal_webhooks (signature, request_id, received_at) values ('old', 'r1', now() - interval '2 days'), ('new', 'r2', now())`.execute(
@@ -457,8 +457,13 @@ describe("maintenance", () => {
     await sql`insert into provider_requests (key, endpoint_id, request_id, created_at) values ('a', 'e', 'old', now() - interval '8 days'), ('b', 'e', 'fresh', now())`.execute(
       db,
     );
+    await db.deleteFrom("submit_intents").execute();
+    await sql`insert into submit_intents (nonce, key, provider, endpoint_id, state, created_at) values ('n-old', 'a', 'fal', 'e', 'abandoned', now() - interval '8 days'), ('n-new', 'b', 'fal', 'e', 'pending', now())`.execute(
+      db,
+    );
     const prune = maintenanceHandlers(db, loadConfig({ DATA_DIR: dataDir }))["maintenance.prune_provider_rows"]!;
-    expect(await prune({}, {} as never)).toEqual({ webhooks: 1, rate_slots: 1, requests: 1 });
+    expect(await prune({}, {} as never)).toEqual({ webhooks: 1, rate_slots: 1, requests: 1, intents: 1 });
+    expect((await db.selectFrom("submit_intents").select("nonce").execute()).map((r) => r.nonce)).toEqual(["n-new"]);
     expect((await db.selectFrom("provider_requests").select("request_id").execute()).map((r) => r.request_id)).toEqual([
       "fresh",
     ]);

@@ -58,10 +58,16 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
         .deleteFrom("provider_requests")
         .where("created_at", "<", new Date(Date.now() - 7 * 86_400_000))
         .executeTakeFirst();
+      // An intent matters while a rescued attempt may still come back for it: the same week.
+      const intents = await db
+        .deleteFrom("submit_intents")
+        .where("created_at", "<", new Date(Date.now() - 7 * 86_400_000))
+        .executeTakeFirst();
       return {
         webhooks: Number(hooks.numDeletedRows),
         rate_slots: Number(calls.numDeletedRows),
         requests: Number(requests.numDeletedRows),
+        intents: Number(intents.numDeletedRows),
       };
     },
   };
