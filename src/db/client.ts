@@ -35,6 +35,8 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   // an operator must see it: a restarted or unreachable database shows here first.
   const log = options.log ?? stderrLog;
   pool.on("error", (err) => {
+    // Clients still closing after destroy() see the server go away too: nothing an operator needs.
+    if (pool.ending) return;
     const e = err as Error & { code?: string };
     log.warn("database pool: an idle connection failed", {
       application: "inkreel",
