@@ -10,8 +10,9 @@ export interface QueueCount {
 
 /**
  * Live jobs per queue and state, in one statement whose branches each match a partial index of
- * `jobs` (the two claim indexes, the lease index, the waiting index): a deep backlog is counted
- * from its index, not by scanning the table.
+ * `jobs` (the two claim indexes, the lease index, the waiting index), so a state with few rows
+ * (running, waiting) is counted from its index whatever the backlog. When ready rows are most of
+ * the table the planner scans it instead, which is then as cheap (about 15 ms per 50,000 jobs).
  */
 export async function queueCounts(db: Db): Promise<QueueCount[]> {
   const { rows } = await sql<QueueCount>`
