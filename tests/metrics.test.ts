@@ -20,7 +20,11 @@ import { startWorker } from "../src/worker.ts";
 import { createTestDatabase } from "./support/context.ts";
 
 const TOKEN = "metrics-token-for-tests-0123";
-const url = await createTestDatabase();
+// Whatever uses the database stops before it is dropped.
+const url = await createTestDatabase(undefined, async () => {
+  await deps.realtime.close();
+  await db.destroy();
+});
 const dataDir = mkdtempSync(join(tmpdir(), "inkreel-metrics-"));
 const config = loadConfig({
   DATA_DIR: dataDir,
@@ -34,16 +38,12 @@ const config = loadConfig({
 const log = createLogger("warn", {}, () => {});
 // What src/server.ts does: the registry first, so the API's pool is watched from its creation.
 const metrics = createMetrics({ process: "api", version: "test", log });
-const db = createDb(url, { max: 5, onPool: metrics.watchPool("api") });
+const db = createDb(url, { max: 5, log, onPool: metrics.watchPool("api") });
 await syncBuiltinProviders(db);
 const deps = await createDeps(config, db, log, { metrics, databaseUrl: url });
 const app = createApp(deps);
 
-afterAll(async () => {
-  await deps.realtime.close();
-  await db.destroy();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 async function call(method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...init.headers };
