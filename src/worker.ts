@@ -92,7 +92,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
         ]
       : []),
   ];
-  for (const w of workers) await w.start();
+  // Before any job is claimed: a port already in use stops the process while it holds nothing.
   let server: MetricsServer | null = null;
   const port = options.metricsPort ?? null;
   if (port !== null) {
@@ -101,6 +101,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     server = serveMetrics({ metrics, token, hostname: config.host, port });
     log.info("worker metrics listening", { url: `http://localhost:${server.port}/metrics` });
   }
+  for (const w of workers) await w.start();
   return {
     metrics,
     /** The port of this worker's GET /metrics, or null when it is not served. */
