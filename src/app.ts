@@ -3,6 +3,7 @@ import { type AnyElysia, Elysia } from "elysia";
 import pkg from "../package.json" with { type: "json" };
 import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
+import { metricsPlugin } from "./http/metrics.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { configModule } from "./modules/config/index.ts";
@@ -26,6 +27,7 @@ export function createApp(deps: Deps) {
   const app = new Elysia()
     // First, so its error handler and request id cover every route registered after it.
     .use(httpPlugin(deps))
+    .use(metricsPlugin(deps, () => routes))
     .use(
       cors({
         origin: origins.includes("*") ? true : origins.length ? origins : false,

@@ -14,8 +14,9 @@ const USAGE = `inkreel <command>
 
   dev                     start Postgres (embedded unless DATABASE_URL), migrate, run the API and a worker
   api                     run the HTTP API
-  worker [--queues q1,q2] [--concurrency N]
-                          run a worker process (default: queues default,maintenance,pipeline; concurrency 10)
+  worker [--queues q1,q2] [--concurrency N] [--metrics-port P]
+                          run a worker process (default: queues default,maintenance,pipeline; concurrency 10;
+                          GET /metrics on port P, default WORKER_METRICS_PORT, needs METRICS_TOKEN)
   migrate                 apply pending migrations
   demo <story.txt> [--out video.mp4]
                           turn a story into a video on this machine and print the MP4's path
@@ -54,7 +55,10 @@ async function api(config: Config, log: Logger) {
 }
 
 async function worker(config: Config, log: Logger, args: string[]) {
-  const { values } = parseArgs({ args, options: { queues: { type: "string" }, concurrency: { type: "string" } } });
+  const { values } = parseArgs({
+    args,
+    options: { queues: { type: "string" }, concurrency: { type: "string" }, "metrics-port": { type: "string" } },
+  });
   const queues = (values.queues ?? "default,maintenance,pipeline")
     .split(",")
     .map((q) => q.trim())
@@ -64,10 +68,16 @@ async function worker(config: Config, log: Logger, args: string[]) {
     throw new UsageError("--queues takes a comma-separated list of queue names");
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000)
     throw new UsageError("--concurrency must be a whole number from 1 to 1000");
+  const flag = values["metrics-port"];
+  const metricsPort = flag === undefined ? config.metrics.workerPort : Number(flag);
+  if (flag !== undefined && !(/^\d+$/.test(flag) && metricsPort !== null && metricsPort <= 65535))
+    throw new UsageError("--metrics-port must be a port number from 0 to 65535");
+  if (metricsPort !== null && !config.metrics.token)
+    throw new UsageError("--metrics-port needs METRICS_TOKEN (at least 16 characters)");
   const database = await openDatabase(config, log);
   // Signals are handled from here on: a SIGTERM while the worker loops are still starting waits
   // for them to start, then stops them (the first loop may already have logged "worker started").
-  const starting = startWorker(config, database.url, log, { queues, concurrency });
+  const starting = startWorker(config, database.url, log, { queues, concurrency, metricsPort });
   untilSignal(log, async () => {
     const running = await starting.catch(() => null);
     await running?.stop();

@@ -91,6 +91,12 @@ export interface Config {
     authPerMinute: number;
     userPerMinute: number;
   };
+  metrics: {
+    /** METRICS_TOKEN: the bearer token of GET /metrics; without it the API has no /metrics route. */
+    token: string | null;
+    /** WORKER_METRICS_PORT: where `inkreel worker` serves its own /metrics (0: any free port); null: nowhere. */
+    workerPort: number | null;
+  };
 }
 
 export class ConfigError extends Error {
@@ -165,6 +171,16 @@ function storageConfig(env: Env, supabase: Config["supabase"]): Config["storage"
   if (signingSecret !== null && signingSecret.length < 32)
     throw new ConfigError("STORAGE_SIGNING_SECRET", "must be at least 32 characters");
   return { driver, bucket, signingSecret };
+}
+
+function metricsConfig(env: Env): Config["metrics"] {
+  const token = str(env, "METRICS_TOKEN");
+  if (token !== null && (token.length < 16 || /\s/.test(token)))
+    throw new ConfigError("METRICS_TOKEN", "must be at least 16 characters without spaces");
+  const workerPort = str(env, "WORKER_METRICS_PORT") === null ? null : int(env, "WORKER_METRICS_PORT", 0, 0, 65535);
+  if (workerPort !== null && token === null)
+    throw new ConfigError("METRICS_TOKEN", "is required when WORKER_METRICS_PORT is set");
+  return { token, workerPort };
 }
 
 function providerChoice(env: Env): ProviderChoice {
@@ -282,5 +298,6 @@ export function loadConfig(env: Env = process.env): Config {
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),
       userPerMinute: int(env, "RATE_LIMIT_USER_PER_MIN", 60, 1, 1_000_000),
     },
+    metrics: metricsConfig(env),
   };
 }

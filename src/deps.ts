@@ -1,8 +1,10 @@
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import pkg from "../package.json" with { type: "json" };
 import { type AccessClaims, createIssuer, createSupabaseVerifier, type TokenIssuer } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
 import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
 import { createStorage } from "./storage/index.ts";
@@ -25,6 +27,8 @@ export interface Deps {
   providers: ProviderResolver;
   /** This process's live-event hub (one LISTEN connection, opened on first use or `start()`). */
   realtime: RealtimeHub;
+  /** This process's metrics registry, served at GET /metrics when METRICS_TOKEN is set. */
+  metrics: Metrics;
   startedAt: number;
 }
 
@@ -33,11 +37,24 @@ export interface DepsOverrides {
   fetch?: typeof fetch;
   /** The database the realtime hub LISTENs on, when config.databaseUrl is not it (embedded Postgres). */
   databaseUrl?: string;
+  /** The process's registry when it was needed before the deps (to watch the pool of `db`). */
+  metrics?: Metrics;
 }
 
 export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
   const sb = config.supabase;
   const { storage, linkSecret } = await createStorage(config, overrides.fetch);
+  const metrics = overrides.metrics ?? createMetrics({ process: "api", version: pkg.version, log });
+  const realtime = createRealtimeHub({
+    db,
+    log,
+    connectionString: overrides.databaseUrl ?? config.databaseUrl,
+    mode: config.queue.mode,
+    pollIntervalMs: config.queue.pollIntervalMs,
+    broadcast: sb?.serviceRoleKey ? { url: sb.url, serviceRoleKey: sb.serviceRoleKey, fetch: overrides.fetch } : null,
+  });
+  metrics.watchQueues(db);
+  metrics.watchRealtime(() => realtime.subscriberCount());
   return {
     config,
     db,
@@ -53,15 +70,9 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
       : null,
     storage,
     fileLinkSecret: linkSecret,
-    providers: createProviderResolver({ config, db, log }),
-    realtime: createRealtimeHub({
-      db,
-      log,
-      connectionString: overrides.databaseUrl ?? config.databaseUrl,
-      mode: config.queue.mode,
-      pollIntervalMs: config.queue.pollIntervalMs,
-      broadcast: sb?.serviceRoleKey ? { url: sb.url, serviceRoleKey: sb.serviceRoleKey, fetch: overrides.fetch } : null,
-    }),
+    providers: createProviderResolver({ config, db, log, calls: metrics.providers }),
+    realtime,
+    metrics,
     startedAt: Date.now(),
   };
 }

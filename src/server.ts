@@ -1,15 +1,18 @@
+import pkg from "../package.json" with { type: "json" };
 import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { createDeps } from "./deps.ts";
 import type { Logger } from "./log.ts";
+import { createMetrics } from "./metrics/registry.ts";
 import { syncBuiltinProviders } from "./providers/settings.ts";
 
 /** Serves the API until `stop()`; used by `inkreel api`. */
 export async function startApi(config: Config, databaseUrl: string, log: Logger) {
-  const db = createDb(databaseUrl, { log });
+  const metrics = createMetrics({ process: "api", version: pkg.version, log });
+  const db = createDb(databaseUrl, { log, onPool: metrics.watchPool("api") });
   await syncBuiltinProviders(db);
-  const deps = await createDeps(config, db, log, { databaseUrl });
+  const deps = await createDeps(config, db, log, { databaseUrl, metrics });
   // Eagerly, so this process takes part in the Supabase broadcast leader election.
   await deps.realtime.start();
   const app = createApp(deps).listen({

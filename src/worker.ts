@@ -1,8 +1,11 @@
+import pkg from "../package.json" with { type: "json" };
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import type { Logger } from "./log.ts";
 import { createInspectCache } from "./media/inspect.ts";
+import { createMetrics, type Metrics } from "./metrics/registry.ts";
+import { type MetricsServer, serveMetrics } from "./metrics/serve.ts";
 import { noSpans, type SpanRecorder } from "./metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "./pipeline/jobs.ts";
 import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
@@ -16,6 +19,13 @@ export interface WorkerOptions {
   concurrency: number;
   /** Times provider and ffmpeg work (the pipeline benchmark passes one); by default nothing is recorded. */
   spans?: SpanRecorder;
+  /**
+   * Serves this process's GET /metrics on this port (0: any free one) behind METRICS_TOKEN;
+   * absent: not served. `inkreel worker` passes --metrics-port or WORKER_METRICS_PORT.
+   */
+  metricsPort?: number | null;
+  /** This process's registry (tests pass their own); by default a new one. */
+  metrics?: Metrics;
 }
 
 /**
@@ -24,7 +34,8 @@ export interface WorkerOptions {
  * (PIPELINE_CONCURRENCY); the other queues share `concurrency` slots.
  */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerOptions) {
-  const db = createDb(databaseUrl, { max: 4, log });
+  const metrics = options.metrics ?? createMetrics({ process: "worker", version: pkg.version, log });
+  const db = createDb(databaseUrl, { max: 4, log, onPool: metrics.watchPool("worker") });
   await syncBuiltinProviders(db);
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);
@@ -33,8 +44,15 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     config.cloud.fal.webhookUrl && config.queue.mode === "listen"
       ? createFalWakeups({ connectionString: databaseUrl, log })
       : null;
-  const spans = options.spans ?? noSpans;
-  const providers = createProviderResolver({ config, db, log, falWait: wakeups?.wait, spans });
+  const spans = metrics.spans(options.spans ?? noSpans);
+  const providers = createProviderResolver({
+    config,
+    db,
+    log,
+    falWait: wakeups?.wait,
+    spans,
+    calls: metrics.providers,
+  });
   const inspected = createInspectCache(config.mediaInspectCacheEntries);
   const handlers = {
     ...maintenanceHandlers(db, config),
@@ -47,6 +65,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     pollIntervalMs: config.queue.pollIntervalMs,
     leaseMs: config.queue.leaseMs,
     log,
+    observer: metrics.jobs,
   };
   const others = options.queues.filter((q) => q !== PIPELINE_QUEUE);
   const workers = [
@@ -55,6 +74,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
           createWorker({
             ...common,
             queues: others,
+            onPool: metrics.watchPool(`queue:${others.join("+")}`),
             concurrency: options.concurrency,
             schedules: others.includes(MAINTENANCE_QUEUE),
           }),
@@ -65,15 +85,29 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
           createWorker({
             ...common,
             queues: [PIPELINE_QUEUE],
+            onPool: metrics.watchPool(`queue:${PIPELINE_QUEUE}`),
             concurrency: config.pipelineConcurrency,
             schedules: false,
           }),
         ]
       : []),
   ];
+  // Before any job is claimed: a port already in use stops the process while it holds nothing.
+  let server: MetricsServer | null = null;
+  const port = options.metricsPort ?? null;
+  if (port !== null) {
+    const token = config.metrics.token;
+    if (!token) throw new Error("a worker serves metrics only behind METRICS_TOKEN");
+    server = serveMetrics({ metrics, token, hostname: config.host, port });
+    log.info("worker metrics listening", { url: `http://localhost:${server.port}/metrics` });
+  }
   for (const w of workers) await w.start();
   return {
+    metrics,
+    /** The port of this worker's GET /metrics, or null when it is not served. */
+    metricsPort: server?.port ?? null,
     async stop() {
+      await server?.stop();
       await Promise.all(workers.map((w) => w.stop()));
       await wakeups?.stop();
       await db.destroy();

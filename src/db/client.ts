@@ -12,10 +12,20 @@ export interface PoolErrorLog {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** What a pool says about its connections (pg.Pool has these), for the process's metrics. */
+export interface PoolCounts {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+  readonly options: { max?: number };
+}
+
 export interface DbOptions {
   max?: number;
   connectionTimeoutMillis?: number;
   log?: PoolErrorLog;
+  /** Receives the pool once it exists (the metrics registry reads its counts at scrape time). */
+  onPool?: (pool: PoolCounts) => void;
 }
 
 const stderrLog: PoolErrorLog = {
@@ -46,6 +56,7 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
       pool_idle: pool.idleCount,
     });
   });
+  options.onPool?.(pool);
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -1,10 +1,11 @@
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import type { ProviderCallObserver } from "../metrics/observers.ts";
 import type { SpanRecorder } from "../metrics/spans.ts";
 import { AiServiceError, type CallScope, isProviderFailure, refusedCredentials, warrantsFailover } from "./ai-error.ts";
 import { type LedgerContext, recordUsage } from "./ledger.ts";
-import { type Price, priceOf } from "./pricing.ts";
+import { costOf, type Price, priceOf } from "./pricing.ts";
 import { takeRateSlot } from "./rate-limit.ts";
 import type { ProviderRecord } from "./settings.ts";
 import type { GenerateResult, Providers, TextModel, TextStream, Usage } from "./types.ts";
@@ -22,12 +23,23 @@ interface ChainContext {
   scope: CallScope;
   /** Times every provider call (the pipeline benchmark's recorder, else one that records nothing). */
   spans: SpanRecorder;
+  /** Told of every call the ledger records (the process's metrics). */
+  calls: ProviderCallObserver;
 }
 
 const priceFor = (link: Link<unknown>): Price => priceOf(link.record.id, link.model, link.record.config.prices);
 
 /** A ledger row must not cost the result it describes: a failed insert is logged, not thrown. */
 async function record(ctx: ChainContext, entry: Parameters<typeof recordUsage>[1]) {
+  ctx.calls.called({
+    capability: entry.capability,
+    provider: entry.provider,
+    model: entry.model,
+    outcome: entry.outcome,
+    failedOver: entry.failedOver ?? false,
+    costUsd: costOf(entry.price, entry.usage ?? {}),
+    seconds: entry.durationMs / 1000,
+  });
   try {
     await recordUsage(ctx.db, entry);
   } catch (e) {

@@ -2,6 +2,7 @@ import type { Config } from "../config.ts";
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
+import { noProviderCalls, type ProviderCallObserver } from "../metrics/observers.ts";
 import { noSpans, type SpanRecorder } from "../metrics/spans.ts";
 import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
@@ -43,6 +44,8 @@ export interface ResolverOptions {
   falWait?: FalConnectionOptions["wait"];
   /** Times every provider call (the pipeline benchmark); by default nothing is recorded. */
   spans?: SpanRecorder;
+  /** Told of every provider call (the process's metrics); by default nobody is. */
+  calls?: ProviderCallObserver;
 }
 
 /** fal's API hosts, routed through FAL_BASE_URL (a proxy) when it is set. */
@@ -107,6 +110,7 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
 export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   const { config, db, log } = o;
   const spans = o.spans ?? noSpans;
+  const calls = o.calls ?? noProviderCalls;
   let box: Promise<SecretBox> | null = null;
   // Models are built once per provider, model and key (the SDK clients inside are reusable).
   const built = new Map<string, Model>();
@@ -168,7 +172,7 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   return {
     async forScope(scope) {
-      return chainedProviders(await links(), { db, log, scope, spans });
+      return chainedProviders(await links(), { db, log, scope, spans, calls });
     },
     async head(capability) {
       const first = (await links())[capability][0];

@@ -1,5 +1,6 @@
-import { createDb } from "../db/client.ts";
+import { createDb, type DbOptions } from "../db/client.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { type JobAttempt, type JobObserver, noJobObserver } from "../metrics/observers.ts";
 import { rescueExpired } from "./admin.ts";
 import { abort, Context, type ContextShared, type Running } from "./attempt.ts";
 import { type ClaimKey, claimJobs } from "./claim.ts";
@@ -42,6 +43,10 @@ export interface WorkerOptions {
   localQueueSize?: number;
   fastJobMs?: number;
   workerId?: string;
+  /** Told how every attempt ends and how many jobs each sweep rescues (the process's metrics). */
+  observer?: JobObserver;
+  /** Receives this worker's database pool (the process's metrics report its use). */
+  onPool?: DbOptions["onPool"];
 }
 
 export interface Worker {
@@ -73,7 +78,8 @@ export function createWorker(options: WorkerOptions): Worker {
   const log = (options.log ?? createLogger("info")).child({ worker_id: id });
   const localQueueSize = options.localQueueSize ?? 1000;
   const fastJobMs = options.fastJobMs ?? 10;
-  const db = createDb(options.connectionString, { max: 4 });
+  const db = createDb(options.connectionString, { max: 4, onPool: options.onPool });
+  const observer = options.observer ?? noJobObserver;
   const running = new Map<string, Running>();
   // Claimed, leased, not started yet (the local queue).
   const buffered: ClaimedJob[] = [];
@@ -144,6 +150,7 @@ export function createWorker(options: WorkerOptions): Worker {
     const ctx = new Context(shared, job, entry);
     let timeout: ReturnType<typeof setTimeout> | undefined;
     const started = performance.now();
+    let outcome: Pick<JobAttempt, "outcome" | "reason"> = { outcome: "lost" };
     try {
       if (!handler) throw new PermanentJobError(`no handler registered for kind "${job.kind}"`);
       let result = handler(job.payload, ctx);
@@ -154,6 +161,7 @@ export function createWorker(options: WorkerOptions): Worker {
       }
       if (entry.aborted === "lease-lost") return;
       completions.push({ id: job.id, token: job.lease_token, result: result ?? null });
+      outcome = { outcome: "completed" };
       if (debug)
         log.debug("job completed", {
           job_id: job.id,
@@ -166,9 +174,11 @@ export function createWorker(options: WorkerOptions): Worker {
       if (reason === "lease-lost") {
         ctx.log.warn("job lost its lease; another worker owns it now");
       } else if (entry.cancelRequested || reason === "cancelled") {
+        outcome = { outcome: "cancelled" };
         await finishCancelled(db, job.id, job.lease_token);
         ctx.log.info("job cancelled while running");
       } else if (reason === "shutdown" || err instanceof SnoozeJob) {
+        outcome = { outcome: "released" };
         await releaseJobs(db, [{ id: job.id, token: job.lease_token }], err instanceof SnoozeJob ? err.delayMs : 0);
         ctx.log.info(reason === "shutdown" ? "job released at shutdown" : "job snoozed");
       } else {
@@ -176,7 +186,9 @@ export function createWorker(options: WorkerOptions): Worker {
           reason === "timeout"
             ? { name: "TimeoutError", message: `timed out after ${job.timeout_ms} ms` }
             : errorInfo(err);
-        failures.push({ id: job.id, token: job.lease_token, error, permanent: err instanceof PermanentJobError });
+        const permanent = err instanceof PermanentJobError;
+        failures.push({ id: job.id, token: job.lease_token, error, permanent });
+        outcome = { outcome: "failed", reason: reason === "timeout" ? "timeout" : permanent ? "permanent" : "error" };
         ctx.log.warn("job attempt failed", { error, duration_ms: Math.round(performance.now() - started) });
       }
     } finally {
@@ -188,6 +200,12 @@ export function createWorker(options: WorkerOptions): Worker {
       dispatch();
       // Wake the claim loop only when it has something to claim for.
       if (wanted() > 0) wake();
+      observer.attempted({
+        queue: job.queue,
+        kind: handler ? job.kind : "unregistered",
+        ...outcome,
+        seconds: ms / 1000,
+      });
     }
   }
 
@@ -328,7 +346,9 @@ export function createWorker(options: WorkerOptions): Worker {
       timers.push(
         setInterval(async () => {
           try {
-            if ((await rescueExpired(db)) > 0) wake();
+            const rescued = await rescueExpired(db);
+            observer.rescued(rescued);
+            if (rescued > 0) wake();
             if (options.schedules && (await enqueueDueSchedules(db)) > 0) wake();
           } catch (err) {
             log.warn("maintenance sweep failed", { error: err as Error });

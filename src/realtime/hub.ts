@@ -53,6 +53,8 @@ export interface RealtimeHub {
   /** Registers a long-lived connection to end when the hub closes (shutdown); returns an unregister. */
   track(end: () => void): () => void;
   isBroadcastLeader(): boolean;
+  /** Project subscriptions and tracked connections (SSE streams, WebSockets) open now. */
+  subscriberCount(): { subscriptions: number; connections: number };
   close(): Promise<void>;
 }
 
@@ -313,6 +315,11 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       return () => tracked.delete(end);
     },
     isBroadcastLeader: () => leader,
+    subscriberCount() {
+      let subscriptions = 0;
+      for (const feed of feeds.values()) subscriptions += feed.subs.size;
+      return { subscriptions, connections: tracked.size };
+    },
     async close() {
       if (closed) return;
       closed = true;
