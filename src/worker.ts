@@ -1,6 +1,7 @@
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
+import { storageCleanupHandlers } from "./jobs/storage-cleanup.ts";
 import type { Logger } from "./log.ts";
 import { createInspectCache } from "./media/inspect.ts";
 import { noSpans, type SpanRecorder } from "./metrics/spans.ts";
@@ -38,6 +39,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   const inspected = createInspectCache(config.mediaInspectCacheEntries);
   const handlers = {
     ...maintenanceHandlers(db, config),
+    ...storageCleanupHandlers(storage),
     ...pipelineHandlers({ config, db, storage, providers, log, spans, inspected }),
   };
   const common = {
