@@ -1,12 +1,13 @@
-// Deleting a project is one transaction: its rows go, its live runs are cancelled and the removal
-// of its files is enqueued together, so a crash at any moment leaves neither orphan files nor
+// Deleting a project (alone, or with its space or its owner's account) is one transaction: its
+// rows go, its live runs are cancelled and the removal of its files is enqueued together, so a crash at any moment leaves neither orphan files nor
 // rows pointing at missing files. The files are removed later by a maintenance job that waits for
 // the project's running jobs, treats what is already gone as deleted and retries storage errors.
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { MAINTENANCE_QUEUE } from "../src/jobs/maintenance.ts";
-import { DELETE_PREFIX, deletePrefixJob, storageCleanupHandlers } from "../src/jobs/storage-cleanup.ts";
+import { storageCleanupHandlers } from "../src/jobs/storage-cleanup.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../src/pipeline/jobs.ts";
+import { DELETE_PREFIX, deletePrefixJob } from "../src/pipeline/project-removal.ts";
 import { createWorker, enqueue, type Worker } from "../src/queue/index.ts";
 import type { Storage } from "../src/storage/types.ts";
 import { pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
@@ -16,6 +17,7 @@ const storage = ctx.deps.storage;
 
 interface Job {
   id: string;
+  queue: string;
   state: string;
   attempt: number;
   payload: { prefix: string };
@@ -25,9 +27,9 @@ interface Job {
 async function removalJobs(projectId: string): Promise<Job[]> {
   const prefix = `projects/${projectId}/`;
   const { rows } = await sql<Job>`
-    select id, state, attempt, payload from jobs where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}
+    select id, queue, state, attempt, payload from jobs where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}
     union all
-    select id, state, attempt, payload from job_history where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}`.execute(
+    select id, queue, state, attempt, payload from job_history where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}`.execute(
     ctx.db,
   );
   return rows;
@@ -55,12 +57,12 @@ async function rowsOf(projectId: string) {
 
 const files = async (projectId: string) => (await storage.list(`projects/${projectId}/`)).map((o) => o.key);
 
-/** A project of a fresh user, with a few stored files under its prefix (as a run would leave). */
-async function projectWithFiles(name: string) {
-  const me = await ctx.register(name);
+/** A project of a fresh user (in `spaceId`, or their own), with a few stored files under its prefix (as a run would leave). */
+async function projectWithFiles(name: string, owner?: Awaited<ReturnType<typeof ctx.register>>, spaceId?: string) {
+  const me = owner ?? (await ctx.register(name));
   const created = await ctx.call("POST", "/api/v1/projects", {
     token: me.token,
-    body: { input: { type: "novel", text: SHORT_STORY } },
+    body: { input: { type: "novel", text: SHORT_STORY }, ...(spaceId ? { space_id: spaceId } : {}) },
   });
   expect(created.status).toBe(201);
   const projectId: string = created.json.data.id;
@@ -130,7 +132,10 @@ describe("deleting a project", () => {
     // No worker serves the maintenance queue yet (as if every worker had just crashed).
     expect(await rowsOf(projectId)).toEqual({ projects: 0, runs: 0, packages: 0, assets: 0, exports: 0 });
     const jobs = await removalJobs(projectId);
-    expect(jobs.map((j) => [j.state, j.payload.prefix])).toEqual([["ready", `projects/${projectId}/`]]);
+    // On the queue the maintenance workers serve.
+    expect(jobs.map((j) => [j.queue, j.state, j.payload.prefix])).toEqual([
+      [MAINTENANCE_QUEUE, "ready", `projects/${projectId}/`],
+    ]);
     expect(await files(projectId)).toHaveLength(3);
 
     const remover = await startRemover();
@@ -310,4 +315,48 @@ describe("deleting a project", () => {
       await Promise.all([pipeline.stop(), remover.stop()]);
     }
   }, 40_000);
+});
+
+describe("deleting what holds projects", () => {
+  test("deleting a team space removes its projects like deleting each one, in the same commit", async () => {
+    const lead = await ctx.register("lead");
+    const space = await ctx.call("POST", "/api/v1/spaces", { token: lead.token, body: { name: "要解散的工作室" } });
+    expect(space.status).toBe(201);
+    const spaceId: string = space.json.data.id;
+    const { projectId } = await projectWithFiles("", lead, spaceId);
+    const started = await ctx.call("POST", `/api/v1/projects/${projectId}/runs`, {
+      token: lead.token,
+      body: { mode: "auto" },
+    });
+    const runId: string = started.json.data.id;
+
+    expect((await ctx.call("DELETE", `/api/v1/spaces/${spaceId}`, { token: lead.token })).status).toBe(200);
+    expect(await rowsOf(projectId)).toEqual({ projects: 0, runs: 0, packages: 0, assets: 0, exports: 0 });
+    expect((await sql`select 1 from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db)).rows).toHaveLength(0);
+    expect((await removalJobs(projectId)).map((j) => j.state)).toEqual(["ready"]);
+    const remover = await startRemover();
+    try {
+      expect((await finished(projectId)).state).toBe("completed");
+    } finally {
+      await remover.stop();
+    }
+    expect(await files(projectId)).toEqual([]);
+  }, 30_000);
+
+  test("deleting a user removes the projects of their personal space the same way", async () => {
+    const { me, projectId } = await projectWithFiles("leaving");
+    const admin = await ctx.register("admin");
+    await ctx.db.updateTable("users").set({ role: "ADMIN" }).where("id", "=", admin.user.id).execute();
+
+    expect((await ctx.call("DELETE", `/api/v1/users/${me.user.id}`, { token: admin.token })).status).toBe(200);
+    expect(await rowsOf(projectId)).toEqual({ projects: 0, runs: 0, packages: 0, assets: 0, exports: 0 });
+    expect((await removalJobs(projectId)).map((j) => j.state)).toEqual(["ready"]);
+    const remover = await startRemover();
+    try {
+      expect((await finished(projectId)).state).toBe("completed");
+    } finally {
+      await remover.stop();
+    }
+    expect(await files(projectId)).toEqual([]);
+  }, 30_000);
 });

@@ -1,10 +1,11 @@
 import { afterAll } from "bun:test";
 import { sql } from "kysely";
 import { MAINTENANCE_QUEUE } from "../../src/jobs/maintenance.ts";
-import { DELETE_PREFIX, storageCleanupHandlers } from "../../src/jobs/storage-cleanup.ts";
+import { storageCleanupHandlers } from "../../src/jobs/storage-cleanup.ts";
 import { createInspectCache } from "../../src/media/inspect.ts";
 import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
+import { DELETE_PREFIX } from "../../src/pipeline/project-removal.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
 import { createTestContext } from "./context.ts";

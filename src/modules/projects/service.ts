@@ -6,10 +6,10 @@ import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
 import type { ProjectStatus } from "../../db/types.ts";
-import { deletePrefixJob } from "../../jobs/storage-cleanup.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun, retryRun, type StartRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
+import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
@@ -139,58 +139,14 @@ export async function updateProject(
   return toProject(row);
 }
 
-const LIVE_RUN = ["queued", "running", "paused"] as const;
-
 /**
- * Deletes a project with everything it made, in one transaction: its live runs and standalone
- * exports are cancelled (a run that cannot be cancelled fails the delete), its rows go, and the
- * removal of its files is enqueued. Whenever the process dies, either all of that happened or
- * none of it did; the files go once every job that might still write one has ended.
+ * Deletes a project with everything it made in one transaction (see removeProjects): a run that
+ * cannot be cancelled fails the delete, and its files are removed by a job committed with it.
  */
 export async function deleteProject(db: Db, { userId, projectId }: { userId: string; projectId: string }) {
   await requireProject(db, { userId, projectId }, "editor");
-  await db.transaction().execute(async (trx) => {
-    const liveRuns = () =>
-      trx
-        .selectFrom("runs")
-        .select("id")
-        .where("project_id", "=", projectId)
-        .where("status", "in", LIVE_RUN)
-        .orderBy("id")
-        .forUpdate()
-        .execute();
-    // Runs are locked before their project, the order a stage update takes them in.
-    await liveRuns();
-    const project = await trx
-      .selectFrom("projects")
-      .select("id")
-      .where("id", "=", projectId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!project) throw notFound("project");
-    // Starting a run locks the project, so none can start now; one started just before is seen here.
-    const runs = await liveRuns();
-    for (const r of runs) await cancelRun(trx, r.id);
-    const exportJobs = await sql<{ id: string }>`
-      select j.id from jobs j join exports e on e.id::text = j.payload->>'export_id'
-      where j.kind = 'pipeline.export' and e.project_id = ${projectId} and e.run_id is null`.execute(trx);
-    for (const j of exportJobs.rows) await cancelJob(trx, j.id);
-    // Running jobs stay until their handler stops; the files wait for them.
-    const runIds = runs.map((r) => r.id);
-    const stillRunning = await sql<{ id: string }>`
-      select id from jobs
-      where id = any(${exportJobs.rows.map((j) => j.id)}::uuid[]) or payload->>'run_id' = any(${runIds}::text[])`.execute(
-      trx,
-    );
-    await enqueue(
-      trx,
-      deletePrefixJob(
-        `projects/${projectId}/`,
-        stillRunning.rows.map((j) => j.id),
-      ),
-    );
-    await trx.deleteFrom("projects").where("id", "=", projectId).execute();
-  });
+  const removed = await db.transaction().execute((trx) => removeProjects(trx, [projectId]));
+  if (removed.length === 0) throw notFound("project");
 }
 
 /** Starts a run of the pipeline on a project the user may edit. */
