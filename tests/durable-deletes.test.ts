@@ -343,6 +343,25 @@ describe("deleting what holds projects", () => {
     expect(await files(projectId)).toEqual([]);
   }, 30_000);
 
+  test("the last member leaving a team space removes its projects the same way", async () => {
+    const lead = await ctx.register("alone");
+    const space = await ctx.call("POST", "/api/v1/spaces", { token: lead.token, body: { name: "一个人的工作室" } });
+    const spaceId: string = space.json.data.id;
+    const { projectId } = await projectWithFiles("", lead, spaceId);
+
+    expect((await ctx.call("POST", `/api/v1/spaces/${spaceId}/leave`, { token: lead.token })).status).toBe(200);
+    expect(await ctx.db.selectFrom("spaces").select("id").where("id", "=", spaceId).execute()).toEqual([]);
+    expect(await rowsOf(projectId)).toEqual({ projects: 0, runs: 0, packages: 0, assets: 0, exports: 0 });
+    expect((await removalJobs(projectId)).map((j) => j.state)).toEqual(["ready"]);
+    const remover = await startRemover();
+    try {
+      expect((await finished(projectId)).state).toBe("completed");
+    } finally {
+      await remover.stop();
+    }
+    expect(await files(projectId)).toEqual([]);
+  }, 30_000);
+
   test("deleting a user removes the projects of their personal space the same way", async () => {
     const { me, projectId } = await projectWithFiles("leaving");
     const admin = await ctx.register("admin");

@@ -347,7 +347,11 @@ async function dropMember(db: Db, space: Space, memberId: string) {
       .where("id", "=", memberId)
       .where("current_space_id", "=", space.id)
       .execute();
-    if (members.length === 1) await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
+    // The last one out deletes the space, and with it its projects and their files.
+    if (members.length === 1) {
+      await removeSpaceProjects(trx, [space.id]);
+      await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
+    }
   });
 }
 
