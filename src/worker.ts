@@ -2,6 +2,7 @@ import pkg from "../package.json" with { type: "json" };
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
+import { storageCleanupHandlers } from "./jobs/storage-cleanup.ts";
 import type { Logger } from "./log.ts";
 import { createInspectCache } from "./media/inspect.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
@@ -56,6 +57,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
   const inspected = createInspectCache(config.mediaInspectCacheEntries);
   const handlers = {
     ...maintenanceHandlers(db, config),
+    ...storageCleanupHandlers(storage),
     ...pipelineHandlers({ config, db, storage, providers, log, spans, inspected }),
   };
   const common = {

@@ -1,6 +1,7 @@
 // Who may reach a project's pipeline: someone else's project, runs, packages, timeline, exports,
 // files and events are "not found" (never 403, which would reveal them); a viewer of a team space
-// reads but cannot edit (403); no token is 401. Deleting a project removes its rows and files.
+// reads but cannot edit (403); no token is 401. Deleting a project removes its rows at once and
+// its files by a job enqueued with them.
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import type { CallResult } from "./support/context.ts";
@@ -448,6 +449,7 @@ describe("deleting a project", () => {
 
     const del = await ctx.call("DELETE", `/api/v1/projects/${project.id}`, { token: me.token });
     expect(del.status).toBe(200);
+    await ctx.waitForFilesRemoved(project.id);
     expect(await leftovers(project.id, [run.id])).toEqual(none);
     expectError(
       await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token }),
@@ -518,6 +520,7 @@ describe("deleting a project", () => {
         ) === 0,
       10_000,
     );
+    await ctx.waitForFilesRemoved(projectId);
     expect(await leftovers(projectId, [runId])).toEqual(none);
   }, 30_000);
 });

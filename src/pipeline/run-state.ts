@@ -104,7 +104,10 @@ export async function finishRun(
   status: Exclude<RunStatus, "queued" | "running">,
   error?: StepFailure & { stage?: string },
 ) {
-  return db.transaction().execute(async (trx) => {
+  // Inside a caller's transaction (deleting a project cancels its runs in the delete's own), join it.
+  const atomically = <T>(body: (trx: Db) => Promise<T>) =>
+    db.isTransaction ? body(db) : db.transaction().execute(body);
+  return atomically(async (trx) => {
     const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     if (["completed", "failed", "cancelled"].includes(run.status)) return run;
     const stages =

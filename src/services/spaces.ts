@@ -4,6 +4,7 @@ import { conflict, forbidden, notFound } from "../core/errors.ts";
 import { page } from "../core/page.ts";
 import { type Db, isUniqueViolation } from "../db/client.ts";
 import type { Database, Space, SpaceInvite, SpaceRole, User } from "../db/types.ts";
+import { removeProjects } from "../pipeline/project-removal.ts";
 
 const RANK: Record<SpaceRole, number> = { viewer: 1, editor: 2, admin: 3 };
 
@@ -124,7 +125,25 @@ export async function updateSpace(
 export async function deleteSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {
   const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   if (space.type === "personal") throw conflict("a personal space cannot be deleted");
-  await db.deleteFrom("spaces").where("id", "=", spaceId).execute();
+  await db.transaction().execute(async (trx) => {
+    await removeSpaceProjects(trx, [spaceId]);
+    await trx.deleteFrom("spaces").where("id", "=", spaceId).execute();
+  });
+}
+
+/**
+ * Deletes the projects of spaces about to be deleted the way deleting one project does (runs
+ * cancelled, files removed by a job committed with the rows). The spaces are locked first, so
+ * no project can be added to them meanwhile.
+ */
+export async function removeSpaceProjects(trx: Transaction<Database>, spaceIds: string[]) {
+  if (spaceIds.length === 0) return;
+  await trx.selectFrom("spaces").select("id").where("id", "in", spaceIds).orderBy("id").forUpdate().execute();
+  const projects = await trx.selectFrom("projects").select("id").where("space_id", "in", spaceIds).execute();
+  await removeProjects(
+    trx,
+    projects.map((p) => p.id),
+  );
 }
 
 /** Makes `spaceId` the user's current space (and records the access). */
@@ -328,7 +347,11 @@ async function dropMember(db: Db, space: Space, memberId: string) {
       .where("id", "=", memberId)
       .where("current_space_id", "=", space.id)
       .execute();
-    if (members.length === 1) await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
+    // The last one out deletes the space, and with it its projects and their files.
+    if (members.length === 1) {
+      await removeSpaceProjects(trx, [space.id]);
+      await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
+    }
   });
 }
 

@@ -4,7 +4,7 @@ import { revokeUserSessions } from "../auth/sessions.ts";
 import { AppError, conflict, notFound } from "../core/errors.ts";
 import { type Db, isUniqueViolation } from "../db/client.ts";
 import type { Database, User, UserRole } from "../db/types.ts";
-import { createPersonalSpace, ensureSpaceHasAdmin } from "./spaces.ts";
+import { createPersonalSpace, ensureSpaceHasAdmin, removeSpaceProjects } from "./spaces.ts";
 
 export interface PublicUser {
   id: string;
@@ -169,6 +169,16 @@ export async function deleteUser(db: Db, id: string) {
       .where("space_members.user_id", "=", id)
       .where("spaces.type", "=", "team")
       .execute();
+    const personal = await trx
+      .selectFrom("spaces")
+      .select("id")
+      .where("owner_id", "=", id)
+      .where("type", "=", "personal")
+      .execute();
+    await removeSpaceProjects(
+      trx,
+      personal.map((s) => s.id),
+    );
     await trx.deleteFrom("spaces").where("owner_id", "=", id).where("type", "=", "personal").execute();
     const deleted = await trx.deleteFrom("users").where("id", "=", id).executeTakeFirst();
     if (deleted.numDeletedRows === 0n) throw notFound("user");

@@ -1,7 +1,11 @@
 import { afterAll } from "bun:test";
+import { sql } from "kysely";
+import { MAINTENANCE_QUEUE } from "../../src/jobs/maintenance.ts";
+import { storageCleanupHandlers } from "../../src/jobs/storage-cleanup.ts";
 import { createInspectCache } from "../../src/media/inspect.ts";
 import { noSpans } from "../../src/metrics/spans.ts";
 import { PIPELINE_QUEUE, pipelineHandlers } from "../../src/pipeline/jobs.ts";
+import { DELETE_PREFIX } from "../../src/pipeline/project-removal.ts";
 import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
 import { createTestContext } from "./context.ts";
@@ -31,8 +35,9 @@ export async function pipelineContext(env: Record<string, string> = {}) {
   const startWorker = async (concurrency = 2) => {
     const w = createWorker({
       connectionString: ctx.url,
-      handlers: pipelineHandlers(deps),
-      queues: [PIPELINE_QUEUE],
+      // Like a default worker process, it also removes deleted projects' files.
+      handlers: { ...pipelineHandlers(deps), ...storageCleanupHandlers(deps.storage) },
+      queues: [PIPELINE_QUEUE, MAINTENANCE_QUEUE],
       concurrency,
       pollIntervalMs: 200,
       log: ctx.deps.log,
@@ -69,7 +74,25 @@ export async function pipelineContext(env: Record<string, string> = {}) {
     }
   }
 
-  return { ...ctx, pipelineDeps: deps, startWorker, waitForRun, waitForExport };
+  /** Waits for the job removing a deleted project's files to complete; throws if it failed for good. */
+  async function waitForFilesRemoved(projectId: string, timeoutMs = 20_000) {
+    const prefix = `projects/${projectId}/`;
+    return waitUntil(
+      `the files of project ${projectId} to be removed`,
+      async () => {
+        const { rows } = await sql<{ state: string; last_error: unknown }>`
+          select state, last_error from job_history where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}`.execute(
+          ctx.db,
+        );
+        const failed = rows.find((r) => r.state !== "completed");
+        if (failed) throw new Error(`removing ${prefix} ended ${failed.state}: ${JSON.stringify(failed.last_error)}`);
+        return rows.length > 0;
+      },
+      timeoutMs,
+    );
+  }
+
+  return { ...ctx, pipelineDeps: deps, startWorker, waitForRun, waitForExport, waitForFilesRemoved };
 }
 
 export type PipelineContext = Awaited<ReturnType<typeof pipelineContext>>;

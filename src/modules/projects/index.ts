@@ -130,7 +130,7 @@ export function projectsModule(deps: Deps) {
     .delete(
       "/projects/:id",
       async ({ params, caller }) => {
-        await projects.deleteProject(db, storage, { userId: caller.user.id, projectId: params.id });
+        await projects.deleteProject(db, { userId: caller.user.id, projectId: params.id });
         return ok(null);
       },
       {

@@ -9,6 +9,7 @@ import type { ProjectStatus } from "../../db/types.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun, retryRun, type StartRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
+import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
@@ -138,22 +139,14 @@ export async function updateProject(
   return toProject(row);
 }
 
-/** Deletes a project with everything it made: its runs are cancelled, its files removed from storage. */
-export async function deleteProject(
-  db: Db,
-  storage: Storage,
-  { userId, projectId }: { userId: string; projectId: string },
-) {
+/**
+ * Deletes a project with everything it made in one transaction (see removeProjects): a run that
+ * cannot be cancelled fails the delete, and its files are removed by a job committed with it.
+ */
+export async function deleteProject(db: Db, { userId, projectId }: { userId: string; projectId: string }) {
   await requireProject(db, { userId, projectId }, "editor");
-  const runs = await db
-    .selectFrom("runs")
-    .select("id")
-    .where("project_id", "=", projectId)
-    .where("status", "in", ["queued", "running", "paused"])
-    .execute();
-  for (const r of runs) await cancelRun(db, r.id).catch(() => {});
-  await db.deleteFrom("projects").where("id", "=", projectId).execute();
-  for (const object of await storage.list(`projects/${projectId}/`)) await storage.delete(object.key);
+  const removed = await db.transaction().execute((trx) => removeProjects(trx, [projectId]));
+  if (removed.length === 0) throw notFound("project");
 }
 
 /** Starts a run of the pipeline on a project the user may edit. */
