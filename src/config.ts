@@ -82,6 +82,12 @@ export interface Config {
   providerSecret: string | null;
   /** Custom provider URLs may resolve to loopback, private or link-local addresses (ALLOW_PRIVATE_PROVIDER_URLS). */
   allowPrivateProviderUrls: boolean;
+  /**
+   * PROVIDER_REQUEST_TIMEOUT_MS: how long one HTTP request to OpenAI or ElevenLabs may go unanswered
+   * before it counts as failed (retried by the SDK, then failed over to the chain's next link);
+   * null: each SDK's own default (300 s OpenAI, 240 s ElevenLabs).
+   */
+  providerRequestTimeoutMs: number | null;
   /** Pipeline jobs a worker process runs at once (they are CPU-bound): PIPELINE_CONCURRENCY, default one per core. */
   pipelineConcurrency: number;
   /** Media files whose inspection (kind, size, length, digest) a worker process remembers: MEDIA_INSPECT_CACHE_ENTRIES. */
@@ -291,6 +297,10 @@ export function loadConfig(env: Env = process.env): Config {
     cloud: cloudConfig(env, providers, publicUrl),
     providerSecret,
     allowPrivateProviderUrls: bool(env, "ALLOW_PRIVATE_PROVIDER_URLS", false),
+    providerRequestTimeoutMs:
+      str(env, "PROVIDER_REQUEST_TIMEOUT_MS") === null
+        ? null
+        : int(env, "PROVIDER_REQUEST_TIMEOUT_MS", 300_000, 100, 3_600_000),
     pipelineConcurrency: int(env, "PIPELINE_CONCURRENCY", availableParallelism(), 1, 256),
     mediaInspectCacheEntries: int(env, "MEDIA_INSPECT_CACHE_ENTRIES", 512, 1, 1_000_000),
     limits: {

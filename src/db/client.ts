@@ -57,6 +57,12 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
     });
   });
   options.onPool?.(pool);
+  // The pool listens only to idle clients: a checked-out one (a transaction between statements)
+  // whose server goes away would emit an unhandled error and kill the process. Its next
+  // statement fails instead, and the pool drops the client when it is released.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -74,6 +74,11 @@ export function httpPlugin(deps: Deps) {
         set.status = 404;
         return failure("NOT_FOUND", "route not found");
       }
+      // A full disk outside the storage driver (which says so itself) is still the storage's failure.
+      if ((error as NodeJS.ErrnoException)?.code === "ENOSPC") {
+        set.status = ERROR_STATUS.STORAGE_ERROR;
+        return failure("STORAGE_ERROR", "the file storage is full");
+      }
       // Text PostgreSQL cannot store (a NUL in a query string, say) is the client's input, not our fault.
       const sqlState = (error as { code?: unknown })?.code;
       if (sqlState === "22021" || sqlState === "22P05") {

@@ -11,7 +11,8 @@ export class MediaError extends Error {
   override name = "MediaError";
   constructor(
     message: string,
-    readonly reason: "exit" | "timeout" | "aborted" | "probe",
+    /** "killed": by a signal from outside (an operator, the OOM killer): worth another try. */
+    readonly reason: "exit" | "timeout" | "aborted" | "probe" | "killed",
     readonly stderr = "",
   ) {
     super(message);
@@ -110,6 +111,7 @@ async function ffmpeg(args: string[], options: RunOptions): Promise<{ frames: nu
     if (guarded.stoppedBy() === "timeout")
       throw new MediaError(`ffmpeg timed out after ${timeoutMs} ms`, "timeout", tail(stderr));
     if (guarded.stoppedBy() === "aborted") throw new MediaError("ffmpeg was aborted", "aborted", tail(stderr));
+    if (proc.signalCode) throw new MediaError(`ffmpeg was killed (${proc.signalCode})`, "killed", tail(stderr));
     if (code !== 0)
       throw new MediaError(`ffmpeg failed (exit ${code}): ${tail(stderr).split("\n").pop()}`, "exit", tail(stderr));
     return { frames };

@@ -73,6 +73,10 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
   }
   // A URL an ADMIN set is fetched only through the SSRF guard; the environment's are the operator's.
   const guard = p.base_url ? { fetch: publicOnlyFetch(config.allowPrivateProviderUrls) } : {};
+  // A provider that never answers must fail (and fail over) within the configured time.
+  const limit = config.providerRequestTimeoutMs;
+  const openaiTimeout = limit === null ? {} : { timeoutMs: limit };
+  const elevenTimeout = limit === null ? {} : { timeoutInSeconds: limit / 1000 };
   if (p.kind === "openai" || p.kind === "openai_compatible") {
     const baseUrl = p.base_url ?? (p.kind === "openai" ? config.cloud.openai.baseUrl : null) ?? undefined;
     // Custom openai_compatible endpoints stay on Chat Completions, the API they all speak.
@@ -82,9 +86,10 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
         baseUrl,
         model,
         ...guard,
+        ...openaiTimeout,
         ...(p.kind === "openai" ? { api: config.cloud.openai.textApi } : {}),
       });
-    if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model, ...guard });
+    if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model, ...guard, ...openaiTimeout });
   }
   if (p.kind === "fal") {
     const fal = config.cloud.fal;
@@ -101,8 +106,10 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
   }
   if (p.kind === "elevenlabs") {
     const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
-    if (capability === "speech") return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model, ...guard });
-    if (capability === "music") return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model, ...guard });
+    if (capability === "speech")
+      return createElevenLabsSpeech({ apiKey: key, baseUrl, modelId: model, ...guard, ...elevenTimeout });
+    if (capability === "music")
+      return createElevenLabsMusic({ apiKey: key, baseUrl, modelId: model, ...guard, ...elevenTimeout });
   }
   throw new RangeError(`provider ${p.id} (${p.kind}) does not serve ${capability}`);
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { access, constants, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, constants, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { AppError } from "../core/errors.ts";
 import { signature } from "./signing.ts";
 import {
   assertKey,
@@ -28,6 +29,8 @@ interface Meta {
   contentType: string;
   updatedAt: string;
 }
+
+const diskFull = (err: unknown) => ["ENOSPC", "EDQUOT"].includes((err as NodeJS.ErrnoException)?.code ?? "");
 
 /** Loads or creates the link-signing secret kept beside the files (0600). */
 async function secretFor(root: string, given?: string | null): Promise<string> {
@@ -87,6 +90,8 @@ export async function createLocalStorage(
       await write(tmpPath);
       await mkdir(dirname(target), { recursive: true });
       await rename(tmpPath, target);
+    } catch (err) {
+      throw diskFull(err) ? new AppError("STORAGE_ERROR", "the file storage is full") : err;
     } finally {
       await rm(tmpPath, { force: true });
     }
@@ -103,19 +108,28 @@ export async function createLocalStorage(
           : "path" in body
             ? Bun.file(body.path).stream()
             : body;
-      const sink = Bun.file(tmpPath).writer();
+      // A file handle, not Bun's FileSink: the sink reports a full disk as an unhandled error and
+      // ends "successfully" with a truncated file.
+      const file = await open(tmpPath, "w");
       try {
         for await (const chunk of source) {
           hash.update(chunk);
           size += chunk.byteLength;
-          sink.write(chunk);
+          for (let done = 0; done < chunk.byteLength; )
+            done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
         }
       } finally {
-        await sink.end();
+        await file.close();
       }
     });
     const meta: Meta = { size, sha256: hash.digest("hex"), contentType, updatedAt: new Date().toISOString() };
-    await writeAtomically(metaPath(key), (tmpPath) => writeFile(tmpPath, JSON.stringify(meta)));
+    try {
+      await writeAtomically(metaPath(key), (tmpPath) => writeFile(tmpPath, JSON.stringify(meta)));
+    } catch (err) {
+      // An object without its metadata is invisible but takes room: it goes too.
+      await rm(target, { force: true });
+      throw err;
+    }
     return { key, size, sha256: meta.sha256, contentType, updatedAt: new Date(meta.updatedAt) };
   }
 

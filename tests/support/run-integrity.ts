@@ -1,0 +1,115 @@
+// What must hold after a run survived a fault (the chaos tests): the same checks as the crash
+// tests make, shared. Assets once each and stored as their rows say, one keyframe and clip per
+// shot, the package pointing only at assets that exist, nothing left queued, one export.
+import { expect } from "bun:test";
+import { sql } from "kysely";
+import { PER_SHOT, STAGES } from "../../src/core/stages.ts";
+import type { PipelineContext } from "./pipeline.ts";
+import { waitUntil } from "./pipeline.ts";
+
+type Ctx = Pick<PipelineContext, "db" | "deps">;
+
+export const runJobs = async (ctx: Ctx, runId: string) =>
+  (
+    await sql<{
+      kind: string;
+      stage: string;
+      state: string;
+      attempt: number;
+    }>`select kind, payload->>'stage' as stage, state, attempt from jobs where payload->>'run_id' = ${runId}`.execute(
+      ctx.db,
+    )
+  ).rows;
+
+/** How many jobs of each kind and stage the run had, finished or not. */
+export async function fanOut(ctx: Ctx, runId: string): Promise<Record<string, number>> {
+  const { rows } = await sql<{ k: string; n: number }>`
+    select kind || ':' || (payload->>'stage') as k, count(*)::int as n
+    from (select kind, payload from job_history where payload->>'run_id' = ${runId} union all select kind, payload from jobs where payload->>'run_id' = ${runId}) j
+    group by 1 order by 1`.execute(ctx.db);
+  return Object.fromEntries(rows.map((r) => [r.k, r.n]));
+}
+
+/** The jobs a whole run has when each was made once: a stage job per stage, per-shot jobs and a join for fanned-out stages. */
+export function onceEach(shots: number): Record<string, number> {
+  const once: Record<string, number> = {};
+  for (const stage of STAGES) {
+    once[`pipeline.stage:${stage}`] = 1;
+    if (PER_SHOT.has(stage)) {
+      once[`pipeline.shot:${stage}`] = shots;
+      once[`pipeline.join:${stage}`] = 1;
+    }
+  }
+  return once;
+}
+
+export async function shotCount(ctx: Ctx, runId: string): Promise<number> {
+  return (
+    await ctx.db
+      .selectFrom("package_shots")
+      .innerJoin("runs", "runs.package_id", "package_shots.package_id")
+      .select("shot_id")
+      .where("runs.id", "=", runId)
+      .execute()
+  ).length;
+}
+
+export async function checkRunIntegrity(ctx: Ctx, { projectId, runId }: { projectId: string; runId: string }) {
+  const dupes =
+    await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(
+      ctx.db,
+    );
+  expect(dupes.rows).toEqual([]);
+  const assets = await ctx.db
+    .selectFrom("assets")
+    .select(["id", "kind", "storage_key", "sha256", "size"])
+    .where("project_id", "=", projectId)
+    .execute();
+  expect(assets.length).toBeGreaterThan(0);
+  const missing: string[] = [];
+  for (const a of assets) {
+    const stat = await ctx.deps.storage.stat(a.storage_key);
+    if (!stat) missing.push(`${a.kind} ${a.storage_key}`);
+    else if (stat.sha256 !== a.sha256 || stat.size !== Number(a.size))
+      missing.push(`${a.kind} ${a.storage_key} differs from its row`);
+  }
+  expect(missing).toEqual([]);
+  const run = await ctx.db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
+  const shots = await ctx.db
+    .selectFrom("package_shots")
+    .select("data")
+    .where("package_id", "=", run.package_id!)
+    .execute();
+  const ids = new Set(assets.map((a) => a.id));
+  for (const { data } of shots) {
+    const s = data as {
+      keyframe: { candidates: Array<{ asset_id: string }>; selected: number | null };
+      clip: { candidates: Array<{ asset_id: string }>; selected: number | null };
+      lines: Array<{ audio: { asset_id: string } | null }>;
+    };
+    expect(s.keyframe.selected).not.toBeNull();
+    expect(s.clip.selected).not.toBeNull();
+    for (const ref of [...s.keyframe.candidates, ...s.clip.candidates, ...s.lines.map((l) => l.audio!)])
+      expect(ids.has(ref.asset_id)).toBe(true);
+    expect(s.keyframe.candidates.length).toBe(1);
+    expect(s.clip.candidates.length).toBe(1);
+  }
+  await waitUntil(
+    `no job of run ${runId} to remain`,
+    async () => (await runJobs(ctx, runId)).length === 0,
+    8000,
+    100,
+  ).catch(async (e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(await runJobs(ctx, runId))}`);
+  });
+  const exports = await ctx.db
+    .selectFrom("exports")
+    .select(["id", "status"])
+    .where("project_id", "=", projectId)
+    .execute();
+  expect(exports).toEqual([{ id: run.export_id!, status: "completed" }]);
+  for (const s of run.stages as Array<{ stage: string; status: string; progress: number }>) {
+    expect(s.status).toBe("completed");
+    expect(s.progress).toBe(100);
+  }
+}
