@@ -5,6 +5,7 @@ import type { Db } from "./db/client.ts";
 import type { Logger } from "./log.ts";
 import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
 import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
+import { createRateLimiter, type RateLimiter } from "./services/rate-limit.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 
@@ -25,6 +26,8 @@ export interface Deps {
   providers: ProviderResolver;
   /** This process's live-event hub (one LISTEN connection, opened on first use or `start()`). */
   realtime: RealtimeHub;
+  /** This process's share of the rate-limit windows kept in Postgres. */
+  rateLimiter: RateLimiter;
   startedAt: number;
 }
 
@@ -62,6 +65,7 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
       pollIntervalMs: config.queue.pollIntervalMs,
       broadcast: sb?.serviceRoleKey ? { url: sb.url, serviceRoleKey: sb.serviceRoleKey, fetch: overrides.fetch } : null,
     }),
+    rateLimiter: createRateLimiter(db),
     startedAt: Date.now(),
   };
 }
