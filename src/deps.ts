@@ -7,6 +7,7 @@ import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
 import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
+import { createRateLimiter, type RateLimiter } from "./services/rate-limit.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 
@@ -29,6 +30,8 @@ export interface Deps {
   realtime: RealtimeHub;
   /** This process's metrics registry, served at GET /metrics when METRICS_TOKEN is set. */
   metrics: Metrics;
+  /** This process's share of the rate-limit windows kept in Postgres. */
+  rateLimiter: RateLimiter;
   startedAt: number;
 }
 
@@ -73,6 +76,7 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
     providers: createProviderResolver({ config, db, log, calls: metrics.providers }),
     realtime,
     metrics,
+    rateLimiter: createRateLimiter(db),
     startedAt: Date.now(),
   };
 }

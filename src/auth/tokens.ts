@@ -12,6 +12,7 @@ import {
   SignJWT,
 } from "jose";
 import type { Config } from "../config.ts";
+import { createLru } from "../core/lru.ts";
 import type { Db } from "../db/client.ts";
 
 export const AUDIENCE = "authenticated";
@@ -70,6 +71,29 @@ async function loadSigningKey(db: Db): Promise<StoredKey> {
   };
 }
 
+/** Verified tokens an issuer remembers (about 1 KB each). */
+const VERIFIED_CACHE_ENTRIES = 10_000;
+
+/**
+ * Remembers the claims of tokens `verify` accepted, until their `exp`: checking an ES256
+ * signature costs about as much CPU as the rest of a simple authenticated request. Equivalent to
+ * verifying again only because the key never changes for the issuer's lifetime and the claims are
+ * those of the exact token text; a token is never accepted after its expiry. Rejections are not
+ * remembered (they are cheap to repeat and an attacker could fill the cache with them).
+ * Revocation is not a matter of the signature: the caller checks the session on every request.
+ */
+export function rememberVerified(verify: (token: string) => Promise<AccessClaims>, capacity = VERIFIED_CACHE_ENTRIES) {
+  const verified = createLru<string, { claims: AccessClaims; expiresAt: number }>(capacity);
+  return async (token: string): Promise<AccessClaims> => {
+    const hit = verified.get(token);
+    if (hit && Date.now() < hit.expiresAt) return hit.claims;
+    const claims = await verify(token);
+    // requiredClaims makes `exp` present; a token without one is not remembered.
+    if (typeof claims.exp === "number") verified.set(token, { claims, expiresAt: claims.exp * 1000 });
+    return claims;
+  };
+}
+
 /** Our own issuer: ES256 with a stored key, or HS256 when JWT_SECRET is set. */
 export async function createIssuer(config: Config, db: Db): Promise<TokenIssuer> {
   const { issuer, accessTtlS } = config.jwt;
@@ -95,8 +119,10 @@ export async function createIssuer(config: Config, db: Db): Promise<TokenIssuer>
     return {
       alg: "HS256",
       sign: (c) => build(c).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(secret),
-      verify: async (token) =>
-        (await jwtVerify<AccessClaims>(token, secret, { ...verifyOptions, algorithms: ["HS256"] })).payload,
+      verify: rememberVerified(
+        async (token) =>
+          (await jwtVerify<AccessClaims>(token, secret, { ...verifyOptions, algorithms: ["HS256"] })).payload,
+      ),
       jwks: () => ({ keys: [] }),
     };
   }
@@ -105,8 +131,10 @@ export async function createIssuer(config: Config, db: Db): Promise<TokenIssuer>
   return {
     alg: "ES256",
     sign: (c) => build(c).setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" }).sign(key.privateKey),
-    verify: async (token) =>
-      (await jwtVerify<AccessClaims>(token, publicKey, { ...verifyOptions, algorithms: ["ES256"] })).payload,
+    verify: rememberVerified(
+      async (token) =>
+        (await jwtVerify<AccessClaims>(token, publicKey, { ...verifyOptions, algorithms: ["ES256"] })).payload,
+    ),
     jwks: () => ({ keys: [key.publicJwk] }),
   };
 }

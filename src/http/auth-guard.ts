@@ -2,7 +2,6 @@ import { type DocumentDecoration, Elysia } from "elysia";
 import { forbidden, unauthorized } from "../core/errors.ts";
 import type { SpaceRole, User } from "../db/types.ts";
 import type { Deps } from "../deps.ts";
-import { hitRateLimit } from "../services/rate-limit.ts";
 import { ensureSupabaseUser } from "../services/users.ts";
 import { requestInfo } from "./request-info.ts";
 
@@ -82,13 +81,13 @@ export function authGuard(deps: Deps) {
         async resolve({ request }) {
           const caller = await authenticate(deps, bearerToken(request.headers.get("authorization")));
           requestInfo(request).userId = caller.user.id;
-          await hitRateLimit(deps.db, `user:${caller.user.id}`, deps.config.limits.userPerMinute);
+          await deps.rateLimiter.hit(`user:${caller.user.id}`, deps.config.limits.userPerMinute);
           return { caller };
         },
       },
       ipLimit: {
         async beforeHandle({ request, server }) {
-          await hitRateLimit(deps.db, `ip:${clientIp(deps, request, server)}`, deps.config.limits.authPerMinute);
+          await deps.rateLimiter.hit(`ip:${clientIp(deps, request, server)}`, deps.config.limits.authPerMinute);
         },
       },
     })

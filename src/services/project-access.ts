@@ -1,7 +1,7 @@
 import { notFound } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
 import type { SpaceRole } from "../db/types.ts";
-import { requireSpaceRole } from "./spaces.ts";
+import { requireRole } from "./spaces.ts";
 
 /**
  * The project, if the user may act on it with at least `minRole` in its space: a project in a
@@ -12,10 +12,18 @@ export async function requireProject(
   { userId, projectId }: { userId: string; projectId: string },
   minRole: SpaceRole = "viewer",
 ) {
-  const project = await db.selectFrom("projects").selectAll().where("id", "=", projectId).executeTakeFirst();
-  if (!project) throw notFound("project");
-  await requireSpaceRole(db, { userId, spaceId: project.space_id }, minRole).catch((e: unknown) => {
-    throw (e as { code?: string }).code === "NOT_FOUND" ? notFound("project") : e;
-  });
+  // One round trip: the project with the caller's role in its space (null: not a member).
+  const row = await db
+    .selectFrom("projects")
+    .leftJoin("space_members", (join) =>
+      join.onRef("space_members.space_id", "=", "projects.space_id").on("space_members.user_id", "=", userId),
+    )
+    .selectAll("projects")
+    .select("space_members.role as member_role")
+    .where("projects.id", "=", projectId)
+    .executeTakeFirst();
+  if (!row?.member_role) throw notFound("project");
+  const { member_role: role, ...project } = row;
+  requireRole(role, minRole);
   return project;
 }

@@ -63,8 +63,13 @@ export async function requireSpaceRole(
     .executeTakeFirst();
   if (!row) throw notFound("space");
   const { member_role: role, last_accessed_at, ...space } = row;
-  if (RANK[role] < RANK[minRole]) throw forbidden(`this needs the ${minRole} role in the space; you are ${role}`);
+  requireRole(role, minRole);
   return { space: space as Space, role, lastAccessedAt: last_accessed_at };
+}
+
+/** 403 unless `role` is at least `minRole`. */
+export function requireRole(role: SpaceRole, minRole: SpaceRole) {
+  if (RANK[role] < RANK[minRole]) throw forbidden(`this needs the ${minRole} role in the space; you are ${role}`);
 }
 
 export async function getSpace(db: Db, { userId, spaceId }: { userId: string; spaceId: string }) {

@@ -1,7 +1,6 @@
 import type { Deps } from "../../deps.ts";
 import { authenticate, bearerToken, type Caller } from "../../http/auth-guard.ts";
 import { requestInfo } from "../../http/request-info.ts";
-import { hitRateLimit } from "../../services/rate-limit.ts";
 
 /**
  * The caller of a streaming request: like `auth: true`, but the token may also come as
@@ -12,6 +11,6 @@ export async function streamCaller(deps: Deps, request: Request): Promise<Caller
   const fromQuery = new URL(request.url).searchParams.get("token");
   const caller = await authenticate(deps, bearerToken(request.headers.get("authorization")) ?? (fromQuery || null));
   requestInfo(request).userId = caller.user.id;
-  await hitRateLimit(deps.db, `user:${caller.user.id}`, deps.config.limits.userPerMinute);
+  await deps.rateLimiter.hit(`user:${caller.user.id}`, deps.config.limits.userPerMinute);
   return caller;
 }
