@@ -16,6 +16,7 @@ import {
   startStoryRun,
   waitUntil,
 } from "./support/pipeline.ts";
+import { checkRunIntegrity, fanOut as sharedFanOut, runJobs as sharedRunJobs } from "./support/run-integrity.ts";
 
 const ctx = await pipelineContext();
 const spawned: PipelineWorkerProcess[] = [];
@@ -62,89 +63,9 @@ async function whileRunning(token: string, runId: string, stage: string, worker:
   );
 }
 
-const runJobs = async (runId: string) =>
-  (
-    await sql<{
-      kind: string;
-      stage: string;
-      state: string;
-      attempt: number;
-    }>`select kind, payload->>'stage' as stage, state, attempt from jobs where payload->>'run_id' = ${runId}`.execute(
-      ctx.db,
-    )
-  ).rows;
-
-/** How many jobs of each kind and stage the run had, finished or not. */
-async function fanOut(runId: string): Promise<Record<string, number>> {
-  const { rows } = await sql<{ k: string; n: number }>`
-    select kind || ':' || (payload->>'stage') as k, count(*)::int as n
-    from (select kind, payload from job_history where payload->>'run_id' = ${runId} union all select kind, payload from jobs where payload->>'run_id' = ${runId}) j
-    group by 1 order by 1`.execute(ctx.db);
-  return Object.fromEntries(rows.map((r) => [r.k, r.n]));
-}
-
-/** Everything that must hold after a run survived a crash. */
-async function checkIntegrity(projectId: string, runId: string) {
-  const dupes =
-    await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(
-      ctx.db,
-    );
-  expect(dupes.rows).toEqual([]);
-  const assets = await ctx.db
-    .selectFrom("assets")
-    .select(["id", "kind", "storage_key", "sha256", "size"])
-    .where("project_id", "=", projectId)
-    .execute();
-  expect(assets.length).toBeGreaterThan(0);
-  const missing: string[] = [];
-  for (const a of assets) {
-    const stat = await ctx.deps.storage.stat(a.storage_key);
-    if (!stat) missing.push(`${a.kind} ${a.storage_key}`);
-    else if (stat.sha256 !== a.sha256 || stat.size !== Number(a.size))
-      missing.push(`${a.kind} ${a.storage_key} differs from its row`);
-  }
-  expect(missing).toEqual([]);
-  // Every material of the package points at an asset row that exists.
-  const run = await ctx.db.selectFrom("runs").selectAll().where("id", "=", runId).executeTakeFirstOrThrow();
-  const shots = await ctx.db
-    .selectFrom("package_shots")
-    .select("data")
-    .where("package_id", "=", run.package_id!)
-    .execute();
-  const ids = new Set(assets.map((a) => a.id));
-  for (const { data } of shots) {
-    const s = data as {
-      id: string;
-      keyframe: { candidates: Array<{ asset_id: string }>; selected: number | null };
-      clip: { candidates: Array<{ asset_id: string }>; selected: number | null };
-      lines: Array<{ audio: { asset_id: string } | null }>;
-    };
-    expect(s.keyframe.selected).not.toBeNull();
-    expect(s.clip.selected).not.toBeNull();
-    for (const ref of [...s.keyframe.candidates, ...s.clip.candidates, ...s.lines.map((l) => l.audio!)])
-      expect(ids.has(ref.asset_id)).toBe(true);
-    // One keyframe and one clip per shot: a retried job reuses what the dead one made.
-    expect(s.keyframe.candidates.length).toBe(1);
-    expect(s.clip.candidates.length).toBe(1);
-  }
-  // Nothing of the run is left in the queue (a job rescued after the run ended is only skipped), and there is one export.
-  await waitUntil(`no job of run ${runId} to remain`, async () => (await runJobs(runId)).length === 0, 8000, 100).catch(
-    async (e) => {
-      throw new Error(`${(e as Error).message}: ${JSON.stringify(await runJobs(runId))}`);
-    },
-  );
-  const exports = await ctx.db
-    .selectFrom("exports")
-    .select(["id", "status"])
-    .where("project_id", "=", projectId)
-    .execute();
-  expect(exports).toEqual([{ id: run.export_id!, status: "completed" }]);
-  // Stage progress stays within 0-100 even when a shot job ran twice.
-  for (const s of run.stages as Array<{ stage: string; status: string; progress: number }>) {
-    expect(s.status).toBe("completed");
-    expect(s.progress).toBe(100);
-  }
-}
+const runJobs = (runId: string) => sharedRunJobs(ctx, runId);
+const fanOut = (runId: string) => sharedFanOut(ctx, runId);
+const checkIntegrity = (projectId: string, runId: string) => checkRunIntegrity(ctx, { projectId, runId });
 
 async function playable(token: string, exportId: string) {
   const ex = (await ctx.call("GET", `/api/v1/exports/${exportId}`, { token })).json.data;
