@@ -1,5 +1,6 @@
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import pkg from "../package.json" with { type: "json" };
+import { createSessionCache, type SessionCache } from "./auth/session-cache.ts";
 import { type AccessClaims, createIssuer, createSupabaseVerifier, type TokenIssuer } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
@@ -32,6 +33,8 @@ export interface Deps {
   metrics: Metrics;
   /** This process's share of the rate-limit windows kept in Postgres. */
   rateLimiter: RateLimiter;
+  /** The users behind live sessions, kept true by the database's notifications. */
+  sessions: SessionCache;
   startedAt: number;
 }
 
@@ -77,6 +80,10 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
     realtime,
     metrics,
     rateLimiter: createRateLimiter(db),
+    sessions: createSessionCache({
+      connectionString: config.queue.mode === "poll-only" ? null : (overrides.databaseUrl ?? config.databaseUrl),
+      log,
+    }),
     startedAt: Date.now(),
   };
 }

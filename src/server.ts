@@ -10,11 +10,16 @@ import { syncBuiltinProviders } from "./providers/settings.ts";
 /** Serves the API until `stop()`; used by `inkreel api`. */
 export async function startApi(config: Config, databaseUrl: string, log: Logger) {
   const metrics = createMetrics({ process: "api", version: pkg.version, log });
-  const db = createDb(databaseUrl, { log, onPool: metrics.watchPool("api") });
+  const db = createDb(databaseUrl, {
+    log,
+    onPool: metrics.watchPool("api"),
+    prepare: config.queue.mode !== "poll-only",
+  });
   await syncBuiltinProviders(db);
   const deps = await createDeps(config, db, log, { databaseUrl, metrics });
   // Eagerly, so this process takes part in the Supabase broadcast leader election.
   await deps.realtime.start();
+  await deps.sessions.start();
   const app = createApp(deps).listen({
     hostname: config.host,
     port: config.port,
@@ -29,6 +34,7 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
       // First: ends SSE streams and WebSockets, which app.stop() would otherwise wait for.
       await deps.realtime.close();
       await app.stop();
+      await deps.sessions.close();
       await db.destroy();
     },
   };

@@ -36,7 +36,12 @@ export interface WorkerOptions {
  */
 export async function startWorker(config: Config, databaseUrl: string, log: Logger, options: WorkerOptions) {
   const metrics = options.metrics ?? createMetrics({ process: "worker", version: pkg.version, log });
-  const db = createDb(databaseUrl, { max: 4, log, onPool: metrics.watchPool("worker") });
+  const db = createDb(databaseUrl, {
+    max: 4,
+    log,
+    onPool: metrics.watchPool("worker"),
+    prepare: config.queue.mode !== "poll-only",
+  });
   await syncBuiltinProviders(db);
   await defineSchedules(db, MAINTENANCE_SCHEDULES);
   const { storage } = await createStorage(config);

@@ -2,6 +2,10 @@
 export interface Lru<K, V> {
   get(key: K): V | undefined;
   set(key: K, value: V): void;
+  delete(key: K): void;
+  /** Drops every entry `drop` says yes to. */
+  deleteWhere(drop: (value: V, key: K) => boolean): void;
+  clear(): void;
   readonly size: number;
   readonly capacity: number;
 }
@@ -22,6 +26,15 @@ export function createLru<K, V>(capacity: number): Lru<K, V> {
       entries.delete(key);
       entries.set(key, value);
       return value;
+    },
+    delete(key) {
+      entries.delete(key);
+    },
+    deleteWhere(drop) {
+      for (const [key, value] of entries) if (drop(value, key)) entries.delete(key);
+    },
+    clear() {
+      entries.clear();
     },
     set(key, value) {
       entries.delete(key);

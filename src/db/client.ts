@@ -26,6 +26,53 @@ export interface DbOptions {
   log?: PoolErrorLog;
   /** Receives the pool once it exists (the metrics registry reads its counts at scrape time). */
   onPool?: (pool: PoolCounts) => void;
+  /**
+   * Named prepared statements for the queries Kysely sends (default true). Off behind
+   * transaction-mode poolers, where a statement prepared on one server connection is unknown on
+   * the next.
+   */
+  prepare?: boolean;
+}
+
+/** Longer texts or more parameters than this are sent unnamed (see preparedNames). */
+const PREPARE_MAX_TEXT = 4000;
+const PREPARE_MAX_PARAMS = 32;
+
+/**
+ * The statement name for a query text, per pool. Parsing and planning a statement costs Postgres
+ * about as much as running a simple one, and pg sends a named statement's Parse only the first
+ * time on each connection. Only texts with parameters are named (see below). Kysely's texts come
+ * from the code, so their number is bounded; the
+ * exceptions are lists whose length varies (`in ($1, …, $n)`), hence the parameter cap, which
+ * bounds the variants of each to a few dozen. Names come from a counter, never a hash: two texts
+ * can never share one.
+ */
+function preparedNames() {
+  const names = new Map<string, string>();
+  return (text: string, params: number): string | undefined => {
+    // Without parameters pg sends the simple query protocol, which allows several statements in
+    // one text (raw scripts); a prepared statement would refuse them.
+    if (params === 0 || text.length > PREPARE_MAX_TEXT || params > PREPARE_MAX_PARAMS) return undefined;
+    let name = names.get(text);
+    if (!name) {
+      name = `ink_${names.size + 1}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+}
+
+type QueryFn = (...args: unknown[]) => unknown;
+
+/** Makes `client.query(text, values)` (Kysely's only form besides cursors) use a named statement. */
+function prepareQueries(client: pg.PoolClient, nameFor: ReturnType<typeof preparedNames>) {
+  const query = client.query.bind(client) as QueryFn;
+  (client as unknown as { query: QueryFn }).query = (...args: unknown[]) => {
+    const [text, values] = args;
+    if (typeof text !== "string" || !Array.isArray(values) || args.length !== 2) return query(...args);
+    const name = nameFor(text, values.length);
+    return name ? query({ name, text, values }) : query(text, values);
+  };
 }
 
 const stderrLog: PoolErrorLog = {
@@ -60,8 +107,10 @@ export function createDb(connectionString: string, options: DbOptions = {}): Db 
   // The pool listens only to idle clients: a checked-out one (a transaction between statements)
   // whose server goes away would emit an unhandled error and kill the process. Its next
   // statement fails instead, and the pool drops the client when it is released.
+  const nameFor = options.prepare === false ? null : preparedNames();
   pool.on("connect", (client) => {
     client.on("error", () => {});
+    if (nameFor) prepareQueries(client, nameFor);
   });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -31,14 +31,7 @@ export async function authenticate(deps: Deps, token: string | null): Promise<Ca
   }
   const claims = await deps.issuer.verify(token).catch(() => null);
   if (!claims?.session_id) throw unauthorized("invalid or expired token");
-  const user = await deps.db
-    .selectFrom("users")
-    .innerJoin("sessions", "sessions.user_id", "users.id")
-    .selectAll("users")
-    .where("users.id", "=", claims.sub)
-    .where("sessions.id", "=", claims.session_id)
-    .where("sessions.revoked_at", "is", null)
-    .executeTakeFirst();
+  const user = await deps.sessions.load(deps.db, { userId: claims.sub, sessionId: claims.session_id });
   if (!user) throw unauthorized("token has been revoked");
   return { user, sessionId: claims.session_id };
 }

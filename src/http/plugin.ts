@@ -6,6 +6,8 @@ import { parseBody, tooLarge } from "./body.ts";
 import { failure } from "./envelope.ts";
 import { requestInfo, requestInfoOf } from "./request-info.ts";
 
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 interface ValidationLike {
   type?: string;
   all?: Array<{ path?: string; message?: string; summary?: string }>;
@@ -33,6 +35,11 @@ export function httpPlugin(deps: Deps) {
   const uploadLimit = Math.max(jsonLimit, 10 * 1024 * 1024 + 64 * 1024);
   const limitFor = (request: Request) => (new URL(request.url).pathname.endsWith("/upload") ? uploadLimit : jsonLimit);
   const log = deps.log;
+  // A write may have changed a user or a session: what this process remembers of them is dropped
+  // before the answer goes out (other processes learn it from the database's notification).
+  const afterWrite = (request: Request) => {
+    if (!READ_METHODS.has(request.method)) deps.sessions.forgetAll();
+  };
   return new Elysia({ name: "inkreel.http" })
     .onRequest(({ request, set }) => {
       const info = requestInfo(request);
@@ -42,7 +49,9 @@ export function httpPlugin(deps: Deps) {
       if (length > limit) throw tooLarge(limit);
     })
     .onParse({ as: "global" }, ({ request, contentType }) => parseBody(request, contentType, limitFor(request)))
+    .onAfterHandle({ as: "global" }, ({ request }) => afterWrite(request))
     .onError({ as: "global" }, ({ code, error: raised, request, set }) => {
+      afterWrite(request);
       const info = requestInfoOf(request);
       // Elysia wraps what the parse hook throws in a ParseError; ours carry their own status.
       const error = code === "PARSE" && (raised as Error).cause instanceof AppError ? (raised as Error).cause : raised;

@@ -78,7 +78,11 @@ export function createWorker(options: WorkerOptions): Worker {
   const log = (options.log ?? createLogger("info")).child({ worker_id: id });
   const localQueueSize = options.localQueueSize ?? 1000;
   const fastJobMs = options.fastJobMs ?? 10;
-  const db = createDb(options.connectionString, { max: 4, onPool: options.onPool });
+  const db = createDb(options.connectionString, {
+    max: 4,
+    onPool: options.onPool,
+    prepare: options.mode !== "poll-only",
+  });
   const observer = options.observer ?? noJobObserver;
   const running = new Map<string, Running>();
   // Claimed, leased, not started yet (the local queue).

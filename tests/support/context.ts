@@ -71,6 +71,8 @@ export async function createTestContext(env: Record<string, string> = {}, overri
   const logs: string[] = [];
   const log = createLogger("debug", {}, (line) => logs.push(line));
   const deps = await createDeps(config, db, log, overrides);
+  // As src/server.ts does: every test's authenticated requests go through the session cache.
+  await deps.sessions.start();
   const app = createApp(deps);
 
   async function call(method: string, path: string, options: CallOptions = {}): Promise<CallResult> {
@@ -109,6 +111,7 @@ export async function createTestContext(env: Record<string, string> = {}, overri
   }
 
   afterAll(async () => {
+    await deps.sessions.close();
     await db.destroy();
     rmSync(dataDir, { recursive: true, force: true });
   });
