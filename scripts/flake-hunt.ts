@@ -101,6 +101,8 @@ try {
     log(
       `round ${round}/${rounds}: ${run.code === 0 && !failed.length ? "green" : "RED"}, ${summary} passed, ${failed.length} failed, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
+    // At once, not only at the end: a long hunt that is stopped still says what failed.
+    for (const f of failed) log(`  failed in round ${round}: ${f.file} > ${f.test}\n${f.error}\n`);
   }
   for (const f of failures.values()) log(`failed in rounds ${f.rounds.join(",")}: ${f.file} > ${f.test}\n${f.error}\n`);
   console.log(
