@@ -10,6 +10,7 @@ import { configModule } from "./modules/config/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
+import { inputModule } from "./modules/input/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
 import { packagesModule } from "./modules/packages/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
@@ -47,6 +48,7 @@ export function createApp(deps: Deps) {
     .use(jobsModule(deps))
     .use(eventsModule(deps))
     .use(projectsModule(deps))
+    .use(inputModule(deps))
     .use(timelineModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))

@@ -65,7 +65,8 @@ describe("creating a project from bad input", () => {
       [{ input: { type: "novel", text: SHORT_STORY }, options: { voice_speed: 9 } }, "/options/voice_speed"],
       [{ input: { type: "novel", text: SHORT_STORY }, options: { aspect_ratio: "21:9" } }, "/options/aspect_ratio"],
       [{ input: { type: "novel", text: SHORT_STORY }, name: "" }, "/name"],
-      [{}, "/input"],
+      // A body without input is an empty project (tests/projects-details.test.ts); asking it to run is not.
+      [{ run: { mode: "auto" } }, "/run"],
     ];
     for (const [body, path] of bodies) {
       const res = await ctx.call("POST", "/api/v1/projects", { token: me.token, body });

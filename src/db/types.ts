@@ -31,6 +31,9 @@ export interface UsersTable {
   auth_provider: ColumnType<"local" | "supabase", "local" | "supabase" | undefined, "local" | "supabase">;
   avatar_url: string | null;
   current_space_id: string | null;
+  /** The user's interface language (null: not chosen) and theme. */
+  language: ColumnType<"zh" | "en" | null, "zh" | "en" | null | undefined, "zh" | "en" | null>;
+  theme: ColumnType<"light" | "dark" | "system", "light" | "dark" | "system" | undefined, "light" | "dark" | "system">;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -165,6 +168,10 @@ export interface ProjectsTable {
   name: string;
   input_type: "novel" | "script" | "storyboard";
   input_text: string;
+  /** False for a project created empty, until POST /projects/:id/input gives it a story. */
+  has_input: ColumnType<boolean, boolean | undefined, boolean>;
+  description: ColumnType<string, string | undefined, string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
   options: ColumnType<ProjectOptions, string | undefined, string>;
   status: ColumnType<ProjectStatus, ProjectStatus | undefined, ProjectStatus>;
   stage: string | null;

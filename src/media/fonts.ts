@@ -19,6 +19,8 @@ const FONTS: Record<string, { file: string; assName: string }> = {
 };
 
 export const DEFAULT_FONT = "Noto Sans SC";
+/** The shipped font families, as `subtitle.font_name` names them. */
+export const FONT_NAMES = Object.keys(FONTS);
 
 export const knownFont = (name: string) => Object.hasOwn(FONTS, name);
 

@@ -12,7 +12,14 @@ export interface Timeline {
 }
 
 export const RESOLUTIONS = { "720p": 720, "1080p": 1080, "4k": 2160 } as const;
-export const ASPECT_RATIOS = { "16:9": [16, 9], "9:16": [9, 16], "1:1": [1, 1], "4:3": [4, 3], "3:4": [3, 4] } as const;
+export const ASPECT_RATIOS = {
+  "16:9": [16, 9],
+  "9:16": [9, 16],
+  "1:1": [1, 1],
+  "4:3": [4, 3],
+  "3:4": [3, 4],
+  "2.35:1": [47, 20],
+} as const;
 export const FRAME_RATES = [24, 25, 30, 50, 60] as const;
 
 export interface OutputSpec {

@@ -49,8 +49,12 @@ export function pictureSize(options: ProjectOptions): { width: number; height: n
       return { width: 720, height: 1280 };
     case "4:3":
       return { width: 960, height: 720 };
+    case "3:4":
+      return { width: 720, height: 960 };
     case "1:1":
       return { width: 720, height: 720 };
+    case "2.35:1":
+      return { width: 1692, height: 720 };
     default:
       return { width: 1280, height: 720 };
   }

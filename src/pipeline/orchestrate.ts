@@ -1,6 +1,8 @@
+import type { Transaction } from "kysely";
 import { conflict, validation } from "../core/errors.ts";
 import { STAGES, type Stage, type StageState } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
+import type { Database } from "../db/types.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { stageJob } from "./jobs.ts";
@@ -22,80 +24,84 @@ export interface StartRun {
  * version copied from the active one, which stays as it was.
  */
 export async function startRun(db: Db, r: StartRun): Promise<RunRow> {
+  return db.transaction().execute((trx) => startRunIn(trx, r));
+}
+
+/** startRun inside the caller's transaction (a project created and started in one commit). */
+export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promise<RunRow> {
   if (r.fromStage && r.toStage && STAGES.indexOf(r.toStage) < STAGES.indexOf(r.fromStage)) {
     throw validation([{ path: "/to_stage", message: `"${r.toStage}" comes before from_stage "${r.fromStage}"` }]);
   }
-  return db.transaction().execute(async (trx) => {
-    const project = await trx
-      .selectFrom("projects")
-      .selectAll()
-      .where("id", "=", r.projectId)
-      .forUpdate()
-      .executeTakeFirstOrThrow();
-    const busy = await trx
+  const project = await trx
+    .selectFrom("projects")
+    .selectAll()
+    .where("id", "=", r.projectId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  if (!project.has_input) throw conflict("the project has no story yet: give it one with POST /projects/:id/input");
+  const busy = await trx
+    .selectFrom("runs")
+    .select("id")
+    .where("project_id", "=", r.projectId)
+    .where("status", "in", ["queued", "running"])
+    .executeTakeFirst();
+  if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
+  let packageId = project.active_package_id;
+  let from: Stage = r.fromStage ?? "storyline";
+  if (!packageId) {
+    packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: null });
+    from = "storyline";
+  } else if (r.fromStage) {
+    packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId });
+  } else {
+    // Continue: the first stage the last run of this package did not complete.
+    const last = await trx
       .selectFrom("runs")
-      .select("id")
-      .where("project_id", "=", r.projectId)
-      .where("status", "in", ["queued", "running"])
+      .select("stages")
+      .where("package_id", "=", packageId)
+      .orderBy("created_at", "desc")
       .executeTakeFirst();
-    if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
-    let packageId = project.active_package_id;
-    let from: Stage = r.fromStage ?? "storyline";
-    if (!packageId) {
-      packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: null });
-      from = "storyline";
-    } else if (r.fromStage) {
-      packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId });
-    } else {
-      // Continue: the first stage the last run of this package did not complete.
-      const last = await trx
-        .selectFrom("runs")
-        .select("stages")
-        .where("package_id", "=", packageId)
-        .orderBy("created_at", "desc")
-        .executeTakeFirst();
-      const stages = last?.stages ?? [];
-      from =
-        STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
-        "export";
-    }
-    const to = r.toStage ?? "export";
-    if (STAGES.indexOf(to) < STAGES.indexOf(from))
-      throw conflict(`to_stage "${to}" comes before the first stage to run, "${from}"`);
-    const stages: StageState[] = STAGES.map((stage) => ({
-      stage,
-      status: STAGES.indexOf(stage) < STAGES.indexOf(from) ? "completed" : "pending",
-      progress: STAGES.indexOf(stage) < STAGES.indexOf(from) ? 100 : 0,
-    }));
-    const run = await trx
-      .insertInto("runs")
-      .values({
-        project_id: project.id,
-        package_id: packageId,
-        created_by: r.userId,
-        mode: r.mode,
-        from_stage: r.fromStage ?? null,
-        to_stage: r.mode === "step" ? to : null,
-        stages: JSON.stringify(stages),
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await trx
-      .updateTable("projects")
-      .set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() })
-      .where("id", "=", project.id)
-      .execute();
-    await enqueue(trx, stageJob(run.id, from));
-    await appendEvent(trx, "stage", {
+    const stages = last?.stages ?? [];
+    from =
+      STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
+      "export";
+  }
+  const to = r.toStage ?? "export";
+  if (STAGES.indexOf(to) < STAGES.indexOf(from))
+    throw conflict(`to_stage "${to}" comes before the first stage to run, "${from}"`);
+  const stages: StageState[] = STAGES.map((stage) => ({
+    stage,
+    status: STAGES.indexOf(stage) < STAGES.indexOf(from) ? "completed" : "pending",
+    progress: STAGES.indexOf(stage) < STAGES.indexOf(from) ? 100 : 0,
+  }));
+  const run = await trx
+    .insertInto("runs")
+    .values({
       project_id: project.id,
-      run_id: run.id,
-      stage: from,
-      status: "queued",
-      progress: 0,
-      current_step: null,
-    });
-    return run;
+      package_id: packageId,
+      created_by: r.userId,
+      mode: r.mode,
+      from_stage: r.fromStage ?? null,
+      to_stage: r.mode === "step" ? to : null,
+      stages: JSON.stringify(stages),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await trx
+    .updateTable("projects")
+    .set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() })
+    .where("id", "=", project.id)
+    .execute();
+  await enqueue(trx, stageJob(run.id, from));
+  await appendEvent(trx, "stage", {
+    project_id: project.id,
+    run_id: run.id,
+    stage: from,
+    status: "queued",
+    progress: 0,
+    current_step: null,
   });
+  return run;
 }
 
 /** Stops a run: its stages are marked cancelled and every job of it still queued or running is cancelled (running ones abort). */

@@ -135,6 +135,8 @@ export interface SceneHint {
   mood: Mood;
   characters: string[];
   caption?: string;
+  /** The project's art style as a painter without a text model can use it: a palette, black and white. */
+  look?: { palette: string[]; monochrome?: boolean };
 }
 
 export interface ImageOptions {

@@ -13,6 +13,10 @@ export const UserSchema = t.Object(
     role: t.Union([t.Literal("USER"), t.Literal("ADMIN")]),
     avatar_url: t.Nullable(t.String()),
     current_space_id: t.Nullable(t.String({ format: "uuid" })),
+    settings: t.Object({
+      language: t.Nullable(t.Union([t.Literal("zh"), t.Literal("en")])),
+      theme: t.Union([t.Literal("light"), t.Literal("dark"), t.Literal("system")]),
+    }),
     created_at: iso,
   },
   {
@@ -24,6 +28,7 @@ export const UserSchema = t.Object(
         role: "USER",
         avatar_url: null,
         current_space_id: "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9",
+        settings: { language: "zh", theme: "system" },
         created_at: "2026-11-21T08:00:00.000Z",
       },
     ],
@@ -38,3 +43,12 @@ export const Username = t.String({
 });
 export const Email = t.String({ format: "email", maxLength: 254, examples: ["lin@example.com"] });
 export const Password = t.String({ minLength: 8, maxLength: 128, examples: ["correct horse battery"] });
+
+/** What a user may change of their own settings (seed 003 §1.1.3). */
+export const UserSettings = t.Object(
+  {
+    language: t.Optional(t.Nullable(t.Union([t.Literal("zh"), t.Literal("en")]))),
+    theme: t.Optional(t.Union([t.Literal("light"), t.Literal("dark"), t.Literal("system")])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);

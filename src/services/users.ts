@@ -13,6 +13,7 @@ export interface PublicUser {
   role: UserRole;
   avatar_url: string | null;
   current_space_id: string | null;
+  settings: { language: "zh" | "en" | null; theme: "light" | "dark" | "system" };
   created_at: string;
 }
 
@@ -23,6 +24,7 @@ export const toPublicUser = (u: User): PublicUser => ({
   role: u.role,
   avatar_url: u.avatar_url,
   current_space_id: u.current_space_id,
+  settings: { language: u.language, theme: u.theme },
   created_at: u.created_at.toISOString(),
 });
 
@@ -120,6 +122,7 @@ export interface UserPatch {
   password?: string;
   role?: UserRole;
   avatar_url?: string | null;
+  settings?: { language?: "zh" | "en" | null; theme?: "light" | "dark" | "system" };
 }
 
 /** Self or ADMIN may see a user; anyone else gets 404, as if the user did not exist. */
@@ -144,6 +147,8 @@ export async function updateUser(
   if (patch.email !== undefined) values.email = patch.email;
   if (patch.role !== undefined) values.role = patch.role;
   if (patch.avatar_url !== undefined) values.avatar_url = patch.avatar_url;
+  if (patch.settings?.language !== undefined) values.language = patch.settings.language;
+  if (patch.settings?.theme !== undefined) values.theme = patch.settings.theme;
   if (patch.password !== undefined) values.password_hash = await hashPassword(patch.password);
   let user: User | undefined;
   try {

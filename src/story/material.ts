@@ -43,6 +43,8 @@ export interface ArtStyle {
   name: string;
   prompt: string;
   palette: string[];
+  /** Drawn in greys (manga). */
+  monochrome?: boolean;
 }
 
 export interface LineMaterial {

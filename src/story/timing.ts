@@ -23,3 +23,30 @@ export function shotDurationS(spoken: string[], speed = 1): number {
   const seconds = speech === 0 ? 3 : speech + 0.8;
   return Math.min(60, Math.max(2, Math.round(seconds * 10) / 10));
 }
+
+/**
+ * Shot lengths fitted to what the project asks (`duration_seconds` for the whole video, else
+ * `duration_per_scene` for each scene), in proportion to the storyboard's own lengths, to a tenth
+ * of a second, then raised to `shot_duration_s`. Each shot keeps at least a second, and the voice
+ * stage later lengthens a shot whose speech needs more (so a target is a target, not a cut).
+ */
+export function fitDurations<T extends { sceneId: string; durationS: number }>(
+  shots: T[],
+  options: { duration_seconds?: number; duration_per_scene?: number; shot_duration_s?: number },
+): T[] {
+  const scaled = (group: T[], target: number) => {
+    const total = group.reduce((sum, s) => sum + s.durationS, 0);
+    return new Map(group.map((s) => [s, total > 0 ? (s.durationS * target) / total : target / group.length]));
+  };
+  let lengths = new Map(shots.map((s) => [s, s.durationS]));
+  if (options.duration_seconds) lengths = scaled(shots, options.duration_seconds);
+  else if (options.duration_per_scene) {
+    lengths = new Map();
+    const scenes = new Map<string, T[]>();
+    for (const s of shots) scenes.set(s.sceneId, [...(scenes.get(s.sceneId) ?? []), s]);
+    for (const group of scenes.values())
+      for (const [s, d] of scaled(group, options.duration_per_scene!)) lengths.set(s, d);
+  }
+  const floor = Math.max(1, options.shot_duration_s ?? 1);
+  return shots.map((s) => ({ ...s, durationS: Math.max(floor, Math.round(lengths.get(s)! * 10) / 10) }));
+}

@@ -14,17 +14,32 @@ import {
   ExportSchema,
   IdParams,
   ProjectListQuery,
+  ProjectResultSchema,
   ProjectSchema,
   RunSchema,
+  SetInputBody,
   SkipBody,
   StartRunBody,
   UpdateProjectBody,
+  UploadInputBody,
   UploadProjectBody,
 } from "./model.ts";
 import * as projects from "./service.ts";
 import { storyFromUpload } from "./upload.ts";
 
 const security = [{ bearer: [] }];
+
+/** The story in an uploaded file, 50 to 200,000 characters (400 otherwise; 415 for what is not a story file). */
+async function uploadedStory(file: File): Promise<string> {
+  const { text } = await storyFromUpload(file);
+  const length = [...text.trim()].length;
+  if (length < 50 || length > 200_000) {
+    throw validation([
+      { path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` },
+    ]);
+  }
+  return text.trim();
+}
 
 /** The upload form's options field: nothing, or JSON text of an object matching the project options schema. */
 function uploadOptions(raw: string | undefined): ProjectOptions | undefined {
@@ -48,43 +63,46 @@ export function projectsModule(deps: Deps) {
     .post(
       "/projects",
       async ({ body, caller, set }) => {
-        set.status = 201;
-        return ok(
-          await projects.createProject(
-            db,
-            { userId: caller.user.id, currentSpaceId: caller.user.current_space_id },
-            body,
-          ),
-        );
+        const ids = { userId: caller.user.id, currentSpaceId: caller.user.current_space_id };
+        const { project, run } = await projects.createProjectWithRun(db, storage, ids, body);
+        if (!run) {
+          set.status = 201;
+          return ok(project);
+        }
+        set.status = 202;
+        return ok({ project, run: projects.toRun(run) });
       },
       {
         spaceRole: "editor",
         body: CreateProjectBody,
-        response: { 201: Envelope(ProjectSchema), ...ErrorResponses },
-        detail: { summary: "Create a project from a story", security },
+        response: {
+          201: Envelope(ProjectSchema),
+          202: Envelope(t.Object({ project: ProjectSchema, run: RunSchema })),
+          ...ErrorResponses,
+        },
+        detail: {
+          summary: "Create a project, from a story or empty; with `run`, start the pipeline at once",
+          description:
+            "Without `input` the project is empty until POST /projects/:id/input. With `run` (needs `input`) the project and its run are created in one transaction: 202 with both.",
+          security,
+        },
       },
     )
     .post(
       "/projects/upload",
       async ({ body, caller, set }) => {
-        const { text } = await storyFromUpload(body.file);
-        const length = [...text.trim()].length;
-        if (length < 50 || length > 200_000) {
-          throw validation([
-            { path: "/file", message: `the story must be 50 to 200,000 characters; this file holds ${length}` },
-          ]);
-        }
+        const text = await uploadedStory(body.file);
         const options = uploadOptions(body.options);
-        set.status = 201;
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
         const ids = { userId: caller.user.id, currentSpaceId: caller.user.current_space_id };
-        const project = await projects.createProject(db, ids, {
+        const { project } = await projects.createProjectWithRun(db, storage, ids, {
           name,
-          input: { type: body.type ?? "novel", text: text.trim() },
+          input: { type: body.type ?? "novel", text },
           options,
           space_id: body.space_id,
         });
         await projects.storeUpload(db, storage, project, caller.user.id, body.file);
+        set.status = 201;
         return ok(project);
       },
       {
@@ -99,15 +117,32 @@ export function projectsModule(deps: Deps) {
         },
       },
     )
-    .get("/projects", async ({ query, caller }) => ok(await projects.listProjects(db, caller.user.id, query)), {
-      auth: true,
-      query: ProjectListQuery,
-      response: { 200: Envelope(PageOf(ProjectSchema)), ...ErrorResponses },
-      detail: { summary: "Projects in my spaces, newest first, by status or name keyword", security },
-    })
+    .get(
+      "/projects",
+      async ({ query, caller }) =>
+        ok(
+          await projects.listProjects(
+            db,
+            storage,
+            { userId: caller.user.id, isAdmin: caller.user.role === "ADMIN" },
+            query,
+          ),
+        ),
+      {
+        auth: true,
+        query: ProjectListQuery,
+        response: { 200: Envelope(PageOf(ProjectSchema)), ...ErrorResponses },
+        detail: {
+          summary: "Projects in my spaces, newest first, by status or name keyword",
+          description: "An ADMIN passes `user_id` to list that user's projects in every space (403 for anyone else).",
+          security,
+        },
+      },
+    )
     .get(
       "/projects/:id",
-      async ({ params, caller }) => ok(await projects.getProject(db, { userId: caller.user.id, projectId: params.id })),
+      async ({ params, caller }) =>
+        ok(await projects.getProject(db, storage, { userId: caller.user.id, projectId: params.id })),
       {
         spaceRole: "viewer",
         params: IdParams,
@@ -118,13 +153,70 @@ export function projectsModule(deps: Deps) {
     .patch(
       "/projects/:id",
       async ({ params, body, caller }) =>
-        ok(await projects.updateProject(db, { userId: caller.user.id, projectId: params.id }, body)),
+        ok(await projects.updateProject(db, storage, { userId: caller.user.id, projectId: params.id }, body)),
       {
         spaceRole: "editor",
         params: IdParams,
         body: UpdateProjectBody,
         response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
-        detail: { summary: "Rename a project or change its options", security },
+        detail: { summary: "Rename a project, change its description, tags or options", security },
+      },
+    )
+    .post(
+      "/projects/:id/input",
+      async ({ params, body, caller }) =>
+        ok(await projects.setInput(db, storage, { userId: caller.user.id, projectId: params.id }, body)),
+      {
+        spaceRole: "editor",
+        params: IdParams,
+        body: SetInputBody,
+        response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: {
+          summary: "Give a project its story (or a new one)",
+          description:
+            "Before any run it replaces the input. Once a run has started it is 409 unless `new_version: true`, which starts a new, empty material-package version for the new story.",
+          security,
+        },
+      },
+    )
+    .post(
+      "/projects/:id/input/upload",
+      async ({ params, body, caller }) => {
+        const text = await uploadedStory(body.file);
+        const ids = { userId: caller.user.id, projectId: params.id };
+        const project = await projects.setInput(db, storage, ids, {
+          text,
+          type: body.type,
+          new_version: body.new_version === "true",
+        });
+        await projects.storeUpload(db, storage, project, caller.user.id, body.file);
+        return ok(project);
+      },
+      {
+        spaceRole: "editor",
+        params: IdParams,
+        body: UploadInputBody,
+        response: { 200: Envelope(ProjectSchema), ...ErrorResponses },
+        detail: {
+          summary: "Give a project its story from an uploaded .txt, .md or .docx file",
+          description: "As POST /projects/:id/input, from multipart/form-data (10 MB, type sniffed: 415 otherwise).",
+          security,
+        },
+      },
+    )
+    .get(
+      "/projects/:id/result",
+      async ({ params, caller }) =>
+        ok(await projects.projectResult(db, storage, { userId: caller.user.id, projectId: params.id })),
+      {
+        spaceRole: "viewer",
+        params: IdParams,
+        response: { 200: Envelope(ProjectResultSchema), ...ErrorResponses },
+        detail: {
+          summary: "The finished video with its thumbnail and the scenes and characters it was made of",
+          description: "409 until the project has a finished export. Every URL is signed and expires.",
+          security,
+        },
       },
     )
     .delete(

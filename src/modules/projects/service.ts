@@ -1,14 +1,15 @@
-import { sql } from "kysely";
-import { conflict, notFound } from "../../core/errors.ts";
+import { sql, type Transaction } from "kysely";
+import { conflict, forbidden, notFound, validation } from "../../core/errors.ts";
 import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
-import type { ProjectStatus } from "../../db/types.ts";
+import type { Database, ProjectStatus } from "../../db/types.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
-import { cancelRun, retryRun, type StartRun, skipStage, startRun } from "../../pipeline/orchestrate.ts";
+import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } from "../../pipeline/orchestrate.ts";
+import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
@@ -17,23 +18,8 @@ import { requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
-
-type ProjectRow = Awaited<ReturnType<typeof requireProject>>;
-
-export const toProject = (p: ProjectRow) => ({
-  id: p.id,
-  space_id: p.space_id,
-  name: p.name,
-  input_type: p.input_type,
-  status: p.status,
-  stage: p.stage,
-  progress: p.progress,
-  current_step: p.current_step,
-  options: p.options,
-  active_package_id: p.active_package_id,
-  created_at: p.created_at.toISOString(),
-  updated_at: p.updated_at.toISOString(),
-});
+import { selected } from "../../story/material.ts";
+import { PROJECT_DETAILS, type ProjectWithDetails, projectWithDetails, toProjectView } from "./view.ts";
 
 export const toRun = (r: RunRow) => ({
   id: r.id,
@@ -60,51 +46,140 @@ function nameFrom(text: string): string {
   return [...first].slice(0, 30).join("") || "Untitled";
 }
 
-export async function createProject(
+type InputType = "novel" | "script" | "storyboard";
+
+export interface NewProject {
+  name?: string;
+  description?: string;
+  tags?: string[];
+  input?: { type: InputType; text: string };
+  options?: ProjectOptions;
+  space_id?: string;
+  run?: { mode: "auto" | "step"; to_stage?: Stage };
+}
+
+/** The projects of a page or one project, with details, as the API shows them. */
+const views = (storage: Storage, rows: ProjectWithDetails[]) => Promise.all(rows.map((r) => toProjectView(storage, r)));
+
+async function viewOf(db: Db, storage: Storage, projectId: string) {
+  const row = await projectWithDetails(db, projectId);
+  if (!row) throw notFound("project");
+  return toProjectView(storage, row);
+}
+
+/**
+ * Creates a project in a space the user may edit: with its story, or empty (the story comes
+ * later through setInput). With `run`, the pipeline's run starts in the same transaction, so a
+ * client never sees a project whose promised run does not exist.
+ */
+export async function createProjectWithRun(
   db: Db,
+  storage: Storage,
   { userId, currentSpaceId }: { userId: string; currentSpaceId: string | null },
-  body: {
-    name?: string;
-    input: { type: "novel" | "script" | "storyboard"; text: string };
-    options?: ProjectOptions;
-    space_id?: string;
-  },
+  body: NewProject,
 ) {
   const spaceId = body.space_id ?? currentSpaceId;
   if (!spaceId) throw notFound("space");
   await requireSpaceRole(db, { userId, spaceId }, "editor");
-  const row = await db
+  if (body.run && !body.input) throw validation([{ path: "/run", message: "a run needs the story: send input too" }]);
+  const { projectId, run } = await db.transaction().execute(async (trx) => {
+    const id = await insertProject(trx, { userId, spaceId }, body);
+    const started = body.run
+      ? await startRunIn(trx, { projectId: id, userId, mode: body.run.mode, toStage: body.run.to_stage })
+      : null;
+    return { projectId: id, run: started };
+  });
+  return { project: await viewOf(db, storage, projectId), run };
+}
+
+/** createProjectWithRun for callers that need only the new project's id (the demo, benchmarks). */
+export async function createProject(
+  db: Db,
+  ids: { userId: string; currentSpaceId: string | null },
+  body: Omit<NewProject, "run">,
+): Promise<{ id: string }> {
+  const spaceId = body.space_id ?? ids.currentSpaceId;
+  if (!spaceId) throw notFound("space");
+  await requireSpaceRole(db, { userId: ids.userId, spaceId }, "editor");
+  return db
+    .transaction()
+    .execute(async (trx) => ({ id: await insertProject(trx, { userId: ids.userId, spaceId }, body) }));
+}
+
+async function insertProject(
+  trx: Transaction<Database>,
+  { userId, spaceId }: { userId: string; spaceId: string },
+  body: NewProject,
+) {
+  const row = await trx
     .insertInto("projects")
     .values({
       space_id: spaceId,
       owner_id: userId,
-      name: body.name ?? nameFrom(body.input.text),
-      input_type: body.input.type,
-      input_text: body.input.text,
+      name: body.name ?? (body.input ? nameFrom(body.input.text) : "Untitled"),
+      description: body.description ?? "",
+      tags: normalTags(body.tags),
+      input_type: body.input?.type ?? "novel",
+      input_text: body.input?.text ?? "",
+      has_input: body.input !== undefined,
       options: JSON.stringify(body.options ?? {}),
     })
-    .returningAll()
+    .returning("id")
     .executeTakeFirstOrThrow();
-  return toProject(row);
+  return row.id;
 }
+
+/** Tags trimmed, without duplicates or empties, in the order given. */
+function normalTags(tags: string[] | undefined): string[] {
+  return [...new Set((tags ?? []).map((tag) => tag.trim()).filter(Boolean))];
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export async function listProjects(
   db: Db,
-  userId: string,
-  q: { page?: number; page_size?: number; status?: ProjectStatus; keyword?: string; space_id?: string },
+  storage: Storage,
+  caller: { userId: string; isAdmin: boolean },
+  q: {
+    page?: number;
+    page_size?: number;
+    status?: ProjectStatus | "exported";
+    keyword?: string;
+    space_id?: string;
+    user_id?: string;
+  },
 ) {
   const pageNo = q.page ?? 1;
   const size = q.page_size ?? 20;
-  let base = db
-    .selectFrom("projects")
-    .innerJoin("space_members", "space_members.space_id", "projects.space_id")
-    .where("space_members.user_id", "=", userId);
+  if (q.user_id && !caller.isAdmin) throw forbidden("only an ADMIN lists another user's projects");
+  // An ADMIN with user_id sees that user's projects in every space; everyone else sees the
+  // projects of the spaces they belong to.
+  let base = q.user_id
+    ? db.selectFrom("projects").where("projects.owner_id", "=", q.user_id)
+    : db
+        .selectFrom("projects")
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom("space_members")
+              .select(sql`1`.as("one"))
+              .whereRef("space_members.space_id", "=", "projects.space_id")
+              .where("space_members.user_id", "=", caller.userId),
+          ),
+        );
   if (q.space_id) base = base.where("projects.space_id", "=", q.space_id);
-  if (q.status) base = base.where("projects.status", "=", q.status);
-  if (q.keyword) base = base.where("projects.name", "ilike", `%${q.keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  if (q.status) {
+    const exported = sql<boolean>`exists (select 1 from exports e where e.project_id = projects.id and e.status = 'completed')`;
+    if (q.status === "exported") base = base.where("projects.status", "=", "completed").where(exported);
+    else if (q.status === "completed")
+      base = base.where("projects.status", "=", "completed").where(sql<boolean>`not ${exported}`);
+    else base = base.where("projects.status", "=", q.status);
+  }
+  if (q.keyword) base = base.where("projects.name", "ilike", `%${escapeLike(q.keyword)}%`);
   const [rows, count] = await Promise.all([
     base
       .selectAll("projects")
+      .select(PROJECT_DETAILS)
       .orderBy("projects.updated_at", "desc")
       .orderBy("projects.id")
       .limit(size)
@@ -112,31 +187,96 @@ export async function listProjects(
       .execute(),
     base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
   ]);
-  return page(rows.map(toProject), Number(count.n), pageNo, size);
+  return page(await views(storage, rows), Number(count.n), pageNo, size);
 }
 
-/** A project the user may see. */
-export async function getProject(db: Db, ids: { userId: string; projectId: string }) {
-  return toProject(await requireProject(db, ids, "viewer"));
+/** A project the user may see, with its details, in one statement (the hot read of the API). */
+export async function getProject(
+  db: Db,
+  storage: Storage,
+  { userId, projectId }: { userId: string; projectId: string },
+) {
+  const row = await db
+    .selectFrom("projects")
+    .leftJoin("space_members", (join) =>
+      join.onRef("space_members.space_id", "=", "projects.space_id").on("space_members.user_id", "=", userId),
+    )
+    .selectAll("projects")
+    .select("space_members.role as member_role")
+    .select(PROJECT_DETAILS)
+    .where("projects.id", "=", projectId)
+    .executeTakeFirst();
+  if (!row?.member_role) throw notFound("project");
+  const { member_role: _, ...project } = row;
+  return toProjectView(storage, project);
 }
 
 export async function updateProject(
   db: Db,
+  storage: Storage,
   { userId, projectId }: { userId: string; projectId: string },
-  body: { name?: string; options?: ProjectOptions },
+  body: { name?: string; description?: string; tags?: string[]; options?: ProjectOptions },
 ) {
   const p = await requireProject(db, { userId, projectId }, "editor");
-  const row = await db
+  await db
     .updateTable("projects")
     .set({
       ...(body.name ? { name: body.name } : {}),
+      ...(body.description !== undefined ? { description: body.description } : {}),
+      ...(body.tags !== undefined ? { tags: normalTags(body.tags) } : {}),
       ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
       updated_at: new Date(),
     })
     .where("id", "=", projectId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return toProject(row);
+    .execute();
+  return viewOf(db, storage, projectId);
+}
+
+/**
+ * Gives a project its story. Before any run it simply replaces the input. Once a run has
+ * started, the material made from the old story would no longer match it: that is 409 unless
+ * `new_version`, which starts an empty material-package version for the new story (the old
+ * versions stay, and the next run fills the new one from the first stage).
+ */
+export async function setInput(
+  db: Db,
+  storage: Storage,
+  { userId, projectId }: { userId: string; projectId: string },
+  input: { type?: InputType; text: string; new_version?: boolean },
+) {
+  await requireProject(db, { userId, projectId }, "editor");
+  await db.transaction().execute(async (trx) => {
+    // Under the project's row lock, as startRun takes it: no run can start between the check and the write.
+    await trx.selectFrom("projects").select("id").where("id", "=", projectId).forUpdate().executeTakeFirstOrThrow();
+    const runs = await trx
+      .selectFrom("runs")
+      .select(["id", "status"])
+      .where("project_id", "=", projectId)
+      .orderBy("created_at", "desc")
+      .execute();
+    if (runs.some((r) => r.status === "queued" || r.status === "running"))
+      throw conflict("a run is in progress; cancel it before giving the project a new story", { run_id: runs[0]!.id });
+    let packageId: string | null | undefined;
+    if (runs.length > 0) {
+      if (!input.new_version)
+        throw conflict(
+          "a run has already started on this project: send new_version: true to start a new material version",
+        );
+      packageId = await newPackageVersion(trx, { projectId, fromPackageId: null });
+    }
+    await trx
+      .updateTable("projects")
+      .set({
+        input_text: input.text,
+        ...(input.type ? { input_type: input.type } : {}),
+        has_input: true,
+        ...(packageId ? { active_package_id: packageId, status: "draft", stage: null, progress: 0 } : {}),
+        updated_at: new Date(),
+      })
+      .where("id", "=", projectId)
+      .execute();
+  });
+  return viewOf(db, storage, projectId);
 }
 
 /**
@@ -373,4 +513,55 @@ export async function storeUpload(
     })
     .onConflict((oc) => oc.doNothing())
     .execute();
+}
+
+const RESULT_URL_TTL_S = 3600;
+
+/**
+ * The finished video of a project (its latest finished export) with what it was made of, as seed
+ * 001's result: the video, its thumbnail and length, each scene's picture with the audio of the
+ * lines spoken in it, each character's reference picture. 409 until an export has finished.
+ */
+export async function projectResult(
+  db: Db,
+  storage: Storage,
+  { userId, projectId }: { userId: string; projectId: string },
+) {
+  await requireProject(db, { userId, projectId }, "viewer");
+  const ex = await db
+    .selectFrom("exports")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("status", "=", "completed")
+    .orderBy("completed_at", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  if (!ex?.package_id) throw conflict("the project has no finished video yet: run it or export it first");
+  const exported = await toExport(storage, ex);
+  const video = exported.files.find((f) => f.file_type === "video");
+  if (!video) throw conflict("the latest export holds no video");
+  const cover = exported.files.find((f) => f.file_type === "cover");
+  const pkg = await loadPackage(db, ex.package_id);
+  const shots = await loadShots(db, ex.package_id);
+  const url = async (ref: { storage_key: string } | null | undefined) =>
+    ref ? (await storage.signedUrl(ref.storage_key, RESULT_URL_TTL_S)).url : null;
+  const scenes = [];
+  for (const scene of pkg.scenes) {
+    const audio = [];
+    for (const shot of shots.filter((s) => s.sceneId === scene.id))
+      for (const line of shot.lines) if (line.audio) audio.push({ line_id: line.id, url: (await url(line.audio))! });
+    scenes.push({ id: scene.id, location: scene.location, image_url: await url(scene.image), audio });
+  }
+  const characters = [];
+  for (const c of pkg.characters) characters.push({ name: c.name, image_url: await url(c.reference) });
+  return {
+    project_id: projectId,
+    export_id: ex.id,
+    video_url: video.download_url,
+    thumbnail_url: cover?.download_url ?? (await url(shots[0] ? selected(shots[0].keyframe) : null)),
+    duration_s: video.duration_s ?? ex.stats?.duration_s ?? shots.reduce((sum, s) => sum + s.durationS, 0),
+    expires_at: video.expires_at,
+    scenes,
+    characters,
+  };
 }

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Email, Password, Username } from "../../schemas/users.ts";
+import { Email, Password, Username, UserSettings } from "../../schemas/users.ts";
 
 export const UserIdParams = t.Object({ id: t.String({ format: "uuid" }) });
 
@@ -10,6 +10,7 @@ export const UserPatchBody = t.Object(
     password: t.Optional(Password),
     avatar_url: t.Optional(t.Nullable(t.String({ format: "uri", maxLength: 2048 }))),
     role: t.Optional(t.Union([t.Literal("USER"), t.Literal("ADMIN")], { description: "ADMIN callers only" })),
+    settings: t.Optional(UserSettings),
   },
   { additionalProperties: false, minProperties: 1, examples: [{ email: "new@example.com" }] },
 );

@@ -1,5 +1,5 @@
+import type { StyleId } from "../../core/project-options.ts";
 import {
-  type ArtStyle,
   type CharacterMaterial,
   type LineMaterial,
   narratorVoice,
@@ -8,6 +8,8 @@ import {
   type Voice,
 } from "../../story/material.ts";
 import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
+import { STYLE_PRESETS } from "../../story/styles.ts";
+import { fitDurations } from "../../story/timing.ts";
 import { assignVoices } from "../../voices/assign.ts";
 import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
@@ -41,32 +43,14 @@ export async function storyline(ctx: StepContext) {
   await savePackage(ctx.deps.db, ctx.packageId, { storyline: data });
 }
 
-const STYLES: Record<string, Omit<ArtStyle, "name">> = {
-  anime: {
-    prompt: "anime style, clean line art, cel shading, vivid colours",
-    palette: ["#f4a6b7", "#87b8e8", "#fff0a0", "#2d3047"],
-  },
-  ink: {
-    prompt: "Chinese ink wash painting, soft brush strokes, muted tones",
-    palette: ["#1f1f1f", "#6b6b6b", "#d8d2c4", "#a33b2b"],
-  },
-  realistic: {
-    prompt: "cinematic realistic, natural light, shallow depth of field",
-    palette: ["#3a4a5c", "#c8a27a", "#e8e2d6", "#1c2541"],
-  },
-  comic: {
-    prompt: "western comic book, bold outlines, halftone shading",
-    palette: ["#e63946", "#f1faee", "#a8dadc", "#1d3557"],
-  },
-};
-
 /** A preset chosen by the project's style option, else by the story's genre and tone. */
 export async function artStyle(ctx: StepContext) {
   const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
-  const wanted = ctx.project.options.style?.toLowerCase();
   const byStory = /古|仙|侠|wuxia|ancient/i.test(`${pkg.storyline?.genre} ${pkg.storyline?.tone}`) ? "ink" : "anime";
-  const name = wanted && STYLES[wanted] ? wanted : byStory;
-  await savePackage(ctx.deps.db, ctx.packageId, { art_style: { name, ...STYLES[name]! } });
+  // Options stored before styles were a closed list may name none of them.
+  const asked = ctx.project.options.style;
+  const name: StyleId = asked && asked in STYLE_PRESETS ? asked : byStory;
+  await savePackage(ctx.deps.db, ctx.packageId, { art_style: { name, ...STYLE_PRESETS[name] } });
 }
 
 /** A character's reference sheet (another seed, another candidate). */
@@ -209,10 +193,8 @@ export async function storyboard(ctx: StepContext) {
         volume: 1,
         audio: null,
       });
-    const minS = ctx.project.options.shot_duration_s;
     return {
       ...shot,
-      durationS: minS ? Math.max(minS, shot.durationS) : shot.durationS,
       lines,
       keyframe: { candidates: [], selected: null },
       clip: { candidates: [], selected: null },
@@ -220,5 +202,5 @@ export async function storyboard(ctx: StepContext) {
       stale: [],
     };
   });
-  await replaceShots(ctx.deps.db, ctx.packageId, materials);
+  await replaceShots(ctx.deps.db, ctx.packageId, fitDurations(materials, ctx.project.options));
 }

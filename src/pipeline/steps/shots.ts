@@ -20,6 +20,7 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
     timeOfDay: scene?.timeOfDay ?? "day",
     mood: scene?.mood ?? "calm",
     characters: shot.characters,
+    ...(pkg.art_style ? { look: { palette: pkg.art_style.palette, monochrome: pkg.art_style.monochrome } } : {}),
   };
   const digest = inputDigest({
     provider: providers.image.provider,

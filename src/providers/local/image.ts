@@ -24,11 +24,12 @@ export function createLocalImage(): ImageModel {
         scene: { location: scene.location, timeOfDay: scene.timeOfDay, mood: scene.mood },
         characters: scene.characters.map((name) => ({ name })),
         caption: scene.caption,
+        look: scene.look,
         seed: o.seed,
         signal: o.signal,
       });
       const warnings = [
-        "the local painter draws the scene hint and character signatures; the prompt text is not interpreted",
+        "the local painter draws the scene hint, the style's palette and the character signatures; the prompt text is not interpreted",
       ];
       return {
         data: { bytes, mimeType: "image/png", width: o.width, height: o.height },

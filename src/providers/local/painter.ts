@@ -12,6 +12,8 @@ export interface KeyframeSpec {
   /** Placed left to right, each with its one visual signature. */
   characters: Array<{ name: string }>;
   caption?: string;
+  /** The art style: its first colour washes over the scene; monochrome (manga) draws in greys. */
+  look?: { palette: string[]; monochrome?: boolean };
   /** Another seed, another composition (where the group stands, where the sun is); the characters stay the same. */
   seed?: number;
   signal?: AbortSignal;
@@ -102,6 +104,9 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       // The mood tints the scene only: characters keep their signature colours in every shot.
       `drawbox=x=0:y=0:w=${W}:h=${H}:color=${TINT[spec.scene.mood]}:t=fill`,
     ];
+    const wash = spec.look?.palette[0];
+    if (wash && /^#[0-9a-f]{6}$/i.test(wash))
+      filters.push(`drawbox=x=0:y=0:w=${W}:h=${H}:color=0x${wash.slice(1)}@0.2:t=fill`);
     const n = spec.characters.length;
     const shift = spec.seed ? (((((spec.seed * 7919) % 21) + 21) % 21) - 10) / 100 : 0;
     for (let i = 0; i < n; i++) {
@@ -110,6 +115,8 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       await Bun.write(file, name);
       filters.push(...figure(signature(name), ((i + 1) * W) / (n + 1) + shift * W, ground, H, file));
     }
+    // Black and white with hard contrast, as a manga page; before the caption, which stays legible.
+    if (spec.look?.monochrome) filters.push("hue=s=0", "eq=contrast=1.5");
     if (spec.caption) {
       const file = join(dir, "caption.txt");
       await Bun.write(file, spec.caption);
