@@ -5,7 +5,14 @@
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import type { CallResult } from "./support/context.ts";
-import { completedProject, fetchSigned, pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
+import {
+  completedProject,
+  fetchSigned,
+  pipelineContext,
+  SHORT_STORY,
+  unsigned,
+  waitUntil,
+} from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 await ctx.startWorker();
@@ -177,7 +184,7 @@ async function snapshot(o: Owned) {
     .where("project_id", "=", o.projectId)
     .orderBy("id")
     .execute();
-  return { project: { ...project, updated_at: undefined }, timeline, packages, runs, exports };
+  return unsigned({ project: { ...project, updated_at: undefined }, timeline, packages, runs, exports });
 }
 
 describe("someone else's project", () => {

@@ -129,7 +129,8 @@ describe("editing materials: candidates, voices, text", () => {
     const pkgUrl = `/api/v1/material-packages/${paused.package_id}`;
     const before = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
     const hero = before.characters.find((c: { name: string }) => c.name === "林小雨");
-    expect(hero.candidates).toHaveLength(1);
+    expect(hero.images).toHaveLength(1);
+    expect(hero.images[0].selected).toBe(true);
 
     expect(
       (
@@ -149,15 +150,16 @@ describe("editing materials: candidates, voices, text", () => {
     ).toBe(202);
     const after = await until("a second reference sheet", async () => {
       const m = (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials;
-      return m.characters.find((c: { name: string }) => c.name === "林小雨").candidates.length === 2 ? m : null;
+      return m.characters.find((c: { name: string }) => c.name === "林小雨").images.length === 2 ? m : null;
     });
     const updated = after.characters.find((c: { name: string }) => c.name === "林小雨");
-    expect(updated.reference.asset_id).toBe(updated.candidates[1].asset_id);
+    expect(updated.images.map((i: { selected: boolean }) => i.selected)).toEqual([false, true]);
     for (const shot of after.shots as Array<{ characters: string[]; stale: string[] }>) {
       expect(shot.stale.includes("keyframe"), JSON.stringify(shot.characters)).toBe(shot.characters.includes("林小雨"));
     }
 
     const scene = before.scenes[0];
+    const sceneImage = scene.images.find((i: { selected: boolean }) => i.selected).asset_id as string;
     expect(
       (
         await ctx.call("POST", `${pkgUrl}/regenerate/image`, {
@@ -169,19 +171,21 @@ describe("editing materials: candidates, voices, text", () => {
     await until(
       "a second scene picture",
       async () =>
-        (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials.scenes[0].candidates.length === 2,
+        (await ctx.call("GET", pkgUrl, { token: me.token })).json.data.materials.scenes[0].images.length === 2,
     );
     const back = await ctx.call("POST", `${pkgUrl}/select-candidate`, {
       token: me.token,
-      body: { element: "scene", id: scene.id, asset_id: scene.image.asset_id },
+      body: { element: "scene", id: scene.id, asset_id: sceneImage },
     });
     expect(back.status).toBe(200);
-    expect(back.json.data.materials.scenes[0].image.asset_id).toBe(scene.image.asset_id);
+    expect(back.json.data.materials.scenes[0].images.find((i: { selected: boolean }) => i.selected).asset_id).toBe(
+      sceneImage,
+    );
     expect(
       (
         await ctx.call("POST", `${pkgUrl}/select-candidate`, {
           token: me.token,
-          body: { element: "scene", id: scene.id, asset_id: hero.reference.asset_id },
+          body: { element: "scene", id: scene.id, asset_id: hero.images[0].asset_id },
         })
       ).status,
     ).toBe(404);

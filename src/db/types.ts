@@ -193,8 +193,32 @@ export interface PackagesTable {
   characters: ColumnType<CharacterMaterial[], string | undefined, string>;
   scenes: ColumnType<SceneMaterial[], string | undefined, string>;
   music: NullableJson<MusicMaterial>;
+  note: ColumnType<string, string | undefined, string>;
+  metadata: ColumnType<PackageMetadata, string | undefined, string>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** A version's free metadata (save-new): flat keys with plain values. */
+export type PackageMetadata = Record<string, string | number | boolean | null>;
+
+/** What an entry of the conversation log did, as data (`project_conversation.action`). */
+export interface ConversationAction {
+  action: string;
+  element?: string;
+  id?: string;
+  field?: string;
+}
+
+export interface ProjectConversationTable {
+  id: Generated<number>;
+  project_id: string;
+  package_id: string | null;
+  user_id: string | null;
+  role: "user" | "system";
+  content: string;
+  action: ColumnType<ConversationAction, string | undefined, string>;
+  created_at: Timestamp;
 }
 
 export interface PackageShotsTable {
@@ -363,6 +387,7 @@ export interface Database {
   provider_usage: ProviderUsageTable;
   provider_calls: ProviderCallsTable;
   voices: VoicesTable;
+  project_conversation: ProjectConversationTable;
   idempotency_keys: IdempotencyKeysTable;
   projects: ProjectsTable;
   packages: PackagesTable;

@@ -254,3 +254,16 @@ export async function spawnPipelineWorker(
     },
   };
 }
+
+/**
+ * `value` with every signed link reduced to its path and every expiry dropped: two reads of the
+ * same state sign their links afresh (another expiry, another signature), so comparisons of
+ * states go through this.
+ */
+export function unsigned<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value), (key, v) => {
+    if (key === "urls_expire_at" || key === "expires_at") return undefined;
+    if (typeof v === "string" && /[?&]sig=/.test(v)) return v.split("?")[0];
+    return v;
+  });
+}

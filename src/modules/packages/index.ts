@@ -1,10 +1,19 @@
 import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
-import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as packages from "./service.ts";
+import { MaterialsSchema } from "./view.ts";
 
 const security = [{ bearer: [] }];
+const Metadata = t.Record(
+  t.String({ maxLength: 64 }),
+  t.Union([t.String({ maxLength: 1000 }), t.Number(), t.Boolean(), t.Null()]),
+  {
+    maxProperties: 50,
+    description: "Flat keys with plain values",
+  },
+);
 const Id = t.Object({ id: t.String({ format: "uuid" }) });
 const PackageSummary = t.Object({
   id: t.String({ format: "uuid" }),
@@ -16,9 +25,46 @@ const PackageSummary = t.Object({
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
 });
-const PackageDetail = t.Unknown({
-  description:
-    "{id, project_id, version, package_name, is_active, materials: {storyline, art_style, characters, scenes, shots, music}}",
+export const PackageDetail = t.Object({
+  id: t.String({ format: "uuid" }),
+  project_id: t.String({ format: "uuid" }),
+  version: t.Integer(),
+  package_name: t.String(),
+  note: t.String(),
+  metadata: Metadata,
+  is_active: t.Boolean(),
+  materials: MaterialsSchema,
+});
+const VoiceCandidates = t.Object({
+  character: t.Nullable(t.String()),
+  provider: t.Nullable(t.String()),
+  current_voice_id: t.Nullable(t.String()),
+  voices: t.Array(
+    t.Object({
+      voice_id: t.String(),
+      name: t.String(),
+      gender: t.Nullable(t.String()),
+      age: t.Nullable(t.String()),
+      language: t.Nullable(t.String()),
+      description: t.Nullable(t.String()),
+      preview_url: t.Nullable(t.String({ description: "The provider's sample, when it has one" })),
+      selected: t.Boolean(),
+    }),
+  ),
+});
+const ConversationEntry = t.Object({
+  id: t.Integer(),
+  package_id: t.Nullable(t.String({ format: "uuid" })),
+  user_id: t.Nullable(t.String({ format: "uuid" })),
+  role: t.Union([t.Literal("user"), t.Literal("system")]),
+  content: t.String(),
+  action: t.Object({
+    action: t.String(),
+    element: t.Optional(t.String()),
+    id: t.Optional(t.String()),
+    field: t.Optional(t.String()),
+  }),
+  created_at: t.String({ format: "date-time" }),
 });
 
 /** The ids a package service takes, from the route's params and its caller. */
@@ -26,7 +72,7 @@ const ids = (params: { id: string }, caller: Caller) => ({ userId: caller.user.i
 
 /** Versioned material packages: list, get, switch, rename, save as a new version. */
 export function packagesModule(deps: Deps) {
-  const { db } = deps;
+  const { db, storage } = deps;
   return new Elysia({ prefix: "/api/v1", tags: ["material packages"] })
     .use(authGuard(deps))
     .get(
@@ -42,7 +88,7 @@ export function packagesModule(deps: Deps) {
     )
     .get(
       "/material-packages/:id",
-      async ({ params, caller }) => ok(await packages.getPackage(db, ids(params, caller))),
+      async ({ params, caller }) => ok(await packages.getPackage({ db, storage }, ids(params, caller))),
       {
         spaceRole: "viewer",
         params: Id,
@@ -52,7 +98,7 @@ export function packagesModule(deps: Deps) {
     )
     .post(
       "/material-packages/:id/switch",
-      async ({ params, caller }) => ok(await packages.switchPackage(db, ids(params, caller))),
+      async ({ params, caller }) => ok(await packages.switchPackage({ db, storage }, ids(params, caller))),
       {
         spaceRole: "editor",
         params: Id,
@@ -62,7 +108,8 @@ export function packagesModule(deps: Deps) {
     )
     .put(
       "/material-packages/:id",
-      async ({ params, body, caller }) => ok(await packages.renamePackage(db, ids(params, caller), body.package_name)),
+      async ({ params, body, caller }) =>
+        ok(await packages.renamePackage({ db, storage }, ids(params, caller), body.package_name)),
       {
         spaceRole: "editor",
         params: Id,
@@ -112,7 +159,7 @@ export function packagesModule(deps: Deps) {
     )
     .post(
       "/material-packages/:id/modify/text",
-      async ({ params, body, caller }) => ok(await packages.modifyText(db, ids(params, caller), body)),
+      async ({ params, body, caller }) => ok(await packages.modifyText({ db, storage }, ids(params, caller), body)),
       {
         spaceRole: "editor",
         params: Id,
@@ -155,7 +202,7 @@ export function packagesModule(deps: Deps) {
       async ({ params, body, caller }) =>
         ok(
           await packages.selectImage(
-            db,
+            { db, storage },
             { ...ids(params, caller), assetId: body.asset_id },
             { element: body.element, id: body.id },
           ),
@@ -179,17 +226,51 @@ export function packagesModule(deps: Deps) {
       "/material-packages/:id/save-new",
       async ({ params, body, caller, set }) => {
         set.status = 201;
-        return ok(await packages.saveAsNew(db, ids(params, caller), body?.package_name));
+        return ok(await packages.saveAsNew(db, ids(params, caller), body ?? {}));
       },
       {
         spaceRole: "editor",
         params: Id,
-        body: t.Optional(t.Object({ package_name: t.Optional(t.String({ minLength: 1, maxLength: 100 })) })),
+        body: t.Optional(
+          t.Object({
+            package_name: t.Optional(t.String({ minLength: 1, maxLength: 100 })),
+            note: t.Optional(t.String({ maxLength: 2000 })),
+            metadata: t.Optional(Metadata),
+          }),
+        ),
         response: {
           201: Envelope(t.Object({ new_package_id: t.String({ format: "uuid" }), version: t.Integer() })),
           ...ErrorResponses,
         },
         detail: { summary: "Save a copy as a new version", security },
+      },
+    )
+    .get(
+      "/material-packages/:id/voices",
+      async ({ params, query, caller }) => ok(await packages.voiceCandidates(db, ids(params, caller), query.character)),
+      {
+        spaceRole: "viewer",
+        params: Id,
+        query: t.Object({
+          character: t.Optional(t.String({ minLength: 1, maxLength: 60, description: "Absent: the narrator" })),
+        }),
+        response: { 200: Envelope(VoiceCandidates), ...ErrorResponses },
+        detail: {
+          summary: "Voices a character or the narrator can be given (choose one with switch-voice)",
+          security,
+        },
+      },
+    )
+    .get(
+      "/projects/:id/conversation",
+      async ({ params, query, caller }) =>
+        ok(await packages.projectConversation(db, { userId: caller.user.id, projectId: params.id }, query)),
+      {
+        spaceRole: "viewer",
+        params: Id,
+        query: PageQuery,
+        response: { 200: Envelope(PageOf(ConversationEntry)), ...ErrorResponses },
+        detail: { summary: "The project's conversation log: every edit asked and answered, newest first", security },
       },
     );
 }

@@ -1,5 +1,6 @@
 import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
+import type { PackageMetadata } from "../../db/types.ts";
 import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
 import {
   loadPackage,
@@ -10,9 +11,12 @@ import {
   saveShot,
 } from "../../pipeline/packages.ts";
 import { enqueue } from "../../queue/index.ts";
+import { conversationPage, logEdit } from "../../services/conversation.ts";
 import { requireProject } from "../../services/project-access.ts";
-import { narratorVoice, type ShotMaterial } from "../../story/material.ts";
+import type { Storage } from "../../storage/types.ts";
+import { narratorVoice, type PackageContent, type ShotMaterial } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
+import { fileLinks, materialsView } from "./view.ts";
 
 async function packageFor(
   db: Db,
@@ -51,25 +55,46 @@ export async function listPackages(db: Db, { userId, projectId }: { userId: stri
   }));
 }
 
-export async function getPackage(db: Db, { userId, packageId }: { userId: string; packageId: string }) {
+/** The stores a package view reads: rows and signed links. */
+type Ctx = { db: Db; storage: Storage };
+
+export async function getPackage({ db, storage }: Ctx, { userId, packageId }: { userId: string; packageId: string }) {
   const { project } = await packageFor(db, { userId, packageId }, "viewer");
   const pkg = await loadPackage(db, packageId);
   const shots = await loadShots(db, packageId);
+  const meta = await db
+    .selectFrom("packages")
+    .select(["note", "metadata"])
+    .where("id", "=", packageId)
+    .executeTakeFirstOrThrow();
   return {
     id: pkg.id,
     project_id: pkg.project_id,
     version: pkg.version,
     package_name: pkg.name,
+    note: meta.note,
+    metadata: meta.metadata,
     is_active: project.active_package_id === pkg.id,
-    materials: {
-      storyline: pkg.storyline,
-      art_style: pkg.art_style,
-      characters: pkg.characters,
-      scenes: pkg.scenes,
-      shots,
-      music: pkg.music,
-    },
+    materials: await materialsView(fileLinks(storage), pkg, shots, await voiceSamples(db, pkg, shots)),
   };
+}
+
+/** The provider's sample of every voice the package uses, by "provider/voice_id". */
+async function voiceSamples(db: Db, pkg: PackageContent, shots: ShotMaterial[]) {
+  const voices = [
+    ...pkg.characters.map((c) => c.voice),
+    ...shots.flatMap((s) => s.lines.map((l) => l.voice)),
+    ...(pkg.storyline?.narrator_voice ? [pkg.storyline.narrator_voice] : []),
+  ];
+  const samples = new Map<string, string | null>();
+  if (voices.length === 0) return samples;
+  const rows = await db
+    .selectFrom("voices")
+    .select(["provider", "voice_id", "preview_url"])
+    .where((eb) => eb.or(voices.map((v) => eb.and([eb("provider", "=", v.provider), eb("voice_id", "=", v.voice_id)]))))
+    .execute();
+  for (const r of rows) samples.set(`${r.provider}/${r.voice_id}`, r.preview_url);
+  return samples;
 }
 
 async function notWhileRunning(db: Db, projectId: string) {
@@ -83,7 +108,10 @@ async function notWhileRunning(db: Db, projectId: string) {
 }
 
 /** Makes a package the one the timeline, edits and exports use. */
-export async function switchPackage(db: Db, { userId, packageId }: { userId: string; packageId: string }) {
+export async function switchPackage(
+  { db, storage }: Ctx,
+  { userId, packageId }: { userId: string; packageId: string },
+) {
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   await db
@@ -91,25 +119,53 @@ export async function switchPackage(db: Db, { userId, packageId }: { userId: str
     .set({ active_package_id: packageId, updated_at: new Date() })
     .where("id", "=", project.id)
     .execute();
-  return getPackage(db, { userId, packageId });
+  await logEdit(
+    db,
+    { projectId: project.id, packageId, userId },
+    {
+      asked: "Switch to this version",
+      answered: "This version is now the one the timeline, edits and exports use.",
+      action: { action: "switch_package", id: packageId },
+    },
+  );
+  return getPackage({ db, storage }, { userId, packageId });
 }
 
 export async function renamePackage(
-  db: Db,
+  { db, storage }: Ctx,
   { userId, packageId }: { userId: string; packageId: string },
   name: string,
 ) {
-  await packageFor(db, { userId, packageId }, "editor");
+  const { project } = await packageFor(db, { userId, packageId }, "editor");
   await db.updateTable("packages").set({ name, updated_at: new Date() }).where("id", "=", packageId).execute();
-  return getPackage(db, { userId, packageId });
+  await logEdit(
+    db,
+    { projectId: project.id, packageId, userId },
+    {
+      asked: `Rename this version to "${name}"`,
+      answered: `Renamed to "${name}".`,
+      action: { action: "rename_package", id: packageId },
+    },
+  );
+  return getPackage({ db, storage }, { userId, packageId });
 }
 
 /** A copy of the package as a new version (the copy becomes active). */
-export async function saveAsNew(db: Db, { userId, packageId }: { userId: string; packageId: string }, name?: string) {
+export async function saveAsNew(
+  db: Db,
+  { userId, packageId }: { userId: string; packageId: string },
+  body: { package_name?: string; note?: string; metadata?: PackageMetadata } = {},
+) {
+  const name = body.package_name;
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const id = await db.transaction().execute(async (trx) => {
     const created = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId }, name);
+    await trx
+      .updateTable("packages")
+      .set({ note: body.note ?? "", metadata: JSON.stringify(body.metadata ?? {}) })
+      .where("id", "=", created)
+      .execute();
     await trx
       .updateTable("projects")
       .set({ active_package_id: created, updated_at: new Date() })
@@ -118,6 +174,15 @@ export async function saveAsNew(db: Db, { userId, packageId }: { userId: string;
     return created;
   });
   const row = await db.selectFrom("packages").select("version").where("id", "=", id).executeTakeFirstOrThrow();
+  await logEdit(
+    db,
+    { projectId: project.id, packageId: id, userId },
+    {
+      asked: `Save version ${row.version}${name ? ` "${name}"` : ""}${body.note ? `: ${body.note}` : ""}`,
+      answered: `Saved as version ${row.version}; it is now the active one.`,
+      action: { action: "save_new", id },
+    },
+  );
   return { new_package_id: id, version: row.version };
 }
 
@@ -163,6 +228,18 @@ export async function switchVoice(
       await saveShot(trx, packageId, { ...shot, lines, stale: [...new Set([...shot.stale, "voice" as const])] });
     }
   });
+  await logEdit(
+    db,
+    { projectId: project.id, packageId, userId },
+    {
+      asked: `Give ${character ?? "the narrator"} the voice ${voiceId}${speed ? ` at ${speed}×` : ""}`,
+      answered: `${changed} line${changed === 1 ? "" : "s"} will be spoken again with it by the next export.`,
+      action: {
+        action: "switch_voice",
+        ...(character ? { element: "character", id: character } : { element: "narrator" }),
+      },
+    },
+  );
   return { character, voice_id: voiceId, lines_changed: changed };
 }
 
@@ -175,7 +252,7 @@ const TEXT_FIELDS = {
 
 /** Edits one text field of a storyline, character, scene or shot. A shot's new description makes its keyframe stale. */
 export async function modifyText(
-  db: Db,
+  { db, storage }: Ctx,
   { userId, packageId }: { userId: string; packageId: string },
   e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string },
 ) {
@@ -209,7 +286,20 @@ export async function modifyText(
       stale: [...new Set([...shot.stale, "keyframe" as const])],
     });
   }
-  return getPackage(db, { userId, packageId });
+  const target = e.element === "storyline" ? "the storyline" : `${e.element} ${e.id}`;
+  await logEdit(
+    db,
+    { projectId: project.id, packageId, userId },
+    {
+      asked: `Set the ${e.field} of ${target} to: ${e.value}`,
+      answered:
+        e.element === "shot"
+          ? `Changed the description of shot ${e.id}; its keyframe is redrawn by the next export.`
+          : `Changed the ${e.field} of ${target}.`,
+      action: { action: "modify_text", element: e.element, id: e.id, field: e.field },
+    },
+  );
+  return getPackage({ db, storage }, { userId, packageId });
 }
 
 /** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
@@ -250,7 +340,7 @@ export async function regenerateImage(
 
 /** Selects one of a character's reference sheets or a scene's pictures. */
 export async function selectImage(
-  db: Db,
+  { db, storage }: Ctx,
   { userId, packageId, assetId }: { userId: string; packageId: string; assetId: string },
   { element, id }: { element: "character" | "scene"; id: string },
 ) {
@@ -268,5 +358,62 @@ export async function selectImage(
     if (!s || !ref) throw notFound("candidate");
     await savePackage(db, packageId, { scenes: pkg.scenes.map((x) => (x.id === id ? { ...x, image: ref } : x)) });
   }
-  return getPackage(db, { userId, packageId });
+  await logEdit(
+    db,
+    { projectId: project.id, packageId, userId },
+    {
+      asked: `Use image ${assetId} for ${element} ${id}`,
+      answered:
+        element === "character"
+          ? `${id} now looks like that image; the keyframes of their shots are redrawn by the next export.`
+          : `Scene ${id} uses that image.`,
+      action: { action: "select_image", element, id },
+    },
+  );
+  return getPackage({ db, storage }, { userId, packageId });
+}
+
+/** A page of a project's conversation log, newest first. */
+export async function projectConversation(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  q: { page?: number; page_size?: number },
+) {
+  await requireProject(db, { userId, projectId }, "viewer");
+  return conversationPage(db, projectId, q.page ?? 1, q.page_size ?? 20);
+}
+
+/**
+ * The voices a character (or the narrator, `character` absent) can be given: the library of the
+ * speech provider their voice is from, voices of their gender first, the current one marked, each
+ * with the provider's sample when it has one. Choosing one is POST …/switch-voice.
+ */
+export async function voiceCandidates(
+  db: Db,
+  { userId, packageId }: { userId: string; packageId: string },
+  character: string | undefined,
+) {
+  await packageFor(db, { userId, packageId }, "viewer");
+  const pkg = await loadPackage(db, packageId);
+  const who = character === undefined ? null : pkg.characters.find((c) => c.name === character);
+  if (character !== undefined && !who) throw notFound("character");
+  const current =
+    who?.voice ??
+    narratorVoice(pkg) ??
+    (await loadShots(db, packageId)).flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice;
+  if (!current) return { character: character ?? null, provider: null, current_voice_id: null, voices: [] };
+  const rows = await db
+    .selectFrom("voices")
+    .select(["voice_id", "name", "gender", "age", "language", "description", "preview_url"])
+    .where("provider", "=", current.provider)
+    .orderBy("name")
+    .orderBy("voice_id")
+    .execute();
+  const gender = who?.gender === "male" || who?.gender === "female" ? who.gender : null;
+  const rank = (r: (typeof rows)[number]) =>
+    r.voice_id === current.voice_id ? 0 : gender && r.gender === gender ? 1 : 2;
+  const voices = rows
+    .map((r) => ({ ...r, selected: r.voice_id === current.voice_id }))
+    .sort((a, b) => rank(a) - rank(b));
+  return { character: character ?? null, provider: current.provider, current_voice_id: current.voice_id, voices };
 }
