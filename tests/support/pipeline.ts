@@ -10,6 +10,12 @@ import { createProviderResolver } from "../../src/providers/registry.ts";
 import { createWorker, type Worker } from "../../src/queue/index.ts";
 import { createTestContext } from "./context.ts";
 
+/**
+ * How long the waits below poll before they give up: a deadline for a hang, never a race. On a
+ * loaded 2-core machine a whole auto run has taken over 25 s; well inside the test timeout.
+ */
+export const WAIT_MS = 90_000;
+
 /** A short Chinese story with three speakers: a few shots, so a whole run takes seconds. */
 export const SHORT_STORY = `第一章 雨夜
 傍晚，林小雨推开茶馆的门，外面下着小雨。
@@ -51,7 +57,7 @@ export async function pipelineContext(env: Record<string, string> = {}) {
   });
 
   /** Polls the run until it reaches one of `states`. */
-  async function waitForRun(token: string, runId: string, states: string[], timeoutMs = 25_000) {
+  async function waitForRun(token: string, runId: string, states: string[], timeoutMs = WAIT_MS) {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const res = await ctx.call("GET", `/api/v1/runs/${runId}`, { token });
@@ -63,7 +69,7 @@ export async function pipelineContext(env: Record<string, string> = {}) {
     }
   }
 
-  async function waitForExport(token: string, exportId: string, timeoutMs = 25_000) {
+  async function waitForExport(token: string, exportId: string, timeoutMs = WAIT_MS) {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const res = await ctx.call("GET", `/api/v1/exports/${exportId}`, { token });
@@ -75,7 +81,7 @@ export async function pipelineContext(env: Record<string, string> = {}) {
   }
 
   /** Waits for the job removing a deleted project's files to complete; throws if it failed for good. */
-  async function waitForFilesRemoved(projectId: string, timeoutMs = 20_000) {
+  async function waitForFilesRemoved(projectId: string, timeoutMs = WAIT_MS) {
     const prefix = `projects/${projectId}/`;
     return waitUntil(
       `the files of project ${projectId} to be removed`,
@@ -120,7 +126,7 @@ export function srtSpoken(srt: string): string {
 export async function waitUntil<T>(
   what: string,
   check: () => Promise<T> | T,
-  timeoutMs = 10_000,
+  timeoutMs = WAIT_MS,
   everyMs = 50,
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
