@@ -63,7 +63,8 @@ describe("story to video, auto mode", () => {
     ])
       expect(spoken).toContain(line);
     const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
-    expect(p).toMatchObject({ status: "completed", progress: 100 });
+    // Completed, with its export finished: "exported" (seed 003).
+    expect(p).toMatchObject({ status: "exported", progress: 100 });
 
     // Watching it being made: the SSE backlog holds every stage's start and end, export progress and the end of the run.
     const sse = await ctx.app.handle(
