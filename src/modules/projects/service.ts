@@ -14,7 +14,7 @@ import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob, enqueue } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
-import { requireProject } from "../../services/project-access.ts";
+import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
@@ -196,16 +196,7 @@ export async function getProject(
   storage: Storage,
   { userId, projectId }: { userId: string; projectId: string },
 ) {
-  const row = await db
-    .selectFrom("projects")
-    .leftJoin("space_members", (join) =>
-      join.onRef("space_members.space_id", "=", "projects.space_id").on("space_members.user_id", "=", userId),
-    )
-    .selectAll("projects")
-    .select("space_members.role as member_role")
-    .select(PROJECT_DETAILS)
-    .where("projects.id", "=", projectId)
-    .executeTakeFirst();
+  const row = await projectWithRole(db, { userId, projectId }).select(PROJECT_DETAILS).executeTakeFirst();
   if (!row?.member_role) throw notFound("project");
   const { member_role: _, ...project } = row;
   return toProjectView(storage, project);
