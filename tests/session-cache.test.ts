@@ -21,6 +21,12 @@ afterAll(async () => {
 
 const onB = (path: string, token: string) =>
   appB.handle(new Request(`http://localhost${path}`, { headers: { authorization: `Bearer ${token}` } }));
+/** A new user whose registration (its users update NOTIFYs) B has already heard of. */
+async function registered(prefix: string) {
+  const u = await a.register(prefix);
+  await depsB.sessions.settled(a.db);
+  return u;
+}
 const me = async (token: string) => {
   const res = await onB("/api/v1/auth/me", token);
   return { status: res.status, body: (await res.json()) as { data: { role: string; current_space_id: string } } };
@@ -41,7 +47,7 @@ async function silently(statement: ReturnType<typeof sql>) {
 describe("the session cache", () => {
   test("a live listener serves a known session from memory: a change no trigger announced is not seen", async () => {
     expect(depsB.sessions.live).toBe(true);
-    const u = await a.register("cached");
+    const u = await registered("cached");
     expect((await me(u.token)).status).toBe(200);
     expect(depsB.sessions.size).toBeGreaterThan(0);
     // Revoked behind the triggers' back: B still answers from memory, A (never asked) reads the row.
@@ -89,7 +95,7 @@ describe("the session cache", () => {
   });
 
   test("when the LISTEN connection drops nothing is served from memory, and a reconnection starts empty", async () => {
-    const u = await a.register("dropped");
+    const u = await registered("dropped");
     expect((await me(u.token)).status).toBe(200);
     await silently(sql`update sessions set revoked_at = now() where user_id = ${u.user.id}`);
     expect((await me(u.token)).status).toBe(200);

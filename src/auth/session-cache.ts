@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import { createLru } from "../core/lru.ts";
 import type { Db } from "../db/client.ts";
 import { type ListenConnection, openListenConnection } from "../db/listen.ts";
@@ -20,6 +22,12 @@ export interface SessionCache {
   load(db: Db, key: SessionKey): Promise<User | null>;
   /** Drops everything remembered (this process wrote something that may have changed a user or session). */
   forgetAll(): void;
+  /**
+   * Resolves once every notification committed before the call has been handled here (a NOTIFY
+   * of its own comes back after them: Postgres delivers notifications in commit order), or at once
+   * while not live. What a caller needs before relying on what this cache holds.
+   */
+  settled(db: Db): Promise<void>;
   /** Opens the LISTEN connection; until it is up every load asks the database. Never throws. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +82,12 @@ export function createSessionCache(options: {
   let opening: Promise<void> | null = null;
   let live = false;
   let generation = 0;
+  // The settled() calls waiting for their own notification to come back, by nonce.
+  const barriers = new Map<string, () => void>();
+  const releaseBarriers = () => {
+    for (const release of barriers.values()) release();
+    barriers.clear();
+  };
 
   const forgetUser = (userId: string) => {
     generation++;
@@ -85,9 +99,13 @@ export function createSessionCache(options: {
   };
 
   function notified(payload: string) {
-    // "s:<session id>" or "u:<user id>"; anything else empties the cache rather than guess.
+    // "s:<session id>", "u:<user id>" or "y:<nonce>" (a settled() barrier); anything else
+    // empties the cache rather than guess.
     const [kind, id] = [payload.slice(0, 2), payload.slice(2)];
-    if (kind === "s:") {
+    if (kind === "y:") {
+      barriers.get(id)?.();
+      barriers.delete(id);
+    } else if (kind === "s:") {
       generation++;
       entries.delete(id);
     } else if (kind === "u:") forgetUser(id);
@@ -116,6 +134,13 @@ export function createSessionCache(options: {
       return found.user;
     },
     forgetAll,
+    async settled(db) {
+      if (!live) return;
+      const nonce = randomUUID();
+      const back = new Promise<void>((resolve) => barriers.set(nonce, resolve));
+      await sql`select pg_notify(${AUTH_CHANNEL}, ${`y:${nonce}`})`.execute(db);
+      await back;
+    },
     start() {
       const { connectionString } = options;
       if (!connectionString) return Promise.resolve();
@@ -137,6 +162,7 @@ export function createSessionCache(options: {
           lost: () => {
             live = false;
             forgetAll();
+            releaseBarriers();
           },
         },
       ).then((connection) => {
@@ -149,6 +175,7 @@ export function createSessionCache(options: {
       await listening?.close();
       live = false;
       forgetAll();
+      releaseBarriers();
     },
   };
 }
