@@ -42,6 +42,8 @@ function failuresOf(output: string): Array<Omit<Failure, "rounds">> {
   let file = "";
   let errorStart = 0;
   for (const [i, line] of lines.entries()) {
+    // Bun's closing summary repeats every failure without its file: each was counted already.
+    if (/^\d+ tests? failed:$/.test(line.trim())) break;
     const header = /^(tests\/\S+\.test\.ts):$/.exec(line.trim());
     if (header) {
       file = header[1]!;

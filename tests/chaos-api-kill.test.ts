@@ -9,6 +9,7 @@ import {
   pipelineContext,
   SHORT_STORY,
   spawnPipelineWorker,
+  WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
 import { type SseClient, streamEvents } from "./support/sse-client.ts";
@@ -53,7 +54,7 @@ describe("the API process killed under an SSE client", () => {
     const runId = started.json.data.id as string;
 
     // Positive signal: the client has seen events of the run, which goes on.
-    await waitUntil("the first client to see five events", () => one.events.length >= 5, 20_000, 10);
+    await waitUntil("the first client to see five events", () => one.events.length >= 5, WAIT_MS, 10);
     await first!.kill9();
     expect(first!.proc.signalCode).toBe("SIGKILL");
     // The stream breaks with the process; what it delivered before is all the client has.
@@ -63,7 +64,7 @@ describe("the API process killed under an SSE client", () => {
 
     const two = await streamEvents(`${second!.base}${path}`, { ...auth, "last-event-id": String(lastId) });
     clients.push(two);
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 40_000);
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
     expect(run.status).toBe("completed");
     const log = await logIds(projectId);
     const finalId = log.at(-1)!;
@@ -88,5 +89,5 @@ describe("the API process killed under an SSE client", () => {
     expect(rows.map((r) => ({ id: Number(r.id), event: r.event as string, data: r.data as unknown }))).toEqual(
       [two.events[0]!, two.events.at(-1)!].map((e) => ({ id: e.id, event: e.event, data: e.data })),
     );
-  }, 60_000);
+  });
 });

@@ -14,6 +14,7 @@ import {
   pipelineContext,
   spawnPipelineWorker,
   startStoryRun,
+  WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
 import { descendantsOf } from "./support/process-tree.ts";
@@ -61,12 +62,12 @@ describe("ffmpeg killed mid-export", () => {
         if (ex?.status !== "running" || ex.progress <= 0) return null;
         return descendantsOf(worker.pid).find((p) => p.comm.startsWith("ffmpeg")) ?? null;
       },
-      40_000,
+      WAIT_MS,
       5,
     );
     process.kill(victim.pid, "SIGKILL");
 
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 40_000);
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
     sampling = false;
     await sampler;
     expect(run.error).toBeNull();
@@ -117,5 +118,5 @@ describe("ffmpeg killed mid-export", () => {
     const info = await probe(path);
     expect(info.streams.map((s) => s.codec_type).sort()).toEqual(["audio", "video"]);
     expect(Math.abs(info.durationS - video.duration_s)).toBeLessThan(0.1);
-  }, 60_000);
+  });
 });

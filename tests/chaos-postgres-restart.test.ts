@@ -14,6 +14,7 @@ import {
   pipelineContext,
   spawnPipelineWorker,
   startStoryRun,
+  WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
 import { startRestartableCluster } from "./support/restartable-cluster.ts";
@@ -79,7 +80,7 @@ describe("the database restarted mid-run", () => {
         );
         return rows[0]!.n > 0;
       },
-      25_000,
+      WAIT_MS,
       10,
     );
 
@@ -107,7 +108,7 @@ describe("the database restarted mid-run", () => {
         const l = (await listeners()).filter((x) => !old.has(x.pid) && x.query === "select 1");
         return l.length === before.length;
       },
-      15_000,
+      WAIT_MS,
     ).catch(async (e) => {
       throw new Error(
         `${(e as Error).message}: before ${JSON.stringify(before)}, now ${JSON.stringify(await listeners())}\nWORKER exit ${worker.proc.exitCode} ${worker.stderr()}`,
@@ -115,11 +116,11 @@ describe("the database restarted mid-run", () => {
     });
     const t0 = performance.now();
     const job = await enqueue(ctx.db, { kind: "chaos.probe", queue: "chaos" });
-    const woke = await waitUntil("the probe job to run", () => probed.find((p) => p.id === job.id), 10_000, 10);
+    const woke = await waitUntil("the probe job to run", () => probed.find((p) => p.id === job.id), WAIT_MS, 10);
     // Well inside the probe worker's minute of polling: the NOTIFY woke it.
     expect(woke.at - t0).toBeLessThan(5000);
 
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 40_000);
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
     expect(worker.proc.exitCode).toBeNull(); // the same process finished it: it reconnected
@@ -133,5 +134,5 @@ describe("the database restarted mid-run", () => {
     expect(events.filter((e) => e.event === "failed")).toEqual([]);
     const completedStages = events.filter((e) => e.event === "stage" && e.status === "completed").map((e) => e.stage);
     expect(completedStages.sort()).toEqual([...STAGES].sort());
-  }, 60_000);
+  });
 });

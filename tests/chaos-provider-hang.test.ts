@@ -48,7 +48,7 @@ describe("a provider that never answers", () => {
     spawned.push(await spawnPipelineWorker(ctx, { env: ENV, leaseMs: 5000 }));
     const { token } = await ctx.register("hang");
     const { runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed", "cancelled"], 50_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed", "cancelled"]);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
 
@@ -82,7 +82,7 @@ describe("a provider that never answers", () => {
       select state, attempt, count(*)::int as n from job_history where payload->>'run_id' = ${runId}
       group by 1, 2`.execute(ctx.db);
     expect(history.rows.map((r) => [r.state, r.attempt])).toEqual([["completed", 1]]);
-  }, 60_000);
+  });
 
   test("PROVIDER_REQUEST_TIMEOUT_MS is validated; unset, each SDK keeps its own default", () => {
     expect(loadConfig({ PROVIDER_REQUEST_TIMEOUT_MS: "1500" }).providerRequestTimeoutMs).toBe(1500);

@@ -484,5 +484,5 @@ describe("inkreel dev (embedded PostgreSQL)", () => {
 
     expect(await second.terminate()).toBe(0);
     expect(processesUsing(dataDir)).toEqual([]);
-  }, 120_000);
+  });
 });

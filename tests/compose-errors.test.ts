@@ -90,7 +90,7 @@ beforeAll(async () => {
   const ok = await compose(base(), { cacheDir, outDir: join(work, "out-ok") });
   expect(ok.segments).toEqual({ rendered: 2, reused: 0 });
   expect(segmentFiles(cacheDir)).toHaveLength(2);
-}, 60_000);
+});
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });

@@ -19,7 +19,7 @@ let timeline: Timeline;
 
 beforeAll(async () => {
   timeline = await sampleTimeline(dir, { shots: 2, shotS: 2 });
-}, 60_000);
+});
 
 describe("composing into storage", () => {
   test("the video, its three subtitle files and the cover are stored with their types", async () => {

@@ -54,7 +54,7 @@ beforeAll(async () => {
   // so 4-5 s here), fade/dissolve/cut transitions, ducked music, burned-in subtitles and a cover.
   sample = await sampleTimeline(join(work, "in"), { shots: 4, shotS: 2 });
   main = await compose(sample, { cacheDir, outDir: join(work, "out-main"), onProgress: (p) => mainProgress.push(p) });
-}, 60_000);
+});
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -506,7 +506,7 @@ describe("edits", () => {
       ],
     };
     r = await compose(timeline, { cacheDir, outDir: join(dir, "out") });
-  }, 30_000);
+  });
 
   test("crop, zoom, pan and rotation move the view the way they say", async () => {
     const ids = ["ramp", "crop", "zoom", "pan-left", "pan-right", "rotate-180", "rotate-90"];

@@ -10,7 +10,7 @@ import { PIPELINE_QUEUE, pipelineHandlers } from "../src/pipeline/jobs.ts";
 import { DELETE_PREFIX, deletePrefixJob } from "../src/pipeline/project-removal.ts";
 import { createWorker, enqueue, type Worker } from "../src/queue/index.ts";
 import type { Storage } from "../src/storage/types.ts";
-import { pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
+import { pipelineContext, SHORT_STORY, WAIT_MS, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 const storage = ctx.deps.storage;
@@ -147,7 +147,7 @@ describe("deleting a project", () => {
     }
     expect(await files(projectId)).toEqual([]);
     expect(await files(other.projectId)).toHaveLength(3);
-  }, 30_000);
+  });
 
   test("a storage failure is retried with backoff until the files are gone", async () => {
     const { me, projectId } = await projectWithFiles("flaky");
@@ -174,7 +174,7 @@ describe("deleting a project", () => {
     }
     expect(failures).toBe(0);
     expect(await files(projectId)).toEqual([]);
-  }, 30_000);
+  });
 
   test("removing files already gone is success (a job delivered twice does its work once)", async () => {
     const { me, projectId } = await projectWithFiles("twice");
@@ -196,7 +196,7 @@ describe("deleting a project", () => {
       await remover.stop();
     }
     expect(await files(projectId)).toEqual([]);
-  }, 30_000);
+  });
 
   test("a delete whose transaction rolls back enqueues nothing, cancels nothing and deletes nothing", async () => {
     const { me, projectId } = await projectWithFiles("rollback");
@@ -228,7 +228,7 @@ describe("deleting a project", () => {
     expect(await runJobs()).toEqual(["ready"]);
     expect((await ctx.call("GET", `/api/v1/runs/${runId}`, { token: me.token })).json.data.status).toBe("queued");
     expect(await files(projectId)).toHaveLength(3);
-  }, 30_000);
+  });
 
   test("a run that cannot be cancelled fails the delete instead of being ignored", async () => {
     const { me, projectId } = await projectWithFiles("uncancellable");
@@ -260,7 +260,7 @@ describe("deleting a project", () => {
       (await sql`select 1 from jobs where payload->>'run_id' = ${runId}`.execute(ctx.db)).rows,
       "the run's jobs are cancelled with the delete",
     ).toHaveLength(0);
-  }, 30_000);
+  });
 
   test("mid-run: the run's jobs are cancelled in the delete, and the files go only after they stopped", async () => {
     const me = await ctx.register("midrun");
@@ -285,7 +285,7 @@ describe("deleting a project", () => {
             throw new Error(`run ended ${run.status} before keyframes ran`);
           return run.stages.find((s: { stage: string }) => s.stage === "keyframes").status === "running";
         },
-        20_000,
+        WAIT_MS,
         20,
       );
       expect((await files(projectId)).length, "what the run made so far").toBeGreaterThan(0);
@@ -314,7 +314,7 @@ describe("deleting a project", () => {
     } finally {
       await Promise.all([pipeline.stop(), remover.stop()]);
     }
-  }, 40_000);
+  });
 });
 
 describe("deleting what holds projects", () => {
@@ -341,7 +341,7 @@ describe("deleting what holds projects", () => {
       await remover.stop();
     }
     expect(await files(projectId)).toEqual([]);
-  }, 30_000);
+  });
 
   test("the last member leaving a team space removes its projects the same way", async () => {
     const lead = await ctx.register("alone");
@@ -360,7 +360,7 @@ describe("deleting what holds projects", () => {
       await remover.stop();
     }
     expect(await files(projectId)).toEqual([]);
-  }, 30_000);
+  });
 
   test("deleting a user removes the projects of their personal space the same way", async () => {
     const { me, projectId } = await projectWithFiles("leaving");
@@ -377,5 +377,5 @@ describe("deleting what holds projects", () => {
       await remover.stop();
     }
     expect(await files(projectId)).toEqual([]);
-  }, 30_000);
+  });
 });

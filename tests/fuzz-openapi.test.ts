@@ -259,5 +259,5 @@ describe("fuzzing every operation of /openapi.json", () => {
     }
     expect(sent).toBeGreaterThan(2000);
     expect(findings).toEqual([]);
-  }, 240_000);
+  });
 });

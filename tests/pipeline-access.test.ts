@@ -11,6 +11,7 @@ import {
   pipelineContext,
   SHORT_STORY,
   unsigned,
+  WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
 
@@ -236,7 +237,7 @@ describe("someone else's project", () => {
     expectError(intrude, 404, "NOT_FOUND", "create in another user's space");
 
     expect(await snapshot(a)).toEqual(before);
-  }, 30_000);
+  });
 
   test("the WebSocket refuses to subscribe another user to the project (NOT_FOUND)", async () => {
     const a = await ownerA();
@@ -261,7 +262,7 @@ describe("someone else's project", () => {
     } finally {
       await server.stop(true);
     }
-  }, 30_000);
+  });
 
   test("files are reachable only through signed links, never by path or token", async () => {
     const a = await ownerA();
@@ -312,7 +313,7 @@ describe("someone else's project", () => {
       );
       expect([403, 404]).toContain(res.status);
     }
-  }, 30_000);
+  });
 
   test("without a token (or with a bad one) every route is 401", async () => {
     const a = await ownerA();
@@ -334,7 +335,7 @@ describe("someone else's project", () => {
     }
     // Still A's, untouched.
     expect((await ctx.call("GET", `/api/v1/projects/${a.projectId}`, { token: a.token })).status).toBe(200);
-  }, 30_000);
+  });
 });
 
 describe("a viewer of a team space", () => {
@@ -400,7 +401,7 @@ describe("a viewer of a team space", () => {
       "NOT_FOUND",
       "admin's personal project",
     );
-  }, 30_000);
+  });
 });
 
 describe("deleting a project", () => {
@@ -490,7 +491,7 @@ describe("deleting a project", () => {
       "NOT_FOUND",
       "second delete",
     );
-  }, 30_000);
+  });
 
   test("mid-run: the run stops and nothing it was making is left behind", async () => {
     const me = await ctx.register("deleter");
@@ -512,12 +513,12 @@ describe("deleting a project", () => {
           throw new Error(`run ended ${run.status} before keyframes ran`);
         return run.stages.find((s: { stage: string }) => s.stage === "keyframes").status === "running";
       },
-      20_000,
+      WAIT_MS,
       20,
     );
     expect((await ctx.call("DELETE", `/api/v1/projects/${projectId}`, { token: me.token })).status).toBe(200);
     // Jobs that were running when it was deleted finish (aborted) shortly; then nothing is left.
-    await waitUntil("the run's jobs to end", async () => (await leftovers(projectId, [runId])).jobs === 0, 10_000);
+    await waitUntil("the run's jobs to end", async () => (await leftovers(projectId, [runId])).jobs === 0, WAIT_MS);
     // A job that was past its last check may still write a file: give the workers a moment to go idle.
     await waitUntil(
       "the workers to go idle",
@@ -525,9 +526,9 @@ describe("deleting a project", () => {
         Number(
           (await sql<{ n: number }>`select count(*) as n from jobs where state = 'running'`.execute(ctx.db)).rows[0]!.n,
         ) === 0,
-      10_000,
+      WAIT_MS,
     );
     await ctx.waitForFilesRemoved(projectId);
     expect(await leftovers(projectId, [runId])).toEqual(none);
-  }, 30_000);
+  });
 });

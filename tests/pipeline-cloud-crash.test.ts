@@ -45,24 +45,19 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the queue
   const first = await spawn();
   const { projectId, runId } = await startStoryRun(ctx, token);
 
-  const shots = await waitUntil(
-    "the clips stage to start",
-    async () => {
-      const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
-      if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
-      const clips = run.stages.find((s: { stage: string }) => s.stage === "clips");
-      if (clips.status !== "running") return null;
-      const { package_id } = await ctx.db
-        .selectFrom("runs")
-        .select("package_id")
-        .where("id", "=", runId)
-        .executeTakeFirstOrThrow();
-      return (
-        await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute()
-      ).length;
-    },
-    60_000,
-  );
+  const shots = await waitUntil("the clips stage to start", async () => {
+    const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
+    if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
+    const clips = run.stages.find((s: { stage: string }) => s.stage === "clips");
+    if (clips.status !== "running") return null;
+    const { package_id } = await ctx.db
+      .selectFrom("runs")
+      .select("package_id")
+      .where("id", "=", runId)
+      .executeTakeFirstOrThrow();
+    return (await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute())
+      .length;
+  });
   expect(shots).toBeGreaterThanOrEqual(3);
   // Every slot of the worker holds a shot job at fal's door (the others cannot start).
   const atDoor = await door.arrived(Math.min(CONCURRENCY, shots));
@@ -76,17 +71,13 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the queue
 
   // fal queues some of them; the worker stores their ids and starts polling.
   for (const h of queued) h.release();
-  const submitted = await waitUntil(
-    "the queued submissions stored in Postgres and polled",
-    async () => {
-      const subs = queued.map((h) => h.submission);
-      if (!subs.every((s) => s && s.polls > 0)) return null;
-      const stored = await ctx.db.selectFrom("provider_requests").select("request_id").execute();
-      const ids = new Set(stored.map((r) => r.request_id));
-      return subs.every((s) => ids.has(s!.requestId)) ? subs.map((s) => s!) : null;
-    },
-    30_000,
-  );
+  const submitted = await waitUntil("the queued submissions stored in Postgres and polled", async () => {
+    const subs = queued.map((h) => h.submission);
+    if (!subs.every((s) => s && s.polls > 0)) return null;
+    const stored = await ctx.db.selectFrom("provider_requests").select("request_id").execute();
+    const ids = new Set(stored.map((r) => r.request_id));
+    return subs.every((s) => ids.has(s!.requestId)) ? subs.map((s) => s!) : null;
+  });
   first.proc.kill(9);
   await first.proc.exited;
   // The others never reached fal: nothing queued, nothing paid.
@@ -100,7 +91,7 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the queue
   fal.script(["COMPLETED"]);
   for (const s of fal.submissions) s.statuses = ["COMPLETED"];
   await spawn();
-  const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
+  const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
   expect(run.error).toBeNull();
   expect(run.status).toBe("completed");
 
@@ -157,4 +148,4 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the queue
   console.log(
     `fal submit window in the pipeline (answer sent → id on the intent): ${windows.map((w) => w.toFixed(1)).join(", ")} ms`,
   );
-}, 150_000);
+});

@@ -72,7 +72,7 @@ describe("a run on the cloud providers", () => {
     openai.setFallback(storyAnalyst());
     const { token } = await ctx.register();
     const { projectId, runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
 
@@ -149,7 +149,7 @@ describe("a run on the cloud providers", () => {
     const other = await ctx.register();
     expect((await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token: other.token })).status).toBe(404);
     expect((await ctx.call("GET", `/api/v1/projects/${projectId}/usage`, { token: other.token })).status).toBe(404);
-  }, 120_000);
+  });
 
   test("a primary that answers 503 hands over to the next model of the chain, and the run records it", async () => {
     await chains({
@@ -166,7 +166,7 @@ describe("a run on the cloud providers", () => {
     );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 90_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
     expect(run.error).toBeNull();
 
     const images = openai.requests.filter((r) => r.path.startsWith("/v1/images"));
@@ -189,7 +189,7 @@ describe("a run on the cloud providers", () => {
       new Set(["characters", "scenes", "keyframes"]),
     );
     expect(usage.failovers.some((f: { shot_id: string | null }) => f.shot_id)).toBe(true);
-  }, 120_000);
+  });
 
   test("a provider that refuses fails the run with AI_SERVICE_ERROR naming provider, model, stage and shot", async () => {
     await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
@@ -198,7 +198,7 @@ describe("a run on the cloud providers", () => {
     );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
     expect(run.status).toBe("failed");
     expect(run.error).toMatchObject({
       code: "AI_SERVICE_ERROR",
@@ -213,7 +213,7 @@ describe("a run on the cloud providers", () => {
     expect(stage.error).toMatchObject({ code: "AI_SERVICE_ERROR", provider: "openai" });
     // A refusal is final: one attempt of the job, not two.
     expect(openai.requests.filter((r) => r.path.startsWith("/v1/images")).length).toBe(1);
-  }, 90_000);
+  });
 
   test("a keyframe the provider refuses fails the keyframes stage with AI_SERVICE_ERROR naming the shot", async () => {
     await chains({ image: [{ provider: "openai", model: "gpt-image-1" }] });
@@ -225,7 +225,7 @@ describe("a run on the cloud providers", () => {
     );
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
     expect(run.status).toBe("failed");
     const edits = openai.requests.filter((r) => r.path === "/v1/images/edits");
     expect(edits.length).toBeGreaterThan(0);
@@ -252,13 +252,13 @@ describe("a run on the cloud providers", () => {
       .where("shot_id", "=", stage.error.shot_id)
       .executeTakeFirstOrThrow();
     expect((shot.data as { characters: string[] }).characters.length).toBeGreaterThan(0);
-  }, 90_000);
+  });
 
   test("lines voiced locally are cast again from ElevenLabs' library once the speech chain moves there", async () => {
     await chains({});
     const { token } = await ctx.register();
     const { projectId, runId } = await startStoryRun(ctx, token);
-    expect((await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000)).status).toBe("completed");
+    expect((await ctx.waitForRun(token, runId, ["completed", "failed"])).status).toBe("completed");
     expect(eleven.calls("tts")).toEqual([]);
 
     await setChain("speech", [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }]);
@@ -272,13 +272,13 @@ describe("a run on the cloud providers", () => {
     });
     expect(edited.status).toBe(200);
     const started = await ctx.call("POST", `/api/v1/projects/${projectId}/exports`, { token, body: {} });
-    const ex = await ctx.waitForExport(token, started.json.data.id, 60_000);
+    const ex = await ctx.waitForExport(token, started.json.data.id);
     expect({ status: ex.status, error: ex.error ?? null }).toEqual({ status: "completed", error: null });
     const known = new Set(eleven.voices.map((v) => v.voice_id));
     const voices = eleven.calls("tts").map((r) => decodeURIComponent(r.path.split("/")[3]!));
     expect(voices.length).toBeGreaterThan(0);
     expect(voices.every((v) => known.has(v))).toBe(true);
-  }, 120_000);
+  });
 
   test("per-shot jobs of a cloud provider carry its concurrency key and limit", async () => {
     await chains({ speech: [{ provider: "elevenlabs", model: "eleven_multilingual_v2" }] });
@@ -289,7 +289,7 @@ describe("a run on the cloud providers", () => {
       .execute();
     const { token } = await ctx.register();
     const { runId } = await startStoryRun(ctx, token);
-    const run = await ctx.waitForRun(token, runId, ["completed", "failed"], 60_000);
+    const run = await ctx.waitForRun(token, runId, ["completed", "failed"]);
     expect(run.error).toBeNull();
     const { rows } = await sql<{ stage: string; concurrency_key: string | null; concurrency_limit: number | null }>`
       select payload->>'stage' as stage, concurrency_key, concurrency_limit from job_history
@@ -304,7 +304,7 @@ describe("a run on the cloud providers", () => {
       .set({ config: JSON.stringify({ concurrency: 4 }) })
       .where("id", "=", "elevenlabs")
       .execute();
-  }, 90_000);
+  });
 
   test("an ADMIN refreshes the voice library from ElevenLabs; its failure answers 502 AI_SERVICE_ERROR naming provider and model", async () => {
     const admin = await ctx.register("admin");
@@ -333,7 +333,7 @@ describe("a run on the cloud providers", () => {
       (await ctx.call("GET", "/api/v1/voices?provider=elevenlabs&page_size=100", { token: user.token })).json.data.items
         .length,
     ).toBe(eleven.voices.length);
-  }, 30_000);
+  });
 
   test("the usage routes: a malformed id is 400, an unknown one 404, no token 401, in the envelope", async () => {
     const { token } = await ctx.register();

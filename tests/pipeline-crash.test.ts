@@ -1,6 +1,6 @@
 // A pipeline worker process killed with -9 mid-run: its leases expire, the rescuer returns its
 // jobs, another worker finishes the run, and nothing is made twice or lost.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import {
   pipelineContext,
   spawnPipelineWorker,
   startStoryRun,
+  WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
 import { checkRunIntegrity, fanOut as sharedFanOut, runJobs as sharedRunJobs } from "./support/run-integrity.ts";
@@ -23,6 +24,10 @@ const spawned: PipelineWorkerProcess[] = [];
 // Registered after the context: runs before its database is dropped.
 afterAll(async () => {
   await Promise.all(spawned.map((p) => p.stop(2000)));
+});
+// A test that failed half-way must not leave its worker processes claiming the next test's jobs.
+afterEach(async () => {
+  await Promise.all(spawned.splice(0).map((p) => p.stop(2000)));
 });
 
 async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
@@ -58,7 +63,7 @@ async function whileRunning(token: string, runId: string, stage: string, worker:
       if (kind === "pipeline.shot" && all.some((j) => j.kind === "pipeline.stage")) return null;
       return held.length ? held : null;
     },
-    20_000,
+    WAIT_MS,
     10,
   );
 }
@@ -96,7 +101,7 @@ describe("a worker process killed mid-run", () => {
     expect(held.length).toBeGreaterThan(0);
 
     await spawn();
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000);
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
     // The dead worker's jobs were taken over (rescued) and completed on a later attempt.
@@ -111,9 +116,7 @@ describe("a worker process killed mid-run", () => {
     }
     await checkIntegrity(projectId, runId);
     await playable(me.token, run.export_id);
-    // No worker process is left for the next test.
-    await Promise.all(spawned.map((p) => p.stop(2000)));
-  }, 30_000);
+  });
 
   test("during the export render: the lease expires, rescueExpired returns the job, an in-process worker finishes the video", async () => {
     const me = await ctx.register("crash");
@@ -122,7 +125,7 @@ describe("a worker process killed mid-run", () => {
     await whileRunning(me.token, runId, "export", first, "pipeline.stage");
     await first.kill9();
     // Nobody is left to rescue it: the test does, once the 2 s lease has expired.
-    const rescued = await waitUntil("the export job's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
+    const rescued = await waitUntil("the export job's lease to expire", () => rescueExpired(ctx.db), WAIT_MS, 100);
     expect(Number(rescued)).toBe(1);
     const back = await sql<{
       state: string;
@@ -133,7 +136,7 @@ describe("a worker process killed mid-run", () => {
 
     const inProcess = await ctx.startWorker();
     const run = await ctx
-      .waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000)
+      .waitForRun(me.token, runId, ["completed", "failed", "cancelled"])
       .finally(() => inProcess.stop());
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
@@ -149,7 +152,7 @@ describe("a worker process killed mid-run", () => {
     const stored = (await ctx.deps.storage.list(`projects/${projectId}/exports/`)).map((o) => o.key).sort();
     expect(stored).toEqual(files.map((f) => f.storage_key).sort());
     await playable(me.token, run.export_id);
-  }, 30_000);
+  });
 
   test("dies right after the keyframes stage fanned out, before its completion was recorded: the redelivered stage job does not fan out again", async () => {
     const me = await ctx.register("crash");
@@ -175,7 +178,7 @@ describe("a worker process killed mid-run", () => {
     // The lease expires and the rescuer returns the job. With real providers a stage takes minutes,
     // so the redelivered job runs long before the run ends; the local ones are so fast that the
     // test puts it first in line (no backoff) to get that same order.
-    await waitUntil("the dead worker's lease to expire", () => rescueExpired(ctx.db), 6000, 100);
+    await waitUntil("the dead worker's lease to expire", () => rescueExpired(ctx.db), WAIT_MS, 100);
     await sql`update jobs set run_at = now() - interval '1 hour' where payload->>'run_id' = ${runId} and kind = 'pipeline.stage'`.execute(
       ctx.db,
     );
@@ -191,12 +194,12 @@ describe("a worker process killed mid-run", () => {
     expect(stageJob).toMatchObject([{ state: "ready", attempt: 1 }]);
 
     await spawn();
-    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"], 25_000);
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
     expect(run.status).toBe("completed");
     await waitUntil(
       `no job of run ${runId} to remain`,
       async () => (await runJobs(runId)).length === 0,
-      10_000,
+      WAIT_MS,
       100,
     ).catch(() => {});
     // At-least-once delivery: the keyframes stage job ran twice, but its work (one job per shot,
@@ -220,5 +223,5 @@ describe("a worker process killed mid-run", () => {
     const exports = await ctx.db.selectFrom("exports").select("id").where("project_id", "=", projectId).execute();
     expect(exports).toEqual([{ id: run.export_id }]);
     await checkIntegrity(projectId, runId);
-  }, 30_000);
+  });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import type { CallResult } from "./support/context.ts";
-import { completedProject, pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
+import { completedProject, pipelineContext, SHORT_STORY, WAIT_MS, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 await ctx.startWorker();
@@ -273,7 +273,7 @@ describe("runs", () => {
       "continue backwards",
     );
     expect(await rowsOf(project.id)).toEqual(rows);
-  }, 30_000);
+  });
 
   test("a second run while one is active is 409 CONFLICT; runs on a deleted project are 404; an export before any run is 409", async () => {
     const me = await ctx.register();
@@ -324,7 +324,7 @@ describe("runs", () => {
       "NOT_FOUND",
       "run of a deleted project",
     );
-  }, 30_000);
+  });
 
   test("cancel mid-run: the run and its unfinished stages are cancelled, no job of it remains, the project is editable", async () => {
     const me = await ctx.register();
@@ -346,7 +346,7 @@ describe("runs", () => {
         );
         return s ? run : null;
       },
-      20_000,
+      WAIT_MS,
       20,
     );
     expect(midway.status).toBe("running");
@@ -389,7 +389,7 @@ describe("runs", () => {
       stages: run.stages,
     });
     expect(await runJobs(runId)).toBe(0);
-  }, 30_000);
+  });
 });
 
 // One finished project for the timeline tests, made on first use.
@@ -496,7 +496,7 @@ describe("timeline edits", () => {
     const ok = await ctx.call("POST", `${base}/reorder`, { token: me.token, body: { clip_ids: reversed } });
     expect(ok.status).toBe(200);
     expect(ok.json.data.clips.map((c: { id: string }) => c.id)).toEqual(reversed);
-  }, 30_000);
+  });
 
   test("NULs in timeline and package edits never cause a 500", async () => {
     const { token, projectId, packageId } = await finished();
@@ -526,5 +526,5 @@ describe("timeline edits", () => {
       else if (res.status >= 400) expect(res.json.error.code).toBe("VALIDATION_ERROR");
     }
     expect(failures).toEqual([]);
-  }, 30_000);
+  });
 });

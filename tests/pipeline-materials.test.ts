@@ -109,7 +109,7 @@ describe("editing materials: candidates, voices, text", () => {
     );
     expect(wav.status).toBe(200);
     expect((await wav.arrayBuffer()).byteLength).toBe(audio.size);
-  }, 30_000);
+  });
 
   test("a character's new reference sheet makes its shots' keyframes stale; scene pictures get candidates too", async () => {
     const me = await ctx.register();
@@ -197,7 +197,7 @@ describe("editing materials: candidates, voices, text", () => {
     const clips = (await ctx.call("GET", `/api/v1/projects/${project.id}/timeline`, { token: me.token })).json.data
       .clips;
     expect(clips.every((c: { stale: string[] }) => c.stale.length === 0)).toBe(true);
-  }, 30_000);
+  });
 
   test("bad input to the material and candidate routes is a 400 or 404 in the envelope, never a 500", async () => {
     const me = await ctx.register();
@@ -243,5 +243,5 @@ describe("editing materials: candidates, voices, text", () => {
       expect(res.json.success).toBe(false);
       expect(res.json.error.code).toBe(status === 400 ? "VALIDATION_ERROR" : "NOT_FOUND");
     }
-  }, 30_000);
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { pipelineContext, SHORT_STORY, waitUntil } from "./support/pipeline.ts";
+import { pipelineContext, SHORT_STORY, WAIT_MS, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
 await ctx.startWorker();
@@ -49,7 +49,7 @@ describe("Idempotency-Key on paid work", () => {
       1,
     );
     await ctx.waitForRun(me.token, first.json.data.id, ["paused"]);
-  }, 20_000);
+  });
 });
 
 describe("failed stages: which shot and why, retry, skip", () => {
@@ -97,7 +97,7 @@ describe("failed stages: which shot and why, retry, skip", () => {
     expect({ status: done.status, error: done.error }).toEqual({ status: "completed", error: null });
     expect(done.stages.find((s: { stage: string }) => s.stage === "clips").error ?? null).toBeNull();
     expect((await ctx.call("POST", `/api/v1/runs/${resumed.id}/retry`, { token: me.token })).status).toBe(409);
-  }, 30_000);
+  });
 
   test("skipping the clips stage of a paused run: the video is made from the keyframes", async () => {
     const me = await ctx.register();
@@ -121,7 +121,7 @@ describe("failed stages: which shot and why, retry, skip", () => {
     const timeline = (await ctx.call("GET", `/api/v1/projects/${done.project_id}/timeline`, { token: me.token })).json
       .data;
     expect(timeline.clips.every((c: { clip_type: string }) => c.clip_type === "image")).toBe(true);
-  }, 30_000);
+  });
 });
 
 describe("cancelling an export", () => {
@@ -138,7 +138,12 @@ describe("cancelling an export", () => {
     expect(cancelled.json.data.status).toBe("cancelled");
     const jobsLeft = async () =>
       (await ctx.db.selectFrom("jobs").select("id").where("kind", "=", "pipeline.export").execute()).length;
-    await waitUntil("the cancelled export's job to leave the queue", async () => (await jobsLeft()) === 0, 10_000, 100);
+    await waitUntil(
+      "the cancelled export's job to leave the queue",
+      async () => (await jobsLeft()) === 0,
+      WAIT_MS,
+      100,
+    );
     expect(await jobsLeft()).toBe(0);
     expect(
       (await ctx.call("GET", `/api/v1/exports/${started.json.data.id}`, { token: me.token })).json.data,
@@ -151,5 +156,5 @@ describe("cancelling an export", () => {
     expect((await ctx.call("POST", `/api/v1/exports/${second.json.data.id}/cancel`, { token: me.token })).status).toBe(
       409,
     );
-  }, 30_000);
+  });
 });

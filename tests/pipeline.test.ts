@@ -29,7 +29,7 @@ describe("story to video, auto mode", () => {
       body: { mode: "auto" },
     });
     expect(started.status).toBe(202);
-    const run = await ctx.waitForRun(me.token, started.json.data.id, ["completed", "failed"], 28_000);
+    const run = await ctx.waitForRun(me.token, started.json.data.id, ["completed", "failed"]);
     expect(run.error).toBeNull();
     expect(run.status).toBe("completed");
     expect(run.stages.every((s: { status: string }) => s.status === "completed")).toBe(true);
@@ -100,5 +100,5 @@ describe("story to video, auto mode", () => {
         .map((e) => e.data.export_id ?? null)
         .sort(),
     ).toEqual([null, run.export_id].sort());
-  }, 30_000);
+  });
 });

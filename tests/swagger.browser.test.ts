@@ -88,4 +88,4 @@ test("Swagger UI renders offline from local assets and lists the auth endpoints"
   expect(failed).toEqual([]);
   expect(pageErrors).toEqual([]);
   await context.close();
-}, 60_000);
+});

@@ -334,7 +334,7 @@ describe("local voice presets", () => {
     const sorted = f0.map((v) => v.hz).sort((a, b) => a - b);
     for (let i = 1; i < sorted.length; i++)
       expect(sorted[i]! / sorted[i - 1]!, JSON.stringify(f0)).toBeGreaterThan(1.08);
-  }, 30_000);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -587,5 +587,5 @@ describe("a run with ElevenLabs speech", () => {
       });
     expect((await edit("no-such-voice")).json.error?.code).toBe("VALIDATION_ERROR");
     expect((await edit(narrator)).status).toBe(200);
-  }, 60_000);
+  });
 });

@@ -172,8 +172,10 @@ export async function createLocalStorage(
     },
     stat: readMeta,
     async delete(key) {
-      await rm(objectPath(key), { force: true });
+      // Metadata first: an object is listed by its metadata, so a reader never sees a listed
+      // object whose bytes are already gone (the other order shows it as 0 bytes for a moment).
       await rm(metaPath(key), { force: true });
+      await rm(objectPath(key), { force: true });
     },
     async list(prefix) {
       // The prefix need not be a whole segment ("shots/12" lists "shots/12a.png" too).

@@ -340,7 +340,7 @@ describe("failures and retries", () => {
     expect(rows[0]).toEqual({ n: 4000, first: 4000 });
     expect(attempts.size).toBe(4000);
     expect(Math.max(...attempts.values())).toBe(1);
-  }, 20_000);
+  });
 });
 
 describe("fan-in", () => {
@@ -578,5 +578,5 @@ describe("LISTEN connection loss", () => {
       return rows[0]!.n === 1;
     });
     expect(await fastPickups()).toBeGreaterThanOrEqual(4);
-  }, 20_000);
+  });
 });

@@ -79,7 +79,7 @@ describe("queue across worker processes", () => {
         where r.pid is null or (h.result->>'pid')::int <> r.pid`,
     );
     expect(mismatched.n).toBe(0);
-  }, 120_000);
+  });
 
   test("kill -9 mid-job: rescued after its lease, completed once by another process; the stale completion is rejected", async () => {
     const q = await queueTest();
@@ -147,7 +147,7 @@ describe("queue across worker processes", () => {
       { attempt: 1, pid: victim.pid, finished: false },
       { attempt: 2, pid: survivor.pid, finished: true },
     ]);
-  }, 30_000);
+  });
 
   test("concurrency keys: the maximum running per key never exceeds its limit, across 3 processes", async () => {
     const q = await queueTest();
@@ -196,5 +196,5 @@ describe("queue across worker processes", () => {
       { key: "user:1", most: 2 },
       { key: "user:2", most: 3 },
     ]);
-  }, 60_000);
+  });
 });

@@ -14,7 +14,7 @@ import { createTestContext } from "./context.ts";
  * How long the waits below poll before they give up: a deadline for a hang, never a race. On a
  * loaded 2-core machine a whole auto run has taken over 25 s; well inside the test timeout.
  */
-export const WAIT_MS = 90_000;
+export const WAIT_MS = 240_000;
 
 /** A short Chinese story with three speakers: a few shots, so a whole run takes seconds. */
 export const SHORT_STORY = `第一章 雨夜

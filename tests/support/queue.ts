@@ -42,7 +42,7 @@ afterAll(() => {
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T> | T,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
   everyMs = 25,
 ): Promise<NonNullable<T>> {
   const deadline = performance.now() + timeoutMs;

@@ -4,4 +4,4 @@
  * tests/run.ts passes it as --timeout too: a preload's default reaches only the first file of a
  * process that runs several files one after another (without --parallel).
  */
-export const TEST_TIMEOUT_MS = 120_000;
+export const TEST_TIMEOUT_MS = 300_000;
