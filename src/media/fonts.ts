@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash, randomUUID } from "node:crypto";
+import { mkdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 /**
  * The fonts Inkreel ships (OFL packages, so Chinese renders on a machine with no CJK font), keyed
@@ -35,27 +36,48 @@ export const assFontName = (name = DEFAULT_FONT) => FONTS[name]?.assName ?? FONT
 
 let prepared: { dir: string; config: string } | null = null;
 
-/** A directory holding only our fonts, and a fontconfig file that lists just it (with a cache). */
-export function fontSetup(): { dir: string; config: string } {
-  if (prepared) return prepared;
-  const root = join(tmpdir(), `inkreel-fonts-${process.getuid?.() ?? 0}`);
+/** Replaces `path` by what `make(tmpPath)` creates, in one rename: no reader sees it half-made. */
+function replaceAtomically(path: string, make: (tmpPath: string) => void) {
+  const tmp = `${path}.${randomUUID()}`;
+  make(tmp);
+  renameSync(tmp, path);
+}
+
+/**
+ * A directory holding only our fonts (links to this installation's files) and a fontconfig file
+ * that lists just it, with a cache. Its name carries a digest of the font paths, so two
+ * installations (checkouts, CI clones) never share one; a link that points elsewhere (a removed
+ * clone's files, which would leave libass with no font at all) is replaced, never trusted.
+ */
+export function prepareFontDir(base = tmpdir()): { dir: string; config: string } {
+  const files = Object.values(FONTS).map((f) => f.file);
+  const digest = createHash("sha256").update(files.join("\n")).digest("hex").slice(0, 12);
+  const root = join(base, `inkreel-fonts-${process.getuid?.() ?? 0}-${digest}`);
   const dir = join(root, "fonts");
   mkdirSync(join(root, "cache"), { recursive: true });
   mkdirSync(dir, { recursive: true });
-  for (const { file } of Object.values(FONTS)) {
-    const link = join(dir, file.split("/").pop()!);
+  for (const file of files) {
+    const link = join(dir, basename(file));
+    let target: string | null = null;
     try {
-      if (!existsSync(link)) symlinkSync(file, link);
-    } catch (e) {
-      // Another process made it first.
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      target = readlinkSync(link);
+    } catch {
+      // Not there yet.
     }
+    if (target !== file) replaceAtomically(link, (tmp) => symlinkSync(file, tmp));
   }
   const config = join(root, "fonts.conf");
-  writeFileSync(
-    config,
-    `<?xml version="1.0"?>\n<fontconfig><dir>${dir}</dir><cachedir>${join(root, "cache")}</cachedir></fontconfig>\n`,
+  replaceAtomically(config, (tmp) =>
+    writeFileSync(
+      tmp,
+      `<?xml version="1.0"?>\n<fontconfig><dir>${dir}</dir><cachedir>${join(root, "cache")}</cachedir></fontconfig>\n`,
+    ),
   );
-  prepared = { dir, config };
+  return { dir, config };
+}
+
+/** prepareFontDir, once per process. */
+export function fontSetup(): { dir: string; config: string } {
+  prepared ??= prepareFontDir();
   return prepared;
 }
