@@ -138,7 +138,12 @@ export function createSessionCache(options: {
       if (!live) return;
       const nonce = randomUUID();
       const back = new Promise<void>((resolve) => barriers.set(nonce, resolve));
-      await sql`select pg_notify(${AUTH_CHANNEL}, ${`y:${nonce}`})`.execute(db);
+      try {
+        await sql`select pg_notify(${AUTH_CHANNEL}, ${`y:${nonce}`})`.execute(db);
+      } catch (err) {
+        barriers.delete(nonce);
+        throw err;
+      }
       await back;
     },
     start() {
