@@ -33,7 +33,7 @@ function newHub(overrides: Partial<RealtimeHubOptions> = {}, c: TestContext = ct
 }
 
 /** Resolves once `check()` is truthy; polls quickly, fails after `timeoutMs`. */
-async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 120_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
