@@ -58,17 +58,27 @@ function findBun() {
   return localBun;
 }
 
-/** Playwright drives Debian's Chromium (its own browser download cannot work offline). */
-function ensureChromium() {
-  if (existsSync("/usr/bin/chromium")) return;
+/**
+ * Debian packages the suite needs: Chromium (Playwright drives it; its own browser download cannot
+ * work offline) and melt (MLT, which renders the editor-project export in its test).
+ */
+function ensureDebianTools() {
+  const missing = [
+    ["/usr/bin/chromium", "chromium"],
+    ["/usr/bin/melt", "melt"],
+  ].filter(([path]) => !existsSync(path));
+  if (missing.length === 0) return;
+  const names = missing.map(([, name]) => name);
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !existsSync("/usr/bin/apt-get")) {
-    say("Chromium is missing: install Debian's `chromium` package (needed by the browser test)");
+    say(
+      `missing: install Debian's ${names.map((n) => `\`${n}\``).join(" and ")} (the browser and MLT tests need them)`,
+    );
     return;
   }
-  say("installing Chromium with apt-get for the browser test");
+  say(`installing ${names.join(" and ")} with apt-get for the tests`);
   run("apt-get", ["update", "-qq"]);
-  run("apt-get", ["install", "-y", "-qq", "chromium"], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  run("apt-get", ["install", "-y", "-qq", ...names], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
 }
 
 const bun = findBun();
@@ -96,7 +106,7 @@ function staticChecks() {
 
 if (mode === "test") {
   staticChecks();
-  ensureChromium();
+  ensureDebianTools();
   process.exit(run(bun, ["tests/run.ts", ...rest]));
 }
 process.exit(run(bun, ["src/cli.ts", mode, ...rest]));

@@ -69,6 +69,11 @@ async function build(): Promise<Fixture> {
     .where("project_id", "=", projectId)
     .where("kind", "=", "keyframe")
     .executeTakeFirstOrThrow();
+  const exported = await ctx.db
+    .selectFrom("exports")
+    .select("files")
+    .where("id", "=", run.export_id)
+    .executeTakeFirstOrThrow();
   const job = await ctx.db
     .selectFrom("job_history")
     .select("id")
@@ -93,6 +98,7 @@ async function build(): Promise<Fixture> {
       assets: asset.id,
       clipId: clip.id,
       lineId: clip.lines.find((l: { kind: string }) => l.kind === "dialogue").id,
+      fileId: exported.files[0]!.asset_id,
       spaces: spaceId,
       inviteId: invite.json.data.id,
       userId: carol.user.id,

@@ -1,48 +1,121 @@
-import { type Static, Type } from "@sinclair/typebox";
+import { type SchemaOptions, type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
+import { ASPECT_RATIO_IDS } from "./project-options.ts";
+
+/** The fonts Inkreel ships for subtitles (media/fonts.ts holds their files). */
+export const SUBTITLE_FONTS = ["Noto Sans SC", "Noto Sans SC Bold"] as const;
+export type SubtitleFont = (typeof SUBTITLE_FONTS)[number];
+
+/**
+ * What an export produces: a finished video (`MP4`, `MOV`), or a project an editor opens with the
+ * media inside (`capcut_draft`: a CapCut / JianYing draft folder; `mlt`: a Shotcut / Kdenlive
+ * project), each as one ZIP.
+ */
+export const EXPORT_FORMATS = ["MP4", "MOV", "capcut_draft", "mlt"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export const COVER_TYPES = ["auto", "from_clip", "custom", "title"] as const;
+
+type Literals<T extends readonly (string | number)[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
+/** A union of literal schemas from a constant list, typed as that list's values. */
+const literals = <const T extends readonly (string | number)[]>(values: T, options?: SchemaOptions) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  ) as unknown as TUnion<Literals<T>>;
+const Hex = Type.String({ pattern: "^#[0-9a-fA-F]{6}$", examples: ["#FFFFFF"] });
+const FrameSide = Type.Integer({ minimum: 128, maximum: 7680, multipleOf: 2 });
 
 /** What a client may ask of an export; every setting left out takes its default (see exportDefaults). */
-export const ExportRequest = Type.Object({
-  resolution: Type.Optional(Type.Union([Type.Literal("720p"), Type.Literal("1080p"), Type.Literal("4K")])),
-  format: Type.Optional(Type.Union([Type.Literal("MP4"), Type.Literal("MOV")])),
-  fps: Type.Optional(
-    Type.Union([Type.Literal(24), Type.Literal(25), Type.Literal(30), Type.Literal(50), Type.Literal(60)]),
-  ),
-  subtitle: Type.Optional(
-    Type.Object({
-      enabled: Type.Boolean(),
-      burn_in: Type.Optional(Type.Boolean()),
-      format: Type.Optional(Type.Union([Type.Literal("SRT"), Type.Literal("VTT"), Type.Literal("ASS")])),
-      font_size: Type.Optional(Type.Integer({ minimum: 8, maximum: 400 })),
-      font_color: Type.Optional(Type.String({ pattern: "^#[0-9a-fA-F]{6}$" })),
-      position: Type.Optional(Type.Union([Type.Literal("bottom"), Type.Literal("middle"), Type.Literal("top")])),
-    }),
-  ),
-  cover: Type.Optional(
-    Type.Object({ enabled: Type.Boolean(), title_text: Type.Optional(Type.String({ maxLength: 100 })) }),
-  ),
-});
+export const ExportRequest = Type.Object(
+  {
+    task_name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "A name for this export" })),
+    resolution: Type.Optional(literals(["720p", "1080p", "4K"] as const)),
+    format: Type.Optional(literals(EXPORT_FORMATS)),
+    fps: Type.Optional(literals([24, 25, 30, 50, 60] as const)),
+    width: Type.Optional(
+      Type.Integer({
+        ...FrameSide,
+        description: "With `height`, the exact frame size in pixels (even, 128-7680); wins over resolution",
+      }),
+    ),
+    height: Type.Optional(FrameSide),
+    aspect_ratio: Type.Optional(
+      literals(ASPECT_RATIO_IDS, { description: "The frame's shape, instead of the project's" }),
+    ),
+    audio: Type.Optional(Type.Boolean({ description: "Also deliver the soundtrack as an M4A file" })),
+    subtitle: Type.Optional(
+      Type.Object({
+        enabled: Type.Boolean(),
+        burn_in: Type.Optional(Type.Boolean()),
+        format: Type.Optional(literals(["SRT", "VTT", "ASS"] as const)),
+        font_name: Type.Optional(literals(SUBTITLE_FONTS)),
+        font_size: Type.Optional(Type.Integer({ minimum: 8, maximum: 400 })),
+        font_color: Type.Optional(Hex),
+        position: Type.Optional(literals(["bottom", "middle", "top"] as const)),
+        background_color: Type.Optional(Hex),
+        background_opacity: Type.Optional(
+          Type.Number({ minimum: 0, maximum: 1, description: "0 draws no box behind the text" }),
+        ),
+      }),
+    ),
+    cover: Type.Optional(
+      Type.Object({
+        enabled: Type.Boolean(),
+        cover_type: Type.Optional(
+          literals(COVER_TYPES, {
+            description:
+              "auto: the first shot with the title; from_clip: the shot `source_clip_id`; custom: the image asset `custom_image_asset_id`; title: the title on a plain card",
+          }),
+        ),
+        source_clip_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+        custom_image_asset_id: Type.Optional(Type.String({ format: "uuid" })),
+        title_text: Type.Optional(Type.String({ maxLength: 100 })),
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 export type ExportRequest = Static<typeof ExportRequest>;
 
 /** An export's settings with every default filled in, as `exports.options` stores them. */
-export interface ExportOptions {
-  resolution: "720p" | "1080p" | "4K";
-  format: "MP4" | "MOV";
-  fps: 24 | 25 | 30 | 50 | 60;
-  subtitle: {
-    enabled: boolean;
-    burn_in: boolean;
-    format: "SRT" | "VTT" | "ASS";
-    font_size?: number;
-    font_color?: string;
-    position?: "bottom" | "middle" | "top";
-  };
-  cover: { enabled: boolean; title_text?: string };
-}
+export const ExportSettings = Type.Object({
+  task_name: Type.Optional(Type.String()),
+  resolution: literals(["720p", "1080p", "4K"] as const),
+  format: literals(EXPORT_FORMATS),
+  fps: literals([24, 25, 30, 50, 60] as const),
+  width: Type.Optional(Type.Integer()),
+  height: Type.Optional(Type.Integer()),
+  aspect_ratio: Type.Optional(literals(ASPECT_RATIO_IDS)),
+  audio: Type.Optional(Type.Boolean()),
+  subtitle: Type.Object({
+    enabled: Type.Boolean(),
+    burn_in: Type.Boolean(),
+    format: literals(["SRT", "VTT", "ASS"] as const),
+    font_name: Type.Optional(literals(SUBTITLE_FONTS)),
+    font_size: Type.Optional(Type.Integer()),
+    font_color: Type.Optional(Type.String()),
+    position: Type.Optional(literals(["bottom", "middle", "top"] as const)),
+    background_color: Type.Optional(Type.String()),
+    background_opacity: Type.Optional(Type.Number()),
+  }),
+  cover: Type.Object({
+    enabled: Type.Boolean(),
+    cover_type: Type.Optional(literals(COVER_TYPES)),
+    source_clip_id: Type.Optional(Type.String()),
+    custom_image_asset_id: Type.Optional(Type.String()),
+    title_text: Type.Optional(Type.String()),
+  }),
+});
+export type ExportOptions = Static<typeof ExportSettings>;
+
+/** A finished video, or a project for an editor (a ZIP). */
+export const isEditorFormat = (format: ExportFormat) => format === "capcut_draft" || format === "mlt";
+
+export type ExportFileType = "video" | "subtitle" | "cover" | "audio" | "project";
 
 /** One file an export made (`exports.files`). */
 export interface ExportFile {
   asset_id: string;
-  file_type: "video" | "subtitle" | "cover";
+  file_type: ExportFileType;
   file_name: string;
   mime_type: string;
   file_size: number;

@@ -1,3 +1,5 @@
+import type { ExportFile } from "./export-record.ts";
+
 /** What SSE sends as `event:`, each mapped to a WebSocket event type (realtime/mapping.ts). */
 export type ProjectEventName = "progress" | "stage" | "completed" | "failed" | "cancelled";
 
@@ -12,4 +14,6 @@ export interface ProjectEventData {
   message?: string;
   /** For export events. */
   export_id?: string;
+  /** A finished export's files (fetch `GET /exports/:id/files` for their download links). */
+  files?: ExportFile[];
 }

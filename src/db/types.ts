@@ -260,6 +260,7 @@ export interface AssetsTable {
   input_digest: string;
   storage_key: string;
   meta: ColumnType<AssetMeta, string | undefined, string>;
+  download_count: Generated<number>;
   created_at: Timestamp;
 }
 

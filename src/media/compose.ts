@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { SpanRecorder } from "../metrics/spans.ts";
 import { type PlacedAudio, soundtrack } from "./audio-mix.ts";
 import { ComposeError } from "./compose-error.ts";
-import { renderCover } from "./cover.ts";
+import { type CoverPicture, renderCover } from "./cover.ts";
 import { MediaError, type RunOptions, runFfmpeg } from "./ffmpeg.ts";
 import { createInspectCache, decodeProblem, type InspectCache, inspect, type MediaInfo } from "./inspect.ts";
 import { type Frame, renderRun, type ShotPlan, segmentPath, shotDigest } from "./segments.ts";
@@ -14,7 +14,7 @@ import { checkTimeline } from "./timeline-check.ts";
 export interface ComposeOptions {
   /** Where rendered segments are kept between compositions (one file per segment digest). */
   cacheDir: string;
-  /** Where the results go (video.mp4|mov, subtitles.srt/.vtt/.ass, cover.jpg): one directory per composition. */
+  /** Where the results go (video.mp4|mov, subtitles.srt/.vtt/.ass, cover.jpg, audio.m4a): one directory per composition. */
   outDir: string;
   signal?: AbortSignal;
   /** 0-100 over the whole composition. */
@@ -34,6 +34,8 @@ export interface ComposeResult {
   height: number;
   subtitles: { srt: string; vtt: string; ass: string } | null;
   cover: string | null;
+  /** The soundtrack alone (AAC in M4A), when the timeline asked for it. */
+  audio: string | null;
   /** Per shot: where it starts, how long it lasts, and whether its segment came from the cache. */
   shots: Array<{ id: string; startS: number; durationS: number; digest: string; cached: boolean }>;
   segments: { rendered: number; reused: number };
@@ -62,52 +64,15 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     options.inspected ?? createInspectCache(timeline.shots.reduce((n, s) => n + 1 + (s.audio?.length ?? 0), 1));
 
   // Every input checked before anything is rendered.
-  const visuals: MediaInfo[] = [];
-  const speech: PlacedAudio[] = [];
-  const shotCues: Cue[][] = [];
-  const allCues: Cue[] = [];
-  let atS = 0;
-  const starts: number[] = [];
-  // Mono sources (espeak, the local synthesiser) make a mono soundtrack: half the encoding work.
-  let stereo = false;
-  for (const shot of timeline.shots) {
-    visuals.push(
-      await inspect(
-        inspected,
-        shot.visual.path,
-        shot.visual.kind === "still" ? "image" : "video",
-        shot.id,
-        shot.visual.kind === "still" ? "picture" : "video clip",
-      ),
-    );
-    const frames = shotFrames(shot, fps);
-    const lengthS = frames / fps;
-    const cues: Cue[] = [];
-    for (const [j, line] of (shot.audio ?? []).entries()) {
-      const info = await inspect(inspected, line.path, "audio", shot.id, `audio line ${j + 1}`);
-      const maxS = lengthS - line.offsetS;
-      if (info.durationS! > maxS + 0.05)
-        warnings.push(
-          `shot "${shot.id}": audio line ${j + 1} (${info.durationS!.toFixed(2)} s) is cut at the end of the shot`,
-        );
-      speech.push({
-        path: line.path,
-        atS: atS + line.offsetS,
-        playS: Math.min(info.durationS!, maxS),
-        volume: line.volume ?? 1,
-      });
-      if (info.channels !== 1) stereo = true;
-      if (line.text?.trim())
-        cues.push(...speechCues(line.offsetS, line.text, line.timings, Math.min(info.durationS!, maxS), lengthS));
-    }
-    shotCues.push(cues);
-    allCues.push(...cues.map((c) => ({ ...c, startS: c.startS + atS, endS: c.endS + atS })));
-    starts.push(atS);
-    atS += lengthS;
-  }
-  const totalS = atS;
-  if (timeline.bgm && (await inspect(inspected, timeline.bgm.path, "audio", null, "background music")).channels !== 1)
-    stereo = true;
+  const {
+    visuals,
+    speech,
+    shotCues,
+    cues: allCues,
+    starts,
+    totalS,
+    stereo,
+  } = await layoutTimeline(timeline, inspected, warnings);
 
   const plans: ShotPlan[] = timeline.shots.map((shot, i) => {
     const prev = i > 0 ? timeline.shots[i - 1]! : null;
@@ -184,9 +149,14 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     }
     let cover: string | null = null;
     if (timeline.cover) {
-      const shot = timeline.shots.find((s) => s.id === timeline.cover!.shotId) ?? timeline.shots[0]!;
+      const c = timeline.cover;
+      const picture: CoverPicture = c.plain
+        ? { kind: "plain" }
+        : c.imagePath
+          ? { kind: "image", path: c.imagePath }
+          : { kind: "shot", shot: timeline.shots.find((s) => s.id === c.shotId) ?? timeline.shots[0]! };
       cover = join(work, "cover.jpg");
-      await renderCover(shot, timeline.cover.title, { width, height }, work, cover, run);
+      await renderCover(picture, c.title, { width, height }, work, cover, run);
     }
 
     try {
@@ -229,7 +199,12 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
 
     // Everything succeeded: move the results into place.
     const final = (p: string) => join(options.outDir, p.split("/").pop()!);
-    const produced = [videoTmp, ...(subs ? [subs.srt, subs.vtt, subs.ass] : []), ...(cover ? [cover] : [])];
+    const produced = [
+      videoTmp,
+      ...(subs ? [subs.srt, subs.vtt, subs.ass] : []),
+      ...(cover ? [cover] : []),
+      ...(timeline.soundtrack ? [audioFile] : []),
+    ];
     for (const p of produced) await rename(p, final(p));
     options.onProgress?.(100);
     return {
@@ -239,6 +214,7 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
       height,
       subtitles: subs ? { srt: final(subs.srt), vtt: final(subs.vtt), ass: final(subs.ass) } : null,
       cover: cover ? final(cover) : null,
+      audio: timeline.soundtrack ? final(audioFile) : null,
       shots: plans.map((p, i) => ({
         id: p.shot.id,
         startS: starts[i]!,
@@ -255,6 +231,80 @@ export async function compose(timeline: Timeline, options: ComposeOptions): Prom
     options.signal?.removeEventListener("abort", stopAudio);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Where everything of a timeline falls, from its inspected inputs: what composing and editor projects share. */
+export interface Layout {
+  /** Per shot, its picture or clip. */
+  visuals: MediaInfo[];
+  /** Every line of speech, placed on the whole timeline. */
+  speech: PlacedAudio[];
+  /** Per shot, its subtitles (times within the shot). */
+  shotCues: Cue[][];
+  /** Every subtitle, in seconds of the video. */
+  cues: Cue[];
+  /** Per shot, where it starts (a whole number of frames in). */
+  starts: number[];
+  totalS: number;
+  /** Whether any source has two channels. */
+  stereo: boolean;
+  bgm: MediaInfo | null;
+}
+
+/**
+ * Inspects every input of a timeline (a clear error naming the shot for one that is missing or
+ * does not decode) and lays it out: shots a whole number of frames long, one after another, each
+ * line of speech cut at the end of its shot (with a warning), subtitles from the lines' timings.
+ */
+export async function layoutTimeline(timeline: Timeline, inspected: InspectCache, warnings: string[]): Promise<Layout> {
+  const fps = timeline.output.fps;
+  const visuals: MediaInfo[] = [];
+  const speech: PlacedAudio[] = [];
+  const shotCues: Cue[][] = [];
+  const allCues: Cue[] = [];
+  let atS = 0;
+  const starts: number[] = [];
+  // Mono sources (espeak, the local synthesiser) make a mono soundtrack: half the encoding work.
+  let stereo = false;
+  for (const shot of timeline.shots) {
+    visuals.push(
+      await inspect(
+        inspected,
+        shot.visual.path,
+        shot.visual.kind === "still" ? "image" : "video",
+        shot.id,
+        shot.visual.kind === "still" ? "picture" : "video clip",
+      ),
+    );
+    const frames = shotFrames(shot, fps);
+    const lengthS = frames / fps;
+    const cues: Cue[] = [];
+    for (const [j, line] of (shot.audio ?? []).entries()) {
+      const info = await inspect(inspected, line.path, "audio", shot.id, `audio line ${j + 1}`);
+      const maxS = lengthS - line.offsetS;
+      if (info.durationS! > maxS + 0.05)
+        warnings.push(
+          `shot "${shot.id}": audio line ${j + 1} (${info.durationS!.toFixed(2)} s) is cut at the end of the shot`,
+        );
+      speech.push({
+        path: line.path,
+        atS: atS + line.offsetS,
+        playS: Math.min(info.durationS!, maxS),
+        volume: line.volume ?? 1,
+      });
+      if (info.channels !== 1) stereo = true;
+      if (line.text?.trim())
+        cues.push(...speechCues(line.offsetS, line.text, line.timings, Math.min(info.durationS!, maxS), lengthS));
+    }
+    shotCues.push(cues);
+    allCues.push(...cues.map((c) => ({ ...c, startS: c.startS + atS, endS: c.endS + atS })));
+    starts.push(atS);
+    atS += lengthS;
+  }
+  const totalS = atS;
+  const bgm = timeline.bgm ? await inspect(inspected, timeline.bgm.path, "audio", null, "background music") : null;
+  if (bgm && bgm.channels !== 1) stereo = true;
+  return { visuals, speech, shotCues, cues: allCues, starts, totalS, stereo, bgm };
 }
 
 /**

@@ -77,6 +77,12 @@ export function checkTimeline(t: Timeline): void {
   if (!(FRAME_RATES as readonly number[]).includes(o.fps))
     throw new ComposeError(`fps must be one of ${FRAME_RATES.join(", ")}`);
   if (o.format !== "mp4" && o.format !== "mov") throw new ComposeError('format must be "mp4" or "mov"');
+  if (o.size !== undefined) {
+    const side = (n: unknown) =>
+      Number.isInteger(n) && (n as number) >= 128 && (n as number) <= 7680 && (n as number) % 2 === 0;
+    if (!side(o.size.width) || !side(o.size.height))
+      throw new ComposeError("the frame's width and height must be even numbers of pixels from 128 to 7680");
+  }
   if (!Array.isArray(t.shots) || t.shots.length === 0) throw new ComposeError("the timeline has no shots");
   if (t.shots.length > 2000) throw new ComposeError("a timeline holds at most 2000 shots");
   const seen = new Set<string>();
@@ -109,6 +115,8 @@ export function checkTimeline(t: Timeline): void {
   }
   if (t.cover?.shotId !== undefined && !seen.has(t.cover.shotId))
     throw new ComposeError(`the cover names shot "${t.cover.shotId}", which is not in the timeline`);
+  if (t.cover?.imagePath !== undefined && typeof t.cover.imagePath !== "string")
+    throw new ComposeError("the cover picture has no file");
   if (t.cover?.title !== undefined && (typeof t.cover.title !== "string" || t.cover.title.length > 100))
     throw new ComposeError("the cover title is text of at most 100 characters");
 }

@@ -9,6 +9,8 @@ export interface Timeline {
   bgm?: BgmSpec | null;
   subtitles?: SubtitleSpec | null;
   cover?: CoverSpec | null;
+  /** Keep the mixed soundtrack as a file of its own (`audio.m4a`). */
+  soundtrack?: boolean;
 }
 
 export const RESOLUTIONS = { "720p": 720, "1080p": 1080, "4k": 2160 } as const;
@@ -27,6 +29,8 @@ export interface OutputSpec {
   aspectRatio: keyof typeof ASPECT_RATIOS;
   fps: (typeof FRAME_RATES)[number];
   format: "mp4" | "mov";
+  /** An exact frame size (both even), instead of the resolution's short side at the aspect ratio. */
+  size?: { width: number; height: number };
 }
 
 export interface AudioLine {
@@ -81,11 +85,16 @@ export interface SubtitleSpec {
 export interface CoverSpec {
   /** The shot whose picture is used; the first by default. */
   shotId?: string;
+  /** A picture of its own (scaled and cropped to the frame), instead of a shot's. */
+  imagePath?: string;
+  /** The title alone on a plain dark card, no picture. */
+  plain?: boolean;
   title?: string;
 }
 
 /** Output width and height: the resolution names the short side, both even. */
 export function frameSize(output: OutputSpec): { width: number; height: number } {
+  if (output.size) return { width: output.size.width, height: output.size.height };
   const short = RESOLUTIONS[output.resolution];
   const [a, b] = ASPECT_RATIOS[output.aspectRatio];
   const long = Math.round((short * Math.max(a, b)) / Math.min(a, b) / 2) * 2;

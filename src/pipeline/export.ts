@@ -1,9 +1,15 @@
 import { join } from "node:path";
-import type { ExportFile, ExportOptions, ExportRequest } from "../core/export-record.ts";
+import {
+  type ExportFile,
+  type ExportFileType,
+  type ExportOptions,
+  type ExportRequest,
+  isEditorFormat,
+} from "../core/export-record.ts";
 import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
-import { composeToStorage } from "../media/publish.ts";
-import type { Timeline, TimelineShot } from "../media/timeline.ts";
+import { composeToStorage, editorProjectToStorage } from "../media/publish.ts";
+import type { CoverSpec, Timeline, TimelineShot } from "../media/timeline.ts";
 import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { lineLayout, selected } from "../story/material.ts";
@@ -15,11 +21,15 @@ import { clip, keyframe, voice } from "./steps/shots.ts";
 export function exportDefaults(options: ExportRequest | undefined, project: ProjectOptions): ExportOptions {
   const subtitles = project.subtitle_enabled ?? true;
   return {
+    ...(options?.task_name ? { task_name: options.task_name } : {}),
     resolution: options?.resolution ?? "720p",
     format: options?.format ?? "MP4",
     fps: options?.fps ?? 24,
+    ...(options?.width && options.height ? { width: options.width, height: options.height } : {}),
+    ...(options?.aspect_ratio ? { aspect_ratio: options.aspect_ratio } : {}),
+    ...(options?.audio ? { audio: true } : {}),
     subtitle: { enabled: subtitles, burn_in: subtitles, format: "SRT", ...options?.subtitle },
-    cover: { enabled: true, ...options?.cover },
+    cover: { enabled: true, cover_type: "auto", ...options?.cover },
   };
 }
 
@@ -80,12 +90,14 @@ export async function buildTimeline(
     });
   }
   const music = pkg.music;
+  const sub = options.subtitle;
   return {
     output: {
       resolution: options.resolution === "4K" ? "4k" : options.resolution,
-      aspectRatio: project.aspect_ratio ?? "16:9",
+      aspectRatio: options.aspect_ratio ?? project.aspect_ratio ?? "16:9",
       fps: options.fps,
       format: options.format === "MOV" ? "mov" : "mp4",
+      ...(options.width && options.height ? { size: { width: options.width, height: options.height } } : {}),
     },
     shots: out,
     bgm: music?.asset
@@ -102,14 +114,53 @@ export async function buildTimeline(
       ? {
           burnIn: options.subtitle.burn_in,
           style: {
-            size: options.subtitle.font_size,
-            colour: options.subtitle.font_color,
-            position: options.subtitle.position,
+            font: sub.font_name,
+            size: sub.font_size,
+            colour: sub.font_color,
+            position: sub.position,
+            ...(sub.background_opacity === 0 ? { box: false } : {}),
+            ...(sub.background_color ? { boxColour: sub.background_color } : {}),
+            ...(sub.background_opacity !== undefined && sub.background_opacity > 0
+              ? { boxOpacity: sub.background_opacity }
+              : {}),
           },
         }
       : null,
-    cover: options.cover.enabled ? { title: options.cover.title_text ?? title } : null,
+    cover: options.cover.enabled ? await coverSpec(deps, options.cover, title, cache) : null,
+    soundtrack: options.audio === true,
   };
+}
+
+/** What the cover shows, from the export's cover settings (startExport checked the shot and the image). */
+async function coverSpec(
+  deps: PipelineDeps,
+  cover: ExportOptions["cover"],
+  title: string,
+  cache: string,
+): Promise<CoverSpec> {
+  const text = cover.title_text ?? title;
+  switch (cover.cover_type ?? "auto") {
+    case "from_clip":
+      return { shotId: cover.source_clip_id, title: text };
+    case "title":
+      return { plain: true, title: text };
+    case "custom": {
+      const asset = await deps.db
+        .selectFrom("assets")
+        .select(["id", "storage_key", "mime_type", "sha256"])
+        .where("id", "=", cover.custom_image_asset_id!)
+        .executeTakeFirst();
+      if (!asset) throw new PermanentJobError("the cover image is no longer there");
+      const path = await localFile(
+        deps.storage,
+        { asset_id: asset.id, storage_key: asset.storage_key, mime_type: asset.mime_type, sha256: asset.sha256 },
+        cache,
+      );
+      return { imagePath: path, ...(cover.title_text ? { title: cover.title_text } : {}) };
+    }
+    default:
+      return { title: text };
+  }
 }
 
 /**
@@ -141,12 +192,14 @@ async function refreshStale(
   }
 }
 
-const FILE_TYPES: Record<string, "video" | "subtitle" | "cover"> = {
+const FILE_TYPES: Record<string, ExportFileType> = {
   video: "video",
   srt: "subtitle",
   vtt: "subtitle",
   ass: "subtitle",
   cover: "cover",
+  audio: "audio",
+  project: "project",
 };
 
 /**
@@ -200,28 +253,47 @@ export async function renderExport(
     });
     await onProgress?.(percent);
   };
-  const { result, objects } = await composeToStorage(
-    deps.storage,
-    `projects/${project.id}/exports/${exportId}`,
-    timeline,
-    {
-      cacheDir: join(deps.config.dataDir, "cache", "segments"),
-      signal,
-      spans: deps.spans,
-      inspected: deps.inspected,
-      onProgress: (p) => {
-        const percent = Math.floor(p);
-        if (percent < last + 5 || percent >= 100) return;
-        last = percent;
-        progressQueue = progressQueue.then(() => reportProgress(percent)).catch(() => {});
-      },
-    },
-  );
-  await progressQueue;
+  const prefix = `projects/${project.id}/exports/${exportId}`;
   const wanted = options.subtitle.format.toLowerCase();
+  const made = isEditorFormat(options.format)
+    ? await editorProjectToStorage(
+        deps.storage,
+        prefix,
+        timeline,
+        {
+          format: options.format as "capcut_draft" | "mlt",
+          title: pkg.storyline?.title ?? project.name,
+          ...editorProjectNames(options.task_name ?? project.name, options.format),
+        },
+        { signal, inspected: deps.inspected },
+      ).then((p) => ({
+        objects: { project: p.object },
+        durationS: p.durationS,
+        segments: { rendered: 0, reused: 0 },
+        warnings: p.warnings,
+      }))
+    : await composeToStorage(deps.storage, prefix, timeline, {
+        cacheDir: join(deps.config.dataDir, "cache", "segments"),
+        signal,
+        spans: deps.spans,
+        inspected: deps.inspected,
+        // Of the subtitle files the composer makes, only the format asked for is stored (none when off).
+        keep: (kind) => FILE_TYPES[kind] !== "subtitle" || (options.subtitle.enabled && kind === wanted),
+        onProgress: (p) => {
+          const percent = Math.floor(p);
+          if (percent < last + 5 || percent >= 100) return;
+          last = percent;
+          progressQueue = progressQueue.then(() => reportProgress(percent)).catch(() => {});
+        },
+      }).then(({ result, objects }) => ({
+        objects,
+        durationS: result.durationS,
+        segments: result.segments,
+        warnings: result.warnings,
+      }));
+  await progressQueue;
   const files: ExportFile[] = [];
-  for (const [kind, object] of Object.entries(objects)) {
-    if (FILE_TYPES[kind] === "subtitle" && kind !== wanted) continue;
+  for (const [kind, object] of Object.entries(made.objects)) {
     const asset = await db
       .insertInto("assets")
       .values({
@@ -235,7 +307,7 @@ export async function renderExport(
         sha256: object.sha256,
         input_digest: `${exportId}:${kind}`,
         storage_key: object.key,
-        meta: JSON.stringify(kind === "video" ? { duration_s: result.durationS } : {}),
+        meta: JSON.stringify(kind === "video" || kind === "project" ? { duration_s: made.durationS } : {}),
       })
       .returning("id")
       .executeTakeFirstOrThrow();
@@ -245,12 +317,8 @@ export async function renderExport(
       file_name: object.key.split("/").pop()!,
       mime_type: object.contentType,
       file_size: object.size,
-      duration_s: kind === "video" ? result.durationS : null,
+      duration_s: kind === "video" || kind === "audio" || kind === "project" ? made.durationS : null,
     });
-  }
-  // Files the composer made but the export did not ask for are not kept.
-  for (const [kind, object] of Object.entries(objects)) {
-    if (FILE_TYPES[kind] === "subtitle" && kind !== wanted) await deps.storage.delete(object.key).catch(() => {});
   }
   await db.transaction().execute(async (trx) => {
     await trx
@@ -259,7 +327,7 @@ export async function renderExport(
         status: "completed",
         progress: 100,
         files: JSON.stringify(files),
-        stats: JSON.stringify({ segments: result.segments, duration_s: result.durationS, warnings: result.warnings }),
+        stats: JSON.stringify({ segments: made.segments, duration_s: made.durationS, warnings: made.warnings }),
         completed_at: new Date(),
       })
       .where("id", "=", exportId)
@@ -272,10 +340,30 @@ export async function renderExport(
       stage: "export",
       status: "completed",
       progress: 100,
-      current_step: "Video ready",
+      current_step: isEditorFormat(options.format) ? "Project ready" : "Video ready",
+      files,
     });
   });
-  return { result, files };
+  return { files, segments: made.segments };
+}
+
+/**
+ * The folder and ZIP names of an editor project, from the task's or project's name: the folder
+ * keeps the name's letters (any script), the ZIP's name is what a storage key allows.
+ */
+export function editorProjectNames(name: string, format: string): { folder: string; file: string } {
+  const suffix = format === "mlt" ? "mlt" : "capcut";
+  const folder = [...name.normalize("NFC")]
+    // Control characters and what Windows, macOS or a shell would trip on become "_".
+    .map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || '/\\:*?"<>|'.includes(c) ? "_" : c))
+    .join("")
+    .replace(/^[.\s]+|[.\s]+$/g, "")
+    .slice(0, 60);
+  const file = folder
+    .replace(/[^A-Za-z0-9_.-]+/g, "_")
+    .replace(/^[^A-Za-z0-9]+|_+$/g, "")
+    .slice(0, 60);
+  return { folder: `${folder || "inkreel"}-${suffix}`, file: `${file || "inkreel"}-${suffix}` };
 }
 
 /** Marks an export failed with the reason a user can act on. */

@@ -45,6 +45,7 @@ export interface ClientEventPayload {
   progress: number;
   current_step: string | null;
   message?: string;
+  files?: ProjectEventData["files"];
   created_at: string;
 }
 
@@ -63,6 +64,7 @@ export function clientPayload(e: ProjectEvent): ClientEventPayload {
   if (d.export_id) payload.export_id = d.export_id;
   if (d.stage !== undefined) payload.stage = d.stage;
   if (d.message !== undefined) payload.message = d.message;
+  if (d.files !== undefined) payload.files = d.files;
   return payload;
 }
 

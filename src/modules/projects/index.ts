@@ -8,9 +8,13 @@ import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { idempotent } from "../../http/idempotency.ts";
 import { getRunFor } from "../../services/run-access.ts";
+import * as exportsSvc from "./exports.ts";
 import {
   AssetSchema,
   CreateProjectBody,
+  DownloadUrlSchema,
+  ExportFileParams,
+  ExportFileSchema,
   ExportSchema,
   IdParams,
   ProjectListQuery,
@@ -312,9 +316,9 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
-          const id = await projects.startExport(db, { userId: caller.user.id, projectId: params.id }, body);
+          const id = await exportsSvc.startExport(db, { userId: caller.user.id, projectId: params.id }, body);
           set.status = 202;
-          return ok(await projects.exportView(db, storage, { userId: caller.user.id, exportId: id }));
+          return ok(await exportsSvc.exportView(db, storage, { userId: caller.user.id, exportId: id }));
         }),
       {
         spaceRole: "editor",
@@ -328,7 +332,7 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, query, caller }) =>
         ok(
-          await projects.listExports(
+          await exportsSvc.listExports(
             db,
             storage,
             { userId: caller.user.id, projectId: params.id },
@@ -349,7 +353,7 @@ export function projectsModule(deps: Deps) {
       async ({ params, caller }) => {
         const ids = { userId: caller.user.id, exportId: params.id };
         await projects.cancelExport(db, ids);
-        return ok(await projects.exportView(db, storage, ids));
+        return ok(await exportsSvc.exportView(db, storage, ids));
       },
       {
         spaceRole: "editor",
@@ -372,12 +376,43 @@ export function projectsModule(deps: Deps) {
     .get(
       "/exports/:id",
       async ({ params, caller }) =>
-        ok(await projects.exportView(db, storage, { userId: caller.user.id, exportId: params.id })),
+        ok(await exportsSvc.exportView(db, storage, { userId: caller.user.id, exportId: params.id })),
       {
         spaceRole: "viewer",
         params: IdParams,
         response: { 200: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "An export with signed, expiring download links", security },
+      },
+    )
+    .get(
+      "/exports/:id/files",
+      async ({ params, caller }) =>
+        ok(await exportsSvc.exportFiles(db, storage, { userId: caller.user.id, exportId: params.id })),
+      {
+        spaceRole: "viewer",
+        params: IdParams,
+        response: { 200: Envelope(t.Array(ExportFileSchema)), ...ErrorResponses },
+        detail: { summary: "An export's files, each with a signed link and its download count", security },
+      },
+    )
+    .get(
+      "/exports/:id/files/:fileId/download-url",
+      async ({ params, caller }) =>
+        ok(
+          await exportsSvc.fileDownloadUrl(db, storage, {
+            userId: caller.user.id,
+            exportId: params.id,
+            fileId: params.fileId,
+          }),
+        ),
+      {
+        spaceRole: "viewer",
+        params: ExportFileParams,
+        response: { 200: Envelope(DownloadUrlSchema), ...ErrorResponses },
+        detail: {
+          summary: "A fresh signed download link for one file of an export (counted as a download)",
+          security,
+        },
       },
     );
 }

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { ExportSettings } from "../../core/export-record.ts";
 import { MAX_PAGE } from "../../core/page.ts";
 import { ProjectOptions } from "../../core/project-options.ts";
 import { STAGES } from "../../core/stages.ts";
@@ -146,11 +147,18 @@ export const RunSchema = t.Object({
 
 export const ExportFileSchema = t.Object({
   id: uuid,
-  file_type: t.Union([t.Literal("video"), t.Literal("subtitle"), t.Literal("cover"), t.Literal("audio")]),
+  file_type: t.Union([
+    t.Literal("video"),
+    t.Literal("subtitle"),
+    t.Literal("cover"),
+    t.Literal("audio"),
+    t.Literal("project"),
+  ]),
   file_name: t.String(),
   mime_type: t.String(),
   file_size: t.Integer(),
   duration_s: t.Optional(t.Nullable(t.Number())),
+  download_count: t.Integer({ description: "How many download links were handed out for this file" }),
   download_url: t.String(),
   expires_at: iso,
 });
@@ -158,14 +166,25 @@ export const ExportFileSchema = t.Object({
 export const ExportSchema = t.Object({
   id: uuid,
   project_id: uuid,
-  status: t.String(),
+  task_name: t.Nullable(t.String()),
+  status: t.UnionEnum(["queued", "running", "completed", "failed", "cancelled"]),
   progress: t.Integer(),
-  options: t.Unknown(),
+  options: ExportSettings,
   files: t.Array(ExportFileSchema),
-  error: t.Nullable(t.Unknown()),
+  error: t.Nullable(t.Object({ message: t.String(), shot_id: t.Nullable(t.String()) })),
   segments: t.Optional(t.Nullable(t.Object({ rendered: t.Integer(), reused: t.Integer() }))),
   created_at: iso,
   completed_at: t.Nullable(iso),
+});
+
+export const ExportFileParams = t.Object({ id: uuid, fileId: uuid });
+
+export const DownloadUrlSchema = t.Object({
+  id: uuid,
+  file_name: t.String(),
+  download_url: t.String({ description: "Signed, works without the bearer token, expires" }),
+  expires_at: iso,
+  download_count: t.Integer(),
 });
 
 export const UploadProjectBody = t.Object({

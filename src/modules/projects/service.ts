@@ -1,24 +1,22 @@
 import { sql, type Transaction } from "kysely";
 import { conflict, forbidden, notFound, validation } from "../../core/errors.ts";
-import type { ExportRequest } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
 import type { Database, ProjectStatus } from "../../db/types.ts";
-import { createExport, exportDefaults } from "../../pipeline/export.ts";
-import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
 import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } from "../../pipeline/orchestrate.ts";
 import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
-import { cancelJob, enqueue } from "../../queue/index.ts";
+import { cancelJob } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
 import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
 import { selected } from "../../story/material.ts";
+import { exportFileLinks } from "./exports.ts";
 import { PROJECT_DETAILS, type ProjectWithDetails, projectWithDetails, toProjectView } from "./view.ts";
 
 export const toRun = (r: RunRow) => ({
@@ -312,105 +310,6 @@ export async function skipStageFor(db: Db, ids: { userId: string; runId: string 
   return skipStage(db, run.id, stage);
 }
 
-export async function startExport(
-  db: Db,
-  { userId, projectId }: { userId: string; projectId: string },
-  options: ExportRequest | undefined,
-) {
-  const project = await requireProject(db, { userId, projectId }, "editor");
-  if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
-  const shots = await db
-    .selectFrom("package_shots")
-    .select("shot_id")
-    .where("package_id", "=", project.active_package_id)
-    .limit(1)
-    .execute();
-  if (shots.length === 0) throw conflict("the project has no storyboard yet: run the pipeline first");
-  const exportId = await db.transaction().execute(async (trx) => {
-    const id = await createExport(trx, {
-      projectId,
-      packageId: project.active_package_id!,
-      runId: null,
-      userId,
-      options: exportDefaults(options, project.options),
-    });
-    await enqueue(trx, {
-      kind: "pipeline.export",
-      queue: PIPELINE_QUEUE,
-      payload: { export_id: id },
-      maxAttempts: 2,
-      timeoutMs: 60 * 60_000,
-    });
-    return id;
-  });
-  return exportId;
-}
-
-export async function exportView(db: Db, storage: Storage, { userId, exportId }: { userId: string; exportId: string }) {
-  const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
-  if (!ex) throw notFound("export");
-  await requireProject(db, { userId, projectId: ex.project_id }, "viewer").catch(() => {
-    throw notFound("export");
-  });
-  return toExport(storage, ex);
-}
-
-type ExportRow = NonNullable<Awaited<ReturnType<typeof getExportRow>>>;
-const getExportRow = (db: Db, id: string) =>
-  db.selectFrom("exports").selectAll().where("id", "=", id).executeTakeFirst();
-
-/** Signed download links are made fresh on each read and expire after an hour. */
-export async function toExport(storage: Storage, ex: ExportRow) {
-  const files = [];
-  for (const f of ex.files) {
-    const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
-    const { url, expiresAt } = await storage.signedUrl(key, 3600, { downloadName: f.file_name });
-    files.push({
-      id: f.asset_id,
-      file_type: f.file_type,
-      file_name: f.file_name,
-      mime_type: f.mime_type,
-      file_size: f.file_size,
-      duration_s: f.duration_s,
-      download_url: url,
-      expires_at: expiresAt.toISOString(),
-    });
-  }
-  return {
-    id: ex.id,
-    project_id: ex.project_id,
-    status: ex.status,
-    progress: ex.progress,
-    options: ex.options,
-    files,
-    error: ex.error ?? null,
-    segments: ex.stats?.segments ?? null,
-    created_at: ex.created_at.toISOString(),
-    completed_at: ex.completed_at?.toISOString() ?? null,
-  };
-}
-
-export async function listExports(
-  db: Db,
-  storage: Storage,
-  { userId, projectId }: { userId: string; projectId: string },
-  pageNo: number,
-  size: number,
-) {
-  await requireProject(db, { userId, projectId }, "viewer");
-  const base = db.selectFrom("exports").where("project_id", "=", projectId);
-  const [rows, count] = await Promise.all([
-    base
-      .selectAll()
-      .orderBy("created_at", "desc")
-      .limit(size)
-      .offset((pageNo - 1) * size)
-      .execute(),
-    base.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow(),
-  ]);
-  return page(await Promise.all(rows.map((r) => toExport(storage, r))), Number(count.n), pageNo, size);
-}
-
 /** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
 export async function assetView(db: Db, storage: Storage, { userId, assetId }: { userId: string; assetId: string }) {
   const a = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
@@ -524,14 +423,16 @@ export async function projectResult(
     .selectAll()
     .where("project_id", "=", projectId)
     .where("status", "=", "completed")
+    // An editor project (a ZIP) is not a video: the latest export that made one.
+    .where(sql<boolean>`files @> '[{"file_type":"video"}]'::jsonb`)
     .orderBy("completed_at", "desc")
     .limit(1)
     .executeTakeFirst();
   if (!ex?.package_id) throw conflict("the project has no finished video yet: run it or export it first");
-  const exported = await toExport(storage, ex);
-  const video = exported.files.find((f) => f.file_type === "video");
+  const files = await exportFileLinks(db, storage, ex);
+  const video = files.find((f) => f.file_type === "video");
   if (!video) throw conflict("the latest export holds no video");
-  const cover = exported.files.find((f) => f.file_type === "cover");
+  const cover = files.find((f) => f.file_type === "cover");
   const pkg = await loadPackage(db, ex.package_id);
   const shots = await loadShots(db, ex.package_id);
   const url = async (ref: { storage_key: string } | null | undefined) =>
