@@ -2,13 +2,14 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { SUBTITLE_FONTS, type SubtitleFont } from "../core/export-record.ts";
 
 /**
  * The fonts Inkreel ships (OFL packages, so Chinese renders on a machine with no CJK font), keyed
  * by the family name libass and drawtext are given. ffmpeg gets its own fontconfig setup listing
  * only these: no dependence on the host's fonts, and no cost of scanning them.
  */
-const FONTS: Record<string, { file: string; assName: string }> = {
+const FONTS: Record<SubtitleFont, { file: string; assName: string }> = {
   "Noto Sans SC": {
     file: Bun.resolveSync("@expo-google-fonts/noto-sans-sc/500Medium/NotoSansSC_500Medium.ttf", import.meta.dir),
     assName: "Noto Sans SC Medium",
@@ -19,20 +20,21 @@ const FONTS: Record<string, { file: string; assName: string }> = {
   },
 };
 
-export const DEFAULT_FONT = "Noto Sans SC";
+export const DEFAULT_FONT: SubtitleFont = "Noto Sans SC";
 /** The shipped font families, as `subtitle.font_name` names them. */
-export const FONT_NAMES = Object.keys(FONTS);
+export const FONT_NAMES: readonly SubtitleFont[] = SUBTITLE_FONTS;
 
-export const knownFont = (name: string) => Object.hasOwn(FONTS, name);
+export const knownFont = (name: string): name is SubtitleFont => Object.hasOwn(FONTS, name);
 
-export function fontFile(name = DEFAULT_FONT): string {
-  const font = FONTS[name];
+export function fontFile(name: string = DEFAULT_FONT): string {
+  const font = knownFont(name) ? FONTS[name] : undefined;
   if (!font) throw new RangeError(`unknown font "${name}"`);
   return font.file;
 }
 
 /** The family name libass matches in an ASS style. */
-export const assFontName = (name = DEFAULT_FONT) => FONTS[name]?.assName ?? FONTS[DEFAULT_FONT]!.assName;
+export const assFontName = (name: string = DEFAULT_FONT) =>
+  (knownFont(name) ? FONTS[name] : FONTS[DEFAULT_FONT]).assName;
 
 let prepared: { dir: string; config: string } | null = null;
 
