@@ -146,6 +146,13 @@ async function makeTeam(): Promise<Team> {
     .select("id")
     .where("project_id", "=", projectId)
     .executeTakeFirstOrThrow();
+  // The queued export names one file (as a finished one would), so its file routes have one to serve.
+  const file = { asset_id: asset.id, file_type: "cover", file_name: "cover.jpg", mime_type: "image/jpeg" };
+  await ctx.db
+    .updateTable("exports")
+    .set({ files: JSON.stringify([{ ...file, file_size: 1, duration_s: null }]) })
+    .where("id", "=", exported.json.data.id)
+    .execute();
   return {
     lead,
     viewer,
@@ -162,6 +169,7 @@ async function makeTeam(): Promise<Team> {
       spaces: spaceId,
       clipId: clip.id,
       lineId: clip.lines.find((l: { kind: string }) => l.kind === "dialogue").id,
+      fileId: asset.id,
       inviteId: invite.json.data.id,
       userId: lead.user.id,
     },
