@@ -108,7 +108,8 @@ export const ExportSettings = Type.Object({
 export type ExportOptions = Static<typeof ExportSettings>;
 
 /** A finished video, or a project for an editor (a ZIP). */
-export const isEditorFormat = (format: ExportFormat) => format === "capcut_draft" || format === "mlt";
+export const isEditorFormat = (format: ExportFormat): format is "capcut_draft" | "mlt" =>
+  format === "capcut_draft" || format === "mlt";
 
 export type ExportFileType = "video" | "subtitle" | "cover" | "audio" | "project";
 

@@ -16,7 +16,6 @@ export interface EditorProject {
   /** The ZIP's files, under one folder. */
   entries: ZipEntry[];
   durationS: number;
-  clips: number;
 }
 
 /** Where each shot, line and cue falls, in frames of the output. */
@@ -26,8 +25,16 @@ interface FramePlan {
   height: number;
   totalFrames: number;
   shots: Array<{ id: string; kind: "still" | "clip"; media: string; start: number; frames: number; sourceS: number }>;
-  lines: Array<{ media: string; start: number; frames: number; volume: number }>;
-  music: { media: string; frames: number; sourceFrames: number; loop: boolean; volume: number } | null;
+  /** Speech, each line on the first lane free at its start (lines never overlap on one lane). */
+  lines: Array<{ media: string; start: number; frames: number; volume: number; lane: number }>;
+  lanes: number;
+  /** The music track: the whole file back to back (looped) to the end, or once. */
+  music: {
+    media: string;
+    sourceFrames: number;
+    volume: number;
+    pieces: Array<{ start: number; frames: number }>;
+  } | null;
   cues: Array<{ start: number; frames: number; text: string }>;
   /** Media files by their name in the folder. */
   files: Map<string, string>;
@@ -69,29 +76,40 @@ function framePlan(timeline: Timeline, layout: Layout): FramePlan {
     return planned;
   });
   const totalFrames = start;
+  const laneEnds: number[] = [];
   const lines = layout.speech.map((a, i) => {
     const at = toFrame(a.atS);
+    const frames = Math.max(1, Math.min(toFrame(a.playS), totalFrames - at));
+    let lane = laneEnds.findIndex((end) => end <= at);
+    if (lane < 0) lane = laneEnds.push(0) - 1;
+    laneEnds[lane] = at + frames;
     return {
       media: name(a.path, "audio", `line-${String(i + 1).padStart(4, "0")}`),
       start: at,
-      frames: Math.max(1, Math.min(toFrame(a.playS), totalFrames - at)),
+      frames,
       volume: a.volume,
+      lane,
     };
   });
-  const music =
-    timeline.bgm && layout.bgm?.durationS
-      ? {
-          media: name(timeline.bgm.path, "audio", "music"),
-          frames: totalFrames,
-          sourceFrames: Math.max(1, Math.floor(layout.bgm.durationS * fps)),
-          loop: timeline.bgm.loop ?? true,
-          volume: timeline.bgm.volume ?? 1,
-        }
-      : null;
+  let music: FramePlan["music"] = null;
+  if (timeline.bgm && layout.bgm?.durationS) {
+    const sourceFrames = Math.max(1, Math.floor(layout.bgm.durationS * fps));
+    const pieces: Array<{ start: number; frames: number }> = [];
+    for (let at = 0; at < totalFrames; at += sourceFrames) {
+      pieces.push({ start: at, frames: Math.min(sourceFrames, totalFrames - at) });
+      if (timeline.bgm.loop === false) break;
+    }
+    music = {
+      media: name(timeline.bgm.path, "audio", "music"),
+      sourceFrames,
+      volume: timeline.bgm.volume ?? 1,
+      pieces,
+    };
+  }
   const cues = layout.cues
     .map((c: Cue) => ({ start: toFrame(c.startS), frames: toFrame(c.endS) - toFrame(c.startS), text: c.text }))
     .filter((c) => c.frames > 0);
-  return { fps, width, height, totalFrames, shots, lines, music, cues, files };
+  return { fps, width, height, totalFrames, shots, lines, lanes: laneEnds.length, music, cues, files };
 }
 
 const us = (frames: number, fps: number) => Math.round((frames * 1_000_000) / fps);
@@ -189,7 +207,9 @@ export function capcutDraft(
   const speeds: Record<string, unknown>[] = [];
   const registered: Record<string, unknown>[] = [];
   const materialFor = new Map<string, string>();
-  const register = (path: string, kind: "video" | "photo" | "music", durationUs: number, w: number, h: number) =>
+  /** Registers a medium as imported in the sidecar; its entry's id is what the material links to. */
+  const register = (path: string, kind: "video" | "photo" | "music", durationUs: number, w: number, h: number) => {
+    const id = randomUUID();
     registered.push({
       ai_group_type: "",
       create_time: -1,
@@ -198,7 +218,7 @@ export function capcutDraft(
       extra_info: path.split("/").pop(),
       file_Path: path,
       height: h,
-      id: randomUUID(),
+      id,
       import_time: -1,
       import_time_ms: -1,
       item_source: 1,
@@ -210,6 +230,8 @@ export function capcutDraft(
       type: 0,
       width: w,
     });
+    return id;
+  };
 
   const videoSegments = plan.shots.map((s, i) => {
     const path = `assets/${s.media}`;
@@ -236,10 +258,16 @@ export function capcutDraft(
         crop_scale: 1,
         has_audio: false,
         extra_type_option: 0,
-        local_material_id: "",
+        // JianYing 5.9 resolves a local medium by its registration.
+        local_material_id: register(
+          path,
+          photo ? "photo" : "video",
+          photo ? 5_000_000 : durationUs,
+          info.width ?? 0,
+          info.height ?? 0,
+        ),
         source_platform: 0,
       });
-      register(path, photo ? "photo" : "video", photo ? 5_000_000 : durationUs, info.width ?? 0, info.height ?? 0);
     }
     const target = { start: us(s.start, fps), duration: us(s.frames, fps) };
     // A clip shorter than its shot plays slowed to fill it (CapCut: source = target × speed).
@@ -248,7 +276,7 @@ export function capcutDraft(
     const sp = { ...speedMaterial(), speed };
     speeds.push(sp);
     return segment(materialId, target, {
-      source: { start: 0, duration: photo ? target.duration : Math.round(target.duration * speed) },
+      source: { start: 0, duration: sourceUs },
       speed,
       visual: true,
       refs: [sp.id],
@@ -273,63 +301,31 @@ export function capcutDraft(
       check_flag: 1,
       source_platform: 0,
       wave_points: [],
-      local_material_id: "",
+      local_material_id: register(path, "music", durationUs, 0, 0),
     });
-    register(path, "music", durationUs, 0, 0);
     return id;
   };
 
-  // Lines of speech never overlap on one track: each goes on the first voice track free at its start.
-  const voiceTracks: Array<{ end: number; segments: unknown[] }> = [];
-  plan.lines.forEach((l, i) => {
-    const path = `assets/${l.media}`;
-    const info = layout.speech[i]!;
-    const id = audioMaterial(path, Math.round(info.playS * 1_000_000));
+  const audioSegment = (materialId: string, piece: { start: number; frames: number }, volume: number) => {
     const sp = speedMaterial();
     speeds.push(sp);
-    let lane = voiceTracks.find((t) => t.end <= l.start);
-    if (!lane) {
-      lane = { end: 0, segments: [] };
-      voiceTracks.push(lane);
-    }
-    lane.segments.push(
-      segment(
-        id,
-        { start: us(l.start, fps), duration: us(l.frames, fps) },
-        {
-          volume: l.volume,
-          visual: false,
-          refs: [sp.id],
-          renderIndex: 11000,
-        },
-      ),
+    return segment(
+      materialId,
+      { start: us(piece.start, fps), duration: us(piece.frames, fps) },
+      { volume, visual: false, refs: [sp.id], renderIndex: 11000 },
     );
-    lane.end = l.start + l.frames;
+  };
+  const voiceTracks: unknown[][] = Array.from({ length: plan.lanes }, () => []);
+  plan.lines.forEach((l, i) => {
+    const id = audioMaterial(`assets/${l.media}`, Math.round(layout.speech[i]!.playS * 1_000_000));
+    voiceTracks[l.lane]!.push(audioSegment(id, l, l.volume));
   });
-
-  const musicSegments: unknown[] = [];
-  if (plan.music) {
-    const m = plan.music;
-    const id = audioMaterial(`assets/${m.media}`, us(m.sourceFrames, fps));
-    for (let at = 0; at < m.frames; at += m.sourceFrames) {
-      const frames = Math.min(m.sourceFrames, m.frames - at);
-      const sp = speedMaterial();
-      speeds.push(sp);
-      musicSegments.push(
-        segment(
-          id,
-          { start: us(at, fps), duration: us(frames, fps) },
-          {
-            volume: m.volume,
-            visual: false,
-            refs: [sp.id],
-            renderIndex: 11000,
-          },
-        ),
-      );
-      if (!m.loop) break;
-    }
-  }
+  const music = plan.music;
+  const musicSegments = music
+    ? music.pieces.map((piece) =>
+        audioSegment(audioMaterial(`assets/${music.media}`, us(music.sourceFrames, fps)), piece, music.volume),
+      )
+    : [];
 
   const colour = meta.subtitleColour ?? "#FFFFFF";
   const textSegments = plan.cues.map((c) => {
@@ -394,7 +390,7 @@ export function capcutDraft(
     platform: { app_source: "lv", app_version: "5.9.0", os: "windows" },
     tracks: [
       track("video", "video", videoSegments),
-      ...voiceTracks.map((t, i) => track("audio", i === 0 ? "voice" : `voice ${i + 1}`, t.segments)),
+      ...voiceTracks.map((segments, i) => track("audio", i === 0 ? "voice" : `voice ${i + 1}`, segments)),
       ...(musicSegments.length ? [track("audio", "music", musicSegments)] : []),
       ...(textSegments.length ? [track("text", "subtitles", textSegments)] : []),
     ],
@@ -429,11 +425,6 @@ export function capcutDraft(
     },
     relationships: [],
   };
-  // Every local medium points at its registration, which JianYing 5.9 resolves media by.
-  for (const m of [...videos, ...audios]) {
-    const entry = registered.find((r) => r.file_Path === m.path);
-    if (entry) m.local_material_id = entry.id;
-  }
   const now = Date.now();
   const metaInfo = {
     draft_id: id,
@@ -458,7 +449,6 @@ export function capcutDraft(
       ...[...plan.files].map(([name, path]) => ({ name: `${folder}/assets/${name}`, path })),
     ],
     durationS: plan.totalFrames / fps,
-    clips: plan.shots.length,
   };
 }
 
@@ -520,13 +510,12 @@ export function mltProject(timeline: Timeline, layout: Layout, meta: { title: st
   });
   out.push("  </playlist>");
 
-  const lanes: Array<{ end: number; items: string[] }> = [];
+  const lanes: Array<{ end: number; items: string[] }> = Array.from({ length: plan.lanes }, () => ({
+    end: 0,
+    items: [],
+  }));
   plan.lines.forEach((l, i) => {
-    let lane = lanes.find((t) => t.end <= l.start);
-    if (!lane) {
-      lane = { end: 0, items: [] };
-      lanes.push(lane);
-    }
+    const lane = lanes[l.lane]!;
     if (l.start > lane.end) lane.items.push(`    <blank length="${l.start - lane.end}"/>`);
     lane.items.push(`    <entry producer="line${i}" in="0" out="${l.frames - 1}"/>`);
     lane.end = l.start + l.frames;
@@ -535,12 +524,8 @@ export function mltProject(timeline: Timeline, layout: Layout, meta: { title: st
     out.push(`  <playlist id="voice${i}">`, ...lane.items, "  </playlist>");
   });
   if (plan.music) {
-    const m = plan.music;
     out.push('  <playlist id="musictrack">');
-    for (let at = 0; at < m.frames; at += m.sourceFrames) {
-      out.push(`    <entry producer="music" in="0" out="${Math.min(m.sourceFrames, m.frames - at) - 1}"/>`);
-      if (!m.loop) break;
-    }
+    for (const piece of plan.music.pieces) out.push(`    <entry producer="music" in="0" out="${piece.frames - 1}"/>`);
     out.push("  </playlist>");
   }
   const audioTracks = [...lanes.map((_, i) => `voice${i}`), ...(plan.music ? ["musictrack"] : [])];
@@ -564,6 +549,5 @@ export function mltProject(timeline: Timeline, layout: Layout, meta: { title: st
       ...[...plan.files].map(([name, path]) => ({ name: `${folder}/media/${name}`, path })),
     ],
     durationS: plan.totalFrames / fps,
-    clips: plan.shots.length,
   };
 }

@@ -68,7 +68,6 @@ export async function composeToStorage(
 export interface PublishedProject {
   object: StoredObject;
   durationS: number;
-  clips: number;
   warnings: string[];
 }
 
@@ -102,7 +101,7 @@ export async function editorProjectToStorage(
     const zip = join(dir, "project.zip");
     await writeZip(zip, made.entries, options.signal);
     const object = await storage.put(`${prefix}/${project.file}.zip`, { path: zip }, { contentType: TYPES.zip! });
-    return { object, durationS: made.durationS, clips: made.clips, warnings };
+    return { object, durationS: made.durationS, warnings };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -261,7 +261,7 @@ export async function renderExport(
         prefix,
         timeline,
         {
-          format: options.format as "capcut_draft" | "mlt",
+          format: options.format,
           title: pkg.storyline?.title ?? project.name,
           ...editorProjectNames(options.task_name ?? project.name, options.format),
         },
