@@ -15,6 +15,7 @@ import { jobsModule } from "./modules/jobs/index.ts";
 import { packagesModule } from "./modules/packages/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
+import { tasksModule } from "./modules/tasks/index.ts";
 import { timelineModule } from "./modules/timeline/index.ts";
 import { usageModule } from "./modules/usage/index.ts";
 import { usersModule } from "./modules/users/index.ts";
@@ -50,6 +51,7 @@ export function createApp(deps: Deps) {
     .use(projectsModule(deps))
     .use(inputModule(deps))
     .use(timelineModule(deps))
+    .use(tasksModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

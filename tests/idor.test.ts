@@ -81,6 +81,12 @@ async function build(): Promise<Fixture> {
     .limit(1)
     .executeTakeFirstOrThrow();
   const provider = await ctx.db.selectFrom("providers").select("id").orderBy("id").limit(1).executeTakeFirstOrThrow();
+  // A generation task (it stays pending: no worker runs).
+  const task = await ctx.call("POST", `/api/v1/projects/${projectId}/timeline/clips/${clip.id}/regenerate-image`, {
+    token: a.token,
+    body: {},
+  });
+  expect(task.status).toBe(202);
 
   const b = await ctx.register("bob");
   return {
@@ -105,6 +111,7 @@ async function build(): Promise<Fixture> {
       users: a.user.id,
       jobs: job.id,
       providers: provider.id,
+      tasks: task.json.data.task_ids[0],
     },
   };
 }

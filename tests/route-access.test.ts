@@ -153,6 +153,11 @@ async function makeTeam(): Promise<Team> {
     .set({ files: JSON.stringify([{ ...file, file_size: 1, duration_s: null }]) })
     .where("id", "=", exported.json.data.id)
     .execute();
+  const task = await ctx.call("POST", `/api/v1/projects/${projectId}/timeline/clips/${clip.id}/regenerate-image`, {
+    token: lead.token,
+    body: {},
+  });
+  expect(task.status).toBe(202);
   return {
     lead,
     viewer,
@@ -172,6 +177,7 @@ async function makeTeam(): Promise<Team> {
       fileId: asset.id,
       inviteId: invite.json.data.id,
       userId: lead.user.id,
+      tasks: task.json.data.task_ids[0],
     },
   };
 }

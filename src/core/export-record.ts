@@ -1,5 +1,6 @@
-import { type SchemaOptions, type Static, type TLiteral, type TUnion, Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { ASPECT_RATIO_IDS } from "./project-options.ts";
+import { literals } from "./schema.ts";
 
 /** The fonts Inkreel ships for subtitles (media/fonts.ts holds their files). */
 export const SUBTITLE_FONTS = ["Noto Sans SC", "Noto Sans SC Bold"] as const;
@@ -14,13 +15,6 @@ export const EXPORT_FORMATS = ["MP4", "MOV", "capcut_draft", "mlt"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const COVER_TYPES = ["auto", "from_clip", "custom", "title"] as const;
 
-type Literals<T extends readonly (string | number)[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
-/** A union of literal schemas from a constant list, typed as that list's values. */
-const literals = <const T extends readonly (string | number)[]>(values: T, options?: SchemaOptions) =>
-  Type.Union(
-    values.map((v) => Type.Literal(v)),
-    options,
-  ) as unknown as TUnion<Literals<T>>;
 const Hex = Type.String({ pattern: "^#[0-9a-fA-F]{6}$", examples: ["#FFFFFF"] });
 const FrameSide = Type.Integer({ minimum: 128, maximum: 7680, multipleOf: 2 });
 

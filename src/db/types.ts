@@ -1,6 +1,7 @@
 import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
+import type { TaskError, TaskKind, TaskParams, TaskResult, TaskStatus, TaskTarget } from "../core/generation-task.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
 import type { ProjectOptions } from "../core/project-options.ts";
 import type { ChainLink, ProviderKind, ProviderModels, ProviderSettings } from "../core/provider-record.ts";
@@ -221,6 +222,27 @@ export interface ProjectConversationTable {
   created_at: Timestamp;
 }
 
+export interface GenerationTasksTable {
+  id: Generated<string>;
+  project_id: string;
+  package_id: string | null;
+  user_id: string | null;
+  parent_id: string | null;
+  job_id: string | null;
+  kind: TaskKind;
+  target: Json<TaskTarget>;
+  params: ColumnType<TaskParams, string | undefined, string>;
+  status: ColumnType<TaskStatus, TaskStatus | undefined, TaskStatus>;
+  progress: ColumnType<number, number | undefined, number>;
+  result: NullableJson<TaskResult>;
+  error: NullableJson<TaskError>;
+  /** numeric: pg hands it back as text. */
+  cost_estimate_usd: ColumnType<string | null, number | null | undefined, number | null>;
+  created_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
 export interface PackageShotsTable {
   package_id: string;
   shot_id: string;
@@ -389,6 +411,7 @@ export interface Database {
   provider_calls: ProviderCallsTable;
   voices: VoicesTable;
   project_conversation: ProjectConversationTable;
+  generation_tasks: GenerationTasksTable;
   idempotency_keys: IdempotencyKeysTable;
   projects: ProjectsTable;
   packages: PackagesTable;

@@ -4,7 +4,7 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import type { InspectCache } from "../media/inspect.ts";
 import type { SpanRecorder } from "../metrics/spans.ts";
-import type { ProviderResolver, Providers } from "../providers/registry.ts";
+import type { ModelPin, ProviderResolver, Providers } from "../providers/registry.ts";
 import type { Storage } from "../storage/types.ts";
 import type { AssetOwner } from "./assets.ts";
 
@@ -77,6 +77,8 @@ export interface StepWhere {
   shotId?: string | null;
   jobId?: string | null;
   attempt?: number | null;
+  /** The model the creator chose for this step (`model_id`), instead of the capability's chain. */
+  model?: ModelPin;
 }
 
 export async function stepContextFor(
@@ -99,7 +101,7 @@ export async function stepContextFor(
   };
   return {
     deps,
-    providers: await deps.providers.forScope(scope),
+    providers: await deps.providers.forScope(scope, where.model),
     project,
     packageId,
     owner: { spaceId: project.space_id, projectId: project.id, packageId, ownerId },

@@ -3,15 +3,19 @@ import { PER_SHOT, type Stage, type StepFailure } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import { ComposeError } from "../media/compose-error.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
+import { costOf, priceOf } from "../providers/pricing.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import type { AssetRef } from "../story/material.ts";
+import { estimateSpeechS } from "../story/timing.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import * as analysis from "./steps/analysis.ts";
+import type { Guide } from "./steps/guide.ts";
 import { music } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
+import { finishTask, startTask } from "./tasks.ts";
 
 export const PIPELINE_QUEUE = "pipeline";
 /** A step is tried this many times before its stage fails. */
@@ -33,6 +37,9 @@ const PER_SHOT_STEP: Partial<Record<Stage, (ctx: StepContext, shotId: string) =>
 };
 
 /** What each per-shot stage asks a provider for. */
+/** A made asset as a task's result names it. */
+const taskAsset = (r: AssetRef) => ({ asset_id: r.asset_id, mime_type: r.mime_type, storage_key: r.storage_key });
+
 const SHOT_CAPABILITY: Partial<Record<Stage, Capability>> = { keyframes: "image", voices: "speech", clips: "video" };
 
 export interface RegeneratePayload {
@@ -40,42 +47,111 @@ export interface RegeneratePayload {
   package_id: string;
   /** A shot id, a character's name or a scene id. */
   target: string;
-  what: "keyframe" | "clip" | "reference" | "scene_image";
+  what: "keyframe" | "clip" | "reference" | "scene_image" | "voice";
   seed: number;
   user_id: string;
+  /** The generation task the creator follows (absent on jobs queued before tasks existed). */
+  task_id?: string;
+  /** How the creator steered it: their prompt, an instruction added to ours, pictures to follow (image assets). */
+  prompt?: string;
+  user_prompt?: string;
+  reference_asset_ids?: string[];
+  /** The model the creator chose (`model_id`), instead of the capability's chain. */
+  model?: { provider: string; model: string };
 }
 
-/** Makes the new candidate and selects it; what was made from the old one becomes stale. */
-async function regenerate(step: StepContext, p: RegeneratePayload) {
+/** What each regeneration asks a provider for (a chosen model pins that capability). */
+export const REGENERATE_CAPABILITY: Record<RegeneratePayload["what"], Capability> = {
+  keyframe: "image",
+  reference: "image",
+  scene_image: "image",
+  clip: "video",
+  voice: "speech",
+};
+
+/** The payload's steering as the steps take it: reference pictures loaded from the project's assets. */
+async function guideOf(db: Db, p: RegeneratePayload): Promise<Guide> {
+  const ids = p.reference_asset_ids ?? [];
+  const references =
+    ids.length === 0
+      ? []
+      : await db
+          .selectFrom("assets")
+          .select(["id as asset_id", "storage_key", "mime_type", "sha256"])
+          .where("id", "in", ids)
+          .where("project_id", "=", p.project_id)
+          .execute();
+  return {
+    ...(p.prompt ? { prompt: p.prompt } : {}),
+    ...(p.user_prompt ? { userPrompt: p.user_prompt } : {}),
+    ...(references.length > 0 ? { references } : {}),
+  };
+}
+
+/** The job that makes one regeneration (its task id is added by queueTasks). */
+export function regenerateJob(payload: Omit<RegeneratePayload, "task_id">) {
+  return {
+    kind: "pipeline.regenerate",
+    queue: PIPELINE_QUEUE,
+    payload: { ...payload },
+    maxAttempts: ATTEMPTS,
+    timeoutMs: 10 * 60_000,
+  };
+}
+
+/** Makes the new candidate and selects it; what was made from the old one becomes stale. Returns what it made. */
+async function regenerate(step: StepContext, p: RegeneratePayload): Promise<AssetRef[]> {
   const { db } = step.deps;
+  const shotRef = { packageId: p.package_id, shotId: p.target };
+  const guide = await guideOf(db, p);
+  if (p.what === "voice") {
+    await shots.voice(step, p.target);
+    return (await loadShot(db, shotRef)).lines.flatMap((l) => (l.audio ? [l.audio] : []));
+  }
   if (p.what === "keyframe" || p.what === "clip") {
-    await (p.what === "keyframe" ? shots.keyframe : shots.clip)(step, p.target, p.seed);
-    if (p.what === "keyframe") {
+    await (p.what === "keyframe" ? shots.keyframe : shots.clip)(step, p.target, p.seed, guide);
+    const shot = await loadShot(db, shotRef);
+    if (p.what === "keyframe" && shot.clip.selected !== null && !shot.stale.includes("clip")) {
       // A video made from the old picture no longer matches it.
-      const shot = await loadShot(db, { packageId: p.package_id, shotId: p.target });
-      if (shot.clip.selected !== null && !shot.stale.includes("clip"))
-        await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
+      await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
     }
-    return;
+    const made = p.what === "keyframe" ? shot.keyframe : shot.clip;
+    return made.selected !== null ? [made.candidates[made.selected]!] : [];
   }
   const pkg = await loadPackage(db, p.package_id);
   const art = pkg.art_style?.prompt ?? "";
   if (p.what === "reference") {
     const c = pkg.characters.find((x) => x.name === p.target);
     if (!c) throw new PermanentJobError(`no character "${p.target}"`);
-    const ref = await analysis.referenceSheet(step, art, c, p.seed);
+    const ref = await analysis.referenceSheet(step, art, c, p.seed, guide);
     await selectCharacterReference(db, { packageId: p.package_id, character: c.name }, ref);
-  } else {
-    const s = pkg.scenes.find((x) => x.id === p.target);
-    if (!s) throw new PermanentJobError(`no scene "${p.target}"`);
-    const ref = await analysis.sceneImage(step, art, s, p.seed);
-    const scenes = pkg.scenes.map((x) =>
-      x.id === s.id
-        ? { ...x, image: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] }
-        : x,
-    );
-    await savePackage(db, p.package_id, { scenes });
+    return [ref];
   }
+  const s = pkg.scenes.find((x) => x.id === p.target);
+  if (!s) throw new PermanentJobError(`no scene "${p.target}"`);
+  const ref = await analysis.sceneImage(step, art, s, p.seed, guide);
+  const scenes = pkg.scenes.map((x) =>
+    x.id === s.id
+      ? { ...x, image: ref, candidates: [...(x.candidates ?? []).filter((c) => c.asset_id !== ref.asset_id), ref] }
+      : x,
+  );
+  await savePackage(db, p.package_id, { scenes });
+  return [ref];
+}
+
+/**
+ * What the task's provider is expected to charge at its list price (pricing.ts): one picture, the
+ * clip's seconds of video, or its lines' estimated seconds of speech.
+ */
+async function regenerationCost(step: StepContext, p: RegeneratePayload): Promise<number> {
+  const { providers } = step;
+  if (p.what === "keyframe" || p.what === "reference" || p.what === "scene_image")
+    return costOf(priceOf(providers.image.provider, providers.image.modelId), { images: 1 });
+  const shot = await loadShot(step.deps.db, { packageId: p.package_id, shotId: p.target });
+  if (p.what === "clip")
+    return costOf(priceOf(providers.video.provider, providers.video.modelId), { videoSeconds: shot.durationS });
+  const spokenS = shot.lines.reduce((s, l) => s + estimateSpeechS(l.text, l.voice.speed), 0);
+  return costOf(priceOf(providers.speech.provider, providers.speech.modelId), { audioSeconds: spokenS });
 }
 
 /**
@@ -338,7 +414,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       return { stage: payload.stage };
     },
 
-    /** A new candidate image or video (another seed): a clip's keyframe or video, a character's sheet, a scene's picture. */
+    /** A new candidate image or video (another seed), or a clip's lines spoken again: one generation task. */
     "pipeline.regenerate": async (payload: RegeneratePayload, ctx: JobContext) => {
       const project = await db
         .selectFrom("projects")
@@ -347,11 +423,29 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         .executeTakeFirst();
       if (!project) return { skipped: "the project is gone" };
       const owner = { packageId: payload.package_id, ownerId: payload.user_id };
+      const perShot = payload.what === "keyframe" || payload.what === "clip" || payload.what === "voice";
       const step = await stepContextFor(deps, project, owner, ctx.signal, {
         stage: `regenerate_${payload.what}`,
-        shotId: payload.what === "keyframe" || payload.what === "clip" ? payload.target : null,
+        shotId: perShot ? payload.target : null,
+        jobId: ctx.id,
+        attempt: ctx.attempt,
+        ...(payload.model ? { model: { capability: REGENERATE_CAPABILITY[payload.what], ...payload.model } } : {}),
       });
-      await regenerate(step, payload);
+      const taskId = payload.task_id;
+      if (taskId) {
+        const costEstimateUsd = await regenerationCost(step, payload).catch(() => null);
+        if (!(await startTask(db, { taskId, costEstimateUsd }))) return { skipped: "the task has ended" };
+      }
+      try {
+        const made = await regenerate(step, payload);
+        if (taskId) await finishTask(db, taskId, { result: { assets: made.map(taskAsset) } });
+      } catch (e) {
+        if (taskId && isFinal(e, ctx) && !ctx.signal.aborted) {
+          const f = failure(e);
+          await finishTask(db, taskId, { error: { code: f.code ?? "GENERATION_FAILED", message: f.message } });
+        }
+        throw e;
+      }
       return { target: payload.target, what: payload.what };
     },
 

@@ -30,8 +30,15 @@ type Model = Providers[Capability];
  * bound to the step's scope so every call lands in the cost ledger with its user, project, run,
  * stage and shot.
  */
+/** One model a creator chose for a call (`model_id`): it alone serves that capability, with no failover to others. */
+export interface ModelPin {
+  capability: Capability;
+  provider: string;
+  model: string;
+}
+
 export interface ProviderResolver {
-  forScope(scope: CallScope): Promise<Providers>;
+  forScope(scope: CallScope, pin?: ModelPin): Promise<Providers>;
   /** The provider heading a capability's chain and its concurrency setting (for queue concurrency keys). */
   head(capability: Capability): Promise<{ provider: string; concurrency: number | null }>;
 }
@@ -151,8 +158,9 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   }
 
   /** The usable links of every capability's chain: enabled providers that have a key. */
-  async function links(): Promise<ProviderLinks> {
-    const [chains, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
+  async function links(pin?: ModelPin): Promise<ProviderLinks> {
+    const [stored, records] = await Promise.all([loadChains(db, config), listProviders(db)]);
+    const chains = pin ? { ...stored, [pin.capability]: [{ provider: pin.provider, model: pin.model }] } : stored;
     const byId = new Map(records.map((r) => [r.id, r]));
     const out = {} as Record<Capability, Link<Model>[]>;
     for (const [capability, chain] of Object.entries(chains) as Array<[Capability, typeof chains.text]>) {
@@ -178,8 +186,8 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
   }
 
   return {
-    async forScope(scope) {
-      return chainedProviders(await links(), { db, log, scope, spans, calls });
+    async forScope(scope, pin) {
+      return chainedProviders(await links(pin), { db, log, scope, spans, calls });
     },
     async head(capability) {
       const first = (await links())[capability][0];

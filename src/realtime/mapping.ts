@@ -12,14 +12,29 @@ export type ClientEventType =
   | "generation.failed"
   | "generation.cancelled"
   | "video.progress"
+  | "video.completed"
+  | "video.failed"
   | "export.completed"
   | "export.failed"
   | "export.cancelled";
 
-/** An event concerns an export when its data names one; otherwise it is about a run. */
-export function clientEventType(event: ProjectEventName, data: Pick<ProjectEventData, "export_id">): ClientEventType {
+/**
+ * An event concerns an export when its data names one; a `task_*` event a generation task (clip
+ * videos as seed 003's `video.*`, everything else as `generation.*`); otherwise it is about a run.
+ */
+export function clientEventType(
+  event: ProjectEventName,
+  data: Pick<ProjectEventData, "export_id" | "task_kind">,
+): ClientEventType {
   const exporting = typeof data.export_id === "string" && data.export_id.length > 0;
+  const family = data.task_kind === "clip_video" || data.task_kind === "video_batch" ? "video" : "generation";
   switch (event) {
+    case "task_progress":
+      return `${family}.progress`;
+    case "task_completed":
+      return `${family}.completed`;
+    case "task_failed":
+      return `${family}.failed`;
     case "progress":
     case "stage":
       return exporting ? "video.progress" : "generation.progress";
@@ -46,6 +61,10 @@ export interface ClientEventPayload {
   current_step: string | null;
   message?: string;
   files?: ProjectEventData["files"];
+  task_id?: string;
+  parent_task_id?: string;
+  task_kind?: ProjectEventData["task_kind"];
+  target?: ProjectEventData["target"];
   created_at: string;
 }
 
@@ -65,6 +84,10 @@ export function clientPayload(e: ProjectEvent): ClientEventPayload {
   if (d.stage !== undefined) payload.stage = d.stage;
   if (d.message !== undefined) payload.message = d.message;
   if (d.files !== undefined) payload.files = d.files;
+  if (d.task_id !== undefined) payload.task_id = d.task_id;
+  if (d.parent_task_id !== undefined) payload.parent_task_id = d.parent_task_id;
+  if (d.task_kind !== undefined) payload.task_kind = d.task_kind;
+  if (d.target !== undefined) payload.target = d.target;
   return payload;
 }
 

@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { literals } from "../core/schema.ts";
 
 /**
  * The JSON schemas of story analysis, shared by the local analyser and the cloud text providers
@@ -16,7 +17,6 @@ export const CAMERAS = ["wide", "medium", "close_up", "over_shoulder", "tracking
 export const TRANSITIONS = ["cut", "fade", "dissolve", "wipe"] as const;
 
 // Each value keeps its literal type, so Static<> gives the literal union, not string.
-const literals = <T extends readonly string[]>(values: T) => Type.Union(values.map((v: T[number]) => Type.Literal(v)));
 
 export const StorylineSchema = Type.Object(
   {

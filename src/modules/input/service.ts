@@ -5,7 +5,7 @@ import { ASPECT_RATIO_IDS, type AspectRatioId, STYLE_IDS, type StyleId } from ".
 import type { Db } from "../../db/client.ts";
 import { FONT_NAMES } from "../../media/fonts.ts";
 import { paintKeyframe } from "../../providers/local/painter.ts";
-import { hasKey, listProviders, loadChains } from "../../providers/settings.ts";
+import { modelChoices } from "../../services/models.ts";
 import type { Storage } from "../../storage/types.ts";
 import { STYLE_LABELS, STYLE_PRESETS } from "../../story/styles.ts";
 
@@ -52,25 +52,6 @@ async function stylePreview(storage: Storage, id: StyleId): Promise<string> {
   return (await storage.signedUrl(key, PREVIEW_TTL_S)).url;
 }
 
-/** The models a client may pick per capability: those of enabled providers with a key, the chain's head first. */
-async function modelOptions(db: Db, config: Config) {
-  const [providers, chains] = await Promise.all([listProviders(db), loadChains(db, config)]);
-  const usable = providers.filter((p) => p.enabled && hasKey(config, p));
-  const out = {} as Record<Capability, Array<{ id: string; provider: string; model: string; is_default: boolean }>>;
-  for (const capability of CAPABILITIES) {
-    const head = chains[capability][0];
-    out[capability] = usable.flatMap((p) =>
-      (p.models[capability] ?? []).map((model) => ({
-        id: `${p.id}/${model}`,
-        provider: p.id,
-        model,
-        is_default: head?.provider === p.id && head.model === model,
-      })),
-    );
-  }
-  return out;
-}
-
 /** Everything a client needs to build the new-project form (seed 003 §2.1.1). */
 export async function inputOptions(deps: { db: Db; storage: Storage; config: Config }) {
   const styles = [];
@@ -90,6 +71,6 @@ export async function inputOptions(deps: { db: Db; storage: Storage; config: Con
       { id: "en" as const, name: "English" },
     ],
     fonts: FONT_NAMES.map((name) => ({ name })),
-    models: await modelOptions(deps.db, deps.config),
+    models: await modelChoices(deps.db, deps.config),
   };
 }

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { ImageSteerFields } from "../../schemas/regenerate.ts";
 import * as packages from "./service.ts";
 import { MaterialsSchema } from "./view.ts";
 
@@ -159,7 +160,7 @@ export function packagesModule(deps: Deps) {
     )
     .post(
       "/material-packages/:id/modify/text",
-      async ({ params, body, caller }) => ok(await packages.modifyText({ db, storage }, ids(params, caller), body)),
+      async ({ params, body, caller }) => ok(await packages.modifyText(deps, ids(params, caller), body)),
       {
         spaceRole: "editor",
         params: Id,
@@ -167,10 +168,18 @@ export function packagesModule(deps: Deps) {
           element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
           id: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" })),
           field: t.String({ minLength: 1, maxLength: 40 }),
-          value: t.String({ minLength: 1, maxLength: 4000 }),
+          value: t.Optional(t.String({ minLength: 1, maxLength: 4000, description: "The new text" })),
+          instruction: t.Optional(
+            t.String({
+              minLength: 1,
+              maxLength: 4000,
+              description:
+                "Instead of value: how the text model should rewrite the field (a cloud text model; 422 on the local one)",
+            }),
+          ),
         }),
         response: { 200: Envelope(PackageDetail), ...ErrorResponses },
-        detail: { summary: "Edit a text element of the package", security },
+        detail: { summary: "Edit a text element of the package: new text, or an instruction to rewrite it", security },
       },
     )
     .post(
@@ -178,7 +187,8 @@ export function packagesModule(deps: Deps) {
       async ({ params, body, caller, set }) => {
         set.status = 202;
         const target = { element: body.element, id: body.id };
-        return ok(await packages.regenerateImage(db, ids(params, caller), target, body.seed));
+        const { element: _e, id: _i, ...steer } = body;
+        return ok(await packages.regenerateImage(deps, ids(params, caller), target, steer));
       },
       {
         spaceRole: "editor",
@@ -186,11 +196,15 @@ export function packagesModule(deps: Deps) {
         body: t.Object({
           element: t.Union([t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
           id: t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" }),
-          seed: t.Optional(t.Integer({ minimum: 1, maximum: 2_147_483_647 })),
+          ...ImageSteerFields,
         }),
         response: {
           202: Envelope(
-            t.Object({ job_ids: t.Array(t.String({ format: "uuid" })), generation_status: t.Literal("pending") }),
+            t.Object({
+              task_ids: t.Array(t.String({ format: "uuid" }), { description: "Follow it at GET /api/v1/tasks/:id" }),
+              job_ids: t.Array(t.String({ format: "uuid" })),
+              generation_status: t.Literal("pending"),
+            }),
           ),
           ...ErrorResponses,
         },

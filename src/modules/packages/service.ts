@@ -1,7 +1,8 @@
+import type { Config } from "../../config.ts";
 import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import type { PackageMetadata } from "../../db/types.ts";
-import { PIPELINE_QUEUE, type RegeneratePayload, selectCharacterReference } from "../../pipeline/jobs.ts";
+import { regenerateJob, selectCharacterReference } from "../../pipeline/jobs.ts";
 import {
   loadPackage,
   loadShots,
@@ -10,9 +11,12 @@ import {
   savePackage,
   saveShot,
 } from "../../pipeline/packages.ts";
-import { enqueue } from "../../queue/index.ts";
+import { queueTasks } from "../../pipeline/tasks.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
 import { conversationPage, logEdit } from "../../services/conversation.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { rewriteText } from "../../services/rewrite.ts";
+import { type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
 import { narratorVoice, type PackageContent, type ShotMaterial } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
@@ -250,11 +254,15 @@ const TEXT_FIELDS = {
   shot: ["description"],
 } as const;
 
-/** Edits one text field of a storyline, character, scene or shot. A shot's new description makes its keyframe stale. */
+/**
+ * Edits one text field of a storyline, character, scene or shot: to `value`, or as the text model
+ * rewrites it following `instruction` (that field alone is sent). A shot's new description makes
+ * its keyframe stale.
+ */
 export async function modifyText(
-  { db, storage }: Ctx,
+  { db, storage, providers }: Ctx & { providers: ProviderResolver },
   { userId, packageId }: { userId: string; packageId: string },
-  e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value: string },
+  e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value?: string; instruction?: string },
 ) {
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
@@ -263,27 +271,46 @@ export async function modifyText(
       { path: "/field", message: `${e.element} text fields are ${TEXT_FIELDS[e.element].join(", ")}` },
     ]);
   }
+  if ((e.value === undefined) === (e.instruction === undefined))
+    throw validation([{ path: "/value", message: "send either value (the new text) or instruction, not both" }]);
   const pkg = await loadPackage(db, packageId);
+  const shot = e.element === "shot" ? (await loadShots(db, packageId)).find((s) => s.id === e.id) : undefined;
+  const holder: object | undefined =
+    e.element === "storyline"
+      ? (pkg.storyline ?? undefined)
+      : e.element === "character"
+        ? pkg.characters.find((c) => c.name === e.id)
+        : e.element === "scene"
+          ? pkg.scenes.find((s) => s.id === e.id)
+          : shot;
+  if (!holder) {
+    if (e.element === "storyline") throw conflict("the package has no storyline yet");
+    throw notFound(e.element);
+  }
+  const current = String((holder as Record<string, unknown>)[e.field] ?? "");
+  const value =
+    e.value ??
+    (await rewriteText(
+      (
+        await providers.forScope({ userId, spaceId: project.space_id, projectId: project.id, stage: "edit_text" })
+      ).text,
+      { element: e.element, id: e.id, field: e.field, current, instruction: e.instruction! },
+    ));
   if (e.element === "storyline") {
-    if (!pkg.storyline) throw conflict("the package has no storyline yet");
-    await savePackage(db, packageId, { storyline: { ...pkg.storyline, [e.field]: e.value } });
+    await savePackage(db, packageId, { storyline: { ...pkg.storyline!, [e.field]: value } });
   } else if (e.element === "character") {
-    if (!pkg.characters.some((c) => c.name === e.id)) throw notFound("character");
     await savePackage(db, packageId, {
-      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: e.value } : c)),
+      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: value } : c)),
     });
   } else if (e.element === "scene") {
-    if (!pkg.scenes.some((s) => s.id === e.id)) throw notFound("scene");
     await savePackage(db, packageId, {
-      scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: e.value } : s)),
+      scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: value } : s)),
     });
   } else {
-    const shot = (await loadShots(db, packageId)).find((s) => s.id === e.id);
-    if (!shot) throw notFound("shot");
     await saveShot(db, packageId, {
-      ...shot,
-      description: e.value,
-      stale: [...new Set([...shot.stale, "keyframe" as const])],
+      ...shot!,
+      description: value,
+      stale: [...new Set([...shot!.stale, "keyframe" as const])],
     });
   }
   const target = e.element === "storyline" ? "the storyline" : `${e.element} ${e.id}`;
@@ -291,11 +318,15 @@ export async function modifyText(
     db,
     { projectId: project.id, packageId, userId },
     {
-      asked: `Set the ${e.field} of ${target} to: ${e.value}`,
+      asked: e.instruction
+        ? `Rewrite the ${e.field} of ${target}: ${e.instruction}`
+        : `Set the ${e.field} of ${target} to: ${value}`,
       answered:
         e.element === "shot"
           ? `Changed the description of shot ${e.id}; its keyframe is redrawn by the next export.`
-          : `Changed the ${e.field} of ${target}.`,
+          : e.instruction
+            ? `Changed the ${e.field} of ${target} to: ${value}`
+            : `Changed the ${e.field} of ${target}.`,
       action: { action: "modify_text", element: e.element, id: e.id, field: e.field },
     },
   );
@@ -304,11 +335,12 @@ export async function modifyText(
 
 /** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
 export async function regenerateImage(
-  db: Db,
+  deps: { db: Db; config: Config },
   { userId, packageId }: { userId: string; packageId: string },
   { element, id }: { element: "character" | "scene" | "shot"; id: string },
-  seed?: number,
+  steer: Steer = {},
 ) {
+  const { db } = deps;
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
   const pkg = await loadPackage(db, packageId);
@@ -320,22 +352,21 @@ export async function regenerateImage(
         : (await loadShots(db, packageId)).some((s) => s.id === id);
   if (!exists) throw notFound(element);
   const what = element === "character" ? "reference" : element === "scene" ? "scene_image" : "keyframe";
-  const payload: RegeneratePayload = {
-    project_id: project.id,
-    package_id: packageId,
-    target: id,
-    what,
-    seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1,
-    user_id: userId,
+  const kind = element === "character" ? "character_image" : element === "scene" ? "scene_image" : "keyframe";
+  const { job, params } = await steering(deps, { projectId: project.id, capability: "image" }, steer);
+  const { tasks } = await queueTasks(db, { projectId: project.id, packageId, userId }, [
+    {
+      kind,
+      target: { type: element === "shot" ? "clip" : element, id },
+      params,
+      job: regenerateJob({ project_id: project.id, package_id: packageId, target: id, what, user_id: userId, ...job }),
+    },
+  ]);
+  return {
+    task_ids: tasks.map((t) => t.id),
+    job_ids: tasks.map((t) => t.job_id!),
+    generation_status: "pending" as const,
   };
-  const job = await enqueue(db, {
-    kind: "pipeline.regenerate",
-    queue: PIPELINE_QUEUE,
-    payload,
-    maxAttempts: 2,
-    timeoutMs: 10 * 60_000,
-  });
-  return { job_ids: [job.id], generation_status: "pending" as const };
 }
 
 /** Selects one of a character's reference sheets or a scene's pictures. */

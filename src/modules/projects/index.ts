@@ -20,6 +20,7 @@ import {
   ProjectListQuery,
   ProjectResultSchema,
   ProjectSchema,
+  RunListQuery,
   RunSchema,
   SetInputBody,
   SkipBody,
@@ -234,6 +235,18 @@ export function projectsModule(deps: Deps) {
         params: IdParams,
         response: { 200: Envelope(t.Null()), ...ErrorResponses },
         detail: { summary: "Delete a project, its runs, packages, exports and files", security },
+      },
+    )
+    .get(
+      "/projects/:id/runs",
+      async ({ params, query, caller }) =>
+        ok(await projects.listRuns(db, { userId: caller.user.id, projectId: params.id }, query)),
+      {
+        spaceRole: "viewer",
+        params: IdParams,
+        query: RunListQuery,
+        response: { 200: Envelope(PageOf(RunSchema)), ...ErrorResponses },
+        detail: { summary: "The project's runs, latest first", security },
       },
     )
     .post(

@@ -2,6 +2,7 @@ import { t } from "elysia";
 import { ExportSettings } from "../../core/export-record.ts";
 import { MAX_PAGE } from "../../core/page.ts";
 import { ProjectOptions } from "../../core/project-options.ts";
+import { literals } from "../../core/schema.ts";
 import { STAGES } from "../../core/stages.ts";
 
 const iso = t.String({ format: "date-time" });
@@ -123,26 +124,40 @@ export const StageStateSchema = t.Object({
   ),
 });
 
+const RUN_STATUSES = ["queued", "running", "paused", "completed", "failed", "cancelled"] as const;
+
 export const RunSchema = t.Object({
   id: uuid,
   project_id: uuid,
   package_id: t.Nullable(uuid),
   mode: t.String(),
-  status: t.Union([
-    t.Literal("queued"),
-    t.Literal("running"),
-    t.Literal("paused"),
-    t.Literal("completed"),
-    t.Literal("failed"),
-    t.Literal("cancelled"),
-  ]),
+  status: literals(RUN_STATUSES),
   progress: t.Integer(),
   current_step: t.Nullable(t.String()),
   stages: t.Array(StageStateSchema),
-  error: t.Nullable(t.Unknown()),
+  error: t.Nullable(
+    t.Object(
+      {
+        message: t.String(),
+        stage: t.Optional(t.String()),
+        shot_id: t.Optional(t.String()),
+        code: t.Optional(t.String()),
+      },
+      {
+        additionalProperties: true,
+        description: "Why the run failed: its stage, and the provider's code when one refused",
+      },
+    ),
+  ),
   export_id: t.Nullable(uuid),
   created_at: iso,
   finished_at: t.Nullable(iso),
+});
+
+export const RunListQuery = t.Object({
+  page: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE })),
+  page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100 })),
+  status: t.Optional(literals(RUN_STATUSES)),
 });
 
 export const ExportFileSchema = t.Object({

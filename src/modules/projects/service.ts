@@ -4,7 +4,7 @@ import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
-import type { Database, ProjectStatus } from "../../db/types.ts";
+import type { Database, ProjectStatus, RunStatus } from "../../db/types.ts";
 import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } from "../../pipeline/orchestrate.ts";
 import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
@@ -293,6 +293,30 @@ async function editableRun(db: Db, ids: { userId: string; runId: string }): Prom
   const run = await getRunFor(db, ids);
   await requireProject(db, { userId: ids.userId, projectId: run.project_id }, "editor");
   return run;
+}
+
+/** A project's runs, latest first. */
+export async function listRuns(
+  db: Db,
+  { userId, projectId }: { userId: string; projectId: string },
+  q: { page?: number; page_size?: number; status?: RunStatus },
+) {
+  await requireProject(db, { userId, projectId }, "viewer");
+  const pageNo = q.page ?? 1;
+  const size = q.page_size ?? 20;
+  let base = db.selectFrom("runs").where("project_id", "=", projectId);
+  if (q.status) base = base.where("status", "=", q.status);
+  const [rows, count] = await Promise.all([
+    base
+      .selectAll()
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(size)
+      .offset((pageNo - 1) * size)
+      .execute(),
+    base.select(sql<number>`count(*)::int`.as("n")).executeTakeFirstOrThrow(),
+  ]);
+  return page(rows.map(toRun), count.n, pageNo, size);
 }
 
 export async function cancelRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
+import { ImageSteerFields, SteerFields } from "../../schemas/regenerate.ts";
 import { FILTERS } from "../../story/edit.ts";
 import * as timeline from "./service.ts";
 
@@ -30,8 +31,20 @@ const EditConfigBody = t.Object(
   },
   { additionalProperties: false },
 );
-const SeedBody = t.Optional(t.Object({ seed: t.Optional(t.Integer({ minimum: 1, maximum: 2_147_483_647 })) }));
-const Queued = t.Object({ job_ids: t.Array(uuid), generation_status: t.Literal("pending") });
+const ImageSteer = t.Optional(t.Object(ImageSteerFields, { additionalProperties: false }));
+const Steer = t.Optional(t.Object(SteerFields, { additionalProperties: false }));
+const Queued = t.Object({
+  task_ids: t.Array(uuid, { description: "The generation tasks (GET /api/v1/tasks/:id), one per clip" }),
+  job_ids: t.Array(uuid, { description: "Their jobs on the queue" }),
+  generation_status: t.Literal("pending"),
+});
+const BatchQueued = t.Composite([
+  Queued,
+  t.Object({
+    task_id: t.String({ format: "uuid", description: "The batch task: its progress is the clips' together" }),
+    total_clips: t.Integer({ minimum: 1 }),
+  }),
+]);
 const Clip = t.Unknown({
   description:
     "A timeline clip: id, shot_number, clip_type, duration, start_time, end_time, description, transition, selected image/video, lines, config, stale",
@@ -156,44 +169,78 @@ export function timelineModule(deps: Deps) {
       `${base}/clips/:clipId/regenerate-image`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        const ids = { ...project(params, caller), clipIds: [params.clipId] };
-        return ok(await timeline.regenerate(db, ids, "keyframe", body?.seed));
+        return ok(await timeline.regenerate(deps, clip(params, caller), "keyframe", body ?? {}));
       },
       {
         spaceRole: "editor",
         params: ClipParams,
-        body: SeedBody,
+        body: ImageSteer,
         response: { 202: Envelope(Queued), ...ErrorResponses },
-        detail: { summary: "Paint a new keyframe candidate for a clip", security },
+        detail: {
+          summary: "Paint a new keyframe candidate for a clip (steered by prompt, user_prompt, model_id, references)",
+          security,
+        },
       },
     )
     .post(
       `${base}/clips/:clipId/generate-video`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        const ids = { ...project(params, caller), clipIds: [params.clipId] };
-        return ok(await timeline.regenerate(db, ids, "clip", body?.seed));
+        return ok(await timeline.regenerate(deps, clip(params, caller), "clip", body ?? {}));
       },
       {
         spaceRole: "editor",
         params: ClipParams,
-        body: SeedBody,
+        body: Steer,
         response: { 202: Envelope(Queued), ...ErrorResponses },
-        detail: { summary: "Make a new video candidate for a clip from its keyframe", security },
+        detail: {
+          summary: "Make a new video candidate for a clip from its keyframe (steered by prompt, user_prompt, model_id)",
+          security,
+        },
+      },
+    )
+    .post(
+      `${base}/clips/:clipId/regenerate-voice`,
+      async ({ params, body, caller, set }) => {
+        set.status = 202;
+        return ok(await timeline.regenerate(deps, clip(params, caller), "voice", { model_id: body?.model_id }));
+      },
+      {
+        spaceRole: "editor",
+        params: ClipParams,
+        body: t.Optional(t.Object({ model_id: SteerFields.model_id }, { additionalProperties: false })),
+        response: { 202: Envelope(Queued), ...ErrorResponses },
+        detail: {
+          summary: "Speak a clip's narration and dialogue again now (instead of at the next export)",
+          security,
+        },
       },
     )
     .post(
       `${base}/generate-videos`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await timeline.regenerate(db, { ...project(params, caller), clipIds: body.clip_ids }, "clip"));
+        const { clip_ids, ...steer } = body;
+        return ok(await timeline.generateVideos(deps, project(params, caller), { clipIds: clip_ids, ...steer }));
       },
       {
         spaceRole: "editor",
         params: t.Object({ id: uuid }),
-        body: t.Object({ clip_ids: t.Array(t.String({ pattern: "^[\\w.-]{1,64}$" }), { minItems: 1, maxItems: 500 }) }),
-        response: { 202: Envelope(Queued), ...ErrorResponses },
-        detail: { summary: "Make video candidates for several clips", security },
+        body: t.Object({
+          ...SteerFields,
+          clip_ids: t.Optional(
+            t.Array(t.String({ pattern: "^[\\w.-]{1,64}$" }), {
+              minItems: 1,
+              maxItems: 500,
+              description: "Left out: every clip that has a keyframe and no video yet",
+            }),
+          ),
+        }),
+        response: { 202: Envelope(BatchQueued), ...ErrorResponses },
+        detail: {
+          summary: "Make video candidates for several clips: one batch task (task_id) with a task per clip",
+          security,
+        },
       },
     )
     .get(

@@ -1,9 +1,11 @@
+import type { Config } from "../../config.ts";
 import { conflict, notFound, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { PIPELINE_QUEUE, type RegeneratePayload } from "../../pipeline/jobs.ts";
+import { REGENERATE_CAPABILITY, regenerateJob } from "../../pipeline/jobs.ts";
 import { loadPackage, loadShots, replaceShots, savePackage, saveShot } from "../../pipeline/packages.ts";
-import { enqueueMany } from "../../queue/index.ts";
+import { queueTasks } from "../../pipeline/tasks.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { freshSeed, type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
 import type { EditConfig, FilterName } from "../../story/edit.ts";
 import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../story/material.ts";
@@ -241,39 +243,87 @@ export async function setBgm(
   return music;
 }
 
-/** Queues a new keyframe or video for a clip (202): a new candidate, selected when it is made. */
-export async function regenerate(
-  db: Db,
+const KIND_OF = { keyframe: "keyframe", clip: "clip_video", voice: "voice" } as const;
+
+/** One generation task per clip, in one transaction with their jobs; `batch` puts them under a parent task. */
+async function queueClipTasks(
+  deps: { db: Db; config: Config },
   { userId, projectId, clipIds }: { userId: string; projectId: string; clipIds: string[] },
-  what: "keyframe" | "clip",
-  seed?: number,
+  what: "keyframe" | "clip" | "voice",
+  opts: { steer?: Steer; batch?: boolean },
 ) {
+  const { db } = deps;
   const { packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
-  for (const id of clipIds) {
-    const shot = shots.find((s) => s.id === id);
+  const steered = await steering(deps, { projectId, capability: REGENERATE_CAPABILITY[what] }, opts.steer ?? {});
+  const orders = [];
+  for (const id of new Set(clipIds)) {
+    const index = shots.findIndex((s) => s.id === id);
+    const shot = shots[index];
     if (!shot) throw notFound("clip");
     if (what === "clip" && shot.keyframe.selected === null)
       throw conflict(`clip "${id}" has no keyframe to animate yet`);
+    if (what === "voice" && shot.lines.length === 0) throw conflict(`clip "${id}" has no lines to speak`);
+    // Each clip of a batch gets a seed of its own, unless one was given.
+    const seed = opts.steer?.seed ?? freshSeed();
+    const job = { ...steered.job, seed };
+    const params = { ...steered.params, seed };
+    orders.push({
+      kind: KIND_OF[what],
+      target: { type: "clip" as const, id, shot_number: index + 1 },
+      params,
+      job: regenerateJob({ project_id: projectId, package_id: packageId, target: id, what, user_id: userId, ...job }),
+    });
   }
-  const jobs = await enqueueMany(
-    db,
-    clipIds.map((id) => ({
-      kind: "pipeline.regenerate",
-      queue: PIPELINE_QUEUE,
-      payload: {
-        project_id: projectId,
-        package_id: packageId,
-        target: id,
-        what,
-        seed: seed ?? Math.floor(Math.random() * 1_000_000) + 1,
-        user_id: userId,
-      } satisfies RegeneratePayload,
-      maxAttempts: 2,
-      timeoutMs: 10 * 60_000,
-    })),
+  const batch = opts.batch ? { target: { type: "package" as const, id: packageId }, params: {} } : undefined;
+  const queued = await queueTasks(db, { projectId, packageId, userId }, orders, batch);
+  return {
+    ...queued,
+    answer: {
+      task_ids: queued.tasks.map((t) => t.id),
+      job_ids: queued.tasks.map((t) => t.job_id!),
+      generation_status: "pending" as const,
+    },
+  };
+}
+
+/** Queues a new keyframe, video or voice for a clip (202): a generation task whose candidate is selected when made. */
+export async function regenerate(
+  deps: { db: Db; config: Config },
+  ids: { userId: string; projectId: string; clipId: string },
+  what: "keyframe" | "clip" | "voice",
+  steer: Steer = {},
+) {
+  return (await queueClipTasks(deps, { ...ids, clipIds: [ids.clipId] }, what, { steer })).answer;
+}
+
+/**
+ * Videos for several clips (seed 003's batch video task): one parent task, `task_id`, whose
+ * progress is its per-clip children's together; without `clipIds`, every clip that has a keyframe
+ * and no video yet.
+ */
+export async function generateVideos(
+  deps: { db: Db; config: Config },
+  ids: { userId: string; projectId: string },
+  { clipIds, ...steer }: Steer & { clipIds?: string[] },
+) {
+  const { answer, batch } = await queueClipTasks(
+    deps,
+    { ...ids, clipIds: clipIds ?? (await unanimated(deps.db, ids)) },
+    "clip",
+    { steer, batch: true },
   );
-  return { job_ids: jobs.map((j) => j.id), generation_status: "pending" };
+  return { ...answer, task_id: batch!.id, total_clips: answer.task_ids.length };
+}
+
+/** The clips a batch makes videos for when it names none: those with a keyframe and no video yet. */
+async function unanimated(db: Db, ids: { userId: string; projectId: string }): Promise<string[]> {
+  const { packageId } = await activePackage(db, ids, "editor");
+  const ready = (await loadShots(db, packageId)).filter(
+    (s) => s.keyframe.selected !== null && s.clip.selected === null,
+  );
+  if (ready.length === 0) throw conflict("every clip with a keyframe already has a video: name the clips to redo");
+  return ready.map((s) => s.id);
 }
 
 export async function candidates(

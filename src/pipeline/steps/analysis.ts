@@ -1,4 +1,5 @@
 import type { StyleId } from "../../core/project-options.ts";
+import type { SceneHint } from "../../providers/types.ts";
 import {
   type CharacterMaterial,
   type LineMaterial,
@@ -16,6 +17,7 @@ import type { StepContext } from "../context.ts";
 import { pictureSize } from "../context.ts";
 import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
 import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
+import { type Guide, guidedPrompt } from "./guide.ts";
 
 const SYSTEM = "You adapt stories into short illustrated videos. Answer with JSON matching the schema exactly.";
 
@@ -59,10 +61,14 @@ export async function referenceSheet(
   artPrompt: string,
   c: { name: string; description: string },
   seed = 0,
+  guide: Guide = {},
 ) {
   const size = pictureSize(ctx.project.options);
   const image = ctx.providers.image;
-  const prompt = `${artPrompt}. Character reference sheet of ${c.name}: ${c.description}`;
+  const prompt = guidedPrompt(
+    { art: artPrompt, subject: `Character reference sheet of ${c.name}: ${c.description}` },
+    guide,
+  );
   const hint = {
     location: "studio",
     timeOfDay: "day" as const,
@@ -70,11 +76,7 @@ export async function referenceSheet(
     characters: [c.name],
     caption: c.name,
   };
-  const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
-  const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "reference", digest, async () => {
-    const r = await image.generate({ prompt, ...size, scene: hint, seed, signal: ctx.signal });
-    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
-  });
+  const { ref } = await guidedImage(ctx, "reference", { prompt, hint, size, seed }, guide);
   return ref;
 }
 
@@ -84,17 +86,45 @@ export async function sceneImage(
   artPrompt: string,
   s: Pick<SceneMaterial, "location" | "timeOfDay" | "mood" | "summary">,
   seed = 0,
+  guide: Guide = {},
 ) {
   const size = pictureSize(ctx.project.options);
-  const image = ctx.providers.image;
-  const prompt = `${artPrompt}. ${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}`;
+  const prompt = guidedPrompt(
+    { art: artPrompt, subject: `${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}` },
+    guide,
+  );
   const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
-  const digest = inputDigest({ provider: image.provider, model: image.modelId, prompt, hint, size, seed });
-  const { ref } = await ensureAsset(ctx.deps.db, ctx.deps.storage, ctx.owner, "scene_image", digest, async () => {
-    const r = await image.generate({ prompt, ...size, scene: hint, seed, signal: ctx.signal });
+  const { ref } = await guidedImage(ctx, "scene_image", { prompt, hint, size, seed }, guide);
+  return ref;
+}
+
+/** A picture from a prompt and a scene hint, given the guide's reference pictures (stored once per input). */
+async function guidedImage(
+  ctx: StepContext,
+  kind: "reference" | "scene_image",
+  input: { prompt: string; hint: SceneHint; size: { width: number; height: number }; seed: number },
+  guide: Guide,
+) {
+  const { db, storage } = ctx.deps;
+  const image = ctx.providers.image;
+  const refs = guide.references ?? [];
+  const { prompt, hint, size, seed } = input;
+  const digest = inputDigest({
+    provider: image.provider,
+    model: image.modelId,
+    prompt,
+    hint,
+    size,
+    seed,
+    ...(refs.length > 0 ? { refs: refs.map((r) => r.sha256) } : {}),
+  });
+  return ensureAsset(db, storage, ctx.owner, kind, digest, async () => {
+    const references = await Promise.all(
+      refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })),
+    );
+    const r = await image.generate({ prompt, ...size, scene: hint, references, seed, signal: ctx.signal });
     return { bytes: r.data.bytes, mimeType: r.data.mimeType };
   });
-  return ref;
 }
 
 /**

@@ -4,17 +4,24 @@ import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
 import { lineVoices } from "./casting.ts";
+import { type Guide, guidedPrompt } from "./guide.ts";
 
 /** The keyframe: the shot's scene, its characters drawn from their reference sheets. */
-export async function keyframe(ctx: StepContext, shotId: string, seed = 0) {
+export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide: Guide = {}) {
   const { db, storage } = ctx.deps;
   const providers = ctx.providers;
   const pkg = await loadPackage(db, ctx.packageId);
   const shot = await loadShot(db, { packageId: ctx.packageId, shotId });
   const scene = pkg.scenes.find((s) => s.id === shot.sceneId);
-  const refs = shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null);
+  const refs = [
+    ...shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null),
+    ...(guide.references ?? []),
+  ];
   const size = pictureSize(ctx.project.options);
-  const prompt = `${pkg.art_style?.prompt ?? ""}. ${shot.description}. Camera: ${shot.camera}.`;
+  const prompt = guidedPrompt(
+    { art: pkg.art_style?.prompt ?? "", subject: `${shot.description}. Camera: ${shot.camera}.` },
+    guide,
+  );
   const hint = {
     location: scene?.location ?? "studio",
     timeOfDay: scene?.timeOfDay ?? "day",
@@ -116,7 +123,7 @@ export async function voice(ctx: StepContext, shotId: string) {
 }
 
 /** A moving clip made from the selected keyframe, as long as the shot. */
-export async function clip(ctx: StepContext, shotId: string, seed = 0) {
+export async function clip(ctx: StepContext, shotId: string, seed = 0, guide: Guide = {}) {
   const { db, storage, config } = ctx.deps;
   const providers = ctx.providers;
   // A picture edited since it was painted is repainted first: a clip is never made from a stale one.
@@ -126,10 +133,13 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const frame = selected(shot.keyframe);
   if (!frame) throw new Error("the shot has no keyframe to animate");
   const size = pictureSize(ctx.project.options);
+  const prompt = guidedPrompt({ art: "", subject: shot.description }, guide);
   const digest = inputDigest({
     provider: providers.video.provider,
     model: providers.video.modelId,
     image: frame.sha256,
+    // Unchanged for an unguided clip, so what was made before is found again.
+    ...(prompt !== shot.description ? { prompt } : {}),
     duration: shot.durationS,
     camera: shot.camera,
     size,
@@ -138,7 +148,7 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0) {
   const { ref } = await ensureAsset(db, storage, ctx.owner, "clip", digest, async () => {
     const path = await localFile(storage, frame, join(config.dataDir, "cache", "assets"));
     const r = await providers.video.generate({
-      prompt: shot.description,
+      prompt,
       image: { bytes: await Bun.file(path).bytes(), mimeType: frame.mime_type },
       durationS: shot.durationS,
       ...size,
