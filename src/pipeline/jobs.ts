@@ -36,10 +36,10 @@ const PER_SHOT_STEP: Partial<Record<Stage, (ctx: StepContext, shotId: string) =>
   clips: shots.clip,
 };
 
-/** What each per-shot stage asks a provider for. */
 /** A made asset as a task's result names it. */
 const taskAsset = (r: AssetRef) => ({ asset_id: r.asset_id, mime_type: r.mime_type, storage_key: r.storage_key });
 
+/** What each per-shot stage asks a provider for. */
 const SHOT_CAPABILITY: Partial<Record<Stage, Capability>> = { keyframes: "image", voices: "speech", clips: "video" };
 
 export interface RegeneratePayload {

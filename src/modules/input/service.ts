@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import type { Config } from "../../config.ts";
-import { CAPABILITIES, type Capability } from "../../core/capabilities.ts";
 import { ASPECT_RATIO_IDS, type AspectRatioId, STYLE_IDS, type StyleId } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
 import { FONT_NAMES } from "../../media/fonts.ts";

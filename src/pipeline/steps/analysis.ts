@@ -64,7 +64,6 @@ export async function referenceSheet(
   guide: Guide = {},
 ) {
   const size = pictureSize(ctx.project.options);
-  const image = ctx.providers.image;
   const prompt = guidedPrompt(
     { art: artPrompt, subject: `Character reference sheet of ${c.name}: ${c.description}` },
     guide,
