@@ -107,8 +107,9 @@ describe("edits re-render only what they touch", () => {
       body: { filter_type: "grayscale" },
     });
     expect(res.status).toBe(200);
-    expect(res.json.data.config).toMatchObject({ filter: { name: "grayscale", intensity: 1 } });
-    expect((await timeline(token, projectId)).clips[index]!.config).toMatchObject({ filter: { name: "grayscale" } });
+    // The config reads back in the shape it was sent in.
+    expect(res.json.data.config).toMatchObject({ filter_type: "grayscale", filter_intensity: 1, zoom_level: 1 });
+    expect((await timeline(token, projectId)).clips[index]!.config).toMatchObject({ filter_type: "grayscale" });
 
     const ex = await exportNow(token, projectId);
     expect(ex.segments).toEqual({ rendered: 1, reused: n - 1 });

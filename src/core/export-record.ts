@@ -1,5 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { ASPECT_RATIO_IDS } from "./project-options.ts";
+import { ASPECT_RATIO_IDS, FPS_VALUES } from "./project-options.ts";
 import { literals } from "./schema.ts";
 
 /** The fonts Inkreel ships for subtitles (media/fonts.ts holds their files). */
@@ -24,7 +24,7 @@ export const ExportRequest = Type.Object(
     task_name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "A name for this export" })),
     resolution: Type.Optional(literals(["720p", "1080p", "4K"] as const)),
     format: Type.Optional(literals(EXPORT_FORMATS)),
-    fps: Type.Optional(literals([24, 25, 30, 50, 60] as const)),
+    fps: Type.Optional(literals(FPS_VALUES)),
     width: Type.Optional(
       Type.Integer({
         ...FrameSide,
@@ -75,7 +75,7 @@ export const ExportSettings = Type.Object({
   task_name: Type.Optional(Type.String()),
   resolution: literals(["720p", "1080p", "4K"] as const),
   format: literals(EXPORT_FORMATS),
-  fps: literals([24, 25, 30, 50, 60] as const),
+  fps: literals(FPS_VALUES),
   width: Type.Optional(Type.Integer()),
   height: Type.Optional(Type.Integer()),
   aspect_ratio: Type.Optional(literals(ASPECT_RATIO_IDS)),

@@ -1,4 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
+import { literals } from "./schema.ts";
 
 /**
  * A project's generation settings, as the API accepts them and `projects.options` stores them.
@@ -10,6 +11,9 @@ export const STYLE_IDS = ["anime", "manga", "ink", "realistic", "comic"] as cons
 export type StyleId = (typeof STYLE_IDS)[number];
 export const ASPECT_RATIO_IDS = ["16:9", "9:16", "4:3", "3:4", "1:1", "2.35:1"] as const;
 export type AspectRatioId = (typeof ASPECT_RATIO_IDS)[number];
+/** The frame rates a timeline and its exports can have. */
+export const FPS_VALUES = [24, 25, 30, 50, 60] as const;
+export type Fps = (typeof FPS_VALUES)[number];
 
 export const ProjectOptions = Type.Object(
   {
@@ -38,6 +42,9 @@ export const ProjectOptions = Type.Object(
     language: Type.Optional(Type.Union([Type.Literal("zh"), Type.Literal("en")])),
     voice_speed: Type.Optional(Type.Number({ minimum: 0.5, maximum: 2 })),
     subtitle_enabled: Type.Optional(Type.Boolean()),
+    fps: Type.Optional(
+      literals(FPS_VALUES, { description: "The timeline's frame rate: exports use it unless they ask for another" }),
+    ),
     shot_duration_s: Type.Optional(
       Type.Number({ minimum: 1, maximum: 60, description: "The shortest a shot may be, in seconds." }),
     ),

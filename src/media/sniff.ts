@@ -50,6 +50,25 @@ export async function sniffImage(
   return size ? { mimeType, width: size.width, height: size.height } : { mimeType };
 }
 
+export type AudioMime = "audio/wav" | "audio/mpeg" | "audio/mp4" | "audio/ogg" | "audio/flac";
+
+// file-type's names for the audio an upload may be (an M4A is an MP4 with only sound: ffprobe decides).
+const AUDIO_MIMES: Record<string, AudioMime> = {
+  wav: "audio/wav",
+  mp3: "audio/mpeg",
+  m4a: "audio/mp4",
+  mp4: "audio/mp4",
+  ogg: "audio/ogg",
+  oga: "audio/ogg",
+  opus: "audio/ogg",
+  flac: "audio/flac",
+};
+
+/** A WAV, MP3, M4A, OGG or FLAC's type from its signature; null for anything else. */
+export async function sniffAudio(bytes: Uint8Array): Promise<AudioMime | null> {
+  return AUDIO_MIMES[(await sniff(bytes))?.ext ?? ""] ?? null;
+}
+
 // ISO BMFF video (an `ftyp` box) that ffmpeg reads as MP4.
 const MP4_FAMILY = new Set(["mp4", "m4v", "mov"]);
 

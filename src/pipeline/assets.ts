@@ -14,6 +14,9 @@ const EXT: Record<string, string> = {
   "image/jpeg": "jpg",
   "audio/wav": "wav",
   "audio/mpeg": "mp3",
+  "audio/mp4": "m4a",
+  "audio/ogg": "ogg",
+  "audio/flac": "flac",
   "video/mp4": "mp4",
 };
 

@@ -24,7 +24,7 @@ export function exportDefaults(options: ExportRequest | undefined, project: Proj
     ...(options?.task_name ? { task_name: options.task_name } : {}),
     resolution: options?.resolution ?? "720p",
     format: options?.format ?? "MP4",
-    fps: options?.fps ?? 24,
+    fps: options?.fps ?? project.fps ?? 24,
     ...(options?.width && options.height ? { width: options.width, height: options.height } : {}),
     ...(options?.aspect_ratio ? { aspect_ratio: options.aspect_ratio } : {}),
     ...(options?.audio ? { audio: true } : {}),
@@ -85,6 +85,7 @@ export async function buildTimeline(
       visual: { kind: clip ? "clip" : "still", path: await localFile(deps.storage, visual, cache) },
       durationS: shot.durationS,
       transition: shot.transition,
+      ...(shot.transitionS !== undefined ? { transitionS: shot.transitionS } : {}),
       edit: shot.edit,
       audio,
     });

@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import { ComposeError } from "../media/compose-error.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
 import { costOf, priceOf } from "../providers/pricing.ts";
+import type { Mood } from "../providers/types.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import type { AssetRef } from "../story/material.ts";
 import { estimateSpeechS } from "../story/timing.ts";
@@ -13,7 +14,7 @@ import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packa
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import * as analysis from "./steps/analysis.ts";
 import type { Guide } from "./steps/guide.ts";
-import { music } from "./steps/music.ts";
+import { music, musicCandidates, trackLengthS } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
 import { finishTask, startTask } from "./tasks.ts";
 
@@ -47,7 +48,7 @@ export interface RegeneratePayload {
   package_id: string;
   /** A shot id, a character's name or a scene id. */
   target: string;
-  what: "keyframe" | "clip" | "reference" | "scene_image" | "voice";
+  what: "keyframe" | "clip" | "reference" | "scene_image" | "voice" | "music";
   seed: number;
   user_id: string;
   /** The generation task the creator follows (absent on jobs queued before tasks existed). */
@@ -58,6 +59,9 @@ export interface RegeneratePayload {
   reference_asset_ids?: string[];
   /** The model the creator chose (`model_id`), instead of the capability's chain. */
   model?: { provider: string; model: string };
+  /** Music candidates: their mood (else the story's) and how many. */
+  mood?: Mood;
+  count?: number;
 }
 
 /** What each regeneration asks a provider for (a chosen model pins that capability). */
@@ -67,6 +71,7 @@ export const REGENERATE_CAPABILITY: Record<RegeneratePayload["what"], Capability
   scene_image: "image",
   clip: "video",
   voice: "speech",
+  music: "music",
 };
 
 /** The payload's steering as the steps take it: reference pictures loaded from the project's assets. */
@@ -104,6 +109,10 @@ async function regenerate(step: StepContext, p: RegeneratePayload): Promise<Asse
   const { db } = step.deps;
   const shotRef = { packageId: p.package_id, shotId: p.target };
   const guide = await guideOf(db, p);
+  if (p.what === "music") {
+    const count = p.count ?? 1;
+    return musicCandidates(step, { mood: p.mood, prompt: p.prompt, userPrompt: p.user_prompt, seed: p.seed, count });
+  }
   if (p.what === "voice") {
     await shots.voice(step, p.target);
     return (await loadShot(db, shotRef)).lines.flatMap((l) => (l.audio ? [l.audio] : []));
@@ -147,6 +156,10 @@ async function regenerationCost(step: StepContext, p: RegeneratePayload): Promis
   const { providers } = step;
   if (p.what === "keyframe" || p.what === "reference" || p.what === "scene_image")
     return costOf(priceOf(providers.image.provider, providers.image.modelId), { images: 1 });
+  if (p.what === "music") {
+    const seconds = trackLengthS(await loadShots(step.deps.db, p.package_id)) * (p.count ?? 1);
+    return costOf(priceOf(providers.music.provider, providers.music.modelId), { audioSeconds: seconds });
+  }
   const shot = await loadShot(step.deps.db, { packageId: p.package_id, shotId: p.target });
   if (p.what === "clip")
     return costOf(priceOf(providers.video.provider, providers.video.modelId), { videoSeconds: shot.durationS });

@@ -55,6 +55,8 @@ export interface LineMaterial {
   voice: Voice;
   volume: number;
   audio: (AssetRef & { duration_s: number; timings: SpeechTiming[] }) | null;
+  /** The audio is the creator's own recording (uploaded), not speech we made: kept until the text changes. */
+  custom_audio?: boolean;
 }
 
 export interface Candidates {
@@ -69,10 +71,15 @@ export interface ShotMaterial extends Omit<Shot, "narration" | "dialogue"> {
   clip: Candidates;
   edit: EditConfig | null;
   stale: Array<"keyframe" | "voice" | "clip">;
+  /** How long the transition into this shot lasts (default 0.5 s). */
+  transitionS?: number;
 }
 
 export interface MusicMaterial {
+  /** The track in use: made by the music stage, one of `candidates`, or the creator's upload. */
   asset: AssetRef | null;
+  /** Other tracks to choose from (generated candidates, uploads). */
+  candidates?: AssetRef[];
   mood: string;
   volume: number;
   loop: boolean;

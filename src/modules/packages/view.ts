@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { MusicSettingsFields, StaleList } from "../../schemas/music.ts";
 import type { Storage } from "../../storage/types.ts";
 import { FILTERS } from "../../story/edit.ts";
 import type {
@@ -199,16 +200,12 @@ export const MaterialsSchema = t.Object({
       keyframes: t.Array(CandidateView),
       clips: t.Array(CandidateView),
       edit: t.Nullable(EditConfigView),
-      stale: t.Array(t.Union([t.Literal("keyframe"), t.Literal("voice"), t.Literal("clip")])),
+      stale: StaleList,
     }),
   ),
   music: t.Nullable(
     t.Object({
-      mood: t.String(),
-      volume: t.Number(),
-      loop: t.Boolean(),
-      fade_in_s: t.Number(),
-      fade_out_s: t.Number(),
+      ...MusicSettingsFields,
       url: t.Nullable(t.String()),
     }),
   ),

@@ -1,14 +1,16 @@
 import type { Config } from "../../config.ts";
 import { conflict, notFound, validation } from "../../core/errors.ts";
+import type { Fps } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
 import { REGENERATE_CAPABILITY, regenerateJob } from "../../pipeline/jobs.ts";
-import { loadPackage, loadShots, replaceShots, savePackage, saveShot } from "../../pipeline/packages.ts";
+import { loadPackage, loadShots, replaceShots, saveShot } from "../../pipeline/packages.ts";
 import { queueTasks } from "../../pipeline/tasks.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { freshSeed, type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
 import type { EditConfig, FilterName } from "../../story/edit.ts";
-import { lineLayout, type MusicMaterial, type ShotMaterial, selected } from "../../story/material.ts";
+import { lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
+import type { Transition } from "../../story/schemas.ts";
 import { estimateSpeechS } from "../../story/timing.ts";
 import { requireVoice } from "../../voices/library.ts";
 
@@ -28,6 +30,25 @@ export async function activePackage(db: Db, ids: { userId: string; projectId: st
   return { project, packageId: project.active_package_id };
 }
 
+/** How long a transition into a shot lasts unless the creator set it (media/segments.ts uses the same). */
+const DEFAULT_TRANSITION_S = 0.5;
+
+/** A clip's edit config in the shape `PUT edit-config` takes (crop_x … filter_intensity). */
+export function editConfigView(edit: EditConfig | null) {
+  return {
+    crop_x: edit?.crop?.x ?? null,
+    crop_y: edit?.crop?.y ?? null,
+    crop_width: edit?.crop?.w ?? null,
+    crop_height: edit?.crop?.h ?? null,
+    zoom_level: edit?.zoom ?? 1,
+    pan_x: edit?.pan?.x ?? 0,
+    pan_y: edit?.pan?.y ?? 0,
+    rotation: edit?.rotation ?? 0,
+    filter_type: edit?.filter?.name ?? ("none" as const),
+    filter_intensity: edit?.filter?.intensity ?? 1,
+  };
+}
+
 export function toClip(shot: ShotMaterial, index: number, startS: number) {
   const image = selected(shot.keyframe);
   const video = selected(shot.clip);
@@ -42,6 +63,7 @@ export function toClip(shot: ShotMaterial, index: number, startS: number) {
     description: shot.description,
     camera: shot.camera,
     transition: shot.transition,
+    transition_duration: shot.transitionS ?? DEFAULT_TRANSITION_S,
     selected_image_id: image?.asset_id ?? null,
     selected_video_id: video?.asset_id ?? null,
     image_candidates: shot.keyframe.candidates.length,
@@ -57,8 +79,9 @@ export function toClip(shot: ShotMaterial, index: number, startS: number) {
       offset_s: Number(offsets[i]!.toFixed(3)),
       duration_s: l.audio?.duration_s ?? null,
       audio_id: l.audio?.asset_id ?? null,
+      is_custom_audio: l.custom_audio === true,
     })),
-    config: shot.edit ?? {},
+    config: editConfigView(shot.edit),
     stale: shot.stale,
   };
 }
@@ -78,9 +101,19 @@ export async function getTimeline(db: Db, ids: { userId: string; projectId: stri
     package_id: packageId,
     total_duration: Number(at.toFixed(3)),
     video_aspect_ratio: project.options.aspect_ratio ?? "16:9",
-    fps: 24,
+    fps: project.options.fps ?? 24,
     clips,
-    bgm: pkg.music,
+    bgm: pkg.music
+      ? {
+          mood: pkg.music.mood,
+          volume: pkg.music.volume,
+          loop: pkg.music.loop,
+          fade_in_s: pkg.music.fade_in_s,
+          fade_out_s: pkg.music.fade_out_s,
+          asset_id: pkg.music.asset?.asset_id ?? null,
+          candidates: pkg.music.candidates?.length ?? 0,
+        }
+      : null,
   };
 }
 
@@ -112,6 +145,34 @@ export function setDuration(db: Db, ids: { userId: string; projectId: string; cl
     // A clip is made for a length: a new length makes it out of date.
     return { ...s, durationS: duration, stale: s.clip.selected !== null ? mark(s, "clip") : s.stale };
   });
+}
+
+/** The transition into a clip and how long it lasts (at most the clip's length, and 3 s). */
+export function setTransition(
+  db: Db,
+  ids: { userId: string; projectId: string; clipId: string },
+  t: { transition: Transition; duration?: number },
+) {
+  return editShot(db, ids, (s) => {
+    const transitionS = t.duration ?? s.transitionS ?? DEFAULT_TRANSITION_S;
+    if (transitionS > s.durationS)
+      throw validation(
+        [{ path: "/duration", message: `the clip lasts ${s.durationS} s` }],
+        "the transition is longer than the clip",
+      );
+    return { ...s, transition: t.transition, transitionS };
+  });
+}
+
+/** The timeline's frame rate: every export uses it unless it asks for another. */
+export async function setFps(db: Db, ids: { userId: string; projectId: string }, fps: Fps) {
+  const { project } = await activePackage(db, ids, "editor");
+  await db
+    .updateTable("projects")
+    .set({ options: JSON.stringify({ ...project.options, fps }), updated_at: new Date() })
+    .where("id", "=", project.id)
+    .execute();
+  return getTimeline(db, ids);
 }
 
 export interface LineEdit {
@@ -147,8 +208,17 @@ export async function editLine(
     };
     const sounds =
       edit.text_content !== line.text || voice.voice_id !== line.voice.voice_id || voice.speed !== line.voice.speed;
+    // A new text or voice is spoken by us: the creator's own recording of the old text goes.
     const lines = s.lines.map((l, j) =>
-      j === i ? { ...l, text: edit.text_content, voice, volume: edit.volume ?? l.volume } : l,
+      j === i
+        ? {
+            ...l,
+            text: edit.text_content,
+            voice,
+            volume: edit.volume ?? l.volume,
+            ...(sounds ? { custom_audio: false } : {}),
+          }
+        : l,
     );
     return { ...s, lines, stale: sounds ? mark(s, "voice") : s.stale };
   });
@@ -223,24 +293,6 @@ export async function deleteClip(
     packageId,
     shots.filter((s) => s.id !== clipId),
   );
-}
-
-export async function getBgm(db: Db, ids: { userId: string; projectId: string }) {
-  const { packageId } = await activePackage(db, ids, "viewer");
-  return (await loadPackage(db, packageId)).music;
-}
-
-export async function setBgm(
-  db: Db,
-  ids: { userId: string; projectId: string },
-  b: Partial<Pick<MusicMaterial, "volume" | "loop" | "fade_in_s" | "fade_out_s">>,
-) {
-  const { packageId } = await activePackage(db, ids, "editor");
-  const pkg = await loadPackage(db, packageId);
-  if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
-  const music = { ...pkg.music, ...b };
-  await savePackage(db, packageId, { music });
-  return music;
 }
 
 const KIND_OF = { keyframe: "keyframe", clip: "clip_video", voice: "voice" } as const;

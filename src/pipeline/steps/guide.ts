@@ -12,7 +12,5 @@ export interface Guide {
 
 /** The prompt as the creator steered it: `art` first, then their subject or ours, then their instruction. */
 export function guidedPrompt({ art, subject }: { art: string; subject: string }, g: Guide = {}): string {
-  const body = g.prompt ?? subject;
-  const withArt = art ? `${art}. ${body}` : body;
-  return g.userPrompt ? `${withArt}. ${g.userPrompt}` : withArt;
+  return [art, g.prompt ?? subject, g.userPrompt].filter((part) => part).join(". ");
 }

@@ -92,6 +92,11 @@ export async function voice(ctx: StepContext, shotId: string) {
   const language = pkg.storyline?.language ?? ctx.project.options.language ?? "zh";
   const lines = [];
   for (const line of await ownVoices(ctx, pkg, shot.lines)) {
+    // The creator's own recording stays until its text or voice changes (editLine clears the mark).
+    if (line.custom_audio && line.audio) {
+      lines.push(line);
+      continue;
+    }
     const digest = inputDigest({
       provider: providers.speech.provider,
       model: providers.speech.modelId,
