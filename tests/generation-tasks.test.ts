@@ -393,6 +393,86 @@ describe("steering a regeneration", () => {
   });
 });
 
+describe("every text element takes an edit", () => {
+  test("art style, line and character name: each changes what it should and marks what it makes stale", async () => {
+    const { token, projectId } = await finished();
+    const pkgId = await packageOf(token, projectId);
+    const url = `/api/v1/material-packages/${pkgId}/modify/text`;
+    const tl = async () => (await ctx.call("GET", `/api/v1/projects/${projectId}/timeline`, { token })).json.data;
+    const before = await tl();
+
+    // A line's text: that clip's voice is stale, no other clip's.
+    const clip = before.clips.find((c: { lines: unknown[] }) => c.lines.length > 0);
+    const line = clip.lines[0];
+    const edited = await ctx.call("POST", url, {
+      token,
+      body: { element: "line", id: line.id, field: "text", value: "新的台词。" },
+    });
+    expect(edited.status).toBe(200);
+    const afterLine = await tl();
+    const same = afterLine.clips.find((c: { id: string }) => c.id === clip.id);
+    expect(same.lines[0].text).toBe("新的台词。");
+    expect(same.stale).toContain("voice");
+
+    // A character's name follows it into its shots and lines; another character's name is taken (409).
+    const materials = (await ctx.call("GET", `/api/v1/material-packages/${pkgId}`, { token })).json.data.materials;
+    const [first, second] = materials.characters;
+    if (second) {
+      const taken = await ctx.call("POST", url, {
+        token,
+        body: { element: "character", id: first.name, field: "name", value: second.name },
+      });
+      expect(taken.status).toBe(409);
+    }
+    const renamed = await ctx.call("POST", url, {
+      token,
+      body: { element: "character", id: first.name, field: "name", value: "新名字" },
+    });
+    expect(renamed.status).toBe(200);
+    expect(renamed.json.data.materials.characters.map((c: { name: string }) => c.name)).toContain("新名字");
+    const afterRename = await tl();
+    const speakers = afterRename.clips.flatMap((c: { lines: Array<{ speaker: string | null }> }) =>
+      c.lines.map((l) => l.speaker),
+    );
+    expect(speakers).not.toContain(first.name);
+    const shots = (await ctx.call("GET", `/api/v1/material-packages/${pkgId}`, { token })).json.data.materials.shots;
+    expect(JSON.stringify(shots)).not.toContain(`"${first.name}"`);
+
+    // The art style's prompt: every keyframe is drawn again by the next export.
+    const art = await ctx.call("POST", url, {
+      token,
+      body: { element: "art_style", field: "prompt", value: "watercolour, soft light" },
+    });
+    expect(art.status).toBe(200);
+    expect(art.json.data.materials.art_style.prompt).toBe("watercolour, soft light");
+    expect((await tl()).clips.every((c: { stale: string[] }) => c.stale.includes("keyframe"))).toBe(true);
+
+    const bad = await ctx.call("POST", url, { token, body: { element: "art_style", field: "palette", value: "red" } });
+    expect(bad.status).toBe(400);
+    const none = await ctx.call("POST", url, {
+      token,
+      body: { element: "line", id: "no-such-line", field: "text", value: "x" },
+    });
+    expect(none.status).toBe(404);
+  });
+
+  test("a voice regeneration refuses a prompt (speech takes none) with 422 and queues nothing", async () => {
+    const { token, projectId, clips } = await finished();
+    const before = await ctx.db.selectFrom("generation_tasks").select("id").execute();
+    const res = await ctx.call(
+      "POST",
+      `/api/v1/projects/${projectId}/timeline/clips/${clips[0]!.id}/regenerate-voice`,
+      {
+        token,
+        body: { user_prompt: "whisper it" },
+      },
+    );
+    expect(res.status).toBe(422);
+    expect(res.json.error.code).toBe("UNPROCESSABLE");
+    expect((await ctx.db.selectFrom("generation_tasks").select("id").execute()).length).toBe(before.length);
+  });
+});
+
 /** Materials without their signed links, which change with the second they were signed in. */
 function unlinked<T>(m: T): T {
   return JSON.parse(JSON.stringify(m, (k, v) => (/(^|_)url$|expire/.test(k) ? undefined : v)));

@@ -165,9 +165,27 @@ export function packagesModule(deps: Deps) {
         spaceRole: "editor",
         params: Id,
         body: t.Object({
-          element: t.Union([t.Literal("storyline"), t.Literal("character"), t.Literal("scene"), t.Literal("shot")]),
-          id: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Character name, scene id or shot id" })),
-          field: t.String({ minLength: 1, maxLength: 40 }),
+          element: t.Union([
+            t.Literal("storyline"),
+            t.Literal("art_style"),
+            t.Literal("character"),
+            t.Literal("scene"),
+            t.Literal("shot"),
+            t.Literal("line"),
+          ]),
+          id: t.Optional(
+            t.String({
+              minLength: 1,
+              maxLength: 80,
+              description: "Character name, scene id, shot id or line id (none for the storyline and art style)",
+            }),
+          ),
+          field: t.String({
+            minLength: 1,
+            maxLength: 40,
+            description:
+              "storyline: title, logline, summary, tone, genre; art_style: name, prompt; character: name, description, personality; scene: location, summary; shot: description; line: text",
+          }),
           value: t.Optional(t.String({ minLength: 1, maxLength: 4000, description: "The new text" })),
           instruction: t.Optional(
             t.String({

@@ -249,20 +249,112 @@ export async function switchVoice(
 
 const TEXT_FIELDS = {
   storyline: ["title", "logline", "summary", "tone", "genre"],
-  character: ["description", "personality"],
+  art_style: ["name", "prompt"],
+  character: ["name", "description", "personality"],
   scene: ["location", "summary"],
   shot: ["description"],
+  line: ["text"],
 } as const;
+type TextElement = keyof typeof TEXT_FIELDS;
+type TextEdit = { element: TextElement; id?: string; field: string };
+
+/** The text a field holds now (404 for an element that is not there). */
+function currentText(pkg: PackageContent, shots: ShotMaterial[], e: TextEdit): string {
+  const holder: object | null | undefined =
+    e.element === "storyline"
+      ? pkg.storyline
+      : e.element === "art_style"
+        ? pkg.art_style
+        : e.element === "character"
+          ? pkg.characters.find((c) => c.name === e.id)
+          : e.element === "scene"
+            ? pkg.scenes.find((s) => s.id === e.id)
+            : e.element === "shot"
+              ? shots.find((s) => s.id === e.id)
+              : shots.flatMap((s) => s.lines).find((l) => l.id === e.id);
+  if (!holder) {
+    if (e.element === "storyline" || e.element === "art_style") throw conflict(`the package has no ${e.element} yet`);
+    throw notFound(e.element);
+  }
+  return String((holder as Record<string, unknown>)[e.field] ?? "");
+}
+
+const staleWith = (s: ShotMaterial, what: ShotMaterial["stale"][number]) => [...new Set([...s.stale, what])];
 
 /**
- * Edits one text field of a storyline, character, scene or shot: to `value`, or as the text model
- * rewrites it following `instruction` (that field alone is sent). A shot's new description makes
- * its keyframe stale.
+ * Writes a field's new text, with what it makes out of date: a shot's description or the art
+ * style's prompt its keyframes, a line's text its voice; a character's new name follows it into
+ * every shot and line (and its shots' keyframes, which are drawn with the name).
+ */
+async function applyText(
+  trx: Db,
+  { packageId, pkg, shots }: { packageId: string; pkg: PackageContent; shots: ShotMaterial[] },
+  e: TextEdit,
+  value: string,
+) {
+  if (e.element === "storyline") {
+    await savePackage(trx, packageId, { storyline: { ...pkg.storyline!, [e.field]: value } });
+  } else if (e.element === "art_style") {
+    await savePackage(trx, packageId, { art_style: { ...pkg.art_style!, [e.field]: value } });
+    if (e.field === "prompt")
+      for (const shot of shots) await saveShot(trx, packageId, { ...shot, stale: staleWith(shot, "keyframe") });
+  } else if (e.element === "character" && e.field === "name") {
+    if ([...value].length > 60) throw validation([{ path: "/value", message: "a name is at most 60 characters" }]);
+    if (pkg.characters.some((c) => c.name === value && c.name !== e.id))
+      throw conflict(`there is already a character named "${value}"`);
+    const rename = (n: string | null) => (n === e.id ? value : n);
+    await savePackage(trx, packageId, {
+      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, name: value } : c)),
+    });
+    for (const shot of shots) {
+      const appears = shot.characters.includes(e.id!) || shot.lines.some((l) => l.speaker === e.id);
+      if (!appears) continue;
+      await saveShot(trx, packageId, {
+        ...shot,
+        characters: shot.characters.map((n) => rename(n)!),
+        lines: shot.lines.map((l) => ({ ...l, speaker: rename(l.speaker) })),
+        stale: shot.characters.includes(e.id!) ? staleWith(shot, "keyframe") : shot.stale,
+      });
+    }
+  } else if (e.element === "character") {
+    await savePackage(trx, packageId, {
+      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: value } : c)),
+    });
+  } else if (e.element === "scene") {
+    await savePackage(trx, packageId, {
+      scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: value } : s)),
+    });
+  } else if (e.element === "shot") {
+    const shot = shots.find((s) => s.id === e.id)!;
+    await saveShot(trx, packageId, { ...shot, description: value, stale: staleWith(shot, "keyframe") });
+  } else {
+    const shot = shots.find((s) => s.lines.some((l) => l.id === e.id))!;
+    // A new text is spoken by us: the creator's own recording of the old one goes.
+    const lines = shot.lines.map((l) => (l.id === e.id ? { ...l, text: value, custom_audio: false } : l));
+    await saveShot(trx, packageId, { ...shot, lines, stale: staleWith(shot, "voice") });
+  }
+}
+
+/** What an edit makes out of date, as the conversation log tells it. */
+function editAnswer(e: TextEdit, target: string, value: string, instructed: boolean): string {
+  const changed = instructed
+    ? `Changed the ${e.field} of ${target} to: ${value}`
+    : `Changed the ${e.field} of ${target}.`;
+  if (e.element === "shot") return `${changed} Its keyframe is redrawn by the next export.`;
+  if (e.element === "line") return `${changed} It is spoken again by the next export.`;
+  if (e.element === "art_style" && e.field === "prompt")
+    return `${changed} Every keyframe is redrawn by the next export.`;
+  return changed;
+}
+
+/**
+ * Edits one text field of a storyline, the art style, a character, scene, shot or line: to
+ * `value`, or as the text model rewrites it following `instruction` (that field alone is sent).
  */
 export async function modifyText(
   { db, storage, providers }: Ctx & { providers: ProviderResolver },
   { userId, packageId }: { userId: string; packageId: string },
-  e: { element: keyof typeof TEXT_FIELDS; id?: string; field: string; value?: string; instruction?: string },
+  e: TextEdit & { value?: string; instruction?: string },
 ) {
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
@@ -273,21 +365,7 @@ export async function modifyText(
   }
   if ((e.value === undefined) === (e.instruction === undefined))
     throw validation([{ path: "/value", message: "send either value (the new text) or instruction, not both" }]);
-  const pkg = await loadPackage(db, packageId);
-  const shot = e.element === "shot" ? (await loadShots(db, packageId)).find((s) => s.id === e.id) : undefined;
-  const holder: object | undefined =
-    e.element === "storyline"
-      ? (pkg.storyline ?? undefined)
-      : e.element === "character"
-        ? pkg.characters.find((c) => c.name === e.id)
-        : e.element === "scene"
-          ? pkg.scenes.find((s) => s.id === e.id)
-          : shot;
-  if (!holder) {
-    if (e.element === "storyline") throw conflict("the package has no storyline yet");
-    throw notFound(e.element);
-  }
-  const current = String((holder as Record<string, unknown>)[e.field] ?? "");
+  const current = currentText(await loadPackage(db, packageId), await loadShots(db, packageId), e);
   const value =
     e.value ??
     (await rewriteText(
@@ -296,24 +374,14 @@ export async function modifyText(
       ).text,
       { element: e.element, id: e.id, field: e.field, current, instruction: e.instruction! },
     ));
-  if (e.element === "storyline") {
-    await savePackage(db, packageId, { storyline: { ...pkg.storyline!, [e.field]: value } });
-  } else if (e.element === "character") {
-    await savePackage(db, packageId, {
-      characters: pkg.characters.map((c) => (c.name === e.id ? { ...c, [e.field]: value } : c)),
-    });
-  } else if (e.element === "scene") {
-    await savePackage(db, packageId, {
-      scenes: pkg.scenes.map((s) => (s.id === e.id ? { ...s, [e.field]: value } : s)),
-    });
-  } else {
-    await saveShot(db, packageId, {
-      ...shot!,
-      description: value,
-      stale: [...new Set([...shot!.stale, "keyframe" as const])],
-    });
-  }
-  const target = e.element === "storyline" ? "the storyline" : `${e.element} ${e.id}`;
+  // The package and its shots are read again under the transaction: a rewrite takes seconds.
+  await db.transaction().execute(async (trx) => {
+    const pkg = await loadPackage(trx, packageId);
+    const shots = await loadShots(trx, packageId);
+    currentText(pkg, shots, e);
+    await applyText(trx, { packageId, pkg, shots }, e, value);
+  });
+  const target = e.element === "storyline" || e.element === "art_style" ? `the ${e.element}` : `${e.element} ${e.id}`;
   await logEdit(
     db,
     { projectId: project.id, packageId, userId },
@@ -321,12 +389,7 @@ export async function modifyText(
       asked: e.instruction
         ? `Rewrite the ${e.field} of ${target}: ${e.instruction}`
         : `Set the ${e.field} of ${target} to: ${value}`,
-      answered:
-        e.element === "shot"
-          ? `Changed the description of shot ${e.id}; its keyframe is redrawn by the next export.`
-          : e.instruction
-            ? `Changed the ${e.field} of ${target} to: ${value}`
-            : `Changed the ${e.field} of ${target}.`,
+      answered: editAnswer(e, target, value, e.instruction !== undefined),
       action: { action: "modify_text", element: e.element, id: e.id, field: e.field },
     },
   );

@@ -306,12 +306,18 @@ export function timelineModule(deps: Deps) {
       `${base}/clips/:clipId/regenerate-voice`,
       async ({ params, body, caller, set }) => {
         set.status = 202;
-        return ok(await timeline.regenerate(deps, clip(params, caller), "voice", { model_id: body?.model_id }));
+        return ok(await timeline.regenerate(deps, clip(params, caller), "voice", body ?? {}));
       },
       {
         spaceRole: "editor",
         params: ClipParams,
-        body: t.Optional(t.Object({ model_id: SteerFields.model_id }, { additionalProperties: false })),
+        body: t.Optional(
+          t.Object({
+            model_id: SteerFields.model_id,
+            prompt: t.Optional(t.String({ maxLength: 4000, description: "Refused (422): speech takes no prompt" })),
+            user_prompt: t.Optional(t.String({ maxLength: 4000, description: "Refused (422), as prompt" })),
+          }),
+        ),
         response: { 202: Envelope(Queued), ...ErrorResponses },
         detail: {
           summary: "Speak a clip's narration and dialogue again now (instead of at the next export)",

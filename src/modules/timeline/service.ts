@@ -1,5 +1,5 @@
 import type { Config } from "../../config.ts";
-import { conflict, notFound, validation } from "../../core/errors.ts";
+import { AppError, conflict, notFound, validation } from "../../core/errors.ts";
 import type { Fps } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
 import { REGENERATE_CAPABILITY, regenerateJob } from "../../pipeline/jobs.ts";
@@ -305,6 +305,11 @@ async function queueClipTasks(
   opts: { steer?: Steer; batch?: boolean },
 ) {
   const { db } = deps;
+  if (what === "voice" && (opts.steer?.prompt || opts.steer?.user_prompt))
+    throw new AppError(
+      "UNPROCESSABLE",
+      "speech models take a line's text, voice and speed, not a prompt: edit the line, or switch its voice",
+    );
   const { packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
   const steered = await steering(deps, { projectId, capability: REGENERATE_CAPABILITY[what] }, opts.steer ?? {});
