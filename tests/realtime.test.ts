@@ -1,6 +1,7 @@
 // Live project events: the per-process hub over LISTEN/NOTIFY, SSE (resumable by Last-Event-ID),
 // our WebSocket protocol (subscribe/unsubscribe frames), and the Supabase Realtime broadcast (against a local fake).
 import { afterAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import pg from "pg";
 import { createApp } from "../src/app.ts";
 import type { ProjectEventData, ProjectEventName } from "../src/core/project-event.ts";
@@ -312,6 +313,40 @@ describe("SSE /api/v1/projects/:id/events", () => {
 });
 
 describe("hub", () => {
+  test("a subscriber resuming from an older id while a read is under way misses nothing (no timing involved)", async () => {
+    // A poll-only hub with a long poll, so reads happen only when a subscriber starts.
+    const hub = newHub({ connectionString: null, pollIntervalMs: 600_000 });
+    const project = await newProject(alice);
+    const ids: number[] = [];
+    for (let i = 0; i < 25; i++) ids.push(await append(project));
+    const early: number[] = [];
+    const late: number[] = [];
+    const first = await hub.subscribe(project, ids[19]!, (events) => early.push(...events.map((e) => e.id)));
+    // The log is locked: the early subscriber's read (from its cursor, event 20) waits on it.
+    const locked = await ctx.db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      await sql`lock table project_events in access exclusive mode`.execute(conn);
+      first.start();
+      // Asked on another connection: inside a transaction pg_stat_activity is one snapshot.
+      await waitFor(async () => {
+        const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from pg_stat_activity
+           where wait_event_type = 'Lock' and query like '%project_events%'`.execute(ctx.db);
+        return rows[0]!.n > 0;
+      }, "the early read to wait on the lock");
+      // Now one resuming from event 5 starts while that read is under way.
+      const second = await hub.subscribe(project, ids[4]!, (events) => late.push(...events.map((e) => e.id)));
+      second.start();
+      await sql`commit`.execute(conn);
+      return second;
+    });
+    await waitFor(() => early.length === 5 && late.length === 20, "both subscribers served");
+    expect(early).toEqual(ids.slice(20));
+    expect(late).toEqual(ids.slice(5));
+    first.close();
+    locked.close();
+  });
+
   test("poll-only mode (no LISTEN connection) still delivers every event", async () => {
     const hub = newHub({ connectionString: null, pollIntervalMs: 30 });
     const project = await newProject(alice);

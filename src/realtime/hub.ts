@@ -128,6 +128,13 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
         const events = await eventsAfter(db, feed.projectId, from, READ_BATCH);
         for (const sub of feed.subs) {
           if (!sub.active) continue;
+          // A subscriber that started while this read was under way, behind where it began
+          // (resuming from an older Last-Event-ID), is not served from it: taking its later
+          // events would skip those between its cursor and `from`. The next read starts at it.
+          if (sub.cursor < from) {
+            feed.again = true;
+            continue;
+          }
           const mine = sub.cursor === from ? events : events.filter((e) => e.id > sub.cursor);
           if (!mine.length) continue;
           sub.cursor = mine[mine.length - 1]!.id;
