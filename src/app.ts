@@ -17,6 +17,7 @@ import { projectsModule } from "./modules/projects/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { tasksModule } from "./modules/tasks/index.ts";
 import { timelineModule } from "./modules/timeline/index.ts";
+import { uploadsModule } from "./modules/uploads/index.ts";
 import { usageModule } from "./modules/usage/index.ts";
 import { usersModule } from "./modules/users/index.ts";
 import { voicesModule } from "./modules/voices/index.ts";
@@ -52,6 +53,7 @@ export function createApp(deps: Deps) {
     .use(inputModule(deps))
     .use(timelineModule(deps))
     .use(tasksModule(deps))
+    .use(uploadsModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

@@ -97,6 +97,12 @@ export interface Config {
     authPerMinute: number;
     userPerMinute: number;
   };
+  uploads: {
+    /** UPLOAD_MAX_BYTES: the largest file POST /uploads takes (default 100 MB). */
+    maxBytes: number;
+    /** UPLOADS_PER_USER: uploads one user may have streaming in at once, across API processes (default 3). */
+    perUser: number;
+  };
   metrics: {
     /** METRICS_TOKEN: the bearer token of GET /metrics; without it the API has no /metrics route. */
     token: string | null;
@@ -307,6 +313,10 @@ export function loadConfig(env: Env = process.env): Config {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),
       userPerMinute: int(env, "RATE_LIMIT_USER_PER_MIN", 60, 1, 1_000_000),
+    },
+    uploads: {
+      maxBytes: int(env, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
+      perUser: int(env, "UPLOADS_PER_USER", 3, 1, 100),
     },
     metrics: metricsConfig(env),
   };

@@ -3,6 +3,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createDb } from "./db/client.ts";
 import { createDeps } from "./deps.ts";
+import { streamedBodyLimit } from "./http/plugin.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { syncBuiltinProviders } from "./providers/settings.ts";
@@ -24,7 +25,11 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
     hostname: config.host,
     port: config.port,
     // The HTTP layer answers oversize bodies with 413 itself; this only caps what Bun buffers.
-    maxRequestBodySize: config.limits.bodyBytes + 1024,
+    maxRequestBodySize: Math.max(
+      config.limits.bodyBytes + 1024,
+      10 * 1024 * 1024 + 64 * 1024,
+      streamedBodyLimit(config),
+    ),
   });
   const port = app.server?.port ?? config.port;
   log.info("api listening", { url: `http://localhost:${port}`, swagger: `http://localhost:${port}/swagger` });

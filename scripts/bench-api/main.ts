@@ -22,7 +22,7 @@
  * start, after the HTTP phases, with the subscribers connected, and its peak while events flow.
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem, type } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
@@ -36,7 +36,7 @@ import { startRun } from "../../src/pipeline/orchestrate.ts";
 import { getRun } from "../../src/pipeline/run-state.ts";
 import { appendEvent } from "../../src/realtime/events.ts";
 import { createUser } from "../../src/services/users.ts";
-import { cpuMs, rssMb, treeCpuMs } from "./proc.ts";
+import { accessToken, cpuMs, listeningPort, rssMb, tearDown, treeCpuMs } from "./proc.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const STORY = resolve(ROOT, process.env.BENCH_STORY ?? "examples/the-lighthouse-keeper.txt");
@@ -169,23 +169,10 @@ try {
 
   // ---- the API process ---------------------------------------------------------------------
   const api = spawnCli("api");
-  let port = 0;
-  for (const started = Date.now(); !port; await Bun.sleep(50)) {
-    const m = /"msg":"api listening".*"url":"http:\/\/localhost:(\d+)"/.exec(
-      readFileSync(join(dataDir, "api.log"), "utf8"),
-    );
-    if (m) port = Number(m[1]);
-    else if (api.exitCode !== null || Date.now() - started > 60_000) throw new Error("the API did not start");
-  }
+  const port = await listeningPort(join(dataDir, "api.log"), api);
   const base = `http://127.0.0.1:${port}`;
   say(`api (pid ${api.pid}) listening on ${base}`);
-  const login = await fetch(`${base}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "bench", password }),
-  });
-  if (login.status !== 200) throw new Error(`login answered ${login.status}`);
-  const token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
+  const token = await accessToken(base, { username: "bench", password });
   const auth = { authorization: `Bearer ${token}` };
   for (const path of [`/api/v1/projects/${project.id}`, `/api/v1/projects/${project.id}/timeline`]) {
     const res = await fetch(`${base}${path}`, { headers: auth });
@@ -308,9 +295,5 @@ try {
     }),
   );
 } finally {
-  for (const child of children) child.kill("SIGTERM");
-  await Promise.all(children.map((c) => c.exited));
-  await db.destroy();
-  await database.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await tearDown({ children, db, database, dataDir });
 }

@@ -96,6 +96,12 @@ export interface SpaceInvitesTable {
   created_at: Timestamp;
 }
 
+export interface UploadSlotsTable {
+  id: Generated<string>;
+  user_id: string;
+  expires_at: Date;
+}
+
 export interface RateLimitsTable {
   key: string;
   window_start: Date;
@@ -432,6 +438,7 @@ export interface Database {
   space_members: SpaceMembersTable;
   space_invites: SpaceInvitesTable;
   rate_limits: RateLimitsTable;
+  upload_slots: UploadSlotsTable;
 }
 
 export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";

@@ -25,6 +25,12 @@ function validationFields(error: ValidationLike) {
   return fields;
 }
 
+/** The route whose body is streamed by its handler rather than parsed here. */
+export const STREAMED_UPLOAD_PATH = "/api/v1/uploads";
+
+/** The most a streamed upload's request may carry: the file and its form's framing. */
+export const streamedBodyLimit = (config: Deps["config"]) => config.uploads.maxBytes + 1024 * 1024;
+
 /**
  * Cross-cutting HTTP behaviour, registered before every module: request ids, the body limit,
  * strict JSON parsing, the failure envelope for every error, and one structured access log line.
@@ -33,7 +39,13 @@ export function httpPlugin(deps: Deps) {
   const jsonLimit = deps.config.limits.bodyBytes;
   // Upload routes take files up to 10 MB (their handlers check the file itself), plus the form's framing.
   const uploadLimit = Math.max(jsonLimit, 10 * 1024 * 1024 + 64 * 1024);
-  const limitFor = (request: Request) => (new URL(request.url).pathname.endsWith("/upload") ? uploadLimit : jsonLimit);
+  // POST /uploads streams its file to disk as it arrives (http/multipart.ts), up to UPLOAD_MAX_BYTES.
+  const streamedLimit = streamedBodyLimit(deps.config);
+  const limitFor = (request: Request) => {
+    const path = new URL(request.url).pathname;
+    if (path === STREAMED_UPLOAD_PATH) return streamedLimit;
+    return path.endsWith("/upload") ? uploadLimit : jsonLimit;
+  };
   const log = deps.log;
   // A write may have changed a user or a session: what this process remembers of them is dropped
   // before the answer goes out (other processes learn it from the database's notification).
@@ -48,7 +60,12 @@ export function httpPlugin(deps: Deps) {
       const limit = limitFor(request);
       if (length > limit) throw tooLarge(limit);
     })
-    .onParse({ as: "global" }, ({ request, contentType }) => parseBody(request, contentType, limitFor(request)))
+    .onParse({ as: "global" }, ({ request, contentType }) =>
+      // Left unread (null, not undefined, so no other parser reads it): its handler streams it.
+      request.method === "POST" && new URL(request.url).pathname === STREAMED_UPLOAD_PATH
+        ? null
+        : parseBody(request, contentType, limitFor(request)),
+    )
     .onAfterHandle({ as: "global" }, ({ request }) => afterWrite(request))
     .onError({ as: "global" }, ({ code, error: raised, request, set }) => {
       afterWrite(request);

@@ -18,6 +18,11 @@ export type AssetMeta = {
   duration_s?: number;
   timings?: SpeechTiming[];
   file_name?: string;
+  /** A picture's or video's size (uploads). */
+  width?: number;
+  height?: number;
+  /** The stored key of an upload's thumbnail (pictures and videos). */
+  thumbnail_key?: string;
 };
 
 export interface Voice {

@@ -1,8 +1,6 @@
-/** 16-bit PCM WAV from float samples in [-1, 1], interleaved when stereo. */
-export function encodeWav(samples: Float32Array, sampleRate: number, channels: 1 | 2): Uint8Array {
-  const dataBytes = samples.length * 2;
-  const buffer = new ArrayBuffer(44 + dataBytes);
-  const view = new DataView(buffer);
+/** The 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
+export function wavHeader(dataBytes: number, sampleRate: number, channels: 1 | 2): Uint8Array {
+  const view = new DataView(new ArrayBuffer(44));
   const ascii = (offset: number, text: string) => {
     for (let i = 0; i < text.length; i++) view.setUint8(offset + i, text.charCodeAt(i));
   };
@@ -19,6 +17,15 @@ export function encodeWav(samples: Float32Array, sampleRate: number, channels: 1
   view.setUint16(34, 16, true);
   ascii(36, "data");
   view.setUint32(40, dataBytes, true);
+  return new Uint8Array(view.buffer);
+}
+
+/** 16-bit PCM WAV from float samples in [-1, 1], interleaved when stereo. */
+export function encodeWav(samples: Float32Array, sampleRate: number, channels: 1 | 2): Uint8Array {
+  const dataBytes = samples.length * 2;
+  const buffer = new ArrayBuffer(44 + dataBytes);
+  const view = new DataView(buffer);
+  new Uint8Array(buffer).set(wavHeader(dataBytes, sampleRate, channels));
   for (let i = 0; i < samples.length; i++) {
     const s = Math.max(-1, Math.min(1, samples[i]!));
     view.setInt16(44 + i * 2, s < 0 ? s * 0x8000 : s * 0x7fff, true);
