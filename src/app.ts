@@ -5,6 +5,7 @@ import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
 import { metricsPlugin } from "./http/metrics.ts";
 import { httpPlugin } from "./http/plugin.ts";
+import { assetsModule } from "./modules/assets/index.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { configModule } from "./modules/config/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
@@ -54,6 +55,7 @@ export function createApp(deps: Deps) {
     .use(timelineModule(deps))
     .use(tasksModule(deps))
     .use(uploadsModule(deps))
+    .use(assetsModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

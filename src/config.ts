@@ -102,6 +102,8 @@ export interface Config {
     maxBytes: number;
     /** UPLOADS_PER_USER: uploads one user may have streaming in at once, across API processes (default 3). */
     perUser: number;
+    /** ASSET_TRASH_RETENTION_DAYS: how long a trashed asset waits before it is purged (default 30; 0 purges at the next sweep). */
+    trashRetentionDays: number;
   };
   metrics: {
     /** METRICS_TOKEN: the bearer token of GET /metrics; without it the API has no /metrics route. */
@@ -317,6 +319,7 @@ export function loadConfig(env: Env = process.env): Config {
     uploads: {
       maxBytes: int(env, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
       perUser: int(env, "UPLOADS_PER_USER", 3, 1, 100),
+      trashRetentionDays: int(env, "ASSET_TRASH_RETENTION_DAYS", 30, 0, 3650),
     },
     metrics: metricsConfig(env),
   };

@@ -67,6 +67,7 @@ const KNOWN_ADMIN_ROUTES = [
   "POST /api/v1/admin/providers/:id/disable",
   "POST /api/v1/voices/sync",
   "DELETE /api/v1/users/:id",
+  "DELETE /api/v1/assets/:id",
 ];
 
 // ---- Requests made from a route's own schemas ----
@@ -230,7 +231,8 @@ async function snapshot(t: Team) {
 
 describe("space roles, from the route table", () => {
   test("every route on a space's resources declares its role, and the editor routes are all there", () => {
-    const undeclared = table.filter((r) => ON_SPACE_RESOURCE.test(r.path) && r.role === null).map(key);
+    // An ADMIN-only route (x-admin) acts on any space's resources: it needs no space role.
+    const undeclared = table.filter((r) => ON_SPACE_RESOURCE.test(r.path) && r.role === null && !r.admin).map(key);
     expect(undeclared).toEqual([]);
     expect(aboveViewer.length).toBeGreaterThanOrEqual(KNOWN_EDITOR_ROUTES.length);
     expect(aboveViewer.map(key)).toEqual(expect.arrayContaining(KNOWN_EDITOR_ROUTES));

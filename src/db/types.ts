@@ -289,7 +289,15 @@ export interface AssetsTable {
   storage_key: string;
   meta: ColumnType<AssetMeta, string | undefined, string>;
   download_count: Generated<number>;
+  trashed_at: NullableTimestamp;
   created_at: Timestamp;
+}
+
+export interface AssetDeleteTokensTable {
+  token: string;
+  asset_id: string;
+  user_id: string;
+  expires_at: Date;
 }
 
 export interface ExportsTable {
@@ -439,6 +447,7 @@ export interface Database {
   space_invites: SpaceInvitesTable;
   rate_limits: RateLimitsTable;
   upload_slots: UploadSlotsTable;
+  asset_delete_tokens: AssetDeleteTokensTable;
 }
 
 export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";

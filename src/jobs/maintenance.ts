@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
+import { purgeTrash } from "../pipeline/asset-removal.ts";
 import { type Handler, pruneHistory, rescueExpired, type Schedule } from "../queue/index.ts";
 import { pruneRateLimits } from "../services/rate-limit.ts";
 
@@ -16,6 +17,7 @@ export const MAINTENANCE_SCHEDULES: Schedule[] = [
     kind: "maintenance.prune_idempotency_keys",
     queue: MAINTENANCE_QUEUE,
   },
+  { name: "purge-trash", cron: "23 * * * *", kind: "maintenance.purge_trash", queue: MAINTENANCE_QUEUE },
   {
     name: "prune-provider-rows",
     cron: "53 * * * *",
@@ -34,6 +36,8 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
       return { ok: true };
     },
     "maintenance.rescue": async () => ({ rescued: await rescueExpired(db) }),
+    // Trashed assets past ASSET_TRASH_RETENTION_DAYS that nothing uses: rows go, files are queued for removal.
+    "maintenance.purge_trash": async () => purgeTrash(db, config.uploads.trashRetentionDays),
     // An Idempotency-Key protects retries of one request, not forever: a day is plenty.
     "maintenance.prune_idempotency_keys": async () => {
       const r = await db

@@ -1,4 +1,9 @@
-import { DELETE_PREFIX, type DeletePrefixPayload } from "../pipeline/project-removal.ts";
+import {
+  DELETE_KEYS,
+  DELETE_PREFIX,
+  type DeleteKeysPayload,
+  type DeletePrefixPayload,
+} from "../pipeline/project-removal.ts";
 import { type Handler, PermanentJobError } from "../queue/index.ts";
 import type { Storage } from "../storage/types.ts";
 
@@ -18,6 +23,15 @@ export function storageCleanupHandlers(storage: Storage): Record<string, Handler
         await storage.delete(o.key);
       }
       return { deleted: objects.length };
+    },
+    [DELETE_KEYS]: async (payload: DeleteKeysPayload, ctx) => {
+      if (!Array.isArray(payload?.keys) || payload.keys.some((k) => typeof k !== "string"))
+        throw new PermanentJobError(`${DELETE_KEYS} needs a list of keys`);
+      for (const key of payload.keys) {
+        ctx.signal.throwIfAborted();
+        await storage.delete(key);
+      }
+      return { deleted: payload.keys.length };
     },
   };
 }

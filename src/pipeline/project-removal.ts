@@ -35,6 +35,18 @@ export function deletePrefixJob(prefix: string, after: string[] = []): EnqueueIn
   };
 }
 
+export const DELETE_KEYS = "storage.delete_keys";
+
+export interface DeleteKeysPayload {
+  keys: string[];
+}
+
+/** The removal of named stored objects (a purged asset's file and thumbnail), to enqueue with the rows' deletion. */
+export function deleteKeysJob(keys: string[]): EnqueueInput {
+  const payload: DeleteKeysPayload = { keys };
+  return { kind: DELETE_KEYS, queue: FILES_QUEUE, payload, maxAttempts: 15, backoffMs: 1000, timeoutMs: 10 * 60_000 };
+}
+
 const LIVE_RUN = ["queued", "running", "paused"] as const;
 
 /**

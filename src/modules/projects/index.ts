@@ -10,7 +10,6 @@ import { idempotent } from "../../http/idempotency.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import * as exportsSvc from "./exports.ts";
 import {
-  AssetSchema,
   CreateProjectBody,
   DownloadUrlSchema,
   ExportFileParams,
@@ -373,17 +372,6 @@ export function projectsModule(deps: Deps) {
         params: IdParams,
         response: { 200: Envelope(ExportSchema), ...ErrorResponses },
         detail: { summary: "Cancel an export (a render in progress aborts)", security },
-      },
-    )
-    .get(
-      "/assets/:id",
-      async ({ params, caller }) =>
-        ok(await projects.assetView(db, storage, { userId: caller.user.id, assetId: params.id })),
-      {
-        spaceRole: "viewer",
-        params: IdParams,
-        response: { 200: Envelope(AssetSchema), ...ErrorResponses },
-        detail: { summary: "A file the project made or received, with a signed, expiring download link", security },
       },
     )
     .get(

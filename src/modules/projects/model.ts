@@ -210,21 +210,6 @@ export const UploadProjectBody = t.Object({
   space_id: t.Optional(uuid),
 });
 
-export const AssetSchema = t.Object({
-  id: uuid,
-  project_id: t.Nullable(uuid),
-  package_id: t.Nullable(uuid),
-  kind: t.String({ examples: ["keyframe"] }),
-  mime_type: t.String(),
-  size: t.Integer(),
-  sha256: t.String(),
-  input_digest: t.String(),
-  meta: t.Record(t.String(), t.Unknown()),
-  download_url: t.String(),
-  expires_at: iso,
-  created_at: iso,
-});
-
 const SignedUrl = t.String({ description: "Signed, expiring link" });
 
 export const ProjectResultSchema = t.Object({

@@ -335,29 +335,6 @@ export async function skipStageFor(db: Db, ids: { userId: string; runId: string 
 }
 
 /** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
-export async function assetView(db: Db, storage: Storage, { userId, assetId }: { userId: string; assetId: string }) {
-  const a = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
-  if (!a?.project_id) throw notFound("asset");
-  await requireProject(db, { userId, projectId: a.project_id }, "viewer").catch(() => {
-    throw notFound("asset");
-  });
-  const { url, expiresAt } = await storage.signedUrl(a.storage_key, 3600);
-  return {
-    id: a.id,
-    project_id: a.project_id,
-    package_id: a.package_id,
-    kind: a.kind,
-    mime_type: a.mime_type,
-    size: a.size,
-    sha256: a.sha256,
-    input_digest: a.input_digest,
-    meta: a.meta,
-    download_url: url,
-    expires_at: expiresAt.toISOString(),
-    created_at: a.created_at.toISOString(),
-  };
-}
-
 /** Stops an export: a run's export cancels its run; a standalone export's job is cancelled (a render in progress aborts). */
 export async function cancelExport(db: Db, { userId, exportId }: { userId: string; exportId: string }) {
   const ex = await db.selectFrom("exports").selectAll().where("id", "=", exportId).executeTakeFirst();
