@@ -17,6 +17,7 @@ import { packagesModule } from "./modules/packages/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { tasksModule } from "./modules/tasks/index.ts";
+import { templatesModule } from "./modules/templates/index.ts";
 import { timelineModule } from "./modules/timeline/index.ts";
 import { uploadsModule } from "./modules/uploads/index.ts";
 import { usageModule } from "./modules/usage/index.ts";
@@ -56,6 +57,7 @@ export function createApp(deps: Deps) {
     .use(tasksModule(deps))
     .use(uploadsModule(deps))
     .use(assetsModule(deps))
+    .use(templatesModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

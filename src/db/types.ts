@@ -293,6 +293,16 @@ export interface AssetsTable {
   created_at: Timestamp;
 }
 
+export interface ConfigTemplatesTable {
+  id: Generated<string>;
+  space_id: string;
+  name: string;
+  description: ColumnType<string, string | undefined, string>;
+  options: Json<ProjectOptions>;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
 export interface AssetDeleteTokensTable {
   token: string;
   asset_id: string;
@@ -448,6 +458,7 @@ export interface Database {
   rate_limits: RateLimitsTable;
   upload_slots: UploadSlotsTable;
   asset_delete_tokens: AssetDeleteTokensTable;
+  config_templates: ConfigTemplatesTable;
 }
 
 export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";

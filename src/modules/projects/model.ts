@@ -26,6 +26,9 @@ export const CreateProjectBody = t.Object({
   ),
   options: t.Optional(ProjectOptions),
   space_id: t.Optional(uuid),
+  template_id: t.Optional(
+    t.String({ format: "uuid", description: "A config template of the space: its options, under `options`" }),
+  ),
   run: t.Optional(
     t.Object(
       { mode: t.Union([t.Literal("auto"), t.Literal("step")]), to_stage: t.Optional(StageName) },

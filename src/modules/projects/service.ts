@@ -11,6 +11,7 @@ import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
 import { cancelJob } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
+import { templateOptions } from "../../services/config-templates.ts";
 import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
@@ -53,6 +54,8 @@ export interface NewProject {
   input?: { type: InputType; text: string };
   options?: ProjectOptions;
   space_id?: string;
+  /** A config template of the project's space: its options, under the request's own. */
+  template_id?: string;
   run?: { mode: "auto" | "step"; to_stage?: Stage };
 }
 
@@ -80,8 +83,12 @@ export async function createProjectWithRun(
   if (!spaceId) throw notFound("space");
   await requireSpaceRole(db, { userId, spaceId }, "editor");
   if (body.run && !body.input) throw validation([{ path: "/run", message: "a run needs the story: send input too" }]);
+  // A template's options first; the request's own options win over them.
+  const options = body.template_id
+    ? { ...(await templateOptions(db, { templateId: body.template_id, spaceId })), ...body.options }
+    : body.options;
   const { projectId, run } = await db.transaction().execute(async (trx) => {
-    const id = await insertProject(trx, { userId, spaceId }, body);
+    const id = await insertProject(trx, { userId, spaceId }, { ...body, options });
     const started = body.run
       ? await startRunIn(trx, { projectId: id, userId, mode: body.run.mode, toStage: body.run.to_stage })
       : null;
