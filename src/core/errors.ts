@@ -44,5 +44,9 @@ export const forbidden = (message = "you are not allowed to do this") => new App
 export const unauthorized = (message = "authentication required") => new AppError("UNAUTHORIZED", message);
 export const conflict = (message: string, details: Record<string, unknown> = {}) =>
   new AppError("CONFLICT", message, details);
+export const unsupported = (message: string) => new AppError("UNSUPPORTED_MEDIA_TYPE", message);
+/** Over a size limit (413, the limit in details); `what` names what was too big. */
+export const tooLarge = (limit: number, what = "request body") =>
+  new AppError("PAYLOAD_TOO_LARGE", `${what} is larger than ${limit} bytes`, { limit_bytes: limit });
 export const validation = (fields: FieldError[], message = "request validation failed") =>
   new AppError("VALIDATION_ERROR", message, { fields });

@@ -1,7 +1,6 @@
-import { AppError } from "../core/errors.ts";
+import { AppError, tooLarge } from "../core/errors.ts";
 
-export const tooLarge = (limit: number) =>
-  new AppError("PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`, { limit_bytes: limit });
+export { tooLarge };
 
 /**
  * Reads a request body, refusing to buffer more than `limit` bytes even without Content-Length;

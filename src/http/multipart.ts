@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import busboy from "busboy";
-import { AppError } from "../core/errors.ts";
+import { AppError, tooLarge } from "../core/errors.ts";
 
 /** A file part streamed to a temporary file, with the form's other fields. */
 export interface ReceivedFile {
@@ -89,11 +89,7 @@ export async function receiveFile(
             headSize += part.length;
           }
         });
-        stream.on("limit", () =>
-          fail(
-            new AppError("PAYLOAD_TOO_LARGE", `the file is larger than ${maxBytes} bytes`, { limit_bytes: maxBytes }),
-          ),
-        );
+        stream.on("limit", () => fail(tooLarge(maxBytes, "the file")));
         file = new Promise((done, broke) => {
           sink.on("finish", () =>
             done({

@@ -1,10 +1,8 @@
-import { AppError } from "../../core/errors.ts";
+import { tooLarge, unsupported } from "../../core/errors.ts";
 import { sniff } from "../../media/sniff.ts";
 import { docxText } from "./docx.ts";
 
 export const UPLOAD_MAX_BYTES = 10 * 1024 * 1024;
-
-const unsupported = (message: string) => new AppError("UNSUPPORTED_MEDIA_TYPE", message);
 
 /** What file-type calls a Word file: a bare ZIP too, since a minimal .docx has no content-types part to name it. */
 const WORD_CONTAINERS = new Set(["zip", "docx", "docm", "dotx", "dotm"]);
@@ -29,10 +27,7 @@ function plainText(bytes: Uint8Array): string {
  * name: a ZIP renamed .txt or a binary renamed .md is refused (415), as is any other extension.
  */
 export async function storyFromUpload(file: File): Promise<{ text: string; kind: "txt" | "md" | "docx" }> {
-  if (file.size > UPLOAD_MAX_BYTES)
-    throw new AppError("PAYLOAD_TOO_LARGE", `the file is larger than ${UPLOAD_MAX_BYTES} bytes`, {
-      limit_bytes: UPLOAD_MAX_BYTES,
-    });
+  if (file.size > UPLOAD_MAX_BYTES) throw tooLarge(UPLOAD_MAX_BYTES, "the file");
   const ext = (file.name.split(".").pop() ?? "").toLowerCase();
   if (!["txt", "md", "docx"].includes(ext)) throw unsupported("upload a .txt, .md or .docx file");
   const bytes = new Uint8Array(await file.arrayBuffer());

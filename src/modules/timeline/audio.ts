@@ -2,15 +2,16 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { sql } from "kysely";
 import type { Config } from "../../config.ts";
-import { AppError, conflict, notFound, validation } from "../../core/errors.ts";
+import { conflict, notFound, tooLarge, unsupported, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
-import { MediaError, probe, withTempDir } from "../../media/ffmpeg.ts";
+import { withTempDir } from "../../media/ffmpeg.ts";
 import { sniffAudio } from "../../media/sniff.ts";
 import { type AssetOwner, ensureAsset } from "../../pipeline/assets.ts";
 import { regenerateJob } from "../../pipeline/jobs.ts";
 import { loadPackage, loadShots, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { queueTasks } from "../../pipeline/tasks.ts";
 import type { Mood } from "../../providers/types.ts";
+import { probeSent } from "../../services/media-check.ts";
 import { type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
 import { type AssetRef, lineLayout, type MusicMaterial, narratorVoice } from "../../story/material.ts";
@@ -19,8 +20,6 @@ import { activePackage, toClip } from "./service.ts";
 /** The most an uploaded recording may weigh (the `/upload` routes' body limit). */
 export const AUDIO_UPLOAD_MAX_BYTES = 10 * 1024 * 1024;
 const LINK_TTL_S = 3600;
-
-const unsupported = (message: string) => new AppError("UNSUPPORTED_MEDIA_TYPE", message);
 
 /**
  * An uploaded recording checked and stored as one of the project's assets: 413 over the limit,
@@ -33,22 +32,15 @@ async function storeRecording(
   kind: "custom_voice" | "custom_music",
   file: File,
 ): Promise<{ ref: AssetRef; durationS: number }> {
-  if (file.size > AUDIO_UPLOAD_MAX_BYTES)
-    throw new AppError("PAYLOAD_TOO_LARGE", `the recording is larger than ${AUDIO_UPLOAD_MAX_BYTES} bytes`, {
-      limit_bytes: AUDIO_UPLOAD_MAX_BYTES,
-    });
+  if (file.size > AUDIO_UPLOAD_MAX_BYTES) throw tooLarge(AUDIO_UPLOAD_MAX_BYTES, "the recording");
   const bytes = new Uint8Array(await file.arrayBuffer());
   const mimeType = await sniffAudio(bytes);
   if (!mimeType) throw unsupported("the file is not a WAV, MP3, M4A, OGG or FLAC recording");
   const durationS = await withTempDir(async (dir) => {
     const path = join(dir, "recording");
     await Bun.write(path, bytes);
-    const probed = await probe(path).catch((e) => {
-      if (e instanceof MediaError) throw unsupported("the recording cannot be read: it is damaged or cut short");
-      throw e;
-    });
-    if (!probed.streams.some((s) => s.codec_type === "audio") || !(probed.durationS > 0))
-      throw unsupported("the file holds no sound");
+    const probed = await probeSent(path, "audio", "the recording");
+    if (!(probed.durationS > 0)) throw unsupported("the file holds no sound");
     return probed.durationS;
   });
   const digest = createHash("sha256").update(bytes).digest("hex");

@@ -1,11 +1,12 @@
 import { join } from "node:path";
 import { type Selectable, sql } from "kysely";
 import type { Config } from "../../config.ts";
-import { AppError } from "../../core/errors.ts";
+import { AppError, unsupported } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import type { AssetsTable } from "../../db/types.ts";
-import { MediaError, probe, runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
+import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import { sniff } from "../../media/sniff.ts";
+import { probeSent } from "../../services/media-check.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
@@ -99,8 +100,6 @@ export async function releaseUploadSlot(db: Db, slotId: string): Promise<void> {
   await db.deleteFrom("upload_slots").where("id", "=", slotId).execute();
 }
 
-const unsupported = (message: string) => new AppError("UNSUPPORTED_MEDIA_TYPE", message);
-
 export const badProjectId = () =>
   new AppError("VALIDATION_ERROR", "project_id must be a uuid", {
     fields: [{ path: "/project_id", message: "must be a uuid" }],
@@ -122,14 +121,8 @@ export async function uploadType(head: Uint8Array, fileName: string) {
 
 /** Size and length as ffprobe reads them, and a 320-pixel-wide JPEG thumbnail for pictures and videos. */
 async function inspect(path: string, kind: UploadKind, thumbDir: string) {
-  const probed = await probe(path).catch((e) => {
-    if (e instanceof MediaError) throw unsupported("the file cannot be read: it is damaged or cut short");
-    throw e;
-  });
-  const visual = probed.streams.find((s) => s.codec_type === "video");
-  const sound = probed.streams.find((s) => s.codec_type === "audio");
-  if (kind !== "audio" && !visual) throw unsupported("the file holds no picture");
-  if (kind === "audio" && !sound) throw unsupported("the file holds no sound");
+  const probed = await probeSent(path, kind);
+  const { visual } = probed;
   let thumbnail: string | null = null;
   if (kind !== "audio") {
     thumbnail = join(thumbDir, "thumbnail.jpg");
