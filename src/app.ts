@@ -13,6 +13,7 @@ import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { inputModule } from "./modules/input/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
+import { libraryModule } from "./modules/library/index.ts";
 import { packagesModule } from "./modules/packages/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
@@ -58,6 +59,7 @@ export function createApp(deps: Deps) {
     .use(uploadsModule(deps))
     .use(assetsModule(deps))
     .use(templatesModule(deps))
+    .use(libraryModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

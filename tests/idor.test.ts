@@ -5,8 +5,10 @@
 // 404 NOT_FOUND, word for word what a made-up id gets (a 403 would confirm the id exists), except
 // on ADMIN-only routes, which refuse a plain USER with 403 before looking at the id. Nothing of A's
 // may change. A new route whose path parameter the fixture cannot fill fails the first test.
+
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
+import { libraryItems } from "./support/library-fixture.ts";
 import { completedProject, pipelineContext } from "./support/pipeline.ts";
 import { key, paramNames, pathFor, type Route, routeTable, send } from "./support/route-table.ts";
 
@@ -97,6 +99,7 @@ async function build(): Promise<Fixture> {
     runId: run.id,
     memberIds: [a.user.id, carol.user.id],
     ids: {
+      ...(await libraryItems(ctx.db, { spaceId, userId: a.user.id })),
       projects: projectId,
       runs: run.id,
       "material-packages": run.package_id,
@@ -158,6 +161,12 @@ async function snapshot(f: Fixture) {
     jobs: await ctx.db.selectFrom("jobs").selectAll().orderBy("id").execute(),
     history: await ctx.db.selectFrom("job_history").select(["id", "state", "attempt"]).orderBy("id").execute(),
     providers: await ctx.db.selectFrom("providers").selectAll().orderBy("id").execute(),
+    library: await ctx.db
+      .selectFrom("library_items")
+      .selectAll()
+      .where("space_id", "=", f.spaceId)
+      .orderBy("id")
+      .execute(),
     files: (await ctx.deps.storage.list(`projects/${f.projectId}/`)).map((o) => [o.key, o.sha256]),
   };
 }

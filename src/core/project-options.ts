@@ -63,6 +63,37 @@ export const ProjectOptions = Type.Object(
           "The length of the whole video, in seconds: every shot is scaled in proportion. Wins over duration_per_scene.",
       }),
     ),
+    subject_ids: Type.Optional(
+      Type.Array(Type.String({ format: "uuid" }), {
+        maxItems: 20,
+        uniqueItems: true,
+        description:
+          "Library characters cast into the story: each plays the story's character of its name (or alias), keeping its appearance, reference pictures and voice.",
+      }),
+    ),
+    subject_map: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 60 }), Type.String({ format: "uuid" }), {
+        maxProperties: 20,
+        description: "Story character name → library character that plays it, whatever the names.",
+      }),
+    ),
+    style_id: Type.Optional(
+      Type.String({ format: "uuid", description: "A library style: its prompt, palette and preview picture" }),
+    ),
+    voice_ids: Type.Optional(
+      Type.Object(
+        {
+          narrator: Type.Optional(Type.String({ format: "uuid", description: "A library voice for the narrator" })),
+          characters: Type.Optional(
+            Type.Record(Type.String({ minLength: 1, maxLength: 60 }), Type.String({ format: "uuid" }), {
+              maxProperties: 20,
+              description: "Story character name → the library voice it speaks with",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -2,6 +2,7 @@ import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
 import type { TaskError, TaskKind, TaskParams, TaskResult, TaskStatus, TaskTarget } from "../core/generation-task.ts";
+import type { LibraryData, LibraryKind } from "../core/library-item.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
 import type { ProjectOptions } from "../core/project-options.ts";
 import type { ChainLink, ProviderKind, ProviderModels, ProviderSettings } from "../core/provider-record.ts";
@@ -303,6 +304,43 @@ export interface ConfigTemplatesTable {
   created_at: Timestamp;
 }
 
+export interface LibraryItemsTable {
+  id: Generated<string>;
+  space_id: string;
+  kind: LibraryKind;
+  name: string;
+  description: ColumnType<string, string | undefined, string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  data: Json<LibraryData>;
+  /** Kept by a trigger on library_uses: the projects that cast the item. */
+  usage_count: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface LibraryUsesTable {
+  item_id: string;
+  project_id: string;
+  created_at: Timestamp;
+}
+
+/** What an attachment says of itself besides its label: for `character`, whose picture it is. */
+export interface AttachmentMetadata {
+  character?: string;
+  note?: string;
+}
+
+export interface ProjectAttachmentsTable {
+  id: Generated<string>;
+  project_id: string;
+  asset_id: string;
+  label: string;
+  metadata: ColumnType<AttachmentMetadata, string | undefined, string>;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
 export interface AssetDeleteTokensTable {
   token: string;
   asset_id: string;
@@ -459,6 +497,9 @@ export interface Database {
   upload_slots: UploadSlotsTable;
   asset_delete_tokens: AssetDeleteTokensTable;
   config_templates: ConfigTemplatesTable;
+  library_items: LibraryItemsTable;
+  library_uses: LibraryUsesTable;
+  project_attachments: ProjectAttachmentsTable;
 }
 
 export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";

@@ -5,13 +5,14 @@ import { enqueue } from "../queue/index.ts";
 import { deleteKeysJob } from "./project-removal.ts";
 
 export interface AssetUser {
-  type: "package" | "export";
+  type: "package" | "export" | "library_item";
   id: string;
 }
 
 /**
  * Who still uses an asset: a material package (its characters, scenes, music, art style or a
- * shot's candidates and line audio) or an export (its files or settings). Asset ids are uuids,
+ * shot's candidates and line audio), an export (its files or settings) or a library item (its
+ * pictures, sample or track). Asset ids are uuids,
  * which appear in that JSON only as references, so a text match finds every use.
  */
 export async function assetUsers(db: Db, assetId: string): Promise<AssetUser[]> {
@@ -23,6 +24,8 @@ export async function assetUsers(db: Db, assetId: string): Promise<AssetUser[]> 
     union all
     select 'export' as type, e.id from exports e
      where e.files::text like ${needle} or e.options::text like ${needle}
+    union all
+    select 'library_item' as type, l.id from library_items l where l.data::text like ${needle}
   `.execute(db);
   return rows;
 }

@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { runFfmpeg, withTempDir } from "../../src/media/ffmpeg.ts";
 
-export type FakeRoute = "tts" | "voices" | "music";
+export type FakeRoute = "tts" | "voices" | "music" | "clone";
 
 export interface RecordedElevenLabsRequest {
   route: FakeRoute | null;
@@ -262,8 +262,8 @@ export async function startFakeElevenLabs(
   const requests: RecordedElevenLabsRequest[] = [];
   const closings = new WeakMap<RecordedElevenLabsRequest, Promise<void>>();
   const arrivals: Array<{ route: FakeRoute; arrived: (r: RecordedElevenLabsRequest) => void }> = [];
-  const failures: Record<FakeRoute, ScriptedAnswer[]> = { tts: [], voices: [], music: [] };
-  const delays: Record<FakeRoute, number> = { tts: 0, voices: 0, music: 0 };
+  const failures: Record<FakeRoute, ScriptedAnswer[]> = { tts: [], voices: [], music: [], clone: [] };
+  const delays: Record<FakeRoute, number> = { tts: 0, voices: 0, music: 0, clone: 0 };
   /** The JSON of every successful speech answer, in order. */
   const speeches: Array<{
     audio_base64: string;
@@ -382,7 +382,9 @@ export async function startFakeElevenLabs(
             ? "voices"
             : req.method === "POST" && url.pathname === "/v1/music"
               ? "music"
-              : null;
+              : req.method === "POST" && url.pathname === "/v1/voices/add"
+                ? "clone"
+                : null;
       const record: RecordedElevenLabsRequest = {
         route,
         method: req.method,
@@ -407,7 +409,28 @@ export async function startFakeElevenLabs(
         },
         { once: true },
       );
-      if (req.method === "POST") {
+      if (route === "clone") {
+        // Instant voice clone: multipart name, files[], description, labels (a JSON object).
+        const form = await req.formData();
+        const files = await Promise.all(
+          form.getAll("files").map(async (f) => {
+            const file = f as File;
+            const bytes = new Uint8Array(await file.arrayBuffer());
+            return {
+              name: file.name,
+              type: file.type,
+              size: bytes.length,
+              sha256: new Bun.CryptoHasher("sha256").update(bytes).digest("hex"),
+            };
+          }),
+        );
+        record.body = {
+          name: form.get("name"),
+          description: form.get("description"),
+          labels: form.get("labels"),
+          files,
+        };
+      } else if (req.method === "POST") {
         const text = await req.text();
         try {
           record.body = text ? JSON.parse(text) : null;
@@ -441,6 +464,14 @@ export async function startFakeElevenLabs(
       if (route === "tts") return tts(decodeURIComponent(tts_![1]!), body, record.query);
       if (route === "voices")
         return json({ voices, has_more: false, total_count: voices.length, next_page_token: null });
+      if (route === "clone") {
+        if (typeof body.name !== "string" || !Array.isArray(body.files) || body.files.length === 0)
+          return json({ detail: [{ type: "missing", loc: ["body", "files"], msg: "Field required" }] }, 422);
+        const voice_id = `clone${requests.filter((r) => r.route === "clone").length}${body.name.length}`;
+        voices = [...voices, fakeVoice(voice_id, body.name, {})];
+        voiceIds = new Set(voices.map((v) => v.voice_id));
+        return json({ voice_id, requires_verification: false });
+      }
       return music(body);
     },
   });

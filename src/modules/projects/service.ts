@@ -5,6 +5,7 @@ import type { ProjectOptions } from "../../core/project-options.ts";
 import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
 import type { Database, ProjectStatus, RunStatus } from "../../db/types.ts";
+import { castFromLibrary } from "../../library/items.ts";
 import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } from "../../pipeline/orchestrate.ts";
 import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
@@ -131,6 +132,8 @@ async function insertProject(
     })
     .returning("id")
     .executeTakeFirstOrThrow();
+  // Library items the options cast: checked against the space and counted with the project.
+  await castFromLibrary(trx, { spaceId, projectId: row.id }, body.options);
   return row.id;
 }
 
@@ -214,17 +217,20 @@ export async function updateProject(
   body: { name?: string; description?: string; tags?: string[]; options?: ProjectOptions },
 ) {
   const p = await requireProject(db, { userId, projectId }, "editor");
-  await db
-    .updateTable("projects")
-    .set({
-      ...(body.name ? { name: body.name } : {}),
-      ...(body.description !== undefined ? { description: body.description } : {}),
-      ...(body.tags !== undefined ? { tags: normalTags(body.tags) } : {}),
-      ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
-      updated_at: new Date(),
-    })
-    .where("id", "=", projectId)
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable("projects")
+      .set({
+        ...(body.name ? { name: body.name } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(body.tags !== undefined ? { tags: normalTags(body.tags) } : {}),
+        ...(body.options ? { options: JSON.stringify({ ...p.options, ...body.options }) } : {}),
+        updated_at: new Date(),
+      })
+      .where("id", "=", projectId)
+      .execute();
+    await castFromLibrary(trx, { spaceId: p.space_id, projectId }, body.options);
+  });
   return viewOf(db, storage, projectId);
 }
 

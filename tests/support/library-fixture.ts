@@ -1,0 +1,50 @@
+import type { Db } from "../../src/db/client.ts";
+
+/**
+ * One library item of each kind in a space, written straight to the table (the route tests need
+ * ids to fill `/library/<kind>/:id` with, not the files behind them), keyed as the route table
+ * names its path segments.
+ */
+export async function libraryItems(db: Db, { spaceId, userId }: { spaceId: string; userId: string }) {
+  const add = async (kind: "character" | "style" | "voice" | "music", data: object) =>
+    (
+      await db
+        .insertInto("library_items")
+        .values({ space_id: spaceId, kind, name: `fixture ${kind}`, data: JSON.stringify(data), created_by: userId })
+        .returning("id")
+        .executeTakeFirstOrThrow()
+    ).id;
+  return {
+    characters: await add("character", {
+      gender: "female",
+      age: "young",
+      appearance: "",
+      personality: "",
+      reference_asset_ids: [],
+      voice: null,
+    }),
+    styles: await add("style", {
+      prompt_template: "ink",
+      negative_prompt: "",
+      preview_asset_id: null,
+      palette: [],
+      monochrome: false,
+    }),
+    voices: await add("voice", {
+      provider: "local",
+      voice_id: "fixture",
+      voice_type: "any",
+      gender: "unknown",
+      language: null,
+      sample_asset_id: null,
+      cloned: false,
+    }),
+    music: await add("music", {
+      asset_id: crypto.randomUUID(),
+      mood: null,
+      genre: null,
+      bpm: null,
+      duration_s: 1,
+    }),
+  };
+}
