@@ -33,6 +33,10 @@ export interface Voice {
 
 export interface CharacterMaterial extends Character {
   voice: Voice;
+  /** The library character that plays it (project option subject_ids / subject_map). */
+  library_item_id?: string;
+  /** Its library pictures: every keyframe of it is drawn from all of them. */
+  references?: AssetRef[];
   /** The selected reference sheet, one of `candidates`. */
   reference: AssetRef | null;
   candidates: AssetRef[];
@@ -50,6 +54,9 @@ export interface ArtStyle {
   palette: string[];
   /** Drawn in greys (manga). */
   monochrome?: boolean;
+  /** The library style it came from (project option style_id), and its preview picture to follow. */
+  library_item_id?: string;
+  references?: AssetRef[];
 }
 
 export interface LineMaterial {

@@ -15,6 +15,7 @@ import { assignVoices } from "../../voices/assign.ts";
 import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
 import { pictureSize } from "../context.ts";
+import { libraryCast } from "../library-cast.ts";
 import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
 import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
 import { type Guide, guidedPrompt } from "./guide.ts";
@@ -52,7 +53,9 @@ export async function artStyle(ctx: StepContext) {
   // Options stored before styles were a closed list may name none of them.
   const asked = ctx.project.options.style;
   const name: StyleId = asked && asked in STYLE_PRESETS ? asked : byStory;
-  await savePackage(ctx.deps.db, ctx.packageId, { art_style: { name, ...STYLE_PRESETS[name] } });
+  // A library style (style_id) wins over the presets.
+  const fromLibrary = await (await libraryCast(ctx)).style();
+  await savePackage(ctx.deps.db, ctx.packageId, { art_style: fromLibrary ?? { name, ...STYLE_PRESETS[name] } });
 }
 
 /** A character's reference sheet (another seed, another candidate). */
@@ -160,18 +163,31 @@ export async function characters(ctx: StepContext) {
         { language: storyLanguage(ctx, pkg) },
       )
     : null;
+  const lib = await libraryCast(ctx);
   const out: CharacterMaterial[] = [];
   for (const [i, c] of found.entries()) {
-    const ref = await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c);
-    const voice = kept.get(c.name) ?? { provider, voice_id: castFor(cast, c.name) ?? c.name, speed };
-    out.push({ ...c, voice, reference: ref, candidates: [ref] });
+    // A library character keeps its own pictures and voice: no reference sheet is drawn for it.
+    const subject = await lib.subjectFor(c);
+    const pictures = subject?.references ?? [];
+    const ref = pictures[0] ?? (await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c));
+    const voice = lib.characterVoice(c.name, speed) ??
+      (subject?.voice ? { ...subject.voice, speed } : null) ??
+      kept.get(c.name) ?? { provider, voice_id: castFor(cast, c.name) ?? c.name, speed };
+    out.push({
+      ...c,
+      ...(subject ? { library_item_id: subject.itemId, description: subject.description || c.description } : {}),
+      ...(pictures.length > 0 ? { references: pictures } : {}),
+      voice,
+      reference: ref,
+      candidates: pictures.length > 0 ? pictures : [ref],
+    });
     await ctx.progress(((i + 1) / Math.max(1, found.length)) * 100);
   }
   await savePackage(ctx.deps.db, ctx.packageId, { characters: out });
   await saveNarratorVoice(
     ctx.deps.db,
     ctx.packageId,
-    narratorKept ?? { provider, voice_id: cast?.narrator ?? "narrator", speed },
+    lib.narratorVoice(speed) ?? narratorKept ?? { provider, voice_id: cast?.narrator ?? "narrator", speed },
   );
 }
 

@@ -13,13 +13,20 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
   const pkg = await loadPackage(db, ctx.packageId);
   const shot = await loadShot(db, { packageId: ctx.packageId, shotId });
   const scene = pkg.scenes.find((s) => s.id === shot.sceneId);
+  // A library character is drawn from all its pictures; the others from their reference sheet.
+  const cast = shot.characters.map((n) => pkg.characters.find((c) => c.name === n)).filter((c) => c !== undefined);
   const refs = [
-    ...shot.characters.map((n) => pkg.characters.find((c) => c.name === n)?.reference).filter((r) => r != null),
+    ...cast.flatMap((c) => c.references ?? (c.reference ? [c.reference] : [])),
+    ...(pkg.art_style?.references ?? []),
     ...(guide.references ?? []),
   ];
+  const looks = cast.filter((c) => c.library_item_id && c.description).map((c) => `${c.name}: ${c.description}`);
   const size = pictureSize(ctx.project.options);
   const prompt = guidedPrompt(
-    { art: pkg.art_style?.prompt ?? "", subject: `${shot.description}. Camera: ${shot.camera}.` },
+    {
+      art: pkg.art_style?.prompt ?? "",
+      subject: [`${shot.description}. Camera: ${shot.camera}.`, ...looks].join(" "),
+    },
     guide,
   );
   const hint = {

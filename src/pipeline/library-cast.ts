@@ -1,0 +1,78 @@
+/**
+ * What a project's library options cast into its run: library characters playing the story's
+ * characters (by subject_map, else by name or alias among subject_ids), a library style, and
+ * library voices for characters and the narrator. Items deleted since the options were set are
+ * simply not cast.
+ */
+import type { CharacterData, StyleData, VoiceData } from "../core/library-item.ts";
+import { assetRefs, itemsOfSpace, type LibraryRow, optionItems } from "../library/items.ts";
+import type { ArtStyle, AssetRef, Voice } from "../story/material.ts";
+import type { StepContext } from "./context.ts";
+
+export interface Subject {
+  itemId: string;
+  description: string;
+  references: AssetRef[];
+  voice: CharacterData["voice"];
+}
+
+export async function libraryCast(ctx: StepContext) {
+  const o = ctx.project.options;
+  const { db } = ctx.deps;
+  const spaceId = ctx.project.space_id;
+  const items = await itemsOfSpace(
+    db,
+    spaceId,
+    optionItems(o).map((n) => n.id),
+  );
+  const of = (id: string | undefined, kind: LibraryRow["kind"]) => {
+    const r = id ? items.get(id) : undefined;
+    return r && r.kind === kind ? r : undefined;
+  };
+  const subjects = (o.subject_ids ?? []).flatMap((id) => of(id, "character") ?? []);
+
+  /** The library character playing a story character, with its pictures read from the space's assets. */
+  async function subjectFor(c: { name: string; aliases: string[] }): Promise<Subject | null> {
+    const mapped = Object.hasOwn(o.subject_map ?? {}, c.name) ? of(o.subject_map![c.name], "character") : undefined;
+    const row = mapped ?? subjects.find((s) => s.name === c.name || c.aliases.includes(s.name));
+    if (!row) return null;
+    const d = row.data as CharacterData;
+    return {
+      itemId: row.id,
+      description: [row.description, d.appearance].filter(Boolean).join(". "),
+      references: await assetRefs(db, spaceId, d.reference_asset_ids),
+      voice: d.voice,
+    };
+  }
+
+  const voiceOf = (id: string | undefined, speed: number): Voice | null => {
+    const r = of(id, "voice");
+    if (!r) return null;
+    const d = r.data as VoiceData;
+    return { provider: d.provider, voice_id: d.voice_id, speed };
+  };
+
+  /** The library style as the package's art style, its preview a reference to follow. */
+  async function style(): Promise<ArtStyle | null> {
+    const r = of(o.style_id, "style");
+    if (!r) return null;
+    const d = r.data as StyleData;
+    const references = d.preview_asset_id ? await assetRefs(db, spaceId, [d.preview_asset_id]) : [];
+    return {
+      name: r.name,
+      prompt: d.prompt_template,
+      palette: d.palette,
+      monochrome: d.monochrome,
+      library_item_id: r.id,
+      ...(references.length > 0 ? { references } : {}),
+    };
+  }
+
+  return {
+    subjectFor,
+    style,
+    characterVoice: (name: string, speed: number) =>
+      voiceOf(Object.hasOwn(o.voice_ids?.characters ?? {}, name) ? o.voice_ids!.characters![name] : undefined, speed),
+    narratorVoice: (speed: number) => voiceOf(o.voice_ids?.narrator, speed),
+  };
+}
