@@ -5,8 +5,8 @@
 // speak for the narrator.
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { startFakeFal } from "./support/fake-fal.ts";
-import { ffmpegCapture } from "./support/media.ts";
 import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
+import { postUpload, solidPng } from "./support/upload-file.ts";
 
 const fal = await startFakeFal();
 afterAll(() => fal.stop());
@@ -18,38 +18,12 @@ await ctx.db
   .values({ capability: "image", chain: JSON.stringify([{ provider: "fal", model: "fal-ai/flux/dev" }]) })
   .execute();
 
-const BOUNDARY = "inkreel-libpipe-boundary";
-const enc = new TextEncoder();
-async function upload(token: string, fileName: string, bytes: Uint8Array<ArrayBuffer>) {
-  const head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${fileName}"\r\nContent-Type: image/png\r\n\r\n`;
-  const res = await ctx.app.handle(
-    new Request("http://localhost/api/v1/uploads", {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
-      body: new Blob([enc.encode(head), bytes, enc.encode(`\r\n--${BOUNDARY}--\r\n`)]),
-    }),
-  );
+async function upload(token: string, name: string, bytes: Uint8Array<ArrayBuffer>) {
+  const res = await postUpload(ctx.app, token, { name, type: "image/png", bytes });
   expect(res.status).toBe(201);
   return (await res.json()).data as { id: string };
 }
-const png = async (colour: string) =>
-  new Uint8Array(
-    (
-      await ffmpegCapture([
-        "-f",
-        "lavfi",
-        "-i",
-        `color=c=${colour}:s=256x256`,
-        "-frames:v",
-        "1",
-        "-c:v",
-        "png",
-        "-f",
-        "image2",
-        "pipe:1",
-      ])
-    ).stdout,
-  );
+const png = (colour: string) => solidPng(colour, "256x256");
 const sha = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 
 /** The reference pictures (by sha256) fal was sent with each keyframe that shows the library character. */

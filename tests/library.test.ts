@@ -5,42 +5,20 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
 import { ffmpegCapture } from "./support/media.ts";
 import { fetchSigned, pipelineContext } from "./support/pipeline.ts";
+import { postUpload, solidPng } from "./support/upload-file.ts";
 
 const eleven = await startFakeElevenLabs();
 afterAll(() => eleven.stop());
 const ctx = await pipelineContext({ ELEVENLABS_API_KEY: eleven.apiKey, ELEVENLABS_BASE_URL: eleven.url });
-const BOUNDARY = "inkreel-library-boundary";
-const enc = new TextEncoder();
-
-async function upload(token: string, fileName: string, type: string, bytes: Uint8Array<ArrayBuffer>) {
-  const head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${fileName}"\r\nContent-Type: ${type}\r\n\r\n`;
-  const res = await ctx.app.handle(
-    new Request("http://localhost/api/v1/uploads", {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
-      body: new Blob([enc.encode(head), bytes, enc.encode(`\r\n--${BOUNDARY}--\r\n`)]),
-    }),
-  );
+const media = async (args: string[]) => new Uint8Array((await ffmpegCapture(args)).stdout);
+const png = (colour: string) => solidPng(colour, "320x240");
+const wav = (hz: number) =>
+  media(["-f", "lavfi", "-i", `sine=frequency=${hz}:duration=2`, "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"]);
+async function upload(token: string, name: string, type: string, bytes: Uint8Array<ArrayBuffer>) {
+  const res = await postUpload(ctx.app, token, { name, type, bytes });
   expect(res.status).toBe(201);
   return (await res.json()).data as { id: string };
 }
-const media = async (args: string[]) => new Uint8Array((await ffmpegCapture(args)).stdout);
-const png = (colour: string) =>
-  media([
-    "-f",
-    "lavfi",
-    "-i",
-    `color=c=${colour}:s=320x240`,
-    "-frames:v",
-    "1",
-    "-c:v",
-    "png",
-    "-f",
-    "image2",
-    "pipe:1",
-  ]);
-const wav = (hz: number) =>
-  media(["-f", "lavfi", "-i", `sine=frequency=${hz}:duration=2`, "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"]);
 
 /** A team space with an editor and a viewer besides its admin. */
 async function team() {
