@@ -6,6 +6,7 @@ import { docsPlugin } from "./http/docs.ts";
 import { metricsPlugin } from "./http/metrics.ts";
 import { httpPlugin } from "./http/plugin.ts";
 import { assetsModule } from "./modules/assets/index.ts";
+import { attachmentsModule } from "./modules/attachments/index.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { configModule } from "./modules/config/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
@@ -60,6 +61,7 @@ export function createApp(deps: Deps) {
     .use(assetsModule(deps))
     .use(templatesModule(deps))
     .use(libraryModule(deps))
+    .use(attachmentsModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(voicesModule(deps))

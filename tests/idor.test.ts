@@ -8,7 +8,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { libraryItems } from "./support/library-fixture.ts";
+import { attachmentFixture, libraryItems } from "./support/library-fixture.ts";
 import { completedProject, pipelineContext } from "./support/pipeline.ts";
 import { key, paramNames, pathFor, type Route, routeTable, send } from "./support/route-table.ts";
 
@@ -105,6 +105,7 @@ async function build(): Promise<Fixture> {
       "material-packages": run.package_id,
       exports: run.export_id,
       assets: asset.id,
+      attachments: await attachmentFixture(ctx.db, { projectId, assetId: asset.id }),
       clipId: clip.id,
       lineId: clip.lines.find((l: { kind: string }) => l.kind === "dialogue").id,
       fileId: exported.files[0]!.asset_id,
@@ -161,6 +162,12 @@ async function snapshot(f: Fixture) {
     jobs: await ctx.db.selectFrom("jobs").selectAll().orderBy("id").execute(),
     history: await ctx.db.selectFrom("job_history").select(["id", "state", "attempt"]).orderBy("id").execute(),
     providers: await ctx.db.selectFrom("providers").selectAll().orderBy("id").execute(),
+    attachments: await ctx.db
+      .selectFrom("project_attachments")
+      .selectAll()
+      .where("project_id", "=", f.projectId)
+      .orderBy("id")
+      .execute(),
     library: await ctx.db
       .selectFrom("library_items")
       .selectAll()

@@ -6,7 +6,7 @@
 // an editor or a plain USER and check the answer.
 import { describe, expect, test } from "bun:test";
 import type { SpaceRole } from "../src/db/types.ts";
-import { libraryItems } from "./support/library-fixture.ts";
+import { attachmentFixture, libraryItems } from "./support/library-fixture.ts";
 import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
 import { key, pathFor, type Route, routeTable, send as sendRoute } from "./support/route-table.ts";
 
@@ -16,7 +16,8 @@ const worker = await ctx.startWorker();
 const table: Route[] = routeTable(ctx.app);
 
 /** Routes whose path names a project, run, export, asset, material package or space by id. */
-const ON_SPACE_RESOURCE = /^\/api\/v1\/(projects|runs|exports|assets|material-packages|spaces|library\/[a-z]+)\/:/;
+const ON_SPACE_RESOURCE =
+  /^\/api\/v1\/(projects|runs|exports|assets|attachments|material-packages|spaces|library\/[a-z]+)\/:/;
 
 const RANK: Record<SpaceRole, number> = { viewer: 1, editor: 2, admin: 3 };
 const needing = (min: SpaceRole) => table.filter((r) => r.role !== null && RANK[r.role] >= RANK[min]);
@@ -173,6 +174,7 @@ async function makeTeam(): Promise<Team> {
       runs: run.id,
       exports: exported.json.data.id,
       assets: asset.id,
+      attachments: await attachmentFixture(ctx.db, { projectId, assetId: asset.id }),
       "material-packages": run.package_id,
       spaces: spaceId,
       clipId: clip.id,
@@ -228,6 +230,12 @@ async function snapshot(t: Team) {
       .orderBy("package_shots.position")
       .execute(),
     jobs: await ctx.db.selectFrom("jobs").select(["id", "state", "attempt"]).orderBy("id").execute(),
+    attachments: await ctx.db
+      .selectFrom("project_attachments")
+      .selectAll()
+      .where("project_id", "=", t.projectId)
+      .orderBy("id")
+      .execute(),
     library: await ctx.db
       .selectFrom("library_items")
       .selectAll()

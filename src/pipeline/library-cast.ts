@@ -1,16 +1,18 @@
 /**
  * What a project's library options cast into its run: library characters playing the story's
  * characters (by subject_map, else by name or alias among subject_ids), a library style, and
- * library voices for characters and the narrator. Items deleted since the options were set are
- * simply not cast.
+ * library voices for characters and the narrator; and the project's attachments labelled
+ * `character` (that character's reference) or `style` (pictures the art style follows). Items
+ * deleted since the options were set are simply not cast.
  */
 import type { CharacterData, StyleData, VoiceData } from "../core/library-item.ts";
 import { assetRefs, itemsOfSpace, type LibraryRow, optionItems } from "../library/items.ts";
 import type { ArtStyle, AssetRef, Voice } from "../story/material.ts";
 import type { StepContext } from "./context.ts";
 
+/** Who a story character is drawn and voiced as: a library character, or photos attached for it (itemId null). */
 export interface Subject {
-  itemId: string;
+  itemId: string | null;
   description: string;
   references: AssetRef[];
   voice: CharacterData["voice"];
@@ -30,12 +32,44 @@ export async function libraryCast(ctx: StepContext) {
     return r && r.kind === kind ? r : undefined;
   };
   const subjects = (o.subject_ids ?? []).flatMap((id) => of(id, "character") ?? []);
+  const attached = await db
+    .selectFrom("project_attachments as pa")
+    .innerJoin("assets", "assets.id", "pa.asset_id")
+    .select([
+      "pa.label",
+      "pa.metadata",
+      "assets.id as asset_id",
+      "assets.storage_key",
+      "assets.mime_type",
+      "assets.sha256",
+    ])
+    .where("pa.project_id", "=", ctx.project.id)
+    .where("pa.label", "in", ["character", "style"])
+    .where("assets.mime_type", "like", "image/%")
+    // A trashed upload stays attached (restoring it brings it back) but guides nothing.
+    .where("assets.trashed_at", "is", null)
+    .orderBy("pa.created_at")
+    .orderBy("pa.id")
+    .execute();
+  const pictures = (which: (a: (typeof attached)[number]) => boolean): AssetRef[] =>
+    attached
+      .filter(which)
+      .map(({ asset_id, storage_key, mime_type, sha256 }) => ({ asset_id, storage_key, mime_type, sha256 }));
+  /** Photos attached as this character's (by name or alias). */
+  const photosOf = (c: { name: string; aliases: string[] }) =>
+    pictures(
+      (a) => a.label === "character" && !!a.metadata.character && [c.name, ...c.aliases].includes(a.metadata.character),
+    );
+  const stylePictures = pictures((a) => a.label === "style");
 
   /** The library character playing a story character, with its pictures read from the space's assets. */
   async function subjectFor(c: { name: string; aliases: string[] }): Promise<Subject | null> {
     const mapped = Object.hasOwn(o.subject_map ?? {}, c.name) ? of(o.subject_map![c.name], "character") : undefined;
     const row = mapped ?? subjects.find((s) => s.name === c.name || c.aliases.includes(s.name));
-    if (!row) return null;
+    if (!row) {
+      const photos = photosOf(c);
+      return photos.length > 0 ? { itemId: null, description: "", references: photos, voice: null } : null;
+    }
     const d = row.data as CharacterData;
     return {
       itemId: row.id,
@@ -52,12 +86,13 @@ export async function libraryCast(ctx: StepContext) {
     return { provider: d.provider, voice_id: d.voice_id, speed };
   };
 
-  /** The library style as the package's art style, its preview a reference to follow. */
-  async function style(): Promise<ArtStyle | null> {
+  /** The art style: the library style (its preview a reference) or the preset, with the attached style pictures. */
+  async function style(preset: ArtStyle): Promise<ArtStyle> {
     const r = of(o.style_id, "style");
-    if (!r) return null;
+    if (!r) return stylePictures.length > 0 ? { ...preset, references: stylePictures } : preset;
     const d = r.data as StyleData;
-    const references = d.preview_asset_id ? await assetRefs(db, spaceId, [d.preview_asset_id]) : [];
+    const preview = d.preview_asset_id ? await assetRefs(db, spaceId, [d.preview_asset_id]) : [];
+    const references = [...preview, ...stylePictures];
     return {
       name: r.name,
       prompt: d.prompt_template,

@@ -48,3 +48,13 @@ export async function libraryItems(db: Db, { spaceId, userId }: { spaceId: strin
     }),
   };
 }
+
+/** An attachment of `assetId` to the project, written straight to the table (the route tests need its id). */
+export async function attachmentFixture(db: Db, { projectId, assetId }: { projectId: string; assetId: string }) {
+  const { id } = await db
+    .insertInto("project_attachments")
+    .values({ project_id: projectId, asset_id: assetId, label: "reference" })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return id;
+}

@@ -5,34 +5,24 @@ import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
 import type { AssetsTable, SpaceRole } from "../../db/types.ts";
 import { assetUsers, purgeAsset } from "../../pipeline/asset-removal.ts";
+import { ASSET_LINK_TTL_S, assetLinks, mediaType } from "../../services/asset-links.ts";
 import { requireRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
 
 type Asset = Selectable<AssetsTable>;
-const LINK_TTL_S = 3600;
-const CONFIRM_TTL_MS = 5 * 60_000;
 
-/** What an asset's MIME type says it is. */
-const typeOf = (mime: string): "image" | "video" | "audio" | "file" =>
-  mime.startsWith("image/")
-    ? "image"
-    : mime.startsWith("video/")
-      ? "video"
-      : mime.startsWith("audio/")
-        ? "audio"
-        : "file";
+const CONFIRM_TTL_MS = 5 * 60_000;
 
 /** An asset as the API shows it: what it is, where it belongs, and signed links (never its storage key). */
 export async function assetView(storage: Storage, a: Asset) {
-  const file = await storage.signedUrl(a.storage_key, LINK_TTL_S);
-  const thumb = a.meta.thumbnail_key ? await storage.signedUrl(a.meta.thumbnail_key, LINK_TTL_S) : null;
+  const links = await assetLinks(storage, a);
   return {
     id: a.id,
     space_id: a.space_id,
     project_id: a.project_id,
     package_id: a.package_id,
     kind: a.kind,
-    type: typeOf(a.mime_type),
+    type: mediaType(a.mime_type),
     mime_type: a.mime_type,
     size: a.size,
     sha256: a.sha256,
@@ -43,9 +33,9 @@ export async function assetView(storage: Storage, a: Asset) {
     status: a.trashed_at ? ("trashed" as const) : ("active" as const),
     trashed_at: a.trashed_at?.toISOString() ?? null,
     download_count: a.download_count,
-    download_url: file.url,
-    thumbnail_url: thumb?.url ?? null,
-    expires_at: file.expiresAt.toISOString(),
+    download_url: links.url,
+    thumbnail_url: links.thumbnail_url,
+    expires_at: links.expires_at,
     created_at: a.created_at.toISOString(),
   };
 }
@@ -126,7 +116,7 @@ export async function downloadLink(db: Db, storage: Storage, ids: { userId: stri
     .set({ download_count: sql<number>`download_count + 1` })
     .where("id", "=", a.id)
     .execute();
-  const { url, expiresAt } = await storage.signedUrl(a.storage_key, LINK_TTL_S, {
+  const { url, expiresAt } = await storage.signedUrl(a.storage_key, ASSET_LINK_TTL_S, {
     ...(a.meta.file_name ? { downloadName: a.meta.file_name } : {}),
   });
   return { download_url: url, expires_at: expiresAt.toISOString() };

@@ -17,11 +17,10 @@ import type { SpaceRole } from "../../db/types.ts";
 import { checkItemAssets, type LibraryRow } from "../../library/items.ts";
 import { AiServiceError, isProviderFailure } from "../../providers/ai-error.ts";
 import { cloneElevenLabsVoice } from "../../providers/elevenlabs/index.ts";
+import { assetLinks } from "../../services/asset-links.ts";
 import { requireRole, requireSpaceRole } from "../../services/spaces.ts";
 import type { Storage } from "../../storage/types.ts";
 import { STYLE_LABELS, STYLE_PRESETS } from "../../story/styles.ts";
-
-const LINK_TTL_S = 3600;
 
 /** A library entry as listed: a space's own item, or a preset (a speech provider's voice, a built-in style). */
 export interface Entry {
@@ -69,9 +68,8 @@ async function linksFor(db: Db, storage: Storage, entries: Entry[]): Promise<Map
   const rows = await db.selectFrom("assets").select(["id", "storage_key", "meta"]).where("id", "in", ids).execute();
   const links = await Promise.all(
     rows.map(async (a): Promise<[string, Link]> => {
-      const file = await storage.signedUrl(a.storage_key, LINK_TTL_S);
-      const thumb = a.meta.thumbnail_key ? await storage.signedUrl(a.meta.thumbnail_key, LINK_TTL_S) : null;
-      return [a.id, { asset_id: a.id, url: file.url, thumbnail_url: thumb?.url ?? null }];
+      const { url, thumbnail_url } = await assetLinks(storage, a);
+      return [a.id, { asset_id: a.id, url, thumbnail_url }];
     }),
   );
   return new Map(links);

@@ -6,6 +6,7 @@ import type { Db } from "../../db/client.ts";
 import type { AssetsTable } from "../../db/types.ts";
 import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import { sniff } from "../../media/sniff.ts";
+import { assetLinks } from "../../services/asset-links.ts";
 import { probeSent } from "../../services/media-check.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
@@ -205,12 +206,9 @@ export async function storeUpload(
   });
 }
 
-const LINK_TTL_S = 3600;
-
 /** An uploaded asset as the API shows it: its file and thumbnail as signed, expiring links. */
 export async function uploadView(storage: Storage, a: Selectable<AssetsTable>) {
-  const file = await storage.signedUrl(a.storage_key, LINK_TTL_S, { downloadName: a.meta.file_name });
-  const thumb = a.meta.thumbnail_key ? await storage.signedUrl(a.meta.thumbnail_key, LINK_TTL_S) : null;
+  const links = await assetLinks(storage, a);
   return {
     id: a.id,
     space_id: a.space_id,
@@ -222,9 +220,9 @@ export async function uploadView(storage: Storage, a: Selectable<AssetsTable>) {
     width: a.meta.width ?? null,
     height: a.meta.height ?? null,
     duration_s: a.meta.duration_s ?? null,
-    url: file.url,
-    thumbnail_url: thumb?.url ?? null,
-    expires_at: file.expiresAt.toISOString(),
+    url: links.url,
+    thumbnail_url: links.thumbnail_url,
+    expires_at: links.expires_at,
     created_at: a.created_at.toISOString(),
   };
 }

@@ -53,9 +53,9 @@ export async function artStyle(ctx: StepContext) {
   // Options stored before styles were a closed list may name none of them.
   const asked = ctx.project.options.style;
   const name: StyleId = asked && asked in STYLE_PRESETS ? asked : byStory;
-  // A library style (style_id) wins over the presets.
-  const fromLibrary = await (await libraryCast(ctx)).style();
-  await savePackage(ctx.deps.db, ctx.packageId, { art_style: fromLibrary ?? { name, ...STYLE_PRESETS[name] } });
+  // A library style (style_id) wins over the presets; attached style pictures guide either.
+  const art = await (await libraryCast(ctx)).style({ name, ...STYLE_PRESETS[name] });
+  await savePackage(ctx.deps.db, ctx.packageId, { art_style: art });
 }
 
 /** A character's reference sheet (another seed, another candidate). */
@@ -166,7 +166,7 @@ export async function characters(ctx: StepContext) {
   const lib = await libraryCast(ctx);
   const out: CharacterMaterial[] = [];
   for (const [i, c] of found.entries()) {
-    // A library character keeps its own pictures and voice: no reference sheet is drawn for it.
+    // A library character (or one with attached photos) keeps its own pictures: no reference sheet is drawn for it.
     const subject = await lib.subjectFor(c);
     const pictures = subject?.references ?? [];
     const ref = pictures[0] ?? (await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c));
@@ -175,7 +175,9 @@ export async function characters(ctx: StepContext) {
       kept.get(c.name) ?? { provider, voice_id: castFor(cast, c.name) ?? c.name, speed };
     out.push({
       ...c,
-      ...(subject ? { library_item_id: subject.itemId, description: subject.description || c.description } : {}),
+      ...(subject?.itemId
+        ? { library_item_id: subject.itemId, description: subject.description || c.description }
+        : {}),
       ...(pictures.length > 0 ? { references: pictures } : {}),
       voice,
       reference: ref,
