@@ -3,17 +3,14 @@
 // kept exact under concurrent uses, and an ElevenLabs voice clone through its real SDK.
 import { afterAll, describe, expect, test } from "bun:test";
 import { startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
-import { ffmpegCapture } from "./support/media.ts";
 import { fetchSigned, pipelineContext } from "./support/pipeline.ts";
-import { postUpload, solidPng } from "./support/upload-file.ts";
+import { postUpload, solidPng, toneWav } from "./support/upload-file.ts";
 
 const eleven = await startFakeElevenLabs();
 afterAll(() => eleven.stop());
 const ctx = await pipelineContext({ ELEVENLABS_API_KEY: eleven.apiKey, ELEVENLABS_BASE_URL: eleven.url });
-const media = async (args: string[]) => new Uint8Array((await ffmpegCapture(args)).stdout);
 const png = (colour: string) => solidPng(colour, "320x240");
-const wav = (hz: number) =>
-  media(["-f", "lavfi", "-i", `sine=frequency=${hz}:duration=2`, "-c:a", "pcm_s16le", "-f", "wav", "pipe:1"]);
+const wav = (hz: number) => toneWav(hz);
 async function upload(token: string, name: string, type: string, bytes: Uint8Array<ArrayBuffer>) {
   const res = await postUpload(ctx.app, token, { name, type, bytes });
   expect(res.status).toBe(201);

@@ -16,7 +16,7 @@ import {
 import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
 import type { LibraryItemsTable } from "../db/types.ts";
-import type { AssetRef } from "../story/material.ts";
+import type { ArtStyle, AssetRef } from "../story/material.ts";
 
 export type LibraryRow = Selectable<LibraryItemsTable>;
 /** Every library id a project's options name, with the kind each must be and where it was named. */
@@ -127,4 +127,48 @@ export async function checkItemAssets(
     if (!a.mime_type.startsWith(want))
       throw validation([{ path: "/", message: `asset ${id} is ${a.mime_type}: a library ${kind} needs ${want}*` }]);
   }
+}
+
+/**
+ * A project's attached pictures that guide its run (labels `character` and `style`), oldest
+ * first. A trashed upload stays attached (restoring it brings it back) but guides nothing.
+ */
+export async function attachedPictures(db: Db, { projectId }: { projectId: string }) {
+  return db
+    .selectFrom("project_attachments as pa")
+    .innerJoin("assets", "assets.id", "pa.asset_id")
+    .select([
+      "pa.label",
+      "pa.metadata",
+      "assets.id as asset_id",
+      "assets.storage_key",
+      "assets.mime_type",
+      "assets.sha256",
+    ])
+    .where("pa.project_id", "=", projectId)
+    .where("pa.label", "in", ["character", "style"])
+    .where("assets.mime_type", "like", "image/%")
+    .where("assets.trashed_at", "is", null)
+    .orderBy("pa.created_at")
+    .orderBy("pa.id")
+    .execute();
+}
+
+/** Attached pictures as the references the pipeline passes on. */
+export const asRefs = (attached: Awaited<ReturnType<typeof attachedPictures>>): AssetRef[] =>
+  attached.map(({ asset_id, storage_key, mime_type, sha256 }) => ({ asset_id, storage_key, mime_type, sha256 }));
+
+/** A library style as a package's art style: its preview picture, then `pictures` (attached style pictures), its references. */
+export async function artStyleOf(db: Db, spaceId: string, item: LibraryRow, pictures: AssetRef[]): Promise<ArtStyle> {
+  const d = item.data as StyleData;
+  const preview = d.preview_asset_id ? await assetRefs(db, spaceId, [d.preview_asset_id]) : [];
+  const references = [...preview, ...pictures];
+  return {
+    name: item.name,
+    prompt: d.prompt_template,
+    palette: d.palette,
+    monochrome: d.monochrome,
+    library_item_id: item.id,
+    ...(references.length > 0 ? { references } : {}),
+  };
 }

@@ -5,8 +5,16 @@
  * `character` (that character's reference) or `style` (pictures the art style follows). Items
  * deleted since the options were set are simply not cast.
  */
-import type { CharacterData, StyleData, VoiceData } from "../core/library-item.ts";
-import { assetRefs, itemsOfSpace, type LibraryRow, optionItems } from "../library/items.ts";
+import type { CharacterData, VoiceData } from "../core/library-item.ts";
+import {
+  artStyleOf,
+  asRefs,
+  assetRefs,
+  attachedPictures,
+  itemsOfSpace,
+  type LibraryRow,
+  optionItems,
+} from "../library/items.ts";
 import type { ArtStyle, AssetRef, Voice } from "../story/material.ts";
 import type { StepContext } from "./context.ts";
 
@@ -32,29 +40,8 @@ export async function libraryCast(ctx: StepContext) {
     return r && r.kind === kind ? r : undefined;
   };
   const subjects = (o.subject_ids ?? []).flatMap((id) => of(id, "character") ?? []);
-  const attached = await db
-    .selectFrom("project_attachments as pa")
-    .innerJoin("assets", "assets.id", "pa.asset_id")
-    .select([
-      "pa.label",
-      "pa.metadata",
-      "assets.id as asset_id",
-      "assets.storage_key",
-      "assets.mime_type",
-      "assets.sha256",
-    ])
-    .where("pa.project_id", "=", ctx.project.id)
-    .where("pa.label", "in", ["character", "style"])
-    .where("assets.mime_type", "like", "image/%")
-    // A trashed upload stays attached (restoring it brings it back) but guides nothing.
-    .where("assets.trashed_at", "is", null)
-    .orderBy("pa.created_at")
-    .orderBy("pa.id")
-    .execute();
-  const pictures = (which: (a: (typeof attached)[number]) => boolean): AssetRef[] =>
-    attached
-      .filter(which)
-      .map(({ asset_id, storage_key, mime_type, sha256 }) => ({ asset_id, storage_key, mime_type, sha256 }));
+  const attached = await attachedPictures(db, { projectId: ctx.project.id });
+  const pictures = (which: (a: (typeof attached)[number]) => boolean): AssetRef[] => asRefs(attached.filter(which));
   /** Photos attached as this character's (by name or alias). */
   const photosOf = (c: { name: string; aliases: string[] }) =>
     pictures(
@@ -90,17 +77,7 @@ export async function libraryCast(ctx: StepContext) {
   async function style(preset: ArtStyle): Promise<ArtStyle> {
     const r = of(o.style_id, "style");
     if (!r) return stylePictures.length > 0 ? { ...preset, references: stylePictures } : preset;
-    const d = r.data as StyleData;
-    const preview = d.preview_asset_id ? await assetRefs(db, spaceId, [d.preview_asset_id]) : [];
-    const references = [...preview, ...stylePictures];
-    return {
-      name: r.name,
-      prompt: d.prompt_template,
-      palette: d.palette,
-      monochrome: d.monochrome,
-      library_item_id: r.id,
-      ...(references.length > 0 ? { references } : {}),
-    };
+    return artStyleOf(db, spaceId, r, stylePictures);
   }
 
   return {

@@ -34,3 +34,21 @@ export async function requireProject(
   requireRole(role, minRole);
   return project;
 }
+
+/** A material package and its project, with the same check on the project (someone else's package is "not found"). */
+export async function requirePackage(
+  db: Db,
+  { userId, packageId }: { userId: string; packageId: string },
+  minRole: SpaceRole = "viewer",
+) {
+  const row = await db
+    .selectFrom("packages")
+    .select(["id", "project_id"])
+    .where("id", "=", packageId)
+    .executeTakeFirst();
+  if (!row) throw notFound("material package");
+  const project = await requireProject(db, { userId, projectId: row.project_id }, minRole).catch((e: unknown) => {
+    throw (e as { code?: string }).code === "NOT_FOUND" ? notFound("material package") : e;
+  });
+  return { project, packageId: row.id };
+}

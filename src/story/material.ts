@@ -99,6 +99,17 @@ export interface MusicMaterial {
   fade_out_s: number;
 }
 
+const DEFAULT_MUSIC = { mood: "custom", volume: 0.3, loop: true, fade_in_s: 1, fade_out_s: 2 };
+
+/** The package's music with `asset` in use; the track it replaces stays a candidate to go back to. */
+export function withTrack(music: MusicMaterial | null, asset: AssetRef): MusicMaterial {
+  const previous = music?.asset ? [music.asset] : [];
+  const candidates = [...(music?.candidates ?? []), ...previous].filter(
+    (c, i, all) => c.asset_id !== asset.asset_id && all.findIndex((x) => x.asset_id === c.asset_id) === i,
+  );
+  return { ...DEFAULT_MUSIC, ...music, asset, candidates };
+}
+
 /**
  * The package's storyline. `narrator_voice` (set by the characters stage, changed by switching the
  * narrator's voice) is the voice new narration lines get; it lives in the storyline's JSON

@@ -26,3 +26,9 @@ export async function solidPng(colour: string, size = "64x64"): Promise<Uint8Arr
   const args = ["-f", "lavfi", "-i", `color=c=${colour}:s=${size}`, "-frames:v", "1", "-c:v", "png"];
   return new Uint8Array((await ffmpegCapture([...args, "-f", "image2", "pipe:1"])).stdout);
 }
+
+/** A real WAV tone of `hz` lasting `seconds`, made by ffmpeg. */
+export async function toneWav(hz: number, seconds = 2): Promise<Uint8Array<ArrayBuffer>> {
+  const args = ["-f", "lavfi", "-i", `sine=frequency=${hz}:duration=${seconds}`, "-c:a", "pcm_s16le"];
+  return new Uint8Array((await ffmpegCapture([...args, "-f", "wav", "pipe:1"])).stdout);
+}

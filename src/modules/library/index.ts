@@ -7,9 +7,11 @@ import {
   StyleData,
   VoiceData,
 } from "../../core/library-item.ts";
+import { literals } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { SAVE_TARGETS, saveToLibrary } from "./from-package.ts";
 import * as library from "./service.ts";
 
 const security = [{ bearer: [] }];
@@ -217,6 +219,43 @@ export function libraryModule(deps: Deps) {
     .use(routes("style"))
     .use(routes("voice"))
     .use(routes("music"))
+    .use(authGuard(deps))
+    .post(
+      "/api/v1/material-packages/:id/save-to-library",
+      async ({ params, body, caller, set }) => {
+        set.status = 201;
+        return ok(await saveToLibrary(db, storage, { userId: caller.user.id, packageId: params.id }, body));
+      },
+      {
+        spaceRole: "editor",
+        params: Id,
+        body: t.Object({
+          target: literals(SAVE_TARGETS, {
+            description: "A character (with its pictures and voice), the art style, a voice, or the track in use",
+          }),
+          element_id: t.Optional(
+            t.String({
+              minLength: 1,
+              maxLength: 60,
+              description: "The character's name (character: required; voice: whose, absent for the narrator)",
+            }),
+          ),
+          name: t.Optional(t.String({ minLength: 1, maxLength: 100, description: "Default: the material's own name" })),
+          tags: t.Optional(Tags),
+        }),
+        response: {
+          201: Envelope(t.Union([Views.character, Views.style, Views.voice, Views.music])),
+          ...ErrorResponses,
+        },
+        detail: {
+          tags: ["library"],
+          summary: "Save a package's character, art style, voice or music to the project's space library",
+          description:
+            "The new item points at the package's stored files (pictures, a spoken line as the voice's sample, the track); cast it in other projects with subject_ids, style_id, voice_ids or replace-from-asset.",
+          security,
+        },
+      },
+    )
     .group("/api/v1/library", { detail: { tags: ["library"] } }, (g) =>
       g
         .use(authGuard(deps))

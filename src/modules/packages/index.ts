@@ -1,8 +1,10 @@
 import { Elysia, t } from "elysia";
+import { literals } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import { ImageSteerFields } from "../../schemas/regenerate.ts";
+import { REPLACE_TARGETS, replaceFromLibrary } from "./replace.ts";
 import * as packages from "./service.ts";
 import { MaterialsSchema } from "./view.ts";
 
@@ -154,6 +156,59 @@ export function packagesModule(deps: Deps) {
         },
         detail: {
           summary: "Give a character or the narrator another voice (their lines are spoken again by the next export)",
+          security,
+        },
+      },
+    )
+    .post(
+      "/material-packages/:id/replace-from-asset",
+      async ({ params, body, caller }) =>
+        ok(
+          await replaceFromLibrary(
+            db,
+            { ...ids(params, caller), itemId: body.library_item_id },
+            { target: body.target, ...(body.element_id !== undefined ? { element_id: body.element_id } : {}) },
+          ),
+        ),
+      {
+        spaceRole: "editor",
+        params: Id,
+        body: t.Object({
+          target: literals(REPLACE_TARGETS, {
+            description: "What the library item replaces: a character, the art style, a voice or the background music",
+          }),
+          element_id: t.Optional(
+            t.String({
+              minLength: 1,
+              maxLength: 60,
+              description:
+                "The character's name (character: required; voice: whose voice, absent for the narrator); not sent for style or bgm",
+            }),
+          ),
+          library_item_id: t.String({
+            format: "uuid",
+            description: "A library item of the project's space, of the target's kind (bgm: a music item)",
+          }),
+        }),
+        response: {
+          200: Envelope(
+            t.Object({
+              target: literals(REPLACE_TARGETS),
+              element_id: t.Nullable(t.String()),
+              library_item_id: t.String({ format: "uuid" }),
+              stale: t.Object({
+                keyframes: t.Integer({ description: "Keyframes the next export redraws" }),
+                lines: t.Integer({ description: "Lines the next export speaks again" }),
+                soundtrack: t.Boolean({ description: "The next export mixes the new track" }),
+              }),
+            }),
+          ),
+          ...ErrorResponses,
+        },
+        detail: {
+          summary: "Replace a character, the art style, a voice or the music with a library item (seed 003 §3.4.5)",
+          description:
+            "Exactly what was made from the old material is marked stale: the character's (or every) keyframe, the lines of the voice that changed. The item's use is counted.",
           security,
         },
       },

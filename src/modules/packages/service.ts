@@ -14,30 +14,13 @@ import {
 import { queueTasks } from "../../pipeline/tasks.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
 import { conversationPage, logEdit } from "../../services/conversation.ts";
-import { requireProject } from "../../services/project-access.ts";
+import { requirePackage as packageFor, requireProject } from "../../services/project-access.ts";
 import { rewriteText } from "../../services/rewrite.ts";
 import { type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
-import { narratorVoice, type PackageContent, type ShotMaterial } from "../../story/material.ts";
+import { narratorVoice, type PackageContent, type ShotMaterial, type Voice } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
 import { fileLinks, materialsView } from "./view.ts";
-
-async function packageFor(
-  db: Db,
-  { userId, packageId }: { userId: string; packageId: string },
-  role: "viewer" | "editor",
-) {
-  const row = await db
-    .selectFrom("packages")
-    .select(["id", "project_id"])
-    .where("id", "=", packageId)
-    .executeTakeFirst();
-  if (!row) throw notFound("material package");
-  const project = await requireProject(db, { userId, projectId: row.project_id }, role).catch((e: unknown) => {
-    throw (e as { code?: string }).code === "NOT_FOUND" ? notFound("material package") : e;
-  });
-  return { project, packageId: row.id };
-}
 
 export async function listPackages(db: Db, { userId, projectId }: { userId: string; projectId: string }) {
   const project = await requireProject(db, { userId, projectId }, "viewer");
@@ -101,7 +84,7 @@ async function voiceSamples(db: Db, pkg: PackageContent, shots: ShotMaterial[]) 
   return samples;
 }
 
-async function notWhileRunning(db: Db, projectId: string) {
+export async function notWhileRunning(db: Db, projectId: string) {
   const busy = await db
     .selectFrom("runs")
     .select("id")
@@ -190,6 +173,47 @@ export async function saveAsNew(
   return { new_package_id: id, version: row.version };
 }
 
+/** A voice to give: its id, and the provider and speed when they change. */
+export type VoiceChange = { voice_id: string; provider?: string; speed?: number };
+
+/**
+ * Gives a character (or the narrator, `character: null`) another voice in the caller's
+ * transaction: the package's character (or narrator voice) and every line they speak take it, and
+ * those lines are marked stale. Returns how many lines changed.
+ */
+export async function giveVoice(
+  trx: Db,
+  { packageId, pkg }: { packageId: string; pkg: PackageContent },
+  character: string | null,
+  next: VoiceChange,
+) {
+  const change = (v: Voice): Voice => ({
+    provider: next.provider ?? v.provider,
+    voice_id: next.voice_id,
+    speed: next.speed ?? v.speed,
+  });
+  const shots = await loadShots(trx, packageId);
+  await savePackage(trx, packageId, {
+    characters: pkg.characters.map((c) => (c.name === character ? { ...c, voice: change(c.voice) } : c)),
+  });
+  // The narrator's voice on the package: new narration lines (a storyboard redone) get it too.
+  const narration =
+    character === null
+      ? (narratorVoice(pkg) ?? shots.flatMap((s) => s.lines).find((l) => l.kind === "narration")?.voice)
+      : undefined;
+  if (narration) await saveNarratorVoice(trx, packageId, change(narration));
+  const speaks = (l: ShotMaterial["lines"][number]) =>
+    character === null ? l.kind === "narration" : l.speaker === character;
+  let changed = 0;
+  for (const shot of shots) {
+    if (!shot.lines.some(speaks)) continue;
+    const lines = shot.lines.map((l) => (speaks(l) ? { ...l, voice: change(l.voice) } : l));
+    changed += lines.filter(speaks).length;
+    await saveShot(trx, packageId, { ...shot, lines, stale: [...new Set([...shot.stale, "voice" as const])] });
+  }
+  return changed;
+}
+
 /**
  * Gives a character (or the narrator, `character: null`) another voice: every line they speak in
  * the package takes it and is marked stale, to be spoken again by the next export.
@@ -212,26 +236,9 @@ export async function switchVoice(
       : undefined;
   const current = character === null ? narration : pkg.characters.find((c) => c.name === character)!.voice;
   if (current?.provider) await requireVoice(db, { provider: current.provider, voiceId });
-  const characters = pkg.characters.map((c) =>
-    c.name === character ? { ...c, voice: { ...c.voice, voice_id: voiceId, speed: speed ?? c.voice.speed } } : c,
-  );
-  let changed = 0;
-  await db.transaction().execute(async (trx) => {
-    await savePackage(trx, packageId, { characters });
-    // The narrator's voice on the package: new narration lines (a storyboard redone) get it too.
-    if (character === null && narration)
-      await saveNarratorVoice(trx, packageId, { ...narration, voice_id: voiceId, speed: speed ?? narration.speed });
-    for (const shot of await loadShots(trx, packageId)) {
-      const speaks = (l: ShotMaterial["lines"][number]) =>
-        character === null ? l.kind === "narration" : l.speaker === character;
-      if (!shot.lines.some(speaks)) continue;
-      const lines = shot.lines.map((l) =>
-        speaks(l) ? { ...l, voice: { ...l.voice, voice_id: voiceId, speed: speed ?? l.voice.speed } } : l,
-      );
-      changed += lines.filter(speaks).length;
-      await saveShot(trx, packageId, { ...shot, lines, stale: [...new Set([...shot.stale, "voice" as const])] });
-    }
-  });
+  const changed = await db
+    .transaction()
+    .execute((trx) => giveVoice(trx, { packageId, pkg }, character, { voice_id: voiceId, speed }));
   await logEdit(
     db,
     { projectId: project.id, packageId, userId },

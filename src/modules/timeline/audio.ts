@@ -14,7 +14,7 @@ import type { Mood } from "../../providers/types.ts";
 import { probeSent } from "../../services/media-check.ts";
 import { type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
-import { type AssetRef, lineLayout, type MusicMaterial, narratorVoice } from "../../story/material.ts";
+import { type AssetRef, lineLayout, type MusicMaterial, narratorVoice, withTrack } from "../../story/material.ts";
 import { activePackage, toClip } from "./service.ts";
 
 /** The most an uploaded recording may weigh (the `/upload` routes' body limit). */
@@ -168,17 +168,6 @@ export async function clipAudio(db: Db, storage: Storage, ids: ClipIds) {
     narration: lines.find((l) => l.kind === "narration") ?? null,
     dialogue: lines.filter((l) => l.kind === "dialogue"),
   };
-}
-
-const DEFAULT_MUSIC = { mood: "custom", volume: 0.3, loop: true, fade_in_s: 1, fade_out_s: 2 };
-
-/** The package's music with `asset` in use; the track it replaces stays a candidate to go back to. */
-function withTrack(music: MusicMaterial | null, asset: AssetRef): MusicMaterial {
-  const previous = music?.asset ? [music.asset] : [];
-  const candidates = [...(music?.candidates ?? []), ...previous].filter(
-    (c, i, all) => c.asset_id !== asset.asset_id && all.findIndex((x) => x.asset_id === c.asset_id) === i,
-  );
-  return { ...DEFAULT_MUSIC, ...music, asset, candidates };
 }
 
 /** Background music from the creator's own recording, in use from the next export. */
