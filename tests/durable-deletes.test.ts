@@ -11,6 +11,7 @@ import { DELETE_PREFIX, deletePrefixJob } from "../src/pipeline/project-removal.
 import { createWorker, enqueue, type Worker } from "../src/queue/index.ts";
 import type { Storage } from "../src/storage/types.ts";
 import { pipelineContext, SHORT_STORY, WAIT_MS, waitUntil } from "./support/pipeline.ts";
+import { postUpload, solidPng } from "./support/upload-file.ts";
 
 const ctx = await pipelineContext();
 const storage = ctx.deps.storage;
@@ -23,9 +24,8 @@ interface Job {
   payload: { prefix: string };
 }
 
-/** The file-removal jobs for a project, live or finished. */
-async function removalJobs(projectId: string): Promise<Job[]> {
-  const prefix = `projects/${projectId}/`;
+/** The file-removal jobs for a project (or another storage prefix), live or finished. */
+async function removalJobs(projectId: string, prefix = `projects/${projectId}/`): Promise<Job[]> {
   const { rows } = await sql<Job>`
     select id, queue, state, attempt, payload from jobs where kind = ${DELETE_PREFIX} and payload->>'prefix' = ${prefix}
     union all
@@ -99,9 +99,9 @@ async function startPipeline(): Promise<Worker> {
   return w;
 }
 
-const finished = (projectId: string) =>
+const finished = (projectId: string, prefix?: string) =>
   waitUntil(`the removal of project ${projectId}'s files to finish`, async () => {
-    const [job, ...more] = await removalJobs(projectId);
+    const [job, ...more] = await removalJobs(projectId, prefix);
     if (more.length) throw new Error(`project ${projectId} has ${more.length + 1} removal jobs`);
     return job && ["completed", "failed", "cancelled"].includes(job.state) ? job : null;
   });
@@ -341,6 +341,44 @@ describe("deleting what holds projects", () => {
       await remover.stop();
     }
     expect(await files(projectId)).toEqual([]);
+  });
+
+  test("deleting a team space removes the files of its own uploads, queued in the same commit", async () => {
+    const lead = await ctx.register("uplead");
+    const space = await ctx.call("POST", "/api/v1/spaces", { token: lead.token, body: { name: "素材工作室" } });
+    const spaceId: string = space.json.data.id;
+    // Uploads go to the caller's current space.
+    const switched = await ctx.call("POST", "/api/v1/spaces/switch", {
+      token: lead.token,
+      body: { space_id: spaceId },
+    });
+    expect(switched.status).toBe(200);
+    const sent = await postUpload(ctx.app, lead.token, {
+      name: "poster.png",
+      type: "image/png",
+      bytes: await solidPng("red"),
+    });
+    expect(sent.status).toBe(201);
+    const uploadId: string = (await sent.json()).data.id;
+    const { storage_key: key } = await ctx.db
+      .selectFrom("assets")
+      .select("storage_key")
+      .where("id", "=", uploadId)
+      .where("space_id", "=", spaceId)
+      .executeTakeFirstOrThrow();
+    const prefix = `spaces/${spaceId}/`;
+    expect((await storage.list(prefix)).map((o) => o.key)).toContain(key);
+
+    expect((await ctx.call("DELETE", `/api/v1/spaces/${spaceId}`, { token: lead.token })).status).toBe(200);
+    expect(await ctx.db.selectFrom("assets").select("id").where("id", "=", uploadId).execute()).toEqual([]);
+    expect((await removalJobs("", prefix)).map((j) => j.state)).toEqual(["ready"]);
+    const remover = await startRemover();
+    try {
+      expect((await finished("", prefix)).state).toBe("completed");
+    } finally {
+      await remover.stop();
+    }
+    expect(await storage.list(prefix)).toEqual([]);
   });
 
   test("the last member leaving a team space removes its projects the same way", async () => {

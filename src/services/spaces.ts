@@ -4,7 +4,8 @@ import { conflict, forbidden, notFound } from "../core/errors.ts";
 import { page } from "../core/page.ts";
 import { type Db, isUniqueViolation } from "../db/client.ts";
 import type { Database, Space, SpaceInvite, SpaceRole, User } from "../db/types.ts";
-import { removeProjects } from "../pipeline/project-removal.ts";
+import { deletePrefixJob, removeProjects } from "../pipeline/project-removal.ts";
+import { enqueue } from "../queue/index.ts";
 
 const RANK: Record<SpaceRole, number> = { viewer: 1, editor: 2, admin: 3 };
 
@@ -131,17 +132,18 @@ export async function deleteSpace(db: Db, { userId, spaceId }: { userId: string;
   const { space } = await requireSpaceRole(db, { userId, spaceId }, "admin");
   if (space.type === "personal") throw conflict("a personal space cannot be deleted");
   await db.transaction().execute(async (trx) => {
-    await removeSpaceProjects(trx, [spaceId]);
+    await removeSpaceContents(trx, [spaceId]);
     await trx.deleteFrom("spaces").where("id", "=", spaceId).execute();
   });
 }
 
 /**
- * Deletes the projects of spaces about to be deleted the way deleting one project does (runs
- * cancelled, files removed by a job committed with the rows). The spaces are locked first, so
- * no project can be added to them meanwhile.
+ * Deletes what spaces about to be deleted hold: their projects the way deleting one project does
+ * (runs cancelled, files removed by a job committed with the rows), and the files of the space's
+ * own uploads and library (under spaces/<id>/), whose rows go with the space. The spaces are
+ * locked first, so no project or upload can be added to them meanwhile.
  */
-export async function removeSpaceProjects(trx: Transaction<Database>, spaceIds: string[]) {
+export async function removeSpaceContents(trx: Transaction<Database>, spaceIds: string[]) {
   if (spaceIds.length === 0) return;
   await trx.selectFrom("spaces").select("id").where("id", "in", spaceIds).orderBy("id").forUpdate().execute();
   const projects = await trx.selectFrom("projects").select("id").where("space_id", "in", spaceIds).execute();
@@ -149,6 +151,7 @@ export async function removeSpaceProjects(trx: Transaction<Database>, spaceIds: 
     trx,
     projects.map((p) => p.id),
   );
+  for (const id of spaceIds) await enqueue(trx, deletePrefixJob(`spaces/${id}/`));
 }
 
 /** Makes `spaceId` the user's current space (and records the access). */
@@ -354,7 +357,7 @@ async function dropMember(db: Db, space: Space, memberId: string) {
       .execute();
     // The last one out deletes the space, and with it its projects and their files.
     if (members.length === 1) {
-      await removeSpaceProjects(trx, [space.id]);
+      await removeSpaceContents(trx, [space.id]);
       await trx.deleteFrom("spaces").where("id", "=", space.id).execute();
     }
   });

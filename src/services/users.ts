@@ -4,7 +4,7 @@ import { revokeUserSessions } from "../auth/sessions.ts";
 import { AppError, conflict, notFound } from "../core/errors.ts";
 import { type Db, isUniqueViolation } from "../db/client.ts";
 import type { Database, User, UserRole } from "../db/types.ts";
-import { createPersonalSpace, ensureSpaceHasAdmin, removeSpaceProjects } from "./spaces.ts";
+import { createPersonalSpace, ensureSpaceHasAdmin, removeSpaceContents } from "./spaces.ts";
 
 export interface PublicUser {
   id: string;
@@ -180,7 +180,7 @@ export async function deleteUser(db: Db, id: string) {
       .where("owner_id", "=", id)
       .where("type", "=", "personal")
       .execute();
-    await removeSpaceProjects(
+    await removeSpaceContents(
       trx,
       personal.map((s) => s.id),
     );
