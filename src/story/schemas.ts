@@ -40,6 +40,28 @@ export const StorylineSchema = Type.Object(
   { $id: "inkreel.storyline", ...closed },
 );
 
+/** What a character is: a person, or one of the animals the painter draws (anything else is a creature). */
+export const SPECIES = [
+  "human",
+  "fox",
+  "rabbit",
+  "tiger",
+  "cat",
+  "dog",
+  "bird",
+  "crow",
+  "horse",
+  "ox",
+  "monkey",
+  "dragon",
+  "fish",
+  "wolf",
+  "bear",
+  "mouse",
+  "creature",
+] as const;
+export type Species = (typeof SPECIES)[number];
+
 export const CharacterSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 60 }),
@@ -47,6 +69,7 @@ export const CharacterSchema = Type.Object(
     role: literals(["protagonist", "antagonist", "supporting", "minor"] as const),
     gender: literals(["male", "female", "unknown"] as const),
     age: literals(["child", "young", "adult", "elder", "unknown"] as const),
+    species: literals(SPECIES, { description: "human, one of the drawn animals, or creature" }),
     description: Type.String({ maxLength: 1000 }),
     personality: Type.String({ maxLength: 500 }),
     /** How many dialogue lines the character speaks in the story. */

@@ -25,6 +25,7 @@ export const lin: Character = {
   role: "protagonist",
   gender: "female",
   age: "young",
+  species: "human",
   description: "A tea girl in a blue apron.",
   personality: "Kind, curious.",
   lines: 3,

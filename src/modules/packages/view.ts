@@ -18,6 +18,7 @@ import {
   MOOD_VALUES,
   SceneSchema,
   ShotSchema,
+  SPECIES,
   type Storyline,
   StorylineSchema,
   TIMES_OF_DAY,
@@ -69,6 +70,8 @@ async function characterView(links: FileLinks, c: CharacterMaterial, samples: Ma
   const { reference, candidates: refs, voice, ...character } = c;
   return {
     ...character,
+    // Packages made before characters had a species hold people.
+    species: character.species ?? "human",
     voice: { ...voice, sample_url: samples.get(`${voice.provider}/${voice.voice_id}`) ?? null },
     images: await candidates(links, refs, reference?.asset_id),
     image_url: reference ? await links.url(reference) : null,
@@ -166,6 +169,7 @@ export const MaterialsSchema = t.Object({
       role: t.UnionEnum(["protagonist", "antagonist", "supporting", "minor"]),
       gender: t.UnionEnum(["male", "female", "unknown"]),
       age: t.UnionEnum(["child", "young", "adult", "elder", "unknown"]),
+      species: t.UnionEnum(SPECIES),
       voice: VoiceView,
       images: t.Array(CandidateView),
       image_url: t.Nullable(t.String()),

@@ -3,15 +3,19 @@ import type { Character } from "../../../story/schemas.ts";
 import { clip, type Lang } from "./language.ts";
 import {
   type Age,
+  EN_ROLE_ADJECTIVES,
+  EN_ROLES,
   EN_STOPWORDS,
   EN_TITLES,
   enRole,
   type Gender,
   looksLikeEnName,
   looksLikeZhName,
-  ROLE_NOUNS,
+  type RoleInfo,
   ZH_TITLES,
   zhNameCandidates,
+  zhRole,
+  zhRoleAtStart,
 } from "./names.ts";
 
 export interface Person {
@@ -25,7 +29,7 @@ export interface Person {
   male: number;
   female: number;
   /** From a title or role noun ("Mrs.", "奶奶", "老人"): stronger than pronouns. */
-  titled?: { gender: Gender; age: Age };
+  titled?: RoleInfo;
   first: string;
   look: string;
   laugh: number;
@@ -90,7 +94,7 @@ export function addPerson(reg: Registry, name: string): string | undefined {
   const known = canonical(reg, name);
   if (known) return known;
   if (NEVER.has(name.toLowerCase()) || name.length > 60) return undefined;
-  const titled = ROLE_NOUNS[name] ?? enRole(name) ?? titleOf(name, reg.lang);
+  const titled = (reg.lang === "zh" ? zhRole(name) : enRole(name)) ?? titleOf(name, reg.lang);
   reg.people.set(name, {
     name,
     aliases: [],
@@ -107,7 +111,13 @@ export function addPerson(reg: Registry, name: string): string | undefined {
     exclaim: 0,
   });
   // "the fisherman" is "The fisherman" at the start of a sentence.
-  if (name.startsWith("the ")) reg.aliasOf.set(`T${name.slice(1)}`, name);
+  if (name.startsWith("the ")) {
+    reg.aliasOf.set(`T${name.slice(1)}`, name);
+    // "A fox saw her": the first sighting of "the fox".
+    const article = /^[aeiou]/.test(name.slice(4)) ? "an" : "a";
+    for (const a of [article, `${article[0]!.toUpperCase()}${article.slice(1)}`])
+      if (!reg.people.has(`${a} ${name.slice(4)}`)) reg.aliasOf.set(`${a} ${name.slice(4)}`, name);
+  }
   reg.matcher = undefined;
   return name;
 }
@@ -167,12 +177,52 @@ const EN_PREPOSITIONS = new Set([
   "on",
 ]);
 
+const EN_ROLE_SUBJECT = new RegExp(
+  `(?:^|[^A-Za-z])(?:[Tt]he|[Aa]n?)\\s+((?:${EN_ROLE_ADJECTIVES})\\s+)?(${Object.keys(EN_ROLES).join("|")})\\s+([a-z]+)`,
+  "g",
+);
+
+/**
+ * Role nouns and animals that act ("狐狸叼起肉", "the cat yawned"): a character once seen twice as
+ * the subject of a verb, counted across chapters. One seen only as scenery ("猎人的家", "the
+ * fisherman's hut") never is.
+ */
+function discoverActingRoles(reg: Registry, sentences: string[]): void {
+  const sighted = (name: string, strong: boolean) => {
+    if (canonical(reg, name)) return;
+    const key = `role:${name}`;
+    const c = reg.candidates.get(key) ?? { count: 0, subject: 0, mid: 0, prep: 0 };
+    c.count++;
+    reg.candidates.set(key, c);
+    // Opening a sentence or clause, once is enough ("The young mouse stood up.").
+    if (c.count >= 2 || strong) addPerson(reg, name);
+  };
+  for (const s of sentences) {
+    if (reg.lang === "zh") {
+      for (const clause of s.split(/[，,。！？!?；;：:“”「」]/u)) {
+        const role = zhRoleAtStart(clause);
+        if (!role) continue;
+        const next = clause[clause.indexOf(role) + role.length] ?? "";
+        if (/\p{Script=Han}/u.test(next) && !"的之们".includes(next)) sighted(role, false);
+      }
+      continue;
+    }
+    EN_ROLE_SUBJECT.lastIndex = 0;
+    for (const m of s.matchAll(EN_ROLE_SUBJECT)) {
+      const next = m[3]!;
+      if (EN_VERBISH.test(next) || (/(?:ed|s)$/.test(next) && !EN_PREPOSITIONS.has(next)))
+        sighted(`the ${m[1] ?? ""}${m[2]}`, m.index === 0 || /[,;]\s*$/.test(s.slice(0, m.index + 1)));
+    }
+  }
+}
+
 /**
  * Finds names that recur as subjects: Chinese name shapes before a verb, English capitalised
  * words seen mid-sentence and before a verb, mostly not after a preposition (not a place).
  * Counts carry over chapters; a candidate becomes a person on its second sighting.
  */
 export function discoverRecurring(reg: Registry, sentences: string[]): void {
+  discoverActingRoles(reg, sentences);
   if (reg.lang === "zh") {
     for (const s of sentences) {
       for (const cand of zhNameCandidates(s)) {
@@ -266,7 +316,7 @@ export function discoverAliases(reg: Registry, text: string): void {
   for (const p of reg.people.values()) {
     let short: string | undefined;
     if (reg.lang === "zh") {
-      if (p.name.length === 3 && looksLikeZhName(p.name) && !ROLE_NOUNS[p.name] && !titleOf(p.name, "zh"))
+      if (p.name.length === 3 && looksLikeZhName(p.name) && !zhRole(p.name) && !titleOf(p.name, "zh"))
         short = p.name.slice(1);
     } else {
       const words = p.name.split(" ");
@@ -393,6 +443,7 @@ export function characterRecords(people: Person[], lang: Lang): Character[] {
       role,
       gender: genderOf(p),
       age: ageOf(p),
+      species: p.titled?.species ?? "human",
       description: clip(description, 1000),
       personality: clip(personality(p, lang), 500),
       lines: p.lines,

@@ -5,7 +5,15 @@
  */
 import { addPerson, canonical, genderOf, mentionsIn, noteLine, noteNarration, type Registry } from "./characters.ts";
 import { hasLetters, type Lang, splitSentences } from "./language.ts";
-import { EN_ROLES, enRole, type Gender, looksLikeEnName, zhNameAtStart, zhRoleAtStart } from "./names.ts";
+import {
+  EN_ROLE_ADJECTIVES,
+  EN_ROLES,
+  enRole,
+  type Gender,
+  looksLikeEnName,
+  zhNameAtStart,
+  zhRoleAtStart,
+} from "./names.ts";
 
 export type Piece = { kind: "text" | "quote"; text: string };
 export interface Paragraph {
@@ -81,7 +89,7 @@ const EN_VERB =
   "(?:said|says|asked|asks|replied|whispered|shouted|cried|called|answered|muttered|added|exclaimed|yelled|laughed|sighed|murmured|continued|began|snapped|insisted|explained|repeated|admitted|agreed|demanded|declared|warned|wondered|protested|growled|pleaded|screamed|gasped|breathed|told|went on)";
 const EN_NAME =
   "(?:(?:Mr|Mrs|Ms|Dr)\\.?\\s+|(?:Miss|Sir|Lady|Aunt|Uncle|Grandma|Grandpa)\\s+)?[A-Z][a-zA-Z'’-]+(?:\\s+[A-Z][a-zA-Z'’-]+)?";
-const EN_ROLE = `[Tt]he\\s+(?:(?:old|young|little)\\s+)?(?:${Object.keys(EN_ROLES).join("|")})`;
+const EN_ROLE = `[Tt]he\\s+(?:(?:${EN_ROLE_ADJECTIVES})\\s+)?(?:${Object.keys(EN_ROLES).join("|")})`;
 const EN_WHO = `${EN_ROLE}|${EN_NAME}|[Hh]e|[Ss]he`;
 const EN_AFTER = new RegExp(
   `^\\s*,?\\s*(?:${EN_VERB}\\s+(${EN_WHO})\\b|(${EN_WHO})\\s+(?:[a-z]+ly\\s+)?${EN_VERB}\\b)`,
@@ -172,6 +180,21 @@ function after(pieces: Piece[], q: number, reg: Registry, lang: Lang): Found | u
   return { who, piece: q + 1, start: 0, end };
 }
 
+const ZH_ADDRESSEE = /^(?:对着|对|向|朝|跟|冲着|冲)/u;
+
+/** The subject of the last clause of a sentence that opens with a known name or a role noun. */
+function clauseSubject(sentence: string, reg: Registry): string | undefined {
+  const clauses = sentence.split(/[，,]/u).map((c) => c.replace(ZH_LEAD, "").trim());
+  for (const c of clauses.reverse()) {
+    const known = mentionsIn(reg, c)[0];
+    if (known && known.at === 0) return known.name;
+    if (ZH_ADDRESSEE.test(c)) continue;
+    const role = zhRoleAtStart(c);
+    if (role) return canonical(reg, role) ?? role;
+  }
+  return undefined;
+}
+
 /** Attribution in the narration right before quote `q` ("林小雨说：", "Anna said, "). */
 function before(pieces: Piece[], q: number, reg: Registry, lang: Lang): Found | undefined {
   const prev = pieces[q - 1];
@@ -183,13 +206,14 @@ function before(pieces: Piece[], q: number, reg: Registry, lang: Lang): Found | 
     const clauseStart = Math.max(sentenceStart, tail.lastIndexOf("，") + 1, tail.lastIndexOf(",") + 1);
     const m = ZH_BEFORE.exec(tail.slice(clauseStart));
     if (!m) return undefined;
-    let who = m[1] ? zhWho(m[1], reg, tail.slice(clauseStart)) : undefined;
-    // "林小雨推开门，说：": the subject is earlier in the sentence.
-    if (!who && !m[1]?.trim()) {
+    // "对金鱼说": whom the line is said to, not who says it.
+    let who = m[1] && !ZH_ADDRESSEE.test(m[1].trim()) ? zhWho(m[1], reg, tail.slice(clauseStart)) : undefined;
+    // "林小雨推开门，说：", "老虎跳了出来，吼道：": the subject is an earlier clause's.
+    if (!who) {
       const sentence = tail.slice(sentenceStart);
-      const subject = mentionsIn(reg, sentence)[0];
+      const subject = clauseSubject(sentence, reg) ?? mentionsIn(reg, sentence)[0]?.name;
       const pronoun = /^(?:[^，。]{0,4}?)(他|她)(?!们)/.exec(sentence)?.[1];
-      if (subject) who = { name: subject.name, continuing: false, manner: sentence };
+      if (subject) who = { name: subject, continuing: /又|接着|继续/.test(m[1] ?? ""), manner: sentence };
       else if (pronoun) who = { pronoun: pronoun === "他" ? "male" : "female", continuing: false, manner: sentence };
     }
     return who && { who, piece: q - 1, start: clauseStart, end: t.length };

@@ -4,8 +4,17 @@
  * openers. Kept conservative: a missed name is better than a character called "他" or "The".
  */
 
+import type { Species } from "../../../story/schemas.ts";
+
 export type Gender = "male" | "female" | "unknown";
 export type Age = "child" | "young" | "adult" | "elder" | "unknown";
+/** What a role noun says of whoever it names; `species` when it names an animal (else a person). */
+export interface RoleInfo {
+  gender: Gender;
+  age: Age;
+  species?: Species;
+}
+const beast = (species: Species): RoleInfo => ({ gender: "unknown", age: "unknown", species });
 
 // Common surnames, minus those that mostly start ordinary words here (成为, 连忙, 常常, 安静, 方向, 边走…).
 const SURNAMES = new Set(
@@ -47,7 +56,7 @@ const COMMON_WORDS = new Set(
 );
 
 /** Role nouns that speak in stories ("老人说："): a speaker even without a name. */
-export const ROLE_NOUNS: Record<string, { gender: Gender; age: Age }> = {
+export const ROLE_NOUNS: Record<string, RoleInfo> = {
   老太太: { gender: "female", age: "elder" },
   老奶奶: { gender: "female", age: "elder" },
   老妇人: { gender: "female", age: "elder" },
@@ -87,7 +96,77 @@ export const ROLE_NOUNS: Record<string, { gender: Gender; age: Age }> = {
   姐姐: { gender: "female", age: "young" },
   弟弟: { gender: "male", age: "child" },
   妹妹: { gender: "female", age: "child" },
+  // Fables and folk tales name their people by what they do.
+  农夫: { gender: "male", age: "adult" },
+  渔夫: { gender: "male", age: "adult" },
+  樵夫: { gender: "male", age: "adult" },
+  猎人: { gender: "male", age: "adult" },
+  书生: { gender: "male", age: "young" },
+  商人: { gender: "male", age: "adult" },
+  和尚: { gender: "male", age: "adult" },
+  国王: { gender: "male", age: "adult" },
+  皇帝: { gender: "male", age: "adult" },
+  王后: { gender: "female", age: "adult" },
+  公主: { gender: "female", age: "young" },
+  王子: { gender: "male", age: "young" },
+  将军: { gender: "male", age: "adult" },
+  士兵: { gender: "male", age: "adult" },
+  牧童: { gender: "male", age: "child" },
+  乞丐: { gender: "male", age: "adult" },
+  强盗: { gender: "male", age: "adult" },
+  仙女: { gender: "female", age: "young" },
+  巫婆: { gender: "female", age: "elder" },
+  老太婆: { gender: "female", age: "elder" },
+  妻子: { gender: "female", age: "adult" },
+  丈夫: { gender: "male", age: "adult" },
+  // Animals: drawn as what they are.
+  狐狸: beast("fox"),
+  兔子: beast("rabbit"),
+  白兔: beast("rabbit"),
+  兔: beast("rabbit"),
+  老虎: beast("tiger"),
+  虎: beast("tiger"),
+  猫: beast("cat"),
+  狗: beast("dog"),
+  乌鸦: beast("crow"),
+  麻雀: beast("bird"),
+  喜鹊: beast("bird"),
+  公鸡: beast("bird"),
+  鸟: beast("bird"),
+  马: beast("horse"),
+  牛: beast("ox"),
+  猴子: beast("monkey"),
+  猴: beast("monkey"),
+  龙: beast("dragon"),
+  金鱼: beast("fish"),
+  鱼: beast("fish"),
+  灰狼: beast("wolf"),
+  狼: beast("wolf"),
+  狗熊: beast("bear"),
+  熊: beast("bear"),
+  老鼠: beast("mouse"),
+  乌龟: beast("creature"),
+  羊: beast("creature"),
+  蛇: beast("creature"),
+  青蛙: beast("creature"),
+  狮子: beast("creature"),
+  大象: beast("creature"),
+  鸭子: beast("creature"),
+  松鼠: beast("creature"),
+  山羊: beast("creature"),
+  猪: beast("creature"),
+  小鸡: beast("bird"),
+  母鸡: beast("bird"),
+  老鹰: beast("bird"),
+  燕子: beast("bird"),
+  猫头鹰: beast("bird"),
+  鹿: beast("creature"),
+  蚂蚁: beast("creature"),
+  驴: beast("horse"),
+  狮: beast("creature"),
 };
+/** 老/小/大 before a role noun: 老渔夫, 小羊, 大灰狼 (the prefix says the age of a person). */
+const ZH_ROLE_PREFIX: Record<string, Age> = { 老: "elder", 小: "child", 大: "unknown" };
 const ROLE_LIST = Object.keys(ROLE_NOUNS).sort((a, b) => b.length - a.length);
 
 /** Titles after a Chinese name, and what they say about the person. */
@@ -147,8 +226,26 @@ export function zhNameAtStart(s: string): string | undefined {
 
 /** The role noun ("老人", "那个少年") at the start of `s`. */
 export function zhRoleAtStart(s: string): string | undefined {
-  const rest = s.replace(/^(?:那个|这个|一个|那位|这位|一位|那|这)/, "");
-  return ROLE_LIST.find((r) => rest.startsWith(r));
+  const rest = s.replace(/^(?:那个|这个|一个|那位|这位|一位|那只|这只|一只|一条|一头|一匹|那|这)/, "");
+  let direct = ROLE_LIST.find((r) => rest.startsWith(r));
+  // 马明, 熊大: a one-character animal that is a surname starting a name is the name.
+  if (direct?.length === 1 && SURNAMES.has(direct) && [3, 2].some((n) => looksLikeZhName(rest.slice(0, n))))
+    direct = undefined;
+  const prefix = ZH_ROLE_PREFIX[rest[0] ?? ""] !== undefined ? rest[0]! : "";
+  const prefixed = prefix ? ROLE_LIST.find((r) => rest.startsWith(r, 1)) : undefined;
+  // The longer reading wins: 老渔夫 over 老 + nothing, 老虎 over 老 + 虎.
+  if (prefixed && (!direct || prefixed.length + 1 > direct.length)) return prefix + prefixed;
+  return direct;
+}
+
+/** What a Chinese role noun (with its 老/小/大) says of whoever it names. */
+export function zhRole(name: string): RoleInfo | undefined {
+  const direct = ROLE_NOUNS[name];
+  if (direct) return direct;
+  const base = ROLE_NOUNS[name.slice(1)];
+  const age = ZH_ROLE_PREFIX[name[0] ?? ""];
+  if (!base || age === undefined) return undefined;
+  return base.species || age === "unknown" ? base : { ...base, age };
 }
 
 /** Chinese characters that may follow a name when it is the subject of a clause. */
@@ -216,7 +313,7 @@ export function looksLikeEnName(s: string): boolean {
 }
 
 /** English role nouns that speak ("the fisherman asked"): a speaker even without a name. */
-export const EN_ROLES: Record<string, { gender: Gender; age: Age }> = {
+export const EN_ROLES: Record<string, RoleInfo> = {
   man: { gender: "male", age: "adult" },
   woman: { gender: "female", age: "adult" },
   boy: { gender: "male", age: "child" },
@@ -244,11 +341,70 @@ export const EN_ROLES: Record<string, { gender: Gender; age: Age }> = {
   queen: { gender: "female", age: "adult" },
   mother: { gender: "female", age: "adult" },
   father: { gender: "male", age: "adult" },
+  wife: { gender: "female", age: "adult" },
+  husband: { gender: "male", age: "adult" },
+  shepherd: { gender: "male", age: "adult" },
+  prince: { gender: "male", age: "young" },
+  princess: { gender: "female", age: "young" },
+  merchant: { gender: "male", age: "adult" },
+  woodcutter: { gender: "male", age: "adult" },
+  hunter: { gender: "male", age: "adult" },
+  miller: { gender: "male", age: "adult" },
+  witch: { gender: "female", age: "elder" },
+  traveller: { gender: "unknown", age: "adult" },
+  traveler: { gender: "unknown", age: "adult" },
+  monk: { gender: "male", age: "adult" },
+  beggar: { gender: "unknown", age: "adult" },
+  thief: { gender: "unknown", age: "adult" },
+  emperor: { gender: "male", age: "adult" },
+  giant: { gender: "unknown", age: "adult" },
+  squirrel: beast("creature"),
+  goat: beast("creature"),
+  sheep: beast("creature"),
+  lamb: beast("creature"),
+  pig: beast("creature"),
+  owl: beast("bird"),
+  eagle: beast("bird"),
+  goose: beast("bird"),
+  hen: beast("bird"),
+  ant: beast("creature"),
+  grasshopper: beast("creature"),
+  deer: beast("creature"),
+  donkey: beast("horse"),
+  fox: beast("fox"),
+  hare: beast("rabbit"),
+  rabbit: beast("rabbit"),
+  tiger: beast("tiger"),
+  cat: beast("cat"),
+  dog: beast("dog"),
+  crow: beast("crow"),
+  raven: beast("crow"),
+  bird: beast("bird"),
+  sparrow: beast("bird"),
+  horse: beast("horse"),
+  ox: beast("ox"),
+  bull: beast("ox"),
+  monkey: beast("monkey"),
+  dragon: beast("dragon"),
+  fish: beast("fish"),
+  wolf: beast("wolf"),
+  bear: beast("bear"),
+  mouse: beast("mouse"),
+  rat: beast("mouse"),
+  tortoise: beast("creature"),
+  turtle: beast("creature"),
+  frog: beast("creature"),
+  lion: beast("creature"),
+  snake: beast("creature"),
 };
 
+/** Words between "the" and a role noun that keep it one character: "the old woman", "the second traveller". */
+export const EN_ROLE_ADJECTIVES = "old|young|little|big|first|second|third|other|elder|younger";
+const EN_ROLE_PHRASE = new RegExp(`^the\\s+(?:(${EN_ROLE_ADJECTIVES})\\s+)?([a-z]+)$`);
+
 /** "the fisherman", "the old woman": the role noun of an English role phrase, if it is one. */
-export function enRole(phrase: string): { gender: Gender; age: Age } | undefined {
-  const m = /^the\s+(old\s+|young\s+|little\s+)?([a-z]+)$/.exec(phrase);
+export function enRole(phrase: string): RoleInfo | undefined {
+  const m = EN_ROLE_PHRASE.exec(phrase);
   const role = m && EN_ROLES[m[2]!];
   if (!role) return undefined;
   const age: Age = m[1]?.startsWith("old")
@@ -258,5 +414,5 @@ export function enRole(phrase: string): { gender: Gender; age: Age } | undefined
       : m[1]?.startsWith("little")
         ? "child"
         : role.age;
-  return { gender: role.gender, age };
+  return role.species ? role : { gender: role.gender, age };
 }
