@@ -92,7 +92,7 @@ describe("images", () => {
   });
 
   test("a reference is uploaded to fal storage and Kontext gets its URL as image_url", async () => {
-    const sheet = await paintReferenceSheet("林", { width: 256, height: 256 });
+    const sheet = await paintReferenceSheet({ name: "林" }, { width: 256, height: 256 });
     const model = createFalImage(connection());
     const r = await model.generate({
       prompt: "Lin pours tea",
@@ -124,8 +124,8 @@ describe("images", () => {
   });
 
   test("two references go to Kontext multi as image_urls", async () => {
-    const a = await paintReferenceSheet("甲", { width: 128, height: 128 });
-    const b = await paintReferenceSheet("乙", { width: 128, height: 128 });
+    const a = await paintReferenceSheet({ name: "甲" }, { width: 128, height: 128 });
+    const b = await paintReferenceSheet({ name: "乙" }, { width: 128, height: 128 });
     const model = createFalImage(connection());
     const r = await model.generate({
       prompt: "two friends",

@@ -132,7 +132,7 @@ async function regenerate(step: StepContext, p: RegeneratePayload): Promise<Asse
   if (p.what === "reference") {
     const c = pkg.characters.find((x) => x.name === p.target);
     if (!c) throw new PermanentJobError(`no character "${p.target}"`);
-    const ref = await analysis.referenceSheet(step, art, c, p.seed, guide);
+    const ref = await analysis.referenceSheet(step, pkg.art_style, c, p.seed, guide);
     await selectCharacterReference(db, { packageId: p.package_id, character: c.name }, ref);
     return [ref];
   }

@@ -5,7 +5,7 @@
  */
 
 import type { Static, TSchema } from "@sinclair/typebox";
-import type { Camera, MOOD_VALUES, TimeOfDay } from "../story/schemas.ts";
+import type { Camera, MOOD_VALUES, Species, TimeOfDay } from "../story/schemas.ts";
 import type { SpeechTiming } from "../story/timing.ts";
 
 export interface Usage {
@@ -135,8 +135,19 @@ export interface SceneHint {
   mood: Mood;
   characters: string[];
   caption?: string;
-  /** The project's art style as a painter without a text model can use it: a palette, black and white. */
-  look?: { palette: string[]; monochrome?: boolean };
+  /** The project's art style as a painter without a text model can use it: a palette, black and white, its name. */
+  look?: { palette: string[]; monochrome?: boolean; style?: string };
+  /** How each named character is drawn by a painter without a text model: what it is, and the seed of its look. */
+  figures?: FigureHint[];
+}
+
+/** A character as the offline painter draws it: the same seed, the same look in every picture. */
+export interface FigureHint {
+  name: string;
+  seed: string;
+  species: Species;
+  gender: string;
+  age: string;
 }
 
 export interface ImageOptions {

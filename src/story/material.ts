@@ -149,3 +149,29 @@ export function lineLayout(shot: ShotMaterial): { offsets: number[]; spokenS: nu
   });
   return { offsets, spokenS: at };
 }
+
+/**
+ * How the offline painter draws a character: its species, gender and age, seeded by its library
+ * item (the same look in every project that casts it) or else its name. Packages made before
+ * characters had a species hold people.
+ */
+export function figureOf(
+  c: Pick<CharacterMaterial, "name" | "gender" | "age" | "library_item_id"> & {
+    species?: CharacterMaterial["species"];
+  },
+) {
+  return {
+    name: c.name,
+    seed: c.library_item_id ?? c.name,
+    species: c.species ?? "human",
+    gender: c.gender,
+    age: c.age,
+  };
+}
+
+/** The art style as a painter without a text model uses it: a palette, black and white, the style's name. */
+export const artLook = (a: ArtStyle) => ({
+  palette: a.palette,
+  ...(a.monochrome !== undefined ? { monochrome: a.monochrome } : {}),
+  style: a.name,
+});

@@ -3,7 +3,7 @@ import type { Config } from "../../config.ts";
 import { ASPECT_RATIO_IDS, type AspectRatioId, STYLE_IDS, type StyleId } from "../../core/project-options.ts";
 import type { Db } from "../../db/client.ts";
 import { FONT_NAMES } from "../../media/fonts.ts";
-import { paintKeyframe } from "../../providers/local/painter.ts";
+import { PAINTER_VERSION, paintKeyframe } from "../../providers/local/painter.ts";
 import { modelChoices } from "../../services/models.ts";
 import type { Storage } from "../../storage/types.ts";
 import { STYLE_LABELS, STYLE_PRESETS } from "../../story/styles.ts";
@@ -36,7 +36,10 @@ const DURATIONS = [
  */
 async function stylePreview(storage: Storage, id: StyleId): Promise<string> {
   const preset = STYLE_PRESETS[id];
-  const version = createHash("sha256").update(JSON.stringify(preset)).digest("hex").slice(0, 12);
+  const version = createHash("sha256")
+    .update(JSON.stringify({ preset, painter: PAINTER_VERSION }))
+    .digest("hex")
+    .slice(0, 12);
   const key = `previews/styles/${id}-${version}.png`;
   if (!(await storage.stat(key))) {
     const bytes = await paintKeyframe({
@@ -44,7 +47,7 @@ async function stylePreview(storage: Storage, id: StyleId): Promise<string> {
       height: 270,
       scene: { location: "teahouse by the river", timeOfDay: "dusk", mood: "calm" },
       characters: [{ name: "Lin" }, { name: "Su" }],
-      look: { palette: preset.palette, monochrome: preset.monochrome },
+      look: { palette: preset.palette, monochrome: preset.monochrome, style: id },
     });
     await storage.put(key, bytes, { contentType: "image/png" });
   }

@@ -1,7 +1,10 @@
 import type { StyleId } from "../../core/project-options.ts";
 import type { SceneHint } from "../../providers/types.ts";
 import {
+  type ArtStyle,
+  artLook,
   type CharacterMaterial,
+  figureOf,
   type LineMaterial,
   narratorVoice,
   type SceneMaterial,
@@ -58,17 +61,17 @@ export async function artStyle(ctx: StepContext) {
   await savePackage(ctx.deps.db, ctx.packageId, { art_style: art });
 }
 
-/** A character's reference sheet (another seed, another candidate). */
+/** A character's reference sheet (another seed, another candidate), drawn in the package's art style. */
 export async function referenceSheet(
   ctx: StepContext,
-  artPrompt: string,
-  c: { name: string; description: string },
+  art: ArtStyle | null,
+  c: Parameters<typeof figureOf>[0] & { description: string },
   seed = 0,
   guide: Guide = {},
 ) {
   const size = pictureSize(ctx.project.options);
   const prompt = guidedPrompt(
-    { art: artPrompt, subject: `Character reference sheet of ${c.name}: ${c.description}` },
+    { art: art?.prompt ?? "", subject: `Character reference sheet of ${c.name}: ${c.description}` },
     guide,
   );
   const hint = {
@@ -76,7 +79,9 @@ export async function referenceSheet(
     timeOfDay: "day" as const,
     mood: "calm" as const,
     characters: [c.name],
+    figures: [figureOf(c)],
     caption: c.name,
+    ...(art ? { look: artLook(art) } : {}),
   };
   const { ref } = await guidedImage(ctx, "reference", { prompt, hint, size, seed }, guide);
   return ref;
@@ -169,7 +174,7 @@ export async function characters(ctx: StepContext) {
     // A library character (or one with attached photos) keeps its own pictures: no reference sheet is drawn for it.
     const subject = await lib.subjectFor(c);
     const pictures = subject?.references ?? [];
-    const ref = pictures[0] ?? (await referenceSheet(ctx, pkg.art_style?.prompt ?? "", c));
+    const ref = pictures[0] ?? (await referenceSheet(ctx, pkg.art_style, c));
     const voice = lib.characterVoice(c.name, speed) ??
       (subject?.voice ? { ...subject.voice, speed } : null) ??
       kept.get(c.name) ?? { provider, voice_id: castFor(cast, c.name) ?? c.name, speed };

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
+import { artLook, figureOf, type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
 import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
@@ -34,7 +34,8 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
     timeOfDay: scene?.timeOfDay ?? "day",
     mood: scene?.mood ?? "calm",
     characters: shot.characters,
-    ...(pkg.art_style ? { look: { palette: pkg.art_style.palette, monochrome: pkg.art_style.monochrome } } : {}),
+    figures: cast.map(figureOf),
+    ...(pkg.art_style ? { look: artLook(pkg.art_style) } : {}),
   };
   const digest = inputDigest({
     provider: providers.image.provider,

@@ -1,10 +1,11 @@
 import type { GenerateResult, ImageModel, ImageOptions, ImageOutput } from "../types.ts";
-import { paintKeyframe } from "./painter.ts";
+import { charactersOf, paintKeyframe } from "./painter.ts";
 
 /**
  * The offline image provider: the keyframe painter. It draws from the scene hint (location, time
  * of day, mood, characters) rather than the prose prompt, and keeps each character identical in
- * every picture by drawing its one signature, so reference images are not needed to stay consistent.
+ * every picture by drawing its one figure (figures.ts: seeded by the character, drawn as its species),
+ * so reference images are not needed to stay consistent.
  */
 export function createLocalImage(): ImageModel {
   return {
@@ -22,14 +23,14 @@ export function createLocalImage(): ImageModel {
         width: o.width,
         height: o.height,
         scene: { location: scene.location, timeOfDay: scene.timeOfDay, mood: scene.mood },
-        characters: scene.characters.map((name) => ({ name })),
+        characters: charactersOf(scene),
         caption: scene.caption,
         look: scene.look,
         seed: o.seed,
         signal: o.signal,
       });
       const warnings = [
-        "the local painter draws the scene hint, the style's palette and the character signatures; the prompt text is not interpreted",
+        "the local painter draws the scene hint, the style's palette and each character's figure (a person or its species); the prompt text is not interpreted",
       ];
       return {
         data: { bytes, mimeType: "image/png", width: o.width, height: o.height },

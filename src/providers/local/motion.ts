@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import type { Camera } from "../../story/schemas.ts";
 import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
-import { paintKeyframe } from "./painter.ts";
+import { charactersOf, paintKeyframe } from "./painter.ts";
 
 /** A camera move over a still: zoom (1 = none) and the view's centre as fractions, from start to end. */
 interface Move {
@@ -60,7 +60,8 @@ export function createLocalMotion(): VideoModel {
           width: o.width,
           height: o.height,
           scene: o.scene ?? { location: "studio", timeOfDay: "day", mood: "calm" },
-          characters: (o.scene?.characters ?? []).map((name) => ({ name })),
+          characters: charactersOf(o.scene),
+          ...(o.scene?.look ? { look: o.scene.look } : {}),
           caption: o.scene?.caption,
           signal: o.signal,
         }));

@@ -3,29 +3,21 @@ import { join } from "node:path";
 import { filterPath, runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import { fontFile } from "../../media/fonts.ts";
 import type { TimeOfDay } from "../../story/schemas.ts";
-import type { Mood } from "../types.ts";
+import type { Mood, SceneHint } from "../types.ts";
+import { type FigureSpec, figurePng, peopleStyle } from "./figures.ts";
 
 export interface KeyframeSpec {
   width: number;
   height: number;
   scene: { location: string; timeOfDay: TimeOfDay; mood: Mood };
-  /** Placed left to right, each with its one visual signature. */
-  characters: Array<{ name: string }>;
+  /** Placed left to right, each drawn as its figure (a person unless it says otherwise). */
+  characters: Array<{ name: string; figure?: Omit<FigureSpec, "style"> }>;
   caption?: string;
   /** The art style: its first colour washes over the scene; monochrome (manga) draws in greys. */
-  look?: { palette: string[]; monochrome?: boolean };
+  look?: { palette: string[]; monochrome?: boolean; style?: string };
   /** Another seed, another composition (where the group stands, where the sun is); the characters stay the same. */
   seed?: number;
   signal?: AbortSignal;
-}
-
-/** A character's look: the same colours and proportions in every shot and on its reference sheet. */
-export interface Signature {
-  body: string;
-  accent: string;
-  /** Body width and height as fractions of the frame height. */
-  w: number;
-  h: number;
 }
 
 // A CJK font shipped as a package: Chinese captions and name tags render offline.
@@ -44,18 +36,6 @@ const INDOOR = /[房室屋殿厅堂店馆楼内]|room|house|hall|office|inside|i
 
 const hex = (n: number) => `0x${(n & 0xffffff).toString(16).padStart(6, "0")}`;
 
-export function signature(name: string): Signature {
-  const h = createHash("sha256").update(name).digest();
-  // Saturated, not too dark: HSV-ish from the hash.
-  const pick = (i: number) => 64 + (h[i]! % 160);
-  return {
-    body: hex((pick(0) << 16) | (pick(1) << 8) | pick(2)),
-    accent: hex((pick(3) << 16) | (pick(4) << 8) | pick(5)),
-    w: 0.1 + (h[6]! % 5) * 0.015,
-    h: 0.32 + (h[7]! % 5) * 0.03,
-  };
-}
-
 function validate(spec: KeyframeSpec) {
   for (const [name, v] of [
     ["width", spec.width],
@@ -68,24 +48,27 @@ function validate(spec: KeyframeSpec) {
   if ((spec.caption ?? "").length > 200) throw new RangeError("the caption is longer than 200 characters");
 }
 
-/** drawbox/drawtext filters for one character standing with its feet at `ground`. */
-function figure(sig: Signature, cx: number, ground: number, H: number, nameFile: string) {
-  const w = Math.round(sig.w * H);
-  const h = Math.round(sig.h * H);
-  const x = Math.round(cx - w / 2);
-  const y = ground - h;
-  const head = Math.round(w * 0.8);
-  return [
-    `drawbox=x=${x}:y=${y}:w=${w}:h=${h}:color=${sig.body}@1:t=fill`,
-    `drawbox=x=${Math.round(cx - head / 2)}:y=${y - head}:w=${head}:h=${head}:color=${sig.accent}@1:t=fill`,
-    `drawbox=x=${x}:y=${y + Math.round(h * 0.45)}:w=${w}:h=${Math.max(2, Math.round(h * 0.06))}:color=${sig.accent}@1:t=fill`,
-    `drawtext=fontfile=${filterPath(FONT)}:textfile=${filterPath(nameFile)}:fontsize=${Math.max(12, Math.round(H * 0.04))}:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=4:x=${Math.round(cx)}-text_w/2:y=${ground + 6}`,
-  ];
+/** A figure's height as a fraction of the frame's: feet on the floor line, head well below the top. */
+const FIGURE_SHARE = 0.5;
+
+/** Bumped whenever the painter draws differently: stored previews keyed by it are redrawn. */
+export const PAINTER_VERSION = 2;
+
+/** The characters of a scene hint as the painter places them, each with its figure when the hint has one. */
+export function charactersOf(hint: SceneHint | undefined): KeyframeSpec["characters"] {
+  return (hint?.characters ?? []).map((name) => {
+    const f = hint?.figures?.find((x) => x.name === name);
+    return f ? { name, figure: { seed: f.seed, species: f.species, gender: f.gender, age: f.age } } : { name };
+  });
 }
+
+/** How a character without traits is drawn: a person, seeded by its name. */
+const figureOf = (c: KeyframeSpec["characters"][number]): Omit<FigureSpec, "style"> =>
+  c.figure ?? { seed: c.name, species: "human", gender: "unknown", age: "unknown" };
 
 /**
  * A keyframe PNG drawn by ffmpeg: sky by time of day, ground by location (indoor floors differ),
- * a mood tint, each character's signature figure with a name tag, and the caption — all offline.
+ * a mood tint, each character's figure (figures.ts) with a name tag, and the caption — all offline.
  */
 export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
   validate(spec);
@@ -109,30 +92,51 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
       filters.push(`drawbox=x=0:y=0:w=${W}:h=${H}:color=0x${wash.slice(1)}@0.2:t=fill`);
     const n = spec.characters.length;
     const shift = spec.seed ? (((((spec.seed * 7919) % 21) + 21) % 21) - 10) / 100 : 0;
+    const style = peopleStyle(spec.look?.style);
+    const fh = Math.round(H * FIGURE_SHARE);
+    const inputs: string[] = [];
+    const graph = [`[0:v]${filters.join(",")}[bg]`];
+    /** What is drawn over the figures: name tags, the manga look, the caption. */
+    const tags: string[] = [];
+    let last = "bg";
     for (let i = 0; i < n; i++) {
-      const { name } = spec.characters[i]!;
+      const c = spec.characters[i]!;
+      const sprite = join(dir, `figure-${i}.png`);
+      await Bun.write(sprite, figurePng({ ...figureOf(c), style }, fh));
+      inputs.push("-i", sprite);
+      const cx = Math.round(((i + 1) * W) / (n + 1) + shift * W);
+      graph.push(
+        `[${last}][${i + 1}:v]overlay=x=${cx}-overlay_w/2:y=${ground + Math.round(H * 0.04)}-overlay_h[f${i}]`,
+      );
+      last = `f${i}`;
       const file = join(dir, `name-${i}.txt`);
-      await Bun.write(file, name);
-      filters.push(...figure(signature(name), ((i + 1) * W) / (n + 1) + shift * W, ground, H, file));
+      await Bun.write(file, c.name);
+      tags.push(
+        `drawtext=fontfile=${filterPath(FONT)}:textfile=${filterPath(file)}:fontsize=${Math.max(12, Math.round(H * 0.04))}:fontcolor=white:box=1:boxcolor=black@0.55:boxborderw=4:x=${cx}-text_w/2:y=${ground + Math.round(H * 0.05)}`,
+      );
     }
     // Black and white with hard contrast, as a manga page; before the caption, which stays legible.
-    if (spec.look?.monochrome) filters.push("hue=s=0", "eq=contrast=1.5");
+    if (spec.look?.monochrome) tags.push("hue=s=0", "eq=contrast=1.5");
     if (spec.caption) {
       const file = join(dir, "caption.txt");
       await Bun.write(file, spec.caption);
-      filters.push(
+      tags.push(
         `drawtext=fontfile=${filterPath(FONT)}:textfile=${filterPath(file)}:fontsize=${Math.max(14, Math.round(H * 0.05))}:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:x=(w-text_w)/2:y=h-text_h-${Math.round(H * 0.05)}`,
       );
     }
     const out = join(dir, "keyframe.png");
+    graph.push(`[${last}]${tags.length > 0 ? tags.join(",") : "null"}[out]`);
     await runFfmpeg(
       [
         "-f",
         "lavfi",
         "-i",
         `color=c=${SKY[spec.scene.timeOfDay]}:s=${W}x${H}`,
-        "-vf",
-        filters.join(","),
+        ...inputs,
+        "-filter_complex",
+        graph.join(";"),
+        "-map",
+        "[out]",
         "-frames:v",
         "1",
         out,
@@ -146,12 +150,17 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
   });
 }
 
-/** The character alone on a neutral sheet, large, with its name: the reference for every shot. */
-export function paintReferenceSheet(name: string, size: { width: number; height: number }): Promise<Uint8Array> {
+/** The character alone on a neutral sheet, with its name: the reference for every shot. */
+export function paintReferenceSheet(
+  character: KeyframeSpec["characters"][number],
+  size: { width: number; height: number },
+  look?: KeyframeSpec["look"],
+): Promise<Uint8Array> {
   return paintKeyframe({
     ...size,
     scene: { location: "studio", timeOfDay: "day", mood: "calm" },
-    characters: [{ name }],
-    caption: name,
+    characters: [character],
+    caption: character.name,
+    ...(look ? { look } : {}),
   });
 }
