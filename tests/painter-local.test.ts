@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { probe, runFfmpeg, withTempDir } from "../src/media/ffmpeg.ts";
 import { figurePng } from "../src/providers/local/figures.ts";
 import { paintKeyframe, paintReferenceSheet } from "../src/providers/local/painter.ts";
+import { locationClass, sceneSvg } from "../src/providers/local/scenery.ts";
+import { weatherOf } from "../src/story/weather.ts";
 
 /** The RGB bytes of a region of a PNG, decoded by ffmpeg. */
 async function region(png: Uint8Array, x: number, y: number, w: number, h: number): Promise<Uint8Array> {
@@ -115,6 +117,42 @@ describe("local keyframe painter", () => {
     let changed = 0;
     for (let i = 0; i < plain.length; i++) if (plain[i] !== withText[i]) changed++;
     expect(changed).toBeGreaterThan(plain.length * 0.2);
+  });
+
+  test("illustrated scenes: a rainy night street is not a day interior, and rain, snow and fog are drawn", async () => {
+    expect(
+      ["雨夜的老街", "茶馆", "客厅", "森林", "山顶", "河边", "麦田", "教室", "办公室", "皇宫大殿"].map(locationClass),
+    ).toEqual(["street", "shop", "home", "forest", "mountain", "water", "field", "classroom", "office", "palace"]);
+    expect([weatherOf("大雨倾盆"), weatherOf("snow fell"), weatherOf("晨雾"), weatherOf("晴天")]).toEqual([
+      "rain",
+      "snow",
+      "fog",
+      "clear",
+    ]);
+    const size = { width: 640, height: 360 };
+    const street = await paintKeyframe({
+      ...size,
+      scene: { location: "老街", timeOfDay: "night", mood: "calm", weather: "rain" },
+      characters: [],
+    });
+    const room = await paintKeyframe({
+      ...size,
+      scene: { location: "客厅", timeOfDay: "day", mood: "calm" },
+      characters: [],
+    });
+    let differ = 0;
+    const [a, b] = [await region(street, 0, 0, 640, 360), await region(room, 0, 0, 640, 360)];
+    for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > 24) differ++;
+    expect(differ).toBeGreaterThan(a.length * 0.5);
+    // Lit windows and a moon at night; rain streaks only when it rains.
+    const dry = sceneSvg({ ...size, location: "老街", timeOfDay: "night", floor: 0.72 });
+    const wet = sceneSvg({ ...size, location: "老街", timeOfDay: "night", floor: 0.72, weather: "rain" });
+    expect(dry).toContain("#ffd77a");
+    expect(wet.match(/<line /g)!.length).toBeGreaterThan((dry.match(/<line /g) ?? []).length + 50);
+    expect(
+      sceneSvg({ ...size, location: "老街", timeOfDay: "day", floor: 0.72, weather: "snow" }).match(/#ffffff/g)!.length,
+    ).toBeGreaterThan(50);
+    expect(sceneSvg({ ...size, location: "老街", timeOfDay: "day", floor: 0.72, weather: "fog" })).toContain("#dfe4ea");
   });
 
   test("bad requests are refused clearly", async () => {

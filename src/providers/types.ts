@@ -7,6 +7,7 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import type { Camera, MOOD_VALUES, Species, TimeOfDay } from "../story/schemas.ts";
 import type { SpeechTiming } from "../story/timing.ts";
+import type { Weather } from "../story/weather.ts";
 
 export interface Usage {
   inputTokens?: number;
@@ -137,6 +138,8 @@ export interface SceneHint {
   caption?: string;
   /** The project's art style as a painter without a text model can use it: a palette, black and white, its name. */
   look?: { palette: string[]; monochrome?: boolean; style?: string };
+  /** The weather the scene's text speaks of (rain, snow, fog), for painters that draw it. */
+  weather?: Weather;
   /** How each named character is drawn by a painter without a text model: what it is, and the seed of its look. */
   figures?: FigureHint[];
 }

@@ -14,6 +14,7 @@ import {
 import { CharactersSchema, ScenesSchema, StoryboardSchema, StorylineSchema } from "../../story/schemas.ts";
 import { STYLE_PRESETS } from "../../story/styles.ts";
 import { fitDurations } from "../../story/timing.ts";
+import { weatherOf } from "../../story/weather.ts";
 import { assignVoices } from "../../voices/assign.ts";
 import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
@@ -100,7 +101,13 @@ export async function sceneImage(
     { art: artPrompt, subject: `${s.location}, ${s.timeOfDay}, ${s.mood} atmosphere. ${s.summary}` },
     guide,
   );
-  const hint = { location: s.location, timeOfDay: s.timeOfDay, mood: s.mood, characters: [] };
+  const hint = {
+    location: s.location,
+    timeOfDay: s.timeOfDay,
+    mood: s.mood,
+    characters: [],
+    weather: weatherOf(`${s.location} ${s.summary}`),
+  };
   const { ref } = await guidedImage(ctx, "scene_image", { prompt, hint, size, seed }, guide);
   return ref;
 }

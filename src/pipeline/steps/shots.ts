@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { artLook, figureOf, type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
+import { weatherOf } from "../../story/weather.ts";
 import { ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
@@ -35,6 +36,7 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
     mood: scene?.mood ?? "calm",
     characters: shot.characters,
     figures: cast.map(figureOf),
+    weather: weatherOf(`${scene?.location ?? ""} ${scene?.summary ?? ""} ${shot.description}`),
     ...(pkg.art_style ? { look: artLook(pkg.art_style) } : {}),
   };
   const digest = inputDigest({

@@ -22,7 +22,12 @@ export function createLocalImage(): ImageModel {
       const bytes = await paintKeyframe({
         width: o.width,
         height: o.height,
-        scene: { location: scene.location, timeOfDay: scene.timeOfDay, mood: scene.mood },
+        scene: {
+          location: scene.location,
+          timeOfDay: scene.timeOfDay,
+          mood: scene.mood,
+          ...(scene.weather ? { weather: scene.weather } : {}),
+        },
         characters: charactersOf(scene),
         caption: scene.caption,
         look: scene.look,

@@ -1,15 +1,16 @@
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { filterPath, runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import { fontFile } from "../../media/fonts.ts";
 import type { TimeOfDay } from "../../story/schemas.ts";
+import type { Weather } from "../../story/weather.ts";
 import type { Mood, SceneHint } from "../types.ts";
 import { type FigureSpec, figurePng, peopleStyle } from "./figures.ts";
+import { scenePng } from "./scenery.ts";
 
 export interface KeyframeSpec {
   width: number;
   height: number;
-  scene: { location: string; timeOfDay: TimeOfDay; mood: Mood };
+  scene: { location: string; timeOfDay: TimeOfDay; mood: Mood; weather?: Weather };
   /** Placed left to right, each drawn as its figure (a person unless it says otherwise). */
   characters: Array<{ name: string; figure?: Omit<FigureSpec, "style"> }>;
   caption?: string;
@@ -23,7 +24,6 @@ export interface KeyframeSpec {
 // A CJK font shipped as a package: Chinese captions and name tags render offline.
 const FONT = fontFile();
 
-const SKY: Record<TimeOfDay, string> = { dawn: "0xe8a27c", day: "0x87b8e8", dusk: "0x8a4f7d", night: "0x1c2541" };
 const TINT: Record<Mood, string> = {
   calm: "0x4080c0@0.10",
   happy: "0xffd040@0.12",
@@ -32,9 +32,8 @@ const TINT: Record<Mood, string> = {
   epic: "0xffa000@0.12",
   mysterious: "0x602080@0.22",
 };
-const INDOOR = /[房室屋殿厅堂店馆楼内]|room|house|hall|office|inside|indoor|kitchen|shop/i;
 
-const hex = (n: number) => `0x${(n & 0xffffff).toString(16).padStart(6, "0")}`;
+const _hex = (n: number) => `0x${(n & 0xffffff).toString(16).padStart(6, "0")}`;
 
 function validate(spec: KeyframeSpec) {
   for (const [name, v] of [
@@ -48,11 +47,14 @@ function validate(spec: KeyframeSpec) {
   if ((spec.caption ?? "").length > 200) throw new RangeError("the caption is longer than 200 characters");
 }
 
+/** The floor line, as a fraction of the height: where the characters stand. */
+const FLOOR = 0.72;
+
 /** A figure's height as a fraction of the frame's: feet on the floor line, head well below the top. */
 const FIGURE_SHARE = 0.5;
 
 /** Bumped whenever the painter draws differently: stored previews keyed by it are redrawn. */
-export const PAINTER_VERSION = 2;
+export const PAINTER_VERSION = 3;
 
 /** The characters of a scene hint as the painter places them, each with its figure when the hint has one. */
 export function charactersOf(hint: SceneHint | undefined): KeyframeSpec["characters"] {
@@ -67,26 +69,19 @@ const figureOf = (c: KeyframeSpec["characters"][number]): Omit<FigureSpec, "styl
   c.figure ?? { seed: c.name, species: "human", gender: "unknown", age: "unknown" };
 
 /**
- * A keyframe PNG drawn by ffmpeg: sky by time of day, ground by location (indoor floors differ),
- * a mood tint, each character's figure (figures.ts) with a name tag, and the caption — all offline.
+ * A keyframe PNG: the scene's illustrated background (scenery.ts: its kind of place, time of day
+ * and weather), a mood tint, each character's figure (figures.ts) on the floor line with a name
+ * tag, and the caption — composed by ffmpeg, all offline.
  */
 export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
   validate(spec);
   const { width: W, height: H } = spec;
   return withTempDir(async (dir) => {
-    const ground = Math.round(H * 0.72);
-    const loc = createHash("sha256").update(spec.scene.location).digest();
-    const floor = INDOOR.test(spec.scene.location)
-      ? hex(((90 + (loc[0]! % 60)) << 16) | ((60 + (loc[1]! % 40)) << 8) | (40 + (loc[2]! % 30)))
-      : hex(((40 + (loc[0]! % 50)) << 16) | ((80 + (loc[1]! % 70)) << 8) | (40 + (loc[2]! % 40)));
-    const filters = [
-      `drawbox=x=0:y=${ground}:w=${W}:h=${H - ground}:color=${floor}@1:t=fill`,
-      spec.scene.timeOfDay === "night"
-        ? `drawbox=x=${Math.round(W * 0.8)}:y=${Math.round(H * 0.08)}:w=${Math.round(H * 0.08)}:h=${Math.round(H * 0.08)}:color=0xf0f0d0@1:t=fill`
-        : `drawbox=x=${Math.round(W * 0.8)}:y=${Math.round(H * 0.08)}:w=${Math.round(H * 0.1)}:h=${Math.round(H * 0.1)}:color=0xfff0a0@0.9:t=fill`,
-      // The mood tints the scene only: characters keep their signature colours in every shot.
-      `drawbox=x=0:y=0:w=${W}:h=${H}:color=${TINT[spec.scene.mood]}:t=fill`,
-    ];
+    const ground = Math.round(H * FLOOR);
+    const background = join(dir, "background.png");
+    await Bun.write(background, scenePng({ width: W, height: H, ...spec.scene, floor: FLOOR }));
+    // The mood tints the scene only: characters keep their own colours in every shot.
+    const filters = [`drawbox=x=0:y=0:w=${W}:h=${H}:color=${TINT[spec.scene.mood]}:t=fill`];
     const wash = spec.look?.palette[0];
     if (wash && /^#[0-9a-f]{6}$/i.test(wash))
       filters.push(`drawbox=x=0:y=0:w=${W}:h=${H}:color=0x${wash.slice(1)}@0.2:t=fill`);
@@ -127,20 +122,7 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
     const out = join(dir, "keyframe.png");
     graph.push(`[${last}]${tags.length > 0 ? tags.join(",") : "null"}[out]`);
     await runFfmpeg(
-      [
-        "-f",
-        "lavfi",
-        "-i",
-        `color=c=${SKY[spec.scene.timeOfDay]}:s=${W}x${H}`,
-        ...inputs,
-        "-filter_complex",
-        graph.join(";"),
-        "-map",
-        "[out]",
-        "-frames:v",
-        "1",
-        out,
-      ],
+      ["-i", background, ...inputs, "-filter_complex", graph.join(";"), "-map", "[out]", "-frames:v", "1", out],
       {
         signal: spec.signal,
         timeoutMs: 60_000,
