@@ -92,6 +92,23 @@ describe("local figures", () => {
     }
   });
 
+  test("the face follows the shot's mood; the rest of the character stays the same", () => {
+    for (const spec of [
+      person("王明"),
+      { ...person("王明"), style: "lorelei" as const },
+      { ...person("狐狸"), species: "fox" as const },
+    ]) {
+      const faces = new Set(["calm", "happy", "sad", "tense"].map((m) => figureSvg({ ...spec, mood: m as "calm" })));
+      expect(faces.size).toBe(4);
+      // The same mood gives the same face every time.
+      expect(figureSvg({ ...spec, mood: "sad" })).toBe(figureSvg({ ...spec, mood: "sad" }));
+      // Everything before the head (legs and body, for a person) is the same in every mood.
+      const body = (svg: string) => svg.slice(0, svg.indexOf("<svg x="));
+      if (spec.species === "human")
+        expect(body(figureSvg({ ...spec, mood: "happy" }))).toBe(body(figureSvg({ ...spec, mood: "sad" })));
+    }
+  });
+
   test("the art style picks the people's drawing style", () => {
     expect(peopleStyle("anime")).toBe("lorelei");
     expect(peopleStyle("comic")).toBe("adventurer");

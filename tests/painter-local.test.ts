@@ -82,10 +82,11 @@ describe("local keyframe painter", () => {
     const asPerson = await paintKeyframe({ width: 640, height: 360, scene: cafe, characters: [{ name: "狐狸" }] });
     const t = torso(0, 1, 640, 360);
     expect(await region(asFox, t.x, t.y, t.w, t.h)).not.toEqual(await region(asPerson, t.x, t.y, t.w, t.h));
+    // Another place and time in the same mood: the same fox, face and all.
     const again = await paintKeyframe({
       width: 640,
       height: 360,
-      scene: night,
+      scene: { ...night, mood: cafe.mood },
       characters: [{ name: "狐狸", figure: fox }],
     });
     expect(await region(again, t.x, t.y, t.w, t.h)).toEqual(await region(asFox, t.x, t.y, t.w, t.h));

@@ -9,6 +9,7 @@ import { adventurer, lorelei, notionists, openPeeps } from "@dicebear/collection
 import { createAvatar } from "@dicebear/core";
 import { Resvg } from "@resvg/resvg-js";
 import type { Species } from "../../story/schemas.ts";
+import type { Mood } from "../types.ts";
 
 /** The DiceBear style each art style draws people in (by art-style name; openPeeps otherwise). */
 const PEOPLE_STYLES = { openPeeps, notionists, lorelei, adventurer } as const;
@@ -30,6 +31,35 @@ export interface FigureSpec {
   gender: string;
   age: string;
   style: PeopleStyle;
+  /** The shot's mood: the face follows it (a character's faces stay its own). */
+  mood?: Mood;
+}
+
+/** Open Peeps and Lorelei faces by mood; the character's seed picks among them. */
+const OPEN_PEEPS_FACES: Record<Mood, string[]> = {
+  calm: ["calm", "cute", "explaining", "smile"],
+  happy: ["smile", "smileBig", "cheeky", "lovingGrin1"],
+  sad: ["concerned", "solemn", "eyesClosed"],
+  tense: ["fear", "concernedFear", "hectic", "serious"],
+  epic: ["driven", "rage", "serious"],
+  mysterious: ["suspicious", "contempt", "blank"],
+};
+const LORELEI_MOUTHS: Record<Mood, string[]> = {
+  calm: ["happy01", "happy02", "happy03"],
+  happy: ["happy08", "happy09", "happy10", "happy11"],
+  sad: ["sad01", "sad02", "sad03", "sad04"],
+  tense: ["sad05", "sad06", "sad07"],
+  epic: ["happy12", "happy13", "happy14"],
+  mysterious: ["sad08", "sad09", "happy04"],
+};
+
+/** DiceBear options that give the head the mood's face. */
+function moodFace(style: PeopleStyle, mood: Mood | undefined, b: Buffer): Record<string, string[]> {
+  if (!mood) return {};
+  const pick = (list: string[]) => [list[b[6]! % list.length]!];
+  if (style === "openPeeps") return { face: pick(OPEN_PEEPS_FACES[mood]) };
+  if (style === "lorelei") return { mouth: pick(LORELEI_MOUTHS[mood]) };
+  return {};
 }
 
 /** Figures are drawn on a 200 × 400 canvas, feet at the bottom. */
@@ -56,6 +86,7 @@ function personSvg(spec: FigureSpec, b: Buffer): string {
   const head = createAvatar(PEOPLE_STYLES[spec.style] as Parameters<typeof createAvatar>[0], {
     seed: spec.seed,
     backgroundColor: ["transparent"],
+    ...moodFace(spec.style, spec.mood, b),
   }).toString();
   const child = spec.age === "child";
   const scale = child ? 0.78 : 1;
@@ -188,8 +219,32 @@ function speciesParts(
   }
 }
 
+/** An animal's brows and mouth for a mood: a smile, a frown, knitted brows, an open mouth. */
+function animalFace(mood: Mood | undefined, eyeY: number, mouthY: number): string {
+  const line = (d: string) => `<path d="${d}" stroke="#2a1a14" stroke-width="3" fill="none" stroke-linecap="round"/>`;
+  switch (mood) {
+    case "happy":
+      return line(`M88 ${mouthY} Q100 ${mouthY + 10} 112 ${mouthY}`);
+    case "sad":
+      return (
+        line(`M88 ${mouthY + 6} Q100 ${mouthY - 3} 112 ${mouthY + 6}`) +
+        line(`M76 ${eyeY - 14} L90 ${eyeY - 10} M124 ${eyeY - 14} L110 ${eyeY - 10}`)
+      );
+    case "tense":
+    case "epic":
+      return (
+        line(`M76 ${eyeY - 10} L92 ${eyeY - 14} M124 ${eyeY - 10} L108 ${eyeY - 14}`) +
+        `<ellipse cx="100" cy="${mouthY + 2}" rx="7" ry="5" fill="#5a1a1a"/>`
+      );
+    case "mysterious":
+      return line(`M90 ${mouthY + 2} L110 ${mouthY}`);
+    default:
+      return line(`M92 ${mouthY} Q100 ${mouthY + 5} 108 ${mouthY}`);
+  }
+}
+
 /** An animal standing upright as fable animals do: body, head, eyes, the parts its species has. */
-function animalSvg(species: Exclude<Species, "human">, b: Buffer): string {
+function animalSvg(species: Exclude<Species, "human">, b: Buffer, mood: Mood | undefined): string {
   const [h, s, l] = COAT[species];
   const shade = ((b[0]! % 21) - 10) / 100;
   const fur = hsl(h + ((b[1]! % 11) - 5), s, Math.min(0.9, Math.max(0.1, l + shade)));
@@ -205,16 +260,17 @@ function animalSvg(species: Exclude<Species, "human">, b: Buffer): string {
   const eyeY = fish ? 255 : 195;
   const eyes = `<circle cx="${fish ? 75 : 84}" cy="${eyeY}" r="7" fill="#fff"/><circle cx="${fish ? 75 : 84}" cy="${eyeY}" r="4" fill="#111"/>${fish ? "" : `<circle cx="116" cy="${eyeY}" r="7" fill="#fff"/><circle cx="116" cy="${eyeY}" r="4" fill="#111"/>`}`;
   const nose = fish || bird ? "" : `<ellipse cx="100" cy="215" rx="7" ry="5" fill="#2a1a14"/>`;
+  const face = fish ? "" : animalFace(mood, eyeY, bird ? 236 : 228);
   const mark =
     b[3]! % 3 === 0 && !fish ? `<circle cx="${80 + (b[4]! % 40)}" cy="290" r="12" fill="${dark}" opacity="0.6"/>` : "";
   const [back, front] = speciesParts(species, fur, dark, light);
-  return `<g transform="translate(${100 - 100 * size} ${FIGURE_H - FIGURE_H * size}) scale(${size})">${back}${body}${mark}${head}${front}${eyes}${nose}</g>`;
+  return `<g transform="translate(${100 - 100 * size} ${FIGURE_H - FIGURE_H * size}) scale(${size})">${back}${body}${mark}${head}${front}${eyes}${nose}${face}</g>`;
 }
 
 /** The figure as SVG on the 200 × 400 canvas (transparent background). */
 export function figureSvg(spec: FigureSpec): string {
   const b = bytesOf(`${spec.species}:${spec.seed}`);
-  const inner = spec.species === "human" ? personSvg(spec, b) : animalSvg(spec.species, b);
+  const inner = spec.species === "human" ? personSvg(spec, b) : animalSvg(spec.species, b, spec.mood);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${FIGURE_W}" height="${FIGURE_H}" viewBox="0 0 ${FIGURE_W} ${FIGURE_H}">${inner}</svg>`;
 }
 

@@ -97,7 +97,7 @@ export async function paintKeyframe(spec: KeyframeSpec): Promise<Uint8Array> {
     for (let i = 0; i < n; i++) {
       const c = spec.characters[i]!;
       const sprite = join(dir, `figure-${i}.png`);
-      await Bun.write(sprite, figurePng({ ...figureOf(c), style }, fh));
+      await Bun.write(sprite, figurePng({ ...figureOf(c), style, mood: spec.scene.mood }, fh));
       inputs.push("-i", sprite);
       const cx = Math.round(((i + 1) * W) / (n + 1) + shift * W);
       graph.push(
