@@ -207,7 +207,6 @@ function discoverActingRoles(reg: Registry, sentences: string[]): void {
       }
       continue;
     }
-    EN_ROLE_SUBJECT.lastIndex = 0;
     for (const m of s.matchAll(EN_ROLE_SUBJECT)) {
       const next = m[3]!;
       if (EN_VERBISH.test(next) || (/(?:ed|s)$/.test(next) && !EN_PREPOSITIONS.has(next)))
