@@ -1,5 +1,6 @@
 import pkg from "../package.json" with { type: "json" };
 import type { Config } from "./config.ts";
+import { createLru } from "./core/lru.ts";
 import { createDb } from "./db/client.ts";
 import { MAINTENANCE_QUEUE, MAINTENANCE_SCHEDULES, maintenanceHandlers } from "./jobs/maintenance.ts";
 import { storageCleanupHandlers } from "./jobs/storage-cleanup.ts";
@@ -58,6 +59,8 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     falWait: wakeups?.wait,
     spans,
     calls: metrics.providers,
+    // Backgrounds, figures and text shaped once per process: most shots reuse a place and a cast.
+    paints: createLru(128),
   });
   const inspected = createInspectCache(config.mediaInspectCacheEntries);
   const handlers = {

@@ -62,6 +62,28 @@ describe("story to video, auto mode", () => {
       "你怎么认识我父亲？",
     ])
       expect(spoken).toContain(line);
+    // Every keyframe was laid out by the local painter, so its clip was painted in layers; the
+    // speakers of each shot stand in it, their mouths where the clip opens them.
+    const keyframes = await ctx.db
+      .selectFrom("assets")
+      .select("meta")
+      .where("project_id", "=", project.id)
+      .where("kind", "=", "keyframe")
+      .execute();
+    expect(keyframes.length).toBe(shots.length);
+    for (const k of keyframes) expect(k.meta.layout?.painter).toBe("inkreel-painter-1@4");
+    const figures = new Set(keyframes.flatMap((k) => k.meta.layout!.figures.map((f) => f.name)));
+    expect([...figures]).toEqual(expect.arrayContaining(["林小雨", "周掌柜"]));
+    // The cover is a poster painted for it (the title over the main characters), not a shot's frame.
+    const posters = await ctx.db
+      .selectFrom("assets")
+      .select("meta")
+      .where("project_id", "=", project.id)
+      .where("kind", "=", "poster")
+      .execute();
+    expect(posters.length).toBe(1);
+    expect(posters[0]!.meta.layout!.scene.characters.length).toBeGreaterThan(0);
+    expect(ex.files.some((f: { file_type: string }) => f.file_type === "cover")).toBe(true);
     const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
     // Completed, with its export finished: "exported" (seed 003).
     expect(p).toMatchObject({ status: "exported", progress: 100 });

@@ -45,6 +45,12 @@ export async function findAsset(db: Db, projectId: string, kind: string, digest:
     .executeTakeFirst();
 }
 
+/** What is known of a stored asset besides its bytes (its `meta`), if it exists. */
+export async function assetMeta(db: Db, assetId: string): Promise<AssetMeta | undefined> {
+  const row = await db.selectFrom("assets").select("meta").where("id", "=", assetId).executeTakeFirst();
+  return row?.meta;
+}
+
 /**
  * Returns the project's asset for (kind, digest), making it with `make` only when none exists. Two
  * workers racing on the same digest both store bytes, but only one row wins; the loser's file is

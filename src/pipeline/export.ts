@@ -12,10 +12,11 @@ import { composeToStorage, editorProjectToStorage } from "../media/publish.ts";
 import type { CoverSpec, Timeline, TimelineShot } from "../media/timeline.ts";
 import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
-import { lineLayout, selected } from "../story/material.ts";
+import { type AssetRef, lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
 import { type PipelineDeps, stepContextFor } from "./context.ts";
 import { loadPackage, loadShot, loadShots } from "./packages.ts";
+import { poster } from "./steps/analysis.ts";
 import { clip, keyframe, voice } from "./steps/shots.ts";
 
 export function exportDefaults(options: ExportRequest | undefined, project: ProjectOptions): ExportOptions {
@@ -58,6 +59,8 @@ export async function buildTimeline(
   options: ExportOptions,
   project: ProjectOptions,
   title: string,
+  /** The painted poster an automatic cover shows (see steps/analysis.ts poster). */
+  art: { poster?: AssetRef | null } = {},
 ): Promise<Timeline> {
   const cache = join(deps.config.dataDir, "cache", "assets");
   const pkg = await loadPackage(deps.db, packageId);
@@ -127,16 +130,50 @@ export async function buildTimeline(
           },
         }
       : null,
-    cover: options.cover.enabled ? await coverSpec(deps, options.cover, title, cache) : null,
+    cover: options.cover.enabled ? await coverSpec(deps, options.cover, { title, poster: art.poster }, cache) : null,
     soundtrack: options.audio === true,
   };
+}
+
+/**
+ * The poster of an automatic cover, painted by the image provider (once per inputs). A cover is
+ * not worth failing the export for: when no picture can be made, the first shot's is used.
+ */
+async function autoPoster(
+  deps: PipelineDeps,
+  project: Parameters<typeof stepContextFor>[1],
+  {
+    ex,
+    title,
+  }: {
+    ex: { package_id: string | null; created_by: string | null; run_id: string | null; options: ExportOptions };
+    title: string;
+  },
+  signal: AbortSignal,
+): Promise<AssetRef | null> {
+  const cover = ex.options.cover;
+  if (!cover.enabled || (cover.cover_type ?? "auto") !== "auto" || !ex.package_id) return null;
+  const step = await stepContextFor(deps, project, { packageId: ex.package_id, ownerId: ex.created_by }, signal, {
+    runId: ex.run_id,
+    stage: "export",
+  });
+  try {
+    return await poster(step, title);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    deps.log.warn("the cover's poster could not be painted; the first shot's picture is used", {
+      project_id: project.id,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return null;
+  }
 }
 
 /** What the cover shows, from the export's cover settings (startExport checked the shot and the image). */
 async function coverSpec(
   deps: PipelineDeps,
   cover: ExportOptions["cover"],
-  title: string,
+  { title, poster }: { title: string; poster?: AssetRef | null | undefined },
   cache: string,
 ): Promise<CoverSpec> {
   const text = cover.title_text ?? title;
@@ -160,7 +197,8 @@ async function coverSpec(
       return { imagePath: path, ...(cover.title_text ? { title: cover.title_text } : {}) };
     }
     default:
-      return { title: text };
+      // The title over the main characters on the first scene; the first shot's picture without one.
+      return poster ? { imagePath: await localFile(deps.storage, poster, cache), title: text } : { title: text };
   }
 }
 
@@ -185,11 +223,10 @@ async function refreshStale(
     if (before.stale.includes("keyframe")) await keyframe(step, before.id);
     if (before.stale.includes("voice") || before.lines.some((l) => !l.audio)) await voice(step, before.id);
     const after = await loadShot(deps.db, { packageId, shotId: before.id });
-    if (
-      after.clip.selected !== null &&
-      (before.stale.some((s) => s === "clip" || s === "keyframe") || after.durationS !== before.durationS)
-    )
-      await clip(step, before.id);
+    // Anything made again (a recording moves a painted clip's mouths) or a new length: the clip is
+    // asked for again, and found again by its digest when its inputs did not change.
+    const remade = before.stale.length > 0 || before.lines.some((l) => !l.audio);
+    if (after.clip.selected !== null && (remade || after.durationS !== before.durationS)) await clip(step, before.id);
   }
 }
 
@@ -228,13 +265,10 @@ export async function renderExport(
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
   await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
   const pkg = await loadPackage(db, ex.package_id!);
-  const timeline = await buildTimeline(
-    deps,
-    ex.package_id!,
-    options,
-    projectOptions,
-    pkg.storyline?.title ?? project.name,
-  );
+  const title = pkg.storyline?.title ?? project.name;
+  const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, title, {
+    poster: await autoPoster(deps, project, { ex, title }, signal),
+  });
   if (!options.subtitle.enabled) timeline.subtitles = null;
   let last = 0;
   // Progress goes to the export row and the project's event log (as `video.progress` on WebSocket), in order.

@@ -115,7 +115,12 @@ async function regenerate(step: StepContext, p: RegeneratePayload): Promise<Asse
   }
   if (p.what === "voice") {
     await shots.voice(step, p.target);
-    return (await loadShot(db, shotRef)).lines.flatMap((l) => (l.audio ? [l.audio] : []));
+    const shot = await loadShot(db, shotRef);
+    if (!shot.stale.includes("clip") && (await shots.clipSpeaks(db, shot))) {
+      // Its mouths opened with the old recordings.
+      await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
+    }
+    return shot.lines.flatMap((l) => (l.audio ? [l.audio] : []));
   }
   if (p.what === "keyframe" || p.what === "clip") {
     await (p.what === "keyframe" ? shots.keyframe : shots.clip)(step, p.target, p.seed, guide);

@@ -14,6 +14,7 @@ import { pgRequestStore } from "./fal/pg-store.ts";
 import { createLocalImage } from "./local/image.ts";
 import { createLocalMotion } from "./local/motion.ts";
 import { createLocalMusic } from "./local/music.ts";
+import type { PaintCache } from "./local/painter.ts";
 import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
@@ -53,6 +54,8 @@ export interface ResolverOptions {
   spans?: SpanRecorder;
   /** Told of every provider call (the process's metrics); by default nobody is. */
   calls?: ProviderCallObserver;
+  /** What the local painter drew, kept for the next picture (the worker's); by default nothing is kept. */
+  paints?: PaintCache;
 }
 
 /** fal's API hosts, routed through FAL_BASE_URL (a proxy) when it is set. */
@@ -72,8 +75,8 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
   if (p.kind === "local") {
     return {
       text: createLocalText,
-      image: createLocalImage,
-      video: createLocalMotion,
+      image: () => createLocalImage(o.paints),
+      video: () => createLocalMotion(o.paints),
       speech: () => createLocalSpeech(),
       music: createLocalMusic,
     }[capability]();

@@ -5,9 +5,9 @@
  */
 
 import type { Static, TSchema } from "@sinclair/typebox";
-import type { Camera, MOOD_VALUES, Species, TimeOfDay } from "../story/schemas.ts";
+import type { PaintedLayout, SceneHint, TalkTrack } from "../story/hints.ts";
+import type { Camera, MOOD_VALUES } from "../story/schemas.ts";
 import type { SpeechTiming } from "../story/timing.ts";
-import type { Weather } from "../story/weather.ts";
 
 export interface Usage {
   inputTokens?: number;
@@ -31,6 +31,7 @@ export interface AudioOutput {
   sampleRate: number;
 }
 
+export type { Box, FigureHint, PaintedLayout, SceneHint, TalkTrack } from "../story/hints.ts";
 export { MOOD_VALUES as MOODS } from "../story/schemas.ts";
 export type Mood = (typeof MOOD_VALUES)[number];
 
@@ -127,30 +128,8 @@ export interface ImageOutput {
   mimeType: "image/png" | "image/jpeg" | "image/webp";
   width: number;
   height: number;
-}
-
-/** What a keyframe shows, for models that draw from structure (the local painter) rather than prose. */
-export interface SceneHint {
-  location: string;
-  timeOfDay: TimeOfDay;
-  mood: Mood;
-  characters: string[];
-  caption?: string;
-  /** The project's art style as a painter without a text model can use it: a palette, black and white, its name. */
-  look?: { palette: string[]; monochrome?: boolean; style?: string };
-  /** The weather the scene's text speaks of (rain, snow, fog), for painters that draw it. */
-  weather?: Weather;
-  /** How each named character is drawn by a painter without a text model: what it is, and the seed of its look. */
-  figures?: FigureHint[];
-}
-
-/** A character as the offline painter draws it: the same seed, the same look in every picture. */
-export interface FigureHint {
-  name: string;
-  seed: string;
-  species: Species;
-  gender: string;
-  age: string;
+  /** How a painter that draws from structure laid the picture out (the local painter only). */
+  layout?: PaintedLayout;
 }
 
 export interface ImageOptions {
@@ -189,6 +168,10 @@ export interface VideoOptions {
   fps?: number;
   camera?: Camera;
   scene?: SceneHint;
+  /** How the image was laid out by the painter that drew it, when it says (see PaintedLayout). */
+  layout?: PaintedLayout;
+  /** Whose mouth is open when, for models that animate speech over the image. */
+  talk?: TalkTrack[];
   seed?: number;
   signal?: AbortSignal;
 }

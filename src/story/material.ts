@@ -1,4 +1,5 @@
 import type { EditConfig } from "./edit.ts";
+import type { PaintedLayout } from "./hints.ts";
 import type { Character, Scene, Shot, Storyline } from "./schemas.ts";
 import type { SpeechTiming } from "./timing.ts";
 
@@ -23,6 +24,8 @@ export type AssetMeta = {
   height?: number;
   /** The stored key of an upload's thumbnail (pictures and videos). */
   thumbnail_key?: string;
+  /** How the local painter laid a keyframe out: its clip is painted from it in layers, mouths moving. */
+  layout?: PaintedLayout;
 };
 
 export interface Voice {

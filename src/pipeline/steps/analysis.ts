@@ -20,7 +20,7 @@ import { ensureAsset, inputDigest } from "../assets.ts";
 import type { StepContext } from "../context.ts";
 import { pictureSize } from "../context.ts";
 import { libraryCast } from "../library-cast.ts";
-import { loadPackage, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
+import { loadPackage, loadShots, replaceShots, saveNarratorVoice, savePackage } from "../packages.ts";
 import { castFor, keepable, lineVoices, storyLanguage, voiceLibrary } from "./casting.ts";
 import { type Guide, guidedPrompt } from "./guide.ts";
 
@@ -112,10 +112,55 @@ export async function sceneImage(
   return ref;
 }
 
+/** How many characters a poster shows at most. */
+const POSTER_CAST = 3;
+
+/**
+ * The cover's poster: the story's main characters (protagonists, then antagonists, then the rest,
+ * at most three) in the first shot's scene, framed from the waist up, for the title to go over.
+ * Made once per inputs, like every picture.
+ */
+export async function poster(ctx: StepContext, title: string) {
+  const pkg = await loadPackage(ctx.deps.db, ctx.packageId);
+  const [first] = await loadShots(ctx.deps.db, ctx.packageId);
+  const scene = pkg.scenes.find((s) => s.id === first?.sceneId) ?? pkg.scenes[0];
+  const rank = { protagonist: 0, antagonist: 1, supporting: 2, minor: 3 } as const;
+  const cast = [...pkg.characters]
+    .sort((a, b) => rank[a.role] - rank[b.role])
+    .slice(0, POSTER_CAST)
+    .sort((a, b) => pkg.characters.indexOf(a) - pkg.characters.indexOf(b));
+  const place = scene?.location ?? "studio";
+  const prompt = guidedPrompt(
+    {
+      art: pkg.art_style?.prompt ?? "",
+      subject: `Poster for "${title}": ${cast.map((c) => `${c.name} (${c.description})`).join(", ")}, in ${place}.`,
+    },
+    {},
+  );
+  const hint: SceneHint = {
+    location: place,
+    timeOfDay: scene?.timeOfDay ?? "day",
+    mood: scene?.mood ?? "calm",
+    characters: cast.map((c) => c.name),
+    figures: cast.map(figureOf),
+    weather: weatherOf(`${place} ${scene?.summary ?? ""}`),
+    camera: "medium",
+    ...(cast[0] ? { speaker: cast[0].name } : {}),
+    ...(pkg.art_style ? { look: artLook(pkg.art_style) } : {}),
+  };
+  const { ref } = await guidedImage(
+    ctx,
+    "poster",
+    { prompt, hint, size: pictureSize(ctx.project.options), seed: 0 },
+    {},
+  );
+  return ref;
+}
+
 /** A picture from a prompt and a scene hint, given the guide's reference pictures (stored once per input). */
 async function guidedImage(
   ctx: StepContext,
-  kind: "reference" | "scene_image",
+  kind: "reference" | "scene_image" | "poster",
   input: { prompt: string; hint: SceneHint; size: { width: number; height: number }; seed: number },
   guide: Guide,
 ) {
@@ -137,7 +182,11 @@ async function guidedImage(
       refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })),
     );
     const r = await image.generate({ prompt, ...size, scene: hint, references, seed, signal: ctx.signal });
-    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+    return {
+      bytes: r.data.bytes,
+      mimeType: r.data.mimeType,
+      ...(r.data.layout ? { meta: { layout: r.data.layout } } : {}),
+    };
   });
 }
 

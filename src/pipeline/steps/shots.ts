@@ -1,7 +1,9 @@
 import { join } from "node:path";
+import type { Db } from "../../db/client.ts";
 import { artLook, figureOf, type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
+import { firstSpeaker, talkTracks } from "../../story/talk.ts";
 import { weatherOf } from "../../story/weather.ts";
-import { ensureAsset, inputDigest, localFile } from "../assets.ts";
+import { assetMeta, ensureAsset, inputDigest, localFile } from "../assets.ts";
 import { pictureSize, type StepContext } from "../context.ts";
 import { loadPackage, loadShot, saveShot } from "../packages.ts";
 import { lineVoices } from "./casting.ts";
@@ -30,6 +32,7 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
     },
     guide,
   );
+  const speaker = firstSpeaker(shot);
   const hint = {
     location: scene?.location ?? "studio",
     timeOfDay: scene?.timeOfDay ?? "day",
@@ -38,6 +41,8 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
     figures: cast.map(figureOf),
     weather: weatherOf(`${scene?.location ?? ""} ${scene?.summary ?? ""} ${shot.description}`),
     ...(pkg.art_style ? { look: artLook(pkg.art_style) } : {}),
+    camera: shot.camera,
+    ...(speaker ? { speaker } : {}),
   };
   const digest = inputDigest({
     provider: providers.image.provider,
@@ -53,7 +58,12 @@ export async function keyframe(ctx: StepContext, shotId: string, seed = 0, guide
       refs.map(async (r) => ({ bytes: await storage.get(r.storage_key), mimeType: r.mime_type })),
     );
     const r = await providers.image.generate({ prompt, ...size, scene: hint, references, seed, signal: ctx.signal });
-    return { bytes: r.data.bytes, mimeType: r.data.mimeType };
+    // A painter that says how it laid the picture out (the local one) gets its clip painted from it.
+    return {
+      bytes: r.data.bytes,
+      mimeType: r.data.mimeType,
+      ...(r.data.layout ? { meta: { layout: r.data.layout } } : {}),
+    };
   });
   await saveShot(db, ctx.packageId, withCandidate(shot, "keyframe", ref));
 }
@@ -137,7 +147,17 @@ export async function voice(ctx: StepContext, shotId: string) {
   await saveShot(db, ctx.packageId, next);
 }
 
-/** A moving clip made from the selected keyframe, as long as the shot. */
+/** Whether the shot's clip moves its speakers' mouths (its keyframe was laid out by the painter): new recordings outdate it. */
+export async function clipSpeaks(db: Db, shot: ShotMaterial): Promise<boolean> {
+  const frame = selected(shot.keyframe);
+  if (!frame || shot.clip.selected === null) return false;
+  return (await assetMeta(db, frame.asset_id))?.layout !== undefined;
+}
+
+/**
+ * A moving clip made from the selected keyframe, as long as the shot. Made again after its
+ * lines are (a re-voiced shot's clip with unchanged inputs is found again by its digest).
+ */
 export async function clip(ctx: StepContext, shotId: string, seed = 0, guide: Guide = {}) {
   const { db, storage, config } = ctx.deps;
   const providers = ctx.providers;
@@ -149,10 +169,14 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0, guide: Gu
   if (!frame) throw new Error("the shot has no keyframe to animate");
   const size = pictureSize(ctx.project.options);
   const prompt = guidedPrompt({ art: "", subject: shot.description }, guide);
+  // A keyframe the painter laid out is moved in layers, its speakers' mouths opening with their lines.
+  const layout = (await assetMeta(db, frame.asset_id))?.layout;
+  const talk = layout ? talkTracks(shot).filter((t) => layout.figures.some((f) => f.name === t.name)) : [];
   const digest = inputDigest({
     provider: providers.video.provider,
     model: providers.video.modelId,
     image: frame.sha256,
+    ...(talk.length ? { talk } : {}),
     // Unchanged for an unguided clip, so what was made before is found again.
     ...(prompt !== shot.description ? { prompt } : {}),
     duration: shot.durationS,
@@ -169,6 +193,7 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0, guide: Gu
       ...size,
       fps: 24,
       camera: shot.camera,
+      ...(layout ? { layout, scene: layout.scene, talk } : {}),
       seed,
       signal: ctx.signal,
     });

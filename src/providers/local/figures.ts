@@ -267,11 +267,67 @@ function animalSvg(species: Exclude<Species, "human">, b: Buffer, mood: Mood | u
   return `<g transform="translate(${100 - 100 * size} ${FIGURE_H - FIGURE_H * size}) scale(${size})">${back}${body}${mark}${head}${front}${eyes}${nose}${face}</g>`;
 }
 
+/** The figure's SVG elements on the 200 × 400 canvas, to place in a larger picture. */
+export function figureBody(spec: FigureSpec): string {
+  const b = bytesOf(`${spec.species}:${spec.seed}`);
+  return spec.species === "human" ? personSvg(spec, b) : animalSvg(spec.species, b, spec.mood);
+}
+
 /** The figure as SVG on the 200 × 400 canvas (transparent background). */
 export function figureSvg(spec: FigureSpec): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${FIGURE_W}" height="${FIGURE_H}" viewBox="0 0 ${FIGURE_W} ${FIGURE_H}">${figureBody(spec)}</svg>`;
+}
+
+/**
+ * Where the figure's mouth is on the 200 × 400 canvas: its centre and width. DiceBear draws each
+ * style's mouth at one place of its head, which personSvg puts at a fixed box (a child's is
+ * smaller); an animal's is where animalSvg draws it, moved by its size.
+ */
+export function mouthAnchor(spec: Pick<FigureSpec, "seed" | "species" | "age" | "style">): {
+  cx: number;
+  cy: number;
+  w: number;
+} {
+  if (spec.species === "human") {
+    const [cx, cy, w] = PEOPLE_MOUTHS[spec.style];
+    const scale = spec.age === "child" ? 0.78 : 1;
+    return { cx: FIGURE_W / 2 + (cx - 100) * scale, cy: FIGURE_H * (1 - scale) + cy * scale, w: w * scale };
+  }
   const b = bytesOf(`${spec.species}:${spec.seed}`);
-  const inner = spec.species === "human" ? personSvg(spec, b) : animalSvg(spec.species, b, spec.mood);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${FIGURE_W}" height="${FIGURE_H}" viewBox="0 0 ${FIGURE_W} ${FIGURE_H}">${inner}</svg>`;
+  const size = 0.85 + (b[2]! % 16) / 100;
+  const bird = spec.species === "bird" || spec.species === "crow";
+  // A fish has no mouth of its own in the drawing: it speaks from the front of its body.
+  const [cx, cy, w] = spec.species === "fish" ? [70, 280, 18] : [100, bird ? 238 : 231, bird ? 14 : 18];
+  return { cx: 100 - 100 * size + cx * size, cy: FIGURE_H - FIGURE_H * size + cy * size, w: w * size };
+}
+
+/** Each DiceBear style's mouth on the canvas at adult size: centre x, centre y, width (measured on its drawings). */
+const PEOPLE_MOUTHS: Record<PeopleStyle, [number, number, number]> = {
+  openPeeps: [121, 138, 22],
+  notionists: [102, 119, 14],
+  lorelei: [111, 128, 16],
+  adventurer: [98, 139, 17],
+};
+
+/**
+ * The open mouth of a talking figure drawn `heightPx` tall, as a small PNG and where its top-left
+ * corner goes on the figure's PNG: laid over the figure's own mouth while it speaks, and taken off
+ * between words, so the mouth opens and closes without redrawing the figure.
+ */
+export function openMouthPng(spec: FigureSpec, heightPx: number): { png: Uint8Array; x: number; y: number } {
+  const box = openMouthBox(spec, heightPx);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${box.w}" height="${box.h}" viewBox="0 0 100 80" preserveAspectRatio="none"><ellipse cx="50" cy="40" rx="46" ry="36" fill="#5a1518" stroke="#24100c" stroke-width="8"/><ellipse cx="50" cy="58" rx="26" ry="14" fill="#e0707a"/><rect x="26" y="8" width="48" height="12" rx="4" fill="#fbfbf6"/></svg>`;
+  const png = new Resvg(svg, { font: { loadSystemFonts: false } }).render().asPng();
+  return { png: new Uint8Array(png), x: box.x, y: box.y };
+}
+
+/** Where the open mouth goes on the figure's PNG drawn `heightPx` tall, and its size. */
+export function openMouthBox(spec: FigureSpec, heightPx: number): { x: number; y: number; w: number; h: number } {
+  const k = Math.max(16, Math.round(heightPx)) / FIGURE_H;
+  const a = mouthAnchor(spec);
+  const w = Math.max(4, Math.round(a.w * k * 1.1));
+  const h = Math.max(4, Math.round(a.w * k * 0.8));
+  return { x: Math.round(a.cx * k - w / 2), y: Math.round(a.cy * k - h / 2), w, h };
 }
 
 /** The figure as a PNG `heightPx` tall: the same spec and size always give the same bytes. */

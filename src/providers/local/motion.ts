@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import type { Camera } from "../../story/schemas.ts";
 import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
-import { charactersOf, paintKeyframe } from "./painter.ts";
+import { isOwnLayout, type PaintCache, paintClip, specOfHint } from "./painter.ts";
 
 /** A camera move over a still: zoom (1 = none) and the view's centre as fractions, from start to end. */
 interface Move {
@@ -42,10 +42,13 @@ export function motionFilter(camera: Camera, W: number, H: number, frames: numbe
 }
 
 /**
- * The offline video provider: ffmpeg pans and zooms over the keyframe for the shot's duration,
- * the move chosen by the shot's camera. Text-to-video paints the keyframe from the scene first.
+ * The offline video provider. A keyframe the local painter drew (its layout says so) is painted
+ * again in layers and moved with depth: the sky, the far and the near layers drift by how far
+ * away they are, the weather falls, the camera zooms, and each speaker's mouth opens and closes
+ * with their lines (`talk`). Any other picture is panned and zoomed over by ffmpeg, the move
+ * chosen by the shot's camera. Text-to-video paints the keyframe from the scene first.
  */
-export function createLocalMotion(): VideoModel {
+export function createLocalMotion(cache?: PaintCache): VideoModel {
   return {
     provider: "local",
     modelId: "inkreel-motion-1",
@@ -54,17 +57,31 @@ export function createLocalMotion(): VideoModel {
       if (!(o.durationS > 0 && o.durationS <= 60))
         throw new RangeError("a local clip lasts more than 0 and at most 60 seconds");
       const frames = Math.max(1, Math.round(o.durationS * fps));
-      const image =
-        o.image?.bytes ??
-        (await paintKeyframe({
-          width: o.width,
-          height: o.height,
-          scene: o.scene ?? { location: "studio", timeOfDay: "day", mood: "calm" },
-          characters: charactersOf(o.scene),
-          ...(o.scene?.look ? { look: o.scene.look } : {}),
-          caption: o.scene?.caption,
-          signal: o.signal,
-        }));
+      const layout = isOwnLayout(o.layout) ? o.layout : null;
+      if (layout || !o.image) {
+        const hint = layout?.scene ?? o.scene ?? { location: "studio", timeOfDay: "day", mood: "calm", characters: [] };
+        const spec = specOfHint(
+          hint,
+          { width: o.width, height: o.height },
+          {
+            ...(hint.caption ? { caption: hint.caption } : {}),
+            ...(layout ? { seed: layout.seed } : {}),
+            ...(o.signal ? { signal: o.signal } : {}),
+          },
+        );
+        const bytes = await paintClip(
+          spec,
+          { frames, fps, camera: o.camera ?? hint.camera ?? "medium", talk: o.talk ?? [] },
+          cache,
+        );
+        return {
+          data: { bytes, mimeType: "video/mp4", width: o.width, height: o.height, durationS: frames / fps },
+          warnings: layout ? [] : ["text-to-video: the local provider paints the scene hint, then moves its layers"],
+          usage: { videoSeconds: frames / fps },
+          response: { provider: "local", modelId: "inkreel-motion-1", timestamp: new Date() },
+        };
+      }
+      const image = o.image.bytes;
       const bytes = await withTempDir(async (dir) => {
         const input = join(dir, "frame");
         await Bun.write(input, image);
@@ -96,7 +113,7 @@ export function createLocalMotion(): VideoModel {
       });
       return {
         data: { bytes, mimeType: "video/mp4", width: o.width, height: o.height, durationS: frames / fps },
-        warnings: o.image ? [] : ["text-to-video: the local provider paints the scene hint, then moves over it"],
+        warnings: [],
         usage: { videoSeconds: frames / fps },
         response: { provider: "local", modelId: "inkreel-motion-1", timestamp: new Date() },
       };
