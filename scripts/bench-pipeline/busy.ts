@@ -13,6 +13,8 @@ export interface BusySummary {
   ffmpeg_s: number;
   /** Seconds inside either. */
   busy_s: number;
+  /** Milliseconds of each image call (keyframes, reference sheets, the poster: all painted alike), in order. */
+  image_ms: number[];
 }
 
 function union(list: Array<[number, number]>): number {
@@ -33,19 +35,27 @@ function union(list: Array<[number, number]>): number {
 
 export function createBusyRecorder(): SpanRecorder & { summary(): BusySummary } {
   const spans: Record<SpanKind, Array<[number, number]>> = { provider: [], ffmpeg: [] };
+  const images: number[] = [];
   return {
-    async span(kind, work) {
+    async span(kind, work, label) {
       const start = performance.now();
       try {
         return await work();
       } finally {
-        if (spans[kind].length < MAX_SPANS) spans[kind].push([start, performance.now()]);
+        const end = performance.now();
+        if (spans[kind].length < MAX_SPANS) spans[kind].push([start, end]);
+        if (label === "image" && images.length < MAX_SPANS) images.push(end - start);
       }
     },
     summary() {
       const provider = union(spans.provider);
       const all = union([...spans.provider, ...spans.ffmpeg]);
-      return { provider_s: provider / 1000, ffmpeg_s: (all - provider) / 1000, busy_s: all / 1000 };
+      return {
+        provider_s: provider / 1000,
+        ffmpeg_s: (all - provider) / 1000,
+        busy_s: all / 1000,
+        image_ms: images,
+      };
     },
   };
 }

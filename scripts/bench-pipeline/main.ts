@@ -9,6 +9,8 @@
  *   ffmpeg_s             time in ffmpeg outside provider calls (the composer);
  *   orchestration_share  (wall_s − provider_s − ffmpeg_s) / wall_s: queue, database, storage and
  *                        waiting between steps;
+ *   keyframe_ms_p50      the median image call (keyframes, reference sheets, the cover's poster,
+ *                        all painted by the same painter), with the worker's paint cache;
  *   peak_rss_mb          per process: the worker, and this process (which creates the run and polls it).
  * The worker prints its busy time and peak RSS when it stops; that line is read from its stdout.
  * Progress on stderr; the last stdout line is one JSON object.
@@ -29,6 +31,14 @@ import type { BusySummary } from "./busy.ts";
 const ROOT = resolve(import.meta.dir, "../..");
 const STORY = resolve(ROOT, process.env.BENCH_STORY ?? "examples/雨夜茶馆.txt");
 const say = (...a: unknown[]) => console.error("[bench:pipeline]", ...a);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length
+    ? s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+    : Number.NaN;
+};
 
 const dataDir = mkdtempSync(join(tmpdir(), "inkreel-bench-pipeline-"));
 // As root the embedded server runs as the postgres user, which must reach its data directory.
@@ -113,6 +123,8 @@ try {
       provider_s: round(stopped.provider_s),
       ffmpeg_s: round(stopped.ffmpeg_s),
       orchestration_share: round((wall - stopped.provider_s - stopped.ffmpeg_s) / wall, 4),
+      keyframe_ms_p50: round(median(stopped.image_ms), 1),
+      images: stopped.image_ms.length,
       stages_s: stagesS,
       peak_rss_mb: {
         worker: round(stopped.peak_rss_mb, 1),

@@ -15,12 +15,12 @@ export function ffmpegSeconds(registry: Registry): (inner: SpanRecorder) => Span
     registers: [registry],
   });
   return (inner) => ({
-    async span(kind, work) {
-      if (kind !== "ffmpeg") return inner.span(kind, work);
+    async span(kind, work, label) {
+      if (kind !== "ffmpeg") return inner.span(kind, work, label);
       const started = performance.now();
       let outcome: "ok" | "failed" = "failed";
       try {
-        const result = await inner.span(kind, work);
+        const result = await inner.span(kind, work, label);
         outcome = "ok";
         return result;
       } finally {

@@ -6,10 +6,11 @@
 export type SpanKind = "provider" | "ffmpeg";
 
 export interface SpanRecorder {
-  span<T>(kind: SpanKind, work: () => Promise<T>): Promise<T>;
+  /** `label`: what the span was (a provider call's capability: "image", "speech", …). */
+  span<T>(kind: SpanKind, work: () => Promise<T>, label?: string): Promise<T>;
 }
 
 /** The production recorder: the work, untimed. */
 export const noSpans: SpanRecorder = Object.freeze({
-  span: <T>(_kind: SpanKind, work: () => Promise<T>): Promise<T> => work(),
+  span: <T>(_kind: SpanKind, work: () => Promise<T>, _label?: string): Promise<T> => work(),
 });

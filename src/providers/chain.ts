@@ -88,7 +88,7 @@ export async function runChain<M, T>(
     if (typeof rate === "number" && rate > 0) await takeRateSlot(ctx.db, link.record.id, rate, signal);
     const started = performance.now();
     try {
-      const result = await ctx.spans.span("provider", () => invoke(link.instance, base));
+      const result = await ctx.spans.span("provider", () => invoke(link.instance, base), capability);
       await record(ctx, {
         ...base,
         outcome: "ok",

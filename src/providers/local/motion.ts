@@ -97,7 +97,7 @@ export function createLocalMotion(cache?: PaintCache): VideoModel {
             "-c:v",
             "libx264",
             "-preset",
-            "ultrafast",
+            "superfast",
             "-crf",
             "18",
             "-pix_fmt",

@@ -452,7 +452,7 @@ async function composeClip(
       "[out]",
       "-frames:v",
       String(frames),
-      ...["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+      ...["-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
       "-an",
       out,
     ],
