@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { probe, runFfmpeg, withTempDir } from "../src/media/ffmpeg.ts";
 import { figurePng } from "../src/providers/local/figures.ts";
 import { paintKeyframe, paintReferenceSheet } from "../src/providers/local/painter.ts";
-import { locationClass, sceneSvg } from "../src/providers/local/scenery.ts";
+import { locationClass, sceneLayers, sceneSvg } from "../src/providers/local/scenery.ts";
 import { weatherOf } from "../src/story/weather.ts";
 
 /** The RGB bytes of a region of a PNG, decoded by ffmpeg. */
@@ -154,6 +154,11 @@ describe("local keyframe painter", () => {
       sceneSvg({ ...size, location: "老街", timeOfDay: "day", floor: 0.72, weather: "snow" }).match(/#ffffff/g)!.length,
     ).toBeGreaterThan(50);
     expect(sceneSvg({ ...size, location: "老街", timeOfDay: "day", floor: 0.72, weather: "fog" })).toContain("#dfe4ea");
+    // Indoors it rains outside: only through the windows, and nothing falls across the room.
+    const teahouse = sceneLayers({ ...size, location: "茶馆", timeOfDay: "night", floor: 0.72, weather: "rain" });
+    expect(teahouse.weather).toBe("");
+    expect(teahouse.sky).toContain('clip-path="url(#panes)"');
+    expect(teahouse.sky.match(/<line /g)!.length).toBeGreaterThan(50);
   });
 
   test("bad requests are refused clearly", async () => {

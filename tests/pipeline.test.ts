@@ -71,7 +71,7 @@ describe("story to video, auto mode", () => {
       .where("kind", "=", "keyframe")
       .execute();
     expect(keyframes.length).toBe(shots.length);
-    for (const k of keyframes) expect(k.meta.layout?.painter).toBe("inkreel-painter-1@4");
+    for (const k of keyframes) expect(k.meta.layout?.painter).toBe("inkreel-painter-1@5");
     const figures = new Set(keyframes.flatMap((k) => k.meta.layout!.figures.map((f) => f.name)));
     expect([...figures]).toEqual(expect.arrayContaining(["林小雨", "周掌柜"]));
     // The cover is a poster painted for it (the title over the main characters), not a shot's frame.

@@ -41,7 +41,7 @@ export interface Box {
  * what it was painted from, and where each figure's mouth is.
  */
 export interface PaintedLayout {
-  /** The painter and its version (`inkreel-painter-1@4`): only the same one can take the picture apart again. */
+  /** The painter and its version (`inkreel-painter-1@5`): only the same one can take the picture apart again. */
   painter: string;
   seed: number;
   width: number;

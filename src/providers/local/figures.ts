@@ -81,11 +81,26 @@ function hsl(h: number, s: number, l: number): string {
   return `#${f(0)}${f(8)}${f(4)}`;
 }
 
+/** Hair colours a character's seed picks from (mostly dark; grey for the old). */
+const HAIR = ["1f1410", "2c1b18", "3b2219", "4a312c", "6a3e25", "8d5524", "a55728", "c58c4b", "3b3b6d", "6d2e46"];
+const GREY_HAIR = ["b9b9b9", "d9d9d9", "8f8f8f"];
+
+/**
+ * DiceBear options that colour the hair by the character's seed, in the styles that draw it in
+ * colour: two characters of one story whose heads share a cut still look apart.
+ */
+function hairColour(style: PeopleStyle, age: string, b: Buffer): Record<string, string[]> {
+  if (style !== "lorelei" && style !== "adventurer") return {};
+  const list = age === "elder" ? GREY_HAIR : HAIR;
+  return { hairColor: [list[b[11]! % list.length]!] };
+}
+
 /** A person: the DiceBear head over a body in a clothing colour of their own. */
 function personSvg(spec: FigureSpec, b: Buffer): string {
   const head = createAvatar(PEOPLE_STYLES[spec.style] as Parameters<typeof createAvatar>[0], {
     seed: spec.seed,
     backgroundColor: ["transparent"],
+    ...hairColour(spec.style, spec.age, b),
     ...moodFace(spec.style, spec.mood, b),
   }).toString();
   const child = spec.age === "child";

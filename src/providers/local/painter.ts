@@ -45,7 +45,7 @@ export type PaintCache = Lru<string, Uint8Array | TextShape>;
 /** Who paints, and the version of how: a picture's layout is only taken apart again by the same painter. */
 export const PAINTER_ID = "inkreel-painter-1";
 /** Bumped whenever the painter draws differently: stored previews keyed by it are redrawn. */
-export const PAINTER_VERSION = 4;
+export const PAINTER_VERSION = 5;
 const PAINTER = `${PAINTER_ID}@${PAINTER_VERSION}`;
 
 // A CJK font shipped as a package: Chinese captions and name tags render offline.

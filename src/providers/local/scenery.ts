@@ -167,10 +167,21 @@ export function sceneLayers(spec: SceneSpec): SceneLayers {
     if (cls !== "studio") {
       // Windows onto the sky: lit at night from inside.
       const n = 2 + (b[0]! % 2);
+      const panes: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const wx = W * (0.12 + (i * 0.76) / n);
+        panes.push(`<rect x="${wx}" y="${H * 0.12}" width="${W * 0.14}" height="${H * 0.22}"/>`);
+        sky.push(
+          `<rect x="${wx}" y="${H * 0.12}" width="${W * 0.14}" height="${H * 0.22}" fill="${night ? windowGlow : "url(#sky)"}" stroke="${shade(wall, 0.6)}" stroke-width="${H * 0.012}"/>`,
+        );
+      }
+      // Indoors the weather is seen through the windows only.
+      const outside = weatherBody(spec);
+      if (outside)
+        sky.push(`<clipPath id="panes">${panes.join("")}</clipPath><g clip-path="url(#panes)">${outside}</g>`);
       for (let i = 0; i < n; i++) {
         const wx = W * (0.12 + (i * 0.76) / n);
         sky.push(
-          `<rect x="${wx}" y="${H * 0.12}" width="${W * 0.14}" height="${H * 0.22}" fill="${night ? windowGlow : "url(#sky)"}" stroke="${shade(wall, 0.6)}" stroke-width="${H * 0.012}"/>`,
           `<line x1="${wx + W * 0.07}" y1="${H * 0.12}" x2="${wx + W * 0.07}" y2="${H * 0.34}" stroke="${shade(wall, 0.6)}" stroke-width="${H * 0.008}"/>`,
         );
       }
@@ -295,7 +306,12 @@ export function sceneLayers(spec: SceneSpec): SceneLayers {
         );
       }
   }
-  return { sky: sky.join(""), far: far.join(""), near: near.join(""), weather: weatherBody(spec) };
+  return {
+    sky: sky.join(""),
+    far: far.join(""),
+    near: near.join(""),
+    weather: INTERIOR.has(cls) ? "" : weatherBody(spec),
+  };
 }
 
 /** The background as PNG. */
