@@ -8,6 +8,7 @@ import { httpPlugin } from "./http/plugin.ts";
 import { assetsModule } from "./modules/assets/index.ts";
 import { attachmentsModule } from "./modules/attachments/index.ts";
 import { authModule } from "./modules/auth/index.ts";
+import { comfyuiModule } from "./modules/comfyui/index.ts";
 import { configModule } from "./modules/config/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
@@ -64,6 +65,7 @@ export function createApp(deps: Deps) {
     .use(attachmentsModule(deps))
     .use(packagesModule(deps))
     .use(configModule(deps))
+    .use(comfyuiModule(deps))
     .use(voicesModule(deps))
     .use(webhooksModule(deps))
     .use(usageModule(deps))

@@ -77,6 +77,18 @@ export interface Config {
       orphanWaitMs: number;
     };
     elevenlabs: { apiKey: string | null; baseUrl: string | null; speechModel: string; musicModel: string };
+    /**
+     * COMFYUI_URL: the ComfyUI server of the built-in `comfyui` provider (the operator's, so it may
+     * be on loopback); COMFYUI_API_KEY: a bearer token for a server behind an authenticating proxy.
+     */
+    comfyui: {
+      url: string | null;
+      apiKey: string | null;
+      /** COMFYUI_POLL_INTERVAL_MS: the safety poll of /history while the WebSocket is quiet. */
+      pollIntervalMs: number;
+      /** COMFYUI_VIDEO_FPS: `{{fps}}` of image-to-video workflows; `{{frames}}` = duration × fps. */
+      videoFps: number;
+    };
   };
   /** Encrypts API keys stored in Postgres (PROVIDER_SECRET_KEY; generated under DATA_DIR when absent). */
   providerSecret: string | null;
@@ -235,6 +247,12 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       baseUrl: url(env, "ELEVENLABS_BASE_URL", ["http:", "https:"]),
       speechModel: str(env, "ELEVENLABS_SPEECH_MODEL") ?? "eleven_multilingual_v2",
       musicModel: str(env, "ELEVENLABS_MUSIC_MODEL") ?? "music_v2_5",
+    },
+    comfyui: {
+      url: url(env, "COMFYUI_URL", ["http:", "https:"]),
+      apiKey: str(env, "COMFYUI_API_KEY"),
+      pollIntervalMs: int(env, "COMFYUI_POLL_INTERVAL_MS", 2000, 10, 60_000),
+      videoFps: int(env, "COMFYUI_VIDEO_FPS", 8, 1, 60),
     },
   };
 }

@@ -115,6 +115,8 @@ async function build(): Promise<Fixture> {
       users: a.user.id,
       jobs: job.id,
       providers: provider.id,
+      // A ComfyUI workflow (shipped): ADMIN-only routes take it by name.
+      name: "txt2img",
       tasks: task.json.data.task_ids[0],
     },
   };

@@ -67,6 +67,8 @@ const KNOWN_ADMIN_ROUTES = [
   "GET /api/v1/admin/providers",
   "PATCH /api/v1/admin/providers/:id",
   "POST /api/v1/admin/providers/:id/disable",
+  "POST /api/v1/admin/providers/comfyui",
+  "PUT /api/v1/admin/providers/comfyui/workflows/:name",
   "POST /api/v1/voices/sync",
   "DELETE /api/v1/users/:id",
   "DELETE /api/v1/assets/:id",

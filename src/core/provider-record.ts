@@ -1,6 +1,6 @@
 // The JSON a provider row and a capability's chain store, below the database types that use them.
 
-export type ProviderKind = "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible";
+export type ProviderKind = "local" | "openai" | "fal" | "elevenlabs" | "openai_compatible" | "comfyui";
 
 /** One step of a capability's chain: which provider, which model. */
 export interface ChainLink {

@@ -1,5 +1,6 @@
 import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type { ComfyGraph, ComfyWorkflowKind } from "../core/comfy-workflow.ts";
 import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
 import type { TaskError, TaskKind, TaskParams, TaskResult, TaskStatus, TaskTarget } from "../core/generation-task.ts";
 import type { LibraryData, LibraryKind } from "../core/library-item.ts";
@@ -523,6 +524,21 @@ export interface SubmitIntentsTable {
 // Merged into Database above (interface merging), so that block stays as it is.
 export interface Database {
   submit_intents: SubmitIntentsTable;
+}
+
+/** An ADMIN's ComfyUI workflow (migrations/20261203120000_comfyui.sql); the graph is ComfyUI's API format. */
+export interface ComfyWorkflowsTable {
+  name: string;
+  kind: ComfyWorkflowKind;
+  description: string | null;
+  graph: ColumnType<ComfyGraph, string, string>;
+  updated_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  comfyui_workflows: ComfyWorkflowsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,11 +1,12 @@
 import type { Capability } from "../core/capabilities.ts";
 import type { ProviderKind } from "../core/provider-record.ts";
+import { SHIPPED_MODELS } from "./comfyui/workflow-store.ts";
 import { IMAGE_ENDPOINTS } from "./fal/image-models.ts";
 import { VIDEO_ENDPOINTS } from "./fal/video-models.ts";
 
 /** A built-in provider: what it can serve and the models it offers per capability. */
 export interface BuiltinProvider {
-  id: "local" | "openai" | "fal" | "elevenlabs";
+  id: "local" | "openai" | "fal" | "elevenlabs" | "comfyui";
   name: string;
   kind: ProviderKind;
   models: Partial<Record<Capability, string[]>>;
@@ -61,6 +62,16 @@ export const BUILTIN_PROVIDERS: BuiltinProvider[] = [
     },
     concurrency: 4,
     keyVariable: "ELEVENLABS_API_KEY",
+  },
+  {
+    // Usable once COMFYUI_URL (or a base_url an ADMIN sets) names a server; its models are the workflows.
+    id: "comfyui",
+    name: "ComfyUI",
+    kind: "comfyui",
+    models: { image: SHIPPED_MODELS.image, video: SHIPPED_MODELS.video },
+    // ComfyUI queues prompts itself: a few at once keep its queue fed (and report their places in it).
+    concurrency: 4,
+    keyVariable: "COMFYUI_API_KEY",
   },
 ];
 

@@ -8,6 +8,14 @@ import { publicOnlyFetch } from "../net/public-fetch.ts";
 import { assertPublicUrl } from "../net/ssrf.ts";
 import type { CallScope } from "./ai-error.ts";
 import { chainedProviders, type Link, type ProviderLinks } from "./chain.ts";
+import {
+  type ComfyConnectionOptions,
+  createComfyImage,
+  createComfyVideo,
+  findWorkflow,
+  pgPromptStore,
+  reportJobProgress,
+} from "./comfyui/index.ts";
 import { createElevenLabsMusic, createElevenLabsSpeech } from "./elevenlabs/index.ts";
 import { createFalImage, createFalVideo, type FalConnectionOptions } from "./fal/index.ts";
 import { pgRequestStore } from "./fal/pg-store.ts";
@@ -19,7 +27,7 @@ import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
 import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
 import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
-import { envKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
+import { envKey, hasKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
 import type { Providers } from "./types.ts";
 
 export type { Providers };
@@ -114,6 +122,28 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
     if (capability === "image") return createFalImage({ ...connection, model, requests: pgRequestStore(db) });
     if (capability === "video") return createFalVideo({ ...connection, model, requests: pgRequestStore(db) });
   }
+  if (p.kind === "comfyui") {
+    const comfy = config.cloud.comfyui;
+    const connection: ComfyConnectionOptions = {
+      url: (p.base_url ?? comfy.url)!,
+      apiKey: key || null,
+      ...guard,
+      // The WebSocket bypasses fetch: an ADMIN's URL is checked before it is opened too.
+      ...(p.base_url
+        ? {
+            checkUrl: (u: string) =>
+              assertPublicUrl(u, { allowPrivate: config.allowPrivateProviderUrls }).then(() => {}),
+          }
+        : {}),
+      ...(limit === null ? {} : { requestTimeoutMs: limit }),
+      pollIntervalMs: comfy.pollIntervalMs,
+      prompts: pgPromptStore(db),
+      workflows: (name) => findWorkflow(db, name),
+      jobProgress: (job, percent, message) => reportJobProgress(db, job, percent, message),
+    };
+    if (capability === "image") return createComfyImage({ ...connection, workflow: model });
+    if (capability === "video") return createComfyVideo({ ...connection, workflow: model, fps: comfy.videoFps });
+  }
   if (p.kind === "elevenlabs") {
     const baseUrl = p.base_url ?? config.cloud.elevenlabs.baseUrl ?? undefined;
     if (capability === "speech")
@@ -134,6 +164,9 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   async function keyOf(p: ProviderRecord): Promise<string | null> {
     if (p.kind === "local") return "";
+    // ComfyUI is usable with a server URL; its key (a proxy's token) is optional.
+    if (p.kind === "comfyui" && !hasKey(config, p)) return null;
+    if (p.kind === "comfyui" && !p.api_key_enc) return p.id === "comfyui" ? (config.cloud.comfyui.apiKey ?? "") : "";
     if (p.api_key_enc) {
       box ??= serverSecret(config).then(secretBox);
       try {

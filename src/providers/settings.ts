@@ -5,6 +5,7 @@ import type { ChainLink } from "../core/provider-record.ts";
 import type { Db } from "../db/client.ts";
 import type { ProvidersTable } from "../db/types.ts";
 import { BUILTIN_PROVIDERS, builtin } from "./catalog.ts";
+import { refreshComfyModels } from "./comfyui/workflow-store.ts";
 
 /** A provider as stored (the sealed key stays inside; `has_key` says whether one is usable). */
 export type ProviderRecord = Selectable<ProvidersTable>;
@@ -14,11 +15,17 @@ export function envKey(config: Pick<Config, "cloud">, id: string): string | null
   if (id === "openai") return config.cloud.openai.apiKey;
   if (id === "fal") return config.cloud.fal.key;
   if (id === "elevenlabs") return config.cloud.elevenlabs.apiKey;
+  // ComfyUI needs no key: its server URL is what makes it usable ("" when there is no token).
+  if (id === "comfyui") return config.cloud.comfyui.url ? (config.cloud.comfyui.apiKey ?? "") : null;
   return null;
 }
 
-/** Whether the provider can be called: local always, the others with a stored or an environment key. */
-export function hasKey(config: Pick<Config, "cloud">, p: Pick<ProviderRecord, "id" | "kind" | "api_key_enc">): boolean {
+/** Whether the provider can be called: local always, ComfyUI with a server URL, the others with a stored or an environment key. */
+export function hasKey(
+  config: Pick<Config, "cloud">,
+  p: Pick<ProviderRecord, "id" | "kind" | "api_key_enc" | "base_url">,
+): boolean {
+  if (p.kind === "comfyui") return p.base_url !== null || (p.id === "comfyui" && config.cloud.comfyui.url !== null);
   return p.kind === "local" || p.api_key_enc !== null || envKey(config, p.id) !== null;
 }
 
@@ -28,6 +35,7 @@ function envModel(config: Pick<Config, "cloud">, provider: string, capability: C
   if (provider === "openai") return capability === "text" ? c.openai.textModel : c.openai.imageModel;
   if (provider === "fal") return capability === "image" ? c.fal.imageModel : c.fal.videoModel;
   if (provider === "elevenlabs") return capability === "speech" ? c.elevenlabs.speechModel : c.elevenlabs.musicModel;
+  if (provider === "comfyui") return builtin("comfyui")!.models[capability]?.[0] ?? "";
   return builtin("local")!.models[capability]![0]!;
 }
 
@@ -58,6 +66,8 @@ export async function syncBuiltinProviders(db: Db): Promise<void> {
       )
       .execute();
   }
+  // A ComfyUI provider's models are its workflows, uploaded ones included (the loop reset them).
+  await refreshComfyModels(db);
 }
 
 export async function listProviders(db: Db): Promise<ProviderRecord[]> {

@@ -16,6 +16,7 @@ const Kind = t.Union([
   t.Literal("fal"),
   t.Literal("elevenlabs"),
   t.Literal("openai_compatible"),
+  t.Literal("comfyui"),
 ]);
 
 const Usd = t.Number({ minimum: 0, maximum: 1_000_000 });

@@ -65,8 +65,32 @@ export async function createCustom(
   else errors.push({ path: "/api_url", message: "is required" });
   if (errors.length || !capability || !models || !baseUrl) throw invalid(errors);
 
-  const sealed = await seal(config, key);
-  const base = slugId(name);
+  return insertProvider(db, config, {
+    name,
+    kind: "openai_compatible",
+    baseUrl,
+    sealed: await seal(config, key),
+    models: { [capability]: models },
+    settings,
+    userId,
+  });
+}
+
+/** A custom provider's row under a free id from its name (`custom-…`, then `-2`, `-3` …). */
+export async function insertProvider(
+  db: Db,
+  config: AdminConfig,
+  p: {
+    name: string;
+    kind: "openai_compatible" | "comfyui";
+    baseUrl: string;
+    sealed: string | null;
+    models: Record<string, string[]>;
+    settings: Record<string, unknown>;
+    userId: string | null;
+  },
+): Promise<ProviderView> {
+  const base = slugId(p.name);
   for (let attempt = 0; attempt < 5; attempt++) {
     const taken = new Set(
       (
@@ -83,15 +107,15 @@ export async function createCustom(
       .insertInto("providers")
       .values({
         id,
-        name,
-        kind: "openai_compatible",
+        name: p.name,
+        kind: p.kind,
         builtin: false,
         enabled: true,
-        base_url: baseUrl,
-        api_key_enc: sealed,
-        models: JSON.stringify({ [capability]: models }),
-        config: JSON.stringify(settings),
-        created_by: userId,
+        base_url: p.baseUrl,
+        api_key_enc: p.sealed,
+        models: JSON.stringify(p.models),
+        config: JSON.stringify(p.settings),
+        created_by: p.userId,
       })
       .onConflict((oc) => oc.column("id").doNothing())
       .returningAll()

@@ -3,6 +3,14 @@
 // a capability without a usable provider, or race another such write, runs under one advisory
 // lock (chains.ts).
 export { updateCurrent } from "./chains.ts";
+export {
+  type ComfyProviderInput,
+  createComfyProvider,
+  getWorkflowView,
+  putWorkflow,
+  type WorkflowView,
+  workflowViews,
+} from "./comfyui.ts";
 export { createCustom, slugId } from "./custom.ts";
 export { LIMITS, PRICE_FIELDS } from "./settings-input.ts";
 export type {

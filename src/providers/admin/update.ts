@@ -67,6 +67,8 @@ export async function updateProvider(
   let models: Partial<Record<Capability, string[]>> = existing.models;
   if (patch.models !== undefined) {
     if (!custom) errors.push({ path: "/models", message: "built-in providers' model lists are fixed" });
+    else if (existing.kind === "comfyui")
+      errors.push({ path: "/models", message: "a ComfyUI provider's models are its workflows; upload one instead" });
     else {
       const list = cleanModels(patch.models, "/models", errors);
       const capability = capabilitiesOf(existing)[0] ?? "text";
