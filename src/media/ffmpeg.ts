@@ -170,6 +170,18 @@ export async function probe(path: string, timeoutMs = 30_000): Promise<ProbeResu
 }
 
 /** A file path quoted for a filter option (drawtext, subtitles); text itself always goes in files. */
+/** The size and length of a video held in memory (a provider's result); throws when it has no readable video stream. */
+export async function videoFacts(bytes: Uint8Array): Promise<{ width: number; height: number; durationS: number }> {
+  return withTempDir(async (dir) => {
+    const path = join(dir, "clip.mp4");
+    await Bun.write(path, bytes);
+    const p = await probe(path);
+    const v = p.streams.find((s) => s.codec_type === "video");
+    if (!v?.width || !v.height) throw new Error("no video stream");
+    return { width: v.width, height: v.height, durationS: p.durationS || Number(v.duration ?? 0) };
+  });
+}
+
 export const filterPath = (p: string) => `'${p.replace(/\\/g, "\\\\").replace(/:/g, "\\:").replace(/'/g, "\\'")}'`;
 
 /** Runs `work` in a fresh temporary directory that is removed afterwards, whatever happens. */

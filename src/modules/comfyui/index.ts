@@ -4,7 +4,8 @@ import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorEnvelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
 import * as admin from "../../providers/admin/index.ts";
-import { ComfyProviderBody, ComfyProviderSchema, WorkflowBody, WorkflowParams, WorkflowSchema } from "./model.ts";
+import { ProviderViewSchema } from "../../schemas/providers.ts";
+import { ComfyProviderBody, WorkflowBody, WorkflowParams, WorkflowSchema } from "./model.ts";
 
 const security = [{ bearer: [] }];
 
@@ -28,7 +29,7 @@ export function comfyuiModule(deps: Deps) {
       {
         admin: true,
         body: ComfyProviderBody,
-        response: { 201: Envelope(ComfyProviderSchema), ...ErrorResponses },
+        response: { 201: Envelope(ProviderViewSchema), ...ErrorResponses },
         detail: {
           summary: "Add a custom ComfyUI server (ADMIN)",
           description:

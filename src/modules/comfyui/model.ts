@@ -107,38 +107,3 @@ export const ComfyProviderBody = t.Object(
     examples: [{ name: "Studio GPU", api_url: "https://comfy.example.com", config: { concurrency: 2 } }],
   },
 );
-
-const Capability = t.Union([
-  t.Literal("text"),
-  t.Literal("image"),
-  t.Literal("video"),
-  t.Literal("speech"),
-  t.Literal("music"),
-]);
-const Price = t.Object({
-  per_image: t.Optional(t.Number()),
-  per_video_second: t.Optional(t.Number()),
-  per_audio_second: t.Optional(t.Number()),
-  input_per_mtok: t.Optional(t.Number()),
-  output_per_mtok: t.Optional(t.Number()),
-});
-
-/** A ComfyUI provider as GET /api/v1/admin/providers shows it (never its key). */
-export const ComfyProviderSchema = t.Object({
-  id: t.String(),
-  name: t.String(),
-  kind: t.Literal("comfyui"),
-  builtin: t.Boolean(),
-  enabled: t.Boolean(),
-  base_url: t.Nullable(t.String()),
-  has_key: t.Boolean({ description: "usable: it has a server URL (a ComfyUI needs no key)" }),
-  capabilities: t.Array(Capability),
-  models: t.Record(t.String(), t.Array(t.String()), { description: "capability → workflow names" }),
-  config: t.Object({
-    concurrency: t.Nullable(t.Integer()),
-    rate_per_minute: t.Nullable(t.Integer()),
-    prices: t.Record(t.String(), Price),
-  }),
-  created_at: t.String({ format: "date-time" }),
-  updated_at: t.String({ format: "date-time" }),
-});

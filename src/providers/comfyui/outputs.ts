@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import type { ComfyWorkflowKind } from "../../core/comfy-workflow.ts";
-import { probe, withTempDir } from "../../media/ffmpeg.ts";
+import { videoFacts } from "../../media/ffmpeg.ts";
 import type { ComfyFile, ComfyHistoryEntry } from "./client.ts";
 import { ComfyUIProviderError } from "./errors.ts";
 import type { ComfyWorkflow } from "./workflow-store.ts";
@@ -47,22 +46,15 @@ export function kindError(model: string, w: ComfyWorkflow, want: ComfyWorkflowKi
 
 /** ffprobe's size and length of a downloaded clip. */
 export async function probeClip(bytes: Uint8Array, model: string) {
-  return withTempDir(async (dir) => {
-    const path = join(dir, "clip.mp4");
-    await Bun.write(path, bytes);
-    try {
-      const p = await probe(path);
-      const v = p.streams.find((s) => s.codec_type === "video");
-      if (!v?.width || !v.height) throw new Error("no video stream");
-      return { width: v.width, height: v.height, durationS: p.durationS || Number(v.duration ?? 0) };
-    } catch (err) {
-      throw new ComfyUIProviderError({
-        model,
-        retryable: false,
-        phase: "download",
-        message: `comfyui ${model}: the clip is not a readable video: ${(err as Error).message}`,
-        cause: err,
-      });
-    }
-  });
+  try {
+    return await videoFacts(bytes);
+  } catch (err) {
+    throw new ComfyUIProviderError({
+      model,
+      retryable: false,
+      phase: "download",
+      message: `comfyui ${model}: the clip is not a readable video: ${(err as Error).message}`,
+      cause: err,
+    });
+  }
 }

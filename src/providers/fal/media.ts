@@ -1,5 +1,4 @@
-import { join } from "node:path";
-import { probe, withTempDir } from "../../media/ffmpeg.ts";
+import { videoFacts } from "../../media/ffmpeg.ts";
 import type { FalRuntime } from "./client.ts";
 import { FalProviderError, relabel } from "./errors.ts";
 
@@ -41,22 +40,15 @@ export async function probeVideo(
   bytes: Uint8Array,
   model: string,
 ): Promise<{ width: number; height: number; durationS: number }> {
-  return withTempDir(async (dir) => {
-    const path = join(dir, "clip.mp4");
-    await Bun.write(path, bytes);
-    try {
-      const p = await probe(path);
-      const v = p.streams.find((s) => s.codec_type === "video");
-      if (!v?.width || !v.height) throw new Error("no video stream");
-      return { width: v.width, height: v.height, durationS: p.durationS || Number(v.duration ?? 0) };
-    } catch (err) {
-      throw new FalProviderError({
-        model,
-        retryable: false,
-        phase: "download",
-        message: `fal ${model}: the result is not a readable video: ${(err as Error).message}`,
-        cause: err,
-      });
-    }
-  });
+  try {
+    return await videoFacts(bytes);
+  } catch (err) {
+    throw new FalProviderError({
+      model,
+      retryable: false,
+      phase: "download",
+      message: `fal ${model}: the result is not a readable video: ${(err as Error).message}`,
+      cause: err,
+    });
+  }
 }
