@@ -10,6 +10,7 @@ import { attachmentsModule } from "./modules/attachments/index.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { comfyuiModule } from "./modules/comfyui/index.ts";
 import { configModule } from "./modules/config/index.ts";
+import { episodesModule } from "./modules/episodes/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
 import { healthModule } from "./modules/health/index.ts";
@@ -66,6 +67,7 @@ export function createApp(deps: Deps) {
     .use(packagesModule(deps))
     .use(configModule(deps))
     .use(comfyuiModule(deps))
+    .use(episodesModule(deps))
     .use(voicesModule(deps))
     .use(webhooksModule(deps))
     .use(usageModule(deps))

@@ -185,8 +185,9 @@ describe("a run on the cloud providers", () => {
       from: { provider: "openai", model: "gpt-image-1" },
     });
     expect(usage.failovers[0].error).toContain("503");
+    // Reference sheets, scene pictures, keyframes and the cover's poster (painted by the export).
     expect(new Set(usage.failovers.map((f: { stage: string }) => f.stage))).toEqual(
-      new Set(["characters", "scenes", "keyframes"]),
+      new Set(["characters", "scenes", "keyframes", "export"]),
     );
     expect(usage.failovers.some((f: { shot_id: string | null }) => f.shot_id)).toBe(true);
   });

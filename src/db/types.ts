@@ -501,6 +501,22 @@ export interface Database {
   library_items: LibraryItemsTable;
   library_uses: LibraryUsesTable;
   project_attachments: ProjectAttachmentsTable;
+  episodes: EpisodesTable;
+}
+
+/** One episode of a season's plan (migrations/20261203130000_episodes.sql). */
+export interface EpisodesTable {
+  id: Generated<string>;
+  project_id: string;
+  package_id: string;
+  n: number;
+  title: string;
+  first_shot: string;
+  last_shot: string;
+  chapters: ColumnType<number[], string, string>;
+  shot_count: number;
+  estimated_s: number;
+  created_at: Timestamp;
 }
 
 export type SubmitIntentState = "pending" | "submitted" | "downloaded" | "dead" | "abandoned";
