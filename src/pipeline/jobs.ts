@@ -116,7 +116,7 @@ async function regenerate(step: StepContext, p: RegeneratePayload): Promise<Asse
   if (p.what === "voice") {
     await shots.voice(step, p.target);
     const shot = await loadShot(db, shotRef);
-    if (!shot.stale.includes("clip") && (await shots.clipSpeaks(db, shot))) {
+    if (!shot.stale.includes("clip") && (await shots.clipSpeaks(step, shot))) {
       // Its mouths opened with the old recordings.
       await saveShot(db, p.package_id, { ...shot, stale: [...shot.stale, "clip"] });
     }

@@ -180,6 +180,8 @@ export interface VideoOptions {
 export interface VideoModel {
   readonly provider: string;
   readonly modelId: string;
+  /** It opens the characters' mouths from `talk`: its clip changes when the lines' timings do. */
+  readonly animatesSpeech?: boolean;
   generate(options: VideoOptions): Promise<GenerateResult<VideoOutput>>;
 }
 

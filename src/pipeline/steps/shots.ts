@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import type { Db } from "../../db/client.ts";
 import { artLook, figureOf, type LineMaterial, lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
 import { firstSpeaker, talkTracks } from "../../story/talk.ts";
 import { weatherOf } from "../../story/weather.ts";
@@ -147,11 +146,14 @@ export async function voice(ctx: StepContext, shotId: string) {
   await saveShot(db, ctx.packageId, next);
 }
 
-/** Whether the shot's clip moves its speakers' mouths (its keyframe was laid out by the painter): new recordings outdate it. */
-export async function clipSpeaks(db: Db, shot: ShotMaterial): Promise<boolean> {
+/**
+ * Whether the shot's clip moves its speakers' mouths (a video model that animates speech over a
+ * keyframe the painter laid out): new recordings outdate it.
+ */
+export async function clipSpeaks(ctx: StepContext, shot: ShotMaterial): Promise<boolean> {
   const frame = selected(shot.keyframe);
-  if (!frame || shot.clip.selected === null) return false;
-  return (await assetMeta(db, frame.asset_id))?.layout !== undefined;
+  if (!frame || shot.clip.selected === null || !ctx.providers.video.animatesSpeech) return false;
+  return (await assetMeta(ctx.deps.db, frame.asset_id))?.layout !== undefined;
 }
 
 /**
@@ -171,7 +173,12 @@ export async function clip(ctx: StepContext, shotId: string, seed = 0, guide: Gu
   const prompt = guidedPrompt({ art: "", subject: shot.description }, guide);
   // A keyframe the painter laid out is moved in layers, its speakers' mouths opening with their lines.
   const layout = (await assetMeta(db, frame.asset_id))?.layout;
-  const talk = layout ? talkTracks(shot).filter((t) => layout.figures.some((f) => f.name === t.name)) : [];
+  // Only a model that animates speech gets (and is keyed by) the mouths' timings: a cloud clip is
+  // not paid for again because a line was re-voiced.
+  const talk =
+    layout && providers.video.animatesSpeech
+      ? talkTracks(shot).filter((t) => layout.figures.some((f) => f.name === t.name))
+      : [];
   const digest = inputDigest({
     provider: providers.video.provider,
     model: providers.video.modelId,

@@ -52,6 +52,7 @@ export function createLocalMotion(cache?: PaintCache): VideoModel {
   return {
     provider: "local",
     modelId: "inkreel-motion-1",
+    animatesSpeech: true,
     async generate(o: VideoOptions): Promise<GenerateResult<VideoOutput>> {
       const fps = o.fps ?? 24;
       if (!(o.durationS > 0 && o.durationS <= 60))
