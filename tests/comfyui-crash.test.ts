@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 async function spawn() {
-  const p = await spawnPipelineWorker(ctx, { leaseMs: 2000, rescueIntervalMs: 300, concurrency: 4, env: ENV });
+  const p = await spawnPipelineWorker(ctx, { leaseMs: 4000, rescueIntervalMs: 300, concurrency: 4, env: ENV });
   spawned.push(p);
   return p;
 }

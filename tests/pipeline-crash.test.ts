@@ -30,8 +30,10 @@ afterEach(async () => {
   await Promise.all(spawned.splice(0).map((p) => p.stop(2000)));
 });
 
+// A 4 s lease (a heartbeat every second): a killed worker's jobs come back soon, while a live one
+// under a fully loaded CI machine (ffmpeg on every core) still renews in time.
 async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
-  const p = await spawnPipelineWorker(ctx, { leaseMs: 2000, rescueIntervalMs: 500, concurrency: 2, ...options });
+  const p = await spawnPipelineWorker(ctx, { leaseMs: 4000, rescueIntervalMs: 500, concurrency: 2, ...options });
   spawned.push(p);
   return p;
 }
@@ -124,7 +126,7 @@ describe("a worker process killed mid-run", () => {
     const { projectId, runId } = await startStoryRun(ctx, me.token);
     await whileRunning(me.token, runId, "export", first, "pipeline.stage");
     await first.kill9();
-    // Nobody is left to rescue it: the test does, once the 2 s lease has expired.
+    // Nobody is left to rescue it: the test does, once the 4 s lease has expired.
     const rescued = await waitUntil("the export job's lease to expire", () => rescueExpired(ctx.db), WAIT_MS, 100);
     expect(Number(rescued)).toBe(1);
     const back = await sql<{
