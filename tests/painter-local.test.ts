@@ -169,5 +169,8 @@ describe("local keyframe painter", () => {
       paintKeyframe({ ...ok, characters: Array.from({ length: 9 }, (_, i) => ({ name: `c${i}` })) }),
     ).rejects.toThrow(/at most 8/);
     await expect(paintKeyframe({ ...ok, caption: "长".repeat(201) })).rejects.toThrow(/longer than 200/);
+    // Text XML cannot hold (control characters, a lone surrogate) is dropped, not a failure.
+    const odd = await paintKeyframe({ ...ok, characters: [{ name: "a\u0001b\ud800<&>" }], caption: "x\u0000y </svg>" });
+    expect(odd.length).toBeGreaterThan(1000);
   });
 });

@@ -210,7 +210,15 @@ export interface TextShape {
 
 /** Shapes `text` in the shipped CJK font at `size` px, baseline at y = size (resvg turns text into paths). */
 function shapeText(text: string, size: number): TextShape {
-  const escaped = text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  // XML escaped, and without what XML cannot hold (control characters, lone surrogates).
+  const escaped = text
+    .replace(
+      /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+      "",
+    )
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;");
   const r = new Resvg(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size * 40}" height="${size * 2}"><text x="0" y="${size}" font-family="Noto Sans SC" font-size="${size}" fill="#ffffff">${escaped}</text></svg>`,
     { font: { loadSystemFonts: false, fontFiles: [FONT], defaultFontFamily: "Noto Sans SC" } },
