@@ -208,17 +208,21 @@ export interface TextShape {
   h: number;
 }
 
+/** `text` without what XML cannot hold: control characters (but tab and line breaks) and lone surrogates. */
+const xmlSafe = (text: string) =>
+  [...text]
+    .filter((c) => {
+      const n = c.codePointAt(0)!;
+      return (
+        (n >= 0x20 || n === 9 || n === 10 || n === 13) && !(n >= 0xd800 && n <= 0xdfff) && n !== 0xfffe && n !== 0xffff
+      );
+    })
+    .join("");
+
 /** Shapes `text` in the shipped CJK font at `size` px, baseline at y = size (resvg turns text into paths). */
 function shapeText(text: string, size: number): TextShape {
   // XML escaped, and without what XML cannot hold (control characters, lone surrogates).
-  const escaped = text
-    .replace(
-      /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
-      "",
-    )
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;");
+  const escaped = xmlSafe(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const r = new Resvg(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size * 40}" height="${size * 2}"><text x="0" y="${size}" font-family="Noto Sans SC" font-size="${size}" fill="#ffffff">${escaped}</text></svg>`,
     { font: { loadSystemFonts: false, fontFiles: [FONT], defaultFontFamily: "Noto Sans SC" } },
