@@ -145,6 +145,16 @@ function cut(shots: ShotIn[], k: number, target: number, beats: boolean): ShotIn
   return parts;
 }
 
+/** The storyboard's shots, each with its chapter and whether it opens a new scene. */
+function shotsOf(source: SeriesSource): ShotIn[] {
+  const chapterOf = new Map(source.scenes.map((s) => [s.id, s.chapter]));
+  return source.shots.map((s, i) => ({
+    ...s,
+    chapter: chapterOf.get(s.sceneId) ?? 1,
+    sceneChange: i === 0 || source.shots[i - 1]!.sceneId !== s.sceneId,
+  }));
+}
+
 const sum = (shots: ShotIn[]) => shots.reduce((s, x) => s + x.durationS, 0);
 
 /**
@@ -187,12 +197,7 @@ const countFor = (d: number, target: number, max: number) => {
 /** Proposes the season (see the module's comment). Throws PlanError naming what is wrong with the options. */
 export function planEpisodes(source: SeriesSource, options: SeriesOptions = {}): PlannedEpisode[] {
   const o = checkOptions(options, source.shots.length);
-  const chapterOf = new Map(source.scenes.map((s) => [s.id, s.chapter]));
-  const shots: ShotIn[] = source.shots.map((s, i) => ({
-    ...s,
-    chapter: chapterOf.get(s.sceneId) ?? 1,
-    sceneChange: i === 0 || source.shots[i - 1]!.sceneId !== s.sceneId,
-  }));
+  const shots = shotsOf(source);
   const total = sum(shots);
   const target = o.episode_count ? total / o.episode_count : (o.target_episode_s ?? EPISODE_LIMITS.defaultTargetS);
   let parts: ShotIn[][];
@@ -304,16 +309,9 @@ export function checkPlan(
       message: `leaves a gap: shots ${source.shots[next]!.id} to ${source.shots.at(-1)!.id} are in no episode`,
     });
   if (problems.length) throw new PlanError(problems);
-  const chapterOf = new Map(source.scenes.map((s) => [s.id, s.chapter]));
-  const shots: ShotIn[] = source.shots.map((s, i) => ({
-    ...s,
-    chapter: chapterOf.get(s.sceneId) ?? 1,
-    sceneChange: i === 0 || source.shots[i - 1]!.sceneId !== s.sceneId,
-  }));
-  return ranges.map(([a, b], i) => ({
-    ...episodeOf(shots.slice(a, b + 1), i + 1, source.language, new Map()),
-    title:
-      edited[i]!.title.trim().slice(0, 200) ||
-      episodeOf(shots.slice(a, b + 1), i + 1, source.language, new Map()).title,
-  }));
+  const shots = shotsOf(source);
+  return ranges.map(([a, b], i) => {
+    const episode = episodeOf(shots.slice(a, b + 1), i + 1, source.language, new Map());
+    return { ...episode, title: edited[i]!.title.trim().slice(0, 200) || episode.title };
+  });
 }

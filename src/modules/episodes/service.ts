@@ -1,5 +1,7 @@
+import type { Selectable } from "kysely";
 import { conflict, validation } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
+import type { EpisodesTable } from "../../db/types.ts";
 import { loadPackage, loadShots } from "../../pipeline/packages.ts";
 import { requireProject } from "../../services/project-access.ts";
 import {
@@ -83,18 +85,7 @@ async function store(db: Db, ids: ProjectIds & { packageId: string }, plan: Plan
   });
 }
 
-function view(r: {
-  id: string;
-  package_id: string;
-  n: number;
-  title: string;
-  first_shot: string;
-  last_shot: string;
-  chapters: number[];
-  shot_count: number;
-  estimated_s: number;
-  created_at: Date;
-}): EpisodeView {
+function view(r: Selectable<EpisodesTable>): EpisodeView {
   return {
     id: r.id,
     package_id: r.package_id,
