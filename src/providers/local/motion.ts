@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import type { Camera } from "../../story/schemas.ts";
 import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
-import { isOwnLayout, type PaintCache, paintClip, specOfHint } from "./painter.ts";
+import { CLIP_ENCODER, isOwnLayout, type PaintCache, paintClip, specOfHint } from "./painter.ts";
 
 /** A camera move over a still: zoom (1 = none) and the view's centre as fractions, from start to end. */
 interface Move {
@@ -95,17 +95,7 @@ export function createLocalMotion(cache?: PaintCache): VideoModel {
             motionFilter(o.camera ?? "medium", o.width, o.height, frames, fps),
             "-frames:v",
             String(frames),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "superfast",
-            "-crf",
-            "18",
-            "-pix_fmt",
-            "yuv420p",
-            "-movflags",
-            "+faststart",
-            "-an",
+            ...CLIP_ENCODER,
             out,
           ],
           { signal: o.signal, durationS: frames / fps, timeoutMs: 5 * 60_000 },

@@ -456,21 +456,16 @@ async function composeClip(
   );
   graph.push(`[${last}]${tags.join(",")}[out]`);
   await runFfmpeg(
-    [
-      ...inputs,
-      "-filter_complex",
-      graph.join(";"),
-      "-map",
-      "[out]",
-      "-frames:v",
-      String(frames),
-      ...["-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
-      "-an",
-      out,
-    ],
+    [...inputs, "-filter_complex", graph.join(";"), "-map", "[out]", "-frames:v", String(frames), ...CLIP_ENCODER, out],
     { signal: spec.signal, timeoutMs: 5 * 60_000, durationS: frames / fps },
   );
 }
+
+/** How a local clip is encoded: silent H.264 that the export can cut and join without surprises. */
+export const CLIP_ENCODER = [
+  ...["-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+  "-an",
+] as const;
 
 /** The layout kept with a keyframe: what it was painted from, and where each figure's mouth is. */
 function layoutOf(spec: KeyframeSpec, hint: SceneHint | undefined, placed: Placement[]): PaintedLayout | undefined {
