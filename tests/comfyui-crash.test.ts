@@ -7,8 +7,10 @@
 import { afterAll, expect, test } from "bun:test";
 import { startFakeComfyUI } from "./support/comfyui-fake.ts";
 import {
+  clipsStageShots,
   type PipelineWorkerProcess,
   pipelineContext,
+  setChains,
   spawnPipelineWorker,
   startStoryRun,
   waitUntil,
@@ -31,35 +33,13 @@ async function spawn() {
 
 test("a worker killed while ComfyUI runs the clips: the rescued jobs resume the same prompt ids, one POST /prompt per clip", async () => {
   // Pictures from the local painter; clips from ComfyUI.
-  const chains = {
-    text: [{ provider: "local", model: "inkreel-analyser-1" }],
-    image: [{ provider: "local", model: "inkreel-painter-1" }],
-    video: [{ provider: "comfyui", model: "img2vid" }],
-    speech: [{ provider: "local", model: "espeak-ng" }],
-    music: [{ provider: "local", model: "inkreel-synth-1" }],
-  };
-  for (const [capability, chain] of Object.entries(chains))
-    await ctx.db
-      .insertInto("provider_chains")
-      .values({ capability, chain: JSON.stringify(chain) })
-      .execute();
+  await setChains(ctx.db, { video: [{ provider: "comfyui", model: "img2vid" }] });
   const { token } = await ctx.register();
   const hold = fake.hold();
   const first = await spawn();
   const { projectId, runId } = await startStoryRun(ctx, token);
 
-  const shots = await waitUntil("the clips stage to start", async () => {
-    const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
-    if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
-    if (run.stages.find((s: { stage: string }) => s.stage === "clips").status !== "running") return null;
-    const { package_id } = await ctx.db
-      .selectFrom("runs")
-      .select("package_id")
-      .where("id", "=", runId)
-      .executeTakeFirstOrThrow();
-    return (await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute())
-      .length;
-  });
+  const shots = await clipsStageShots(ctx, token, runId);
   expect(shots).toBeGreaterThanOrEqual(3);
   // ComfyUI runs one prompt (held at its sampler's first step); the others wait in its queue.
   await hold.arrived(1);

@@ -4,33 +4,14 @@
 // every call to the next link of the chain, the failover in the run's ledger.
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { startFakeComfyUI } from "./support/comfyui-fake.ts";
-import { pipelineContext, startStoryRun } from "./support/pipeline.ts";
+import { LOCAL_MODELS, pipelineContext, setChains, startStoryRun } from "./support/pipeline.ts";
 
 const fake = await startFakeComfyUI();
 const ctx = await pipelineContext({ COMFYUI_URL: fake.url, COMFYUI_POLL_INTERVAL_MS: "50" });
 await ctx.startWorker(4);
 afterAll(() => fake.stop());
 
-const LOCAL = {
-  text: "inkreel-analyser-1",
-  image: "inkreel-painter-1",
-  video: "inkreel-motion-1",
-  speech: "espeak-ng",
-  music: "inkreel-synth-1",
-} as const;
-type Link = { provider: string; model: string };
-
-/** Every capability local, except the chains given. */
-async function chains(given: Partial<Record<keyof typeof LOCAL, Link[]>>) {
-  for (const c of Object.keys(LOCAL) as Array<keyof typeof LOCAL>) {
-    const chain = JSON.stringify(given[c] ?? [{ provider: "local", model: LOCAL[c] }]);
-    await ctx.db
-      .insertInto("provider_chains")
-      .values({ capability: c, chain })
-      .onConflict((oc) => oc.column("capability").doUpdateSet({ chain }))
-      .execute();
-  }
-}
+const chains = (given: Parameters<typeof setChains>[1]) => setChains(ctx.db, given);
 
 afterEach(async () => {
   await ctx.db.deleteFrom("provider_chains").execute();
@@ -92,11 +73,11 @@ test("a failing ComfyUI falls back to the next link of the chain, and the ledger
   await chains({
     image: [
       { provider: "comfyui", model: "txt2img" },
-      { provider: "local", model: LOCAL.image },
+      { provider: "local", model: LOCAL_MODELS.image },
     ],
     video: [
       { provider: "comfyui", model: "img2vid" },
-      { provider: "local", model: LOCAL.video },
+      { provider: "local", model: LOCAL_MODELS.video },
     ],
   });
   fake.failRuns(10_000);

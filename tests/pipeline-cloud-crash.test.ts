@@ -7,6 +7,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { startFakeFal } from "./support/fake-fal.ts";
 import {
+  clipsStageShots,
   type PipelineWorkerProcess,
   pipelineContext,
   spawnPipelineWorker,
@@ -45,19 +46,7 @@ test("a worker killed while fal makes the clips: the rescued jobs poll the queue
   const first = await spawn();
   const { projectId, runId } = await startStoryRun(ctx, token);
 
-  const shots = await waitUntil("the clips stage to start", async () => {
-    const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
-    if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
-    const clips = run.stages.find((s: { stage: string }) => s.stage === "clips");
-    if (clips.status !== "running") return null;
-    const { package_id } = await ctx.db
-      .selectFrom("runs")
-      .select("package_id")
-      .where("id", "=", runId)
-      .executeTakeFirstOrThrow();
-    return (await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute())
-      .length;
-  });
+  const shots = await clipsStageShots(ctx, token, runId);
   expect(shots).toBeGreaterThanOrEqual(3);
   // Every slot of the worker holds a shot job at fal's door (the others cannot start).
   const atDoor = await door.arrived(Math.min(CONCURRENCY, shots));

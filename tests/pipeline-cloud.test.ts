@@ -9,7 +9,14 @@ import { probe } from "../src/media/ffmpeg.ts";
 import { startFakeElevenLabs } from "./support/fake-elevenlabs.ts";
 import { startFakeFal } from "./support/fake-fal.ts";
 import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
-import { fetchSigned, pipelineContext, startStoryRun } from "./support/pipeline.ts";
+import {
+  fetchSigned,
+  LOCAL_MODELS,
+  pipelineContext,
+  setChains,
+  startStoryRun,
+  setChain as storeChain,
+} from "./support/pipeline.ts";
 import { storyAnalyst } from "./support/story-analyst.ts";
 
 const openai = await startFakeOpenAI();
@@ -37,31 +44,12 @@ afterAll(() => {
   eleven.stop();
 });
 
-/** Sets (or, with null, forgets) a capability's stored chain. */
-async function setChain(capability: string, chain: Array<{ provider: string; model: string }> | null) {
-  if (!chain) return void (await ctx.db.deleteFrom("provider_chains").where("capability", "=", capability).execute());
-  await ctx.db
-    .insertInto("provider_chains")
-    .values({ capability, chain: JSON.stringify(chain) })
-    .onConflict((oc) => oc.column("capability").doUpdateSet({ chain: JSON.stringify(chain) }))
-    .execute();
-}
-
-const LOCAL = {
-  text: "inkreel-analyser-1",
-  image: "inkreel-painter-1",
-  video: "inkreel-motion-1",
-  speech: "espeak-ng",
-  music: "inkreel-synth-1",
-} as const;
-/** Every capability local, except the ones given. */
-async function chains(cloud: Partial<Record<keyof typeof LOCAL, Array<{ provider: string; model: string }>>>) {
-  for (const c of Object.keys(LOCAL) as Array<keyof typeof LOCAL>)
-    await setChain(c, cloud[c] ?? [{ provider: "local", model: LOCAL[c] }]);
-}
+const setChain = (capability: string, chain: Array<{ provider: string; model: string }> | null) =>
+  storeChain(ctx.db, capability, chain);
+const chains = (cloud: Parameters<typeof setChains>[1]) => setChains(ctx.db, cloud);
 
 afterEach(async () => {
-  for (const c of Object.keys(LOCAL)) await setChain(c, null);
+  for (const c of Object.keys(LOCAL_MODELS)) await setChain(c, null);
   openai.reset();
   fal.reset();
   eleven.reset();

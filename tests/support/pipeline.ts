@@ -1,5 +1,6 @@
 import { afterAll } from "bun:test";
 import { sql } from "kysely";
+import type { Db } from "../../src/db/client.ts";
 import { MAINTENANCE_QUEUE } from "../../src/jobs/maintenance.ts";
 import { storageCleanupHandlers } from "../../src/jobs/storage-cleanup.ts";
 import { createInspectCache } from "../../src/media/inspect.ts";
@@ -15,6 +16,33 @@ import { createTestContext } from "./context.ts";
  * loaded 2-core machine a whole auto run has taken over 25 s; well inside the test timeout.
  */
 export const WAIT_MS = 240_000;
+
+/** The local model of every capability: the chains a test starts from. */
+export const LOCAL_MODELS = {
+  text: "inkreel-analyser-1",
+  image: "inkreel-painter-1",
+  video: "inkreel-motion-1",
+  speech: "espeak-ng",
+  music: "inkreel-synth-1",
+} as const;
+export type Capability = keyof typeof LOCAL_MODELS;
+type Link = { provider: string; model: string };
+
+/** Sets (or, with null, forgets) a capability's stored chain. */
+export async function setChain(db: Db, capability: string, chain: Link[] | null) {
+  if (!chain) return void (await db.deleteFrom("provider_chains").where("capability", "=", capability).execute());
+  await db
+    .insertInto("provider_chains")
+    .values({ capability, chain: JSON.stringify(chain) })
+    .onConflict((oc) => oc.column("capability").doUpdateSet({ chain: JSON.stringify(chain) }))
+    .execute();
+}
+
+/** Every capability's chain stored: the local model, except the chains given. */
+export async function setChains(db: Db, given: Partial<Record<Capability, Link[]>>) {
+  for (const c of Object.keys(LOCAL_MODELS) as Capability[])
+    await setChain(db, c, given[c] ?? [{ provider: "local", model: LOCAL_MODELS[c] }]);
+}
 
 /** A short Chinese story with three speakers: a few shots, so a whole run takes seconds. */
 export const SHORT_STORY = `第一章 雨夜
@@ -138,7 +166,6 @@ export async function waitUntil<T>(
   }
 }
 
-/** Creates a project from `text` (SHORT_STORY by default) and runs it in auto mode to completion. */
 /** Creates a project from `text` and starts an auto run of it (201 and 202, or the test fails). */
 export async function startStoryRun(ctx: Pick<PipelineContext, "call">, token: string, text = SHORT_STORY) {
   const created = await ctx.call("POST", "/api/v1/projects", { token, body: { input: { type: "novel", text } } });
@@ -155,6 +182,26 @@ export async function startStoryRun(ctx: Pick<PipelineContext, "call">, token: s
   };
 }
 
+/**
+ * Waits until the run's clips stage is running and answers how many shots its package has (the
+ * run failing first fails the test with its error).
+ */
+export async function clipsStageShots(ctx: Pick<PipelineContext, "call" | "db">, token: string, runId: string) {
+  return waitUntil("the clips stage to start", async () => {
+    const run = (await ctx.call("GET", `/api/v1/runs/${runId}`, { token })).json.data;
+    if (run.status === "failed") throw new Error(`run failed: ${JSON.stringify(run.error)}`);
+    if (run.stages.find((s: { stage: string }) => s.stage === "clips").status !== "running") return null;
+    const { package_id } = await ctx.db
+      .selectFrom("runs")
+      .select("package_id")
+      .where("id", "=", runId)
+      .executeTakeFirstOrThrow();
+    return (await ctx.db.selectFrom("package_shots").select("shot_id").where("package_id", "=", package_id!).execute())
+      .length;
+  });
+}
+
+/** Creates a project from `text` (SHORT_STORY by default) and runs it in auto mode to completion. */
 export async function completedProject(ctx: PipelineContext, token: string, text = SHORT_STORY) {
   const { project, runId } = await startStoryRun(ctx, token, text);
   const run = await ctx.waitForRun(token, runId, ["completed", "failed", "cancelled"]);
