@@ -15,9 +15,11 @@
 // One prompt runs at a time, lowest number first. Every request is recorded. A hold keeps prompts
 // running (after their sampler's first step) until the test releases them; faults make the next
 // prompts fail while running (execution_error) or make the server answer 500.
+
 import { join } from "node:path";
 import type { ServerWebSocket } from "bun";
 import { runFfmpeg, withTempDir } from "../../src/media/ffmpeg.ts";
+import { TEST_H264 } from "./media.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the fake reads and writes arbitrary ComfyUI JSON
 type Json = Record<string, any>;
@@ -94,23 +96,7 @@ export function renderMedia(kind: "png" | "mp4", w: number, h: number, seconds =
     const out = join(dir, `out.${kind}`);
     const source = ["-f", "lavfi", "-i", `testsrc=size=${w}x${h}:rate=${fps}`];
     const args =
-      kind === "png"
-        ? [...source, "-frames:v", "1", out]
-        : [
-            ...source,
-            "-t",
-            String(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-movflags",
-            "+faststart",
-            "-an",
-            out,
-          ];
+      kind === "png" ? [...source, "-frames:v", "1", out] : [...source, "-t", String(seconds), ...TEST_H264, out];
     await runFfmpeg(args, { timeoutMs: 60_000, durationS: seconds });
     return Bun.file(out).bytes();
   });

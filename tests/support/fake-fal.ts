@@ -13,10 +13,12 @@
 // injected per call. Gates hold calls until the test lets them go (crash tests kill the worker at a
 // chosen point): a submission held before it is accepted (nothing queued, nothing paid) or after
 // (queued and paid, its answer not yet sent), a result download held mid-way.
+
 import { join } from "node:path";
 import type { RequestMiddleware } from "@fal-ai/client";
 import { runFfmpeg, withTempDir } from "../../src/media/ffmpeg.ts";
 import { paintKeyframe } from "../../src/providers/local/painter.ts";
+import { TEST_H264 } from "./media.ts";
 
 export type FalCall = "submit" | "status" | "result" | "cancel" | "initiate" | "upload" | "file" | "unknown";
 export type QueueState = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
@@ -594,32 +596,10 @@ export async function startFakeFal(options: { key?: string } = {}) {
       const input = join(dir, "frame.png");
       const out = join(dir, "clip.mp4");
       await Bun.write(input, frame);
-      await runFfmpeg(
-        [
-          "-loop",
-          "1",
-          "-i",
-          input,
-          "-t",
-          String(seconds),
-          "-r",
-          "8",
-          "-c:v",
-          "libx264",
-          "-preset",
-          "ultrafast",
-          "-pix_fmt",
-          "yuv420p",
-          "-movflags",
-          "+faststart",
-          "-an",
-          out,
-        ],
-        {
-          durationS: seconds,
-          timeoutMs: 60_000,
-        },
-      );
+      await runFfmpeg(["-loop", "1", "-i", input, "-t", String(seconds), "-r", "8", ...TEST_H264, out], {
+        durationS: seconds,
+        timeoutMs: 60_000,
+      });
       return Bun.file(out).bytes();
     });
   }

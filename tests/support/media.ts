@@ -22,6 +22,19 @@ export async function ffmpegCapture(args: string[]): Promise<{ stdout: Uint8Arra
   return { stdout: new Uint8Array(stdout), stderr };
 }
 
+/** How the fakes encode the MP4s they answer with: silent H.264, fast. */
+export const TEST_H264 = [
+  "-c:v",
+  "libx264",
+  "-preset",
+  "ultrafast",
+  "-pix_fmt",
+  "yuv420p",
+  "-movflags",
+  "+faststart",
+  "-an",
+];
+
 export interface VideoInfo {
   width: number;
   height: number;
