@@ -185,6 +185,14 @@ async function makeTeam(): Promise<Team> {
       inviteId: invite.json.data.id,
       userId: lead.user.id,
       tasks: task.json.data.task_ids[0],
+      // A batch of episode runs (with no runs: the project has no season plan).
+      batchId: (
+        await ctx.db
+          .insertInto("series_batches")
+          .values({ project_id: projectId, created_by: lead.user.id, parallelism: 1 })
+          .returning("id")
+          .executeTakeFirstOrThrow()
+      ).id,
     },
   };
 }

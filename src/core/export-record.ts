@@ -117,6 +117,9 @@ export interface ExportFile {
   duration_s: number | null;
 }
 
+/** Where an export's files are stored: `exportPrefix(ex)/<file_name>`. */
+export const exportPrefix = (ex: { project_id: string; id: string }) => `projects/${ex.project_id}/exports/${ex.id}`;
+
 /** How a finished export's composition went (`exports.stats`). */
 export interface ExportStats {
   segments: { rendered: number; reused: number };

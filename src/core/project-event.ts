@@ -34,4 +34,19 @@ export interface ProjectEventData {
   parent_task_id?: string;
   task_kind?: TaskKind;
   target?: TaskTarget;
+  /** For an episode's run: the episode, and how far its batch has come. */
+  episode_id?: string;
+  series?: SeriesProgress;
+}
+
+/** A batch of episode runs so far (POST /projects/:id/episodes/runs). */
+export interface SeriesProgress {
+  batch_id: string;
+  total: number;
+  completed: number;
+  failed: number;
+  /** Running or queued with their first job; the others wait for a place. */
+  in_flight: number;
+  /** 0 to 100: finished runs count whole, the others by their own progress. */
+  progress: number;
 }

@@ -206,6 +206,8 @@ export interface PackagesTable {
   metadata: ColumnType<PackageMetadata, string | undefined, string>;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** The episode whose lineage this package is (null: the project's own). */
+  episode_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A version's free metadata (save-new): flat keys with plain values. */
@@ -275,6 +277,11 @@ export interface RunsTable {
   export_id: string | null;
   created_at: Timestamp;
   finished_at: NullableTimestamp;
+  /** An episode's run (migrations/20261203140000_episode_runs.sql): it writes the episode's package, never the project's. */
+  episode_id: ColumnType<string | null, string | null | undefined, string | null>;
+  batch_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Waiting for a place among its batch's `parallelism` runs in flight: no job is queued yet. */
+  held: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface AssetsTable {
@@ -502,6 +509,7 @@ export interface Database {
   library_uses: LibraryUsesTable;
   project_attachments: ProjectAttachmentsTable;
   episodes: EpisodesTable;
+  series_batches: SeriesBatchesTable;
 }
 
 /** One episode of a season's plan (migrations/20261203130000_episodes.sql). */
@@ -516,6 +524,19 @@ export interface EpisodesTable {
   chapters: ColumnType<number[], string, string>;
   shot_count: number;
   estimated_s: number;
+  created_at: Timestamp;
+  current_package_id: ColumnType<string | null, string | null | undefined, string | null>;
+  cast_names: ColumnType<string[], string[] | undefined, string[]>;
+}
+
+/** A batch of episode runs (migrations/20261203140000_episode_runs.sql). */
+export interface SeriesBatchesTable {
+  id: Generated<string>;
+  project_id: string;
+  created_by: string | null;
+  parallelism: number;
+  recap: ColumnType<boolean, boolean | undefined, boolean>;
+  next_card: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: Timestamp;
 }
 

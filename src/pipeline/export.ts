@@ -4,6 +4,7 @@ import {
   type ExportFileType,
   type ExportOptions,
   type ExportRequest,
+  exportPrefix,
   isEditorFormat,
 } from "../core/export-record.ts";
 import type { ProjectOptions } from "../core/project-options.ts";
@@ -15,6 +16,7 @@ import { appendEvent } from "../realtime/events.ts";
 import { type AssetRef, lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
 import { type PipelineDeps, stepContextFor } from "./context.ts";
+import { episodeFrame, withCards } from "./episode-cards.ts";
 import { loadPackage, loadShot, loadShots } from "./packages.ts";
 import { poster } from "./steps/analysis.ts";
 import { clip, keyframe, voice } from "./steps/shots.ts";
@@ -265,10 +267,15 @@ export async function renderExport(
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
   await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
   const pkg = await loadPackage(db, ex.package_id!);
-  const title = pkg.storyline?.title ?? project.name;
-  const timeline = await buildTimeline(deps, ex.package_id!, options, projectOptions, title, {
+  const seasonTitle = pkg.storyline?.title ?? project.name;
+  const episode = await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle });
+  const title = episode?.title ?? seasonTitle;
+  const built = await buildTimeline(deps, ex.package_id!, options, projectOptions, title, {
     poster: await autoPoster(deps, project, { ex, title }, signal),
   });
+  const timeline = episode
+    ? await withCards(built, episode, { cacheDir: join(deps.config.dataDir, "cache", "cards"), signal })
+    : built;
   if (!options.subtitle.enabled) timeline.subtitles = null;
   let last = 0;
   // Progress goes to the export row and the project's event log (as `video.progress` on WebSocket), in order.
@@ -288,7 +295,7 @@ export async function renderExport(
     });
     await onProgress?.(percent);
   };
-  const prefix = `projects/${project.id}/exports/${exportId}`;
+  const prefix = exportPrefix(ex);
   const wanted = options.subtitle.format.toLowerCase();
   const made = isEditorFormat(options.format)
     ? await editorProjectToStorage(
@@ -297,7 +304,7 @@ export async function renderExport(
         timeline,
         {
           format: options.format,
-          title: pkg.storyline?.title ?? project.name,
+          title,
           ...editorProjectNames(options.task_name ?? project.name, options.format),
         },
         { signal, inspected: deps.inspected },

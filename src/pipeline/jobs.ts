@@ -12,15 +12,14 @@ import { type PipelineDeps, type StepContext, stepContextFor } from "./context.t
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
+import { ATTEMPTS, PIPELINE_QUEUE, stageJob } from "./stage-job.ts";
 import * as analysis from "./steps/analysis.ts";
 import type { Guide } from "./steps/guide.ts";
 import { music, musicCandidates, trackLengthS } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
 import { finishTask, startTask } from "./tasks.ts";
 
-export const PIPELINE_QUEUE = "pipeline";
-/** A step is tried this many times before its stage fails. */
-const ATTEMPTS = 2;
+export { PIPELINE_QUEUE, stageJob };
 
 const WHOLE: Partial<Record<Stage, (ctx: StepContext) => Promise<void>>> = {
   storyline: analysis.storyline,
@@ -198,17 +197,6 @@ export async function selectCharacterReference(
         await saveShot(trx, packageId, { ...shot, stale: [...shot.stale, "keyframe"] });
     }
   });
-}
-
-/** The job that runs one stage of a run. */
-export function stageJob(runId: string, stage: Stage) {
-  return {
-    kind: "pipeline.stage",
-    queue: PIPELINE_QUEUE,
-    payload: { run_id: runId, stage },
-    maxAttempts: ATTEMPTS,
-    timeoutMs: 30 * 60_000,
-  };
 }
 
 async function stepContext(

@@ -5,9 +5,9 @@ import type { Db } from "../db/client.ts";
 import type { Database } from "../db/types.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
-import { stageJob } from "./jobs.ts";
 import { newPackageVersion } from "./packages.ts";
 import { finishRun, getRun, liveRunJobs, type RunRow } from "./run-state.ts";
+import { stageJob } from "./stage-job.ts";
 
 export interface StartRun {
   projectId: string;
@@ -43,6 +43,7 @@ export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promi
     .selectFrom("runs")
     .select("id")
     .where("project_id", "=", r.projectId)
+    .where("episode_id", "is", null)
     .where("status", "in", ["queued", "running"])
     .executeTakeFirst();
   if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
@@ -164,13 +165,18 @@ async function reopen(
   const updated = await db.transaction().execute(async (trx) => {
     const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     if (!["failed", "cancelled", "paused"].includes(run.status)) throw conflict(`the run is ${run.status}`);
+    // The project's runs exclude each other; an episode's exclude only that episode's.
     const busy = await trx
       .selectFrom("runs")
       .select("id")
       .where("project_id", "=", run.project_id)
+      .where((eb) => (run.episode_id ? eb("episode_id", "=", run.episode_id) : eb("episode_id", "is", null)))
       .where("status", "in", ["queued", "running"])
       .executeTakeFirst();
-    if (busy) throw conflict("the project already has a run in progress", { run_id: busy.id });
+    if (busy)
+      throw conflict(`${run.episode_id ? "the episode" : "the project"} already has a run in progress`, {
+        run_id: busy.id,
+      });
     const { stages, next } = plan(run.stages);
     if (!next) {
       await trx
@@ -185,11 +191,12 @@ async function reopen(
       .set({ status: "running", stages: JSON.stringify(stages), error: null, finished_at: null })
       .where("id", "=", runId)
       .execute();
-    await trx
-      .updateTable("projects")
-      .set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() })
-      .where("id", "=", run.project_id)
-      .execute();
+    if (!run.episode_id)
+      await trx
+        .updateTable("projects")
+        .set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() })
+        .where("id", "=", run.project_id)
+        .execute();
     await enqueue(trx, stageJob(runId, next));
     await appendEvent(trx, "stage", {
       project_id: run.project_id,

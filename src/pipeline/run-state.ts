@@ -1,10 +1,12 @@
 import type { Selectable } from "kysely";
 import { sql } from "kysely";
-import type { ProjectEventName } from "../core/project-event.ts";
+import type { ProjectEventName, SeriesProgress } from "../core/project-event.ts";
 import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import type { RunStatus, RunsTable } from "../db/types.ts";
+import { enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
+import { stageJob } from "./stage-job.ts";
 
 /** A run as stored. */
 export type RunRow = Selectable<RunsTable>;
@@ -77,11 +79,13 @@ export async function updateStage(
       .set({ stages: JSON.stringify(stages), progress, current_step: current })
       .where("id", "=", runId)
       .execute();
-    await trx
-      .updateTable("projects")
-      .set({ stage, progress, current_step: current, updated_at: new Date() })
-      .where("id", "=", run.project_id)
-      .execute();
+    // An episode's run writes its own package: the project's status is the season's, not the episode's.
+    if (!run.episode_id)
+      await trx
+        .updateTable("projects")
+        .set({ stage, progress, current_step: current, updated_at: new Date() })
+        .where("id", "=", run.project_id)
+        .execute();
     const s = stages.find((x) => x.stage === stage)!;
     // Last in the transaction: appendEvent holds the project's event lock until commit.
     await appendEvent(trx, event, {
@@ -92,6 +96,7 @@ export async function updateStage(
       progress,
       current_step: current,
       message,
+      ...(await episodeOfRun(trx, run)),
     });
     return { ...run, stages, progress, current_step: current, applied: true };
   });
@@ -108,6 +113,13 @@ export async function finishRun(
   const atomically = <T>(body: (trx: Db) => Promise<T>) =>
     db.isTransaction ? body(db) : db.transaction().execute(body);
   return atomically(async (trx) => {
+    // A batch's row before its run's, the order releaseHeld takes them in (which updates other runs of the batch).
+    const { batch_id } = await trx
+      .selectFrom("runs")
+      .select("batch_id")
+      .where("id", "=", runId)
+      .executeTakeFirstOrThrow();
+    if (batch_id) await trx.selectFrom("series_batches").select("id").where("id", "=", batch_id).forUpdate().execute();
     const run = await trx.selectFrom("runs").selectAll().where("id", "=", runId).forUpdate().executeTakeFirstOrThrow();
     if (["completed", "failed", "cancelled"].includes(run.status)) return run;
     const stages =
@@ -129,11 +141,12 @@ export async function finishRun(
       .where("id", "=", runId)
       .execute();
     const projectStatus = status === "completed" ? "completed" : status === "failed" ? "failed" : "editing";
-    await trx
-      .updateTable("projects")
-      .set({ status: projectStatus, progress, updated_at: new Date() })
-      .where("id", "=", run.project_id)
-      .execute();
+    if (!run.episode_id)
+      await trx
+        .updateTable("projects")
+        .set({ status: projectStatus, progress, updated_at: new Date() })
+        .where("id", "=", run.project_id)
+        .execute();
     const event: ProjectEventName =
       status === "completed"
         ? "completed"
@@ -150,7 +163,10 @@ export async function finishRun(
       progress,
       current_step: run.current_step,
       message: error?.message,
+      ...(await episodeOfRun(trx, run)),
     });
+    // A place in the batch is free (a paused run holds none): the next waiting episode starts, in this commit.
+    if (run.batch_id) await releaseHeld(trx, run.batch_id);
     return { ...run, status, stages, progress };
   });
 }
@@ -168,4 +184,88 @@ export function nextStage(stages: StageState[], stage: Stage): Stage | null {
 export async function liveRunJobs(db: Db, runId: string): Promise<string[]> {
   const rows = await sql<{ id: string }>`select id from jobs where payload->>'run_id' = ${runId}`.execute(db);
   return rows.rows.map((r) => r.id);
+}
+
+/** An episode run's event fields: its episode and its batch's progress (nothing for the project's own runs). */
+async function episodeOfRun(db: Db, run: RunRow): Promise<{ episode_id?: string; series?: SeriesProgress }> {
+  if (!run.episode_id) return {};
+  return { episode_id: run.episode_id, ...(run.batch_id ? { series: await seriesProgress(db, run.batch_id) } : {}) };
+}
+
+/** How far a batch of episode runs has come. */
+export async function seriesProgress(db: Db, batchId: string): Promise<SeriesProgress> {
+  const rows = await db
+    .selectFrom("runs")
+    .select(["status", "progress", "held"])
+    .where("batch_id", "=", batchId)
+    .execute();
+  const count = (f: (r: (typeof rows)[number]) => boolean) => rows.filter(f).length;
+  const sum = rows.reduce(
+    (s, r) => s + (["completed", "failed", "cancelled"].includes(r.status) ? 100 : r.progress),
+    0,
+  );
+  return {
+    batch_id: batchId,
+    total: rows.length,
+    completed: count((r) => r.status === "completed"),
+    failed: count((r) => r.status === "failed"),
+    in_flight: count((r) => !r.held && (r.status === "queued" || r.status === "running")),
+    progress: rows.length ? Math.floor(sum / rows.length) : 100,
+  };
+}
+
+/**
+ * Starts the batch's waiting runs while it has fewer than `parallelism` in flight, in episode
+ * order, each at its first pending stage. The batch's row is locked: two runs ending at once
+ * would otherwise each count the other as still in flight and leave a place empty, or both take
+ * the same one.
+ */
+export async function releaseHeld(db: Db, batchId: string): Promise<string[]> {
+  const batch = await db
+    .selectFrom("series_batches")
+    .select("parallelism")
+    .where("id", "=", batchId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!batch) return [];
+  const flying = await db
+    .selectFrom("runs")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("batch_id", "=", batchId)
+    .where("held", "=", false)
+    .where("status", "in", ["queued", "running"])
+    .executeTakeFirstOrThrow();
+  const room = batch.parallelism - Number(flying.n);
+  if (room <= 0) return [];
+  const next = await db
+    .selectFrom("runs")
+    .innerJoin("episodes", "episodes.id", "runs.episode_id")
+    .select(["runs.id", "runs.stages", "runs.project_id", "episodes.id as episode_id"])
+    .where("runs.batch_id", "=", batchId)
+    .where("runs.held", "=", true)
+    .where("runs.status", "=", "queued")
+    .orderBy("episodes.n")
+    .limit(room)
+    .execute();
+  const firsts = [];
+  for (const r of next) {
+    const first = STAGES.find((s) => r.stages.find((x) => x.stage === s)?.status === "pending") ?? "export";
+    await db.updateTable("runs").set({ held: false }).where("id", "=", r.id).execute();
+    await enqueue(db, stageJob(r.id, first));
+    firsts.push(first);
+  }
+  if (next.length === 0) return [];
+  const series = await seriesProgress(db, batchId);
+  for (const [i, r] of next.entries())
+    await appendEvent(db, "stage", {
+      project_id: r.project_id,
+      run_id: r.id,
+      stage: firsts[i],
+      status: "queued",
+      progress: 0,
+      current_step: null,
+      episode_id: r.episode_id,
+      series,
+    });
+  return next.map((r) => r.id);
 }

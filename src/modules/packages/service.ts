@@ -85,10 +85,12 @@ async function voiceSamples(db: Db, pkg: PackageContent, shots: ShotMaterial[]) 
 }
 
 export async function notWhileRunning(db: Db, projectId: string) {
+  // An episode's run writes the episode's own copy of the cast: the season's may be edited meanwhile.
   const busy = await db
     .selectFrom("runs")
     .select("id")
     .where("project_id", "=", projectId)
+    .where("episode_id", "is", null)
     .where("status", "in", ["queued", "running"])
     .executeTakeFirst();
   if (busy) throw conflict("a run is in progress; wait for it or cancel it", { run_id: busy.id });

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { conflict, type FieldError, notFound, validation } from "../../core/errors.ts";
-import type { ExportRequest } from "../../core/export-record.ts";
+import { type ExportRequest, exportPrefix } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
@@ -116,7 +116,7 @@ async function downloadCounts(db: Db, assetIds: string[]): Promise<Map<string, n
 async function fileViews(storage: Storage, ex: ExportRow, counts: Map<string, number>) {
   const files = [];
   for (const f of ex.files) {
-    const key = `projects/${ex.project_id}/exports/${ex.id}/${f.file_name}`;
+    const key = `${exportPrefix(ex)}/${f.file_name}`;
     const { url, expiresAt } = await storage.signedUrl(key, LINK_TTL_S, { downloadName: f.file_name });
     files.push({
       id: f.asset_id,
