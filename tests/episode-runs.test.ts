@@ -290,3 +290,47 @@ test("bad batches are 400 naming the problem; a project without a plan is 409", 
   });
   expect(bad.status).toBe(404);
 });
+
+test("a cancelled batch: its waiting episodes never start, its running one stops, a new batch may start", async () => {
+  const me = await ctx.register();
+  const { projectId } = await season(me.token);
+  const batch = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+    token: me.token,
+    body: { episodes: "all", parallelism: 1 },
+  });
+  expect(batch.status).toBe(202);
+  const { batch_id, runs } = batch.json.data;
+  const cancelled = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs/${batch_id}/cancel`, {
+    token: me.token,
+  });
+  expect(cancelled.status).toBe(200);
+  expect(cancelled.json.data.runs.map((r: { status: string }) => r.status)).toEqual([
+    "cancelled",
+    "cancelled",
+    "cancelled",
+  ]);
+  expect(cancelled.json.data).toMatchObject({ total: 3, completed: 0, in_flight: 0 });
+  // Nothing of the batch is left to run, and none of it was released by another's end.
+  for (const r of runs) {
+    const run = await ctx.waitForRun(me.token, r.run_id, ["cancelled"]);
+    expect(run.status).toBe("cancelled");
+  }
+  const held = await ctx.db.selectFrom("runs").select("held").where("batch_id", "=", batch_id).execute();
+  expect(held.every((r) => !r.held)).toBe(true);
+  const listed = await episodesOf(me.token, projectId);
+  expect(listed.map((e) => e.status)).toEqual(["cancelled", "cancelled", "cancelled"]);
+  // The episodes may be rendered again.
+  const again = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+    token: me.token,
+    body: { episodes: [listed[2]!.id] },
+  });
+  expect(again.status).toBe(202);
+  await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs/${again.json.data.batch_id}/cancel`, {
+    token: me.token,
+  });
+  const other = await ctx.register();
+  const refused = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs/${batch_id}/cancel`, {
+    token: other.token,
+  });
+  expect(refused.status).toBe(404);
+});

@@ -5,12 +5,14 @@
  * a batch keeps at most `parallelism` such runs in flight (run-state.ts releaseHeld).
  */
 import { sql, type Transaction } from "kysely";
-import { conflict, notFound, validation } from "../core/errors.ts";
+import { AppError, conflict, notFound, validation } from "../core/errors.ts";
 import { STAGES, type Stage, type StageState } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import type { Database } from "../db/types.ts";
+import { appendEvent } from "../realtime/events.ts";
 import type { CharacterMaterial, PackageContent } from "../story/material.ts";
-import { releaseHeld } from "./run-state.ts";
+import { cancelRun } from "./orchestrate.ts";
+import { releaseHeld, seriesProgress } from "./run-state.ts";
 
 /** The stages a season's analysis already did for every episode. */
 const SHARED: ReadonlySet<Stage> = new Set(["storyline", "art_style", "characters", "scenes", "storyboard"]);
@@ -189,6 +191,8 @@ export async function startEpisodeRuns(
   });
 }
 
+const isConflict = (e: unknown) => e instanceof AppError && e.status === 409;
+
 /** What marks an episode's copy of a character out of date: anything but the list of candidates to choose from. */
 const fingerprint = ({ candidates: _, ...c }: CharacterMaterial) => JSON.stringify(c);
 
@@ -221,4 +225,54 @@ export async function requireBatch(db: Db, ids: { projectId: string; batchId: st
     .executeTakeFirst();
   if (!batch) throw notFound("batch");
   return batch;
+}
+
+/**
+ * Stops a batch: its waiting runs are cancelled first, under the batch's lock (so a run ending
+ * meanwhile releases none of them), then the ones in flight, whose jobs abort. Finished episodes
+ * keep their renders. Returns how many runs it cancelled.
+ */
+export async function cancelBatch(db: Db, batchId: string): Promise<number> {
+  const held = await db.transaction().execute(async (trx) => {
+    await trx.selectFrom("series_batches").select("id").where("id", "=", batchId).forUpdate().execute();
+    const waiting = await trx
+      .selectFrom("runs")
+      .select(["id", "project_id", "episode_id", "stages"])
+      .where("batch_id", "=", batchId)
+      .where("held", "=", true)
+      .where("status", "=", "queued")
+      .execute();
+    for (const r of waiting) {
+      const stages = r.stages.map((s) => (s.status === "pending" ? { ...s, status: "cancelled" as const } : s));
+      await trx
+        .updateTable("runs")
+        .set({ status: "cancelled", held: false, stages: JSON.stringify(stages), finished_at: new Date() })
+        .where("id", "=", r.id)
+        .execute();
+    }
+    for (const r of waiting)
+      await appendEvent(trx, "cancelled", {
+        project_id: r.project_id,
+        run_id: r.id,
+        status: "cancelled",
+        progress: 0,
+        current_step: null,
+        ...(r.episode_id ? { episode_id: r.episode_id } : {}),
+        series: await seriesProgress(trx, batchId),
+      });
+    return waiting.length;
+  });
+  const flying = await db
+    .selectFrom("runs")
+    .select("id")
+    .where("batch_id", "=", batchId)
+    .where("status", "in", ["queued", "running", "paused"])
+    .execute();
+  let cancelled = held;
+  for (const r of flying) {
+    // One that ended between the two reads is left as it ended.
+    const done = await cancelRun(db, r.id).catch((e) => (isConflict(e) ? null : Promise.reject(e)));
+    if (done) cancelled++;
+  }
+  return cancelled;
 }

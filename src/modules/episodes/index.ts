@@ -265,6 +265,22 @@ export function episodesModule(deps: Deps) {
         detail: { summary: "A batch's progress, episode by episode", security },
       },
     )
+    .post(
+      "/runs/:batchId/cancel",
+      async ({ params, caller }) =>
+        ok(await season.stopBatch(deps, { ...ids(params, caller), batchId: params.batchId }), "batch cancelled"),
+      {
+        auth: true,
+        spaceRole: "editor",
+        params: BatchParams,
+        response: { 200: Envelope(BatchState), ...ErrorResponses },
+        detail: {
+          summary: "Stop a batch: its waiting episodes never start, its running ones are cancelled",
+          description: "Finished episodes keep their renders. A cancelled episode can be run again in a new batch.",
+          security,
+        },
+      },
+    )
     .get("/exports", async ({ params, caller }) => ok(await season.seriesExports(deps, ids(params, caller))), {
       auth: true,
       spaceRole: "viewer",

@@ -3,7 +3,7 @@ import { conflict, validation } from "../../core/errors.ts";
 import { exportPrefix } from "../../core/export-record.ts";
 import type { Db } from "../../db/client.ts";
 import type { EpisodesTable, RunStatus } from "../../db/types.ts";
-import { requireBatch, staleReasons, startEpisodeRuns } from "../../pipeline/episode-runs.ts";
+import { cancelBatch, requireBatch, staleReasons, startEpisodeRuns } from "../../pipeline/episode-runs.ts";
 import { loadPackage, loadShots } from "../../pipeline/packages.ts";
 import { seriesProgress } from "../../pipeline/run-state.ts";
 import { costOf, priceOf } from "../../providers/pricing.ts";
@@ -340,6 +340,14 @@ export async function batchProgress(ctx: Ctx, ids: ProjectIds & { batchId: strin
       error: r.error ? { message: r.error.message, ...(r.error.stage ? { stage: r.error.stage } : {}) } : null,
     })),
   };
+}
+
+/** POST /projects/:id/episodes/runs/:batchId/cancel: stops the batch's waiting and running episodes. */
+export async function stopBatch(ctx: Ctx, ids: ProjectIds & { batchId: string }) {
+  await requireProject(ctx.db, ids, "editor");
+  const batch = await requireBatch(ctx.db, ids);
+  await cancelBatch(ctx.db, batch.id);
+  return batchProgress(ctx, ids);
 }
 
 /** Link lifetime of the files the series lists (as an export's own). */
