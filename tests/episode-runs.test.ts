@@ -2,17 +2,22 @@
 // as a batch (two at a time) on the local providers. Each episode is its own package and export
 // with the season's cast; its cover and cards name it; the series lists and plays in order; a
 // changed character marks exactly the episodes it is in; another user sees none of it.
-import { expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { CARD_S } from "../src/pipeline/episode-cards.ts";
 import { THREE_CHAPTERS } from "./fixtures/season.ts";
+import { reply, startFakeOpenAI } from "./support/fake-openai.ts";
 import { frameAtTime, mean, videoInfo } from "./support/media.ts";
 import { fetchSigned, pipelineContext } from "./support/pipeline.ts";
 
-const ctx = await pipelineContext();
+const openai = await startFakeOpenAI();
+// Every capability local (the default chains); one test puts OpenAI at the head of the text chain.
+const ctx = await pipelineContext({ OPENAI_API_KEY: openai.apiKey, OPENAI_BASE_URL: openai.url });
 await ctx.startWorker(4);
+afterAll(() => openai.stop());
 
 type Episode = {
   id: string;
+  package_id: string;
   index: number;
   title: string;
   characters: string[];
@@ -133,6 +138,20 @@ test("a batch renders every episode as its own package and export, with the seas
     );
   }
 
+  // Each episode's own timeline: its shots only, from its own package.
+  const own = await ctx.call("GET", `/api/v1/projects/${projectId}/timeline?episode_id=${listed[1]!.id}`, {
+    token: me.token,
+  });
+  expect(own.status).toBe(200);
+  expect(own.json.data.package_id).toBe(listed[1]!.current_package_id);
+  expect(own.json.data.clips.map((c: { id: string }) => c.id)[0]).toBe(
+    (await ctx.db.selectFrom("episodes").select("first_shot").where("id", "=", listed[1]!.id).executeTakeFirstOrThrow())
+      .first_shot,
+  );
+  const whole = await ctx.call("GET", `/api/v1/projects/${projectId}/timeline`, { token: me.token });
+  expect(whole.json.data.package_id).toBe(project.active_package_id);
+  expect(own.json.data.clips.length).toBeLessThan(whole.json.data.clips.length);
+
   // The files, in episode order; the recap and next-episode cards on either side of the episode.
   const exported = await ctx.call("GET", `/api/v1/projects/${projectId}/episodes/exports`, { token: me.token });
   expect(exported.status).toBe(200);
@@ -240,6 +259,7 @@ test("a batch renders every episode as its own package and export, with the seas
     ["GET", `/api/v1/projects/${projectId}/episodes/manifest`, undefined],
     ["GET", `/api/v1/projects/${projectId}/episodes/manifest.m3u`, undefined],
     ["GET", `/api/v1/projects/${projectId}/episodes/runs/${batch_id}`, undefined],
+    ["GET", `/api/v1/projects/${projectId}/timeline?episode_id=${listed[0]!.id}`, undefined],
     ["POST", `/api/v1/projects/${projectId}/episodes/runs`, { episodes: "all" }],
   ] as const) {
     const res = await ctx.call(method, path, { token: other.token, ...(body ? { body } : {}) });
@@ -285,6 +305,16 @@ test("bad batches are 400 naming the problem; a project without a plan is 409", 
       .where("episode_id", "is not", null)
       .execute(),
   ).toEqual([]);
+  // An episode's timeline: 409 before it is rendered, 404 for an episode the project does not have.
+  const planned = await episodesOf(me.token, projectId);
+  const early = await ctx.call("GET", `/api/v1/projects/${projectId}/timeline?episode_id=${planned[0]!.id}`, {
+    token: me.token,
+  });
+  expect(early.status).toBe(409);
+  const stranger = await ctx.call("GET", `/api/v1/projects/${projectId}/timeline?episode_id=${crypto.randomUUID()}`, {
+    token: me.token,
+  });
+  expect(stranger.status).toBe(404);
   const bad = await ctx.call("GET", `/api/v1/projects/${projectId}/episodes/runs/${crypto.randomUUID()}`, {
     token: me.token,
   });
@@ -325,12 +355,89 @@ test("a cancelled batch: its waiting episodes never start, its running one stops
     body: { episodes: [listed[2]!.id] },
   });
   expect(again.status).toBe(202);
-  await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs/${again.json.data.batch_id}/cancel`, {
-    token: me.token,
-  });
   const other = await ctx.register();
   const refused = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs/${batch_id}/cancel`, {
     token: other.token,
   });
   expect(refused.status).toBe(404);
+  // Deleting the project while an episode renders and others wait: everything of it goes.
+  const waiting = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+    token: me.token,
+    body: { episodes: [listed[0]!.id, listed[1]!.id], parallelism: 1 },
+  });
+  expect(waiting.status).toBe(202);
+  const deleted = await ctx.call("DELETE", `/api/v1/projects/${projectId}`, { token: me.token });
+  expect(deleted.status).toBeLessThan(300);
+  expect(await ctx.db.selectFrom("runs").select("id").where("project_id", "=", projectId).execute()).toEqual([]);
+  expect(await ctx.db.selectFrom("series_batches").select("id").where("project_id", "=", projectId).execute()).toEqual(
+    [],
+  );
+});
+
+test("with a cloud text model the cards are written from the lines around the episode; the local one uses the lines", async () => {
+  const me = await ctx.register();
+  const { projectId, episodes } = await season(me.token);
+  const local = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+    token: me.token,
+    body: { episodes: [episodes[1]!.id] },
+  });
+  const localRun = await ctx.waitForRun(me.token, local.json.data.runs[0].run_id, ["completed"]);
+  const shots = await ctx.db
+    .selectFrom("package_shots")
+    .select(["shot_id", "data"])
+    .where("package_id", "=", episodes[0]!.package_id)
+    .orderBy("position")
+    .execute();
+  const lineOf = (id: string) => shots.find((s) => s.shot_id === id)!.data.lines;
+  const plan = await ctx.db
+    .selectFrom("episodes")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .orderBy("n")
+    .execute();
+  const previousEnd = lineOf(plan[0]!.last_shot).map((l) => l.text);
+  const nextStart = lineOf(plan[2]!.first_shot).map((l) => l.text);
+  const linesCards = { recap: previousEnd.at(-1)!, next: nextStart[0]! };
+  const statsOf = async (runId: string) =>
+    (await ctx.db.selectFrom("exports").select("stats").where("run_id", "=", runId).executeTakeFirstOrThrow()).stats;
+  expect((await statsOf(localRun.id))?.cards).toEqual(linesCards);
+
+  // OpenAI writes them: it is sent the lines they come from, and its sentences are on the cards.
+  await ctx.db
+    .insertInto("provider_chains")
+    .values({ capability: "text", chain: JSON.stringify([{ provider: "openai", model: "gpt-4o-mini" }]) })
+    .execute();
+  try {
+    openai.enqueue(reply.json({ recap: "林小雨在茶馆遇见了周掌柜。", next: "码头的雾里，有人在等她。" }));
+    const cloud = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+      token: me.token,
+      body: { episodes: [episodes[1]!.id] },
+    });
+    const cloudRun = await ctx.waitForRun(me.token, cloud.json.data.runs[0].run_id, ["completed"]);
+    expect((await statsOf(cloudRun.id))?.cards).toEqual({
+      recap: "林小雨在茶馆遇见了周掌柜。",
+      next: "码头的雾里，有人在等她。",
+    });
+    const asked = openai.requests.filter(
+      (r) => r.path === "/v1/chat/completions" && r.body.response_format?.json_schema?.name === "episode_cards",
+    );
+    expect(asked).toHaveLength(1);
+    const prompt = JSON.parse(asked[0]!.body.messages.find((m: { role: string }) => m.role === "user").content);
+    expect(prompt).toMatchObject({
+      language: "zh",
+      previous_episode_ending: previousEnd,
+      next_episode_opening: nextStart,
+    });
+
+    // A model that fails (the fake answers 500 with nothing queued) leaves the lines on the cards; the episode still renders.
+    expect(openai.pending()).toBe(0);
+    const failing = await ctx.call("POST", `/api/v1/projects/${projectId}/episodes/runs`, {
+      token: me.token,
+      body: { episodes: [episodes[1]!.id] },
+    });
+    const failingRun = await ctx.waitForRun(me.token, failing.json.data.runs[0].run_id, ["completed"]);
+    expect((await statsOf(failingRun.id))?.cards).toEqual(linesCards);
+  } finally {
+    await ctx.db.deleteFrom("provider_chains").where("capability", "=", "text").execute();
+  }
 });

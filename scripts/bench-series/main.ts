@@ -83,6 +83,20 @@ try {
   const analysis = await startRun(db, { projectId: project.id, userId: user.id, mode: "step", toStage: "storyboard" });
   await finished([analysis.id], "analysis");
   const analysisS = (performance.now() - t0) / 1000;
+  // Each analysis stage from its first event to its "completed" event, from the project's event log.
+  const stagesS: Record<string, number> = {};
+  const firstSeen: Record<string, number> = {};
+  for (const e of await db
+    .selectFrom("project_events")
+    .select(["data", "created_at"])
+    .where("run_id", "=", analysis.id)
+    .orderBy("id")
+    .execute()) {
+    if (!e.data.stage) continue;
+    firstSeen[e.data.stage] ??= e.created_at.getTime();
+    if (e.data.status === "completed")
+      stagesS[e.data.stage] = round((e.created_at.getTime() - firstSeen[e.data.stage]!) / 1000, 2);
+  }
 
   const { storage } = await createStorage(config);
   const providers = createProviderResolver({ config, db, log });
@@ -129,6 +143,7 @@ try {
         1,
       ),
       analysis_s: round(analysisS, 2),
+      analysis_stages_s: stagesS,
       plan_s: round(planS, 3),
       plan_total_s: round(analysisS + planS, 2),
       rendered: {

@@ -125,6 +125,8 @@ export interface ExportStats {
   segments: { rendered: number; reused: number };
   duration_s: number;
   warnings: string[];
+  /** An episode's export: what its "previously" and "next episode" cards say (null: no card). */
+  cards?: { recap: string | null; next: string | null };
 }
 
 /** Why an export failed (`exports.error`), with the shot at fault when there is one. */

@@ -6,10 +6,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { Type } from "@sinclair/typebox";
 import type { Db } from "../db/client.ts";
 import { renderCover } from "../media/cover.ts";
 import { withTempDir } from "../media/ffmpeg.ts";
 import { frameSize, type Timeline, type TimelineShot } from "../media/timeline.ts";
+import type { TextModel } from "../providers/types.ts";
 import type { LineMaterial } from "../story/material.ts";
 import { loadShot } from "./packages.ts";
 
@@ -20,15 +22,21 @@ const MAX_LINE = 60;
 export interface EpisodeFrame {
   /** The cover's title: the season's and the episode's. */
   title: string;
+  /** The cards' text (null: no card): a line of the story, or what the text model wrote from them. */
   recap: string | null;
   next: string | null;
+  /** What they are written from: the previous episode's last shot's lines, the next one's first shot's. */
+  recapFrom: string[];
+  nextFrom: string[];
   language: "zh" | "en";
 }
 
-const spoken = (l: LineMaterial | undefined) => {
-  const text = l?.text.trim() ?? "";
-  return text.length > MAX_LINE ? `${text.slice(0, MAX_LINE - 1)}…` : text || null;
+/** A card's text on one card: trimmed, and cut with an ellipsis past MAX_LINE characters. */
+const cardText = (text: string | undefined) => {
+  const t = text?.trim() ?? "";
+  return [...t].length > MAX_LINE ? `${[...t].slice(0, MAX_LINE - 1).join("")}…` : t || null;
 };
+const texts = (lines: LineMaterial[]) => lines.map((l) => l.text.trim()).filter(Boolean);
 
 /** The episode an export's package belongs to, with its cards' lines; null for a project's own package. */
 export async function episodeFrame(
@@ -59,16 +67,56 @@ export async function episodeFrame(
   const before = neighbours.find((e) => e.n === episode.n - 1);
   const after = neighbours.find((e) => e.n === episode.n + 1);
   const season = episode.season_id;
-  const recap =
-    batch?.recap && before
-      ? spoken((await loadShot(db, { packageId: season, shotId: before.last_shot })).lines.at(-1))
-      : null;
-  const next =
-    batch?.next_card && after
-      ? spoken((await loadShot(db, { packageId: season, shotId: after.first_shot })).lines[0])
-      : null;
+  const recapFrom =
+    batch?.recap && before ? texts((await loadShot(db, { packageId: season, shotId: before.last_shot })).lines) : [];
+  const nextFrom =
+    batch?.next_card && after ? texts((await loadShot(db, { packageId: season, shotId: after.first_shot })).lines) : [];
   const language = /\p{Script=Han}/u.test(episode.title) ? "zh" : "en";
-  return { title: `${seasonTitle} ${episode.title}`.trim(), recap, next, language };
+  return {
+    title: `${seasonTitle} ${episode.title}`.trim(),
+    recap: cardText(recapFrom.at(-1)),
+    next: cardText(nextFrom[0]),
+    recapFrom,
+    nextFrom,
+    language,
+  };
+}
+
+/** What the text model answers for the cards (OpenAI strict structured output). */
+export const EpisodeCardsSchema = Type.Object(
+  {
+    recap: Type.String({
+      maxLength: 200,
+      description: "one sentence: what happened at the end of the previous episode",
+    }),
+    next: Type.String({ maxLength: 200, description: "one sentence teasing the next episode, ending on its hook" }),
+  },
+  { $id: "episode_cards", additionalProperties: false },
+);
+
+const CARDS_SYSTEM =
+  "You write the two cards of a short-drama episode: a one-sentence recap of how the previous episode ended, and a " +
+  "one-sentence teaser of how the next one opens that leaves the viewer wanting it. Write in the language given, " +
+  "in the story's own voice, under 40 characters each; answer an empty string for a card with no lines.";
+
+/**
+ * The cards written by the text model from their lines; the local analyser writes nothing, so its
+ * cards are the lines themselves (the previous episode's last, the next one's first).
+ */
+export async function writeCards(text: TextModel, frame: EpisodeFrame, signal?: AbortSignal): Promise<EpisodeFrame> {
+  if (text.provider === "local" || (frame.recapFrom.length === 0 && frame.nextFrom.length === 0)) return frame;
+  const prompt = JSON.stringify({
+    language: frame.language,
+    episode: frame.title,
+    previous_episode_ending: frame.recapFrom,
+    next_episode_opening: frame.nextFrom,
+  });
+  const out = await text.generateObject({ schema: EpisodeCardsSchema, system: CARDS_SYSTEM, prompt, signal });
+  return {
+    ...frame,
+    recap: frame.recapFrom.length ? (cardText(out.data.recap) ?? frame.recap) : null,
+    next: frame.nextFrom.length ? (cardText(out.data.next) ?? frame.next) : null,
+  };
 }
 
 /** The cards drawn (once per text and size, under `cacheDir`) and put first and last on the timeline. */

@@ -16,7 +16,7 @@ import { appendEvent } from "../realtime/events.ts";
 import { type AssetRef, lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
 import { type PipelineDeps, stepContextFor } from "./context.ts";
-import { episodeFrame, withCards } from "./episode-cards.ts";
+import { type EpisodeFrame, episodeFrame, withCards, writeCards } from "./episode-cards.ts";
 import { loadPackage, loadShot, loadShots } from "./packages.ts";
 import { poster } from "./steps/analysis.ts";
 import { clip, keyframe, voice } from "./steps/shots.ts";
@@ -171,6 +171,39 @@ async function autoPoster(
   }
 }
 
+/**
+ * An episode's cards as the text model writes them. Like the poster, not worth failing the export
+ * for: when the model cannot write them, the lines they come from are used as they are.
+ */
+async function episodeCards(
+  deps: PipelineDeps,
+  project: Parameters<typeof stepContextFor>[1],
+  {
+    ex,
+    frame,
+  }: {
+    ex: { package_id: string | null; created_by: string | null; run_id: string | null };
+    frame: EpisodeFrame | null;
+  },
+  signal: AbortSignal,
+): Promise<EpisodeFrame | null> {
+  if (!frame || !ex.package_id) return frame;
+  const step = await stepContextFor(deps, project, { packageId: ex.package_id, ownerId: ex.created_by }, signal, {
+    runId: ex.run_id,
+    stage: "export",
+  });
+  try {
+    return await writeCards(step.providers.text, frame, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    deps.log.warn("the episode's cards could not be written; their lines are used", {
+      project_id: project.id,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return frame;
+  }
+}
+
 /** What the cover shows, from the export's cover settings (startExport checked the shot and the image). */
 async function coverSpec(
   deps: PipelineDeps,
@@ -268,7 +301,12 @@ export async function renderExport(
   await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const seasonTitle = pkg.storyline?.title ?? project.name;
-  const episode = await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle });
+  const episode = await episodeCards(
+    deps,
+    project,
+    { ex, frame: await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle }) },
+    signal,
+  );
   const title = episode?.title ?? seasonTitle;
   const built = await buildTimeline(deps, ex.package_id!, options, projectOptions, title, {
     poster: await autoPoster(deps, project, { ex, title }, signal),
@@ -369,7 +407,12 @@ export async function renderExport(
         status: "completed",
         progress: 100,
         files: JSON.stringify(files),
-        stats: JSON.stringify({ segments: made.segments, duration_s: made.durationS, warnings: made.warnings }),
+        stats: JSON.stringify({
+          segments: made.segments,
+          duration_s: made.durationS,
+          warnings: made.warnings,
+          ...(episode ? { cards: { recap: episode.recap, next: episode.next } } : {}),
+        }),
         completed_at: new Date(),
       })
       .where("id", "=", exportId)

@@ -68,7 +68,14 @@ export async function removeProjects(trx: Db, projectIds: string[]): Promise<str
       .orderBy("id")
       .forUpdate()
       .execute();
-  // Runs are locked before their projects, the order a stage update takes them in.
+  // Batches before runs before projects: the order a run's end (finishRun) and a stage update take them in.
+  await trx
+    .selectFrom("series_batches")
+    .select("id")
+    .where("project_id", "in", projectIds)
+    .orderBy("id")
+    .forUpdate()
+    .execute();
   await liveRuns();
   const found = await trx
     .selectFrom("projects")

@@ -147,6 +147,12 @@ export interface ImageOptions {
 export interface ImageModel {
   readonly provider: string;
   readonly modelId: string;
+  /**
+   * False for a painter that draws a picture given a scene hint from the hint alone (the local
+   * one): two prompts over the same hint make the same picture, so the prompt is not part of its
+   * input digest. Unset: the prompt is read.
+   */
+  readonly readsPrompt?: boolean;
   generate(options: ImageOptions): Promise<GenerateResult<ImageOutput>>;
 }
 

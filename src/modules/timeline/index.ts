@@ -166,12 +166,27 @@ export function timelineModule(deps: Deps) {
   const base = "/api/v1/projects/:id/timeline";
   return new Elysia({ tags: ["timeline"] })
     .use(authGuard(deps))
-    .get(base, async ({ params, caller }) => ok(await timeline.getTimeline(db, project(params, caller))), {
-      spaceRole: "viewer",
-      params: t.Object({ id: uuid }),
-      response: { 200: Envelope(Timeline), ...ErrorResponses },
-      detail: { summary: "The timeline: clips in order with their lines, edit config and staleness", security },
-    })
+    .get(
+      base,
+      async ({ params, query, caller }) =>
+        ok(
+          await timeline.getTimeline(db, {
+            ...project(params, caller),
+            ...(query.episode_id ? { episodeId: query.episode_id } : {}),
+          }),
+        ),
+      {
+        spaceRole: "viewer",
+        params: t.Object({ id: uuid }),
+        query: t.Object({
+          episode_id: t.Optional(
+            t.String({ format: "uuid", description: "An episode's own timeline (its latest run's package)" }),
+          ),
+        }),
+        response: { 200: Envelope(Timeline), ...ErrorResponses },
+        detail: { summary: "The timeline: clips in order with their lines, edit config and staleness", security },
+      },
+    )
     .put(
       `${base}/clips/:clipId/duration`,
       async ({ params, body, caller }) => ok(await timeline.setDuration(db, clip(params, caller), body.duration)),

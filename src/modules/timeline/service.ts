@@ -86,8 +86,28 @@ export function toClip(shot: ShotMaterial, index: number, startS: number) {
   };
 }
 
-export async function getTimeline(db: Db, ids: { userId: string; projectId: string }) {
-  const { project, packageId } = await activePackage(db, ids, "viewer");
+/** The package of one of the project's episodes (its latest run's); 404 for another project's episode. */
+async function episodePackage(db: Db, { projectId, episodeId }: { projectId: string; episodeId: string }) {
+  const episode = await db
+    .selectFrom("episodes")
+    .select("current_package_id")
+    .where("id", "=", episodeId)
+    .where("project_id", "=", projectId)
+    .executeTakeFirst();
+  if (!episode) throw notFound("episode");
+  if (!episode.current_package_id)
+    throw conflict("the episode has not been rendered yet: POST /projects/:id/episodes/runs first");
+  return episode.current_package_id;
+}
+
+/** The timeline of the project's active package, or (with `episodeId`) of that episode's own package. */
+export async function getTimeline(db: Db, ids: { userId: string; projectId: string; episodeId?: string }) {
+  const active = ids.episodeId
+    ? { project: await requireProject(db, ids, "viewer"), packageId: null }
+    : await activePackage(db, ids, "viewer");
+  const project = active.project;
+  const packageId =
+    active.packageId ?? (await episodePackage(db, { projectId: ids.projectId, episodeId: ids.episodeId! }));
   const shots = await loadShots(db, packageId);
   const pkg = await loadPackage(db, packageId);
   let at = 0;

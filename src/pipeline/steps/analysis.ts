@@ -168,10 +168,11 @@ async function guidedImage(
   const image = ctx.providers.image;
   const refs = guide.references ?? [];
   const { prompt, hint, size, seed } = input;
+  // A painter that draws the hint alone makes one picture of scenes alike in place, time, mood and weather.
   const digest = inputDigest({
     provider: image.provider,
     model: image.modelId,
-    prompt,
+    ...(image.readsPrompt === false ? {} : { prompt }),
     hint,
     size,
     seed,

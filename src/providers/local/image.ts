@@ -11,6 +11,7 @@ export function createLocalImage(cache?: PaintCache): ImageModel {
   return {
     provider: "local",
     modelId: "inkreel-painter-1",
+    readsPrompt: false,
     async generate(o: ImageOptions): Promise<GenerateResult<ImageOutput>> {
       const scene = o.scene ?? {
         location: "studio",
