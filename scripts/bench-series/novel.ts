@@ -4,6 +4,7 @@
  * place and time per scene, scene breaks, and chapters that end on a question or a reveal. The same
  * `chars` always gives the same text. Usage: `bun scripts/bench-series/novel.ts 200000 > novel.txt`.
  */
+import { prng } from "../../src/core/prng.ts";
 
 const PEOPLE = ["林小雨", "陈墨", "周掌柜", "苏婉", "老赵", "阿福", "沈青", "顾长风"];
 const PLACES = [
@@ -51,18 +52,6 @@ const HOOKS = [
   "信的最后一行字，竟然是她自己的名字。",
 ];
 
-/** A small deterministic generator (mulberry32): the same seed, the same novel. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function scene(next: () => number): string {
   const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)]!;
   const a = pick(PEOPLE);
@@ -84,7 +73,7 @@ function scene(next: () => number): string {
 
 /** Whole chapters of three or four scenes, as many as fit in `chars` characters. */
 export function longNovel(chars: number, seed = 20261203): string {
-  const next = random(seed);
+  const next = prng(seed);
   const parts: string[] = ["# 雨巷旧事", ""];
   let length = [...parts.join("\n")].length;
   for (let ch = 1; ; ch++) {

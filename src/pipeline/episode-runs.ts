@@ -12,6 +12,7 @@ import type { Database } from "../db/types.ts";
 import { appendEvent } from "../realtime/events.ts";
 import type { CharacterMaterial, PackageContent } from "../story/material.ts";
 import { cancelRun } from "./orchestrate.ts";
+import { nextVersion } from "./packages.ts";
 import { releaseHeld, seriesProgress } from "./run-state.ts";
 
 /** The stages a season's analysis already did for every episode. */
@@ -70,12 +71,7 @@ async function episodePackage(
   { projectId, episode, previous }: { projectId: string; episode: EpisodeRow; previous: string | null },
 ): Promise<string> {
   const season = episode.package_id;
-  const next = await trx
-    .selectFrom("packages")
-    .select(sql<number>`coalesce(max(version), 0) + 1`.as("v"))
-    .where("project_id", "=", projectId)
-    .executeTakeFirstOrThrow();
-  const version = Number(next.v);
+  const version = await nextVersion(trx, projectId);
   const row = await sql<{ id: string }>`
     insert into packages (project_id, version, name, parent_id, episode_id, storyline, art_style, characters, scenes, music)
     select project_id, ${version}, ${episode.title}, ${previous ?? season}, ${episode.id},

@@ -15,8 +15,8 @@ import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { type AssetRef, lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
-import { type PipelineDeps, stepContextFor } from "./context.ts";
-import { type EpisodeFrame, episodeFrame, withCards, writeCards } from "./episode-cards.ts";
+import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
+import { episodeFrame, withCards, writeCards } from "./episode-cards.ts";
 import { loadPackage, loadShot, loadShots } from "./packages.ts";
 import { poster } from "./steps/analysis.ts";
 import { clip, keyframe, voice } from "./steps/shots.ts";
@@ -137,71 +137,50 @@ export async function buildTimeline(
   };
 }
 
+type ExportSource = { package_id: string | null; created_by: string | null; run_id: string | null };
+
 /**
- * The poster of an automatic cover, painted by the image provider (once per inputs). A cover is
- * not worth failing the export for: when no picture can be made, the first shot's is used.
+ * Something an export is not worth failing for, made with the export's providers: when it cannot
+ * be made, `fallback` is used and the reason logged (an abort still stops the export).
  */
-async function autoPoster(
+async function bestEffort<T>(
   deps: PipelineDeps,
-  project: Parameters<typeof stepContextFor>[1],
-  {
-    ex,
-    title,
-  }: {
-    ex: { package_id: string | null; created_by: string | null; run_id: string | null; options: ExportOptions };
-    title: string;
-  },
-  signal: AbortSignal,
-): Promise<AssetRef | null> {
-  const cover = ex.options.cover;
-  if (!cover.enabled || (cover.cover_type ?? "auto") !== "auto" || !ex.package_id) return null;
+  { project, ex, signal }: { project: Parameters<typeof stepContextFor>[1]; ex: ExportSource; signal: AbortSignal },
+  { fallback, failed }: { fallback: T; failed: string },
+  make: (step: StepContext) => Promise<T>,
+): Promise<T> {
+  if (!ex.package_id) return fallback;
   const step = await stepContextFor(deps, project, { packageId: ex.package_id, ownerId: ex.created_by }, signal, {
     runId: ex.run_id,
     stage: "export",
   });
   try {
-    return await poster(step, title);
+    return await make(step);
   } catch (e) {
     if (signal.aborted) throw e;
-    deps.log.warn("the cover's poster could not be painted; the first shot's picture is used", {
-      project_id: project.id,
-      error: e instanceof Error ? e.message : String(e),
-    });
-    return null;
+    deps.log.warn(failed, { project_id: project.id, error: e instanceof Error ? e.message : String(e) });
+    return fallback;
   }
 }
 
-/**
- * An episode's cards as the text model writes them. Like the poster, not worth failing the export
- * for: when the model cannot write them, the lines they come from are used as they are.
- */
-async function episodeCards(
+/** The poster of an automatic cover, painted by the image provider (once per inputs); else the first shot's picture. */
+function autoPoster(
   deps: PipelineDeps,
-  project: Parameters<typeof stepContextFor>[1],
-  {
-    ex,
-    frame,
-  }: {
-    ex: { package_id: string | null; created_by: string | null; run_id: string | null };
-    frame: EpisodeFrame | null;
+  source: {
+    project: Parameters<typeof stepContextFor>[1];
+    ex: ExportSource & { options: ExportOptions };
+    signal: AbortSignal;
   },
-  signal: AbortSignal,
-): Promise<EpisodeFrame | null> {
-  if (!frame || !ex.package_id) return frame;
-  const step = await stepContextFor(deps, project, { packageId: ex.package_id, ownerId: ex.created_by }, signal, {
-    runId: ex.run_id,
-    stage: "export",
-  });
-  try {
-    return await writeCards(step.providers.text, frame, signal);
-  } catch (e) {
-    if (signal.aborted) throw e;
-    deps.log.warn("the episode's cards could not be written; their lines are used", {
-      project_id: project.id,
-      error: e instanceof Error ? e.message : String(e),
-    });
-    return frame;
-  }
+  title: string,
+): Promise<AssetRef | null> {
+  const cover = source.ex.options.cover;
+  if (!cover.enabled || (cover.cover_type ?? "auto") !== "auto") return Promise.resolve(null);
+  return bestEffort(
+    deps,
+    source,
+    { fallback: null, failed: "the cover's poster could not be painted; the first shot's picture is used" },
+    (step) => poster(step, title),
+  );
 }
 
 /** What the cover shows, from the export's cover settings (startExport checked the shot and the image). */
@@ -301,15 +280,19 @@ export async function renderExport(
   await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
   const pkg = await loadPackage(db, ex.package_id!);
   const seasonTitle = pkg.storyline?.title ?? project.name;
-  const episode = await episodeCards(
-    deps,
-    project,
-    { ex, frame: await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle }) },
-    signal,
-  );
+  const frame = await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle });
+  // An episode's cards as the text model writes them; the lines they come from when it cannot.
+  const episode =
+    frame &&
+    (await bestEffort(
+      deps,
+      { project, ex, signal },
+      { fallback: frame, failed: "the episode's cards could not be written; their lines are used" },
+      (step) => writeCards(step.providers.text, frame, signal),
+    ));
   const title = episode?.title ?? seasonTitle;
   const built = await buildTimeline(deps, ex.package_id!, options, projectOptions, title, {
-    poster: await autoPoster(deps, project, { ex, title }, signal),
+    poster: await autoPoster(deps, { project, ex, signal }, title),
   });
   const timeline = episode
     ? await withCards(built, episode, { cacheDir: join(deps.config.dataDir, "cache", "cards"), signal })

@@ -95,6 +95,16 @@ export async function replaceShots(db: Executor, packageId: string, shots: ShotM
   }
 }
 
+/** The project's next package version number (callers hold the project's row lock). */
+export async function nextVersion(db: Executor, projectId: string): Promise<number> {
+  const next = await db
+    .selectFrom("packages")
+    .select(sql<number>`coalesce(max(version), 0) + 1`.as("v"))
+    .where("project_id", "=", projectId)
+    .executeTakeFirstOrThrow();
+  return Number(next.v);
+}
+
 /**
  * A new package version copying `from` (or empty): redoing a stage writes into the copy, so the
  * earlier version stays exactly as it was.
@@ -104,12 +114,7 @@ export async function newPackageVersion(
   { projectId, fromPackageId: from }: { projectId: string; fromPackageId: string | null },
   name?: string,
 ): Promise<string> {
-  const next = await db
-    .selectFrom("packages")
-    .select(sql<number>`coalesce(max(version), 0) + 1`.as("v"))
-    .where("project_id", "=", projectId)
-    .executeTakeFirstOrThrow();
-  const version = Number(next.v);
+  const version = await nextVersion(db, projectId);
   const source = from
     ? await db.selectFrom("packages").selectAll().where("id", "=", from).executeTakeFirstOrThrow()
     : null;

@@ -1,3 +1,4 @@
+import { prng } from "../../core/prng.ts";
 import {
   type AudioOutput,
   type GenerateResult,
@@ -38,18 +39,6 @@ const hz = (midi: number) => 440 * 2 ** ((midi - 69) / 12);
 function degree(style: Style, d: number): number {
   const n = style.scale.length;
   return style.root + 12 * Math.floor(d / n) + style.scale[((d % n) + n) % n]!;
-}
-
-/** mulberry32: a small seeded PRNG, so the same seed gives the same track. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Adds a note to `out` from `start` for `length` samples with `shape` as its envelope. */
