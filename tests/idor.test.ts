@@ -118,6 +118,14 @@ async function build(): Promise<Fixture> {
       // A ComfyUI workflow (shipped): ADMIN-only routes take it by name.
       name: "txt2img",
       tasks: task.json.data.task_ids[0],
+      // A batch of A's episode runs (with no runs: the project has no season plan).
+      batchId: (
+        await ctx.db
+          .insertInto("series_batches")
+          .values({ project_id: projectId, created_by: a.user.id, parallelism: 1 })
+          .returning("id")
+          .executeTakeFirstOrThrow()
+      ).id,
     },
   };
 }
