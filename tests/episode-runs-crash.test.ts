@@ -3,10 +3,9 @@
 // episode completes once — one job of each kind per stage and shot, one asset per input, one
 // export per episode. The kill point is a state (an episode's clips half made), never a time.
 import { afterAll, expect, test } from "bun:test";
-import { sql } from "kysely";
 import { THREE_CHAPTERS } from "./fixtures/season.ts";
 import { type PipelineWorkerProcess, pipelineContext, spawnPipelineWorker, waitUntil } from "./support/pipeline.ts";
-import { fanOut, onceEach, shotCount } from "./support/run-integrity.ts";
+import { expectAssetsOnce, fanOut, onceEach, shotCount } from "./support/run-integrity.ts";
 
 const ctx = await pipelineContext();
 const spawned: PipelineWorkerProcess[] = [];
@@ -78,11 +77,7 @@ test("a worker killed mid-batch: the batch completes, every episode once, nothin
     if (!made["pipeline.stage:music"]) delete once["pipeline.stage:music"];
     expect(made).toEqual(once);
   }
-  const dupes =
-    await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(
-      ctx.db,
-    );
-  expect(dupes.rows).toEqual([]);
+  await expectAssetsOnce(ctx, projectId);
   // One export per episode, each finished.
   const exports = await ctx.db
     .selectFrom("exports")

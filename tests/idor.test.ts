@@ -8,7 +8,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { attachmentFixture, libraryItems } from "./support/library-fixture.ts";
+import { attachmentFixture, batchFixture, libraryItems } from "./support/library-fixture.ts";
 import { completedProject, pipelineContext } from "./support/pipeline.ts";
 import { key, paramNames, pathFor, type Route, routeTable, send } from "./support/route-table.ts";
 
@@ -118,14 +118,7 @@ async function build(): Promise<Fixture> {
       // A ComfyUI workflow (shipped): ADMIN-only routes take it by name.
       name: "txt2img",
       tasks: task.json.data.task_ids[0],
-      // A batch of A's episode runs (with no runs: the project has no season plan).
-      batchId: (
-        await ctx.db
-          .insertInto("series_batches")
-          .values({ project_id: projectId, created_by: a.user.id, parallelism: 1 })
-          .returning("id")
-          .executeTakeFirstOrThrow()
-      ).id,
+      batchId: await batchFixture(ctx.db, { projectId, userId: a.user.id }),
     },
   };
 }

@@ -6,7 +6,7 @@
 // an editor or a plain USER and check the answer.
 import { describe, expect, test } from "bun:test";
 import type { SpaceRole } from "../src/db/types.ts";
-import { attachmentFixture, libraryItems } from "./support/library-fixture.ts";
+import { attachmentFixture, batchFixture, libraryItems } from "./support/library-fixture.ts";
 import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
 import { key, pathFor, type Route, routeTable, send as sendRoute } from "./support/route-table.ts";
 
@@ -185,14 +185,7 @@ async function makeTeam(): Promise<Team> {
       inviteId: invite.json.data.id,
       userId: lead.user.id,
       tasks: task.json.data.task_ids[0],
-      // A batch of episode runs (with no runs: the project has no season plan).
-      batchId: (
-        await ctx.db
-          .insertInto("series_batches")
-          .values({ project_id: projectId, created_by: lead.user.id, parallelism: 1 })
-          .returning("id")
-          .executeTakeFirstOrThrow()
-      ).id,
+      batchId: await batchFixture(ctx.db, { projectId, userId: lead.user.id }),
     },
   };
 }

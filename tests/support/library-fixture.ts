@@ -58,3 +58,13 @@ export async function attachmentFixture(db: Db, { projectId, assetId }: { projec
     .executeTakeFirstOrThrow();
   return id;
 }
+
+/** A batch of episode runs of the project, with no runs (the project needs no season plan): for the batch routes' path. */
+export async function batchFixture(db: Db, { projectId, userId }: { projectId: string; userId: string }) {
+  const row = await db
+    .insertInto("series_batches")
+    .values({ project_id: projectId, created_by: userId, parallelism: 1 })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return row.id;
+}

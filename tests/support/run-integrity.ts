@@ -54,12 +54,17 @@ export async function shotCount(ctx: Ctx, runId: string): Promise<number> {
   ).length;
 }
 
-export async function checkRunIntegrity(ctx: Ctx, { projectId, runId }: { projectId: string; runId: string }) {
+/** No input was made into two assets: one row per kind and input digest in the project. */
+export async function expectAssetsOnce(ctx: Ctx, projectId: string) {
   const dupes =
     await sql`select kind, input_digest, count(*) from assets where project_id = ${projectId} group by 1, 2 having count(*) > 1`.execute(
       ctx.db,
     );
   expect(dupes.rows).toEqual([]);
+}
+
+export async function checkRunIntegrity(ctx: Ctx, { projectId, runId }: { projectId: string; runId: string }) {
+  await expectAssetsOnce(ctx, projectId);
   const assets = await ctx.db
     .selectFrom("assets")
     .select(["id", "kind", "storage_key", "sha256", "size"])
