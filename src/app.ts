@@ -13,6 +13,7 @@ import { configModule } from "./modules/config/index.ts";
 import { episodesModule } from "./modules/episodes/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
 import { filesModule } from "./modules/files/index.ts";
+import { generateModule } from "./modules/generate/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { inputModule } from "./modules/input/index.ts";
 import { jobsModule } from "./modules/jobs/index.ts";
@@ -28,6 +29,7 @@ import { usageModule } from "./modules/usage/index.ts";
 import { usersModule } from "./modules/users/index.ts";
 import { voicesModule } from "./modules/voices/index.ts";
 import { webhooksModule } from "./modules/webhooks/index.ts";
+import { worksModule } from "./modules/works/index.ts";
 
 /** The whole HTTP API; tests call `createApp(deps).handle(request)`. */
 export function createApp(deps: Deps) {
@@ -60,6 +62,8 @@ export function createApp(deps: Deps) {
     .use(timelineModule(deps))
     .use(tasksModule(deps))
     .use(uploadsModule(deps))
+    .use(generateModule(deps))
+    .use(worksModule(deps))
     .use(assetsModule(deps))
     .use(templatesModule(deps))
     .use(libraryModule(deps))

@@ -57,6 +57,10 @@ export interface Config {
       imageModel: string;
       /** OPENAI_TEXT_API: the built-in openai provider's text API, Chat Completions (default) or the Responses API. */
       textApi: "chat" | "responses";
+      /** OPENAI_VIDEO_MODEL: Sora, "sora-2" (default) or "sora-2-pro". */
+      videoModel: string;
+      /** OPENAI_VIDEO_POLL_MS: time between status polls of a rendering Sora video (default 5000). */
+      videoPollIntervalMs: number;
     };
     fal: {
       key: string | null;
@@ -109,6 +113,11 @@ export interface Config {
     authPerMinute: number;
     userPerMinute: number;
   };
+  /**
+   * Per-user limits of direct generation by tier (seed 004): pictures and videos a UTC day, calls of
+   * the generation API an hour. LIMIT_<TIER>_IMAGES_PER_DAY, …_VIDEOS_PER_DAY, …_API_CALLS_PER_HOUR.
+   */
+  tiers: Record<"free" | "vip", TierLimits>;
   uploads: {
     /** UPLOAD_MAX_BYTES: the largest file POST /uploads takes (default 100 MB). */
     maxBytes: number;
@@ -140,6 +149,20 @@ type Env = Record<string, string | undefined>;
 function str(env: Env, name: string): string | null {
   const v = env[name]?.trim();
   return v ? v : null;
+}
+
+export interface TierLimits {
+  imagesPerDay: number;
+  videosPerDay: number;
+  apiCallsPerHour: number;
+}
+
+function tierLimits(env: Env, tier: string, d: TierLimits): TierLimits {
+  return {
+    imagesPerDay: int(env, `LIMIT_${tier}_IMAGES_PER_DAY`, d.imagesPerDay, 0, 1_000_000),
+    videosPerDay: int(env, `LIMIT_${tier}_VIDEOS_PER_DAY`, d.videosPerDay, 0, 1_000_000),
+    apiCallsPerHour: int(env, `LIMIT_${tier}_API_CALLS_PER_HOUR`, d.apiCallsPerHour, 0, 10_000_000),
+  };
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -230,6 +253,8 @@ function cloudConfig(env: Env, choice: ProviderChoice, publicUrl: string | null)
       textModel: str(env, "OPENAI_TEXT_MODEL") ?? "gpt-4o-mini",
       imageModel: str(env, "OPENAI_IMAGE_MODEL") ?? "gpt-image-1",
       textApi: oneOf(env, "OPENAI_TEXT_API", ["chat", "responses"] as const, "chat"),
+      videoModel: str(env, "OPENAI_VIDEO_MODEL") ?? "sora-2",
+      videoPollIntervalMs: int(env, "OPENAI_VIDEO_POLL_MS", 5000, 1, 600_000),
     },
     fal: {
       key: str(env, "FAL_KEY"),
@@ -333,6 +358,10 @@ export function loadConfig(env: Env = process.env): Config {
       bodyBytes: int(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 1_073_741_824),
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),
       userPerMinute: int(env, "RATE_LIMIT_USER_PER_MIN", 60, 1, 1_000_000),
+    },
+    tiers: {
+      free: tierLimits(env, "FREE", { imagesPerDay: 10, videosPerDay: 3, apiCallsPerHour: 100 }),
+      vip: tierLimits(env, "VIP", { imagesPerDay: 100, videosPerDay: 20, apiCallsPerHour: 1000 }),
     },
     uploads: {
       maxBytes: int(env, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),

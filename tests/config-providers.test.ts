@@ -55,8 +55,8 @@ describe("GET /config/providers and /config/current", () => {
     const ids = (cap: string) => data[cap].map((p: { id: string }) => p.id);
     expect(ids("text")).toEqual(expect.arrayContaining(["local", "openai"]));
     expect(ids("image")).toEqual(expect.arrayContaining(["local", "openai", "fal"]));
-    expect(ids("video")).toEqual(expect.arrayContaining(["local", "fal"]));
-    expect(ids("video")).not.toContain("openai");
+    expect(ids("video")).toEqual(expect.arrayContaining(["local", "openai", "fal"]));
+    expect(ids("video")).not.toContain("elevenlabs");
     expect(ids("speech")).toEqual(expect.arrayContaining(["local", "elevenlabs"]));
     expect(ids("music")).toEqual(expect.arrayContaining(["local", "elevenlabs"]));
     const image = Object.fromEntries(data.image.map((p: { id: string }) => [p.id, p]));
@@ -177,10 +177,10 @@ describe("PUT /config/providers", () => {
       ],
       [
         { chains: { video: [{ provider: "openai", model: "gpt-image-1" }] } },
-        "/chains/video/0/provider",
-        "does not serve video",
+        "/chains/video/0/model",
+        "does not offer",
       ],
-      [{ video_provider: "openai" }, "/video_provider", "does not serve video"],
+      [{ video_provider: "elevenlabs" }, "/video_provider", "does not serve video"],
       [{ image_provider: "openai", image_model: "inkreel-painter-1" }, "/image_model", "does not offer"],
       [{ speech_provider: "elevenlabs" }, "/speech_provider", "no API key"],
       [

@@ -8,7 +8,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { attachmentFixture, batchFixture, libraryItems } from "./support/library-fixture.ts";
+import { attachmentFixture, batchFixture, libraryItems, workFixture } from "./support/library-fixture.ts";
 import { completedProject, pipelineContext } from "./support/pipeline.ts";
 import { key, paramNames, pathFor, type Route, routeTable, send } from "./support/route-table.ts";
 
@@ -18,6 +18,7 @@ const worker = await ctx.startWorker();
 /** Path parameters that name no stored resource, with why. */
 const NOT_RESOURCE_IDS: Record<string, string> = {
   "GET /swagger/assets/:file": "a file of the API docs' static bundle",
+  "GET /api/v1/users/:id/works": "a public profile: a user's published works are for everyone (tests/square.test.ts)",
 };
 
 const table = routeTable(ctx.app);
@@ -90,6 +91,13 @@ async function build(): Promise<Fixture> {
   });
   expect(task.status).toBe(202);
 
+  const generation = await ctx.call("POST", "/api/v1/generate/text-to-image", {
+    token: a.token,
+    body: { prompt: "a lighthouse at dusk", width: 64, height: 64 },
+  });
+  expect(generation.status).toBe(202);
+  const workId = await workFixture(ctx.db, a.user.id);
+
   const b = await ctx.register("bob");
   return {
     a,
@@ -119,6 +127,10 @@ async function build(): Promise<Fixture> {
       name: "txt2img",
       tasks: task.json.data.task_ids[0],
       batchId: await batchFixture(ctx.db, { projectId, userId: a.user.id }),
+      // A's unpublished work: B may neither manage it nor find it on the square.
+      works: workId,
+      square: workId,
+      taskId: generation.json.data.task_id,
     },
   };
 }
@@ -178,6 +190,7 @@ async function snapshot(f: Fixture) {
       .orderBy("id")
       .execute(),
     files: (await ctx.deps.storage.list(`projects/${f.projectId}/`)).map((o) => [o.key, o.sha256]),
+    works: await ctx.db.selectFrom("works").selectAll().where("user_id", "=", f.a.user.id).orderBy("id").execute(),
   };
 }
 

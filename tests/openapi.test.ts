@@ -66,8 +66,11 @@ describe("OpenAPI", () => {
         content?.["application/json"]?.schema ?? content?.["text/event-stream"]?.schema,
         `${method} ${path}`,
       ).toBeDefined();
-      // Action routes (leave, retry, cancel, switch, sync, trash, restore) take no body.
-      if (["post", "patch"].includes(method) && !/\/(leave|retry|cancel|switch|sync|trash|restore)$/.test(path)) {
+      // Action routes (leave, retry, cancel, switch, sync, trash, restore, unpublish, like, favorite, play) take no body.
+      if (
+        ["post", "patch"].includes(method) &&
+        !/\/(leave|retry|cancel|switch|sync|trash|restore|unpublish|like|favorite|play)$/.test(path)
+      ) {
         expect(op.requestBody?.content, `${method} ${path}`).toBeDefined();
       }
     }

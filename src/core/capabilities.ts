@@ -2,7 +2,7 @@
 export const PROVIDERS = {
   text: ["local", "openai"],
   image: ["local", "openai", "fal"],
-  video: ["local", "fal"],
+  video: ["local", "openai", "fal"],
   speech: ["local", "elevenlabs"],
   music: ["local", "elevenlabs"],
 } as const;

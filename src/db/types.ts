@@ -2,6 +2,15 @@ import type { JWK } from "jose";
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
 import type { ComfyGraph, ComfyWorkflowKind } from "../core/comfy-workflow.ts";
 import type { ExportFailure, ExportFile, ExportOptions, ExportStats } from "../core/export-record.ts";
+import type {
+  GenerationError,
+  GenerationKind,
+  GenerationParams,
+  GenerationResult,
+  GenerationStatus,
+  WorkStatus,
+  WorkType,
+} from "../core/generation.ts";
 import type { TaskError, TaskKind, TaskParams, TaskResult, TaskStatus, TaskTarget } from "../core/generation-task.ts";
 import type { LibraryData, LibraryKind } from "../core/library-item.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
@@ -25,6 +34,8 @@ export type UserRole = "USER" | "ADMIN";
 export type SpaceRole = "admin" | "editor" | "viewer";
 export type SpaceType = "personal" | "team";
 
+export type UserTier = "free" | "vip";
+
 export interface UsersTable {
   id: Generated<string>;
   username: string;
@@ -37,6 +48,8 @@ export interface UsersTable {
   /** The user's interface language (null: not chosen) and theme. */
   language: ColumnType<"zh" | "en" | null, "zh" | "en" | null | undefined, "zh" | "en" | null>;
   theme: ColumnType<"light" | "dark" | "system", "light" | "dark" | "system" | undefined, "light" | "dark" | "system">;
+  /** Which daily and hourly limits apply (config.limits); an ADMIN sets it. */
+  tier: ColumnType<UserTier, UserTier | undefined, UserTier>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -510,6 +523,81 @@ export interface Database {
   project_attachments: ProjectAttachmentsTable;
   episodes: EpisodesTable;
   series_batches: SeriesBatchesTable;
+  generations: GenerationsTable;
+  works: WorksTable;
+  work_likes: WorkReactionsTable;
+  work_favorites: WorkReactionsTable;
+  work_plays: WorkPlaysTable;
+  usage_counters: UsageCountersTable;
+}
+
+/** A direct generation (migrations/20261204090000_generations_works_square.sql). */
+export interface GenerationsTable {
+  id: Generated<string>;
+  user_id: string;
+  kind: GenerationKind;
+  model: string | null;
+  provider: string;
+  provider_model: string;
+  params: Json<GenerationParams>;
+  status: ColumnType<GenerationStatus, GenerationStatus | undefined, GenerationStatus>;
+  progress: ColumnType<number, number | undefined, number>;
+  estimated_time_s: number;
+  result: NullableJson<GenerationResult>;
+  error: NullableJson<GenerationError>;
+  job_id: string | null;
+  created_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
+export interface WorksTable {
+  id: Generated<string>;
+  user_id: string;
+  generation_id: string | null;
+  position: ColumnType<number, number | undefined, number>;
+  export_id: string | null;
+  type: WorkType;
+  title: string;
+  status: ColumnType<WorkStatus, WorkStatus | undefined, WorkStatus>;
+  file_key: string | null;
+  mime_type: string | null;
+  /** bigint: pg hands it back as text. */
+  size: ColumnType<string | null, number | null | undefined, number | null>;
+  width: number | null;
+  height: number | null;
+  duration_s: number | null;
+  thumbnail_key: string | null;
+  description: ColumnType<string, string | undefined, string>;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  published_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  likes_count: Generated<number>;
+  favorites_count: Generated<number>;
+  plays_count: Generated<number>;
+  /** Generated from the counts and published_at (inkreel_hot_score). */
+  hot: ColumnType<number | null, never, never>;
+  created_at: Timestamp;
+}
+
+export interface WorkReactionsTable {
+  work_id: string;
+  user_id: string;
+  created_at: Timestamp;
+}
+
+export interface WorkPlaysTable {
+  work_id: string;
+  viewer: string;
+  counted_at: Date;
+}
+
+export type UsageMetric = "images_per_day" | "videos_per_day" | "api_calls_per_hour";
+
+export interface UsageCountersTable {
+  user_id: string;
+  metric: UsageMetric;
+  window_start: Date;
+  count: number;
 }
 
 /** One episode of a season's plan (migrations/20261203130000_episodes.sql). */

@@ -28,6 +28,9 @@ function validationFields(error: ValidationLike) {
 /** The route whose body is streamed by its handler rather than parsed here. */
 export const STREAMED_UPLOAD_PATH = "/api/v1/uploads";
 
+/** Routes that may carry a picture in a multipart form, like the upload routes. */
+const GENERATE_PATH = "/api/v1/generate/";
+
 /** The most a streamed upload's request may carry: the file and its form's framing. */
 export const streamedBodyLimit = (config: Deps["config"]) => config.uploads.maxBytes + 1024 * 1024;
 
@@ -44,7 +47,8 @@ export function httpPlugin(deps: Deps) {
   const limitFor = (request: Request) => {
     const path = new URL(request.url).pathname;
     if (path === STREAMED_UPLOAD_PATH) return streamedLimit;
-    return path.endsWith("/upload") ? uploadLimit : jsonLimit;
+    // Direct generation takes its source picture in the form (POST /generate/image-to-image …).
+    return path.endsWith("/upload") || path.startsWith(GENERATE_PATH) ? uploadLimit : jsonLimit;
   };
   const log = deps.log;
   // A write may have changed a user or a session: what this process remembers of them is dropped

@@ -3,6 +3,7 @@ import type { Db } from "../db/client.ts";
 import { purgeTrash } from "../pipeline/asset-removal.ts";
 import { type Handler, pruneHistory, rescueExpired, type Schedule } from "../queue/index.ts";
 import { pruneRateLimits } from "../services/rate-limit.ts";
+import { pruneUsageCounters } from "../services/usage-limits.ts";
 
 export const MAINTENANCE_QUEUE = "maintenance";
 
@@ -33,6 +34,7 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
     }),
     "maintenance.prune_rate_limits": async () => {
       await pruneRateLimits(db);
+      await pruneUsageCounters(db);
       return { ok: true };
     },
     "maintenance.rescue": async () => ({ rescued: await rescueExpired(db) }),

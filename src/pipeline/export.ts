@@ -13,6 +13,7 @@ import { composeToStorage, editorProjectToStorage } from "../media/publish.ts";
 import type { CoverSpec, Timeline, TimelineShot } from "../media/timeline.ts";
 import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
+import type { StoredObject } from "../storage/types.ts";
 import { type AssetRef, lineLayout, selected } from "../story/material.ts";
 import { localFile } from "./assets.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
@@ -401,6 +402,15 @@ export async function renderExport(
       .where("id", "=", exportId)
       .where("status", "=", "running")
       .execute();
+    const objects: Record<string, StoredObject> = made.objects;
+    await exportWork(trx, {
+      userId: ex.created_by ?? project.owner_id,
+      exportId,
+      title: project.name,
+      video: objects.video ?? null,
+      cover: objects.cover ?? null,
+      durationS: made.durationS,
+    });
     await appendEvent(trx, "completed", {
       project_id: project.id,
       run_id: ex.run_id,
@@ -413,6 +423,40 @@ export async function renderExport(
     });
   });
   return { files, segments: made.segments };
+}
+
+/**
+ * A completed export's video is a work of whoever exported it (seed 004's works list shows it);
+ * the work names the export's own files, which it shares, so deleting the work keeps them.
+ */
+async function exportWork(
+  trx: Db,
+  w: {
+    userId: string | null;
+    exportId: string;
+    title: string;
+    video: { key: string; contentType: string; size: number } | null;
+    cover: { key: string } | null;
+    durationS: number;
+  },
+) {
+  if (!w.userId || !w.video) return;
+  await trx
+    .insertInto("works")
+    .values({
+      user_id: w.userId,
+      export_id: w.exportId,
+      type: "video",
+      title: w.title.slice(0, 200),
+      status: "completed",
+      file_key: w.video.key,
+      mime_type: w.video.contentType,
+      size: w.video.size,
+      duration_s: w.durationS,
+      thumbnail_key: w.cover?.key ?? null,
+    })
+    .onConflict((oc) => oc.column("export_id").doNothing())
+    .execute();
 }
 
 /**

@@ -10,6 +10,7 @@ import type { AssetRef } from "../story/material.ts";
 import { estimateSpeechS } from "../story/timing.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
+import { generateHandlers } from "./generate.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { ATTEMPTS, PIPELINE_QUEUE, stageJob } from "./stage-job.ts";
@@ -280,6 +281,8 @@ const isFinal = (e: unknown, ctx: JobContext) =>
 export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
   const { db } = deps;
   return {
+    // Direct generation (POST /generate/*) runs on the pipeline's queue and workers.
+    ...generateHandlers(deps),
     "pipeline.stage": async (payload: { run_id: string; stage: Stage }, ctx: JobContext) => {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };

@@ -40,7 +40,11 @@ export const BUILTIN_PROVIDERS: BuiltinProvider[] = [
     id: "openai",
     name: "OpenAI",
     kind: "openai",
-    models: { text: ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini"], image: ["gpt-image-1", "dall-e-3"] },
+    models: {
+      text: ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini"],
+      image: ["gpt-image-1", "dall-e-3"],
+      video: ["sora-2", "sora-2-pro"],
+    },
     concurrency: 8,
     keyVariable: "OPENAI_API_KEY",
   },

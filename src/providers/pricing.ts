@@ -23,6 +23,8 @@ const LIST_PRICES: Record<string, Record<string, Price>> = {
     "gpt-4.1-mini": { input_per_mtok: 0.4, output_per_mtok: 1.6 },
     "gpt-image-1": { per_image: 0.042 },
     "dall-e-3": { per_image: 0.04 },
+    "sora-2": { per_video_second: 0.1 },
+    "sora-2-pro": { per_video_second: 0.3 },
   },
   fal: {
     "fal-ai/flux/dev": { per_image: 0.025 },

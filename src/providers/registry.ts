@@ -25,7 +25,7 @@ import { createLocalMusic } from "./local/music.ts";
 import type { PaintCache } from "./local/painter.ts";
 import { createLocalSpeech } from "./local/speech.ts";
 import { createLocalText } from "./local/text.ts";
-import { createOpenAIImage, createOpenAIText } from "./openai/index.ts";
+import { createOpenAIImage, createOpenAIText, createOpenAIVideo } from "./openai/index.ts";
 import { type SecretBox, secretBox, serverSecret } from "./secrets.ts";
 import { envKey, hasKey, listProviders, loadChains, type ProviderRecord } from "./settings.ts";
 import type { Providers } from "./types.ts";
@@ -108,6 +108,17 @@ function instantiate(o: ResolverOptions, capability: Capability, p: ProviderReco
         ...(p.kind === "openai" ? { api: config.cloud.openai.textApi } : {}),
       });
     if (capability === "image") return createOpenAIImage({ apiKey: key, baseUrl, model, ...guard, ...openaiTimeout });
+    // Sora renders for minutes: the video id is kept in provider_requests, so a rescued job resumes it.
+    if (capability === "video")
+      return createOpenAIVideo({
+        apiKey: key,
+        baseUrl,
+        model,
+        ...guard,
+        ...openaiTimeout,
+        pollIntervalMs: config.cloud.openai.videoPollIntervalMs,
+        requests: pgRequestStore(db),
+      });
   }
   if (p.kind === "fal") {
     const fal = config.cloud.fal;

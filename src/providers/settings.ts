@@ -32,7 +32,12 @@ export function hasKey(
 /** The default model of each capability for a built-in provider, from the environment. */
 function envModel(config: Pick<Config, "cloud">, provider: string, capability: Capability): string {
   const c = config.cloud;
-  if (provider === "openai") return capability === "text" ? c.openai.textModel : c.openai.imageModel;
+  if (provider === "openai")
+    return capability === "text"
+      ? c.openai.textModel
+      : capability === "video"
+        ? c.openai.videoModel
+        : c.openai.imageModel;
   if (provider === "fal") return capability === "image" ? c.fal.imageModel : c.fal.videoModel;
   if (provider === "elevenlabs") return capability === "speech" ? c.elevenlabs.speechModel : c.elevenlabs.musicModel;
   if (provider === "comfyui") return builtin("comfyui")!.models[capability]?.[0] ?? "";

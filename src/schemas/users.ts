@@ -11,6 +11,9 @@ export const UserSchema = t.Object(
     username: t.String(),
     email: t.String(),
     role: t.Union([t.Literal("USER"), t.Literal("ADMIN")]),
+    tier: t.Union([t.Literal("free"), t.Literal("vip")], {
+      description: "Which daily and hourly generation limits apply (set by an ADMIN)",
+    }),
     avatar_url: t.Nullable(t.String()),
     current_space_id: t.Nullable(t.String({ format: "uuid" })),
     settings: t.Object({
@@ -26,6 +29,7 @@ export const UserSchema = t.Object(
         username: "lin_xiao",
         email: "lin@example.com",
         role: "USER",
+        tier: "free",
         avatar_url: null,
         current_space_id: "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9",
         settings: { language: "zh", theme: "system" },

@@ -3,7 +3,7 @@ import { hashPassword } from "../auth/passwords.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { AppError, conflict, notFound } from "../core/errors.ts";
 import { type Db, isUniqueViolation } from "../db/client.ts";
-import type { Database, User, UserRole } from "../db/types.ts";
+import type { Database, User, UserRole, UserTier } from "../db/types.ts";
 import { createPersonalSpace, ensureSpaceHasAdmin, removeSpaceContents } from "./spaces.ts";
 
 export interface PublicUser {
@@ -11,6 +11,7 @@ export interface PublicUser {
   username: string;
   email: string;
   role: UserRole;
+  tier: UserTier;
   avatar_url: string | null;
   current_space_id: string | null;
   settings: { language: "zh" | "en" | null; theme: "light" | "dark" | "system" };
@@ -22,6 +23,7 @@ export const toPublicUser = (u: User): PublicUser => ({
   username: u.username,
   email: u.email,
   role: u.role,
+  tier: u.tier,
   avatar_url: u.avatar_url,
   current_space_id: u.current_space_id,
   settings: { language: u.language, theme: u.theme },
@@ -121,6 +123,7 @@ export interface UserPatch {
   email?: string;
   password?: string;
   role?: UserRole;
+  tier?: UserTier;
   avatar_url?: string | null;
   settings?: { language?: "zh" | "en" | null; theme?: "light" | "dark" | "system" };
 }
@@ -146,6 +149,7 @@ export async function updateUser(
   if (patch.username !== undefined) values.username = patch.username;
   if (patch.email !== undefined) values.email = patch.email;
   if (patch.role !== undefined) values.role = patch.role;
+  if (patch.tier !== undefined) values.tier = patch.tier;
   if (patch.avatar_url !== undefined) values.avatar_url = patch.avatar_url;
   if (patch.settings?.language !== undefined) values.language = patch.settings.language;
   if (patch.settings?.theme !== undefined) values.theme = patch.settings.theme;

@@ -9,18 +9,32 @@
 //                               response.output_text.delta to response.completed; no [DONE])
 //   POST /v1/images/generations JSON in, `data[0].b64_json` out
 //   POST /v1/images/edits       multipart in (`image[]` parts), `data[0].b64_json` out
+//   POST /v1/videos             Sora: multipart in (prompt, model, seconds, size, an optional
+//                               `input_reference` file, which must be an image of exactly `size`),
+//                               a queued Video object out
+//   GET  /v1/videos/:id         the Video, advanced one step per poll: queued → in_progress (for
+//                               `polls` polls, default 1) → completed, or failed when scripted
+//   GET  /v1/videos/:id/content the MP4 of a completed video (real H.264 of its size and seconds)
 // Errors have OpenAI's body `{error: {message, type, param, code}}` and status. It checks the
 // bearer key (401 invalid_api_key) and rejects what OpenAI rejects (missing model/messages,
 // stream_options without stream, non-strict json_schema, json_object without "json" in the
 // messages, Chat Completions parameters sent to /v1/responses, sizes the image model does not
-// draw, response_format for GPT image models).
+// draw, response_format for GPT image models, a video without a prompt, lengths other than 4, 8 or
+// 12 s, sizes the Sora model does not render, a reference image of another size; unknown video
+// ids answer 404).
 // Tests script the answers: a queue of canned replies (or handler functions) consumed one per
 // accepted request, then a fallback handler; every request is recorded. The same replies serve
 // both text APIs: on /v1/responses a ChatReply becomes a response (finishReason "length" an
 // incomplete one, reason max_output_tokens; "content_filter" likewise; a refusal a refusal
-// part), a StreamReply a stream of Responses events.
+// part), a StreamReply a stream of Responses events. The video endpoints answer by themselves
+// (a queued canned reply, e.g. an error, still goes first); `scriptVideos` sets how the next
+// created videos behave, and `videos` holds every video by id (delete one to make it expire).
 
+import { join } from "node:path";
 import { deflateSync } from "node:zlib";
+import { runFfmpeg, withTempDir } from "../../src/media/ffmpeg.ts";
+import { sniffImage } from "../../src/media/sniff.ts";
+import { TEST_H264 } from "./media.ts";
 
 export interface RecordedFile {
   field: string;
@@ -84,7 +98,41 @@ export interface RawReply {
 }
 
 export type Reply = ChatReply | StreamReply | ErrorReply | ImageReply | RawReply;
+
 export type Handler = (req: RecordedRequest) => Reply | Promise<Reply>;
+
+/** How a created video behaves. */
+export interface VideoScript {
+  /** Polls answered in_progress before the video is done (default 1; 0: the first poll finds it done). */
+  polls?: number;
+  /** The render ends "failed" with this error instead of "completed". */
+  fail?: { code: string; message: string };
+  /** The content bytes instead of a real MP4 of the video's size and length. */
+  content?: Uint8Array;
+  /** Called on every status poll, after the video advanced (a test aborts its call here). */
+  onPoll?: (video: FakeVideo) => void;
+}
+
+/** A video the fake holds, as its status polls see it. */
+export interface FakeVideo {
+  id: string;
+  model: string;
+  prompt: string;
+  seconds: string;
+  size: string;
+  status: "queued" | "in_progress" | "completed" | "failed";
+  progress: number;
+  createdAt: number;
+  completedAt: number | null;
+  error: { code: string; message: string } | null;
+  /** Status polls answered so far. */
+  polls: number;
+  /** Content downloads answered so far. */
+  downloads: number;
+  /** The `input_reference` file of an image-to-video request. */
+  reference: RecordedFile | null;
+  script: VideoScript;
+}
 
 /** Builders of canned replies. */
 export const reply = {
@@ -198,6 +246,218 @@ function strictProblem(schema: unknown, path: string[] = []): string | undefined
   return undefined;
 }
 
+type ErrorResponder = (
+  status: number,
+  message: string,
+  type: string,
+  code: string | null,
+  param?: string | null,
+) => Response;
+
+const SORA_MODELS = ["sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"];
+const SORA_SECONDS = ["4", "8", "12"];
+const SORA_SIZES = ["720x1280", "1280x720", "1024x1792", "1792x1024"];
+const PRO_ONLY_SIZES = ["1024x1792", "1792x1024"];
+const VIDEO_PATH = /^\/v1\/videos(?:\/([^/]+)(\/content)?)?$/;
+
+const supported = (values: string[]) =>
+  `${values
+    .slice(0, -1)
+    .map((v) => `'${v}'`)
+    .join(", ")}, and '${values.at(-1)}'`;
+
+/** The Videos API (Sora): create, status polls that advance the render, content downloads. */
+function fakeVideos(error: ErrorResponder) {
+  const videos = new Map<string, FakeVideo>();
+  const scripts: VideoScript[] = [];
+  const clips = new Map<string, Promise<Uint8Array>>();
+
+  const wire = (v: FakeVideo) => ({
+    id: v.id,
+    object: "video",
+    model: v.model,
+    status: v.status,
+    progress: v.progress,
+    prompt: v.prompt,
+    seconds: v.seconds,
+    size: v.size,
+    created_at: v.createdAt,
+    completed_at: v.completedAt,
+    expires_at: v.completedAt === null ? null : v.completedAt + 3600,
+    error: v.error,
+    remixed_from_video_id: null,
+  });
+
+  /** The create request's fields, checked as OpenAI checks them; undefined when acceptable. */
+  function check(req: RecordedRequest): Response | undefined {
+    const b = req.body ?? {};
+    if (typeof b.prompt !== "string" || !b.prompt)
+      return error(
+        400,
+        "Missing required parameter: 'prompt'.",
+        "invalid_request_error",
+        "missing_required_parameter",
+        "prompt",
+      );
+    const model = b.model ?? "sora-2";
+    if (!SORA_MODELS.includes(model))
+      return error(
+        400,
+        `Invalid value: '${model}'. Supported values are: ${supported(SORA_MODELS)}.`,
+        "invalid_request_error",
+        "invalid_value",
+        "model",
+      );
+    if (b.seconds !== undefined && !SORA_SECONDS.includes(b.seconds))
+      return error(
+        400,
+        `Invalid value: '${b.seconds}'. Supported values are: ${supported(SORA_SECONDS)}.`,
+        "invalid_request_error",
+        "invalid_value",
+        "seconds",
+      );
+    if (b.size !== undefined && !SORA_SIZES.includes(b.size))
+      return error(
+        400,
+        `Invalid value: '${b.size}'. Supported values are: ${supported(SORA_SIZES)}.`,
+        "invalid_request_error",
+        "invalid_value",
+        "size",
+      );
+    if (PRO_ONLY_SIZES.includes(b.size) && !model.startsWith("sora-2-pro"))
+      return error(
+        400,
+        `The size '${b.size}' is not supported by ${model}.`,
+        "invalid_request_error",
+        "invalid_value",
+        "size",
+      );
+    return undefined;
+  }
+
+  async function create(req: RecordedRequest): Promise<Response> {
+    const b = req.body;
+    const size: string = b.size ?? "720x1280";
+    const reference = req.files.find((f) => f.field === "input_reference") ?? null;
+    if (reference) {
+      const image = await sniffImage(reference.bytes);
+      if (!image)
+        return error(
+          400,
+          "Invalid file format for 'input_reference'. Supported formats: image/jpeg, image/png, image/webp.",
+          "invalid_request_error",
+          "invalid_value",
+          "input_reference",
+        );
+      if (`${image.width}x${image.height}` !== size)
+        return error(
+          400,
+          "Inpaint image must match the requested width and height",
+          "invalid_request_error",
+          "invalid_value",
+          "input_reference",
+        );
+    }
+    const video: FakeVideo = {
+      id: `video_${crypto.randomUUID().replaceAll("-", "")}`,
+      model: b.model ?? "sora-2",
+      prompt: b.prompt,
+      seconds: b.seconds ?? "4",
+      size,
+      status: "queued",
+      progress: 0,
+      createdAt: Math.floor(Date.now() / 1000),
+      completedAt: null,
+      error: null,
+      polls: 0,
+      downloads: 0,
+      reference,
+      script: scripts.shift() ?? {},
+    };
+    videos.set(video.id, video);
+    return Response.json(wire(video));
+  }
+
+  /** One status poll: the render moves one step. */
+  function advance(v: FakeVideo) {
+    v.polls++;
+    if (v.status === "completed" || v.status === "failed") return;
+    const steps = v.script.polls ?? 1;
+    if (v.polls <= steps) {
+      v.status = "in_progress";
+      v.progress = Math.round((100 * v.polls) / (steps + 1));
+    } else if (v.script.fail) {
+      v.status = "failed";
+      v.error = v.script.fail;
+    } else {
+      v.status = "completed";
+      v.progress = 100;
+      v.completedAt = Math.floor(Date.now() / 1000);
+    }
+  }
+
+  /** A real MP4 of the size and length (a plain colour, small and quick), made once per fake. */
+  function clip(size: string, seconds: string): Promise<Uint8Array> {
+    const key = `${size}:${seconds}`;
+    let made = clips.get(key);
+    if (!made) {
+      made = withTempDir(async (dir) => {
+        const out = join(dir, "video.mp4");
+        const source = `color=c=0x3a6ea5:s=${size}:r=8:d=${seconds}`;
+        await runFfmpeg(["-f", "lavfi", "-i", source, ...TEST_H264, out], { timeoutMs: 60_000 });
+        return Bun.file(out).bytes();
+      });
+      clips.set(key, made);
+    }
+    return made;
+  }
+
+  async function handle(req: RecordedRequest, query: URLSearchParams): Promise<Response> {
+    const [, id, content] = VIDEO_PATH.exec(req.path)!;
+    if (!id) {
+      if (req.method !== "POST") return error(405, `Method ${req.method} not allowed`, "invalid_request_error", null);
+      return create(req);
+    }
+    const video = videos.get(id);
+    if (!video) return error(404, `Video with id '${id}' not found.`, "invalid_request_error", null);
+    if (!content) {
+      advance(video);
+      video.script.onPoll?.(video);
+      return Response.json(wire(video));
+    }
+    if (video.status !== "completed")
+      return error(
+        400,
+        `Video is not ready yet, use GET /v1/videos/${id} to check status.`,
+        "invalid_request_error",
+        null,
+      );
+    const variant = query.get("variant") ?? "video";
+    if (variant !== "video")
+      return error(
+        400,
+        `fake-openai: only the video variant is served, not '${variant}'`,
+        "invalid_request_error",
+        null,
+      );
+    video.downloads++;
+    const bytes = video.script.content ?? (await clip(video.size, video.seconds));
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": "video/mp4" } });
+  }
+
+  return {
+    videos,
+    scripts,
+    isVideoPath: (path: string) => VIDEO_PATH.test(path),
+    check: (req: RecordedRequest) => (req.method === "POST" ? check(req) : undefined),
+    handle,
+    reset() {
+      videos.clear();
+      scripts.length = 0;
+    },
+  };
+}
+
 const mask = (key: string) =>
   key.length <= 8 ? "***" : `${key.slice(0, 3)}${"*".repeat(Math.max(3, key.length - 7))}${key.slice(-4)}`;
 
@@ -220,6 +480,8 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       { error: { message, type, param, code } },
       { status, headers: { "x-request-id": `req_fake_${counter}`, ...headers } },
     );
+
+  const sora = fakeVideos(error);
 
   /** Rejects what the real API rejects; undefined when the request is acceptable. */
   function check(req: RecordedRequest): Response | undefined {
@@ -445,6 +707,7 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       }
       return undefined;
     }
+    if (sora.isVideoPath(req.path)) return sora.check(req);
     return error(404, `Invalid URL (${req.method} ${req.path})`, "invalid_request_error", null);
   }
 
@@ -899,6 +1162,11 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       }
       const rejected = check(rec);
       if (rejected) return rejected;
+      if (sora.isVideoPath(rec.path)) {
+        const canned = queue.shift();
+        if (!canned) return sora.handle(rec, url.searchParams);
+        return answer(rec, typeof canned === "function" ? await canned(rec) : canned, request.signal);
+      }
 
       const next = queue.shift() ?? fallback;
       if (!next) {
@@ -932,6 +1200,13 @@ export async function startFakeOpenAI(options: { apiKey?: string } = {}) {
       queue.length = 0;
       requests.length = 0;
       fallback = undefined;
+      sora.reset();
+    },
+    /** Every video created, by id (delete one to make it expire). */
+    videos: sora.videos,
+    /** How the next created videos behave, one script each, in order (default: one in_progress poll, then completed). */
+    scriptVideos(...scripts: VideoScript[]) {
+      sora.scripts.push(...scripts);
     },
     stop: () => server.stop(true),
   };

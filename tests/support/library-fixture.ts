@@ -68,3 +68,23 @@ export async function batchFixture(db: Db, { projectId, userId }: { projectId: s
     .executeTakeFirstOrThrow();
   return row.id;
 }
+
+/** A completed, unpublished picture work of the user, written straight to the table (for the works and square routes' paths). */
+export async function workFixture(db: Db, userId: string) {
+  const row = await db
+    .insertInto("works")
+    .values({
+      user_id: userId,
+      type: "image",
+      title: "fixture",
+      status: "completed",
+      file_key: `generations/${userId}/fixture/image-1.png`,
+      mime_type: "image/png",
+      size: 1,
+      width: 1,
+      height: 1,
+    })
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  return row.id;
+}

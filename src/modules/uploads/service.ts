@@ -4,8 +4,9 @@ import type { Config } from "../../config.ts";
 import { AppError, unsupported } from "../../core/errors.ts";
 import type { Db } from "../../db/client.ts";
 import type { AssetsTable } from "../../db/types.ts";
-import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
+import { withTempDir } from "../../media/ffmpeg.ts";
 import { sniff } from "../../media/sniff.ts";
+import { makeThumbnail } from "../../media/thumbnail.ts";
 import { assetLinks } from "../../services/asset-links.ts";
 import { probeSent } from "../../services/media-check.ts";
 import { requireProject } from "../../services/project-access.ts";
@@ -127,9 +128,7 @@ async function inspect(path: string, kind: UploadKind, thumbDir: string) {
   let thumbnail: string | null = null;
   if (kind !== "audio") {
     thumbnail = join(thumbDir, "thumbnail.jpg");
-    await runFfmpeg(["-i", path, "-frames:v", "1", "-vf", "scale='min(320,iw)':-2", "-q:v", "4", "-y", thumbnail], {
-      timeoutMs: 60_000,
-    }).catch(() => {
+    await makeThumbnail(path, thumbnail).catch(() => {
       throw unsupported("no picture can be read from the file");
     });
   }

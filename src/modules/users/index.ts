@@ -25,6 +25,7 @@ export function usersModule(deps: Deps) {
         await visibleUser(deps.db, caller.user, params.id);
         // A field only an ADMIN may set, on a route everyone may use for themselves.
         if (body.role !== undefined && caller.user.role !== "ADMIN") throw forbidden("only an ADMIN can change roles");
+        if (body.tier !== undefined && caller.user.role !== "ADMIN") throw forbidden("only an ADMIN can change tiers");
         if (body.username !== undefined) checkUsername(body.username);
         const ids = { userId: params.id, keepSessionId: caller.sessionId ?? undefined };
         const user = await updateUser(deps.db, ids, body);
@@ -36,7 +37,7 @@ export function usersModule(deps: Deps) {
         body: UserPatchBody,
         response: { 200: Envelope(UserSchema), ...ErrorResponses },
         detail: {
-          summary: "Update a user (self or ADMIN; only ADMIN changes roles)",
+          summary: "Update a user (self or ADMIN; only ADMIN changes roles and tiers)",
           description: "A password change signs the user out of every other session.",
           security,
         },
