@@ -91,7 +91,8 @@ async function checkFeed(base: string, name: FeedName, expectedTotal: number) {
   if (res.status !== 200) throw new Error(`${feedPath(feed)} answered ${res.status}: ${text.slice(0, 300)}`);
   const body = JSON.parse(text) as Envelope;
   const d = body.data;
-  if (!body.success || !d || !Array.isArray(d.items)) throw new Error(`${name}: not the envelope: ${text.slice(0, 300)}`);
+  if (!body.success || !d || !Array.isArray(d.items))
+    throw new Error(`${name}: not the envelope: ${text.slice(0, 300)}`);
   const problems: string[] = [];
   if (d.items.length !== PAGE_SIZE) problems.push(`${d.items.length} items, not ${PAGE_SIZE}`);
   if (d.page !== feed.page || d.page_size !== PAGE_SIZE) problems.push(`page ${d.page}/${d.page_size}`);
@@ -103,7 +104,13 @@ async function checkFeed(base: string, name: FeedName, expectedTotal: number) {
   if (feed.sort === "latest" && times.every(Number.isFinite) && times.some((t, i) => i > 0 && t > times[i - 1]!))
     problems.push("latest is not newest first");
   if (problems.length) say(`${name}: ${problems.join("; ")}`);
-  return { status: res.status, items: d.items.length, total: d.total, item_keys: Object.keys(d.items[0] ?? {}), problems };
+  return {
+    status: res.status,
+    items: d.items.length,
+    total: d.total,
+    item_keys: Object.keys(d.items[0] ?? {}),
+    problems,
+  };
 }
 
 interface LoadFigures {
@@ -162,7 +169,11 @@ function statementsOf(logged: ExplainOutput[]) {
     const entry = byText.get(text) ?? { last: p, count: 0, shapes: new Set<string>() };
     entry.last = p;
     entry.count++;
-    entry.shapes.add(summarise(p).nodes.map((l) => l.replace(/ \(.*$/, "")).join("|"));
+    entry.shapes.add(
+      summarise(p)
+        .nodes.map((l) => l.replace(/ \(.*$/, ""))
+        .join("|"),
+    );
     byText.set(text, entry);
   }
   return [...byText.entries()].sort(([a], [b]) => Number(readsSquare(b)) - Number(readsSquare(a)));
@@ -281,7 +292,8 @@ try {
   const postmaster = Number(readFileSync(join(dataDir, "db/postgres/postmaster.pid"), "utf8").split("\n")[0]);
   const charged = { api: api.child.pid, postgres: postmaster };
   say(`warm-up: ${CLIENTS} clients for ${WARMUP_S} s on each feed…`);
-  for (const name of Object.keys(FEEDS) as FeedName[]) await load(`${api.base}${feedPath(FEEDS[name])}`, WARMUP_S, charged);
+  for (const name of Object.keys(FEEDS) as FeedName[])
+    await load(`${api.base}${feedPath(FEEDS[name])}`, WARMUP_S, charged);
   const measured = {} as Record<FeedName, LoadFigures>;
   for (const name of Object.keys(FEEDS) as FeedName[]) {
     say(`${name}: ${CLIENTS} clients for ${SECONDS} s on ${feedPath(FEEDS[name])}…`);
@@ -316,10 +328,7 @@ try {
     }),
   );
   const planReport = Object.fromEntries(
-    (Object.keys(FEEDS) as FeedName[]).map((name) => [
-      name,
-      plans[name].map(({ route_plan: _full, ...rest }) => rest),
-    ]),
+    (Object.keys(FEEDS) as FeedName[]).map((name) => [name, plans[name].map(({ route_plan: _full, ...rest }) => rest)]),
   );
   const pgVersion = (await client.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v;
   const cpu = cpus();

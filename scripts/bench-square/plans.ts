@@ -162,8 +162,7 @@ export function summarise(plan: ExplainOutput): PlanSummary {
     nodes.push(`${"  ".repeat(depth)}${label(n)} (${extra.join(", ")})`);
     if (n["Node Type"] === "Seq Scan") seqScans.push(label(n));
     const own = ownMs(n);
-    if (!slowest || own > slowest.own_ms)
-      slowest = { node: label(n), own_ms: Number(own.toFixed(3)), rows, loops };
+    if (!slowest || own > slowest.own_ms) slowest = { node: label(n), own_ms: Number(own.toFixed(3)), rows, loops };
   });
   return {
     // auto_explain logs no Execution Time: the top node's time is the closest figure.
