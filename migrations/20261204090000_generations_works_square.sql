@@ -80,6 +80,34 @@ create index works_feed_type_latest on works (type, published_at desc, id desc) 
 -- Deleting a work must find whether another work still names its file.
 create index works_file_key on works (file_key) where file_key is not null;
 
+-- How many works the square shows, in all and per type: kept exact by a trigger in the
+-- transaction that publishes, unpublishes or deletes, so a feed page never counts 100,000 rows.
+-- Only a change of publication or type fires it (likes and plays do not touch these rows).
+create table square_counts (
+  type text primary key check (type in ('all', 'image', 'video')),
+  n bigint not null default 0 check (n >= 0)
+);
+insert into square_counts (type) values ('all'), ('image'), ('video');
+
+create function inkreel_square_count() returns trigger language plpgsql as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.published_at is not null then
+    update square_counts set n = n - 1 where type in ('all', old.type);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.published_at is not null then
+    update square_counts set n = n + 1 where type in ('all', new.type);
+  end if;
+  return null;
+end
+$$;
+create trigger works_square_count_insert after insert on works
+  for each row when (new.published_at is not null) execute function inkreel_square_count();
+create trigger works_square_count_update after update of published_at, type on works
+  for each row when ((old.published_at is null) is distinct from (new.published_at is null) or old.type is distinct from new.type)
+  execute function inkreel_square_count();
+create trigger works_square_count_delete after delete on works
+  for each row when (old.published_at is not null) execute function inkreel_square_count();
+
 create table work_likes (
   work_id uuid not null references works (id) on delete cascade,
   user_id uuid not null references users (id) on delete cascade,

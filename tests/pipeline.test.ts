@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probe } from "../src/media/ffmpeg.ts";
+import { DELETE_KEYS } from "../src/pipeline/project-removal.ts";
 import { pipelineContext, SHORT_STORY } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext();
@@ -87,6 +88,18 @@ describe("story to video, auto mode", () => {
     const p = (await ctx.call("GET", `/api/v1/projects/${project.id}`, { token: me.token })).json.data;
     // Completed, with its export finished: "exported" (seed 003).
     expect(p).toMatchObject({ status: "exported", progress: 100 });
+    // The export is a work of its creator (seed 004's works list), sharing the export's video and cover.
+    const works = (await ctx.call("GET", "/api/v1/works?type=video", { token: me.token })).json.data;
+    expect(works.items).toHaveLength(1);
+    expect(works.items[0]).toMatchObject({ export_id: run.export_id, status: "completed", title: "第一章 雨夜" });
+    expect(works.items[0].file_size).toBe(video.file_size);
+    expect(works.items[0].thumbnail_url).not.toBeNull();
+    // Deleting the work keeps the export's files (the export still names them).
+    expect((await ctx.call("DELETE", `/api/v1/works/${works.items[0].id}`, { token: me.token })).status).toBe(200);
+    expect((await download(video.download_url)).status).toBe(200);
+    const removals = await ctx.db.selectFrom("jobs").select("id").where("kind", "=", DELETE_KEYS).execute();
+    const removed = await ctx.db.selectFrom("job_history").select("id").where("kind", "=", DELETE_KEYS).execute();
+    expect([...removals, ...removed]).toEqual([]);
 
     // Watching it being made: the SSE backlog holds every stage's start and end, export progress and the end of the run.
     const sse = await ctx.app.handle(

@@ -85,6 +85,15 @@ describe("works", () => {
     expect((await ctx.call("DELETE", `/api/v1/works/${workId}`, { token: me.token })).status).toBe(200);
     expect((await feed("?sort=latest&page_size=100")).items.some((i) => i.id === workId)).toBe(false);
     expect((await ctx.call("GET", `/api/v1/works/${workId}`, { token: me.token })).status).toBe(404);
+    // The totals the trigger keeps match a count of the published works, in all and per type.
+    for (const type of [undefined, "image", "video"] as const) {
+      let q = ctx.db
+        .selectFrom("works")
+        .select(sql<number>`count(*)::int`.as("n"))
+        .where("published_at", "is not", null);
+      if (type) q = q.where("type", "=", type);
+      expect((await feed(type ? `?type=${type}` : "")).total).toBe((await q.executeTakeFirstOrThrow()).n);
+    }
     await waitUntil("the work's files to be removed", async () => !(await ctx.deps.storage.stat(before.file_key!)));
     expect(await ctx.deps.storage.stat(before.thumbnail_key!)).toBeNull();
   });

@@ -17,10 +17,11 @@
  * requests/s, latency p50/p99 (ms, autocannon's histogram, whole ms), errors (a non-200 answer, a
  * socket error or a timeout; must be 0), CPU time per request of the API and of PostgreSQL, and
  * whether any plan has a Seq Scan on works or work_likes. Goals: p99 ≤ 50 ms on every feed, no
- * such Seq Scan. The per-user and per-IP rate limits are raised out of the way.
+ * such Seq Scan. The per-user and per-IP rate limits are raised out of the way. The plans'
+ * summaries are in the JSON; BENCH_SQUARE_PLANS_FILE names a file for the plans in full.
  * Progress on stderr; the last stdout line is one JSON object.
  */
-import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem, type } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
@@ -48,6 +49,7 @@ const SECONDS = num("BENCH_SQUARE_SECONDS", 30);
 const CLIENTS = num("BENCH_SQUARE_CLIENTS", 20);
 const WARMUP_S = num("BENCH_SQUARE_WARMUP_S", 3);
 const PROBES = num("BENCH_SQUARE_PROBES", 9);
+const PLANS_FILE = process.env.BENCH_SQUARE_PLANS_FILE;
 const SIZES = {
   users: num("BENCH_SQUARE_USERS", 1_000),
   works: num("BENCH_SQUARE_WORKS", 100_000),
@@ -158,14 +160,19 @@ interface StatementPlans {
   custom?: PlanSummary;
   generic?: PlanSummary;
   explain_error?: string;
-  route_plan: ExplainOutput;
+  /** The three plans in full (EXPLAIN's JSON), for BENCH_SQUARE_PLANS_FILE. */
+  full: { route: ExplainOutput; custom?: ExplainOutput; generic?: ExplainOutput };
 }
 
-/** The statements a feed's probes logged, each once (its last execution), the square's reads first. */
+/**
+ * The square's reads a feed's probes logged, each once (its last execution). Other statements
+ * (a pool's `select 1`) are counted only: they come from the API process, not from the route.
+ */
 function statementsOf(logged: ExplainOutput[]) {
   const byText = new Map<string, { last: ExplainOutput; count: number; shapes: Set<string> }>();
   for (const p of logged) {
     const text = p["Query Text"] ?? "";
+    if (!readsSquare(text)) continue;
     const entry = byText.get(text) ?? { last: p, count: 0, shapes: new Set<string>() };
     entry.last = p;
     entry.count++;
@@ -176,7 +183,7 @@ function statementsOf(logged: ExplainOutput[]) {
     );
     byText.set(text, entry);
   }
-  return [...byText.entries()].sort(([a], [b]) => Number(readsSquare(b)) - Number(readsSquare(a)));
+  return [...byText.entries()];
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), "inkreel-bench-square-"));
@@ -273,18 +280,29 @@ try {
         executions: count,
         plan_changed: shapes.size > 1,
         route: summarise(last),
-        route_plan: last,
+        full: { route: last },
       };
-      if (readsSquare(text)) {
-        try {
-          entry.custom = summarise(await explain(client, text, params, "force_custom_plan"));
-          entry.generic = summarise(await explain(client, text, params, "force_generic_plan"));
-        } catch (err) {
-          entry.explain_error = (err as Error).message;
-        }
+      try {
+        entry.full.custom = await explain(client, text, params, "force_custom_plan");
+        entry.full.generic = await explain(client, text, params, "force_generic_plan");
+        entry.custom = summarise(entry.full.custom);
+        entry.generic = summarise(entry.full.generic);
+      } catch (err) {
+        entry.explain_error = (err as Error).message;
       }
       plans[name].push(entry);
     }
+  }
+
+  if (PLANS_FILE) {
+    const full = Object.fromEntries(
+      Object.entries(plans).map(([name, list]) => [
+        name,
+        list.map((e) => ({ sql: e.sql, params: e.params, ...e.full })),
+      ]),
+    );
+    writeFileSync(PLANS_FILE, JSON.stringify(full, null, 2));
+    say(`plans: written in full to ${PLANS_FILE}`);
   }
 
   // ---- load ---------------------------------------------------------------------------------------
@@ -328,7 +346,7 @@ try {
     }),
   );
   const planReport = Object.fromEntries(
-    (Object.keys(FEEDS) as FeedName[]).map((name) => [name, plans[name].map(({ route_plan: _full, ...rest }) => rest)]),
+    (Object.keys(FEEDS) as FeedName[]).map((name) => [name, plans[name].map(({ full: _full, ...rest }) => rest)]),
   );
   const pgVersion = (await client.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v;
   const cpu = cpus();

@@ -11,6 +11,7 @@ import type {
   WorkStatus,
   WorkType,
 } from "../core/generation.ts";
+import type { GenerationEventData, GenerationEventName } from "../core/generation-event.ts";
 import type { TaskError, TaskKind, TaskParams, TaskResult, TaskStatus, TaskTarget } from "../core/generation-task.ts";
 import type { LibraryData, LibraryKind } from "../core/library-item.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
@@ -394,6 +395,15 @@ export interface ProjectEventsTable {
   created_at: Timestamp;
 }
 
+/** A user's own event log: their direct generations' events (a project's are in project_events). */
+export interface UserEventsTable {
+  id: Generated<number>;
+  user_id: string;
+  event: GenerationEventName;
+  data: Json<GenerationEventData>;
+  created_at: Timestamp;
+}
+
 export interface IdempotencyKeysTable {
   user_id: string;
   key: string;
@@ -503,6 +513,7 @@ export interface Database {
   assets: AssetsTable;
   exports: ExportsTable;
   project_events: ProjectEventsTable;
+  user_events: UserEventsTable;
   jobs: JobsTable;
   job_history: JobHistoryTable;
   job_parents: JobParentsTable;
@@ -529,6 +540,14 @@ export interface Database {
   work_favorites: WorkReactionsTable;
   work_plays: WorkPlaysTable;
   usage_counters: UsageCountersTable;
+  square_counts: SquareCountsTable;
+}
+
+/** Published works in all ('all') and per type, kept by a trigger on works. */
+export interface SquareCountsTable {
+  type: "all" | "image" | "video";
+  /** bigint: pg hands it back as text. */
+  n: ColumnType<string, never, never>;
 }
 
 /** A direct generation (migrations/20261204090000_generations_works_square.sql). */

@@ -21,6 +21,7 @@ import { type EnqueueInput, type Handler, type JobContext, PermanentJobError } f
 import type { Storage } from "../storage/types.ts";
 import { acceptsAnyVoice } from "../voices/library.ts";
 import type { PipelineDeps } from "./context.ts";
+import { LOGGED_COLUMNS, logGeneration } from "./generation-events.ts";
 import { ATTEMPTS, PIPELINE_QUEUE } from "./stage-job.ts";
 
 export const GENERATE_JOB = "generate.run";
@@ -52,29 +53,42 @@ const NARRATION_CHARS = { zh: 200, en: 400 } as const;
 
 // ---- rows ----------------------------------------------------------------------------------
 
-/** The worker took the job: processing. Null when the generation already ended (nothing to do). */
+/**
+ * The worker took the job: processing, told to the owner as `task_progress` (each attempt's start,
+ * so a retry shows as well). Null when the generation already ended (nothing to do).
+ */
 async function startGeneration(db: Db, id: string): Promise<GenerationRow | null> {
-  const row = await db
-    .updateTable("generations")
-    .set({
-      status: "processing",
-      progress: sql<number>`greatest(progress, 5)`,
-      started_at: sql<Date>`coalesce(started_at, now())`,
-    })
-    .where("id", "=", id)
-    .where("status", "in", ["pending", "processing"])
-    .returningAll()
-    .executeTakeFirst();
-  return row ?? null;
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable("generations")
+      .set({
+        status: "processing",
+        progress: sql<number>`greatest(progress, 5)`,
+        started_at: sql<Date>`coalesce(started_at, now())`,
+      })
+      .where("id", "=", id)
+      .where("status", "in", ["pending", "processing"])
+      .returningAll()
+      .executeTakeFirst();
+    if (row) await logGeneration(trx, "task_progress", row);
+    return row ?? null;
+  });
 }
 
+/** Progress only moves forward; each step forward is a `task_progress` event, a step back or a repeat none. */
 async function setProgress(db: Db, id: string, progress: number) {
-  await db
-    .updateTable("generations")
-    .set({ progress: sql<number>`greatest(progress, ${Math.round(progress)})` })
-    .where("id", "=", id)
-    .where("status", "=", "processing")
-    .execute();
+  const to = Math.round(progress);
+  await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable("generations")
+      .set({ progress: to })
+      .where("id", "=", id)
+      .where("status", "=", "processing")
+      .where("progress", "<", to)
+      .returning(LOGGED_COLUMNS)
+      .executeTakeFirst();
+    if (row) await logGeneration(trx, "task_progress", row);
+  });
 }
 
 /** The generation's works take what it made, in the transaction that ends it. */
@@ -104,7 +118,10 @@ async function completeWorks(trx: Db, generationId: string, files: MadeFile[]) {
     .execute();
 }
 
-/** The generation ended: what it made (its works complete), or why it failed (its works fail). */
+/**
+ * The generation ended: what it made (its works complete), or why it failed (its works fail);
+ * `task_complete` or `task_failed` is logged in the same transaction, naming its works.
+ */
 export async function finishGeneration(
   db: Db,
   id: string,
@@ -123,7 +140,7 @@ export async function finishGeneration(
       })
       .where("id", "=", id)
       .where("status", "in", ["pending", "processing"])
-      .returning("id")
+      .returning(LOGGED_COLUMNS)
       .executeTakeFirst();
     if (!row) return false;
     if (done) {
@@ -132,6 +149,19 @@ export async function finishGeneration(
     } else {
       await trx.updateTable("works").set({ status: "failed" }).where("generation_id", "=", id).execute();
     }
+    const works = await trx
+      .selectFrom("works")
+      .select("id")
+      .where("generation_id", "=", id)
+      .orderBy("position")
+      .execute();
+    const work_ids = works.map((w) => w.id);
+    await logGeneration(
+      trx,
+      done ? "task_complete" : "task_failed",
+      row,
+      "result" in outcome ? { work_ids } : { work_ids, message: outcome.error.message, error: outcome.error },
+    );
     return true;
   });
 }

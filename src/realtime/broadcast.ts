@@ -1,6 +1,6 @@
 import type { Logger } from "../log.ts";
-import type { ProjectEvent } from "./events.ts";
-import { clientEventType, clientPayload } from "./mapping.ts";
+import { clientEventType, clientPayload, generationPayload } from "./mapping.ts";
+import { type FeedEvent, isGenerationEvent } from "./reads.ts";
 
 /** Where and how to send Supabase Realtime broadcasts. */
 export interface BroadcastTarget {
@@ -9,7 +9,8 @@ export interface BroadcastTarget {
   serviceRoleKey: string;
   /**
    * Private channels (default): only clients that pass the RLS policies on realtime.messages
-   * receive them, so progress of a team's project is not readable by anyone who knows its id.
+   * receive them, so progress of a team's project (or of a user's generations) is not readable
+   * by anyone who knows its id.
    */
   private?: boolean;
   fetch?: typeof fetch;
@@ -28,20 +29,30 @@ export interface BroadcastMessage {
 }
 
 export const projectTopic = (projectId: string) => `project:${projectId}`;
+/** A user's own topic: their direct generations' events. */
+export const userTopic = (userId: string) => `user:${userId}`;
 
-/** Realtime's batch endpoint body (`POST /api/broadcast`, 202 on success). */
-export function broadcastBody(events: ProjectEvent[], isPrivate: boolean): { messages: BroadcastMessage[] } {
+/**
+ * One event as a Realtime message: a project event as its WebSocket event type on the project's
+ * topic; a generation event under its own (seed 004) name on its owner's topic.
+ */
+function broadcastMessage(e: FeedEvent, isPrivate: boolean): BroadcastMessage {
+  if (isGenerationEvent(e))
+    return { topic: userTopic(e.user_id), event: e.event, payload: { ...generationPayload(e) }, private: isPrivate };
   return {
-    messages: events.map((e) => ({
-      topic: projectTopic(e.data.project_id),
-      event: clientEventType(e.event, e.data),
-      payload: { ...clientPayload(e) },
-      private: isPrivate,
-    })),
+    topic: projectTopic(e.data.project_id),
+    event: clientEventType(e.event, e.data),
+    payload: { ...clientPayload(e) },
+    private: isPrivate,
   };
 }
 
-export type SendBroadcast = (events: ProjectEvent[]) => Promise<boolean>;
+/** Realtime's batch endpoint body (`POST /api/broadcast`, 202 on success). */
+export function broadcastBody(events: FeedEvent[], isPrivate: boolean): { messages: BroadcastMessage[] } {
+  return { messages: events.map((e) => broadcastMessage(e, isPrivate)) };
+}
+
+export type SendBroadcast = (events: FeedEvent[]) => Promise<boolean>;
 
 /**
  * Sends events to Supabase Realtime's REST broadcast endpoint with the service role key. Never

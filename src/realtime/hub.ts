@@ -3,8 +3,9 @@ import type { Db } from "../db/client.ts";
 import { type ListenConnection, openListenConnection } from "../db/listen.ts";
 import type { Logger } from "../log.ts";
 import { type BroadcastTarget, createBroadcastSender, type SendBroadcast } from "./broadcast.ts";
-import { EVENTS_CHANNEL, EVENTS_LOCK_CLASS, eventsAfter, type ProjectEvent } from "./events.ts";
-import { eventsByIds, latestEventIds } from "./reads.ts";
+import { EVENTS_CHANNEL, EVENTS_LOCK_CLASS } from "./events.ts";
+import { type FeedKey, userFeedKey } from "./feed-key.ts";
+import { type EventNote, eventsOfNotes, type FeedEvent, feedEventsAfter, latestEventIds } from "./reads.ts";
 
 /** Names the hub's LISTEN connection in pg_stat_activity. */
 export const BUS_APPLICATION_NAME = "inkreel-events";
@@ -31,29 +32,32 @@ export interface RealtimeHubOptions {
   broadcast?: BroadcastTarget | null;
 }
 
-/** One subscriber's view of one project's log: paused until `start()`. */
+/** One subscriber's view of one feed's log: paused until `start()`. */
 export interface Subscription {
   /** Begin delivery (backlog, then live); call after acknowledging the subscription. */
   start(): void;
   close(): void;
 }
 
-export type Deliver = (events: ProjectEvent[]) => void;
+/** Takes a batch of one feed's events (a project feed's are ProjectEvents, a user feed's GenerationEvents). */
+export type Deliver = (events: FeedEvent[]) => void;
 
 export interface RealtimeHub {
   readonly heartbeatMs: number;
   /** Opens the LISTEN connection (otherwise done by the first subscription). Never throws. */
   start(): Promise<void>;
   /**
-   * Subscribes to a project's events after `from` (an event id; "live": only events appended from
-   * now on). The subscriber is registered before the log is read, and every delivery is "id >
-   * its cursor" in id order, so the backlog and the live stream neither overlap nor leave a gap.
+   * Subscribes to a feed's events after `from` (an event id; "live": only events appended from
+   * now on): a project's (the key is its id) or a user's own (`userFeedKey`). The subscriber is
+   * registered before the log is read, and every delivery is "id > its cursor" in id order, so
+   * the backlog and the live stream neither overlap nor leave a gap. Whoever calls it has checked
+   * that the caller may see the feed.
    */
-  subscribe(projectId: string, from: number | "live", deliver: Deliver, ended?: () => void): Promise<Subscription>;
+  subscribe(feed: FeedKey, from: number | "live", deliver: Deliver, ended?: () => void): Promise<Subscription>;
   /** Registers a long-lived connection to end when the hub closes (shutdown); returns an unregister. */
   track(end: () => void): () => void;
   isBroadcastLeader(): boolean;
-  /** Project subscriptions and tracked connections (SSE streams, WebSockets) open now. */
+  /** Feed subscriptions and tracked connections (SSE streams, WebSockets) open now. */
   subscriberCount(): { subscriptions: number; connections: number };
   close(): Promise<void>;
 }
@@ -66,16 +70,35 @@ interface Sub {
 }
 
 interface Feed {
-  projectId: string;
+  key: FeedKey;
   subs: Set<Sub>;
   reading: boolean;
   again: boolean;
 }
 
+/** A NOTIFY payload: the feed it concerns, and which log the event id is of. */
+interface Note extends EventNote {
+  key: FeedKey;
+}
+
+function parseNote(payload: string): Note | null {
+  let note: { project_id?: unknown; user_id?: unknown; id?: unknown };
+  try {
+    note = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (typeof note.id !== "number") return null;
+  if (typeof note.project_id === "string") return { key: note.project_id, user: false, id: note.id };
+  if (typeof note.user_id === "string") return { key: userFeedKey(note.user_id), user: true, id: note.id };
+  return null;
+}
+
 /**
  * The per-process realtime hub: one LISTEN connection on the events channel (the NOTIFY payload
- * is `{project_id, id}`), fanning out in memory to every SSE/WebSocket subscriber. Each project
- * with subscribers is a feed read from the log in batches ("id > the lowest subscriber cursor"),
+ * is `{project_id, id}` for a project's log, `{user_id, id}` for a user's own), fanning out in
+ * memory to every SSE/WebSocket subscriber. Each project or user with subscribers is a feed read
+ * from its log in batches ("id > the lowest subscriber cursor"),
  * one read at a time; notifications arriving during a read coalesce into one more read. Polling
  * backs NOTIFY up (and replaces it in poll-only mode), and after a reconnection every feed is
  * re-read, so a lost notification delays an event but never loses it.
@@ -125,7 +148,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
         feed.again = false;
         const from = minCursor(feed);
         if (from === null) break;
-        const events = await eventsAfter(db, feed.projectId, from, READ_BATCH);
+        const events = await feedEventsAfter(db, feed.key, from, READ_BATCH);
         for (const sub of feed.subs) {
           if (!sub.active) continue;
           // A subscriber that started while this read was under way, behind where it began
@@ -148,10 +171,10 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       } while (feed.again && !closed);
     } catch (err) {
       // The next poll (or reconnection) reads again from the same cursors.
-      log.warn("realtime: reading the event log failed", { project_id: feed.projectId, error: err as Error });
+      log.warn("realtime: reading the event log failed", { feed: feed.key, error: err as Error });
     } finally {
       feed.reading = false;
-      if (!feed.subs.size) feeds.delete(feed.projectId);
+      if (!feed.subs.size) feeds.delete(feed.key);
     }
   }
 
@@ -162,11 +185,11 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
     try {
       const latest = await latestEventIds(
         db,
-        active.map((f) => f.projectId),
+        active.map((f) => f.key),
       );
       for (const feed of active) {
         const min = minCursor(feed);
-        if (min !== null && (latest.get(feed.projectId) ?? 0) > min) void pump(feed);
+        if (min !== null && (latest.get(feed.key) ?? 0) > min) void pump(feed);
       }
     } catch (err) {
       log.debug("realtime poll failed", { error: err as Error });
@@ -174,60 +197,55 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
   }
 
   function onNotify(payload: string) {
-    let note: { project_id?: unknown; id?: unknown };
-    try {
-      note = JSON.parse(payload);
-    } catch {
-      return;
-    }
-    if (typeof note.project_id !== "string" || typeof note.id !== "number") return;
-    const feed = feeds.get(note.project_id);
+    const note = parseNote(payload);
+    if (!note) return;
+    const feed = feeds.get(note.key);
     if (feed) {
       const min = minCursor(feed);
       if (min !== null && note.id > min) void pump(feed);
     }
-    if (leader) queueBroadcast(note.id);
+    if (leader) queueBroadcast({ user: note.user, id: note.id });
   }
 
   // ---- broadcast (leader only) ------------------------------------------------------------
 
-  let pendingIds: number[] = [];
+  let pendingNotes: EventNote[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | null = null;
   let chain: Promise<void> = Promise.resolve();
-  /** Ids handed to the chain and not sent yet: bounds memory while Realtime is slow or down. */
+  /** Events handed to the chain and not sent yet: bounds memory while Realtime is slow or down. */
   let inFlight = 0;
   let dropping = false;
 
-  function queueBroadcast(id: number) {
-    if (pendingIds.length + inFlight >= MAX_PENDING_BROADCASTS) {
+  function queueBroadcast(note: EventNote) {
+    if (pendingNotes.length + inFlight >= MAX_PENDING_BROADCASTS) {
       if (!dropping)
         log.warn("supabase broadcast backlog full; dropping events until it drains", {
-          backlog: pendingIds.length + inFlight,
+          backlog: pendingNotes.length + inFlight,
         });
       dropping = true;
       return;
     }
     dropping = false;
-    pendingIds.push(id);
+    pendingNotes.push(note);
     // Notifications of one commit burst arrive together: read and send them as one batch.
     flushTimer ??= setTimeout(flushBroadcasts, 5);
   }
 
   function flushBroadcasts() {
     flushTimer = null;
-    const ids = pendingIds;
-    pendingIds = [];
-    if (!ids.length || !send) return;
+    const notes = pendingNotes;
+    pendingNotes = [];
+    if (!notes.length || !send) return;
     // One request at a time, in notification (commit) order.
-    inFlight += ids.length;
+    inFlight += notes.length;
     chain = chain.then(async () => {
       try {
-        const events = await eventsByIds(db, ids);
+        const events = await eventsOfNotes(db, notes);
         if (events.length) await send(events);
       } catch (err) {
-        log.warn("supabase broadcast: reading events failed", { error: err as Error, events: ids.length });
+        log.warn("supabase broadcast: reading events failed", { error: err as Error, events: notes.length });
       } finally {
-        inFlight -= ids.length;
+        inFlight -= notes.length;
       }
     });
   }
@@ -283,24 +301,24 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
       started ??= startOnce();
       return started;
     },
-    async subscribe(projectId, from, deliver, ended) {
+    async subscribe(key, from, deliver, ended) {
       if (closed) throw new Error("realtime hub is closed");
       // Listening before the log is read: a NOTIFY after the read cannot be missed.
       await hub.start();
       const sub: Sub = { cursor: typeof from === "number" ? from : 0, active: false, deliver, ended };
-      let feed = feeds.get(projectId);
+      let feed = feeds.get(key);
       if (!feed) {
-        feed = { projectId, subs: new Set(), reading: false, again: false };
-        feeds.set(projectId, feed);
+        feed = { key, subs: new Set(), reading: false, again: false };
+        feeds.set(key, feed);
       }
       feed.subs.add(sub);
       // Registered first, then the cursor: an event committed from here on is delivered.
       if (from === "live") {
         try {
-          sub.cursor = (await latestEventIds(db, [projectId])).get(projectId) ?? 0;
+          sub.cursor = (await latestEventIds(db, [key])).get(key) ?? 0;
         } catch (err) {
           feed.subs.delete(sub);
-          if (!feed.subs.size && !feed.reading) feeds.delete(projectId);
+          if (!feed.subs.size && !feed.reading) feeds.delete(key);
           throw err;
         }
       }
@@ -313,7 +331,7 @@ export function createRealtimeHub(options: RealtimeHubOptions): RealtimeHub {
         },
         close() {
           f.subs.delete(sub);
-          if (!f.subs.size && !f.reading) feeds.delete(projectId);
+          if (!f.subs.size && !f.reading) feeds.delete(key);
         },
       };
     },

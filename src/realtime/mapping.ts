@@ -1,5 +1,7 @@
+import type { GenerationEventData } from "../core/generation-event.ts";
 import type { ProjectEventData, ProjectEventName } from "../core/project-event.ts";
 import type { ProjectEvent } from "./events.ts";
+import type { GenerationEvent } from "./user-events.ts";
 
 /**
  * Seed 003's WebSocket event types. Its four (`generation.progress`, `generation.completed`,
@@ -94,4 +96,22 @@ export function clientPayload(e: ProjectEvent): ClientEventPayload {
 /** A server → client WebSocket frame for one event, in the `{event, project_id, data}` shape of our WebSocket protocol. */
 export function clientFrame(e: ProjectEvent) {
   return { event: clientEventType(e.event, e.data), project_id: e.data.project_id, id: e.id, data: clientPayload(e) };
+}
+
+/** The payload of a generation event on the WebSocket and Supabase broadcast: its data, with its id and time. */
+export interface GenerationEventPayload extends GenerationEventData {
+  event_id: number;
+  created_at: string;
+}
+
+export function generationPayload(e: GenerationEvent): GenerationEventPayload {
+  return { event_id: e.id, ...e.data, created_at: e.created_at.toISOString() };
+}
+
+/**
+ * A server → client WebSocket frame of the caller's "generations" channel. Its `event` is seed
+ * 004's message type as logged (`task_progress`, `task_complete`, `task_failed`), in our frame shape.
+ */
+export function generationFrame(e: GenerationEvent) {
+  return { event: e.event, channel: "generations" as const, id: e.id, data: generationPayload(e) };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "../log.ts";
-import type { ProjectEvent } from "./events.ts";
+import type { FeedKey } from "./feed-key.ts";
 import type { RealtimeHub, Subscription } from "./hub.ts";
+import type { FeedEvent } from "./reads.ts";
 
 /** Chunks a slow client may leave unread before we end its stream (it resumes by Last-Event-ID). */
 const MAX_QUEUED_CHUNKS = 2000;
@@ -8,13 +9,14 @@ const MAX_QUEUED_CHUNKS = 2000;
 const RETRY_MS = 2000;
 
 /** One event in the SSE wire format; JSON never contains a raw newline, so `data:` is one line. */
-export function sseFrame(e: ProjectEvent): string {
+export function sseFrame(e: FeedEvent): string {
   return `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
 }
 
-export interface ProjectStreamOptions {
+export interface FeedStreamOptions {
   hub: RealtimeHub;
-  projectId: string;
+  /** A project's feed (its id) or a user's own (`userFeedKey`), which the caller may see. */
+  feed: FeedKey;
   /** Deliver events with an id above this (Last-Event-ID; 0 for the whole log). */
   after: number;
   /** Aborts when the client goes away. */
@@ -24,12 +26,12 @@ export interface ProjectStreamOptions {
 }
 
 /**
- * A project's events as `text/event-stream`: the backlog after `after`, then live events, with a
+ * A feed's events as `text/event-stream`: the backlog after `after`, then live events, with a
  * `: ping` comment every `hub.heartbeatMs` so proxies keep the connection open. Everything is
  * released when the client disconnects, the stream is cancelled or the hub shuts down.
  */
-export function projectEventStream(options: ProjectStreamOptions): Response {
-  const { hub, projectId, after, signal, log } = options;
+export function feedEventStream(options: FeedStreamOptions): Response {
+  const { hub, feed, after, signal, log } = options;
   const encoder = new TextEncoder();
   let sub: Subscription | null = null;
   let heartbeat: ReturnType<typeof setInterval> | null = null;
@@ -58,7 +60,7 @@ export function projectEventStream(options: ProjectStreamOptions): Response {
     try {
       c.enqueue(encoder.encode(text));
       if ((c.desiredSize ?? 0) < -MAX_QUEUED_CHUNKS) {
-        log.info("sse client too slow; ending its stream", { project_id: projectId });
+        log.info("sse client too slow; ending its stream", { feed });
         cleanup(true);
       }
     } catch {
@@ -76,7 +78,7 @@ export function projectEventStream(options: ProjectStreamOptions): Response {
       heartbeat = setInterval(() => write(": ping\n\n"), hub.heartbeatMs);
       try {
         const s = await hub.subscribe(
-          projectId,
+          feed,
           after,
           (events) => write(events.map(sseFrame).join("")),
           () => cleanup(true),
@@ -85,7 +87,7 @@ export function projectEventStream(options: ProjectStreamOptions): Response {
         sub = s;
         s.start();
       } catch (err) {
-        log.warn("sse subscription failed", { project_id: projectId, error: err as Error });
+        log.warn("sse subscription failed", { feed, error: err as Error });
         cleanup(true);
       }
     },

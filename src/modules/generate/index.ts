@@ -1,10 +1,17 @@
 import { Elysia, t } from "elysia";
 import { validation } from "../../core/errors.ts";
-import { GENERATION_KINDS, GENERATION_STATUSES, type SourceImage, VIDEO_RESOLUTIONS } from "../../core/generation.ts";
+import {
+  GENERATION_KINDS,
+  GENERATION_STATUSES,
+  type GenerationKind,
+  type SourceImage,
+  VIDEO_RESOLUTIONS,
+  type VideoResolution,
+} from "../../core/generation.ts";
 import { MAX_PAGE } from "../../core/page.ts";
 import { literals } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
-import { authGuard } from "../../http/auth-guard.ts";
+import { type Caller as AuthCaller, authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf } from "../../http/envelope.ts";
 import { idempotent } from "../../http/idempotency.ts";
 import { availableModels } from "./models.ts";
@@ -180,6 +187,36 @@ function oneSource(b: Source): "file" | "asset" {
 /** The picture as the generation keeps it (its size was only needed to pick the frame). */
 const sourceOf = ({ width: _w, height: _h, ...image }: SourceImage & { width?: number; height?: number }) => image;
 
+/** The prompt's companions, when given. */
+const texts = (b: { prompt: string; negative_prompt?: string | undefined; style?: string | undefined }) => ({
+  prompt: b.prompt,
+  ...(b.negative_prompt ? { negative_prompt: b.negative_prompt } : {}),
+  ...(b.style ? { style: b.style } : {}),
+});
+
+/** A clip's parameters: its frame from resolution and aspect, its length and rate (defaults 720p, 5 s, 24 fps). */
+function clipParams(
+  b: {
+    prompt: string;
+    style?: string | undefined;
+    seed?: number | undefined;
+    duration?: number | undefined;
+    resolution?: VideoResolution | undefined;
+    fps?: number | undefined;
+  },
+  aspect: gen.Aspect,
+) {
+  const resolution = b.resolution ?? "720p";
+  return {
+    ...texts(b),
+    seed: b.seed,
+    ...gen.frameOf(resolution, aspect),
+    duration_s: b.duration ?? 5,
+    fps: b.fps ?? 24,
+    resolution,
+  };
+}
+
 const clampSide = (n: number | undefined) => (n ? Math.max(64, Math.min(2048, Math.round(n / 8) * 8)) : undefined);
 
 /** Direct generation (seed 004, seed 002's videogen): prompts and pictures in, pictures and clips out, as tasks. */
@@ -203,63 +240,62 @@ export function generateModule(deps: Deps) {
     response: { 202: Envelope(Accepted), ...ErrorResponses },
   };
 
+  /**
+   * Queues one generation once per Idempotency-Key: the body as keyed (a sent picture is keyed
+   * by the rest of the form), the submission built inside (a sent picture is stored only then).
+   */
+  const accept = (
+    r: { caller: AuthCaller; headers: Record<string, string | undefined>; set: { status?: number | string } },
+    kind: GenerationKind,
+    keyed: unknown,
+    build: () => Promise<Omit<gen.Submission, "kind">>,
+  ) =>
+    idempotent(db, r.caller.user.id, r.headers["idempotency-key"], `generate:${kind}`, keyed, r.set, async () => {
+      const submission = { kind, ...(await build()) };
+      const answer = await gen.submitGeneration(
+        deps,
+        { userId: r.caller.user.id, tier: r.caller.user.tier },
+        submission,
+      );
+      r.set.status = 202;
+      return ok(answer);
+    });
+
   return new Elysia({ prefix: "/api/v1/generate", tags: ["generate"] })
     .use(authGuard(deps))
     .post(
       "/text-to-image",
-      ({ body, caller, set, headers }) =>
-        idempotent(db, caller.user.id, headers["idempotency-key"], "generate:t2i", body, set, async () => {
-          set.status = 202;
-          return ok(
-            await gen.submitGeneration(
-              deps,
-              { userId: caller.user.id, tier: caller.user.tier },
-              {
-                kind: "text_to_image",
-                model: body.model,
-                params: {
-                  prompt: body.prompt,
-                  ...(body.negative_prompt ? { negative_prompt: body.negative_prompt } : {}),
-                  ...(body.style ? { style: body.style } : {}),
-                  seed: body.seed,
-                  width: body.width ?? 1024,
-                  height: body.height ?? 1024,
-                  num_images: body.num_images ?? 1,
-                },
-              },
-            ),
-          );
-        }),
+      (r) =>
+        accept(r, "text_to_image", r.body, async () => ({
+          model: r.body.model,
+          params: {
+            ...texts(r.body),
+            seed: r.body.seed,
+            width: r.body.width ?? 1024,
+            height: r.body.height ?? 1024,
+            num_images: r.body.num_images ?? 1,
+          },
+        })),
       { ...submitOpts, body: TextToImage, detail: submitDoc("Pictures from a prompt", "") },
     )
     .post(
       "/image-to-image",
-      async ({ body, caller, set, headers }) => {
-        const { image: _file, ...keyed } = body;
-        return idempotent(db, caller.user.id, headers["idempotency-key"], "generate:i2i", keyed, set, async () => {
-          const image = await source(caller.user.id, body);
-          set.status = 202;
-          return ok(
-            await gen.submitGeneration(
-              deps,
-              { userId: caller.user.id, tier: caller.user.tier },
-              {
-                kind: "image_to_image",
-                model: body.model,
-                params: {
-                  prompt: body.prompt,
-                  ...(body.negative_prompt ? { negative_prompt: body.negative_prompt } : {}),
-                  ...(body.style ? { style: body.style } : {}),
-                  seed: body.seed,
-                  width: body.width ?? clampSide(image.width) ?? 1024,
-                  height: body.height ?? clampSide(image.height) ?? 1024,
-                  num_images: body.num_images ?? 1,
-                  strength: body.strength ?? 0.8,
-                  image: sourceOf(image),
-                },
-              },
-            ),
-          );
+      (r) => {
+        const { image: _file, ...keyed } = r.body;
+        return accept(r, "image_to_image", keyed, async () => {
+          const image = await source(r.caller.user.id, r.body);
+          return {
+            model: r.body.model,
+            params: {
+              ...texts(r.body),
+              seed: r.body.seed,
+              width: r.body.width ?? clampSide(image.width) ?? 1024,
+              height: r.body.height ?? clampSide(image.height) ?? 1024,
+              num_images: r.body.num_images ?? 1,
+              strength: r.body.strength ?? 0.8,
+              image: sourceOf(image),
+            },
+          };
         });
       },
       {
@@ -273,60 +309,23 @@ export function generateModule(deps: Deps) {
     )
     .post(
       "/text-to-video",
-      ({ body, caller, set, headers }) =>
-        idempotent(db, caller.user.id, headers["idempotency-key"], "generate:t2v", body, set, async () => {
-          const resolution = body.resolution ?? "720p";
-          set.status = 202;
-          return ok(
-            await gen.submitGeneration(
-              deps,
-              { userId: caller.user.id, tier: caller.user.tier },
-              {
-                kind: "text_to_video",
-                model: body.model,
-                params: {
-                  prompt: body.prompt,
-                  ...(body.style ? { style: body.style } : {}),
-                  seed: body.seed,
-                  ...gen.frameOf(resolution, body.aspect_ratio ?? "16:9"),
-                  duration_s: body.duration ?? 5,
-                  fps: body.fps ?? 24,
-                  resolution,
-                },
-              },
-            ),
-          );
-        }),
+      (r) =>
+        accept(r, "text_to_video", r.body, async () => ({
+          model: r.body.model,
+          params: clipParams(r.body, r.body.aspect_ratio ?? "16:9"),
+        })),
       { ...submitOpts, body: TextToVideo, detail: submitDoc("A clip from a prompt", "") },
     )
     .post(
       "/image-to-video",
-      async ({ body, caller, set, headers }) => {
-        const { image: _file, ...keyed } = body;
-        return idempotent(db, caller.user.id, headers["idempotency-key"], "generate:i2v", keyed, set, async () => {
-          const image = await source(caller.user.id, body);
-          const resolution = body.resolution ?? "720p";
-          set.status = 202;
-          return ok(
-            await gen.submitGeneration(
-              deps,
-              { userId: caller.user.id, tier: caller.user.tier },
-              {
-                kind: "image_to_video",
-                model: body.model,
-                params: {
-                  prompt: body.prompt,
-                  ...(body.style ? { style: body.style } : {}),
-                  seed: body.seed,
-                  ...gen.frameOf(resolution, gen.aspectOf(image)),
-                  duration_s: body.duration ?? 5,
-                  fps: body.fps ?? 24,
-                  resolution,
-                  image: sourceOf(image),
-                },
-              },
-            ),
-          );
+      (r) => {
+        const { image: _file, ...keyed } = r.body;
+        return accept(r, "image_to_video", keyed, async () => {
+          const image = await source(r.caller.user.id, r.body);
+          return {
+            model: r.body.model,
+            params: { ...clipParams(r.body, gen.aspectOf(image)), image: sourceOf(image) },
+          };
         });
       },
       {
@@ -340,30 +339,15 @@ export function generateModule(deps: Deps) {
     )
     .post(
       "/story-video",
-      async ({ body, caller, set, headers }) => {
-        const { image: _file, ...keyed } = body;
-        return idempotent(db, caller.user.id, headers["idempotency-key"], "generate:story", keyed, set, async () => {
-          const image = body.image || body.image_asset_id ? await source(caller.user.id, body) : null;
-          const resolution = body.resolution ?? "720p";
-          set.status = 202;
-          return ok(
-            await gen.submitGeneration(
-              deps,
-              { userId: caller.user.id, tier: caller.user.tier },
-              {
-                kind: "story_video",
-                model: body.model,
-                params: {
-                  prompt: body.prompt,
-                  seed: body.seed,
-                  ...gen.frameOf(resolution, body.aspect_ratio ?? (image ? gen.aspectOf(image) : "16:9")),
-                  duration_s: body.duration ?? 5,
-                  resolution,
-                  ...(image ? { image: sourceOf(image) } : {}),
-                },
-              },
-            ),
-          );
+      (r) => {
+        const { image: _file, ...keyed } = r.body;
+        return accept(r, "story_video", keyed, async () => {
+          const image = r.body.image || r.body.image_asset_id ? await source(r.caller.user.id, r.body) : null;
+          const aspect = r.body.aspect_ratio ?? (image ? gen.aspectOf(image) : "16:9");
+          return {
+            model: r.body.model,
+            params: { ...clipParams(r.body, aspect), ...(image ? { image: sourceOf(image) } : {}) },
+          };
         });
       },
       {

@@ -252,28 +252,31 @@ async function feedItem(storage: Storage, r: FeedRow) {
 
 /**
  * The square's feed: `hot` orders by the stored hot score (engagement decayed by age, see the
- * migration), `latest` by publication; both walk a partial index of published works (per type
- * when filtered), so a page costs its offset plus its size in index entries.
+ * migration), `latest` by publication. The page's ids are picked first from a partial index of
+ * published works (per type when filtered) by an index-only scan, and only those rows are then
+ * read with their authors, so a deep page costs its offset in index entries, not in rows; the
+ * total is the count the trigger keeps (square_counts), not a count of the works.
  */
 export async function squareFeed(db: Db, storage: Storage, f: FeedQuery) {
   const pageNo = f.page ?? 1;
   const size = f.page_size ?? 20;
-  let q = published(db);
-  if (f.type) q = q.where("works.type", "=", f.type);
-  q =
-    (f.sort ?? "hot") === "hot"
-      ? q.orderBy("works.hot", "desc").orderBy("works.id", "desc")
-      : q.orderBy("works.published_at", "desc").orderBy("works.id", "desc");
-  let total = db.selectFrom("works").where("published_at", "is not", null);
-  if (f.type) total = total.where("type", "=", f.type);
+  const hot = (f.sort ?? "hot") === "hot";
+  let ids = db.selectFrom("works").select(["id", "hot", "published_at"]).where("published_at", "is not", null);
+  if (f.type) ids = ids.where("type", "=", f.type);
+  ids = (hot ? ids.orderBy("hot", "desc") : ids.orderBy("published_at", "desc"))
+    .orderBy("id", "desc")
+    .limit(size)
+    .offset((pageNo - 1) * size);
+  const q = published(db).innerJoin(ids.as("p"), "p.id", "works.id");
   const [rows, count] = await Promise.all([
-    q
-      .limit(size)
-      .offset((pageNo - 1) * size)
-      .execute(),
-    total.select(sql<number>`count(*)::int`.as("n")).executeTakeFirstOrThrow(),
+    (hot ? q.orderBy("p.hot", "desc") : q.orderBy("p.published_at", "desc")).orderBy("p.id", "desc").execute(),
+    db
+      .selectFrom("square_counts")
+      .select("n")
+      .where("type", "=", f.type ?? "all")
+      .executeTakeFirstOrThrow(),
   ]);
-  return page(await Promise.all(rows.map((r) => feedItem(storage, r))), count.n, pageNo, size);
+  return page(await Promise.all(rows.map((r) => feedItem(storage, r))), Number(count.n), pageNo, size);
 }
 
 /** A user's published works, newest first (their public profile); 404 for no such user. */

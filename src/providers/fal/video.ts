@@ -1,5 +1,5 @@
 import { isMp4 } from "../../media/sniff.ts";
-import type { Camera } from "../../story/schemas.ts";
+import { withCamera } from "../camera-words.ts";
 import type { GenerateResult, VideoModel, VideoOptions, VideoOutput } from "../types.ts";
 import { connectFal, type FalConnectionOptions } from "./client.ts";
 import { FalProviderError } from "./errors.ts";
@@ -21,16 +21,6 @@ export type FalVideoOptions = VideoOptions & FalRequestControls;
 export interface FalVideoModel extends VideoModel {
   generate(options: FalVideoOptions): Promise<GenerateResult<VideoOutput>>;
 }
-
-/** The shot's camera as words: these models take motion from the prompt. */
-const CAMERA: Record<Camera, string> = {
-  wide: "wide shot, slow pull back",
-  medium: "medium shot, gentle push in",
-  close_up: "close-up, slow push in on the face",
-  over_shoulder: "over-the-shoulder shot, slight lateral drift",
-  tracking: "tracking shot following the subject",
-  aerial: "aerial shot descending slowly",
-};
 
 const EXT: Record<string, string> = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp" };
 
@@ -63,7 +53,7 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
     }
     const { durationS, warning } = pickDuration(endpointId, endpoint.durations, o.durationS);
     if (warning) warnings.push(warning);
-    const prompt = o.camera ? `${o.prompt} Camera: ${CAMERA[o.camera]}.` : o.prompt;
+    const prompt = withCamera(o.prompt, o.camera);
     const call = { prompt, durationS, width: o.width, height: o.height, seed: o.seed };
     const files = o.image
       ? [{ bytes: o.image.bytes, mimeType: o.image.mimeType, name: `keyframe.${EXT[o.image.mimeType] ?? "bin"}` }]

@@ -30,7 +30,7 @@ import { toFile } from "openai";
 import type { Video, VideoSeconds, VideoSize } from "openai/resources/videos";
 import { runFfmpeg, withTempDir } from "../../media/ffmpeg.ts";
 import { isMp4, sniffImage } from "../../media/sniff.ts";
-import type { Camera } from "../../story/schemas.ts";
+import { withCamera } from "../camera-words.ts";
 import { abortReason, sleep } from "../fal/http.ts";
 import type { FalRequestStore } from "../fal/queue.ts";
 import { pickDuration } from "../fal/video-models.ts";
@@ -71,16 +71,6 @@ const SORA_2_SIZES = ["1280x720", "720x1280"];
 const PRO_SIZES = [...SORA_2_SIZES, "1792x1024", "1024x1792"];
 export const DEFAULT_VIDEO_POLL_MS = 5000;
 
-/** The shot's camera as words: Sora takes its cinematography from the prompt. */
-const CAMERA: Record<Camera, string> = {
-  wide: "wide shot, slow pull back",
-  medium: "medium shot, gentle push in",
-  close_up: "close-up, slow push in on the face",
-  over_shoulder: "over-the-shoulder shot, slight lateral drift",
-  tracking: "tracking shot following the subject",
-  aerial: "aerial shot descending slowly",
-};
-
 /** The sizes a Sora model renders: sora-2 720p only, sora-2-pro its taller ones too. */
 export const videoSizesFor = (model: string) => (model.startsWith("sora-2-pro") ? PRO_SIZES : SORA_2_SIZES);
 
@@ -101,7 +91,7 @@ function planOf(model: string, o: VideoOptions): Plan {
   if (!size.exact)
     warnings.push(`${model} does not make ${o.width}x${o.height} clips; made ${size.size}, the nearest size it offers`);
   if (o.seed !== undefined) warnings.push("the OpenAI video API takes no seed; the clip is not reproducible");
-  const prompt = o.camera ? `${o.prompt} Camera: ${CAMERA[o.camera]}.` : o.prompt;
+  const prompt = withCamera(o.prompt, o.camera);
   return { prompt, seconds, size, warnings };
 }
 
