@@ -83,19 +83,22 @@ create index works_file_key on works (file_key) where file_key is not null;
 -- How many works the square shows, in all and per type: kept exact by a trigger in the
 -- transaction that publishes, unpublishes or deletes, so a feed page never counts 100,000 rows.
 -- Only a change of publication or type fires it (likes and plays do not touch these rows).
+-- `version` moves with every such change: an API process may keep a feed page for a moment, but
+-- never past a version change, so a deleted work leaves every process's feed at once.
 create table square_counts (
   type text primary key check (type in ('all', 'image', 'video')),
-  n bigint not null default 0 check (n >= 0)
+  n bigint not null default 0 check (n >= 0),
+  version bigint not null default 0
 );
 insert into square_counts (type) values ('all'), ('image'), ('video');
 
 create function inkreel_square_count() returns trigger language plpgsql as $$
 begin
   if tg_op in ('UPDATE', 'DELETE') and old.published_at is not null then
-    update square_counts set n = n - 1 where type in ('all', old.type);
+    update square_counts set n = n - 1, version = version + 1 where type in ('all', old.type);
   end if;
   if tg_op in ('INSERT', 'UPDATE') and new.published_at is not null then
-    update square_counts set n = n + 1 where type in ('all', new.type);
+    update square_counts set n = n + 1, version = version + 1 where type in ('all', new.type);
   end if;
   return null;
 end

@@ -267,6 +267,30 @@ describe("bad input", () => {
   });
 });
 
+describe("retries", () => {
+  test("a retried request with the same Idempotency-Key gets the first answer and makes one generation", async () => {
+    const me = await ctx.register("retrier");
+    const send = () =>
+      ctx.call("POST", "/api/v1/generate/text-to-image", {
+        token: me.token,
+        headers: { "idempotency-key": "paint-once-1" },
+        body: { prompt: "a lantern", width: 64, height: 64 },
+      });
+    const [first, again] = [await send(), await send()];
+    expect([first.status, again.status]).toEqual([202, 202]);
+    expect(again.json.data.task_id).toBe(first.json.data.task_id);
+    const mine = await ctx.call("GET", "/api/v1/generate/tasks", { token: me.token });
+    expect(mine.json.data.total).toBe(1);
+    const other = await ctx.call("POST", "/api/v1/generate/text-to-image", {
+      token: me.token,
+      headers: { "idempotency-key": "paint-once-1" },
+      body: { prompt: "another lantern", width: 64, height: 64 },
+    });
+    expect(other.status).toBe(409);
+    await settled(me.token, first.json.data.task_id);
+  });
+});
+
 describe("limits", () => {
   test("a free user's eleventh picture of the day is 429 with Retry-After; a VIP's is not", async () => {
     const me = await ctx.register("counter");

@@ -71,6 +71,8 @@ describe("works", () => {
     expect(disposition).toContain(encodeURIComponent("清晨的山顶 云海翻滚.png"));
   });
 
+  // The feed page read before the delete may be kept by the process for a moment: the delete
+  // moves the square's version, so the next read does not serve it.
   test("an unpublished work is not on the square; deleting a published one takes it off at once and removes its files", async () => {
     const { me, workId } = await madeWork("hider");
     expect((await feed("?sort=latest&page_size=100")).items.some((i) => i.id === workId)).toBe(false);

@@ -548,6 +548,8 @@ export interface SquareCountsTable {
   type: "all" | "image" | "video";
   /** bigint: pg hands it back as text. */
   n: ColumnType<string, never, never>;
+  /** Moves with every change of n (bigint, as text). */
+  version: ColumnType<string, never, never>;
 }
 
 /** A direct generation (migrations/20261204090000_generations_works_square.sql). */

@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { WORK_STATUSES, WORK_TYPES } from "../../core/generation.ts";
+import { createLru } from "../../core/lru.ts";
 import { MAX_PAGE } from "../../core/page.ts";
 import { literals } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
@@ -89,6 +90,8 @@ const Play = t.Object({
 export function worksModule(deps: Deps) {
   const { db, storage, config } = deps;
   const ipSalt = config.jwt.secret ?? config.providerSecret ?? "inkreel-square-plays";
+  // This process's recent feed pages (see works.squareFeed: never served past a change of the square).
+  const feeds = createLru<string, works.CachedFeed>(256);
 
   const reactRoute =
     (kind: "like" | "favorite", on: boolean) =>
@@ -180,7 +183,7 @@ export function worksModule(deps: Deps) {
         detail: { summary: "Take a work off the square", security },
       },
     )
-    .get("/square/feeds", async ({ query }) => ok(await works.squareFeed(db, storage, query)), {
+    .get("/square/feeds", async ({ query }) => ok(await works.squareFeed(db, storage, query, feeds)), {
       query: t.Object({
         ...Paging,
         type: t.Optional(literals(WORK_TYPES)),
@@ -189,7 +192,11 @@ export function worksModule(deps: Deps) {
         ),
       }),
       response: { 200: Envelope(PageOf(FeedItem)), ...ErrorResponses },
-      detail: { summary: "The public square: published works, hot or latest (no token needed)" },
+      detail: {
+        summary: "The public square: published works, hot or latest (no token needed)",
+        description:
+          "A deleted or unpublished work leaves the feed at once; likes, favourites and plays show within a second (a process may serve a page it read that recently).",
+      },
     })
     .post("/square/:id/like", reactRoute("like", true), reactOpts("Like a published work (liking twice counts once)"))
     .delete("/square/:id/like", reactRoute("like", false), reactOpts("Take a like back"))

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type Selectable, sql } from "kysely";
 import { conflict, notFound } from "../../core/errors.ts";
 import type { WorkStatus, WorkType } from "../../core/generation.ts";
+import type { Lru } from "../../core/lru.ts";
 import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
 import type { WorksTable } from "../../db/types.ts";
@@ -250,33 +251,62 @@ async function feedItem(storage: Storage, r: FeedRow) {
   };
 }
 
+/** A feed page an API process keeps, with the square's version it was read at. */
+export interface CachedFeed {
+  version: string;
+  at: number;
+  page: Awaited<ReturnType<typeof readFeed>>;
+}
+
+/** How long a process may serve a feed page it read (likes and plays may lag by this much; deletions never do). */
+export const FEED_FRESH_MS = 1000;
+
 /**
  * The square's feed: `hot` orders by the stored hot score (engagement decayed by age, see the
- * migration), `latest` by publication. The page's ids are picked first from a partial index of
- * published works (per type when filtered) by an index-only scan, and only those rows are then
- * read with their authors, so a deep page costs its offset in index entries, not in rows; the
- * total is the count the trigger keeps (square_counts), not a count of the works.
+ * migration), `latest` by publication. One small read first: the square's total and version
+ * (square_counts, kept by a trigger). A page this process read under the same version less than
+ * FEED_FRESH_MS ago is served again; any publication, unpublication or deletion moves the version,
+ * so a deleted work leaves the feed at once in every process, while likes and plays show within a
+ * second.
  */
-export async function squareFeed(db: Db, storage: Storage, f: FeedQuery) {
+export async function squareFeed(db: Db, storage: Storage, f: FeedQuery, cache: Lru<string, CachedFeed>) {
   const pageNo = f.page ?? 1;
   const size = f.page_size ?? 20;
-  const hot = (f.sort ?? "hot") === "hot";
-  let ids = db.selectFrom("works").select(["id", "hot", "published_at"]).where("published_at", "is not", null);
+  const sort = f.sort ?? "hot";
+  const square = await db
+    .selectFrom("square_counts")
+    .select(["n", "version"])
+    .where("type", "=", f.type ?? "all")
+    .executeTakeFirstOrThrow();
+  const key = `${f.type ?? "all"}|${sort}|${pageNo}|${size}`;
+  const kept = cache.get(key);
+  if (kept && kept.version === square.version && Date.now() - kept.at < FEED_FRESH_MS) return kept.page;
+  const fresh = await readFeed(db, storage, { ...f, sort, page: pageNo, page_size: size }, Number(square.n));
+  cache.set(key, { version: square.version, at: Date.now(), page: fresh });
+  return fresh;
+}
+
+/**
+ * One page of the feed: its ids picked first from a partial index of published works (per type
+ * when filtered) by an index-only scan, then only those rows read with their authors, so a deep
+ * page costs its offset in index entries, not in rows.
+ */
+async function readFeed(db: Db, storage: Storage, f: Required<Omit<FeedQuery, "type">> & FeedQuery, total: number) {
+  const hot = f.sort === "hot";
+  let ids = db.selectFrom("works").select("id").where("published_at", "is not", null);
   if (f.type) ids = ids.where("type", "=", f.type);
   ids = (hot ? ids.orderBy("hot", "desc") : ids.orderBy("published_at", "desc"))
     .orderBy("id", "desc")
-    .limit(size)
-    .offset((pageNo - 1) * size);
-  const q = published(db).innerJoin(ids.as("p"), "p.id", "works.id");
-  const [rows, count] = await Promise.all([
-    (hot ? q.orderBy("p.hot", "desc") : q.orderBy("p.published_at", "desc")).orderBy("p.id", "desc").execute(),
-    db
-      .selectFrom("square_counts")
-      .select("n")
-      .where("type", "=", f.type ?? "all")
-      .executeTakeFirstOrThrow(),
-  ]);
-  return page(await Promise.all(rows.map((r) => feedItem(storage, r))), Number(count.n), pageNo, size);
+    .limit(f.page_size)
+    .offset((f.page - 1) * f.page_size);
+  // `= any(array(…))`, not a join: the API's statements are prepared, and a generic plan of a
+  // join against a LIMIT of unknown size hashes every published work; an array of ids is looked
+  // up by primary key in every plan.
+  const q = published(db).where(sql<boolean>`works.id = any(array(${ids}))`);
+  const rows = await (hot ? q.orderBy("works.hot", "desc") : q.orderBy("works.published_at", "desc"))
+    .orderBy("works.id", "desc")
+    .execute();
+  return page(await Promise.all(rows.map((r) => feedItem(storage, r))), total, f.page, f.page_size);
 }
 
 /** A user's published works, newest first (their public profile); 404 for no such user. */
