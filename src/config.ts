@@ -118,6 +118,8 @@ export interface Config {
    * the generation API an hour. LIMIT_<TIER>_IMAGES_PER_DAY, …_VIDEOS_PER_DAY, …_API_CALLS_PER_HOUR.
    */
   tiers: Record<"free" | "vip", TierLimits>;
+  /** SQUARE_FEED_CACHE_MS: how long an API process may serve a square feed page it read (default 1000; 0: never). */
+  squareFeedCacheMs: number;
   uploads: {
     /** UPLOAD_MAX_BYTES: the largest file POST /uploads takes (default 100 MB). */
     maxBytes: number;
@@ -359,6 +361,7 @@ export function loadConfig(env: Env = process.env): Config {
       authPerMinute: int(env, "RATE_LIMIT_AUTH_PER_MIN", 10, 1, 1_000_000),
       userPerMinute: int(env, "RATE_LIMIT_USER_PER_MIN", 60, 1, 1_000_000),
     },
+    squareFeedCacheMs: int(env, "SQUARE_FEED_CACHE_MS", 1000, 0, 60_000),
     tiers: {
       free: tierLimits(env, "FREE", { imagesPerDay: 10, videosPerDay: 3, apiCallsPerHour: 100 }),
       vip: tierLimits(env, "VIP", { imagesPerDay: 100, videosPerDay: 20, apiCallsPerHour: 1000 }),

@@ -69,6 +69,8 @@ const FEEDS = {
   video_hot_p1: { type: "video", sort: "hot", page: 1 },
 } as const satisfies Record<string, { type?: "image" | "video"; sort: "hot" | "latest"; page: number }>;
 type FeedName = keyof typeof FEEDS;
+/** Feeds measured again with no page kept by the API (every request reads its page). */
+const UNCACHED: FeedName[] = ["hot_p1", "hot_p50"];
 const feedPath = (f: { type?: string; sort: string; page: number }) =>
   `/api/v1/square/feeds?${f.type ? `type=${f.type}&` : ""}sort=${f.sort}&page=${f.page}&page_size=${PAGE_SIZE}`;
 
@@ -218,10 +220,10 @@ const childEnv = { ...env, DATABASE_URL: database.url, HOST: "127.0.0.1", PORT: 
 const children: Array<ReturnType<typeof Bun.spawn>> = [];
 let apis = 0;
 /** An API process with its log (stdout) in a file under the data directory, and its base URL. */
-const startApi = async () => {
+const startApi = async (extraEnv: Record<string, string> = {}) => {
   const logFile = join(dataDir, `api-${++apis}.log`);
   const child = Bun.spawn([process.execPath, join(ROOT, "src/cli.ts"), "api"], {
-    env: childEnv,
+    env: { ...childEnv, ...extraEnv },
     stdout: Bun.file(logFile),
     stderr: "inherit",
   });
@@ -319,6 +321,17 @@ try {
     say(`${name}: ${JSON.stringify(measured[name])}`);
   }
   await stopApi(api.child);
+  // The same read path with no page kept (SQUARE_FEED_CACHE_MS=0): every request reads the page.
+  const uncachedApi = await startApi({ SQUARE_FEED_CACHE_MS: "0" });
+  const uncachedCharged = { api: uncachedApi.child.pid, postgres: postmaster };
+  const uncached = {} as Record<string, LoadFigures>;
+  for (const name of UNCACHED) {
+    await load(`${uncachedApi.base}${feedPath(FEEDS[name])}`, WARMUP_S, uncachedCharged);
+    say(`uncached ${name}: ${CLIENTS} clients for ${SECONDS} s…`);
+    uncached[name] = await load(`${uncachedApi.base}${feedPath(FEEDS[name])}`, SECONDS, uncachedCharged);
+    say(`uncached ${name}: ${JSON.stringify(uncached[name])}`);
+  }
+  await stopApi(uncachedApi.child);
 
   // ---- report -------------------------------------------------------------------------------------
   const feedSeqScan = (name: FeedName) =>
@@ -356,6 +369,18 @@ try {
       likes: seeded.likes,
       seed_s: seeded.seed_s,
       feeds,
+      uncached: Object.fromEntries(
+        Object.entries(uncached).map(([name, m]) => [
+          name,
+          {
+            rps: m.rps,
+            p50_ms: m.p50_ms,
+            p99_ms: m.p99_ms,
+            errors: m.errors,
+            cpu_ms_per_request: m.cpu_ms_per_request,
+          },
+        ]),
+      ),
       goals: {
         p99_le_50ms: Object.values(measured).every((m) => m.p99_ms <= GOAL_P99_MS),
         no_seq_scan: (Object.keys(FEEDS) as FeedName[]).every((name) => feedSeqScan(name) === false),

@@ -91,7 +91,7 @@ export function worksModule(deps: Deps) {
   const { db, storage, config } = deps;
   const ipSalt = config.jwt.secret ?? config.providerSecret ?? "inkreel-square-plays";
   // This process's recent feed pages (see works.squareFeed: never served past a change of the square).
-  const feeds = createLru<string, works.CachedFeed>(256);
+  const feeds = { pages: createLru<string, works.CachedFeed>(256), freshMs: config.squareFeedCacheMs };
 
   const reactRoute =
     (kind: "like" | "favorite", on: boolean) =>
@@ -195,7 +195,7 @@ export function worksModule(deps: Deps) {
       detail: {
         summary: "The public square: published works, hot or latest (no token needed)",
         description:
-          "A deleted or unpublished work leaves the feed at once; likes, favourites and plays show within a second (a process may serve a page it read that recently).",
+          "A deleted or unpublished work leaves the feed at once; likes, favourites and plays show within SQUARE_FEED_CACHE_MS (1 s: a process may serve a page it read that recently).",
       },
     })
     .post("/square/:id/like", reactRoute("like", true), reactOpts("Like a published work (liking twice counts once)"))

@@ -258,18 +258,20 @@ export interface CachedFeed {
   page: Awaited<ReturnType<typeof readFeed>>;
 }
 
-/** How long a process may serve a feed page it read (likes and plays may lag by this much; deletions never do). */
-export const FEED_FRESH_MS = 1000;
-
 /**
  * The square's feed: `hot` orders by the stored hot score (engagement decayed by age, see the
  * migration), `latest` by publication. One small read first: the square's total and version
  * (square_counts, kept by a trigger). A page this process read under the same version less than
- * FEED_FRESH_MS ago is served again; any publication, unpublication or deletion moves the version,
- * so a deleted work leaves the feed at once in every process, while likes and plays show within a
- * second.
+ * `freshMs` ago is served again; any publication, unpublication or deletion moves the version,
+ * so a deleted work leaves the feed at once in every process, while likes and plays show within
+ * `freshMs` (SQUARE_FEED_CACHE_MS; 0 reads every page).
  */
-export async function squareFeed(db: Db, storage: Storage, f: FeedQuery, cache: Lru<string, CachedFeed>) {
+export async function squareFeed(
+  db: Db,
+  storage: Storage,
+  f: FeedQuery,
+  cache: { pages: Lru<string, CachedFeed>; freshMs: number },
+) {
   const pageNo = f.page ?? 1;
   const size = f.page_size ?? 20;
   const sort = f.sort ?? "hot";
@@ -279,10 +281,10 @@ export async function squareFeed(db: Db, storage: Storage, f: FeedQuery, cache: 
     .where("type", "=", f.type ?? "all")
     .executeTakeFirstOrThrow();
   const key = `${f.type ?? "all"}|${sort}|${pageNo}|${size}`;
-  const kept = cache.get(key);
-  if (kept && kept.version === square.version && Date.now() - kept.at < FEED_FRESH_MS) return kept.page;
+  const kept = cache.pages.get(key);
+  if (kept && kept.version === square.version && Date.now() - kept.at < cache.freshMs) return kept.page;
   const fresh = await readFeed(db, storage, { ...f, sort, page: pageNo, page_size: size }, Number(square.n));
-  cache.set(key, { version: square.version, at: Date.now(), page: fresh });
+  if (cache.freshMs > 0) cache.pages.set(key, { version: square.version, at: Date.now(), page: fresh });
   return fresh;
 }
 
