@@ -7,3 +7,6 @@ export const literals = <const T extends readonly (string | number)[]>(values: T
     values.map((v) => Type.Literal(v)),
     options,
   ) as unknown as TUnion<Literals<T>>;
+
+/** A `pattern` for text kept as given: no control characters (tabs and line breaks are fine). */
+export const NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$";

@@ -260,7 +260,7 @@ const SORA_SIZES = ["720x1280", "1280x720", "1024x1792", "1792x1024"];
 const PRO_ONLY_SIZES = ["1024x1792", "1792x1024"];
 const VIDEO_PATH = /^\/v1\/videos(?:\/([^/]+)(\/content)?)?$/;
 
-const supported = (values: string[]) =>
+const supported = (values: readonly string[]) =>
   `${values
     .slice(0, -1)
     .map((v) => `'${v}'`)
@@ -300,30 +300,18 @@ function fakeVideos(error: ErrorResponder) {
         "prompt",
       );
     const model = b.model ?? "sora-2";
-    if (!SORA_MODELS.includes(model))
-      return error(
+    const invalid = (param: string, value: unknown, allowed: readonly string[]) =>
+      error(
         400,
-        `Invalid value: '${model}'. Supported values are: ${supported(SORA_MODELS)}.`,
+        `Invalid value: '${value}'. Supported values are: ${supported(allowed)}.`,
         "invalid_request_error",
         "invalid_value",
-        "model",
+        param,
       );
+    if (!SORA_MODELS.includes(model)) return invalid("model", model, SORA_MODELS);
     if (b.seconds !== undefined && !SORA_SECONDS.includes(b.seconds))
-      return error(
-        400,
-        `Invalid value: '${b.seconds}'. Supported values are: ${supported(SORA_SECONDS)}.`,
-        "invalid_request_error",
-        "invalid_value",
-        "seconds",
-      );
-    if (b.size !== undefined && !SORA_SIZES.includes(b.size))
-      return error(
-        400,
-        `Invalid value: '${b.size}'. Supported values are: ${supported(SORA_SIZES)}.`,
-        "invalid_request_error",
-        "invalid_value",
-        "size",
-      );
+      return invalid("seconds", b.seconds, SORA_SECONDS);
+    if (b.size !== undefined && !SORA_SIZES.includes(b.size)) return invalid("size", b.size, SORA_SIZES);
     if (PRO_ONLY_SIZES.includes(b.size) && !model.startsWith("sora-2-pro"))
       return error(
         400,

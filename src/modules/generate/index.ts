@@ -9,7 +9,7 @@ import {
   type VideoResolution,
 } from "../../core/generation.ts";
 import { MAX_PAGE } from "../../core/page.ts";
-import { literals } from "../../core/schema.ts";
+import { literals, NO_CONTROLS } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
 import { type Caller as AuthCaller, authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf } from "../../http/envelope.ts";
@@ -21,8 +21,6 @@ const security = [{ bearer: [] }];
 const uuid = t.String({ format: "uuid" });
 const iso = t.String({ format: "date-time" });
 
-/** Text as given, without control characters (tabs and line breaks are fine). */
-const NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$";
 const Prompt = t.String({ minLength: 1, maxLength: 4000, pattern: NO_CONTROLS, description: "What to make" });
 const Short = (description: string) => t.String({ maxLength: 500, pattern: NO_CONTROLS, description });
 const Model = t.String({
@@ -47,31 +45,31 @@ const Image = t.Optional(
 );
 const ImageAsset = t.Optional(t.String({ format: "uuid", description: "An uploaded picture (POST /uploads) instead" }));
 
-const TextToImage = t.Object({
+/** What every picture request may say besides its size. */
+const PictureFields = {
   prompt: Prompt,
   negative_prompt: t.Optional(Short("What the picture should not show")),
-  width: Side("Width (default 1024)"),
-  height: Side("Height (default 1024)"),
   num_images: t.Optional(Int(1, 4, "How many pictures, 1 to 4 (default 1)")),
   style: t.Optional(Short("A style, in words")),
   seed: Seed,
   model: t.Optional(Model),
+};
+
+const TextToImage = t.Object({
+  ...PictureFields,
+  width: Side("Width (default 1024)"),
+  height: Side("Height (default 1024)"),
 });
 
 const ImageToImage = t.Object({
-  prompt: Prompt,
+  ...PictureFields,
   image: Image,
   image_asset_id: ImageAsset,
   strength: t.Optional(
     t.Numeric({ minimum: 0, maximum: 1, description: "How far from the picture, 0 to 1 (default 0.8)" }),
   ),
-  negative_prompt: t.Optional(Short("What the picture should not show")),
   width: Side("Width (default: the picture's, at most 2048)"),
   height: Side("Height (default: the picture's, at most 2048)"),
-  num_images: t.Optional(Int(1, 4, "How many pictures, 1 to 4 (default 1)")),
-  style: t.Optional(Short("A style, in words")),
-  seed: Seed,
-  model: t.Optional(Model),
 });
 
 const TextToVideo = t.Object({

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { WORK_STATUSES, WORK_TYPES } from "../../core/generation.ts";
 import { createLru } from "../../core/lru.ts";
 import { MAX_PAGE } from "../../core/page.ts";
-import { literals } from "../../core/schema.ts";
+import { literals, NO_CONTROLS } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
 import { authenticate, authGuard, bearerToken, clientIp } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf } from "../../http/envelope.ts";
@@ -16,9 +16,6 @@ const Paging = {
   page: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE })),
   page_size: t.Optional(t.Integer({ minimum: 1, maximum: 100, description: "At most 100 (default 20)" })),
 };
-
-/** Text as given, without control characters (tabs and line breaks are fine); never rendered as HTML by us. */
-const NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$";
 
 const Work = t.Object({
   id: uuid,
