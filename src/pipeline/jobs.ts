@@ -12,7 +12,7 @@ import { type PipelineDeps, type StepContext, stepContextFor } from "./context.t
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
 import { generateHandlers } from "./generate.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
-import { finishRun, getRun, nextStage, type RunRow, updateStage } from "./run-state.ts";
+import { finishRun, getRun, markRunning, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { ATTEMPTS, PIPELINE_QUEUE, stageJob } from "./stage-job.ts";
 import * as analysis from "./steps/analysis.ts";
 import type { Guide } from "./steps/guide.ts";
@@ -286,14 +286,18 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
     "pipeline.stage": async (payload: { run_id: string; stage: Stage }, ctx: JobContext) => {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };
-      if (run.status === "queued")
-        await db.updateTable("runs").set({ status: "running" }).where("id", "=", run.id).execute();
+      // Conditional: a cancel that committed since the read above must not be turned back into a running run.
+      if (!(await markRunning(db, run.id))) return { skipped: "the run is not running" };
       const stage = payload.stage;
       const state = run.stages.find((s) => s.stage === stage)!;
       // Redelivered after its work was recorded (a worker died before the queue heard back).
       if (state.status === "completed" || state.status === "skipped" || state.join_id)
         return { skipped: "already done" };
-      await updateStage(db, run.id, stage, { status: "running", progress: 0, error: null });
+      // A cancel marks the stage cancelled (finishRun): then it stays so, and nothing runs.
+      const started = await updateStage(db, run.id, stage, (s) =>
+        s.status === "cancelled" ? null : { status: "running", progress: 0, error: null },
+      );
+      if (!started.applied) return { skipped: "the run was stopped" };
       try {
         const step = await stepContext(deps, run, ctx, stage);
         if (PER_SHOT.has(stage)) {

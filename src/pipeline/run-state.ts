@@ -171,6 +171,21 @@ export async function finishRun(
   });
 }
 
+/**
+ * A queued run becomes running as its stage job starts; false when it is neither (a cancel or a
+ * pause committed after the job read it). One conditional UPDATE, so it cannot undo that end.
+ */
+export async function markRunning(db: Db, runId: string): Promise<boolean> {
+  const row = await db
+    .updateTable("runs")
+    .set({ status: "running" })
+    .where("id", "=", runId)
+    .where("status", "in", ["queued", "running"])
+    .returning("id")
+    .executeTakeFirst();
+  return !!row;
+}
+
 /** The stage after `stage` that still has to run, if any. */
 export function nextStage(stages: StageState[], stage: Stage): Stage | null {
   const i = STAGES.indexOf(stage);
