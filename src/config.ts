@@ -117,7 +117,9 @@ export interface Config {
    * Per-user limits of direct generation by tier (seed 004): pictures and videos a UTC day, calls of
    * the generation API an hour. LIMIT_<TIER>_IMAGES_PER_DAY, …_VIDEOS_PER_DAY, …_API_CALLS_PER_HOUR.
    */
-  tiers: Record<"free" | "vip", TierLimits>;
+  tiers: Record<"free" | "vip" | "unlimited", TierLimits>;
+  /** Compute power (算力): what a unit of work costs in points, and how long a reservation may stay open. */
+  compute: ComputeConfig;
   /** SQUARE_FEED_CACHE_MS: how long an API process may serve a square feed page it read (default 1000; 0: never). */
   squareFeedCacheMs: number;
   uploads: {
@@ -157,10 +159,49 @@ export interface TierLimits {
   imagesPerDay: number;
   videosPerDay: number;
   apiCallsPerHour: number;
+  /** LIMIT_<TIER>_MONTHLY_POINTS: compute power granted free at the start of each UTC month. */
+  monthlyPoints: number;
+}
+
+export interface ComputeConfig {
+  /** COMPUTE_MARKUP: provider list price × this is what a user pays (default 1). */
+  markup: number;
+  /** COMPUTE_POINTS_PER_USD: points one US dollar buys (default 100: a point is a cent). */
+  pointsPerUsd: number;
+  /** COMPUTE_RESERVATION_TTL_S: after this an open reservation whose work has ended is released by the sweep (default 6 h). */
+  reservationTtlS: number;
+  /**
+   * A nominal price for the local providers, which cost nothing by default: COMPUTE_LOCAL_USD_PER_IMAGE,
+   * …_PER_AUDIO_SECOND, …_PER_VIDEO_SECOND (US dollars, before the markup).
+   */
+  localUsd: { per_image: number; per_audio_second: number; per_video_second: number };
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(name, `must be a decimal number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function computeConfig(env: Env): ComputeConfig {
+  return {
+    markup: decimal(env, "COMPUTE_MARKUP", 1, 0, 1000),
+    pointsPerUsd: decimal(env, "COMPUTE_POINTS_PER_USD", 100, 0.0001, 1_000_000),
+    reservationTtlS: int(env, "COMPUTE_RESERVATION_TTL_S", 21_600, 60, 30 * 86_400),
+    localUsd: {
+      per_image: decimal(env, "COMPUTE_LOCAL_USD_PER_IMAGE", 0, 0, 100),
+      per_audio_second: decimal(env, "COMPUTE_LOCAL_USD_PER_AUDIO_SECOND", 0, 0, 100),
+      per_video_second: decimal(env, "COMPUTE_LOCAL_USD_PER_VIDEO_SECOND", 0, 0, 100),
+    },
+  };
 }
 
 function tierLimits(env: Env, tier: string, d: TierLimits): TierLimits {
   return {
+    monthlyPoints: int(env, `LIMIT_${tier}_MONTHLY_POINTS`, d.monthlyPoints, 0, 1_000_000_000),
     imagesPerDay: int(env, `LIMIT_${tier}_IMAGES_PER_DAY`, d.imagesPerDay, 0, 1_000_000),
     videosPerDay: int(env, `LIMIT_${tier}_VIDEOS_PER_DAY`, d.videosPerDay, 0, 1_000_000),
     apiCallsPerHour: int(env, `LIMIT_${tier}_API_CALLS_PER_HOUR`, d.apiCallsPerHour, 0, 10_000_000),
@@ -363,9 +404,17 @@ export function loadConfig(env: Env = process.env): Config {
     },
     squareFeedCacheMs: int(env, "SQUARE_FEED_CACHE_MS", 1000, 0, 60_000),
     tiers: {
-      free: tierLimits(env, "FREE", { imagesPerDay: 10, videosPerDay: 3, apiCallsPerHour: 100 }),
-      vip: tierLimits(env, "VIP", { imagesPerDay: 100, videosPerDay: 20, apiCallsPerHour: 1000 }),
+      free: tierLimits(env, "FREE", { imagesPerDay: 10, videosPerDay: 3, apiCallsPerHour: 100, monthlyPoints: 500 }),
+      vip: tierLimits(env, "VIP", { imagesPerDay: 100, videosPerDay: 20, apiCallsPerHour: 1000, monthlyPoints: 5000 }),
+      // Not refused by points (ADMIN callers have it too); the counters still bound a runaway script.
+      unlimited: tierLimits(env, "UNLIMITED", {
+        imagesPerDay: 1_000_000,
+        videosPerDay: 1_000_000,
+        apiCallsPerHour: 10_000_000,
+        monthlyPoints: 0,
+      }),
     },
+    compute: computeConfig(env),
     uploads: {
       maxBytes: int(env, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
       perUser: int(env, "UPLOADS_PER_USER", 3, 1, 100),

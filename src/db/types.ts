@@ -35,7 +35,7 @@ export type UserRole = "USER" | "ADMIN";
 export type SpaceRole = "admin" | "editor" | "viewer";
 export type SpaceType = "personal" | "team";
 
-export type UserTier = "free" | "vip";
+export type UserTier = "free" | "vip" | "unlimited";
 
 export interface UsersTable {
   id: Generated<string>;
@@ -540,6 +540,9 @@ export interface Database {
   work_favorites: WorkReactionsTable;
   work_plays: WorkPlaysTable;
   usage_counters: UsageCountersTable;
+  compute_accounts: ComputeAccountsTable;
+  compute_charges: ComputeChargesTable;
+  compute_ledger: ComputeLedgerTable;
   square_counts: SquareCountsTable;
 }
 
@@ -610,6 +613,78 @@ export interface WorkPlaysTable {
   work_id: string;
   viewer: string;
   counted_at: Date;
+}
+
+/** Points as Postgres numeric(20,4): read as a decimal string, written as a number or string. */
+type Points = ColumnType<string, number | string | undefined, number | string>;
+
+/** A team space's or a user's compute power (migrations/20261205090000_compute_power.sql). */
+export interface ComputeAccountsTable {
+  id: Generated<string>;
+  user_id: string | null;
+  space_id: string | null;
+  balance: Points;
+  reserved: Points;
+  used: Points;
+  gifted: Points;
+  recharged: Points;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type ComputeChargeKind = "run" | "export" | "regenerate" | "batch_video" | "generate";
+
+/** One line of an estimate: what a stage will ask of which model, and its price in points. */
+export interface EstimateLine {
+  stage: string;
+  capability: string;
+  provider: string;
+  model: string;
+  units: {
+    images?: number;
+    audio_seconds?: number;
+    video_seconds?: number;
+    input_tokens?: number;
+    output_tokens?: number;
+  };
+  usd: number;
+  points: number;
+}
+
+export interface ComputeChargesTable {
+  id: Generated<string>;
+  account_id: string;
+  user_id: string | null;
+  kind: ComputeChargeKind;
+  subject_id: string;
+  estimate_points: Points;
+  estimate_usd: Points;
+  held: Points;
+  settled: Points;
+  breakdown: ColumnType<EstimateLine[], string | undefined, string>;
+  status: ColumnType<"open" | "closed", "open" | "closed" | undefined, "open" | "closed">;
+  created_at: Timestamp;
+  expires_at: Date;
+  closed_at: Date | null;
+}
+
+export type LedgerEntryKind = "grant" | "recharge" | "reserve" | "settle" | "release" | "refund" | "expire";
+
+export interface ComputeLedgerTable {
+  id: Generated<string>;
+  account_id: string;
+  kind: LedgerEntryKind;
+  ref: string;
+  points: Points;
+  reserved_change: Points;
+  balance_after: Points;
+  reserved_after: Points;
+  charge_id: string | null;
+  usage_id: string | null;
+  usd: string | number | null;
+  reason: string | null;
+  actor_id: string | null;
+  created_at: Timestamp;
 }
 
 export type UsageMetric = "images_per_day" | "videos_per_day" | "api_calls_per_hour";

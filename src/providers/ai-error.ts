@@ -9,6 +9,8 @@ export interface CallScope {
   runId?: string | null;
   stage?: string | null;
   shotId?: string | null;
+  /** The run, generation or export whose compute-power charge pays for the call (default: the run). */
+  subjectId?: string | null;
   /** The queue job and attempt making the call: a paid submission's intent names them (fal/queue.ts). */
   jobId?: string | null;
   attempt?: number | null;

@@ -1,3 +1,4 @@
+import type { ComputeConfig } from "../config.ts";
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../log.ts";
@@ -25,6 +26,8 @@ interface ChainContext {
   spans: SpanRecorder;
   /** Told of every call the ledger records (the process's metrics). */
   calls: ProviderCallObserver;
+  /** How calls are billed in compute power (none: the cost ledger only). */
+  compute?: ComputeConfig;
 }
 
 const priceFor = (link: Link<unknown>): Price => priceOf(link.record.id, link.model, link.record.config.prices);
@@ -83,6 +86,8 @@ export async function runChain<M, T>(
       provider: link.record.id,
       model: link.model,
       price: priceFor(link),
+      local: link.record.kind === "local",
+      compute: ctx.compute,
     };
     const rate = link.record.config.rate_per_minute;
     if (typeof rate === "number" && rate > 0) await takeRateSlot(ctx.db, link.record.id, rate, signal);
@@ -157,6 +162,8 @@ function streamFromHead(links: Link<TextModel>[], ctx: ChainContext): TextModel[
       provider: head.record.id,
       model: head.model,
       price: priceFor(head),
+      local: head.record.kind === "local",
+      compute: ctx.compute,
     };
     stream.usage.then(
       (usage: Usage) => record(ctx, { ...base, outcome: "ok", usage, durationMs: performance.now() - started }),

@@ -1,6 +1,8 @@
+import type { ComputeConfig } from "../config.ts";
 import type { Capability } from "../core/capabilities.ts";
 import type { Db } from "../db/client.ts";
 import type { CallScope } from "./ai-error.ts";
+import { openChargeOf, payingAccount, pointsOf, settle } from "./compute-ledger.ts";
 import { costOf, type Price } from "./pricing.ts";
 import type { Usage } from "./types.ts";
 
@@ -18,6 +20,10 @@ export interface LedgerContext {
   provider: string;
   model: string;
   price: Price;
+  /** A local provider: billed at the operator's nominal price (COMPUTE_LOCAL_USD_*), not its list price. */
+  local?: boolean;
+  /** How the call is billed in compute power; without it the call is only in the cost ledger. */
+  compute?: ComputeConfig;
 }
 
 export interface LedgerEntry extends LedgerContext {
@@ -36,10 +42,12 @@ export interface LedgerEntry extends LedgerContext {
  * the charge fal may have made, and its error starts with the kind, so the report's calls show it.
  */
 export async function recordUsage(db: Db, e: LedgerEntry): Promise<void> {
+  // The cost row and its settlement commit together: a worker killed between them cannot leave one without the other.
+  if (!db.isTransaction) return db.transaction().execute((trx) => recordUsage(trx, e));
   const u = e.usage ?? {};
   const lost = e.kind === "resubmitted_after_crash";
   const error = lost ? `resubmitted_after_crash: ${e.error ?? ""}` : e.error;
-  await db
+  const row = await db
     .insertInto("provider_usage")
     .values({
       user_id: e.scope.userId ?? null,
@@ -63,5 +71,25 @@ export async function recordUsage(db: Db, e: LedgerEntry): Promise<void> {
       cost_usd: costOf(e.price, u),
       duration_ms: Math.round(e.durationMs),
     })
-    .execute();
+    .returning("id")
+    .executeTakeFirstOrThrow();
+  await settleCall(db, e, row.id);
+}
+
+/**
+ * The call's cost in compute power, settled against the charge of the work it was made for
+ * (else straight from the paying account). A submission lost in our own crash is not billed to
+ * the user: the operator carries it.
+ */
+async function settleCall(trx: Db, e: LedgerEntry, usageId: string): Promise<void> {
+  const userId = e.scope.userId;
+  if (!e.compute || !userId || e.kind === "resubmitted_after_crash") return;
+  const { localUsd } = e.compute;
+  const usd = costOf(e.local ? localUsd : e.price, e.usage ?? {});
+  const points = pointsOf(usd, e.compute);
+  if (points <= 0) return;
+  const subject = e.scope.subjectId ?? e.scope.runId;
+  const charge = subject ? await openChargeOf(trx, subject) : undefined;
+  const accountId = charge?.account_id ?? (await payingAccount(trx, { userId, spaceId: e.scope.spaceId }));
+  await settle(trx, { accountId, chargeId: charge?.id ?? null, usageId, points, usd });
 }

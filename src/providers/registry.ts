@@ -234,7 +234,7 @@ export function createProviderResolver(o: ResolverOptions): ProviderResolver {
 
   return {
     async forScope(scope, pin) {
-      return chainedProviders(await links(pin), { db, log, scope, spans, calls });
+      return chainedProviders(await links(pin), { db, log, scope, spans, calls, compute: config.compute });
     },
     async head(capability) {
       const first = (await links())[capability][0];

@@ -11,7 +11,7 @@ export const UserSchema = t.Object(
     username: t.String(),
     email: t.String(),
     role: t.Union([t.Literal("USER"), t.Literal("ADMIN")]),
-    tier: t.Union([t.Literal("free"), t.Literal("vip")], {
+    tier: t.Union([t.Literal("free"), t.Literal("vip"), t.Literal("unlimited")], {
       description: "Which daily and hourly generation limits apply (set by an ADMIN)",
     }),
     avatar_url: t.Nullable(t.String()),
