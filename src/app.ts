@@ -9,6 +9,7 @@ import { assetsModule } from "./modules/assets/index.ts";
 import { attachmentsModule } from "./modules/attachments/index.ts";
 import { authModule } from "./modules/auth/index.ts";
 import { comfyuiModule } from "./modules/comfyui/index.ts";
+import { computeModule } from "./modules/compute/index.ts";
 import { configModule } from "./modules/config/index.ts";
 import { episodesModule } from "./modules/episodes/index.ts";
 import { eventsModule } from "./modules/events/index.ts";
@@ -20,6 +21,7 @@ import { jobsModule } from "./modules/jobs/index.ts";
 import { libraryModule } from "./modules/library/index.ts";
 import { packagesModule } from "./modules/packages/index.ts";
 import { projectsModule } from "./modules/projects/index.ts";
+import { rechargeModule } from "./modules/recharge/index.ts";
 import { spacesModule } from "./modules/spaces/index.ts";
 import { tasksModule } from "./modules/tasks/index.ts";
 import { templatesModule } from "./modules/templates/index.ts";
@@ -64,6 +66,8 @@ export function createApp(deps: Deps) {
     .use(uploadsModule(deps))
     .use(generateModule(deps))
     .use(worksModule(deps))
+    .use(computeModule(deps))
+    .use(rechargeModule(deps))
     .use(assetsModule(deps))
     .use(templatesModule(deps))
     .use(libraryModule(deps))

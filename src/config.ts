@@ -120,6 +120,14 @@ export interface Config {
   tiers: Record<"free" | "vip" | "unlimited", TierLimits>;
   /** Compute power (算力): what a unit of work costs in points, and how long a reservation may stay open. */
   compute: ComputeConfig;
+  payments: {
+    /**
+     * PAYMENT_WEBHOOK_SECRET: the HMAC-SHA256 key of the payment provider's webhook
+     * (POST /api/v1/webhooks/payments, header X-Inkreel-Signature); null: the webhook answers 404
+     * and recharge intents stay pending.
+     */
+    webhookSecret: string | null;
+  };
   /** SQUARE_FEED_CACHE_MS: how long an API process may serve a square feed page it read (default 1000; 0: never). */
   squareFeedCacheMs: number;
   uploads: {
@@ -415,6 +423,7 @@ export function loadConfig(env: Env = process.env): Config {
       }),
     },
     compute: computeConfig(env),
+    payments: { webhookSecret: str(env, "PAYMENT_WEBHOOK_SECRET") },
     uploads: {
       maxBytes: int(env, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
       perUser: int(env, "UPLOADS_PER_USER", 3, 1, 100),

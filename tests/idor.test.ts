@@ -97,6 +97,9 @@ async function build(): Promise<Fixture> {
   });
   expect(generation.status).toBe(202);
   const workId = await workFixture(ctx.db, a.user.id);
+  // A's payment intent (pending: no webhook completes it).
+  const recharge = await ctx.call("POST", "/api/v1/user/recharge", { token: a.token, body: { points: 100 } });
+  expect(recharge.status).toBe(201);
 
   const b = await ctx.register("bob");
   return {
@@ -131,6 +134,7 @@ async function build(): Promise<Fixture> {
       works: workId,
       square: workId,
       taskId: generation.json.data.task_id,
+      recharge: recharge.json.data.id,
     },
   };
 }

@@ -543,6 +543,9 @@ export interface Database {
   compute_accounts: ComputeAccountsTable;
   compute_charges: ComputeChargesTable;
   compute_ledger: ComputeLedgerTable;
+  redeem_codes: RedeemCodesTable;
+  redeem_failures: RedeemFailuresTable;
+  payment_intents: PaymentIntentsTable;
   square_counts: SquareCountsTable;
 }
 
@@ -685,6 +688,44 @@ export interface ComputeLedgerTable {
   reason: string | null;
   actor_id: string | null;
   created_at: Timestamp;
+}
+
+/** A single-use redeem code, stored as its SHA-256 (migrations/20261205100000_recharge.sql). */
+export interface RedeemCodesTable {
+  id: Generated<string>;
+  code_hash: string;
+  batch_id: string;
+  points: number;
+  note: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  expires_at: Date;
+  redeemed_by: string | null;
+  redeemed_at: NullableTimestamp;
+}
+
+/** One failed redemption of a user, counted for the brute-force limit. */
+export interface RedeemFailuresTable {
+  id: Generated<string>;
+  user_id: string;
+  at: Timestamp;
+}
+
+export type PaymentIntentStatus = "pending" | "succeeded" | "failed";
+
+/** A recharge a user started, completed by the payment webhook. */
+export interface PaymentIntentsTable {
+  id: Generated<string>;
+  user_id: string;
+  points: number;
+  /** numeric(14,2): read as a decimal string. */
+  amount: ColumnType<string, number | string, number | string>;
+  currency: ColumnType<"USD", "USD" | undefined, "USD">;
+  provider: string | null;
+  status: ColumnType<PaymentIntentStatus, PaymentIntentStatus | undefined, PaymentIntentStatus>;
+  provider_payment_id: string | null;
+  created_at: Timestamp;
+  completed_at: NullableTimestamp;
 }
 
 export type UsageMetric = "images_per_day" | "videos_per_day" | "api_calls_per_hour";

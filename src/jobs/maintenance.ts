@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { purgeTrash } from "../pipeline/asset-removal.ts";
+import { expireCharges } from "../providers/compute-ledger.ts";
 import { type Handler, pruneHistory, rescueExpired, type Schedule } from "../queue/index.ts";
 import { pruneRateLimits } from "../services/rate-limit.ts";
 import { pruneUsageCounters } from "../services/usage-limits.ts";
@@ -16,6 +17,13 @@ export const MAINTENANCE_SCHEDULES: Schedule[] = [
     name: "prune-idempotency-keys",
     cron: "41 * * * *",
     kind: "maintenance.prune_idempotency_keys",
+    queue: MAINTENANCE_QUEUE,
+  },
+  // Reservations a crashed request or worker left open: released once their work is over and their TTL past.
+  {
+    name: "expire-compute-charges",
+    cron: "*/5 * * * *",
+    kind: "maintenance.expire_charges",
     queue: MAINTENANCE_QUEUE,
   },
   { name: "purge-trash", cron: "23 * * * *", kind: "maintenance.purge_trash", queue: MAINTENANCE_QUEUE },
@@ -38,6 +46,7 @@ export function maintenanceHandlers(db: Db, config: Config): Record<string, Hand
       return { ok: true };
     },
     "maintenance.rescue": async () => ({ rescued: await rescueExpired(db) }),
+    "maintenance.expire_charges": async () => ({ expired: await expireCharges(db) }),
     // Trashed assets past ASSET_TRASH_RETENTION_DAYS that nothing uses: rows go, files are queued for removal.
     "maintenance.purge_trash": async () => purgeTrash(db, config.uploads.trashRetentionDays),
     // An Idempotency-Key protects retries of one request, not forever: a day is plenty.

@@ -13,6 +13,7 @@ import type { GenerationsTable } from "../db/types.ts";
 import { runFfmpeg, withTempDir } from "../media/ffmpeg.ts";
 import { makeThumbnail } from "../media/thumbnail.ts";
 import { AiServiceError, isProviderFailure } from "../providers/ai-error.ts";
+import { closeChargesOf } from "../providers/compute-ledger.ts";
 import { detectLanguage } from "../providers/local/analyser/language.ts";
 import { hintOfPrompt } from "../providers/local/prompt-hint.ts";
 import type { Providers } from "../providers/registry.ts";
@@ -162,6 +163,8 @@ export async function finishGeneration(
       row,
       "result" in outcome ? { work_ids } : { work_ids, message: outcome.error.message, error: outcome.error },
     );
+    // What the generation reserved and did not use goes back with its end.
+    await closeChargesOf(trx, id, done ? "release" : "refund");
     return true;
   });
 }
@@ -412,7 +415,7 @@ export function generateHandlers(deps: PipelineDeps): Record<string, Handler> {
       if (!g) return { skipped: "the generation has ended" };
       const capability = GENERATION_CAPABILITY[g.kind];
       const providers = await deps.providers.forScope(
-        { userId: g.user_id, stage: `generate_${g.kind}`, jobId: ctx.id, attempt: ctx.attempt },
+        { userId: g.user_id, subjectId: g.id, stage: `generate_${g.kind}`, jobId: ctx.id, attempt: ctx.attempt },
         g.model ? { capability, provider: g.provider, model: g.provider_model } : undefined,
       );
       try {

@@ -9,13 +9,43 @@ import { newPackageVersion } from "./packages.ts";
 import { finishRun, getRun, liveRunJobs, type RunRow } from "./run-state.ts";
 import { stageJob } from "./stage-job.ts";
 
+export interface RunWorkToPay {
+  runId: string;
+  packageId: string;
+  inputText: string;
+  stages: Stage[];
+}
+
 export interface StartRun {
   projectId: string;
   userId: string;
   mode: "auto" | "step";
   fromStage?: Stage;
   toStage?: Stage;
+  /**
+   * Reserves what the run will cost (compute power) in the transaction that queues it; a refusal
+   * (402) rolls the run back. Told the run, its package, the story and the stages it will run.
+   */
+  pay?: (trx: Db, work: RunWorkToPay) => Promise<unknown>;
 }
+
+/** Where a run continuing a package starts: the first stage its last run did not complete. */
+export async function continueFrom(db: Db, packageId: string): Promise<Stage> {
+  const last = await db
+    .selectFrom("runs")
+    .select("stages")
+    .where("package_id", "=", packageId)
+    .orderBy("created_at", "desc")
+    .executeTakeFirst();
+  const stages = last?.stages ?? [];
+  return (
+    STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ?? "export"
+  );
+}
+
+/** The stages from `from` to `to`, in order. */
+export const stagesBetween = (from: Stage, to: Stage) =>
+  STAGES.filter((s) => STAGES.indexOf(s) >= STAGES.indexOf(from) && STAGES.indexOf(s) <= STAGES.indexOf(to));
 
 /**
  * Starts a run of the default workflow. Without `from_stage` a project with no package starts
@@ -55,17 +85,7 @@ export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promi
   } else if (r.fromStage) {
     packageId = await newPackageVersion(trx, { projectId: project.id, fromPackageId: packageId });
   } else {
-    // Continue: the first stage the last run of this package did not complete.
-    const last = await trx
-      .selectFrom("runs")
-      .select("stages")
-      .where("package_id", "=", packageId)
-      .orderBy("created_at", "desc")
-      .executeTakeFirst();
-    const stages = last?.stages ?? [];
-    from =
-      STAGES.find((s) => !["completed", "skipped"].includes(stages.find((x) => x.stage === s)?.status ?? "")) ??
-      "export";
+    from = await continueFrom(trx, packageId);
   }
   const to = r.toStage ?? "export";
   if (STAGES.indexOf(to) < STAGES.indexOf(from))
@@ -93,6 +113,13 @@ export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promi
     .set({ status: "generating", active_package_id: packageId, stage: from, progress: 0, updated_at: new Date() })
     .where("id", "=", project.id)
     .execute();
+  if (r.pay)
+    await r.pay(trx, {
+      runId: run.id,
+      packageId,
+      inputText: project.input_text,
+      stages: stagesBetween(from, to),
+    });
   await enqueue(trx, stageJob(run.id, from));
   await appendEvent(trx, "stage", {
     project_id: project.id,

@@ -4,6 +4,7 @@ import type { ProjectEventName, SeriesProgress } from "../core/project-event.ts"
 import { STAGES, type Stage, type StageState, type StepFailure, WEIGHT } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import type { RunStatus, RunsTable } from "../db/types.ts";
+import { closeChargesOf } from "../providers/compute-ledger.ts";
 import { enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { stageJob } from "./stage-job.ts";
@@ -165,6 +166,8 @@ export async function finishRun(
       message: error?.message,
       ...(await episodeOfRun(trx, run)),
     });
+    // What the run reserved and did not use goes back in the same commit (a paused run keeps its hold).
+    if (status !== "paused") await closeChargesOf(trx, runId, status === "completed" ? "release" : "refund");
     // A place in the batch is free (a paused run holds none): the next waiting episode starts, in this commit.
     if (run.batch_id) await releaseHeld(trx, run.batch_id);
     return { ...run, status, stages, progress };

@@ -213,6 +213,7 @@ function base<M>(links: Link<M>[]): M {
   return Object.assign(inherited, {
     provider: head?.record.id ?? "none",
     modelId: head?.model ?? "none",
+    billing: { price: head ? priceFor(head) : {}, local: head?.record.kind === "local" },
   }) as M;
 }
 

@@ -297,7 +297,7 @@ export async function closeCharge(trx: Db, chargeId: string, kind: "release" | "
     .where("id", "=", chargeId)
     .forUpdate()
     .executeTakeFirst();
-  if (!charge || charge.status !== "open") return false;
+  if (charge?.status !== "open") return false;
   const held = Number(charge.held);
   await appendEntry(trx, {
     accountId: charge.account_id,

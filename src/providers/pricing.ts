@@ -1,13 +1,6 @@
-import type { Usage } from "./types.ts";
+import type { Price, Usage } from "./types.ts";
 
-/** What one unit of usage costs, in US dollars. */
-export interface Price {
-  input_per_mtok?: number;
-  output_per_mtok?: number;
-  per_image?: number;
-  per_audio_second?: number;
-  per_video_second?: number;
-}
+export type { Price };
 
 /**
  * Estimates from the providers' public list prices (late 2025), for the ledger's cost column; an

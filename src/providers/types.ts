@@ -48,6 +48,8 @@ export interface MusicOptions {
 export interface MusicModel {
   readonly provider: string;
   readonly modelId: string;
+  /** A chain's head: the price its calls are billed at (and whether it is a local provider). */
+  readonly billing?: Billing;
   generate(options: MusicOptions): Promise<GenerateResult<AudioOutput>>;
 }
 
@@ -86,6 +88,8 @@ export interface VoiceInfo {
 export interface SpeechModel {
   readonly provider: string;
   readonly modelId: string;
+  /** A chain's head: the price its calls are billed at (and whether it is a local provider). */
+  readonly billing?: Billing;
   generate(options: SpeechOptions): Promise<GenerateResult<SpeechOutput>>;
   /** The voices `generate` accepts (ElevenLabs: the account's voices; local: its presets). */
   voices(signal?: AbortSignal): Promise<VoiceInfo[]>;
@@ -119,6 +123,8 @@ export interface TextStream {
 export interface TextModel {
   readonly provider: string;
   readonly modelId: string;
+  /** A chain's head: the price its calls are billed at (and whether it is a local provider). */
+  readonly billing?: Billing;
   generateObject<S extends TSchema>(request: ObjectRequest<S>): Promise<GenerateResult<Static<S>>>;
   streamText(request: TextRequest): TextStream;
 }
@@ -147,6 +153,8 @@ export interface ImageOptions {
 export interface ImageModel {
   readonly provider: string;
   readonly modelId: string;
+  /** A chain's head: the price its calls are billed at (and whether it is a local provider). */
+  readonly billing?: Billing;
   /**
    * False for a painter that draws a picture given a scene hint from the hint alone (the local
    * one): two prompts over the same hint make the same picture, so the prompt is not part of its
@@ -186,6 +194,8 @@ export interface VideoOptions {
 export interface VideoModel {
   readonly provider: string;
   readonly modelId: string;
+  /** A chain's head: the price its calls are billed at (and whether it is a local provider). */
+  readonly billing?: Billing;
   /** It opens the characters' mouths from `talk`: its clip changes when the lines' timings do. */
   readonly animatesSpeech?: boolean;
   generate(options: VideoOptions): Promise<GenerateResult<VideoOutput>>;
@@ -198,4 +208,19 @@ export interface Providers {
   video: VideoModel;
   speech: SpeechModel;
   music: MusicModel;
+}
+
+/** What one unit of usage costs, in US dollars. */
+export interface Price {
+  input_per_mtok?: number;
+  output_per_mtok?: number;
+  per_image?: number;
+  per_audio_second?: number;
+  per_video_second?: number;
+}
+
+/** How a model's calls are billed: its price, and local providers at the operator's nominal price. */
+export interface Billing {
+  price: Price;
+  local: boolean;
 }

@@ -14,7 +14,8 @@ import type { Deps } from "../../deps.ts";
 import { type Caller as AuthCaller, authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf } from "../../http/envelope.ts";
 import { idempotent } from "../../http/idempotency.ts";
-import { availableModels } from "./models.ts";
+import { ReservedSchema } from "../../schemas/compute.ts";
+import { availableModels } from "../../services/generation-models.ts";
 import * as gen from "./service.ts";
 
 const security = [{ bearer: [] }];
@@ -116,6 +117,7 @@ const Accepted = t.Object({
   status: literals(GENERATION_STATUSES),
   estimated_time_s: t.Integer({ description: "A rough estimate: local models run here, cloud ones queue remotely" }),
   work_ids: t.Array(uuid, { description: "The works this makes (GET /works/:id), processing until it ends" }),
+  compute: ReservedSchema,
 });
 
 const MadeFile = {

@@ -15,12 +15,15 @@ import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
 import type { GenerationsTable, UserTier } from "../../db/types.ts";
 import { sniffImage } from "../../media/sniff.ts";
+import { estimateGeneration } from "../../pipeline/estimate.ts";
 import { GENERATION_CAPABILITY, generateJob } from "../../pipeline/generate.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
 import { enqueue } from "../../queue/index.ts";
+import { type ChargeView, reserveFor } from "../../services/compute.ts";
+import { resolveModel } from "../../services/generation-models.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import { chargeUsage } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
-import { resolveModel } from "./models.ts";
 
 const LINK_TTL_S = 3600;
 
@@ -92,14 +95,26 @@ type GeneratedColumns =
  * and a generation never exists without the job that makes it.
  */
 export async function submitGeneration(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   caller: Caller,
   s: Submission,
-): Promise<{ task_id: string; status: GenerationStatus; estimated_time_s: number; work_ids: string[] }> {
+): Promise<{
+  task_id: string;
+  status: GenerationStatus;
+  estimated_time_s: number;
+  work_ids: string[];
+  compute: ChargeView;
+}> {
   const medium = GENERATION_CAPABILITY[s.kind];
   const model = await resolveModel(deps, medium, s.model);
   const params: GenerationParams = { ...s.params, seed: s.params.seed ?? Math.floor(Math.random() * 2 ** 31) };
   const estimated = estimateS(s.kind, model.provider, params);
+  // Priced on the models the job will call: the one asked for, else the chains' heads.
+  const providers = await deps.providers.forScope(
+    { userId: caller.userId },
+    model.asked ? { capability: medium, provider: model.provider, model: model.model } : undefined,
+  );
+  const estimate = estimateGeneration(deps.config.compute, providers, { kind: s.kind, params });
   const limits = deps.config.tiers[caller.tier];
   return deps.db.transaction().execute(async (trx) => {
     await chargeUsage(trx, limits, { userId: caller.userId, metric: "api_calls_per_hour", amount: 1 });
@@ -133,9 +148,21 @@ export async function submitGeneration(
       )
       .returning("id")
       .execute();
+    const compute = await reserveFor(trx, deps.config, {
+      userId: caller.userId,
+      kind: "generate",
+      subjectId: g.id,
+      estimate,
+    });
     const job = await enqueue(trx, generateJob(g.id));
     await trx.updateTable("generations").set({ job_id: job.id }).where("id", "=", g.id).execute();
-    return { task_id: g.id, status: g.status, estimated_time_s: estimated, work_ids: works.map((w) => w.id) };
+    return {
+      task_id: g.id,
+      status: g.status,
+      estimated_time_s: estimated,
+      work_ids: works.map((w) => w.id),
+      compute,
+    };
   });
 }
 

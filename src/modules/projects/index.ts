@@ -68,13 +68,13 @@ export function projectsModule(deps: Deps) {
       "/projects",
       async ({ body, caller, set }) => {
         const ids = { userId: caller.user.id, currentSpaceId: caller.user.current_space_id };
-        const { project, run } = await projects.createProjectWithRun(db, storage, ids, body);
+        const { project, run, compute } = await projects.createProjectWithRun(deps, ids, body);
         if (!run) {
           set.status = 201;
           return ok(project);
         }
         set.status = 202;
-        return ok({ project, run: projects.toRun(run) });
+        return ok({ project, run: { ...projects.toRun(run), ...(compute ? { compute } : {}) } });
       },
       {
         spaceRole: "editor",
@@ -99,7 +99,7 @@ export function projectsModule(deps: Deps) {
         const options = uploadOptions(body.options);
         const name = body.name ?? body.file.name.replace(/\.(txt|md|docx)$/i, "");
         const ids = { userId: caller.user.id, currentSpaceId: caller.user.current_space_id };
-        const { project } = await projects.createProjectWithRun(db, storage, ids, {
+        const { project } = await projects.createProjectWithRun(deps, ids, {
           name,
           input: { type: body.type ?? "novel", text },
           options,
@@ -253,12 +253,12 @@ export function projectsModule(deps: Deps) {
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `runs:${params.id}`, body, set, async () => {
           set.status = 202;
-          const run = await projects.startProjectRun(
-            db,
+          const { run, compute } = await projects.startProjectRun(
+            deps,
             { userId: caller.user.id, projectId: params.id },
             { mode: body.mode, fromStage: body.from_stage, toStage: body.to_stage },
           );
-          return ok(projects.toRun(run));
+          return ok({ ...projects.toRun(run), ...(compute ? { compute } : {}) });
         }),
       {
         spaceRole: "editor",

@@ -4,6 +4,7 @@ import { MAX_PAGE } from "../../core/page.ts";
 import { ProjectOptions } from "../../core/project-options.ts";
 import { literals } from "../../core/schema.ts";
 import { STAGES } from "../../core/stages.ts";
+import { ReservedSchema } from "../../schemas/compute.ts";
 
 const iso = t.String({ format: "date-time" });
 const uuid = t.String({ format: "uuid" });
@@ -155,6 +156,7 @@ export const RunSchema = t.Object({
   export_id: t.Nullable(uuid),
   created_at: iso,
   finished_at: t.Nullable(iso),
+  compute: t.Optional(ReservedSchema),
 });
 
 export const RunListQuery = t.Object({

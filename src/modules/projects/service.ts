@@ -1,4 +1,5 @@
 import { sql, type Transaction } from "kysely";
+import type { Config } from "../../config.ts";
 import { conflict, forbidden, notFound, validation } from "../../core/errors.ts";
 import { page } from "../../core/page.ts";
 import type { ProjectOptions } from "../../core/project-options.ts";
@@ -10,8 +11,10 @@ import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } f
 import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
 import { cancelJob } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
+import { type ChargeView, runPayer } from "../../services/compute.ts";
 import { templateOptions } from "../../services/config-templates.ts";
 import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
@@ -75,8 +78,7 @@ async function viewOf(db: Db, storage: Storage, projectId: string) {
  * client never sees a project whose promised run does not exist.
  */
 export async function createProjectWithRun(
-  db: Db,
-  storage: Storage,
+  { db, storage, config, providers }: { db: Db; storage: Storage; config: Config; providers: ProviderResolver },
   { userId, currentSpaceId }: { userId: string; currentSpaceId: string | null },
   body: NewProject,
 ) {
@@ -88,14 +90,21 @@ export async function createProjectWithRun(
   const options = body.template_id
     ? { ...(await templateOptions(db, { templateId: body.template_id, spaceId })), ...body.options }
     : body.options;
+  const payer = body.run ? await runPayer({ config, providers }, { userId, spaceId }) : null;
   const { projectId, run } = await db.transaction().execute(async (trx) => {
     const id = await insertProject(trx, { userId, spaceId }, { ...body, options });
     const started = body.run
-      ? await startRunIn(trx, { projectId: id, userId, mode: body.run.mode, toStage: body.run.to_stage })
+      ? await startRunIn(trx, {
+          projectId: id,
+          userId,
+          mode: body.run.mode,
+          toStage: body.run.to_stage,
+          pay: payer?.pay,
+        })
       : null;
     return { projectId: id, run: started };
   });
-  return { project: await viewOf(db, storage, projectId), run };
+  return { project: await viewOf(db, storage, projectId), run, compute: payer?.reserved() ?? null };
 }
 
 /** createProjectWithRun for callers that need only the new project's id (the demo, benchmarks). */
@@ -293,12 +302,14 @@ export async function deleteProject(db: Db, { userId, projectId }: { userId: str
 
 /** Starts a run of the pipeline on a project the user may edit. */
 export async function startProjectRun(
-  db: Db,
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   { userId, projectId }: { userId: string; projectId: string },
-  r: Omit<StartRun, "projectId" | "userId">,
-): Promise<RunRow> {
-  await requireProject(db, { userId, projectId }, "editor");
-  return startRun(db, { ...r, projectId, userId });
+  r: Omit<StartRun, "projectId" | "userId" | "pay">,
+): Promise<{ run: RunRow; compute: ChargeView | null }> {
+  const project = await requireProject(deps.db, { userId, projectId }, "editor");
+  const payer = await runPayer(deps, { userId, spaceId: project.space_id });
+  const run = await startRun(deps.db, { ...r, projectId, userId, pay: payer.pay });
+  return { run, compute: payer.reserved() };
 }
 
 /** A run the user may see (404 otherwise) whose project they may edit (403 otherwise). */

@@ -1,7 +1,7 @@
-import type { Config } from "../../config.ts";
-import { validation } from "../../core/errors.ts";
-import type { Db } from "../../db/client.ts";
-import { modelChoices } from "../../services/models.ts";
+import type { Config } from "../config.ts";
+import { validation } from "../core/errors.ts";
+import type { Db } from "../db/client.ts";
+import { modelChoices } from "./models.ts";
 
 type Medium = "image" | "video";
 interface Target {

@@ -1,0 +1,86 @@
+import { Elysia, t } from "elysia";
+import { GENERATION_KINDS } from "../../core/generation.ts";
+import { literals } from "../../core/schema.ts";
+import { STAGES } from "../../core/stages.ts";
+import type { Deps } from "../../deps.ts";
+import { authGuard } from "../../http/auth-guard.ts";
+import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { ComputeSummarySchema, EstimateSchema, LedgerEntrySchema } from "../../schemas/compute.ts";
+import * as compute from "./service.ts";
+
+const security = [{ bearer: [] }];
+const uuid = t.String({ format: "uuid" });
+
+const EstimateBody = t.Union([
+  t.Object({
+    kind: t.Literal("run"),
+    project_id: uuid,
+    from_stage: t.Optional(literals(STAGES)),
+    to_stage: t.Optional(literals(STAGES)),
+  }),
+  t.Object({
+    kind: t.Literal("generate"),
+    type: literals(GENERATION_KINDS),
+    model: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+    prompt: t.Optional(t.String({ maxLength: 4000 })),
+    num_images: t.Optional(t.Integer({ minimum: 1, maximum: 4 })),
+    duration: t.Optional(t.Number({ minimum: 1, maximum: 60 })),
+    with_image: t.Optional(
+      t.Boolean({ description: "A source picture will be sent (a story video then paints none)" }),
+    ),
+  }),
+]);
+
+/** Compute power (算力): estimates before paying, the balance, and the ledger of every change. */
+export function computeModule(deps: Deps) {
+  return new Elysia({ prefix: "/api/v1", tags: ["compute"] })
+    .use(authGuard(deps))
+    .post("/estimates", async ({ body, caller }) => ok(await compute.estimate(deps, caller.user.id, body)), {
+      auth: true,
+      body: EstimateBody,
+      response: { 200: Envelope(EstimateSchema), ...ErrorResponses },
+      detail: {
+        summary: "What a run or a generation would cost, in points, stage by stage",
+        description:
+          "Priced on the models the work would call now (each capability's chain head, or the model named) and on the project's real storyboard once it has one. Nothing is reserved: the paid request reserves its own estimate and answers with it (`compute`).",
+        security,
+      },
+    })
+    .get("/me/compute-power", async ({ caller }) => ok(await compute.myComputePower(deps, caller.user.id)), {
+      auth: true,
+      response: { 200: Envelope(ComputeSummarySchema), ...ErrorResponses },
+      detail: {
+        summary: "My compute power: granted and bought, used, held by work in progress, free to spend",
+        security,
+      },
+    })
+    .get("/me/ledger", async ({ caller, query }) => ok(await compute.myLedger(deps, caller.user.id, query)), {
+      auth: true,
+      query: PageQuery,
+      response: { 200: Envelope(PageOf(LedgerEntrySchema)), ...ErrorResponses },
+      detail: { summary: "Every change to my compute power, newest first", security },
+    })
+    .get(
+      "/spaces/:id/compute-power",
+      async ({ caller, params }) =>
+        ok(await compute.spaceComputePower(deps, { userId: caller.user.id, spaceId: params.id })),
+      {
+        spaceRole: "admin",
+        params: t.Object({ id: uuid }),
+        response: { 200: Envelope(ComputeSummarySchema), ...ErrorResponses },
+        detail: { summary: "A team space's compute power (its members' work draws from it); space admins", security },
+      },
+    )
+    .get(
+      "/spaces/:id/ledger",
+      async ({ caller, params, query }) =>
+        ok(await compute.spaceLedger(deps, { userId: caller.user.id, spaceId: params.id }, query)),
+      {
+        spaceRole: "admin",
+        params: t.Object({ id: uuid }),
+        query: PageQuery,
+        response: { 200: Envelope(PageOf(LedgerEntrySchema)), ...ErrorResponses },
+        detail: { summary: "A team space's compute-power ledger, newest first; space admins", security },
+      },
+    );
+}

@@ -1,0 +1,160 @@
+import type { ComputeConfig } from "../config.ts";
+import type { Capability } from "../core/capabilities.ts";
+import type { GenerationKind, GenerationParams } from "../core/generation.ts";
+import { STAGES, type Stage } from "../core/stages.ts";
+import type { Db } from "../db/client.ts";
+import type { EstimateLine } from "../db/types.ts";
+import { type Estimate, pointsOf, roundPoints } from "../providers/compute-ledger.ts";
+import { costOf } from "../providers/pricing.ts";
+import type { Billing, Providers, Usage } from "../providers/types.ts";
+import { estimateSpeechS } from "../story/timing.ts";
+import { loadPackage, loadShots } from "./packages.ts";
+
+/**
+ * What a piece of work will cost before it is queued: per stage, which model of the chain's head
+ * it asks, how many units, and their price — from the project's real storyboard (shots, their
+ * lengths, the lines to speak) once there is one, else from the story's length.
+ */
+
+/** Before a storyboard exists: what a story of this many characters usually becomes. */
+const CHARS_PER_SHOT = 60;
+const SHOT_S = 4;
+const CHARS_PER_CHARACTER = 400;
+const SHOTS_PER_SCENE = 6;
+/** A text stage reads the story and writes about half as much again (tokens ≈ characters for Chinese). */
+const OUTPUT_SHARE = 0.5;
+
+/** A clip asked for without a length. */
+const DEFAULT_CLIP_S = 5;
+
+const TEXT_STAGES = new Set<Stage>(["storyline", "art_style", "characters", "scenes", "storyboard"]);
+
+interface Work {
+  inputChars: number;
+  characters: number;
+  scenes: number;
+  shots: number;
+  videoS: number;
+  speechS: number;
+}
+
+/** The planned units of a project's work: its storyboard if it has one, else a guess from the story. */
+async function workOf(db: Db, { packageId, inputText }: { packageId: string | null; inputText: string }) {
+  const chars = [...inputText].length;
+  if (packageId) {
+    const shots = await loadShots(db, packageId);
+    if (shots.length > 0) {
+      const pkg = await loadPackage(db, packageId);
+      return {
+        inputChars: chars,
+        characters: pkg.characters.length,
+        scenes: pkg.scenes.length,
+        shots: shots.length,
+        videoS: shots.reduce((a, s) => a + s.durationS, 0),
+        speechS: shots.reduce((a, s) => a + s.lines.reduce((b, l) => b + estimateSpeechS(l.text, l.voice.speed), 0), 0),
+      } satisfies Work;
+    }
+  }
+  const shots = Math.max(1, Math.ceil(chars / CHARS_PER_SHOT));
+  return {
+    inputChars: chars,
+    characters: Math.max(1, Math.min(12, Math.ceil(chars / CHARS_PER_CHARACTER))),
+    scenes: Math.max(1, Math.ceil(shots / SHOTS_PER_SCENE)),
+    shots,
+    videoS: shots * SHOT_S,
+    speechS: estimateSpeechS(inputText),
+  } satisfies Work;
+}
+
+/** One stage's units, per capability it calls (the characters stage writes the cast, then draws it). */
+function unitsOf(stage: Stage, w: Work): Array<{ capability: Capability; usage: Usage }> {
+  const out: Array<{ capability: Capability; usage: Usage }> = [];
+  if (TEXT_STAGES.has(stage) && stage !== "art_style")
+    out.push({
+      capability: "text",
+      usage: { inputTokens: w.inputChars, outputTokens: Math.ceil(w.inputChars * OUTPUT_SHARE) },
+    });
+  if (stage === "characters") out.push({ capability: "image", usage: { images: w.characters } });
+  if (stage === "scenes") out.push({ capability: "image", usage: { images: w.scenes } });
+  if (stage === "keyframes") out.push({ capability: "image", usage: { images: w.shots } });
+  if (stage === "voices") out.push({ capability: "speech", usage: { audioSeconds: w.speechS } });
+  if (stage === "clips") out.push({ capability: "video", usage: { videoSeconds: w.videoS } });
+  if (stage === "music") out.push({ capability: "music", usage: { audioSeconds: w.videoS } });
+  // The export paints the video's cover.
+  if (stage === "export") out.push({ capability: "image", usage: { images: 1 } });
+  return out;
+}
+
+/** A line of the estimate: the units priced as the model's calls will be settled. */
+export function priced(
+  c: ComputeConfig,
+  line: { stage: string; capability: Capability; model: { provider: string; modelId: string; billing?: Billing } },
+  usage: Usage,
+): EstimateLine {
+  const billing = line.model.billing ?? { price: {}, local: false };
+  const usd = costOf(billing.local ? c.localUsd : billing.price, usage);
+  return {
+    stage: line.stage,
+    capability: line.capability,
+    provider: line.model.provider,
+    model: line.model.modelId,
+    units: {
+      ...(usage.images ? { images: usage.images } : {}),
+      ...(usage.audioSeconds ? { audio_seconds: Math.round(usage.audioSeconds * 10) / 10 } : {}),
+      ...(usage.videoSeconds ? { video_seconds: Math.round(usage.videoSeconds * 10) / 10 } : {}),
+      ...(usage.inputTokens ? { input_tokens: usage.inputTokens } : {}),
+      ...(usage.outputTokens ? { output_tokens: usage.outputTokens } : {}),
+    },
+    usd,
+    points: pointsOf(usd, c),
+  };
+}
+
+/** The sum of an estimate's lines. */
+export function estimateOf(breakdown: EstimateLine[]): Estimate {
+  return {
+    points: roundPoints(breakdown.reduce((a, l) => a + l.points, 0)),
+    usd: Math.round(breakdown.reduce((a, l) => a + l.usd, 0) * 1e6) / 1e6,
+    breakdown,
+  };
+}
+
+export interface RunWork {
+  packageId: string | null;
+  inputText: string;
+  /** The stages that will run, in any order (the others are done or skipped). */
+  stages: Stage[];
+}
+
+/** The estimate of a run of these stages with these providers (a project's chains, or a run's pins). */
+export async function estimateRun(db: Db, c: ComputeConfig, providers: Providers, r: RunWork): Promise<Estimate> {
+  const w = await workOf(db, r);
+  const lines: EstimateLine[] = [];
+  for (const stage of STAGES) {
+    if (!r.stages.includes(stage)) continue;
+    for (const u of unitsOf(stage, w))
+      lines.push(priced(c, { stage, capability: u.capability, model: providers[u.capability] }, u.usage));
+  }
+  return estimateOf(lines);
+}
+
+/** The estimate of a direct generation on the model that will make it. */
+export function estimateGeneration(
+  c: ComputeConfig,
+  providers: Providers,
+  g: { kind: GenerationKind; params: GenerationParams },
+): Estimate {
+  const stage = g.kind;
+  const line = (capability: Capability, usage: Usage) =>
+    priced(c, { stage, capability, model: providers[capability] }, usage);
+  if (g.kind === "text_to_image" || g.kind === "image_to_image")
+    return estimateOf([line("image", { images: g.params.num_images ?? 1 })]);
+  const seconds = g.params.duration_s ?? DEFAULT_CLIP_S;
+  const lines = [line("video", { videoSeconds: seconds })];
+  // A story video also speaks its text, and paints its first picture when given none.
+  if (g.kind === "story_video") {
+    lines.push(line("speech", { audioSeconds: estimateSpeechS(g.params.prompt) }));
+    if (!g.params.image) lines.unshift(line("image", { images: 1 }));
+  }
+  return estimateOf(lines);
+}
