@@ -70,6 +70,9 @@ create table compute_ledger (
 );
 create index compute_ledger_account on compute_ledger (account_id, id desc);
 
+-- A run's jobs are queued at its payer's tier's priority (LIMIT_<TIER>_QUEUE_PRIORITY; lower first).
+alter table runs add column priority integer not null default 0;
+
 -- The unlimited tier: an ADMIN's own work is metered but never refused.
 alter table users drop constraint users_tier_check;
 alter table users add constraint users_tier_check check (tier in ('free', 'vip', 'unlimited'));

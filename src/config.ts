@@ -169,6 +169,8 @@ export interface TierLimits {
   apiCallsPerHour: number;
   /** LIMIT_<TIER>_MONTHLY_POINTS: compute power granted free at the start of each UTC month. */
   monthlyPoints: number;
+  /** LIMIT_<TIER>_QUEUE_PRIORITY: the queue priority of the tier's runs and generations (lower is claimed first). */
+  queuePriority: number;
 }
 
 export interface ComputeConfig {
@@ -183,6 +185,15 @@ export interface ComputeConfig {
    * …_PER_AUDIO_SECOND, …_PER_VIDEO_SECOND (US dollars, before the markup).
    */
   localUsd: { per_image: number; per_audio_second: number; per_video_second: number };
+}
+
+function signedInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
 }
 
 function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -210,6 +221,7 @@ function computeConfig(env: Env): ComputeConfig {
 function tierLimits(env: Env, tier: string, d: TierLimits): TierLimits {
   return {
     monthlyPoints: int(env, `LIMIT_${tier}_MONTHLY_POINTS`, d.monthlyPoints, 0, 1_000_000_000),
+    queuePriority: signedInt(env, `LIMIT_${tier}_QUEUE_PRIORITY`, d.queuePriority, -1000, 1000),
     imagesPerDay: int(env, `LIMIT_${tier}_IMAGES_PER_DAY`, d.imagesPerDay, 0, 1_000_000),
     videosPerDay: int(env, `LIMIT_${tier}_VIDEOS_PER_DAY`, d.videosPerDay, 0, 1_000_000),
     apiCallsPerHour: int(env, `LIMIT_${tier}_API_CALLS_PER_HOUR`, d.apiCallsPerHour, 0, 10_000_000),
@@ -412,14 +424,27 @@ export function loadConfig(env: Env = process.env): Config {
     },
     squareFeedCacheMs: int(env, "SQUARE_FEED_CACHE_MS", 1000, 0, 60_000),
     tiers: {
-      free: tierLimits(env, "FREE", { imagesPerDay: 10, videosPerDay: 3, apiCallsPerHour: 100, monthlyPoints: 500 }),
-      vip: tierLimits(env, "VIP", { imagesPerDay: 100, videosPerDay: 20, apiCallsPerHour: 1000, monthlyPoints: 5000 }),
+      free: tierLimits(env, "FREE", {
+        imagesPerDay: 10,
+        videosPerDay: 3,
+        apiCallsPerHour: 100,
+        monthlyPoints: 500,
+        queuePriority: 0,
+      }),
+      vip: tierLimits(env, "VIP", {
+        imagesPerDay: 100,
+        videosPerDay: 20,
+        apiCallsPerHour: 1000,
+        monthlyPoints: 5000,
+        queuePriority: -10,
+      }),
       // Not refused by points (ADMIN callers have it too); the counters still bound a runaway script.
       unlimited: tierLimits(env, "UNLIMITED", {
         imagesPerDay: 1_000_000,
         videosPerDay: 1_000_000,
         apiCallsPerHour: 10_000_000,
         monthlyPoints: 0,
+        queuePriority: -10,
       }),
     },
     compute: computeConfig(env),

@@ -231,7 +231,18 @@ describe("logout and me", () => {
     const u = await ctx.register("me");
     const me = await ctx.call("GET", "/api/v1/auth/me", { token: u.token });
     expect(me.status).toBe(200);
-    expect(me.json.data).toEqual(u.user);
+    // The user as registration answered it, with their compute power (seed 003's quota_info): this month's free grant.
+    const { quota_info, ...user } = me.json.data;
+    expect(user).toEqual(u.user);
+    expect(quota_info).toEqual({
+      total: 500,
+      used: 0,
+      remaining: 500,
+      reserved: 0,
+      gifted: 500,
+      recharged: 0,
+      tier: "free",
+    });
     const none = await ctx.call("GET", "/api/v1/auth/me");
     expect(none.status).toBe(401);
     expect(none.json.error.code).toBe("UNAUTHORIZED");

@@ -3,6 +3,7 @@
 // month. A paid request reserves its estimate in the transaction that queues it, every call
 // settles once, the end releases the rest; over the balance is 402 and nothing is queued.
 import { expect, test } from "bun:test";
+import { sql } from "kysely";
 import { THREE_CHAPTERS } from "./fixtures/season.ts";
 import { pipelineContext, waitUntil } from "./support/pipeline.ts";
 
@@ -191,6 +192,12 @@ test("a local run: the estimate is what the run reserves and, per picture, what 
     .executeTakeFirstOrThrow();
   expect(Number(charge.settled)).toBe(Number(pictures.n));
   expect((await account(me)).reserved).toBe(0);
+  // A VIP's work queues ahead (LIMIT_VIP_QUEUE_PRIORITY, -10 by default): every job of the run, stage, shot and join.
+  const jobs = await sql<{ kind: string; priority: number }>`
+    select kind, priority from job_history where payload->>'run_id' = ${run.id}
+    union all select kind, priority from jobs where payload->>'run_id' = ${run.id}`.execute(ctx.db);
+  expect(new Set(jobs.rows.map((j) => j.kind))).toEqual(new Set(["pipeline.stage", "pipeline.shot", "pipeline.join"]));
+  expect(new Set(jobs.rows.map((j) => j.priority))).toEqual(new Set([-10]));
 });
 
 test("over the balance a run is 402 with what it needs, and no run is queued", async () => {
@@ -216,6 +223,25 @@ test("over the balance a run is 402 with what it needs, and no run is queued", a
   });
   expect(await ctx.db.selectFrom("runs").select("id").where("project_id", "=", projectId).execute()).toEqual([]);
   expect(await account(me)).toEqual({ balance: 3, reserved: 0, used: 0 });
+  const free = await ctx.call("POST", "/api/v1/generate/text-to-image", {
+    token: me.token,
+    body: { prompt: "灯", width: 256, height: 256 },
+  });
+  expect(free.status).toBe(202);
+  const queued = await ctx.db
+    .selectFrom("generations")
+    .innerJoin("job_history", "job_history.id", "generations.job_id")
+    .select("job_history.priority")
+    .where("generations.id", "=", free.json.data.task_id)
+    .union(
+      ctx.db
+        .selectFrom("generations")
+        .innerJoin("jobs", "jobs.id", "generations.job_id")
+        .select("jobs.priority")
+        .where("generations.id", "=", free.json.data.task_id),
+    )
+    .execute();
+  expect(queued).toEqual([{ priority: 0 }]);
   // An ADMIN is never refused (metered all the same).
   await ctx.db.updateTable("users").set({ role: "ADMIN" }).where("id", "=", me.user.id).execute();
   const admitted = await ctx.call("POST", `/api/v1/projects/${projectId}/runs`, {

@@ -17,9 +17,16 @@ import {
   WAIT_MS,
   waitUntil,
 } from "./support/pipeline.ts";
-import { checkRunIntegrity, fanOut as sharedFanOut, runJobs as sharedRunJobs } from "./support/run-integrity.ts";
+import {
+  checkRunIntegrity,
+  checkRunSettlement,
+  fanOut as sharedFanOut,
+  runJobs as sharedRunJobs,
+} from "./support/run-integrity.ts";
 
-const ctx = await pipelineContext();
+// The local painter metered at 1 point a picture: a rescued run must settle each picture once.
+const METERED = { COMPUTE_LOCAL_USD_PER_IMAGE: "0.01" };
+const ctx = await pipelineContext(METERED);
 const spawned: PipelineWorkerProcess[] = [];
 // Registered after the context: runs before its database is dropped.
 afterAll(async () => {
@@ -33,7 +40,13 @@ afterEach(async () => {
 // A 4 s lease (a heartbeat every second): a killed worker's jobs come back soon, while a live one
 // under a fully loaded CI machine (ffmpeg on every core) still renews in time.
 async function spawn(options: Parameters<typeof spawnPipelineWorker>[1] = {}) {
-  const p = await spawnPipelineWorker(ctx, { leaseMs: 4000, rescueIntervalMs: 500, concurrency: 2, ...options });
+  const p = await spawnPipelineWorker(ctx, {
+    leaseMs: 4000,
+    rescueIntervalMs: 500,
+    concurrency: 2,
+    ...options,
+    env: { ...METERED, ...options.env },
+  });
   spawned.push(p);
   return p;
 }
@@ -117,6 +130,7 @@ describe("a worker process killed mid-run", () => {
       expect(h!.attempt).toBeGreaterThanOrEqual(2);
     }
     await checkIntegrity(projectId, runId);
+    await checkRunSettlement(ctx, runId, 1);
     await playable(me.token, run.export_id);
   });
 

@@ -296,6 +296,8 @@ export interface RunsTable {
   batch_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** Waiting for a place among its batch's `parallelism` runs in flight: no job is queued yet. */
   held: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Queue priority of the run's jobs (lower first): its payer's tier. */
+  priority: ColumnType<number, number | undefined, number>;
 }
 
 export interface AssetsTable {

@@ -256,7 +256,7 @@ async function advance(db: Db, run: RunRow, stage: Stage) {
     undefined,
     async (trx, stages) => {
       const next = nextStage(stages, stage);
-      if (next && !pause) await enqueue(trx, stageJob(run.id, next));
+      if (next && !pause) await enqueue(trx, stageJob(run, next));
     },
   );
   if (!done.applied) return;
@@ -325,6 +325,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
                   kind: "pipeline.shot",
                   queue: PIPELINE_QUEUE,
                   payload: { run_id: run.id, stage, shot_id: s.id },
+                  priority: run.priority,
                   maxAttempts: ATTEMPTS,
                   timeoutMs: 10 * 60_000,
                   ...limit,
@@ -334,6 +335,7 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
                 kind: "pipeline.join",
                 queue: PIPELINE_QUEUE,
                 payload: { run_id: run.id, stage },
+                priority: run.priority,
                 parents: children.map((c) => c.id),
                 onParentFailure: "proceed",
               });

@@ -27,6 +27,8 @@ export interface StartRun {
    * (402) rolls the run back. Told the run, its package, the story and the stages it will run.
    */
   pay?: (trx: Db, work: RunWorkToPay) => Promise<unknown>;
+  /** Queue priority of the run's jobs (the payer's tier; lower runs first, default 0). */
+  priority?: number;
 }
 
 /** Where a run continuing a package starts: the first stage its last run did not complete. */
@@ -105,6 +107,7 @@ export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promi
       from_stage: r.fromStage ?? null,
       to_stage: r.mode === "step" ? to : null,
       stages: JSON.stringify(stages),
+      priority: r.priority ?? 0,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -120,7 +123,7 @@ export async function startRunIn(trx: Transaction<Database>, r: StartRun): Promi
       inputText: project.input_text,
       stages: stagesBetween(from, to),
     });
-  await enqueue(trx, stageJob(run.id, from));
+  await enqueue(trx, stageJob(run, from));
   await appendEvent(trx, "stage", {
     project_id: project.id,
     run_id: run.id,
@@ -224,7 +227,7 @@ async function reopen(
         .set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() })
         .where("id", "=", run.project_id)
         .execute();
-    await enqueue(trx, stageJob(runId, next));
+    await enqueue(trx, stageJob(run, next));
     await appendEvent(trx, "stage", {
       project_id: run.project_id,
       run_id: runId,

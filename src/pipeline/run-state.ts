@@ -258,7 +258,7 @@ export async function releaseHeld(db: Db, batchId: string): Promise<string[]> {
   const next = await db
     .selectFrom("runs")
     .innerJoin("episodes", "episodes.id", "runs.episode_id")
-    .select(["runs.id", "runs.stages", "runs.project_id", "episodes.id as episode_id"])
+    .select(["runs.id", "runs.stages", "runs.priority", "runs.project_id", "episodes.id as episode_id"])
     .where("runs.batch_id", "=", batchId)
     .where("runs.held", "=", true)
     .where("runs.status", "=", "queued")
@@ -269,7 +269,7 @@ export async function releaseHeld(db: Db, batchId: string): Promise<string[]> {
   for (const r of next) {
     const first = STAGES.find((s) => r.stages.find((x) => x.stage === s)?.status === "pending") ?? "export";
     await db.updateTable("runs").set({ held: false }).where("id", "=", r.id).execute();
-    await enqueue(db, stageJob(r.id, first));
+    await enqueue(db, stageJob(r, first));
     firsts.push(first);
   }
   if (next.length === 0) return [];

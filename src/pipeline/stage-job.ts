@@ -4,12 +4,13 @@ export const PIPELINE_QUEUE = "pipeline";
 /** A step is tried this many times before its stage fails. */
 export const ATTEMPTS = 2;
 
-/** The job that runs one stage of a run. */
-export function stageJob(runId: string, stage: Stage) {
+/** The job that runs one stage of a run, at the run's queue priority (its payer's tier: lower runs first). */
+export function stageJob(run: { id: string; priority: number }, stage: Stage) {
   return {
     kind: "pipeline.stage",
     queue: PIPELINE_QUEUE,
-    payload: { run_id: runId, stage },
+    priority: run.priority,
+    payload: { run_id: run.id, stage },
     maxAttempts: ATTEMPTS,
     timeoutMs: 30 * 60_000,
   };

@@ -32,6 +32,11 @@ export async function tierOf(db: Db, userId: string): Promise<{ tier: UserTier; 
   return { tier, unlimited: tier === "unlimited" };
 }
 
+/** Where the user's work queues: their tier's priority (lower is claimed first). */
+export async function queuePriority(db: Db, config: Config, userId: string): Promise<number> {
+  return config.tiers[(await tierOf(db, userId)).tier].queuePriority;
+}
+
 /** The user's own account with this month's free grant of their tier in it. */
 export async function userAccount(db: Db, config: Config, userId: string): Promise<string> {
   const accountId = await accountOf(db, { userId });

@@ -118,3 +118,41 @@ export async function checkRunIntegrity(ctx: Ctx, { projectId, runId }: { projec
     expect(s.progress).toBe(100);
   }
 }
+
+/**
+ * The run's compute power after a fault: its charge closed with nothing held, one settlement per
+ * priced provider call (none twice, none for a call that was not made), and what they settled is
+ * the charge's `settled`; the payer's account holds no reservation.
+ */
+export async function checkRunSettlement(ctx: Ctx, runId: string, pointsPerImage: number) {
+  const charge = await ctx.db
+    .selectFrom("compute_charges")
+    .selectAll()
+    .where("subject_id", "=", runId)
+    .executeTakeFirstOrThrow();
+  expect([charge.status, Number(charge.held)]).toEqual(["closed", 0]);
+  const settlements = await ctx.db
+    .selectFrom("compute_ledger")
+    .select(["usage_id", "points", "reserved_change"])
+    .where("charge_id", "=", charge.id)
+    .where("kind", "=", "settle")
+    .execute();
+  const priced = await ctx.db
+    .selectFrom("provider_usage")
+    .select(["id", "images"])
+    .where("run_id", "=", runId)
+    .where("images", ">", 0)
+    .execute();
+  expect(settlements.map((s) => s.usage_id).sort()).toEqual(priced.map((u) => u.id).sort());
+  const settled = settlements.reduce((a, s) => a + Number(s.points) + Number(s.reserved_change), 0);
+  const images = priced.reduce((a, u) => a + u.images, 0);
+  // A settlement takes its points from the hold (reserved_change) and past it from the balance (points).
+  expect(-settled).toBeCloseTo(images * pointsPerImage, 4);
+  expect(Number(charge.settled)).toBeCloseTo(images * pointsPerImage, 4);
+  const account = await ctx.db
+    .selectFrom("compute_accounts")
+    .select("reserved")
+    .where("id", "=", charge.account_id)
+    .executeTakeFirstOrThrow();
+  expect(Number(account.reserved)).toBe(0);
+}

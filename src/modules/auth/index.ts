@@ -3,7 +3,9 @@ import { unauthorized } from "../../core/errors.ts";
 import type { Deps } from "../../deps.ts";
 import { authenticate, authGuard, bearerToken, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorEnvelope, ok } from "../../http/envelope.ts";
+import { ComputeSummarySchema } from "../../schemas/compute.ts";
 import { UserSchema } from "../../schemas/users.ts";
+import { mySummary } from "../../services/compute.ts";
 import { toPublicUser } from "../../services/users.ts";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody } from "./model.ts";
 import * as auth from "./service.ts";
@@ -106,9 +108,21 @@ export function authModule(deps: Deps) {
         },
       },
     )
-    .get("/me", ({ caller }) => ok(toPublicUser(caller.user)), {
-      auth: true,
-      response: { 200: Envelope(UserSchema), 401: ErrorEnvelope, 429: ErrorEnvelope },
-      detail: { summary: "The current user", security: [{ bearer: [] }] },
-    });
+    .get(
+      "/me",
+      async ({ caller }) =>
+        ok({ ...toPublicUser(caller.user), quota_info: await mySummary(deps.db, deps.config, caller.user.id) }),
+      {
+        auth: true,
+        response: {
+          200: Envelope(t.Composite([UserSchema, t.Object({ quota_info: ComputeSummarySchema })])),
+          401: ErrorEnvelope,
+          429: ErrorEnvelope,
+        },
+        detail: {
+          summary: "The current user, with their compute power (quota_info, as GET /me/compute-power)",
+          security: [{ bearer: [] }],
+        },
+      },
+    );
 }

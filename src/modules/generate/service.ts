@@ -19,7 +19,7 @@ import { estimateGeneration } from "../../pipeline/estimate.ts";
 import { GENERATION_CAPABILITY, generateJob } from "../../pipeline/generate.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
 import { enqueue } from "../../queue/index.ts";
-import { type ChargeView, reserveFor } from "../../services/compute.ts";
+import { type ChargeView, queuePriority, reserveFor } from "../../services/compute.ts";
 import { resolveModel } from "../../services/generation-models.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
 import { chargeUsage } from "../../services/usage-limits.ts";
@@ -154,7 +154,10 @@ export async function submitGeneration(
       subjectId: g.id,
       estimate,
     });
-    const job = await enqueue(trx, generateJob(g.id));
+    const job = await enqueue(trx, {
+      ...generateJob(g.id),
+      priority: await queuePriority(trx, deps.config, caller.userId),
+    });
     await trx.updateTable("generations").set({ job_id: job.id }).where("id", "=", g.id).execute();
     return {
       task_id: g.id,

@@ -14,7 +14,7 @@ import type { RunRow } from "../../pipeline/run-state.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
 import { cancelJob } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
-import { type ChargeView, runPayer } from "../../services/compute.ts";
+import { type ChargeView, queuePriority, runPayer } from "../../services/compute.ts";
 import { templateOptions } from "../../services/config-templates.ts";
 import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
@@ -91,6 +91,7 @@ export async function createProjectWithRun(
     ? { ...(await templateOptions(db, { templateId: body.template_id, spaceId })), ...body.options }
     : body.options;
   const payer = body.run ? await runPayer({ config, providers }, { userId, spaceId }) : null;
+  const priority = await queuePriority(db, config, userId);
   const { projectId, run } = await db.transaction().execute(async (trx) => {
     const id = await insertProject(trx, { userId, spaceId }, { ...body, options });
     const started = body.run
@@ -100,6 +101,7 @@ export async function createProjectWithRun(
           mode: body.run.mode,
           toStage: body.run.to_stage,
           pay: payer?.pay,
+          priority,
         })
       : null;
     return { projectId: id, run: started };
@@ -308,7 +310,8 @@ export async function startProjectRun(
 ): Promise<{ run: RunRow; compute: ChargeView | null }> {
   const project = await requireProject(deps.db, { userId, projectId }, "editor");
   const payer = await runPayer(deps, { userId, spaceId: project.space_id });
-  const run = await startRun(deps.db, { ...r, projectId, userId, pay: payer.pay });
+  const priority = await queuePriority(deps.db, deps.config, userId);
+  const run = await startRun(deps.db, { ...r, projectId, userId, pay: payer.pay, priority });
   return { run, compute: payer.reserved() };
 }
 
