@@ -21,7 +21,8 @@ const jobContext = (): JobContext => ({
   log: ctx.deps.log,
 });
 
-test("a cancel that commits while a stage job starts wins: the run stays cancelled and the stage does not run", async () => {
+/** A new user's run, queued (no worker claims it here). */
+async function queuedRun() {
   const me = await ctx.register();
   const created = await ctx.call("POST", "/api/v1/projects", {
     token: me.token,
@@ -32,7 +33,11 @@ test("a cancel that commits while a stage job starts wins: the run stays cancell
     body: { mode: "auto" },
   });
   expect(started.status).toBe(202);
-  const runId = started.json.data.id as string;
+  return { me, runId: started.json.data.id as string };
+}
+
+test("a cancel that commits while a stage job starts wins: the run stays cancelled and the stage does not run", async () => {
+  const { me, runId } = await queuedRun();
   const handler = pipelineHandlers(ctx.pipelineDeps)["pipeline.stage"]!;
 
   let job: Promise<unknown> | undefined;
@@ -65,16 +70,7 @@ test("a cancel that commits while a stage job starts wins: the run stays cancell
 });
 
 test("a stage job of a run cancelled before it read the run does nothing", async () => {
-  const me = await ctx.register();
-  const created = await ctx.call("POST", "/api/v1/projects", {
-    token: me.token,
-    body: { input: { type: "novel", text: THREE_CHAPTERS } },
-  });
-  const started = await ctx.call("POST", `/api/v1/projects/${created.json.data.id}/runs`, {
-    token: me.token,
-    body: { mode: "auto" },
-  });
-  const runId = started.json.data.id as string;
+  const { runId } = await queuedRun();
   await cancelRun(ctx.db, runId);
   const handler = pipelineHandlers(ctx.pipelineDeps)["pipeline.stage"]!;
   expect(await handler({ run_id: runId, stage: "storyline" }, jobContext())).toEqual({
