@@ -152,6 +152,15 @@ test("a local run: the estimate is what the run reserves and, per picture, what 
   expect(step.status).toBe(202);
   expect(step.json.data.compute.points).toBeGreaterThan(0);
   await ctx.waitForRun(me.token, step.json.data.id, ["paused"]);
+  // A paused run holds nothing: what it did not use went back (it reserves again if it goes on).
+  const paused = await ctx.db
+    .selectFrom("compute_ledger")
+    .select("kind")
+    .where("charge_id", "=", step.json.data.compute.charge_id)
+    .where("kind", "in", ["release", "refund"])
+    .execute();
+  expect(paused).toEqual([{ kind: "release" }]);
+  expect((await account(me)).reserved).toBe(0);
   const estimate = await ctx.call("POST", "/api/v1/estimates", {
     token: me.token,
     body: { kind: "run", project_id: projectId },

@@ -149,8 +149,8 @@ export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
  * Re-opens a failed (or cancelled) run at its failed stage: the stage runs again (shots already
  * made are reused by digest) and the run carries on from there.
  */
-export async function retryRun(db: Db, runId: string): Promise<RunRow> {
-  return reopen(db, runId, (stages) => {
+export async function retryRun(db: Db, runId: string, pay?: StartRun["pay"]): Promise<RunRow> {
+  return reopen(db, { runId, pay }, (stages) => {
     const failed = stages.find((s) => s.status === "failed" || s.status === "cancelled");
     if (!failed) throw conflict("the run has no failed stage to retry");
     return {
@@ -165,10 +165,10 @@ export async function retryRun(db: Db, runId: string): Promise<RunRow> {
 }
 
 /** Skips one stage of a failed or paused run and carries on with the next stage still to do. */
-export async function skipStage(db: Db, runId: string, stage: Stage): Promise<RunRow> {
+export async function skipStage(db: Db, runId: string, stage: Stage, pay?: StartRun["pay"]): Promise<RunRow> {
   if (stage === "storyboard" || stage === "storyline")
     throw conflict(`the ${stage} stage cannot be skipped: everything after it depends on it`);
-  return reopen(db, runId, (stages) => {
+  return reopen(db, { runId, pay }, (stages) => {
     const target = stages.find((s) => s.stage === stage)!;
     if (!["failed", "pending", "cancelled"].includes(target.status))
       throw conflict(`the ${stage} stage is ${target.status}`);
@@ -187,9 +187,10 @@ export async function skipStage(db: Db, runId: string, stage: Stage): Promise<Ru
   });
 }
 
+/** Re-queues a stopped run at `next`; `pay` reserves what the stages left to run will cost (a paused run's hold was released). */
 async function reopen(
   db: Db,
-  runId: string,
+  { runId, pay }: { runId: string; pay?: StartRun["pay"] },
   plan: (stages: StageState[]) => { stages: StageState[]; next: Stage | null },
 ): Promise<RunRow> {
   const updated = await db.transaction().execute(async (trx) => {
@@ -227,6 +228,19 @@ async function reopen(
         .set({ status: "generating", active_package_id: run.package_id, updated_at: new Date() })
         .where("id", "=", run.project_id)
         .execute();
+    if (pay) {
+      const project = await trx
+        .selectFrom("projects")
+        .select("input_text")
+        .where("id", "=", run.project_id)
+        .executeTakeFirstOrThrow();
+      await pay(trx, {
+        runId,
+        packageId: run.package_id!,
+        inputText: project.input_text,
+        stages: stages.filter((s) => s.status === "pending").map((s) => s.stage),
+      });
+    }
     await enqueue(trx, stageJob(run, next));
     await appendEvent(trx, "stage", {
       project_id: run.project_id,

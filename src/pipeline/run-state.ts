@@ -166,8 +166,8 @@ export async function finishRun(
       message: error?.message,
       ...(await episodeOfRun(trx, run)),
     });
-    // What the run reserved and did not use goes back in the same commit (a paused run keeps its hold).
-    if (status !== "paused") await closeChargesOf(trx, runId, status === "completed" ? "release" : "refund");
+    // What the run reserved and did not use goes back in the same commit; a paused run reserves again when it goes on.
+    await closeChargesOf(trx, runId, status === "failed" || status === "cancelled" ? "refund" : "release");
     // A place in the batch is free (a paused run holds none): the next waiting episode starts, in this commit.
     if (run.batch_id) await releaseHeld(trx, run.batch_id);
     return { ...run, status, stages, progress };

@@ -298,7 +298,7 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/retry",
       async ({ params, caller, set }) => {
-        const run = await projects.retryRunFor(db, { userId: caller.user.id, runId: params.id });
+        const run = await projects.retryRunFor(deps, { userId: caller.user.id, runId: params.id });
         set.status = 202;
         return ok(projects.toRun(run));
       },
@@ -312,7 +312,7 @@ export function projectsModule(deps: Deps) {
     .post(
       "/runs/:id/skip",
       async ({ params, body, caller, set }) => {
-        const run = await projects.skipStageFor(db, { userId: caller.user.id, runId: params.id }, body.stage);
+        const run = await projects.skipStageFor(deps, { userId: caller.user.id, runId: params.id }, body.stage);
         set.status = 202;
         return ok(projects.toRun(run));
       },

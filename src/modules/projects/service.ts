@@ -351,14 +351,28 @@ export async function cancelRunFor(db: Db, ids: { userId: string; runId: string 
   return cancelRun(db, run.id);
 }
 
-export async function retryRunFor(db: Db, ids: { userId: string; runId: string }): Promise<RunRow> {
-  const run = await editableRun(db, ids);
-  return retryRun(db, run.id);
+type RunDeps = { db: Db; config: Config; providers: ProviderResolver };
+
+/** The `pay` of a run going on again: the stages left, reserved for the project's payer. */
+async function reopenPayer(deps: RunDeps, ids: { userId: string; projectId: string }) {
+  const project = await requireProject(deps.db, ids, "editor");
+  return runPayer(deps, { userId: ids.userId, spaceId: project.space_id });
 }
 
-export async function skipStageFor(db: Db, ids: { userId: string; runId: string }, stage: Stage): Promise<RunRow> {
-  const run = await editableRun(db, ids);
-  return skipStage(db, run.id, stage);
+export async function retryRunFor(deps: RunDeps, ids: { userId: string; runId: string }): Promise<RunRow> {
+  const run = await editableRun(deps.db, ids);
+  const payer = await reopenPayer(deps, { userId: ids.userId, projectId: run.project_id });
+  return retryRun(deps.db, run.id, payer.pay);
+}
+
+export async function skipStageFor(
+  deps: RunDeps,
+  ids: { userId: string; runId: string },
+  stage: Stage,
+): Promise<RunRow> {
+  const run = await editableRun(deps.db, ids);
+  const payer = await reopenPayer(deps, { userId: ids.userId, projectId: run.project_id });
+  return skipStage(deps.db, run.id, stage, payer.pay);
 }
 
 /** An asset, if its project is visible to the user (404 otherwise), with a signed link valid for an hour. */
