@@ -258,6 +258,7 @@ test("over the balance a run is 402 with what it needs, and no run is queued", a
     body: { mode: "step", to_stage: "storyline" },
   });
   expect(admitted.status).toBe(202);
+  await ctx.waitForRun(me.token, admitted.json.data.id, ["paused"]);
 });
 
 test("estimates and ledgers are the caller's own: another's project or space is 404, bad bodies 400", async () => {
@@ -279,7 +280,27 @@ test("estimates and ledgers are the caller's own: another's project or space is 
   expect((await ctx.call("GET", `/api/v1/spaces/${spaceId}/compute-power`, { token: other.token })).status).toBe(404);
   const mine = await ctx.call("GET", `/api/v1/spaces/${spaceId}/compute-power`, { token: owner.token });
   expect(mine.status).toBe(200);
-  expect(mine.json.data).toMatchObject({ remaining: 0, reserved: 0, tier: null });
+  // A team space pays for its own work; it gets the month's grant of its owner's tier.
+  expect(mine.json.data).toMatchObject({ remaining: 3, gifted: 3, reserved: 0, tier: null });
+  // Work in the space draws from the space's account, not its member's.
+  const inSpace = await ctx.call("POST", "/api/v1/projects", {
+    token: owner.token,
+    body: { space_id: spaceId, input: { type: "novel", text: THREE_CHAPTERS } },
+  });
+  expect(inSpace.status).toBe(201);
+  const spaceRun = await ctx.call("POST", `/api/v1/projects/${inSpace.json.data.id}/runs`, {
+    token: owner.token,
+    body: { mode: "step", to_stage: "characters" },
+  });
+  expect(spaceRun.status).toBe(202);
+  const paidBy = await ctx.db
+    .selectFrom("compute_charges")
+    .innerJoin("compute_accounts", "compute_accounts.id", "compute_charges.account_id")
+    .select(["compute_accounts.space_id", "compute_accounts.user_id"])
+    .where("compute_charges.id", "=", spaceRun.json.data.compute.charge_id)
+    .executeTakeFirstOrThrow();
+  expect(paidBy).toEqual({ space_id: spaceId, user_id: null });
+  await ctx.waitForRun(owner.token, spaceRun.json.data.id, ["paused"]);
   for (const body of [
     { kind: "run" },
     { kind: "run", project_id: "not-a-uuid" },

@@ -224,7 +224,8 @@ export async function reserve(trx: Db, r: Reservation): Promise<string> {
       usd: r.estimate.usd,
     },
     (now) => {
-      if (r.unlimited || now.balance >= r.estimate.points) return;
+      // Work that costs nothing is never refused, even on an account a settlement took below zero.
+      if (r.unlimited || r.estimate.points <= 0 || now.balance >= r.estimate.points) return;
       throw new AppError(
         "QUOTA_EXCEEDED",
         `this needs ${r.estimate.points} points of compute power; ${Math.max(0, now.balance)} are free to spend`,

@@ -46,6 +46,17 @@ export async function userAccount(db: Db, config: Config, userId: string): Promi
   return accountId;
 }
 
+/** A team space's account with this month's free grant of its owner's tier in it (a space has no tier of its own). */
+export async function spaceAccount(db: Db, config: Config, spaceId: string): Promise<string> {
+  const accountId = await accountOf(db, { spaceId });
+  const space = await db.selectFrom("spaces").select("owner_id").where("id", "=", spaceId).executeTakeFirst();
+  if (!space?.owner_id) return accountId;
+  const { tier } = await tierOf(db, space.owner_id);
+  const atomically = <T>(f: (trx: Db) => Promise<T>) => (db.isTransaction ? f(db) : db.transaction().execute(f));
+  await atomically((trx) => grantMonthly(trx, accountId, config.tiers[tier].monthlyPoints));
+  return accountId;
+}
+
 /** What a paid request reserved: shown in its answer. */
 export interface ChargeView {
   charge_id: string;
@@ -66,6 +77,7 @@ export async function reserveFor(
   const accountId = await payingAccount(trx, r);
   const own = await accountOf(trx, { userId: r.userId });
   if (accountId === own) await userAccount(trx, config, r.userId);
+  else if (r.spaceId) await spaceAccount(trx, config, r.spaceId);
   const { unlimited } = await tierOf(trx, r.userId);
   const chargeId = await reservePoints(trx, {
     accountId,

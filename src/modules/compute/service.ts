@@ -5,9 +5,9 @@ import type { Stage } from "../../core/stages.ts";
 import type { Db } from "../../db/client.ts";
 import { estimateGeneration, estimateRun } from "../../pipeline/estimate.ts";
 import { continueFrom, stagesBetween } from "../../pipeline/orchestrate.ts";
-import { accountOf, type Estimate } from "../../providers/compute-ledger.ts";
+import type { Estimate } from "../../providers/compute-ledger.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
-import { accountSummary, ledgerPage, mySummary, userAccount } from "../../services/compute.ts";
+import { accountSummary, ledgerPage, mySummary, spaceAccount, userAccount } from "../../services/compute.ts";
 import { resolveModel } from "../../services/generation-models.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
@@ -74,16 +74,17 @@ export async function myLedger(deps: Deps, userId: string, q: { page?: number; p
 }
 
 /** A team space's account: its admins see it (others 404, like the space itself). */
-async function spaceAccount(db: Db, ids: { userId: string; spaceId: string }) {
+async function adminsSpaceAccount(deps: Deps, ids: { userId: string; spaceId: string }) {
+  const { db } = deps;
   const space = await db.selectFrom("spaces").select("type").where("id", "=", ids.spaceId).executeTakeFirst();
   if (!space) throw notFound("space");
   await requireSpaceRole(db, ids, "admin");
   if (space.type !== "team") throw notFound("space account");
-  return accountOf(db, { spaceId: ids.spaceId });
+  return spaceAccount(db, deps.config, ids.spaceId);
 }
 
 export async function spaceComputePower(deps: Deps, ids: { userId: string; spaceId: string }) {
-  return accountSummary(deps.db, await spaceAccount(deps.db, ids), null);
+  return accountSummary(deps.db, await adminsSpaceAccount(deps, ids), null);
 }
 
 export async function spaceLedger(
@@ -91,5 +92,5 @@ export async function spaceLedger(
   ids: { userId: string; spaceId: string },
   q: { page?: number; page_size?: number },
 ) {
-  return ledgerPage(deps.db, await spaceAccount(deps.db, ids), q);
+  return ledgerPage(deps.db, await adminsSpaceAccount(deps, ids), q);
 }
