@@ -37,12 +37,17 @@ export async function queuePriority(db: Db, config: Config, userId: string): Pro
   return config.tiers[(await tierOf(db, userId)).tier].queuePriority;
 }
 
+/** This month's free points of the tier into the account, in the caller's transaction or a new one. */
+async function grantTierMonthly(db: Db, config: Config, g: { accountId: string; tier: UserTier }) {
+  const grant = (trx: Db) => grantMonthly(trx, g.accountId, config.tiers[g.tier].monthlyPoints);
+  await (db.isTransaction ? grant(db) : db.transaction().execute(grant));
+}
+
 /** The user's own account with this month's free grant of their tier in it. */
 export async function userAccount(db: Db, config: Config, userId: string): Promise<string> {
   const accountId = await accountOf(db, { userId });
   const { tier } = await tierOf(db, userId);
-  const atomically = <T>(f: (trx: Db) => Promise<T>) => (db.isTransaction ? f(db) : db.transaction().execute(f));
-  await atomically((trx) => grantMonthly(trx, accountId, config.tiers[tier].monthlyPoints));
+  await grantTierMonthly(db, config, { accountId, tier });
   return accountId;
 }
 
@@ -52,8 +57,7 @@ export async function spaceAccount(db: Db, config: Config, spaceId: string): Pro
   const space = await db.selectFrom("spaces").select("owner_id").where("id", "=", spaceId).executeTakeFirst();
   if (!space?.owner_id) return accountId;
   const { tier } = await tierOf(db, space.owner_id);
-  const atomically = <T>(f: (trx: Db) => Promise<T>) => (db.isTransaction ? f(db) : db.transaction().execute(f));
-  await atomically((trx) => grantMonthly(trx, accountId, config.tiers[tier].monthlyPoints));
+  await grantTierMonthly(db, config, { accountId, tier });
   return accountId;
 }
 
