@@ -4,8 +4,13 @@
 // settles once, the end releases the rest; over the balance is 402 and nothing is queued.
 import { expect, test } from "bun:test";
 import { sql } from "kysely";
+import { regenerateJob } from "../src/pipeline/jobs.ts";
+import { queueTasks } from "../src/pipeline/tasks.ts";
+import { expireCharges } from "../src/providers/compute-ledger.ts";
+import { cancelJob } from "../src/queue/admin.ts";
+import { tasksPayer } from "../src/services/compute.ts";
 import { THREE_CHAPTERS } from "./fixtures/season.ts";
-import { pipelineContext, waitUntil } from "./support/pipeline.ts";
+import { completedProject, pipelineContext, waitUntil } from "./support/pipeline.ts";
 
 const ctx = await pipelineContext({
   COMPUTE_LOCAL_USD_PER_IMAGE: "0.01",
@@ -307,10 +312,188 @@ test("estimates and ledgers are the caller's own: another's project or space is 
     { kind: "generate", type: "text_to_sound" },
     { kind: "generate", type: "text_to_image", num_images: 9 },
     { kind: "bill" },
+    { kind: "regenerate", project_id: created.json.data.id, what: "sound" },
+    { kind: "regenerate", project_id: created.json.data.id, what: "music", count: 9 },
+    { kind: "batch_video", project_id: created.json.data.id, clip_ids: [] },
+    { kind: "export", project_id: created.json.data.id, cover: { cover_type: "auto" } },
   ]) {
     const bad = await ctx.call("POST", "/api/v1/estimates", { token: owner.token, body });
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe("VALIDATION_ERROR");
   }
   expect((await ctx.call("GET", "/api/v1/me/compute-power")).status).toBe(401);
+});
+
+/** A generation task as GET /tasks/:id shows it, once it has ended. */
+const taskEnded = (token: string, id: string) =>
+  waitUntil(`task ${id} to end`, async () => {
+    const t = (await ctx.call("GET", `/api/v1/tasks/${id}`, { token })).json.data;
+    return ["completed", "failed", "cancelled"].includes(t.status) ? t : null;
+  });
+
+const chargeOf = (subjectId: string) =>
+  ctx.db.selectFrom("compute_charges").selectAll().where("subject_id", "=", subjectId).executeTakeFirstOrThrow();
+
+test("a regeneration, a batch of clip videos and a standalone export each reserve their estimate, settle against it and release the rest", async () => {
+  const me = await vip();
+  const { project } = await completedProject(ctx, me.token);
+  const shots = await ctx.db
+    .selectFrom("package_shots")
+    .innerJoin("projects", "projects.active_package_id", "package_shots.package_id")
+    .select("package_shots.shot_id")
+    .where("projects.id", "=", project.id)
+    .orderBy("package_shots.position")
+    .execute();
+  const clipId = shots[0]!.shot_id;
+
+  // A new keyframe: one picture, reserved on the task and settled against it.
+  const estimate = await ctx.call("POST", "/api/v1/estimates", {
+    token: me.token,
+    body: { kind: "regenerate", project_id: project.id, what: "keyframe", target: clipId },
+  });
+  expect(estimate.status).toBe(200);
+  expect(estimate.json.data).toMatchObject({ points: 1, usd: 0.01 });
+  const unnamed = await ctx.call("POST", "/api/v1/estimates", {
+    token: me.token,
+    body: { kind: "regenerate", project_id: project.id, what: "keyframe" },
+  });
+  expect(unnamed.status).toBe(400);
+  expect(unnamed.json.error.details.fields).toEqual([{ path: "/target", message: expect.any(String) }]);
+  const unknown = await ctx.call("POST", "/api/v1/estimates", {
+    token: me.token,
+    body: { kind: "batch_video", project_id: project.id, clip_ids: ["no-such-clip"] },
+  });
+  expect(unknown.status).toBe(404);
+  const regen = await ctx.call("POST", `/api/v1/projects/${project.id}/timeline/clips/${clipId}/regenerate-image`, {
+    token: me.token,
+    body: {},
+  });
+  expect(regen.status).toBe(202);
+  expect(regen.json.data.compute).toMatchObject({ points: 1, breakdown: estimate.json.data.breakdown });
+  const taskId = regen.json.data.task_ids[0] as string;
+  expect((await taskEnded(me.token, taskId)).status).toBe("completed");
+  const charge = await chargeOf(taskId);
+  expect(charge).toMatchObject({ kind: "regenerate", status: "closed", id: regen.json.data.compute.charge_id });
+  expect(Number(charge.settled)).toBe(1);
+  expect((await account(me)).reserved).toBe(0);
+
+  // A batch: one charge for the batch task, none for its per-clip children.
+  const batchEstimate = await ctx.call("POST", "/api/v1/estimates", {
+    token: me.token,
+    body: { kind: "batch_video", project_id: project.id, clip_ids: [clipId, shots[1]!.shot_id] },
+  });
+  expect(batchEstimate.status).toBe(200);
+  expect(batchEstimate.json.data.breakdown).toHaveLength(2);
+  const batch = await ctx.call("POST", `/api/v1/projects/${project.id}/timeline/generate-videos`, {
+    token: me.token,
+    body: { clip_ids: [clipId, shots[1]!.shot_id] },
+  });
+  expect(batch.status).toBe(202);
+  expect(batch.json.data.compute).toMatchObject({
+    points: batchEstimate.json.data.points,
+    breakdown: batchEstimate.json.data.breakdown,
+  });
+  const ended = await taskEnded(me.token, batch.json.data.task_id);
+  expect(ended.status).toBe("completed");
+  expect(await chargeOf(batch.json.data.task_id)).toMatchObject({ kind: "batch_video", status: "closed" });
+  const childCharges = await ctx.db
+    .selectFrom("compute_charges")
+    .select("id")
+    .where("subject_id", "in", batch.json.data.task_ids)
+    .execute();
+  expect(childCharges).toEqual([]);
+
+  // A standalone export: its automatic cover's poster at most (the run painted it already, so
+  // it may be found again and cost nothing); what it does not spend goes back.
+  const exportEstimate = await ctx.call("POST", "/api/v1/estimates", {
+    token: me.token,
+    body: { kind: "export", project_id: project.id },
+  });
+  expect(exportEstimate.status).toBe(200);
+  const poster = exportEstimate.json.data.breakdown.find((l: { capability: string }) => l.capability === "image");
+  expect(poster).toMatchObject({ stage: "export", units: { images: 1 } });
+  const started = await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: {} });
+  expect(started.status).toBe(202);
+  expect(started.json.data.compute).toMatchObject({ points: exportEstimate.json.data.points });
+  const done = await ctx.waitForExport(me.token, started.json.data.id);
+  expect(done.status).toBe("completed");
+  const exportCharge = await chargeOf(started.json.data.id);
+  expect(exportCharge).toMatchObject({ kind: "export", status: "closed" });
+  expect(Number(exportCharge.settled)).toBeLessThanOrEqual(Number(exportCharge.estimate_points));
+  expect((await account(me)).reserved).toBe(0);
+
+  // Over the balance: 402 and no task, no job, nothing held.
+  const before = await ctx.db
+    .selectFrom("generation_tasks")
+    .select("id")
+    .where("project_id", "=", project.id)
+    .execute();
+  await ctx.db.updateTable("compute_accounts").set({ balance: "0" }).where("user_id", "=", me.user.id).execute();
+  const refused = await ctx.call("POST", `/api/v1/projects/${project.id}/timeline/clips/${clipId}/regenerate-image`, {
+    token: me.token,
+    body: {},
+  });
+  expect(refused.status).toBe(402);
+  expect(refused.json.error).toMatchObject({ code: "QUOTA_EXCEEDED", details: { needed: 1, balance: 0 } });
+  const refusedExport = await ctx.call("POST", `/api/v1/projects/${project.id}/exports`, { token: me.token, body: {} });
+  expect(refusedExport.status).toBe(402);
+  const after = await ctx.db.selectFrom("generation_tasks").select("id").where("project_id", "=", project.id).execute();
+  expect(after).toHaveLength(before.length);
+  expect(await account(me)).toMatchObject({ balance: 0, reserved: 0 });
+});
+
+test("the sweep leaves a task's charge while its job is on the queue and expires it once the job is gone", async () => {
+  const me = await vip();
+  const { project } = await completedProject(ctx, me.token);
+  const { active_package_id } = await ctx.db
+    .selectFrom("projects")
+    .select("active_package_id")
+    .where("id", "=", project.id)
+    .executeTakeFirstOrThrow();
+  const packageId = active_package_id!;
+  const payer = await tasksPayer(ctx.pipelineDeps, { userId: me.user.id });
+  // Not before tomorrow: no worker claims it while the test looks at it.
+  const job = regenerateJob({
+    project_id: project.id,
+    package_id: packageId,
+    target: packageId,
+    what: "music",
+    user_id: me.user.id,
+    seed: 7,
+    count: 1,
+  });
+  const { tasks } = await queueTasks(
+    ctx.db,
+    { projectId: project.id, packageId, userId: me.user.id },
+    [
+      {
+        kind: "bgm",
+        target: { type: "package", id: packageId },
+        params: { seed: 7 },
+        job: { ...job, runAt: new Date(Date.now() + 86_400_000) },
+      },
+    ],
+    undefined,
+    payer.pay,
+  );
+  const task = tasks[0]!;
+  const chargeId = payer.reserved()!.charge_id;
+  await ctx.db
+    .updateTable("compute_charges")
+    .set({ expires_at: new Date(0) })
+    .where("id", "=", chargeId)
+    .execute();
+  await expireCharges(ctx.db);
+  expect((await chargeOf(task.id)).status).toBe("open");
+  // An operator cancels the job: the task never hears of it, and the sweep gives the hold back.
+  expect(await cancelJob(ctx.db, task.job_id!)).toBe("cancelled");
+  await expireCharges(ctx.db);
+  expect((await chargeOf(task.id)).status).toBe("closed");
+  const closedBy = await ctx.db
+    .selectFrom("compute_ledger")
+    .select("kind")
+    .where("charge_id", "=", chargeId)
+    .where("kind", "in", ["release", "refund", "expire"])
+    .execute();
+  expect(closedBy).toEqual([{ kind: "expire" }]);
 });

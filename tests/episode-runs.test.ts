@@ -86,10 +86,28 @@ test("a batch renders every episode as its own package and export, with the seas
   });
   expect(replan.status).toBe(409);
 
+  // Each episode's run reserved its own estimate in the batch's transaction (the local providers cost nothing).
+  expect(batch.json.data.compute).toEqual({ points: 0, usd: 0 });
+  for (const r of runs) expect([typeof r.compute.charge_id, r.compute.points]).toEqual(["string", 0]);
   for (const r of runs) {
     const run = await ctx.waitForRun(me.token, r.run_id, ["completed", "failed"]);
     expect(run.status).toBe("completed");
   }
+  const charges = await ctx.db
+    .selectFrom("compute_charges")
+    .select(["subject_id", "kind", "status"])
+    .where(
+      "id",
+      "in",
+      runs.map((r: { compute: { charge_id: string } }) => r.compute.charge_id),
+    )
+    .orderBy("subject_id")
+    .execute();
+  expect(charges).toEqual(
+    runs
+      .map((r: { run_id: string }) => ({ subject_id: r.run_id, kind: "run", status: "closed" }))
+      .sort((a: { subject_id: string }, b: { subject_id: string }) => a.subject_id.localeCompare(b.subject_id)),
+  );
   // Never more than two in flight: the third started only when one of the first two had ended.
   const events = await ctx.db
     .selectFrom("project_events")

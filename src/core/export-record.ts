@@ -14,6 +14,7 @@ export type SubtitleFont = (typeof SUBTITLE_FONTS)[number];
 export const EXPORT_FORMATS = ["MP4", "MOV", "capcut_draft", "mlt"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const COVER_TYPES = ["auto", "from_clip", "custom", "title"] as const;
+export type CoverType = (typeof COVER_TYPES)[number];
 
 const Hex = Type.String({ pattern: "^#[0-9a-fA-F]{6}$", examples: ["#FFFFFF"] });
 const FrameSide = Type.Integer({ minimum: 128, maximum: 7680, multipleOf: 2 });

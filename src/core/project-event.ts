@@ -14,7 +14,8 @@ export type ProjectEventName =
   | "cancelled"
   | "task_progress"
   | "task_completed"
-  | "task_failed";
+  | "task_failed"
+  | "quota_insufficient";
 
 /** The body of one entry of a project's event log (`project_events.data`). */
 export interface ProjectEventData {
@@ -34,6 +35,9 @@ export interface ProjectEventData {
   parent_task_id?: string;
   task_kind?: TaskKind;
   target?: TaskTarget;
+  /** For quota_insufficient (seed 003's quota.insufficient): points the run needs beyond its hold, and what is free. */
+  required?: number;
+  remaining?: number;
   /** For an episode's run: the episode, and how far its batch has come. */
   episode_id?: string;
   series?: SeriesProgress;

@@ -77,6 +77,8 @@ export interface StepWhere {
   shotId?: string | null;
   jobId?: string | null;
   attempt?: number | null;
+  /** Whose compute-power charge pays for the step's calls, when not the run's (a task, a standalone export). */
+  subjectId?: string | null;
   /** The model the creator chose for this step (`model_id`), instead of the capability's chain. */
   model?: ModelPin;
 }
@@ -98,6 +100,7 @@ export async function stepContextFor(
     shotId: where.shotId ?? null,
     jobId: where.jobId ?? null,
     attempt: where.attempt ?? null,
+    subjectId: where.subjectId ?? null,
   };
   return {
     deps,

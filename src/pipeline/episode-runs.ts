@@ -11,7 +11,7 @@ import type { Db } from "../db/client.ts";
 import type { Database } from "../db/types.ts";
 import { appendEvent } from "../realtime/events.ts";
 import type { CharacterMaterial, PackageContent } from "../story/material.ts";
-import { cancelRun } from "./orchestrate.ts";
+import { cancelRun, type StartRun } from "./orchestrate.ts";
 import { nextVersion } from "./packages.ts";
 import { releaseHeld, seriesProgress } from "./run-state.ts";
 
@@ -28,6 +28,10 @@ export interface StartEpisodes {
   parallelism?: number;
   recap?: boolean;
   nextCard?: boolean;
+  /** Reserves each episode run's cost in the batch's transaction (StartRun.pay): over the balance, no batch. */
+  pay?: StartRun["pay"];
+  /** Queue priority of the runs' jobs (the payer's tier). */
+  priority?: number;
 }
 
 export interface StartedEpisode {
@@ -98,8 +102,9 @@ async function episodePackage(
 
 /**
  * Starts a batch: one run per episode, each into a new package of the episode, the first
- * `parallelism` queued at once and the others held until a place frees up. One transaction under
- * the project's row lock, so a re-plan or a second batch cannot interleave with it.
+ * `parallelism` queued at once and the others held until a place frees up, each run's cost reserved
+ * as it is made (a held run holds its share from the start, so the batch can never overspend). One
+ * transaction under the project's row lock, so a re-plan or a second batch cannot interleave with it.
  */
 export async function startEpisodeRuns(
   db: Db,
@@ -112,7 +117,12 @@ export async function startEpisodeRuns(
     ]);
   return db.transaction().execute(async (trx) => {
     // Serialises with a re-plan (which replaces the episodes) and with another batch of the project.
-    await trx.selectFrom("projects").select("id").where("id", "=", r.projectId).forUpdate().executeTakeFirstOrThrow();
+    const project = await trx
+      .selectFrom("projects")
+      .select("input_text")
+      .where("id", "=", r.projectId)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
     const episodes = await pickEpisodes(trx, r);
     const busy = await trx
       .selectFrom("runs")
@@ -175,9 +185,17 @@ export async function startEpisodeRuns(
           episode_id: episode.id,
           batch_id: batch.id,
           held: true,
+          priority: r.priority ?? 0,
         })
         .returning("id")
         .executeTakeFirstOrThrow();
+      if (r.pay)
+        await r.pay(trx, {
+          runId: run.id,
+          packageId,
+          inputText: project.input_text,
+          stages: stages.filter((x) => x.status === "pending").map((x) => x.stage),
+        });
       await trx.updateTable("episodes").set({ current_package_id: packageId }).where("id", "=", episode.id).execute();
       runs.push({ episode_id: episode.id, index: episode.n, run_id: run.id, held: true });
     }

@@ -1,5 +1,6 @@
 import type { ComputeConfig } from "../config.ts";
 import type { Capability } from "../core/capabilities.ts";
+import type { ExportOptions } from "../core/export-record.ts";
 import type { GenerationKind, GenerationParams } from "../core/generation.ts";
 import { STAGES, type Stage } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
@@ -7,8 +8,10 @@ import type { EstimateLine } from "../db/types.ts";
 import { type Estimate, pointsOf, roundPoints } from "../providers/compute-ledger.ts";
 import { costOf } from "../providers/pricing.ts";
 import type { Billing, Providers, Usage } from "../providers/types.ts";
+import type { ShotMaterial } from "../story/material.ts";
 import { estimateSpeechS } from "../story/timing.ts";
 import { loadPackage, loadShots } from "./packages.ts";
+import { trackLengthS } from "./steps/music.ts";
 
 /**
  * What a piece of work will cost before it is queued: per stage, which model of the chain's head
@@ -135,6 +138,87 @@ export async function estimateRun(db: Db, c: ComputeConfig, providers: Providers
     for (const u of unitsOf(stage, w))
       lines.push(priced(c, { stage, capability: u.capability, model: providers[u.capability] }, u.usage));
   }
+  return estimateOf(lines);
+}
+
+/** What a regeneration makes (RegeneratePayload's `what`): a picture, a clip's video or lines, music tracks. */
+export const REGENERATION_WHATS = ["keyframe", "clip", "reference", "scene_image", "voice", "music"] as const;
+export type RegenerationWhat = (typeof REGENERATION_WHATS)[number];
+
+export interface RegenerationWork {
+  what: RegenerationWhat;
+  /** A shot id for keyframe, clip and voice; else a character, a scene or the package. */
+  target: string;
+  /** Music tracks asked for. */
+  count?: number;
+}
+
+/** The seconds a shot's lines take spoken. */
+const spokenS = (shot: ShotMaterial) => shot.lines.reduce((a, l) => a + estimateSpeechS(l.text, l.voice.speed), 0);
+
+/**
+ * The estimate of regenerations of a package (a candidate picture, a clip's video, its lines
+ * spoken again, music), each one line at the price of the model that will make it.
+ */
+export async function estimateRegenerations(
+  db: Db,
+  c: ComputeConfig,
+  providers: Providers,
+  r: { packageId: string; works: RegenerationWork[] },
+): Promise<Estimate> {
+  const shots = await loadShots(db, r.packageId);
+  const byId = new Map(shots.map((s) => [s.id, s]));
+  const lines: EstimateLine[] = [];
+  for (const w of r.works) {
+    const stage = `regenerate_${w.what}`;
+    const line = (capability: Capability, usage: Usage) =>
+      priced(c, { stage, capability, model: providers[capability] }, usage);
+    if (w.what === "keyframe" || w.what === "reference" || w.what === "scene_image")
+      lines.push(line("image", { images: 1 }));
+    else if (w.what === "music") lines.push(line("music", { audioSeconds: trackLengthS(shots) * (w.count ?? 1) }));
+    else {
+      const shot = byId.get(w.target);
+      if (!shot) continue;
+      lines.push(
+        w.what === "clip"
+          ? line("video", { videoSeconds: shot.durationS })
+          : line("speech", { audioSeconds: spokenS(shot) }),
+      );
+    }
+  }
+  return estimateOf(lines);
+}
+
+/**
+ * The estimate of a standalone export: what it makes again before composing (stale keyframes,
+ * lines without a recording, the clips those change) and the painted poster of an automatic cover.
+ */
+export async function estimateExport(
+  db: Db,
+  c: ComputeConfig,
+  providers: Providers,
+  r: { packageId: string; options: Pick<ExportOptions, "cover"> },
+): Promise<Estimate> {
+  const units = { images: 0, audioSeconds: 0, videoSeconds: 0 };
+  for (const shot of await loadShots(db, r.packageId)) {
+    const unvoiced = shot.lines.some((l) => !l.audio);
+    if (shot.stale.length === 0 && !unvoiced) continue;
+    if (shot.stale.includes("keyframe")) units.images++;
+    if (shot.stale.includes("voice") || unvoiced) units.audioSeconds += spokenS(shot);
+    if (shot.clip.selected !== null) units.videoSeconds += shot.durationS;
+  }
+  const cover = r.options.cover;
+  if (cover.enabled && (cover.cover_type ?? "auto") === "auto") units.images++;
+  const stage = "export";
+  const lines: EstimateLine[] = [];
+  if (units.images)
+    lines.push(priced(c, { stage, capability: "image", model: providers.image }, { images: units.images }));
+  if (units.audioSeconds)
+    lines.push(
+      priced(c, { stage, capability: "speech", model: providers.speech }, { audioSeconds: units.audioSeconds }),
+    );
+  if (units.videoSeconds)
+    lines.push(priced(c, { stage, capability: "video", model: providers.video }, { videoSeconds: units.videoSeconds }));
   return estimateOf(lines);
 }
 

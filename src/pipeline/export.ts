@@ -11,6 +11,7 @@ import type { ProjectOptions } from "../core/project-options.ts";
 import type { Db } from "../db/client.ts";
 import { composeToStorage, editorProjectToStorage } from "../media/publish.ts";
 import type { CoverSpec, Timeline, TimelineShot } from "../media/timeline.ts";
+import { closeChargesOf } from "../providers/compute-ledger.ts";
 import { PermanentJobError } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import type { StoredObject } from "../storage/types.ts";
@@ -138,7 +139,10 @@ export async function buildTimeline(
   };
 }
 
-type ExportSource = { package_id: string | null; created_by: string | null; run_id: string | null };
+type ExportSource = { id: string; package_id: string | null; created_by: string | null; run_id: string | null };
+
+/** Whose charge pays for an export's calls: its run's, or a standalone export's own. */
+const payingSubject = (ex: Pick<ExportSource, "id" | "run_id">) => ex.run_id ?? ex.id;
 
 /**
  * Something an export is not worth failing for, made with the export's providers: when it cannot
@@ -153,6 +157,7 @@ async function bestEffort<T>(
   if (!ex.package_id) return fallback;
   const step = await stepContextFor(deps, project, { packageId: ex.package_id, ownerId: ex.created_by }, signal, {
     runId: ex.run_id,
+    subjectId: payingSubject(ex),
     stage: "export",
   });
   try {
@@ -225,13 +230,19 @@ async function coverSpec(
 async function refreshStale(
   deps: PipelineDeps,
   project: Parameters<typeof stepContextFor>[1],
-  { packageId, ownerId, runId }: { packageId: string; ownerId: string | null; runId: string | null },
+  {
+    packageId,
+    ownerId,
+    runId,
+    subjectId,
+  }: { packageId: string; ownerId: string | null; runId: string | null; subjectId: string },
   signal: AbortSignal,
 ) {
   for (const before of await loadShots(deps.db, packageId)) {
     if (before.stale.length === 0 && before.lines.every((l) => l.audio)) continue;
     const step = await stepContextFor(deps, project, { packageId, ownerId }, signal, {
       runId,
+      subjectId,
       stage: "export",
       shotId: before.id,
     });
@@ -278,7 +289,12 @@ export async function renderExport(
     .where("status", "in", ["queued", "running", "failed"])
     .executeTakeFirst();
   if (Number(started.numUpdatedRows) === 0) throw new PermanentJobError(`the export is ${ex.status}`);
-  await refreshStale(deps, project, { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id }, signal);
+  await refreshStale(
+    deps,
+    project,
+    { packageId: ex.package_id!, ownerId: ex.created_by, runId: ex.run_id, subjectId: payingSubject(ex) },
+    signal,
+  );
   const pkg = await loadPackage(db, ex.package_id!);
   const seasonTitle = pkg.storyline?.title ?? project.name;
   const frame = await episodeFrame(db, { packageId: ex.package_id!, runId: ex.run_id, seasonTitle });
@@ -421,6 +437,8 @@ export async function renderExport(
       current_step: isEditorFormat(options.format) ? "Project ready" : "Video ready",
       files,
     });
+    // A standalone export's hold: what its calls did not spend goes back.
+    await closeChargesOf(trx, exportId, "release");
   });
   return { files, segments: made.segments };
 }
@@ -492,16 +510,17 @@ export async function failExport(
       .where("status", "in", ["queued", "running"])
       .returning(["project_id", "run_id"])
       .executeTakeFirst();
-    if (ex)
-      await appendEvent(trx, "failed", {
-        project_id: ex.project_id,
-        run_id: ex.run_id,
-        export_id: exportId,
-        stage: "export",
-        status: "failed",
-        progress: 0,
-        current_step: null,
-        message,
-      });
+    if (!ex) return;
+    await closeChargesOf(trx, exportId, "refund");
+    await appendEvent(trx, "failed", {
+      project_id: ex.project_id,
+      run_id: ex.run_id,
+      export_id: exportId,
+      stage: "export",
+      status: "failed",
+      progress: 0,
+      current_step: null,
+      message,
+    });
   });
 }

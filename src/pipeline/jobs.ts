@@ -3,20 +3,20 @@ import { PER_SHOT, type Stage, type StepFailure } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import { ComposeError } from "../media/compose-error.ts";
 import { AiServiceError } from "../providers/ai-error.ts";
-import { costOf, priceOf } from "../providers/pricing.ts";
 import type { Mood } from "../providers/types.ts";
 import { enqueue, enqueueMany, type Handler, type JobContext, PermanentJobError } from "../queue/index.ts";
 import type { AssetRef } from "../story/material.ts";
-import { estimateSpeechS } from "../story/timing.ts";
 import { type PipelineDeps, type StepContext, stepContextFor } from "./context.ts";
+import { estimateRegenerations, type RegenerationWhat } from "./estimate.ts";
 import { createExport, exportDefaults, failExport, renderExport } from "./export.ts";
+import { fundStage, resumeFunded } from "./funding.ts";
 import { generateHandlers } from "./generate.ts";
 import { loadPackage, loadShot, loadShots, savePackage, saveShot } from "./packages.ts";
 import { finishRun, getRun, markRunning, nextStage, type RunRow, updateStage } from "./run-state.ts";
 import { ATTEMPTS, PIPELINE_QUEUE, stageJob } from "./stage-job.ts";
 import * as analysis from "./steps/analysis.ts";
 import type { Guide } from "./steps/guide.ts";
-import { music, musicCandidates, trackLengthS } from "./steps/music.ts";
+import { music, musicCandidates } from "./steps/music.ts";
 import * as shots from "./steps/shots.ts";
 import { finishTask, startTask } from "./tasks.ts";
 
@@ -48,11 +48,13 @@ export interface RegeneratePayload {
   package_id: string;
   /** A shot id, a character's name or a scene id. */
   target: string;
-  what: "keyframe" | "clip" | "reference" | "scene_image" | "voice" | "music";
+  what: RegenerationWhat;
   seed: number;
   user_id: string;
   /** The generation task the creator follows (absent on jobs queued before tasks existed). */
   task_id?: string;
+  /** The task whose compute-power charge pays (its batch's parent, or the task itself). */
+  subject_id?: string;
   /** How the creator steered it: their prompt, an instruction added to ours, pictures to follow (image assets). */
   prompt?: string;
   user_prompt?: string;
@@ -151,25 +153,6 @@ async function regenerate(step: StepContext, p: RegeneratePayload): Promise<Asse
   );
   await savePackage(db, p.package_id, { scenes });
   return [ref];
-}
-
-/**
- * What the task's provider is expected to charge at its list price (pricing.ts): one picture, the
- * clip's seconds of video, or its lines' estimated seconds of speech.
- */
-async function regenerationCost(step: StepContext, p: RegeneratePayload): Promise<number> {
-  const { providers } = step;
-  if (p.what === "keyframe" || p.what === "reference" || p.what === "scene_image")
-    return costOf(priceOf(providers.image.provider, providers.image.modelId), { images: 1 });
-  if (p.what === "music") {
-    const seconds = trackLengthS(await loadShots(step.deps.db, p.package_id)) * (p.count ?? 1);
-    return costOf(priceOf(providers.music.provider, providers.music.modelId), { audioSeconds: seconds });
-  }
-  const shot = await loadShot(step.deps.db, { packageId: p.package_id, shotId: p.target });
-  if (p.what === "clip")
-    return costOf(priceOf(providers.video.provider, providers.video.modelId), { videoSeconds: shot.durationS });
-  const spokenS = shot.lines.reduce((s, l) => s + estimateSpeechS(l.text, l.voice.speed), 0);
-  return costOf(priceOf(providers.speech.provider, providers.speech.modelId), { audioSeconds: spokenS });
 }
 
 /**
@@ -283,6 +266,9 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
   return {
     // Direct generation (POST /generate/*) runs on the pipeline's queue and workers.
     ...generateHandlers(deps),
+    "pipeline.resume_funded": async (payload: { account_id: string }) => ({
+      resumed: await resumeFunded(db, payload.account_id),
+    }),
     "pipeline.stage": async (payload: { run_id: string; stage: Stage }, ctx: JobContext) => {
       const run = await getRun(db, payload.run_id);
       if (!active(run)) return { skipped: "the run is not running" };
@@ -293,6 +279,9 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
       // Redelivered after its work was recorded (a worker died before the queue heard back).
       if (state.status === "completed" || state.status === "skipped" || state.join_id)
         return { skipped: "already done" };
+      // Within what the run was given: the stages left priced again, topped up from the balance, or the run pauses.
+      if (!(await fundStage(deps, run, { stage, jobId: ctx.id, attempt: ctx.attempt })))
+        return { paused: "compute power ran out" };
       // A cancel marks the stage cancelled (finishRun): then it stays so, and nothing runs.
       const started = await updateStage(db, run.id, stage, (s) =>
         s.status === "cancelled" ? null : { status: "running", progress: 0, error: null },
@@ -444,11 +433,18 @@ export function pipelineHandlers(deps: PipelineDeps): Record<string, Handler> {
         shotId: perShot ? payload.target : null,
         jobId: ctx.id,
         attempt: ctx.attempt,
+        subjectId: payload.subject_id ?? payload.task_id ?? null,
         ...(payload.model ? { model: { capability: REGENERATE_CAPABILITY[payload.what], ...payload.model } } : {}),
       });
       const taskId = payload.task_id;
       if (taskId) {
-        const costEstimateUsd = await regenerationCost(step, payload).catch(() => null);
+        const costEstimateUsd = await estimateRegenerations(db, deps.config.compute, step.providers, {
+          packageId: payload.package_id,
+          works: [payload],
+        }).then(
+          (e) => e.usd,
+          () => null,
+        );
         if (!(await startTask(db, { taskId, costEstimateUsd }))) return { skipped: "the task has ended" };
       }
       try {

@@ -3,6 +3,7 @@ import { conflict, validation } from "../core/errors.ts";
 import { STAGES, type Stage, type StageState } from "../core/stages.ts";
 import type { Db } from "../db/client.ts";
 import type { Database } from "../db/types.ts";
+import { closeChargesOf } from "../providers/compute-ledger.ts";
 import { cancelJob, enqueue } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
 import { newPackageVersion } from "./packages.ts";
@@ -229,6 +230,8 @@ async function reopen(
         .where("id", "=", run.project_id)
         .execute();
     if (pay) {
+      // What it still holds (a run paused for want of points keeps its hold) gives way to the new estimate.
+      await closeChargesOf(trx, runId, "release");
       const project = await trx
         .selectFrom("projects")
         .select("input_text")

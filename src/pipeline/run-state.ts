@@ -109,6 +109,8 @@ export async function finishRun(
   runId: string,
   status: Exclude<RunStatus, "queued" | "running">,
   error?: StepFailure & { stage?: string },
+  /** A run paused for want of compute power keeps what it holds: it goes on when points arrive (funding.ts). */
+  opts: { keepHold?: boolean } = {},
 ) {
   // Inside a caller's transaction (deleting a project cancels its runs in the delete's own), join it.
   const atomically = <T>(body: (trx: Db) => Promise<T>) =>
@@ -167,7 +169,8 @@ export async function finishRun(
       ...(await episodeOfRun(trx, run)),
     });
     // What the run reserved and did not use goes back in the same commit; a paused run reserves again when it goes on.
-    await closeChargesOf(trx, runId, status === "failed" || status === "cancelled" ? "refund" : "release");
+    if (!opts.keepHold)
+      await closeChargesOf(trx, runId, status === "failed" || status === "cancelled" ? "refund" : "release");
     // A place in the batch is free (a paused run holds none): the next waiting episode starts, in this commit.
     if (run.batch_id) await releaseHeld(trx, run.batch_id);
     return { ...run, status, stages, progress };

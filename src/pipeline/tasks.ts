@@ -2,8 +2,10 @@ import { type Selectable, sql } from "kysely";
 import type { TaskError, TaskKind, TaskParams, TaskResult, TaskTarget } from "../core/generation-task.ts";
 import type { Db } from "../db/client.ts";
 import type { GenerationTasksTable } from "../db/types.ts";
+import { closeChargesOf } from "../providers/compute-ledger.ts";
 import { type EnqueueInput, enqueueMany } from "../queue/index.ts";
 import { appendEvent } from "../realtime/events.ts";
+import type { RegenerationWork } from "./estimate.ts";
 
 export type TaskRow = Selectable<GenerationTasksTable>;
 
@@ -12,8 +14,20 @@ export interface TaskOrder {
   kind: Exclude<TaskKind, "video_batch">;
   target: TaskTarget;
   params: TaskParams;
-  job: Omit<EnqueueInput, "payload"> & { payload: Record<string, unknown> };
+  job: Omit<EnqueueInput, "payload"> & { payload: RegenerationWork & Record<string, unknown> };
 }
+
+/** What a charge for queued tasks pays for: a batch's children under one charge, else one task. */
+export interface TasksToPay {
+  packageId: string;
+  /** The task whose charge it is (the batch's parent, or the one task); its jobs settle against it. */
+  subjectId: string;
+  kind: "regenerate" | "batch_video";
+  works: RegenerationWork[];
+}
+
+/** Reserves what the tasks will cost, in the transaction that queues them (over the balance it throws, and nothing is queued). */
+export type TasksPay = (trx: Db, w: TasksToPay) => Promise<void>;
 
 export interface TaskOwner {
   projectId: string;
@@ -57,13 +71,16 @@ async function setTaskJob(trx: Db, { taskId, jobId }: { taskId: string; jobId: s
 
 /**
  * Tasks and their jobs in one transaction (a task without its job, or a job nobody can follow,
- * never exists); with `batch`, a parent task whose children they are.
+ * never exists); with `batch`, a parent task whose children they are. `pay` reserves their cost
+ * before any job is queued: one charge for a batch, one per task otherwise. Each job's payload
+ * names the task whose charge it settles against (`subject_id`).
  */
 export async function queueTasks(
   db: Db,
   owner: TaskOwner,
   orders: TaskOrder[],
   batch?: { target: TaskTarget; params: TaskParams },
+  pay?: TasksPay,
 ): Promise<{ tasks: TaskRow[]; batch: TaskRow | null }> {
   return db.transaction().execute(async (trx) => {
     const parent = batch ? await insertTask(trx, owner, { kind: "video_batch", ...batch, parentId: null }) : null;
@@ -71,9 +88,18 @@ export async function queueTasks(
     for (const o of orders) {
       tasks.push(await insertTask(trx, owner, { ...o, parentId: parent?.id ?? null }));
     }
+    const works = orders.map((o) => o.job.payload);
+    const { packageId } = owner;
+    if (pay && parent) await pay(trx, { packageId, subjectId: parent.id, kind: "batch_video", works });
+    else if (pay)
+      for (const [i, t] of tasks.entries())
+        await pay(trx, { packageId, subjectId: t.id, kind: "regenerate", works: [works[i]!] });
     const jobs = await enqueueMany(
       trx,
-      orders.map((o, i) => ({ ...o.job, payload: { ...o.job.payload, task_id: tasks[i]!.id } })),
+      orders.map((o, i) => ({
+        ...o.job,
+        payload: { ...o.job.payload, task_id: tasks[i]!.id, subject_id: parent?.id ?? tasks[i]!.id },
+      })),
     );
     for (const [i, job] of jobs.entries()) {
       await setTaskJob(trx, { taskId: tasks[i]!.id, jobId: job.id });
@@ -150,6 +176,8 @@ export async function finishTask(
     if (!row) return;
     await logTask(trx, done ? "task_completed" : "task_failed", row);
     if (row.parent_id) await rollUp(trx, row.parent_id);
+    // What the task's hold did not spend goes back (a batch's, when the batch ends).
+    else await closeChargesOf(trx, row.id, done ? "release" : "refund");
   });
 }
 
@@ -196,4 +224,5 @@ async function rollUp(trx: Db, parentId: string) {
     .returningAll()
     .executeTakeFirstOrThrow();
   await logTask(trx, !ended ? "task_progress" : c.failed > 0 ? "task_failed" : "task_completed", row);
+  if (ended) await closeChargesOf(trx, parentId, c.failed > 0 ? "refund" : "release");
 }

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { ComputeConfig } from "../config.ts";
 import { AppError } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
-import type { ComputeChargeKind, EstimateLine, LedgerEntryKind } from "../db/types.ts";
+import type { ComputeChargeKind, EstimateLine, LedgerEntryKind, UserTier } from "../db/types.ts";
 
 /**
  * Compute power (算力): the points ledger (compute_accounts, compute_charges, compute_ledger;
@@ -20,6 +20,13 @@ export const roundPoints = (p: number) => Math.round(p * 1e4) / 1e4;
 /** What `usd` of provider cost is in points: × markup × points per USD. */
 export function pointsOf(usd: number, c: ComputeConfig): number {
   return roundPoints(usd * c.markup * c.pointsPerUsd);
+}
+
+/** The user's tier as it decides compute power: an ADMIN (or the unlimited tier) is never refused. */
+export async function tierOf(db: Db, userId: string): Promise<{ tier: UserTier; unlimited: boolean }> {
+  const u = await db.selectFrom("users").select(["role", "tier"]).where("id", "=", userId).executeTakeFirstOrThrow();
+  const tier: UserTier = u.role === "ADMIN" ? "unlimited" : u.tier;
+  return { tier, unlimited: tier === "unlimited" };
 }
 
 /** The account's id, made on first use. */
@@ -236,6 +243,60 @@ export async function reserve(trx: Db, r: Reservation): Promise<string> {
   return charge.id;
 }
 
+/** A top-up the free balance could not cover (thrown by its guard before anything is written). */
+class Short extends Error {}
+
+/**
+ * Raises an open charge's hold by `points` from the free balance: the work needs more than the
+ * charge still holds (prices rose, the storyboard has more shots than the story suggested). Keyed
+ * by `ref` (the step that asked), so a redelivered step tops up once. False, and nothing changes,
+ * when the balance cannot cover it (the unlimited tier is never short).
+ */
+export async function topUp(
+  trx: Db,
+  t: { chargeId: string; ref: string; points: number; usd: number; unlimited: boolean },
+): Promise<boolean> {
+  // The charge's row before the account's, as settle and closeCharge take them.
+  const charge = await trx
+    .selectFrom("compute_charges")
+    .select(["account_id", "status"])
+    .where("id", "=", t.chargeId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (charge?.status !== "open") return false;
+  try {
+    const done = await appendEntry(
+      trx,
+      {
+        accountId: charge.account_id,
+        kind: "reserve",
+        ref: `charge:${t.chargeId}:${t.ref}`,
+        balance: -t.points,
+        reserved: t.points,
+        chargeId: t.chargeId,
+        usd: t.usd,
+      },
+      (now) => {
+        if (!t.unlimited && now.balance < t.points) throw new Short();
+      },
+    );
+    if (done.applied)
+      await trx
+        .updateTable("compute_charges")
+        .set({
+          held: sql`held + ${t.points}`,
+          estimate_points: sql`estimate_points + ${t.points}`,
+          estimate_usd: sql`estimate_usd + ${t.usd}`,
+        })
+        .where("id", "=", t.chargeId)
+        .execute();
+    return true;
+  } catch (e) {
+    if (e instanceof Short) return false;
+    throw e;
+  }
+}
+
 /** The open charge paying for a run, generation, export or batch, if any. */
 export async function openChargeOf(db: Db, subjectId: string) {
   return db
@@ -329,7 +390,8 @@ export async function closeChargesOf(trx: Db, subjectId: string, kind: "release"
 
 /**
  * Open charges past their TTL whose work is no longer live — a run or export ended (or gone), a
- * generation finished — released as `expire`: what a crashed worker or a lost end left held.
+ * generation finished, a task (or every task of a batch) without a job on the queue any more —
+ * released as `expire`: what a crashed worker or a lost end left held.
  */
 export async function expireCharges(db: Db): Promise<number> {
   const stale = await sql<{ id: string }>`
@@ -340,6 +402,8 @@ export async function expireCharges(db: Db): Promise<number> {
       and not exists (select 1 from generations g where g.id = c.subject_id and g.status in ('pending', 'processing'))
       and not exists (select 1 from series_batches b join runs r on r.batch_id = b.id
                       where b.id = c.subject_id and r.status in ('queued', 'running', 'paused'))
+      and not exists (select 1 from generation_tasks t join jobs j on j.id = t.job_id
+                      where (t.id = c.subject_id or t.parent_id = c.subject_id) and t.status in ('pending', 'processing'))
     order by c.id
     limit 1000`.execute(db);
   let n = 0;

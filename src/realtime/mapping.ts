@@ -6,7 +6,8 @@ import type { GenerationEvent } from "./user-events.ts";
 /**
  * Seed 003's WebSocket event types. Its four (`generation.progress`, `generation.completed`,
  * `video.progress`, `export.completed`) plus, by the same pattern, the outcomes it has no name
- * for (failed, cancelled), so a client never has to poll to learn that work stopped.
+ * for (failed, cancelled), so a client never has to poll to learn that work stopped; and its
+ * `quota.insufficient`, when a run pauses for want of compute power.
  */
 export type ClientEventType =
   | "generation.progress"
@@ -18,7 +19,8 @@ export type ClientEventType =
   | "video.failed"
   | "export.completed"
   | "export.failed"
-  | "export.cancelled";
+  | "export.cancelled"
+  | "quota.insufficient";
 
 /**
  * An event concerns an export when its data names one; a `task_*` event a generation task (clip
@@ -46,6 +48,8 @@ export function clientEventType(
       return exporting ? "export.failed" : "generation.failed";
     case "cancelled":
       return exporting ? "export.cancelled" : "generation.cancelled";
+    case "quota_insufficient":
+      return "quota.insufficient";
   }
 }
 
@@ -67,6 +71,8 @@ export interface ClientEventPayload {
   parent_task_id?: string;
   task_kind?: ProjectEventData["task_kind"];
   target?: ProjectEventData["target"];
+  required?: number;
+  remaining?: number;
   created_at: string;
 }
 
@@ -90,6 +96,8 @@ export function clientPayload(e: ProjectEvent): ClientEventPayload {
   if (d.parent_task_id !== undefined) payload.parent_task_id = d.parent_task_id;
   if (d.task_kind !== undefined) payload.task_kind = d.task_kind;
   if (d.target !== undefined) payload.target = d.target;
+  if (d.required !== undefined) payload.required = d.required;
+  if (d.remaining !== undefined) payload.remaining = d.remaining;
   return payload;
 }
 

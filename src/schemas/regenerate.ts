@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { ReservedSchema } from "./compute.ts";
 
 // How a creator steers a regeneration (seed 003 §4.2): the timeline's and the material package's
 // regenerate routes take the same fields.
@@ -28,3 +29,13 @@ export const ImageSteerFields = {
     }),
   ),
 };
+
+const uuid = t.String({ format: "uuid" });
+
+/** What a regenerate route answers (202): the tasks it queued and the compute power it reserved. */
+export const QueuedTasks = t.Object({
+  task_ids: t.Array(uuid, { description: "The generation tasks (GET /api/v1/tasks/:id), one per clip or target" }),
+  job_ids: t.Array(uuid, { description: "Their jobs on the queue" }),
+  generation_status: t.Literal("pending"),
+  compute: t.Nullable(ReservedSchema),
+});

@@ -3,16 +3,18 @@ import type { Config } from "../config.ts";
 import { type Page, page as pageOf } from "../core/page.ts";
 import type { Db } from "../db/client.ts";
 import type { ComputeChargeKind, LedgerEntryKind, UserTier } from "../db/types.ts";
-import { estimateRun } from "../pipeline/estimate.ts";
+import { estimateRegenerations, estimateRun } from "../pipeline/estimate.ts";
 import type { RunWorkToPay } from "../pipeline/orchestrate.ts";
+import type { TasksToPay } from "../pipeline/tasks.ts";
 import {
   accountOf,
   type Estimate,
   grantMonthly,
   payingAccount,
   reserve as reservePoints,
+  tierOf,
 } from "../providers/compute-ledger.ts";
-import type { ProviderResolver } from "../providers/registry.ts";
+import type { ModelPin, ProviderResolver } from "../providers/registry.ts";
 
 /**
  * Compute power as the routes use it: who pays (a team space's account or the user's), their tier
@@ -23,13 +25,6 @@ export interface Payer {
   userId: string;
   /** The space the work belongs to: a team space pays for its own work. */
   spaceId?: string | null;
-}
-
-/** The user's tier as it decides compute power: an ADMIN (or the unlimited tier) is never refused. */
-export async function tierOf(db: Db, userId: string): Promise<{ tier: UserTier; unlimited: boolean }> {
-  const u = await db.selectFrom("users").select(["role", "tier"]).where("id", "=", userId).executeTakeFirstOrThrow();
-  const tier: UserTier = u.role === "ADMIN" ? "unlimited" : u.tier;
-  return { tier, unlimited: tier === "unlimited" };
 }
 
 /** Where the user's work queues: their tier's priority (lower is claimed first). */
@@ -184,12 +179,14 @@ export async function ledgerPage(
 }
 
 /**
- * The `pay` of a run about to start (StartRun.pay): its estimate on the payer's chains, reserved
- * in the run's own transaction. `reserved()` is what it held, for the answer.
+ * The `pay` of runs about to start (StartRun.pay): each one's estimate on the payer's chains,
+ * reserved in the run's own transaction. `reserved()` is what the last one held, `byRun` every
+ * run's (an episode batch pays run by run), for the answer.
  */
 export async function runPayer(deps: { config: Config; providers: ProviderResolver }, payer: Payer) {
   const providers = await deps.providers.forScope({ userId: payer.userId, spaceId: payer.spaceId ?? null });
   let reserved: ChargeView | null = null;
+  const byRun = new Map<string, ChargeView>();
   return {
     pay: async (trx: Db, w: RunWorkToPay) => {
       const estimate = await estimateRun(trx, deps.config.compute, providers, {
@@ -198,6 +195,31 @@ export async function runPayer(deps: { config: Config; providers: ProviderResolv
         stages: w.stages,
       });
       reserved = await reserveFor(trx, deps.config, { ...payer, kind: "run", subjectId: w.runId, estimate });
+      byRun.set(w.runId, reserved);
+    },
+    reserved: () => reserved,
+    byRun,
+  };
+}
+
+/**
+ * The `pay` of generation tasks about to be queued (queueTasks' `pay`): their estimate on the
+ * payer's chains — or on the model the creator pinned — reserved in the transaction that queues
+ * them. `reserved()` is the charge it opened (a batch's one, or the one task's), for the answer.
+ */
+export async function tasksPayer(
+  deps: { config: Config; providers: ProviderResolver },
+  payer: Payer & { pin?: ModelPin },
+) {
+  const providers = await deps.providers.forScope({ userId: payer.userId, spaceId: payer.spaceId ?? null }, payer.pin);
+  let reserved: ChargeView | null = null;
+  return {
+    pay: async (trx: Db, w: TasksToPay) => {
+      const estimate = await estimateRegenerations(trx, deps.config.compute, providers, {
+        packageId: w.packageId,
+        works: w.works,
+      });
+      reserved = await reserveFor(trx, deps.config, { ...payer, kind: w.kind, subjectId: w.subjectId, estimate });
     },
     reserved: () => reserved,
   };

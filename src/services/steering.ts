@@ -4,6 +4,7 @@ import { notFound } from "../core/errors.ts";
 import type { TaskParams } from "../core/generation-task.ts";
 import type { Db } from "../db/client.ts";
 import type { RegeneratePayload } from "../pipeline/jobs.ts";
+import type { ModelPin } from "../providers/registry.ts";
 import { requireModel } from "./models.ts";
 
 /** How a creator steers a regeneration (the routes' schema: schemas/regenerate.ts). */
@@ -23,13 +24,14 @@ type Steering = Pick<RegeneratePayload, "seed" | "prompt" | "user_prompt" | "ref
 /**
  * A regeneration's steering checked and split into what its job needs and what its task shows: the
  * model must be one of the capability's choices (400), every reference a picture of this project
- * (404 otherwise, as for any id the caller may not see). Without a seed, a fresh one.
+ * (404 otherwise, as for any id the caller may not see). Without a seed, a fresh one. `pin` is the
+ * chosen model as the provider registry takes it (what the work is priced on).
  */
 export async function steering(
   deps: { db: Db; config: Config },
   { projectId, capability }: { projectId: string; capability: Capability },
   s: Steer,
-): Promise<{ job: Steering; params: TaskParams }> {
+): Promise<{ job: Steering; params: TaskParams; pin?: ModelPin }> {
   const model = s.model_id ? await requireModel(deps, capability, s.model_id) : undefined;
   const refs = s.reference_asset_ids ?? [];
   if (refs.length > 0) {
@@ -51,5 +53,6 @@ export async function steering(
   return {
     job: { seed, ...given, ...(model ? { model } : {}) },
     params: { seed, ...given, ...(s.model_id ? { model_id: s.model_id } : {}) },
+    ...(model ? { pin: { capability, ...model } } : {}),
   };
 }

@@ -1,15 +1,25 @@
 import { Elysia, t } from "elysia";
+import { COVER_TYPES } from "../../core/export-record.ts";
 import { GENERATION_KINDS } from "../../core/generation.ts";
 import { literals } from "../../core/schema.ts";
 import { STAGES } from "../../core/stages.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
+import { REGENERATION_WHATS } from "../../pipeline/estimate.ts";
 import { ComputeSummarySchema, EstimateSchema, LedgerEntrySchema } from "../../schemas/compute.ts";
 import * as compute from "./service.ts";
 
 const security = [{ bearer: [] }];
 const uuid = t.String({ format: "uuid" });
+
+const ModelId = t.Optional(
+  t.String({
+    minLength: 3,
+    maxLength: 200,
+    description: "A model from GET /api/v1/input/options (`<provider>/<model>`)",
+  }),
+);
 
 const EstimateBody = t.Union([
   t.Object({
@@ -29,6 +39,38 @@ const EstimateBody = t.Union([
       t.Boolean({ description: "A source picture will be sent (a story video then paints none)" }),
     ),
   }),
+  t.Object({
+    kind: t.Literal("regenerate"),
+    project_id: uuid,
+    what: literals(REGENERATION_WHATS),
+    target: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          "The clip for keyframe, clip and voice; a character's name (reference) or a scene id (scene_image)",
+      }),
+    ),
+    count: t.Optional(t.Integer({ minimum: 1, maximum: 4, description: "Music tracks asked for (default 2)" })),
+    model_id: ModelId,
+  }),
+  t.Object({
+    kind: t.Literal("batch_video"),
+    project_id: uuid,
+    clip_ids: t.Optional(
+      t.Array(t.String({ pattern: "^[\\w.-]{1,64}$" }), {
+        minItems: 1,
+        maxItems: 500,
+        description: "Left out: every clip that has a keyframe and no video yet",
+      }),
+    ),
+    model_id: ModelId,
+  }),
+  t.Object({
+    kind: t.Literal("export"),
+    project_id: uuid,
+    cover: t.Optional(t.Object({ enabled: t.Boolean(), cover_type: t.Optional(literals(COVER_TYPES)) })),
+  }),
 ]);
 
 /** Compute power (算力): estimates before paying, the balance, and the ledger of every change. */
@@ -40,7 +82,7 @@ export function computeModule(deps: Deps) {
       body: EstimateBody,
       response: { 200: Envelope(EstimateSchema), ...ErrorResponses },
       detail: {
-        summary: "What a run or a generation would cost, in points, stage by stage",
+        summary: "What a run, a generation, a regeneration, a batch of clip videos or an export would cost, in points",
         description:
           "Priced on the models the work would call now (each capability's chain head, or the model named) and on the project's real storyboard once it has one. Nothing is reserved: the paid request reserves its own estimate and answers with it (`compute`).",
         security,

@@ -4,6 +4,7 @@ import type { Deps } from "../../deps.ts";
 import { authGuard } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import { BATCH_LIMITS } from "../../pipeline/episode-runs.ts";
+import { ReservedSchema } from "../../schemas/compute.ts";
 import { EPISODE_LIMITS, SPLITS } from "../../story/episodes.ts";
 import * as season from "./service.ts";
 
@@ -129,7 +130,12 @@ const Batch = t.Object({
       index: t.Integer({ minimum: 1 }),
       run_id: t.String({ format: "uuid" }),
       held: t.Boolean({ description: "waits for a place among the batch's runs in flight" }),
+      compute: t.Nullable(ReservedSchema),
     }),
+  ),
+  compute: t.Object(
+    { points: t.Number(), usd: t.Number() },
+    { description: "What the batch reserved in all: each run holds its own share until it ends" },
   ),
   series: SeriesProgress,
 });

@@ -1,4 +1,5 @@
 import type { Selectable } from "kysely";
+import type { Config } from "../../config.ts";
 import { conflict, validation } from "../../core/errors.ts";
 import { exportPrefix } from "../../core/export-record.ts";
 import type { Db } from "../../db/client.ts";
@@ -6,8 +7,10 @@ import type { EpisodesTable, RunStatus } from "../../db/types.ts";
 import { cancelBatch, requireBatch, staleReasons, startEpisodeRuns } from "../../pipeline/episode-runs.ts";
 import { loadPackage, loadShots } from "../../pipeline/packages.ts";
 import { seriesProgress } from "../../pipeline/run-state.ts";
+import { roundPoints } from "../../providers/compute-ledger.ts";
 import { costOf, priceOf } from "../../providers/pricing.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
+import { queuePriority, runPayer } from "../../services/compute.ts";
 import { requireProject } from "../../services/project-access.ts";
 import type { Storage } from "../../storage/types.ts";
 import {
@@ -294,19 +297,30 @@ export async function listEpisodes(ctx: Ctx, ids: ProjectIds): Promise<EpisodeVi
 
 /** POST /projects/:id/episodes/runs: a batch of episode runs (see pipeline/episode-runs.ts). */
 export async function renderEpisodes(
-  ctx: Ctx,
+  ctx: Ctx & { config: Config },
   ids: ProjectIds,
   body: { episodes: string[] | "all"; parallelism?: number; recap?: boolean; next_card?: boolean },
 ) {
-  await requireProject(ctx.db, ids, "editor");
+  const project = await requireProject(ctx.db, ids, "editor");
+  const payer = await runPayer(ctx, { userId: ids.userId, spaceId: project.space_id });
   const started = await startEpisodeRuns(ctx.db, {
     ...ids,
     episodes: body.episodes,
     ...(body.parallelism !== undefined ? { parallelism: body.parallelism } : {}),
     ...(body.recap !== undefined ? { recap: body.recap } : {}),
     ...(body.next_card !== undefined ? { nextCard: body.next_card } : {}),
+    pay: payer.pay,
+    priority: await queuePriority(ctx.db, ctx.config, ids.userId),
   });
-  return { ...started, series: await seriesProgress(ctx.db, started.batch_id) };
+  const runs = started.runs.map((r) => ({ ...r, compute: payer.byRun.get(r.run_id) ?? null }));
+  const points = runs.reduce((a, r) => a + (r.compute?.points ?? 0), 0);
+  const usd = runs.reduce((a, r) => a + (r.compute?.usd ?? 0), 0);
+  return {
+    ...started,
+    runs,
+    compute: { points: roundPoints(points), usd: Math.round(usd * 1e6) / 1e6 },
+    series: await seriesProgress(ctx.db, started.batch_id),
+  };
 }
 
 /** GET /projects/:id/episodes/runs/:batchId: a batch's progress and its runs. */

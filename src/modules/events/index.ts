@@ -56,7 +56,9 @@ const SSE_EXAMPLE =
 const SSE_DESCRIPTION = `Server-Sent Events of one project: first every logged event after \`Last-Event-ID\` (header, or
 \`?last_event_id=\`; without either, the whole log), then live events as they happen. Each event has
 \`id:\` (resume with it), \`event:\` one of \`progress\`, \`stage\`, \`completed\`, \`failed\`, \`cancelled\`
-(runs and exports) or \`task_progress\`, \`task_completed\`, \`task_failed\` (generation tasks, \`GET /tasks/:id\`),
+(runs and exports), \`task_progress\`, \`task_completed\`, \`task_failed\` (generation tasks, \`GET /tasks/:id\`)
+or \`quota_insufficient\` (a run paused for want of compute power: \`data.required\` points more than it holds,
+\`data.remaining\` free; it goes on by itself when points are added),
 and \`data:\` JSON \`{project_id, run_id, stage?, status, progress, current_step, message?, export_id?, task_id?,
 parent_task_id?, task_kind?, target?}\` (\`export_id\` when it concerns an export, \`task_id\` a task). A \`: ping\` comment arrives every 15 s. Authenticate with the
 Authorization header or \`?token=\` (EventSource cannot send headers). Projects you cannot see answer 404.
@@ -67,7 +69,7 @@ The same events are served over a WebSocket at \`/ws?token=…\` (our subscribe 
 then pushes \`{"event","project_id","id","data"}\` with \`event\` one of \`generation.progress\`,
 \`generation.completed\`, \`generation.failed\`, \`generation.cancelled\` (runs and generation tasks),
 \`video.progress\`, \`video.completed\`, \`video.failed\` (clip-video tasks; \`video.progress\` also for exports),
-\`export.completed\`, \`export.failed\`, \`export.cancelled\` (exports). With Supabase configured, the same
+\`export.completed\`, \`export.failed\`, \`export.cancelled\` (exports), \`quota.insufficient\` (seed 003's, with \`required\` and \`remaining\`). With Supabase configured, the same
 payloads are broadcast on the Realtime topic \`project:<id>\` (private channel). Your direct generations,
 which belong to no project, have their own feed: \`GET /generate/events\` and the \`generations\` channel.`;
 

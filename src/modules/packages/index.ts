@@ -3,7 +3,7 @@ import { literals } from "../../core/schema.ts";
 import type { Deps } from "../../deps.ts";
 import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok, PageOf, PageQuery } from "../../http/envelope.ts";
-import { ImageSteerFields } from "../../schemas/regenerate.ts";
+import { ImageSteerFields, QueuedTasks } from "../../schemas/regenerate.ts";
 import { REPLACE_TARGETS, replaceFromLibrary } from "./replace.ts";
 import * as packages from "./service.ts";
 import { MaterialsSchema } from "./view.ts";
@@ -272,13 +272,7 @@ export function packagesModule(deps: Deps) {
           ...ImageSteerFields,
         }),
         response: {
-          202: Envelope(
-            t.Object({
-              task_ids: t.Array(t.String({ format: "uuid" }), { description: "Follow it at GET /api/v1/tasks/:id" }),
-              job_ids: t.Array(t.String({ format: "uuid" })),
-              generation_status: t.Literal("pending"),
-            }),
-          ),
+          202: Envelope(QueuedTasks),
           ...ErrorResponses,
         },
         detail: { summary: "Make a new candidate image for a character, scene or shot (selected when made)", security },

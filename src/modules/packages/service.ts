@@ -13,6 +13,7 @@ import {
 } from "../../pipeline/packages.ts";
 import { queueTasks } from "../../pipeline/tasks.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
+import { tasksPayer } from "../../services/compute.ts";
 import { conversationPage, logEdit } from "../../services/conversation.ts";
 import { requirePackage as packageFor, requireProject } from "../../services/project-access.ts";
 import { rewriteText } from "../../services/rewrite.ts";
@@ -407,7 +408,7 @@ export async function modifyText(
 
 /** Queues a new candidate image for a character's reference sheet, a scene or a shot's keyframe (202). */
 export async function regenerateImage(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   { userId, packageId }: { userId: string; packageId: string },
   { element, id }: { element: "character" | "scene" | "shot"; id: string },
   steer: Steer = {},
@@ -425,19 +426,34 @@ export async function regenerateImage(
   if (!exists) throw notFound(element);
   const what = element === "character" ? "reference" : element === "scene" ? "scene_image" : "keyframe";
   const kind = element === "character" ? "character_image" : element === "scene" ? "scene_image" : "keyframe";
-  const { job, params } = await steering(deps, { projectId: project.id, capability: "image" }, steer);
-  const { tasks } = await queueTasks(db, { projectId: project.id, packageId, userId }, [
-    {
-      kind,
-      target: { type: element === "shot" ? "clip" : element, id },
-      params,
-      job: regenerateJob({ project_id: project.id, package_id: packageId, target: id, what, user_id: userId, ...job }),
-    },
-  ]);
+  const { job, params, pin } = await steering(deps, { projectId: project.id, capability: "image" }, steer);
+  const payer = await tasksPayer(deps, { userId, spaceId: project.space_id, pin });
+  const { tasks } = await queueTasks(
+    db,
+    { projectId: project.id, packageId, userId },
+    [
+      {
+        kind,
+        target: { type: element === "shot" ? "clip" : element, id },
+        params,
+        job: regenerateJob({
+          project_id: project.id,
+          package_id: packageId,
+          target: id,
+          what,
+          user_id: userId,
+          ...job,
+        }),
+      },
+    ],
+    undefined,
+    payer.pay,
+  );
   return {
     task_ids: tasks.map((t) => t.id),
     job_ids: tasks.map((t) => t.job_id!),
     generation_status: "pending" as const,
+    compute: payer.reserved(),
   };
 }
 

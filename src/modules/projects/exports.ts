@@ -1,11 +1,15 @@
 import { sql } from "kysely";
+import type { Config } from "../../config.ts";
 import { conflict, type FieldError, notFound, validation } from "../../core/errors.ts";
 import { type ExportRequest, exportPrefix } from "../../core/export-record.ts";
 import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
+import { estimateExport } from "../../pipeline/estimate.ts";
 import { createExport, exportDefaults } from "../../pipeline/export.ts";
 import { PIPELINE_QUEUE } from "../../pipeline/jobs.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
 import { enqueue } from "../../queue/index.ts";
+import { type ChargeView, reserveFor } from "../../services/compute.ts";
 import { requireProject } from "../../services/project-access.ts";
 import type { Storage } from "../../storage/types.ts";
 
@@ -56,11 +60,17 @@ async function checkExportRequest(
   if (fields.length) throw validation(fields);
 }
 
+/**
+ * Queues a standalone export (of the active package, no run): what it makes again before
+ * composing and an automatic cover's poster are reserved in the transaction that queues it (402
+ * over the balance, and no export exists).
+ */
 export async function startExport(
-  db: Db,
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   { userId, projectId }: { userId: string; projectId: string },
   options: ExportRequest | undefined,
-) {
+): Promise<{ id: string; compute: ChargeView }> {
+  const { db, config } = deps;
   const project = await requireProject(db, { userId, projectId }, "editor");
   if (!project.active_package_id) throw conflict("the project has nothing to export yet: run the pipeline first");
   const packageId = project.active_package_id;
@@ -72,14 +82,13 @@ export async function startExport(
     .execute();
   if (shots.length === 0) throw conflict("the project has no storyboard yet: run the pipeline first");
   await checkExportRequest(db, { projectId, packageId }, options);
+  const payer = { userId, spaceId: project.space_id };
+  const providers = await deps.providers.forScope(payer);
+  const exportOptions = exportDefaults(options, project.options);
   return db.transaction().execute(async (trx) => {
-    const id = await createExport(trx, {
-      projectId,
-      packageId,
-      runId: null,
-      userId,
-      options: exportDefaults(options, project.options),
-    });
+    const id = await createExport(trx, { projectId, packageId, runId: null, userId, options: exportOptions });
+    const estimate = await estimateExport(trx, config.compute, providers, { packageId, options: exportOptions });
+    const compute = await reserveFor(trx, config, { ...payer, kind: "export", subjectId: id, estimate });
     await enqueue(trx, {
       kind: "pipeline.export",
       queue: PIPELINE_QUEUE,
@@ -87,7 +96,7 @@ export async function startExport(
       maxAttempts: 2,
       timeoutMs: 60 * 60_000,
     });
-    return id;
+    return { id, compute };
   });
 }
 

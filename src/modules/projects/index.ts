@@ -328,9 +328,16 @@ export function projectsModule(deps: Deps) {
       "/projects/:id/exports",
       async ({ params, body, caller, set, headers }) =>
         idempotent(db, caller.user.id, headers["idempotency-key"], `exports:${params.id}`, body, set, async () => {
-          const id = await exportsSvc.startExport(db, { userId: caller.user.id, projectId: params.id }, body);
+          const { id, compute } = await exportsSvc.startExport(
+            deps,
+            { userId: caller.user.id, projectId: params.id },
+            body,
+          );
           set.status = 202;
-          return ok(await exportsSvc.exportView(db, storage, { userId: caller.user.id, exportId: id }));
+          return ok({
+            ...(await exportsSvc.exportView(db, storage, { userId: caller.user.id, exportId: id })),
+            compute,
+          });
         }),
       {
         spaceRole: "editor",

@@ -195,6 +195,7 @@ export const ExportSchema = t.Object({
   segments: t.Optional(t.Nullable(t.Object({ rendered: t.Integer(), reused: t.Integer() }))),
   created_at: iso,
   completed_at: t.Nullable(iso),
+  compute: t.Optional(ReservedSchema),
 });
 
 export const ExportFileParams = t.Object({ id: uuid, fileId: uuid });

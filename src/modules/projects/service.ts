@@ -11,6 +11,7 @@ import { cancelRun, retryRun, type StartRun, skipStage, startRun, startRunIn } f
 import { loadPackage, loadShots, newPackageVersion } from "../../pipeline/packages.ts";
 import { removeProjects } from "../../pipeline/project-removal.ts";
 import type { RunRow } from "../../pipeline/run-state.ts";
+import { closeChargesOf } from "../../providers/compute-ledger.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
 import { cancelJob } from "../../queue/index.ts";
 import { appendEvent } from "../../realtime/events.ts";
@@ -401,6 +402,8 @@ export async function cancelExport(db: Db, { userId, exportId }: { userId: strin
       .where("status", "in", ["queued", "running"])
       .executeTakeFirst();
     if (Number(changed.numUpdatedRows) === 0) return;
+    // A standalone export's hold goes back (a run's export is paid for by the run's charge).
+    await closeChargesOf(trx, exportId, "refund");
     await appendEvent(trx, "cancelled", {
       project_id: ex.project_id,
       run_id: ex.run_id,

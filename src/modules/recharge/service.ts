@@ -4,13 +4,16 @@ import type { ComputeConfig } from "../../config.ts";
 import { AppError, conflict, notFound, unauthorized, validation } from "../../core/errors.ts";
 import { type Db, isUniqueViolation } from "../../db/client.ts";
 import type { PaymentIntentsTable } from "../../db/types.ts";
+import { resumeFundedJob } from "../../pipeline/funding.ts";
 import { accountOf, credit } from "../../providers/compute-ledger.ts";
+import { enqueue } from "../../queue/index.ts";
 
 /**
  * Recharge (issue 19 §5): points into a user's compute account from an ADMIN's grant, a redeem
  * code or a payment (migrations/20261205100000_recharge.sql). Each credit is a ledger entry keyed
  * by what caused it (admin-grant:<uuid>, code:<id>, payment:<intent id>), written in the
- * transaction that uses the code up or completes the payment.
+ * transaction that uses the code up or completes the payment, with the job that resumes the runs
+ * of the account that paused for want of points (pipeline/funding.ts).
  */
 
 // ---- ADMIN grants ----
@@ -21,7 +24,16 @@ export async function grantPoints(db: Db, g: { actorId: string; userId: string; 
   const ref = `admin-grant:${randomUUID()}`;
   const after = await db.transaction().execute(async (trx) => {
     const accountId = await accountOf(trx, { userId: g.userId });
-    return credit(trx, { accountId, kind: "grant", ref, points: g.points, reason: g.reason, actorId: g.actorId });
+    const after = await credit(trx, {
+      accountId,
+      kind: "grant",
+      ref,
+      points: g.points,
+      reason: g.reason,
+      actorId: g.actorId,
+    });
+    await enqueue(trx, resumeFundedJob(accountId));
+    return after;
   });
   return { user_id: g.userId, points: g.points, balance: after.balance, reserved: after.reserved, ref };
 }
@@ -143,6 +155,7 @@ export async function redeemCode(db: Db, r: { userId: string; code: string }) {
           points: taken.points,
           reason: `redeem code of batch ${taken.batch_id}`,
         });
+        await enqueue(trx, resumeFundedJob(accountId));
         return { kind: "redeemed", codeId: taken.id, points: taken.points, ...after };
       }
     }
@@ -320,6 +333,7 @@ export async function completePayment(
           reason: `payment ${p.providerPaymentId}`,
         });
         if (!done.applied) throw conflict("this payment was already credited");
+        await enqueue(trx, resumeFundedJob(accountId));
         credited = intent.points;
       }
       return { received: true as const, intent_id: intent.id, status: p.status, credited_points: credited };

@@ -10,7 +10,9 @@ import { type AssetOwner, ensureAsset } from "../../pipeline/assets.ts";
 import { regenerateJob } from "../../pipeline/jobs.ts";
 import { loadPackage, loadShots, savePackage, saveShot } from "../../pipeline/packages.ts";
 import { queueTasks } from "../../pipeline/tasks.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
 import type { Mood } from "../../providers/types.ts";
+import { tasksPayer } from "../../services/compute.ts";
 import { probeSent } from "../../services/media-check.ts";
 import { type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
@@ -242,36 +244,44 @@ export async function setBgm(
  * the story's), steered by `prompt` and `model_id`; pick one with POST bgm/select.
  */
 export async function bgmCandidates(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   ids: { userId: string; projectId: string },
   b: Pick<Steer, "prompt" | "user_prompt" | "model_id" | "seed"> & { mood?: Mood; count?: number },
 ) {
   const { db } = deps;
-  const { packageId } = await activePackage(db, ids, "editor");
+  const { project, packageId } = await activePackage(db, ids, "editor");
   const pkg = await loadPackage(db, packageId);
   if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
-  const { job, params } = await steering(deps, { projectId: ids.projectId, capability: "music" }, b);
+  const { job, params, pin } = await steering(deps, { projectId: ids.projectId, capability: "music" }, b);
   const count = b.count ?? 2;
-  const { tasks } = await queueTasks(db, { ...ids, packageId }, [
-    {
-      kind: "bgm",
-      target: { type: "package", id: packageId },
-      params: { ...params, ...(b.mood ? { mood: b.mood } : {}) },
-      job: regenerateJob({
-        project_id: ids.projectId,
-        package_id: packageId,
-        target: packageId,
-        what: "music",
-        user_id: ids.userId,
-        ...job,
-        ...(b.mood ? { mood: b.mood } : {}),
-        count,
-      }),
-    },
-  ]);
+  const payer = await tasksPayer(deps, { userId: ids.userId, spaceId: project.space_id, pin });
+  const { tasks } = await queueTasks(
+    db,
+    { ...ids, packageId },
+    [
+      {
+        kind: "bgm",
+        target: { type: "package", id: packageId },
+        params: { ...params, ...(b.mood ? { mood: b.mood } : {}) },
+        job: regenerateJob({
+          project_id: ids.projectId,
+          package_id: packageId,
+          target: packageId,
+          what: "music",
+          user_id: ids.userId,
+          ...job,
+          ...(b.mood ? { mood: b.mood } : {}),
+          count,
+        }),
+      },
+    ],
+    undefined,
+    payer.pay,
+  );
   return {
     task_ids: tasks.map((t) => t.id),
     job_ids: tasks.map((t) => t.job_id!),
     generation_status: "pending" as const,
+    compute: payer.reserved(),
   };
 }

@@ -7,7 +7,7 @@ import { authGuard, type Caller } from "../../http/auth-guard.ts";
 import { Envelope, ErrorResponses, ok } from "../../http/envelope.ts";
 import { MOODS } from "../../providers/types.ts";
 import { MusicSettingsFields, StaleList } from "../../schemas/music.ts";
-import { ImageSteerFields, SteerFields } from "../../schemas/regenerate.ts";
+import { ImageSteerFields, QueuedTasks, SteerFields } from "../../schemas/regenerate.ts";
 import { FILTERS } from "../../story/edit.ts";
 import { CAMERAS, TRANSITIONS } from "../../story/schemas.ts";
 import * as audio from "./audio.ts";
@@ -40,13 +40,8 @@ const EditConfigBody = t.Object(
 );
 const ImageSteer = t.Optional(t.Object(ImageSteerFields, { additionalProperties: false }));
 const Steer = t.Optional(t.Object(SteerFields, { additionalProperties: false }));
-const Queued = t.Object({
-  task_ids: t.Array(uuid, { description: "The generation tasks (GET /api/v1/tasks/:id), one per clip" }),
-  job_ids: t.Array(uuid, { description: "Their jobs on the queue" }),
-  generation_status: t.Literal("pending"),
-});
 const BatchQueued = t.Composite([
-  Queued,
+  QueuedTasks,
   t.Object({
     task_id: t.String({ format: "uuid", description: "The batch task: its progress is the clips' together" }),
     total_clips: t.Integer({ minimum: 1 }),
@@ -293,7 +288,7 @@ export function timelineModule(deps: Deps) {
         spaceRole: "editor",
         params: ClipParams,
         body: ImageSteer,
-        response: { 202: Envelope(Queued), ...ErrorResponses },
+        response: { 202: Envelope(QueuedTasks), ...ErrorResponses },
         detail: {
           summary: "Paint a new keyframe candidate for a clip (steered by prompt, user_prompt, model_id, references)",
           security,
@@ -310,7 +305,7 @@ export function timelineModule(deps: Deps) {
         spaceRole: "editor",
         params: ClipParams,
         body: Steer,
-        response: { 202: Envelope(Queued), ...ErrorResponses },
+        response: { 202: Envelope(QueuedTasks), ...ErrorResponses },
         detail: {
           summary: "Make a new video candidate for a clip from its keyframe (steered by prompt, user_prompt, model_id)",
           security,
@@ -333,7 +328,7 @@ export function timelineModule(deps: Deps) {
             user_prompt: t.Optional(t.String({ maxLength: 4000, description: "Refused (422), as prompt" })),
           }),
         ),
-        response: { 202: Envelope(Queued), ...ErrorResponses },
+        response: { 202: Envelope(QueuedTasks), ...ErrorResponses },
         detail: {
           summary: "Speak a clip's narration and dialogue again now (instead of at the next export)",
           security,
@@ -466,7 +461,7 @@ export function timelineModule(deps: Deps) {
             count: t.Optional(t.Integer({ minimum: 1, maximum: 4, default: 2 })),
           }),
         ),
-        response: { 202: Envelope(Queued), ...ErrorResponses },
+        response: { 202: Envelope(QueuedTasks), ...ErrorResponses },
         detail: {
           summary: "Compose background-music candidates to choose from (a bgm task; pick one with bgm/select)",
           security,

@@ -5,6 +5,8 @@ import type { Db } from "../../db/client.ts";
 import { REGENERATE_CAPABILITY, regenerateJob } from "../../pipeline/jobs.ts";
 import { loadPackage, loadShots, replaceShots, saveShot } from "../../pipeline/packages.ts";
 import { queueTasks } from "../../pipeline/tasks.ts";
+import type { ProviderResolver } from "../../providers/registry.ts";
+import { tasksPayer } from "../../services/compute.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { freshSeed, type Steer, steering } from "../../services/steering.ts";
 import type { Storage } from "../../storage/types.ts";
@@ -319,7 +321,7 @@ const KIND_OF = { keyframe: "keyframe", clip: "clip_video", voice: "voice" } as 
 
 /** One generation task per clip, in one transaction with their jobs; `batch` puts them under a parent task. */
 async function queueClipTasks(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   { userId, projectId, clipIds }: { userId: string; projectId: string; clipIds: string[] },
   what: "keyframe" | "clip" | "voice",
   opts: { steer?: Steer; batch?: boolean },
@@ -330,7 +332,7 @@ async function queueClipTasks(
       "UNPROCESSABLE",
       "speech models take a line's text, voice and speed, not a prompt: edit the line, or switch its voice",
     );
-  const { packageId } = await activePackage(db, { userId, projectId }, "editor");
+  const { project, packageId } = await activePackage(db, { userId, projectId }, "editor");
   const shots = await loadShots(db, packageId);
   const steered = await steering(deps, { projectId, capability: REGENERATE_CAPABILITY[what] }, opts.steer ?? {});
   const orders = [];
@@ -353,20 +355,22 @@ async function queueClipTasks(
     });
   }
   const batch = opts.batch ? { target: { type: "package" as const, id: packageId }, params: {} } : undefined;
-  const queued = await queueTasks(db, { projectId, packageId, userId }, orders, batch);
+  const payer = await tasksPayer(deps, { userId, spaceId: project.space_id, pin: steered.pin });
+  const queued = await queueTasks(db, { projectId, packageId, userId }, orders, batch, payer.pay);
   return {
     ...queued,
     answer: {
       task_ids: queued.tasks.map((t) => t.id),
       job_ids: queued.tasks.map((t) => t.job_id!),
       generation_status: "pending" as const,
+      compute: payer.reserved(),
     },
   };
 }
 
 /** Queues a new keyframe, video or voice for a clip (202): a generation task whose candidate is selected when made. */
 export async function regenerate(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   ids: { userId: string; projectId: string; clipId: string },
   what: "keyframe" | "clip" | "voice",
   steer: Steer = {},
@@ -380,7 +384,7 @@ export async function regenerate(
  * and no video yet.
  */
 export async function generateVideos(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; providers: ProviderResolver },
   ids: { userId: string; projectId: string },
   { clipIds, ...steer }: Steer & { clipIds?: string[] },
 ) {
