@@ -5,6 +5,7 @@ import type { Deps } from "./deps.ts";
 import { docsPlugin } from "./http/docs.ts";
 import { metricsPlugin } from "./http/metrics.ts";
 import { httpPlugin } from "./http/plugin.ts";
+import { adminConfigModule } from "./modules/admin-config/index.ts";
 import { assetsModule } from "./modules/assets/index.ts";
 import { attachmentsModule } from "./modules/attachments/index.ts";
 import { authModule } from "./modules/auth/index.ts";
@@ -58,6 +59,7 @@ export function createApp(deps: Deps) {
     .use(usersModule(deps))
     .use(spacesModule(deps))
     .use(jobsModule(deps))
+    .use(adminConfigModule(deps))
     .use(eventsModule(deps))
     .use(projectsModule(deps))
     .use(inputModule(deps))

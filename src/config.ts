@@ -171,6 +171,13 @@ export interface TierLimits {
   monthlyPoints: number;
   /** LIMIT_<TIER>_QUEUE_PRIORITY: the queue priority of the tier's runs and generations (lower is claimed first). */
   queuePriority: number;
+  /** LIMIT_<TIER>_BATCHES_PER_HOUR: batches of clip videos and of episodes started (seed 000: 5). */
+  batchesPerHour: number;
+  /** LIMIT_<TIER>_RETRIES_PER_HOUR: run retries and single regenerations (seed 000: 20). */
+  retriesPerHour: number;
+  /** LIMIT_<TIER>_TASK_LISTS_PER_HOUR and …_TASK_POLLS_PER_HOUR: task lists and task status reads (seed 001: 100 and 1,000). */
+  taskListsPerHour: number;
+  taskPollsPerHour: number;
 }
 
 export interface ComputeConfig {
@@ -225,6 +232,10 @@ function tierLimits(env: Env, tier: string, d: TierLimits): TierLimits {
     imagesPerDay: int(env, `LIMIT_${tier}_IMAGES_PER_DAY`, d.imagesPerDay, 0, 1_000_000),
     videosPerDay: int(env, `LIMIT_${tier}_VIDEOS_PER_DAY`, d.videosPerDay, 0, 1_000_000),
     apiCallsPerHour: int(env, `LIMIT_${tier}_API_CALLS_PER_HOUR`, d.apiCallsPerHour, 0, 10_000_000),
+    batchesPerHour: int(env, `LIMIT_${tier}_BATCHES_PER_HOUR`, d.batchesPerHour, 0, 10_000_000),
+    retriesPerHour: int(env, `LIMIT_${tier}_RETRIES_PER_HOUR`, d.retriesPerHour, 0, 10_000_000),
+    taskListsPerHour: int(env, `LIMIT_${tier}_TASK_LISTS_PER_HOUR`, d.taskListsPerHour, 0, 100_000_000),
+    taskPollsPerHour: int(env, `LIMIT_${tier}_TASK_POLLS_PER_HOUR`, d.taskPollsPerHour, 0, 100_000_000),
   };
 }
 
@@ -430,6 +441,10 @@ export function loadConfig(env: Env = process.env): Config {
         apiCallsPerHour: 100,
         monthlyPoints: 500,
         queuePriority: 0,
+        batchesPerHour: 5,
+        retriesPerHour: 20,
+        taskListsPerHour: 100,
+        taskPollsPerHour: 1000,
       }),
       vip: tierLimits(env, "VIP", {
         imagesPerDay: 100,
@@ -437,6 +452,10 @@ export function loadConfig(env: Env = process.env): Config {
         apiCallsPerHour: 1000,
         monthlyPoints: 5000,
         queuePriority: -10,
+        batchesPerHour: 20,
+        retriesPerHour: 100,
+        taskListsPerHour: 1000,
+        taskPollsPerHour: 10_000,
       }),
       // Not refused by points (ADMIN callers have it too); the counters still bound a runaway script.
       unlimited: tierLimits(env, "UNLIMITED", {
@@ -445,6 +464,10 @@ export function loadConfig(env: Env = process.env): Config {
         apiCallsPerHour: 10_000_000,
         monthlyPoints: 0,
         queuePriority: -10,
+        batchesPerHour: 10_000_000,
+        retriesPerHour: 10_000_000,
+        taskListsPerHour: 100_000_000,
+        taskPollsPerHour: 100_000_000,
       }),
     },
     compute: computeConfig(env),

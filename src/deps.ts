@@ -9,6 +9,7 @@ import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createProviderResolver, type ProviderResolver } from "./providers/registry.ts";
 import { createRealtimeHub, type RealtimeHub } from "./realtime/hub.ts";
 import { createRateLimiter, type RateLimiter } from "./services/rate-limit.ts";
+import { createRuntimeConfig, type RuntimeConfig } from "./services/runtime-config.ts";
 import { createStorage } from "./storage/index.ts";
 import type { Storage } from "./storage/types.ts";
 
@@ -35,6 +36,8 @@ export interface Deps {
   rateLimiter: RateLimiter;
   /** The users behind live sessions, kept true by the database's notifications. */
   sessions: SessionCache;
+  /** The stored run-time configuration this process follows (ADMIN PATCH /admin/config). */
+  runtime: RuntimeConfig;
   startedAt: number;
 }
 
@@ -45,6 +48,8 @@ export interface DepsOverrides {
   databaseUrl?: string;
   /** The process's registry when it was needed before the deps (to watch the pool of `db`). */
   metrics?: Metrics;
+  /** The environment `config` was loaded from (default process.env): what run-time overrides are laid over. */
+  env?: Record<string, string | undefined>;
 }
 
 export async function createDeps(config: Config, db: Db, log: Logger, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -83,6 +88,13 @@ export async function createDeps(config: Config, db: Db, log: Logger, overrides:
     sessions: createSessionCache({
       connectionString: config.queue.mode === "poll-only" ? null : (overrides.databaseUrl ?? config.databaseUrl),
       log,
+    }),
+    runtime: createRuntimeConfig({
+      db,
+      config,
+      baseEnv: overrides.env ?? process.env,
+      log,
+      connectionString: config.queue.mode === "poll-only" ? null : (overrides.databaseUrl ?? config.databaseUrl),
     }),
     startedAt: Date.now(),
   };

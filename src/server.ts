@@ -21,6 +21,7 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
   // Eagerly, so this process takes part in the Supabase broadcast leader election.
   await deps.realtime.start();
   await deps.sessions.start();
+  await deps.runtime.start();
   const app = createApp(deps).listen({
     hostname: config.host,
     port: config.port,
@@ -40,6 +41,7 @@ export async function startApi(config: Config, databaseUrl: string, log: Logger)
       await deps.realtime.close();
       await app.stop();
       await deps.sessions.close();
+      await deps.runtime.close();
       await db.destroy();
     },
   };

@@ -14,6 +14,7 @@ import { createFalWakeups } from "./providers/fal/webhook-waiter.ts";
 import { createProviderResolver } from "./providers/registry.ts";
 import { syncBuiltinProviders } from "./providers/settings.ts";
 import { createWorker, defineSchedules } from "./queue/index.ts";
+import { createRuntimeConfig } from "./services/runtime-config.ts";
 import { createStorage } from "./storage/index.ts";
 
 export interface WorkerOptions {
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   metricsPort?: number | null;
   /** This process's registry (tests pass their own); by default a new one. */
   metrics?: Metrics;
+  /** The environment `config` was loaded from (default process.env). */
+  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -111,6 +114,15 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
     server = serveMetrics({ metrics, token, hostname: config.host, port });
     log.info("worker metrics listening", { url: `http://localhost:${server.port}/metrics` });
   }
+  // Tiers, prices and limits an ADMIN changes at run time, applied to this process's config in place.
+  const runtime = createRuntimeConfig({
+    db,
+    config,
+    baseEnv: options.env ?? process.env,
+    log,
+    connectionString: config.queue.mode === "poll-only" ? null : databaseUrl,
+  });
+  await runtime.start();
   for (const w of workers) await w.start();
   return {
     metrics,
@@ -120,6 +132,7 @@ export async function startWorker(config: Config, databaseUrl: string, log: Logg
       await server?.stop();
       await Promise.all(workers.map((w) => w.stop()));
       await wakeups?.stop();
+      await runtime.close();
       await db.destroy();
       log.info("worker stopped", { peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
     },

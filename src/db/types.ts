@@ -730,7 +730,14 @@ export interface PaymentIntentsTable {
   completed_at: NullableTimestamp;
 }
 
-export type UsageMetric = "images_per_day" | "videos_per_day" | "api_calls_per_hour";
+export type UsageMetric =
+  | "images_per_day"
+  | "videos_per_day"
+  | "api_calls_per_hour"
+  | "batches_per_hour"
+  | "retries_per_hour"
+  | "task_lists_per_hour"
+  | "task_polls_per_hour";
 
 export interface UsageCountersTable {
   user_id: string;
@@ -811,3 +818,30 @@ export type UserUpdate = Updateable<UsersTable>;
 export type Space = Selectable<SpacesTable>;
 export type SpaceMember = Selectable<SpaceMembersTable>;
 export type SpaceInvite = Selectable<SpaceInvitesTable>;
+
+/** Overrides of the environment's configuration, by variable name (migrations/20261206100000_runtime_config.sql). */
+export type ConfigOverrides = Record<string, string>;
+/** The names a change touched, with their override before or after it (null: the environment's value). */
+export type ConfigChange = Record<string, string | null>;
+
+export interface RuntimeConfigTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  version: ColumnType<number, never, number>;
+  overrides: ColumnType<ConfigOverrides, string, string>;
+  updated_at: Timestamp;
+  updated_by: string | null;
+}
+
+export interface RuntimeConfigHistoryTable {
+  id: Generated<number>;
+  version: number;
+  actor_id: string | null;
+  changed_at: Timestamp;
+  before: ColumnType<ConfigChange, string, string>;
+  after: ColumnType<ConfigChange, string, string>;
+}
+
+export interface Database {
+  runtime_config: RuntimeConfigTable;
+  runtime_config_history: RuntimeConfigHistoryTable;
+}

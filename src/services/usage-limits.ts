@@ -1,26 +1,39 @@
 import { sql } from "kysely";
-import type { TierLimits } from "../config.ts";
+import type { Config, TierLimits } from "../config.ts";
 import { AppError } from "../core/errors.ts";
 import type { Db } from "../db/client.ts";
 import type { UsageMetric } from "../db/types.ts";
+import { tierOf } from "../providers/compute-ledger.ts";
 
 /** The fixed window each metric counts in (UTC). */
 const WINDOW: Record<UsageMetric, "day" | "hour"> = {
   images_per_day: "day",
   videos_per_day: "day",
   api_calls_per_hour: "hour",
+  batches_per_hour: "hour",
+  retries_per_hour: "hour",
+  task_lists_per_hour: "hour",
+  task_polls_per_hour: "hour",
 };
 
 const LIMIT_OF: Record<UsageMetric, keyof TierLimits> = {
   images_per_day: "imagesPerDay",
   videos_per_day: "videosPerDay",
   api_calls_per_hour: "apiCallsPerHour",
+  batches_per_hour: "batchesPerHour",
+  retries_per_hour: "retriesPerHour",
+  task_lists_per_hour: "taskListsPerHour",
+  task_polls_per_hour: "taskPollsPerHour",
 };
 
 const WHAT: Record<UsageMetric, string> = {
   images_per_day: "pictures a day",
   videos_per_day: "videos a day",
   api_calls_per_hour: "generation API calls an hour",
+  batches_per_hour: "batch generations an hour",
+  retries_per_hour: "retries and regenerations an hour",
+  task_lists_per_hour: "task lists an hour",
+  task_polls_per_hour: "task status reads an hour",
 };
 
 export interface Charge {
@@ -72,6 +85,19 @@ export async function chargeUsage(db: Db, limits: TierLimits, c: Charge): Promis
   );
 }
 
+/**
+ * Counts one request to a limited endpoint (seed 000's batches and retries, seed 001's task lists
+ * and status reads) against the caller's tier, in its own statement: a request counts once it is
+ * allowed to act, whatever it then answers. Over the limit → 429 RATE_LIMITED with Retry-After.
+ */
+export async function limitRequest(
+  { db, config }: { db: Db; config: Config },
+  r: { userId: string; metric: UsageMetric },
+): Promise<void> {
+  const { tier } = await tierOf(db, r.userId);
+  await chargeUsage(db, config.tiers[tier], { userId: r.userId, metric: r.metric, amount: 1 });
+}
+
 /** What the user has used in the current windows, per metric. */
 export async function usageNow(db: Db, userId: string): Promise<Record<UsageMetric, number>> {
   const rows = await db
@@ -79,10 +105,10 @@ export async function usageNow(db: Db, userId: string): Promise<Record<UsageMetr
     .select(["metric", "count"])
     .where("user_id", "=", userId)
     .where(
-      sql<boolean>`window_start = date_trunc(case metric when 'api_calls_per_hour' then 'hour' else 'day' end, now(), 'UTC')`,
+      sql<boolean>`window_start = date_trunc(case when metric like '%\_per\_hour' then 'hour' else 'day' end, now(), 'UTC')`,
     )
     .execute();
-  const out: Record<UsageMetric, number> = { images_per_day: 0, videos_per_day: 0, api_calls_per_hour: 0 };
+  const out = Object.fromEntries(Object.keys(WINDOW).map((m) => [m, 0])) as Record<UsageMetric, number>;
   for (const r of rows) out[r.metric] = r.count;
   return out;
 }

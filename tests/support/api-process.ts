@@ -1,6 +1,7 @@
 // A real API process (`bun src/cli.ts api`) on a test's database and data directory, listening
 // on a port the kernel chose (PORT=0): the port is read from its "api listening" log line.
 import { afterAll } from "bun:test";
+import { GENEROUS_REQUEST_LIMITS } from "./context.ts";
 
 export interface ApiProcess {
   readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -31,6 +32,7 @@ export async function spawnApi(
       LOG_LEVEL: "info",
       RATE_LIMIT_AUTH_PER_MIN: "100000",
       RATE_LIMIT_USER_PER_MIN: "100000",
+      ...GENEROUS_REQUEST_LIMITS,
       ...env,
     },
     stdin: "ignore",

@@ -49,28 +49,41 @@ export async function createTestDatabase(template = TEMPLATE_DB, beforeDrop?: ()
 }
 
 /**
+ * The per-endpoint hourly limits (batches, retries, task lists and status reads) raised out of a
+ * test's way, for the tiers tests use; tests/request-limits.test.ts sets its own.
+ */
+export const GENEROUS_REQUEST_LIMITS = Object.fromEntries(
+  ["FREE", "VIP"].flatMap((tier) =>
+    ["BATCHES", "RETRIES", "TASK_LISTS", "TASK_POLLS"].map((m) => [`LIMIT_${tier}_${m}_PER_HOUR`, "1000000"]),
+  ),
+);
+
+/**
  * An app on its own database, with generous rate limits unless `env` says otherwise, and the
  * log lines it wrote (so tests can check that no secret reaches them).
  */
 export async function createTestContext(env: Record<string, string> = {}, overrides: DepsOverrides = {}) {
   const url = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), "inkreel-test-data-"));
-  const config = loadConfig({
+  const fullEnv = {
     DATA_DIR: dataDir,
     RATE_LIMIT_AUTH_PER_MIN: "100000",
     RATE_LIMIT_USER_PER_MIN: "100000",
+    ...GENEROUS_REQUEST_LIMITS,
     COOKIE_SECURE: "false",
     TRUST_PROXY: "true",
     LOG_LEVEL: "debug",
     ...env,
     DATABASE_URL: url,
-  });
+  };
+  const config = loadConfig(fullEnv);
   const db = createDb(url, { max: 5 });
   // What every API process does at start (src/server.ts).
   await syncBuiltinProviders(db);
   const logs: string[] = [];
   const log = createLogger("debug", {}, (line) => logs.push(line));
-  const deps = await createDeps(config, db, log, overrides);
+  // PATCH /admin/config applies to this process as it answers; no watcher runs in a test's own app.
+  const deps = await createDeps(config, db, log, { env: fullEnv, ...overrides });
   // As src/server.ts does: every test's authenticated requests go through the session cache.
   await deps.sessions.start();
   const app = createApp(deps);

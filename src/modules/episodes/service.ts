@@ -12,6 +12,7 @@ import { costOf, priceOf } from "../../providers/pricing.ts";
 import type { ProviderResolver } from "../../providers/registry.ts";
 import { queuePriority, runPayer } from "../../services/compute.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 import {
   checkPlan,
@@ -302,6 +303,7 @@ export async function renderEpisodes(
   body: { episodes: string[] | "all"; parallelism?: number; recap?: boolean; next_card?: boolean },
 ) {
   const project = await requireProject(ctx.db, ids, "editor");
+  await limitRequest(ctx, { userId: ids.userId, metric: "batches_per_hour" });
   const payer = await runPayer(ctx, { userId: ids.userId, spaceId: project.space_id });
   const started = await startEpisodeRuns(ctx.db, {
     ...ids,

@@ -22,7 +22,7 @@ import { enqueue } from "../../queue/index.ts";
 import { type ChargeView, queuePriority, reserveFor } from "../../services/compute.ts";
 import { resolveModel } from "../../services/generation-models.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
-import { chargeUsage } from "../../services/usage-limits.ts";
+import { chargeUsage, limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 
 const LINK_TTL_S = 3600;
@@ -306,14 +306,16 @@ async function view(storage: Storage, db: Db, r: Row) {
 
 /** One of the caller's generations (404 for anyone else's). */
 export async function getGeneration(
-  { db, storage }: { db: Db; storage: Storage },
+  deps: { db: Db; storage: Storage; config: Config },
   { userId, taskId }: { userId: string; taskId: string },
 ) {
+  const { db, storage } = deps;
   const r = await rows(db)
     .where("generations.id", "=", taskId)
     .where("generations.user_id", "=", userId)
     .executeTakeFirst();
   if (!r) throw notFound("task");
+  await limitRequest(deps, { userId, metric: "task_polls_per_hour" });
   return view(storage, db, r);
 }
 
@@ -326,10 +328,12 @@ export interface GenerationFilter {
 
 /** The caller's generations, newest first. */
 export async function listGenerations(
-  { db, storage }: { db: Db; storage: Storage },
+  deps: { db: Db; storage: Storage; config: Config },
   userId: string,
   f: GenerationFilter,
 ) {
+  const { db, storage } = deps;
+  await limitRequest(deps, { userId, metric: "task_lists_per_hour" });
   const pageNo = f.page ?? 1;
   const size = f.page_size ?? 20;
   let q = rows(db).where("generations.user_id", "=", userId);

@@ -18,6 +18,7 @@ import { conversationPage, logEdit } from "../../services/conversation.ts";
 import { requirePackage as packageFor, requireProject } from "../../services/project-access.ts";
 import { rewriteText } from "../../services/rewrite.ts";
 import { type Steer, steering } from "../../services/steering.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 import { narratorVoice, type PackageContent, type ShotMaterial, type Voice } from "../../story/material.ts";
 import { requireVoice } from "../../voices/library.ts";
@@ -416,6 +417,7 @@ export async function regenerateImage(
   const { db } = deps;
   const { project } = await packageFor(db, { userId, packageId }, "editor");
   await notWhileRunning(db, project.id);
+  await limitRequest(deps, { userId, metric: "retries_per_hour" });
   const pkg = await loadPackage(db, packageId);
   const exists =
     element === "character"

@@ -20,6 +20,7 @@ import { templateOptions } from "../../services/config-templates.ts";
 import { projectWithRole, requireProject } from "../../services/project-access.ts";
 import { getRunFor } from "../../services/run-access.ts";
 import { requireSpaceRole } from "../../services/spaces.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 import { selected } from "../../story/material.ts";
 import { exportFileLinks } from "./exports.ts";
@@ -362,6 +363,7 @@ async function reopenPayer(deps: RunDeps, ids: { userId: string; projectId: stri
 
 export async function retryRunFor(deps: RunDeps, ids: { userId: string; runId: string }): Promise<RunRow> {
   const run = await editableRun(deps.db, ids);
+  await limitRequest(deps, { userId: ids.userId, metric: "retries_per_hour" });
   const payer = await reopenPayer(deps, { userId: ids.userId, projectId: run.project_id });
   return retryRun(deps.db, run.id, payer.pay);
 }

@@ -57,13 +57,12 @@ const TaskDetail = t.Composite([
 
 /** Generation tasks: what a creator asked to be made outside a run, and how it went. */
 export function tasksModule(deps: Deps) {
-  const { db, storage } = deps;
   return new Elysia({ prefix: "/api/v1", tags: ["tasks"] })
     .use(authGuard(deps))
     .get(
       "/projects/:id/tasks",
       async ({ params, query, caller }) =>
-        ok(await tasks.listTasks(db, storage, { userId: caller.user.id, projectId: params.id }, query)),
+        ok(await tasks.listTasks(deps, { userId: caller.user.id, projectId: params.id }, query)),
       {
         spaceRole: "viewer",
         params: t.Object({ id: uuid }),
@@ -82,7 +81,7 @@ export function tasksModule(deps: Deps) {
     )
     .get(
       "/tasks/:id",
-      async ({ params, caller }) => ok(await tasks.getTask(db, storage, { userId: caller.user.id, taskId: params.id })),
+      async ({ params, caller }) => ok(await tasks.getTask(deps, { userId: caller.user.id, taskId: params.id })),
       {
         spaceRole: "viewer",
         params: t.Object({ id: uuid }),

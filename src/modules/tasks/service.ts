@@ -1,13 +1,18 @@
 import { sql } from "kysely";
+import type { Config } from "../../config.ts";
 import { notFound } from "../../core/errors.ts";
 import { FINISHED_TASK, type TaskKind, type TaskStatus } from "../../core/generation-task.ts";
 import { page } from "../../core/page.ts";
 import type { Db } from "../../db/client.ts";
 import type { TaskRow } from "../../pipeline/tasks.ts";
 import { requireProject } from "../../services/project-access.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 
 const LINK_TTL_S = 3600;
+
+/** What a limited read needs: the database, links to sign, and the tiers' limits (seed 001's task limits). */
+type LimitDeps = { db: Db; storage: Storage; config: Config };
 
 /** A task with how its job ended, when the queue finished the job without the task knowing (an admin cancel, lost leases). */
 type TaskWithJob = TaskRow & { job_state: string | null; job_error: unknown };
@@ -73,12 +78,13 @@ export interface TaskFilter {
 
 /** A project's generation tasks, latest first (a batch's children are listed under it, not here). */
 export async function listTasks(
-  db: Db,
-  storage: Storage,
+  deps: LimitDeps,
   { userId, projectId }: { userId: string; projectId: string },
   f: TaskFilter,
 ) {
+  const { db, storage } = deps;
   await requireProject(db, { userId, projectId }, "viewer");
+  await limitRequest(deps, { userId, metric: "task_lists_per_hour" });
   const pageNo = f.page ?? 1;
   const size = f.page_size ?? 20;
   let base = db
@@ -102,12 +108,14 @@ export async function listTasks(
 }
 
 /** One task, if the caller may see its project (404 otherwise); a batch comes with its per-clip tasks. */
-export async function getTask(db: Db, storage: Storage, { userId, taskId }: { userId: string; taskId: string }) {
+export async function getTask(deps: LimitDeps, { userId, taskId }: { userId: string; taskId: string }) {
+  const { db, storage } = deps;
   const row = await tasks(db).where("generation_tasks.id", "=", taskId).executeTakeFirst();
   if (!row) throw notFound("task");
   await requireProject(db, { userId, projectId: row.project_id }, "viewer").catch(() => {
     throw notFound("task");
   });
+  await limitRequest(deps, { userId, metric: "task_polls_per_hour" });
   const children =
     row.kind === "video_batch"
       ? await tasks(db)

@@ -15,6 +15,7 @@ import type { Mood } from "../../providers/types.ts";
 import { tasksPayer } from "../../services/compute.ts";
 import { probeSent } from "../../services/media-check.ts";
 import { type Steer, steering } from "../../services/steering.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 import { type AssetRef, lineLayout, type MusicMaterial, narratorVoice, withTrack } from "../../story/material.ts";
 import { activePackage, toClip } from "./service.ts";
@@ -250,6 +251,7 @@ export async function bgmCandidates(
 ) {
   const { db } = deps;
   const { project, packageId } = await activePackage(db, ids, "editor");
+  await limitRequest(deps, { userId: ids.userId, metric: "retries_per_hour" });
   const pkg = await loadPackage(db, packageId);
   if (!pkg.music) throw conflict("the package has no music yet: run the music stage first");
   const { job, params, pin } = await steering(deps, { projectId: ids.projectId, capability: "music" }, b);

@@ -9,6 +9,7 @@ import type { ProviderResolver } from "../../providers/registry.ts";
 import { tasksPayer } from "../../services/compute.ts";
 import { requireProject } from "../../services/project-access.ts";
 import { freshSeed, type Steer, steering } from "../../services/steering.ts";
+import { limitRequest } from "../../services/usage-limits.ts";
 import type { Storage } from "../../storage/types.ts";
 import type { EditConfig, FilterName } from "../../story/edit.ts";
 import { lineLayout, type ShotMaterial, selected } from "../../story/material.ts";
@@ -333,6 +334,7 @@ async function queueClipTasks(
       "speech models take a line's text, voice and speed, not a prompt: edit the line, or switch its voice",
     );
   const { project, packageId } = await activePackage(db, { userId, projectId }, "editor");
+  await limitRequest(deps, { userId, metric: opts.batch ? "batches_per_hour" : "retries_per_hour" });
   const shots = await loadShots(db, packageId);
   const steered = await steering(deps, { projectId, capability: REGENERATE_CAPABILITY[what] }, opts.steer ?? {});
   const orders = [];
