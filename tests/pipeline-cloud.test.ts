@@ -133,6 +133,61 @@ describe("a run on the cloud providers", () => {
     expect(project.total_cost_usd).toBeCloseTo(usage.total_cost_usd, 6);
     expect(project.by_run).toEqual(expect.arrayContaining([expect.objectContaining({ run_id: runId })]));
 
+    // Compute power reconciles with the ledger to the cent, model by model: every call settled
+    // once, at its list price × markup (1) × 100 points a dollar, against the run's charge.
+    const charge = await ctx.db
+      .selectFrom("compute_charges")
+      .selectAll()
+      .where("subject_id", "=", runId)
+      .executeTakeFirstOrThrow();
+    expect([charge.status, Number(charge.held)]).toEqual(["closed", 0]);
+    const perModel = await ctx.db
+      .selectFrom("provider_usage")
+      .leftJoin("compute_ledger", (j) =>
+        j.onRef("compute_ledger.usage_id", "=", "provider_usage.id").on("compute_ledger.kind", "=", "settle"),
+      )
+      .select((eb) => [
+        "provider_usage.provider",
+        "provider_usage.model",
+        eb.fn.sum<string>("provider_usage.cost_usd").as("usd"),
+        eb.fn.count<string>("provider_usage.id").as("calls"),
+        eb.fn.count<string>("compute_ledger.id").as("settled_calls"),
+        eb.fn.sum<string>(sql`-(compute_ledger.points + compute_ledger.reserved_change)`).as("points"),
+      ])
+      .where("provider_usage.run_id", "=", runId)
+      .where("provider_usage.cost_usd", ">", "0")
+      .groupBy(["provider_usage.provider", "provider_usage.model"])
+      .execute();
+    expect(perModel.length).toBeGreaterThanOrEqual(4);
+    for (const m of perModel) {
+      expect(Number(m.settled_calls)).toBe(Number(m.calls));
+      expect(Number(m.points)).toBeCloseTo(Number(m.usd) * 100, 2);
+    }
+    const settledPoints = perModel.reduce((a, m) => a + Number(m.points), 0);
+    expect(Number(charge.settled)).toBeCloseTo(settledPoints, 4);
+    expect(Number(charge.settled)).toBeCloseTo(usage.total_cost_usd * 100, 2);
+    // What the run reserved when it was asked for (its story only), and what stages topped up once the storyboard was known.
+    const first = await ctx.db
+      .selectFrom("compute_ledger")
+      .select("reserved_change")
+      .where("ref", "=", `charge:${charge.id}`)
+      .where("kind", "=", "reserve")
+      .executeTakeFirstOrThrow();
+    console.log(
+      JSON.stringify({
+        cloud_run: {
+          estimated_at_start_points: Number(first.reserved_change),
+          estimate_with_top_ups_points: Number(charge.estimate_points),
+          settled_points: Number(charge.settled),
+          by_model: perModel.map((m) => ({
+            model: `${m.provider}/${m.model}`,
+            calls: Number(m.calls),
+            points: Number(m.points),
+          })),
+        },
+      }),
+    );
+
     // Nobody else sees the spending.
     const other = await ctx.register();
     expect((await ctx.call("GET", `/api/v1/runs/${runId}/usage`, { token: other.token })).status).toBe(404);

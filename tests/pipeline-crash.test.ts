@@ -24,8 +24,10 @@ import {
   runJobs as sharedRunJobs,
 } from "./support/run-integrity.ts";
 
-// The local painter metered at 1 point a picture: a rescued run must settle each picture once.
-const METERED = { COMPUTE_LOCAL_USD_PER_IMAGE: "0.01" };
+// The local painter and motion metered at 1 point a picture and a point a second of video: a
+// rescued run must settle each picture and each clip once.
+const METERED = { COMPUTE_LOCAL_USD_PER_IMAGE: "0.01", COMPUTE_LOCAL_USD_PER_VIDEO_SECOND: "0.01" };
+const POINTS = { image: 1, videoSecond: 1 };
 const ctx = await pipelineContext(METERED);
 const spawned: PipelineWorkerProcess[] = [];
 // Registered after the context: runs before its database is dropped.
@@ -130,8 +132,33 @@ describe("a worker process killed mid-run", () => {
       expect(h!.attempt).toBeGreaterThanOrEqual(2);
     }
     await checkIntegrity(projectId, runId);
-    await checkRunSettlement(ctx, runId, 1);
+    await checkRunSettlement(ctx, runId, POINTS);
     await playable(me.token, run.export_id);
+  });
+
+  test("during clips: the rescued shot jobs settle once, settled equals provider usage, nothing stays held", async () => {
+    const me = await ctx.register("crash-clips");
+    const first = await spawn();
+    const { projectId, runId } = await startStoryRun(ctx, me.token);
+    const held = await whileRunning(me.token, runId, "clips", first, "pipeline.shot");
+    expect(held.length).toBeGreaterThan(0);
+    expect(await first.kill9()).toBeNull();
+    await spawn();
+    const run = await ctx.waitForRun(me.token, runId, ["completed", "failed", "cancelled"]);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe("completed");
+    for (const j of held) {
+      const h = await ctx.db
+        .selectFrom("job_history")
+        .select(["state", "attempt"])
+        .where("id", "=", j.id)
+        .executeTakeFirst();
+      expect(h?.state).toBe("completed");
+      expect(h!.attempt).toBeGreaterThanOrEqual(2);
+    }
+    await checkIntegrity(projectId, runId);
+    const { estimate, settled } = await checkRunSettlement(ctx, runId, POINTS);
+    console.log(JSON.stringify({ crash_during_clips: { estimate_points: estimate, settled_points: settled } }));
   });
 
   test("during the export render: the lease expires, rescueExpired returns the job, an in-process worker finishes the video", async () => {

@@ -7,7 +7,7 @@ import type { Db } from "../db/client.ts";
 import type { EstimateLine } from "../db/types.ts";
 import { type Estimate, pointsOf, roundPoints } from "../providers/compute-ledger.ts";
 import { costOf } from "../providers/pricing.ts";
-import type { Billing, Providers, Usage } from "../providers/types.ts";
+import type { Billing, Providers, Usage, VideoModel } from "../providers/types.ts";
 import type { ShotMaterial } from "../story/material.ts";
 import { estimateSpeechS } from "../story/timing.ts";
 import { loadPackage, loadShots } from "./packages.ts";
@@ -38,8 +38,13 @@ interface Work {
   scenes: number;
   shots: number;
   videoS: number;
+  /** Each shot's length (a clip of it is billed as its model makes it: billedSeconds). */
+  clipS: number[];
   speechS: number;
 }
+
+/** The seconds of video a clip of `durationS` is billed on this model. */
+const billedS = (video: VideoModel, durationS: number) => video.billedSeconds?.(durationS) ?? durationS;
 
 /** The planned units of a project's work: its storyboard if it has one, else a guess from the story. */
 async function workOf(db: Db, { packageId, inputText }: { packageId: string | null; inputText: string }) {
@@ -54,6 +59,7 @@ async function workOf(db: Db, { packageId, inputText }: { packageId: string | nu
         scenes: pkg.scenes.length,
         shots: shots.length,
         videoS: shots.reduce((a, s) => a + s.durationS, 0),
+        clipS: shots.map((s) => s.durationS),
         speechS: shots.reduce((a, s) => a + s.lines.reduce((b, l) => b + estimateSpeechS(l.text, l.voice.speed), 0), 0),
       } satisfies Work;
     }
@@ -65,12 +71,13 @@ async function workOf(db: Db, { packageId, inputText }: { packageId: string | nu
     scenes: Math.max(1, Math.ceil(shots / SHOTS_PER_SCENE)),
     shots,
     videoS: shots * SHOT_S,
+    clipS: Array.from({ length: shots }, () => SHOT_S),
     speechS: estimateSpeechS(inputText),
   } satisfies Work;
 }
 
 /** One stage's units, per capability it calls (the characters stage writes the cast, then draws it). */
-function unitsOf(stage: Stage, w: Work): Array<{ capability: Capability; usage: Usage }> {
+function unitsOf(stage: Stage, w: Work, video: VideoModel): Array<{ capability: Capability; usage: Usage }> {
   const out: Array<{ capability: Capability; usage: Usage }> = [];
   if (TEXT_STAGES.has(stage) && stage !== "art_style")
     out.push({
@@ -81,7 +88,8 @@ function unitsOf(stage: Stage, w: Work): Array<{ capability: Capability; usage: 
   if (stage === "scenes") out.push({ capability: "image", usage: { images: w.scenes } });
   if (stage === "keyframes") out.push({ capability: "image", usage: { images: w.shots } });
   if (stage === "voices") out.push({ capability: "speech", usage: { audioSeconds: w.speechS } });
-  if (stage === "clips") out.push({ capability: "video", usage: { videoSeconds: w.videoS } });
+  if (stage === "clips")
+    out.push({ capability: "video", usage: { videoSeconds: w.clipS.reduce((a, d) => a + billedS(video, d), 0) } });
   if (stage === "music") out.push({ capability: "music", usage: { audioSeconds: w.videoS } });
   // The export paints the video's cover.
   if (stage === "export") out.push({ capability: "image", usage: { images: 1 } });
@@ -135,7 +143,7 @@ export async function estimateRun(db: Db, c: ComputeConfig, providers: Providers
   const lines: EstimateLine[] = [];
   for (const stage of STAGES) {
     if (!r.stages.includes(stage)) continue;
-    for (const u of unitsOf(stage, w))
+    for (const u of unitsOf(stage, w, providers.video))
       lines.push(priced(c, { stage, capability: u.capability, model: providers[u.capability] }, u.usage));
   }
   return estimateOf(lines);
@@ -181,7 +189,7 @@ export async function estimateRegenerations(
       if (!shot) continue;
       lines.push(
         w.what === "clip"
-          ? line("video", { videoSeconds: shot.durationS })
+          ? line("video", { videoSeconds: billedS(providers.video, shot.durationS) })
           : line("speech", { audioSeconds: spokenS(shot) }),
       );
     }
@@ -205,7 +213,7 @@ export async function estimateExport(
     if (shot.stale.length === 0 && !unvoiced) continue;
     if (shot.stale.includes("keyframe")) units.images++;
     if (shot.stale.includes("voice") || unvoiced) units.audioSeconds += spokenS(shot);
-    if (shot.clip.selected !== null) units.videoSeconds += shot.durationS;
+    if (shot.clip.selected !== null) units.videoSeconds += billedS(providers.video, shot.durationS);
   }
   const cover = r.options.cover;
   if (cover.enabled && (cover.cover_type ?? "auto") === "auto") units.images++;
@@ -234,7 +242,7 @@ export function estimateGeneration(
   if (g.kind === "text_to_image" || g.kind === "image_to_image")
     return estimateOf([line("image", { images: g.params.num_images ?? 1 })]);
   const seconds = g.params.duration_s ?? DEFAULT_CLIP_S;
-  const lines = [line("video", { videoSeconds: seconds })];
+  const lines = [line("video", { videoSeconds: billedS(providers.video, seconds) })];
   // A story video also speaks its text, and paints its first picture when given none.
   if (g.kind === "story_video") {
     lines.push(line("speech", { audioSeconds: estimateSpeechS(g.params.prompt) }));

@@ -198,6 +198,11 @@ export interface VideoModel {
   readonly billing?: Billing;
   /** It opens the characters' mouths from `talk`: its clip changes when the lines' timings do. */
   readonly animatesSpeech?: boolean;
+  /**
+   * The seconds a clip asked to last `durationS` is billed: a model that makes only some lengths
+   * makes (and bills) the shortest that covers it. Absent: the length asked.
+   */
+  billedSeconds?(durationS: number): number;
   generate(options: VideoOptions): Promise<GenerateResult<VideoOutput>>;
 }
 

@@ -124,7 +124,11 @@ export async function checkRunIntegrity(ctx: Ctx, { projectId, runId }: { projec
  * priced provider call (none twice, none for a call that was not made), and what they settled is
  * the charge's `settled`; the payer's account holds no reservation.
  */
-export async function checkRunSettlement(ctx: Ctx, runId: string, pointsPerImage: number) {
+/**
+ * Every priced call of the run settled once, against its charge, at the local nominal prices
+ * (points a picture, points a second of video); nothing is left held.
+ */
+export async function checkRunSettlement(ctx: Ctx, runId: string, points: { image: number; videoSecond: number }) {
   const charge = await ctx.db
     .selectFrom("compute_charges")
     .selectAll()
@@ -137,22 +141,25 @@ export async function checkRunSettlement(ctx: Ctx, runId: string, pointsPerImage
     .where("charge_id", "=", charge.id)
     .where("kind", "=", "settle")
     .execute();
-  const priced = await ctx.db
+  const usage = await ctx.db
     .selectFrom("provider_usage")
-    .select(["id", "images"])
+    .select(["id", "images", "video_seconds"])
     .where("run_id", "=", runId)
-    .where("images", ">", 0)
     .execute();
+  const cost = (u: (typeof usage)[number]) => u.images * points.image + Number(u.video_seconds) * points.videoSecond;
+  const priced = usage.filter((u) => cost(u) > 0);
   expect(settlements.map((s) => s.usage_id).sort()).toEqual(priced.map((u) => u.id).sort());
   const settled = settlements.reduce((a, s) => a + Number(s.points) + Number(s.reserved_change), 0);
-  const images = priced.reduce((a, u) => a + u.images, 0);
-  // A settlement takes its points from the hold (reserved_change) and past it from the balance (points).
-  expect(-settled).toBeCloseTo(images * pointsPerImage, 4);
-  expect(Number(charge.settled)).toBeCloseTo(images * pointsPerImage, 4);
+  const expected = priced.reduce((a, u) => a + cost(u), 0);
+  // A settlement takes its points from the hold (reserved_change) and past it from the balance
+  // (points); each call's is rounded to a ten-thousandth of a point.
+  expect(-settled).toBeCloseTo(expected, 2);
+  expect(Number(charge.settled)).toBeCloseTo(expected, 2);
   const account = await ctx.db
     .selectFrom("compute_accounts")
     .select("reserved")
     .where("id", "=", charge.account_id)
     .executeTakeFirstOrThrow();
   expect(Number(account.reserved)).toBe(0);
+  return { estimate: Number(charge.estimate_points), settled: Number(charge.settled) };
 }

@@ -73,6 +73,8 @@ export function createFalVideo(settings: FalVideoSettings): FalVideoModel {
   return {
     provider: "fal",
     modelId: model,
+    // A pipeline clip animates its keyframe: the image model's lengths.
+    billedSeconds: (durationS) => pickDuration(model, main.durations, durationS).durationS,
     async generate(o: FalVideoOptions): Promise<GenerateResult<VideoOutput>> {
       const { plan: p, durationS, warnings } = plan(o);
       const run = await runFal(

@@ -236,6 +236,7 @@ export function createOpenAIVideo(options: OpenAIVideoOptions): VideoModel {
   return {
     provider: PROVIDER,
     modelId: model,
+    billedSeconds: (durationS) => pickDuration(model, SECONDS, durationS).durationS,
     async generate(o: VideoOptions): Promise<GenerateResult<VideoOutput>> {
       if (o.signal?.aborted) throw abortReason(o.signal);
       const plan = planOf(model, o);
