@@ -185,7 +185,6 @@ export async function ledgerPage(
  */
 export async function runPayer(deps: { config: Config; providers: ProviderResolver }, payer: Payer) {
   const providers = await deps.providers.forScope({ userId: payer.userId, spaceId: payer.spaceId ?? null });
-  let reserved: ChargeView | null = null;
   const byRun = new Map<string, ChargeView>();
   return {
     pay: async (trx: Db, w: RunWorkToPay) => {
@@ -194,10 +193,9 @@ export async function runPayer(deps: { config: Config; providers: ProviderResolv
         inputText: w.inputText,
         stages: w.stages,
       });
-      reserved = await reserveFor(trx, deps.config, { ...payer, kind: "run", subjectId: w.runId, estimate });
-      byRun.set(w.runId, reserved);
+      byRun.set(w.runId, await reserveFor(trx, deps.config, { ...payer, kind: "run", subjectId: w.runId, estimate }));
     },
-    reserved: () => reserved,
+    reserved: () => [...byRun.values()].at(-1) ?? null,
     byRun,
   };
 }
